@@ -1,0 +1,47 @@
+# The two commands of the README: `make demo` (set up everything, run the main job) and
+# `make test` (every test: cargo, pytest, node --test). Both create their own .venv and
+# node_modules.
+
+# One target triple for cargo, maturin and napi, so the three share one build (SETUP-NOTES 1).
+export CARGO_BUILD_TARGET := $(shell rustc -vV | sed -n 's/^host: //p')
+VENV := $(CURDIR)/.venv
+PYTHON := $(VENV)/bin/python
+NPM_CI := npm ci --no-audit --no-fund --loglevel=error
+
+.PHONY: demo test test-rust test-python test-node python node build clean
+
+demo: build
+	bash examples/demo.sh
+
+test: build test-rust test-python test-node
+
+build: python node
+	cargo build -q -p cased-cli
+
+$(VENV)/.installed: cased-py/requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r cased-py/requirements-dev.txt
+	touch $@
+
+cased-node/node_modules/.installed: cased-node/package-lock.json
+	# A cold `npm ci` has been seen to hang (SETUP-NOTES 5): bounded, retried once.
+	cd cased-node && (timeout 600 $(NPM_CI) || timeout 600 $(NPM_CI))
+	touch $@
+
+python: $(VENV)/.installed
+	VIRTUAL_ENV=$(VENV) $(VENV)/bin/maturin develop -q -m cased-py/Cargo.toml
+
+node: cased-node/node_modules/.installed
+	cd cased-node && npx napi build --platform --output-dir . >/dev/null
+
+test-rust:
+	cargo test -q --workspace --exclude cased-py --exclude cased-node
+
+test-python:
+	cd cased-py && $(PYTHON) -m pytest -q
+
+test-node:
+	cd cased-node && node --test __test__/
+
+clean:
+	rm -rf target .venv cased-node/node_modules cased-node/*.node

@@ -1,0 +1,447 @@
+//! The deployments API client: `POST {base_url}/api/v1/deployments/`.
+//!
+//! Retries connect errors and HTTP 408, 429, 502, 503 and 504 with exponential backoff and full
+//! jitter, honouring `Retry-After` (seconds or HTTP-date); never retries other 4xx, 500 or a
+//! request that timed out after it was sent (it may have been received). Attempts and total time
+//! are capped by the [`RetryPolicy`].
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use serde_json::Value;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::error::{Error, Problems, Result};
+use crate::event::DeploymentEvent;
+use crate::secret::Secret;
+
+/// The API used when no base URL is given.
+pub const DEFAULT_BASE_URL: &str = "https://app.cased.com";
+/// The environment variable read for the API key when the builder is given none.
+pub const API_KEY_ENV: &str = "CASED_API_KEY";
+/// The path deployment events are posted to, below the base URL.
+pub const DEPLOYMENTS_PATH: &str = "api/v1/deployments/";
+/// Longest server message kept in an error, in characters.
+const MAX_SERVER_MESSAGE: usize = 1000;
+
+/// How failed requests are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt (0 = never retry).
+    pub max_retries: u32,
+    /// Upper bound of the first backoff; doubled each retry.
+    pub initial_backoff: Duration,
+    /// Largest backoff upper bound.
+    pub max_backoff: Duration,
+    /// No retry starts after this much time since the first attempt.
+    pub max_elapsed: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 3,
+            initial_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(10),
+            max_elapsed: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The upper bound of the backoff before retry number `retry` (0-based):
+    /// `min(max_backoff, initial_backoff * 2^retry)`.
+    #[must_use]
+    pub fn backoff_cap(&self, retry: u32) -> Duration {
+        let factor = 2u32.saturating_pow(retry.min(31));
+        self.initial_backoff.saturating_mul(factor).min(self.max_backoff)
+    }
+
+    /// A "full jitter" backoff: uniform in `[0, backoff_cap(retry)]`.
+    #[must_use]
+    pub fn jittered_backoff(&self, retry: u32) -> Duration {
+        let cap = self.backoff_cap(retry).as_nanos().min(u128::from(u64::MAX)) as u64;
+        Duration::from_nanos(fastrand::u64(0..=cap))
+    }
+}
+
+/// What the API answered to a successful request.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ApiResponse {
+    /// The HTTP status (2xx).
+    pub status: u16,
+    /// The body parsed as JSON; a non-JSON body is kept as a JSON string; `None` when empty.
+    pub body: Option<Value>,
+    /// How many attempts it took (1 = no retry).
+    pub attempts: u32,
+}
+
+/// A client of the deployments API. Cheap to clone (an `Arc` inside); build it with
+/// [`Client::builder`]. Its `Debug` never shows the API key.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    endpoint: url::Url,
+    retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("endpoint", &self.inner.endpoint.as_str())
+            .field("api_key", &"[redacted]")
+            .field("retry", &self.inner.retry)
+            .finish()
+    }
+}
+
+/// Configures a [`Client`]. `build()` validates everything at once.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ClientBuilder {
+    api_key: Option<Secret>,
+    base_url: Option<String>,
+    timeout: Duration,
+    connect_timeout: Duration,
+    retry: RetryPolicy,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        Self {
+            api_key: None,
+            base_url: None,
+            timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// The API key; when not given, `CASED_API_KEY` is read at `build()`.
+    pub fn api_key(mut self, key: impl Into<Secret>) -> Self {
+        self.api_key = Some(key.into());
+        self
+    }
+    /// The API's base URL (default [`DEFAULT_BASE_URL`]); a path prefix is kept.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+    /// Timeout of one attempt, from connect to the last body byte (default 10 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+    /// Timeout of establishing one connection (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+    /// Retries after the first attempt (default 3).
+    pub fn max_retries(mut self, n: u32) -> Self {
+        self.retry.max_retries = n;
+        self
+    }
+    /// The whole retry policy.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Validates the configuration and builds the client.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] naming every bad setting: a missing or malformed API key (its value
+    /// is never echoed), a base URL that is not absolute http(s), zero timeouts or backoffs.
+    pub fn build(self) -> Result<Client> {
+        let mut p = Problems::default();
+        let key = self.api_key.or_else(|| std::env::var(API_KEY_ENV).ok().map(Secret::new));
+        let auth = match key {
+            None => {
+                p.add("api_key", format!("is required: pass it to the client or set {API_KEY_ENV}"));
+                None
+            }
+            Some(k) if k.expose().trim().is_empty() => {
+                p.add("api_key", "must not be empty");
+                None
+            }
+            Some(k) => match HeaderValue::from_str(&format!("Bearer {}", k.expose())) {
+                Ok(mut v) if !k.expose().chars().any(char::is_whitespace) => {
+                    v.set_sensitive(true);
+                    Some(v)
+                }
+                _ => {
+                    p.add("api_key", "contains whitespace or characters not allowed in an HTTP header");
+                    None
+                }
+            },
+        };
+        let base = self.base_url.unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+        let endpoint = match url::Url::parse(&base) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                let mut u = u;
+                if !u.path().ends_with('/') {
+                    let path = format!("{}/", u.path());
+                    u.set_path(&path);
+                }
+                u.join(DEPLOYMENTS_PATH).ok()
+            }
+            _ => None,
+        };
+        if endpoint.is_none() {
+            p.add("base_url", format!("{base:?} is not an absolute http(s) URL"));
+        }
+        if self.timeout.is_zero() {
+            p.add("timeout", "must be greater than zero");
+        }
+        if self.connect_timeout.is_zero() {
+            p.add("connect_timeout", "must be greater than zero");
+        }
+        if self.retry.initial_backoff.is_zero() || self.retry.initial_backoff > self.retry.max_backoff {
+            p.add("retry.initial_backoff", "must be greater than zero and at most max_backoff");
+        }
+        if self.retry.max_retries > 100 {
+            p.add("max_retries", format!("{} is more than 100", self.retry.max_retries));
+        }
+        p.finish("client configuration")?;
+        let (Some(auth), Some(endpoint)) = (auth, endpoint) else {
+            unreachable!("problems were reported above");
+        };
+
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, auth);
+        headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .user_agent(concat!("cased/", env!("CARGO_PKG_VERSION")))
+            .timeout(self.timeout)
+            .connect_timeout(self.connect_timeout)
+            .build()
+            .map_err(|e| Error::Transport(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Client { inner: Arc::new(Inner { http, endpoint, retry: self.retry }) })
+    }
+}
+
+/// The outcome of one attempt that did not succeed.
+struct Failure {
+    error: Error,
+    retryable: bool,
+    retry_after: Option<Duration>,
+}
+
+impl Client {
+    /// Starts a builder.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// The full URL events are posted to.
+    #[must_use]
+    pub fn endpoint(&self) -> &str {
+        self.inner.endpoint.as_str()
+    }
+
+    /// Posts a deployment event, retrying as the [`RetryPolicy`] says.
+    ///
+    /// # Errors
+    /// [`Error::Unauthorized`], [`Error::InvalidRequest`] (with the server's message),
+    /// [`Error::RateLimited`], [`Error::Server`], [`Error::Timeout`] or [`Error::Transport`]
+    /// after the last attempt.
+    pub async fn create_deployment(&self, event: &DeploymentEvent) -> Result<ApiResponse> {
+        let span = tracing::info_span!(
+            "create_deployment",
+            repository = event.repository_full_name().unwrap_or(""),
+            environment = event.environment().unwrap_or(""),
+            correlation_id = event.correlation_id().unwrap_or(""),
+            status = event.status().as_str(),
+        );
+        self.post_with_retries(event.to_json()).instrument(span).await
+    }
+
+    async fn post_with_retries(&self, body: String) -> Result<ApiResponse> {
+        let policy = self.inner.retry;
+        let started = Instant::now();
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let failure = match self.attempt(body.clone()).await {
+                Ok((status, body)) => {
+                    tracing::info!(status, attempt, "deployment event accepted");
+                    return Ok(ApiResponse { status, body, attempts: attempt });
+                }
+                Err(f) => f,
+            };
+            let retries_done = attempt - 1;
+            if !failure.retryable || retries_done >= policy.max_retries {
+                tracing::warn!(attempt, error = %failure.error, "deployment event not delivered");
+                return Err(failure.error);
+            }
+            let delay = failure.retry_after.unwrap_or_else(|| policy.jittered_backoff(retries_done));
+            if started.elapsed() + delay > policy.max_elapsed {
+                tracing::warn!(attempt, ?delay, error = %failure.error, "retry budget exhausted");
+                return Err(failure.error);
+            }
+            tracing::debug!(attempt, ?delay, error = %failure.error, "retrying deployment event");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn attempt(&self, body: String) -> std::result::Result<(u16, Option<Value>), Failure> {
+        let sent = self
+            .inner
+            .http
+            .post(self.inner.endpoint.clone())
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) => return Err(transport_failure(&e)),
+        };
+        let status = response.status().as_u16();
+        let retry_after = response.headers().get(header::RETRY_AFTER).and_then(parse_retry_after);
+        let text = match response.text().await {
+            Ok(t) => t,
+            Err(e) => return Err(transport_failure(&e)),
+        };
+        let body = parse_body(&text);
+        if (200..300).contains(&status) {
+            return Ok((status, body));
+        }
+        let message = server_message(status, body.as_ref());
+        let (error, retryable) = match status {
+            401 | 403 => (Error::Unauthorized { status, message }, false),
+            429 => (Error::RateLimited { retry_after, message }, true),
+            408 | 502 | 503 | 504 => (Error::Server { status, message }, true),
+            500..=599 => (Error::Server { status, message }, false),
+            _ => (Error::InvalidRequest { status, message }, false),
+        };
+        Err(Failure { error, retryable, retry_after })
+    }
+}
+
+fn transport_failure(e: &reqwest::Error) -> Failure {
+    // Connect errors never reached the server, so retrying cannot duplicate the event.
+    let retryable = e.is_connect();
+    let detail = error_chain(e);
+    let error = if e.is_timeout() { Error::Timeout(detail) } else { Error::Transport(detail) };
+    Failure { error, retryable, retry_after: None }
+}
+
+/// `e` and its sources, joined, so "connection refused" is not hidden behind "error sending".
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+fn parse_body(text: &str) -> Option<Value> {
+    if text.trim().is_empty() {
+        None
+    } else {
+        Some(serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned())))
+    }
+}
+
+/// The server's explanation: `message`, `error` or `detail` of a JSON object, the whole JSON
+/// otherwise, or the status reason when the body is empty.
+fn server_message(status: u16, body: Option<&Value>) -> String {
+    let text = match body {
+        None => reqwest::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("no message")
+            .to_owned(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Object(m)) => ["message", "error", "detail"]
+            .iter()
+            .find_map(|k| m.get(*k).and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_else(|| Value::Object(m.clone()).to_string()),
+        Some(other) => other.to_string(),
+    };
+    if text.chars().count() > MAX_SERVER_MESSAGE {
+        text.chars().take(MAX_SERVER_MESSAGE).chain(std::iter::once('…')).collect()
+    } else {
+        text
+    }
+}
+
+/// `Retry-After` as a delay: delta-seconds or an HTTP-date (a date in the past means now).
+#[must_use]
+pub fn parse_retry_after(value: &HeaderValue) -> Option<Duration> {
+    let s = value.to_str().ok()?.trim();
+    if let Ok(secs) = s.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(s).ok()?;
+    Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let p = RetryPolicy {
+            max_retries: 10,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+            max_elapsed: Duration::from_secs(60),
+        };
+        let caps: Vec<u128> = (0..6).map(|r| p.backoff_cap(r).as_millis()).collect();
+        assert_eq!(caps, [100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(p.backoff_cap(u32::MAX), Duration::from_secs(1));
+        for r in 0..6 {
+            for _ in 0..200 {
+                assert!(p.jittered_backoff(r) <= p.backoff_cap(r));
+            }
+        }
+    }
+
+    #[test]
+    fn full_jitter_spreads_over_the_whole_range() {
+        let p = RetryPolicy::default();
+        let samples: Vec<Duration> = (0..2000).map(|_| p.jittered_backoff(2)).collect();
+        let cap = p.backoff_cap(2);
+        assert!(samples.iter().any(|d| *d < cap / 4), "no sample in the lowest quarter");
+        assert!(samples.iter().any(|d| *d > cap * 3 / 4), "no sample in the highest quarter");
+    }
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        assert_eq!(parse_retry_after(&HeaderValue::from_static("7")), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after(&HeaderValue::from_static("soon")), None);
+        let past = HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT");
+        assert_eq!(parse_retry_after(&past), Some(Duration::ZERO));
+        let future = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(120));
+        let d = parse_retry_after(&HeaderValue::from_str(&future).unwrap()).unwrap();
+        assert!(d > Duration::from_secs(110) && d <= Duration::from_secs(120), "{d:?}");
+    }
+
+    #[test]
+    fn server_message_prefers_message_keys() {
+        let body = serde_json::json!({"detail": "bad sha", "code": 3});
+        assert_eq!(server_message(422, Some(&body)), "bad sha");
+        assert_eq!(server_message(404, None), "Not Found");
+        let fields = serde_json::json!({"commit_sha": ["invalid"]});
+        assert_eq!(server_message(400, Some(&fields)), r#"{"commit_sha":["invalid"]}"#);
+    }
+}
