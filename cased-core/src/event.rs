@@ -208,6 +208,17 @@ impl DeploymentEvent {
         Self::from_value(value)
     }
 
+    /// Parses and validates JSON bytes, as received from a socket or a file.
+    ///
+    /// # Errors
+    /// As [`DeploymentEvent::from_json`], plus bytes that are not UTF-8 (the offset is named).
+    pub fn from_slice(bytes: &[u8]) -> Result<Self> {
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            Error::invalid("body", format!("is not valid UTF-8 (invalid byte at offset {})", e.valid_up_to()))
+        })?;
+        Self::from_json(text)
+    }
+
     /// Validates a JSON value (for bindings that hold a dict or object).
     ///
     /// # Errors
