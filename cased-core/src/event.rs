@@ -445,7 +445,8 @@ impl DeploymentEventBuilder {
         self.request = get("CASED_DEPLOYMENT_REQUEST").unwrap_or_else(|| {
             let repo = self.repository.as_deref().unwrap_or("repository");
             match self.commit_sha.as_deref() {
-                Some(sha) => format!("Deploy {repo}@{}", &sha[..sha.len().min(7)]),
+                // By characters: a malformed (non-ASCII) SHA must reach validation, not panic here.
+                Some(sha) => format!("Deploy {repo}@{}", sha.chars().take(7).collect::<String>()),
                 None => format!("Deploy {repo}"),
             }
         });
@@ -468,7 +469,8 @@ impl DeploymentEventBuilder {
     fn check(&self, p: &mut Problems, request_missing: bool) {
         if request_missing {
             p.add("deployment_request", "is required");
-        } else {
+        } else if !p.has("deployment_request") {
+            // Not when it was already reported as the wrong JSON type (no second "empty" problem).
             check_request(&self.request, p);
         }
         if let Some(r) = &self.repository {

@@ -2,19 +2,39 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod check;
+pub mod checks;
 mod client;
+mod config;
+pub mod duration;
 mod error;
 mod event;
 pub mod logging;
+mod monitor;
+mod schedule;
 mod secret;
+mod session;
+mod update;
+mod verdict;
 
+pub use check::{CheckCategory, CheckOutcome, CheckStatus, FnCheck, HealthCheck};
+pub use checks::{CheckConfig, run_check};
 pub use client::{
     API_KEY_ENV, ApiResponse, Client, ClientBuilder, DEFAULT_BASE_URL, DEPLOYMENTS_PATH, RetryPolicy,
     parse_retry_after,
 };
+pub use config::MonitorConfig;
 pub use error::{Error, ErrorKind, FieldError, Result, ValidationErrors};
 pub use event::{
     DeploymentEvent, DeploymentEventBuilder, DeploymentStatus, MAX_COMMIT_MESSAGE_CHARS,
     MAX_DEPLOYMENT_REQUEST_CHARS, MAX_METADATA_BYTES, MAX_NAME_CHARS,
 };
+pub use monitor::{Monitor, MonitorBuilder, RollbackContext, RollbackHook};
+pub use schedule::{Delays, MAX_SCHEDULE_SPAN, MIN_INTERVAL, Schedule, ScheduleConfig};
 pub use secret::Secret;
+pub use session::{Session, UpdateEvent, Updates};
+pub use update::{
+    CheckResult, DeploymentInfo, EndReason, Finding, MetricSummary, Phase, Report, RollbackRecord,
+    StatusUpdate, TickRecord,
+};
+pub use verdict::{Counters, Judgement, NoDataPolicy, Verdict, VerdictConfig, VerdictTracker};

@@ -1,0 +1,131 @@
+//! The one configuration model of a monitor, the same in Rust, Python, Node and `cased.toml`:
+//!
+//! ```json
+//! {
+//!   "schedule": {"intervals": ["10s", "30s", "1m", "5m"], "cooldown": "30m", "max_duration": "2h", "jitter": "0s"},
+//!   "checks":   [{"name": "web", "type": "http", "url": "https://example.test/health"}],
+//!   "verdict":  {"failure_limit": 0, "consecutive_error_limit": 4, "min_samples": 5, "no_data": "inconclusive"},
+//!   "detectors": [], "alerts": {}
+//! }
+//! ```
+//! Every key is optional; unknown keys are errors naming the key and its path.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::checks::CheckConfig;
+use crate::error::{Error, Problems, Result};
+use crate::schedule::ScheduleConfig;
+use crate::verdict::VerdictConfig;
+
+/// A monitor's configuration.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitorConfig {
+    /// When checks run.
+    pub schedule: ScheduleConfig,
+    /// The checks run at every tick.
+    pub checks: Vec<CheckConfig>,
+    /// How the verdict is reached.
+    pub verdict: VerdictConfig,
+    /// Anomaly detectors over the samples (not available yet: must be empty).
+    pub detectors: Vec<Value>,
+    /// Alert channels and routes (not available yet: must be empty).
+    pub alerts: Map<String, Value>,
+}
+
+impl MonitorConfig {
+    /// Reads a configuration from a JSON value (a Python dict or a JS object passed through).
+    ///
+    /// # Errors
+    /// [`Error::Validation`] whose field is the path of the offending key, e.g.
+    /// `schedule.intervals[1]` or `checks[0]`.
+    pub fn from_value(value: Value) -> Result<Self> {
+        if !value.is_object() {
+            return Err(Error::invalid("config", "must be an object"));
+        }
+        let config: Self = serde_path_to_error::deserialize(value).map_err(path_error)?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Reads a configuration from JSON text.
+    ///
+    /// # Errors
+    /// As [`MonitorConfig::from_value`], plus malformed JSON.
+    pub fn from_json(text: &str) -> Result<Self> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let config: Self = serde_path_to_error::deserialize(&mut de).map_err(path_error)?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<()> {
+        let mut p = Problems::default();
+        if !self.detectors.is_empty() {
+            p.add("detectors", "detectors are not available in this version; remove the key's entries");
+        }
+        if !self.alerts.is_empty() {
+            p.add("alerts", "alert channels are not available in this version; remove the key's entries");
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, c) in self.checks.iter().enumerate() {
+            if !seen.insert(c.name()) {
+                p.add(format!("checks[{i}].name"), format!("{:?} is used by an earlier check", c.name()));
+            }
+        }
+        p.finish("monitor configuration")
+    }
+}
+
+fn path_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> Error {
+    let path = e.path().to_string();
+    let field = if path == "." || path.is_empty() { "config".to_owned() } else { path };
+    Error::invalid(field, e.inner().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_documented_shape_parses() {
+        let c = MonitorConfig::from_value(json!({
+            "schedule": {"intervals": ["10s", "30s", "1m", "5m"], "cooldown": "30m", "max_duration": "2h", "jitter": "0s"},
+            "checks": [{"name": "web", "type": "http", "url": "https://example.test/health"}],
+            "verdict": {"failure_limit": 0, "consecutive_error_limit": 4, "min_samples": 5, "no_data": "inconclusive"},
+            "detectors": [], "alerts": {}
+        }))
+        .unwrap();
+        assert_eq!(c.checks.len(), 1);
+        assert_eq!(MonitorConfig::from_value(json!({})).unwrap(), MonitorConfig::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_their_path() {
+        let e = MonitorConfig::from_value(json!({"schedule": {"intervals": ["1s"], "cooldwn": "1m"}})).unwrap_err();
+        assert_eq!(e.field_errors()[0].field, "schedule.cooldwn");
+        assert!(e.to_string().contains("unknown field `cooldwn`"), "{e}");
+        let e = MonitorConfig::from_value(json!({"verdikt": {}})).unwrap_err();
+        assert!(e.to_string().contains("unknown field `verdikt`"), "{e}");
+        let e = MonitorConfig::from_value(json!({"schedule": {"intervals": ["1s", "fast"]}})).unwrap_err();
+        assert_eq!(e.field_errors()[0].field, "schedule.intervals");
+        assert!(e.to_string().contains("\"fast\""), "{e}");
+        let e = MonitorConfig::from_value(json!({"checks": [{"name": "a", "type": "http", "url": "http://x", "urll": 1}]})).unwrap_err();
+        assert!(e.to_string().contains("checks[0]") && e.to_string().contains("urll"), "{e}");
+        let e = MonitorConfig::from_value(json!({"verdict": {"no_data": "maybe"}})).unwrap_err();
+        assert_eq!(e.field_errors()[0].field, "verdict.no_data");
+    }
+
+    #[test]
+    fn duplicate_check_names_and_future_sections_are_rejected() {
+        let e = MonitorConfig::from_value(json!({
+            "checks": [{"name": "a", "type": "http", "url": "http://x"}, {"name": "a", "type": "http", "url": "http://y"}],
+            "detectors": [{"type": "spike"}]
+        }))
+        .unwrap_err();
+        let fields: Vec<&str> = e.field_errors().iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["detectors", "checks[1].name"]);
+    }
+}

@@ -1,0 +1,218 @@
+//! The [`Monitor`]: a configuration, its checks and a rollback hook, from which sessions start.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+use crate::check::HealthCheck;
+use crate::config::MonitorConfig;
+use crate::error::{Error, Result};
+use crate::event::DeploymentEvent;
+use crate::schedule::Schedule;
+use crate::session::Session;
+use crate::update::Report;
+use crate::verdict::VerdictConfig;
+
+/// What the rollback hook is told.
+#[derive(Debug, Clone)]
+pub struct RollbackContext {
+    /// The session's id.
+    pub session_id: String,
+    /// The deployment event.
+    pub event: DeploymentEvent,
+    /// Why the deployment is unhealthy.
+    pub reason: String,
+}
+
+type RollbackFn = dyn Fn(RollbackContext) -> BoxFuture<'static, std::result::Result<(), String>> + Send + Sync;
+
+/// A rollback hook: fired exactly once, when a session's verdict becomes unhealthy.
+#[derive(Clone)]
+pub struct RollbackHook {
+    f: Arc<RollbackFn>,
+    timeout: Duration,
+}
+
+impl RollbackHook {
+    /// A hook running `f`; it is given 60 s before the session records it as timed out.
+    pub fn new<F, Fut>(f: F) -> Self
+    where
+        F: Fn(RollbackContext) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = std::result::Result<(), String>> + Send + 'static,
+    {
+        Self { f: Arc::new(move |ctx| Box::pin(f(ctx))), timeout: Duration::from_secs(60) }
+    }
+
+    /// Sets how long the hook may run.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    pub(crate) async fn fire(&self, ctx: RollbackContext) -> Option<String> {
+        match tokio::time::timeout(self.timeout, (self.f)(ctx)).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e),
+            Err(_) => Some(format!("the rollback hook did not finish within {} ms", self.timeout.as_millis())),
+        }
+    }
+}
+
+impl fmt::Debug for RollbackHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RollbackHook").field("timeout", &self.timeout).finish_non_exhaustive()
+    }
+}
+
+/// Everything a session needs, shared by all sessions of a monitor.
+#[derive(Debug)]
+pub(crate) struct MonitorInner {
+    pub(crate) schedule: Schedule,
+    pub(crate) verdict: VerdictConfig,
+    pub(crate) checks: Vec<Arc<dyn HealthCheck>>,
+    pub(crate) rollback: Option<RollbackHook>,
+    pub(crate) update_buffer: usize,
+    pub(crate) sample_window: usize,
+}
+
+/// Starts monitoring sessions. Cheap to clone; build it with [`Monitor::new`] or
+/// [`Monitor::builder`].
+#[derive(Debug, Clone)]
+pub struct Monitor {
+    inner: Arc<MonitorInner>,
+}
+
+impl Monitor {
+    /// A monitor from a configuration.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] naming each bad setting.
+    pub fn new(config: MonitorConfig) -> Result<Self> {
+        Self::builder(config).build()
+    }
+
+    /// A builder, to add checks written in code and a rollback hook.
+    pub fn builder(config: MonitorConfig) -> MonitorBuilder {
+        MonitorBuilder { config, checks: Vec::new(), rollback: None, update_buffer: 16, sample_window: 100 }
+    }
+
+    /// Starts a session for `event` on the current tokio runtime. The first tick runs at once.
+    /// An event whose status is `failure` or `cancelled` gives a session that ends at once with
+    /// that outcome.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] on field `runtime` when called outside a tokio runtime.
+    pub fn start(&self, event: DeploymentEvent) -> Result<Session> {
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|_| Error::invalid("runtime", "Monitor::start must be called inside a tokio runtime"))?;
+        Ok(Session::spawn(&handle, Arc::clone(&self.inner), event))
+    }
+
+    /// Starts a session and waits for its report: the one-call form.
+    ///
+    /// # Errors
+    /// As [`Monitor::start`].
+    pub async fn run(&self, event: DeploymentEvent) -> Result<Report> {
+        Ok(self.start(event)?.wait().await)
+    }
+
+    /// The names of the checks each tick runs.
+    #[must_use]
+    pub fn check_names(&self) -> Vec<&str> {
+        self.inner.checks.iter().map(|c| c.name()).collect()
+    }
+}
+
+/// Configures a [`Monitor`].
+#[must_use]
+#[derive(Debug)]
+pub struct MonitorBuilder {
+    config: MonitorConfig,
+    checks: Vec<Arc<dyn HealthCheck>>,
+    rollback: Option<RollbackHook>,
+    update_buffer: usize,
+    sample_window: usize,
+}
+
+impl MonitorBuilder {
+    /// Adds a check written in code (after the configured ones).
+    pub fn check(mut self, check: impl HealthCheck + 'static) -> Self {
+        self.checks.push(Arc::new(check));
+        self
+    }
+
+    /// Adds a shared check written in code.
+    pub fn check_arc(mut self, check: Arc<dyn HealthCheck>) -> Self {
+        self.checks.push(check);
+        self
+    }
+
+    /// Sets the rollback hook.
+    pub fn on_rollback(mut self, hook: RollbackHook) -> Self {
+        self.rollback = Some(hook);
+        self
+    }
+
+    /// How many updates a listener may fall behind before it is told it skipped some
+    /// (default 16).
+    pub fn update_buffer(mut self, n: usize) -> Self {
+        self.update_buffer = n;
+        self
+    }
+
+    /// How many pushed samples are kept per metric (default 100).
+    pub fn sample_window(mut self, n: usize) -> Self {
+        self.sample_window = n;
+        self
+    }
+
+    /// Validates everything and builds the monitor.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] naming each bad setting, including check names used twice.
+    pub fn build(self) -> Result<Monitor> {
+        let schedule = crate::schedule::validate(&self.config.schedule)?;
+        let mut checks = Vec::with_capacity(self.config.checks.len() + self.checks.len());
+        let mut problems = Vec::new();
+        for (i, c) in self.config.checks.iter().enumerate() {
+            match c.build() {
+                Ok(c) => checks.push(c),
+                Err(e) => problems.extend(e.field_errors().iter().map(|f| {
+                    crate::FieldError::new(format!("checks[{i}].{}", f.field), f.message.clone())
+                })),
+            }
+        }
+        checks.extend(self.checks);
+        let mut seen = std::collections::HashSet::new();
+        for c in &checks {
+            if !seen.insert(c.name().to_owned()) {
+                problems.push(crate::FieldError::new("checks", format!("two checks are named {:?}", c.name())));
+            }
+        }
+        if self.update_buffer == 0 {
+            problems.push(crate::FieldError::new("update_buffer", "must be at least 1"));
+        }
+        if self.sample_window == 0 {
+            problems.push(crate::FieldError::new("sample_window", "must be at least 1"));
+        }
+        if !problems.is_empty() {
+            return Err(Error::Validation(crate::ValidationErrors {
+                subject: "monitor configuration".into(),
+                errors: problems,
+            }));
+        }
+        Ok(Monitor {
+            inner: Arc::new(MonitorInner {
+                schedule,
+                verdict: self.config.verdict,
+                checks,
+                rollback: self.rollback,
+                update_buffer: self.update_buffer,
+                sample_window: self.sample_window,
+            }),
+        })
+    }
+}

@@ -1,0 +1,231 @@
+//! What a session tells its listeners after every tick ([`StatusUpdate`]) and what it leaves
+//! behind when it ends ([`Report`]). Both serialize to JSON, so they can be posted anywhere.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Serialize, Serializer};
+
+use crate::check::{CheckCategory, CheckStatus};
+use crate::event::DeploymentEvent;
+use crate::verdict::{Counters, Verdict};
+
+pub(crate) fn as_millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64() * 1000.0)
+}
+
+/// Where a session is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Started, no tick run yet.
+    Pending,
+    /// The deployment is running; checks run on the progressive schedule.
+    Active,
+    /// The deployment reported success; extended monitoring until the cool-down ends.
+    Cooldown,
+    /// Over; the report is ready.
+    Finished,
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// The cool-down after a successful deployment is over.
+    CooldownElapsed,
+    /// The session reached `max_duration`.
+    MaxDuration,
+    /// The verdict became unhealthy (the rollback hook fired).
+    Unhealthy,
+    /// A check could not run more often in a row than `consecutive_error_limit` allows.
+    ErrorLimit,
+    /// The deployment reported failure.
+    DeploymentFailed,
+    /// The deployment or the caller cancelled the session.
+    Cancelled,
+}
+
+/// The deployment a session watches, as shown in updates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeploymentInfo {
+    /// `deployment_request` of the event.
+    pub deployment_request: String,
+    /// `repository_full_name` of the event.
+    pub repository: Option<String>,
+    /// `commit_sha` of the event.
+    pub commit_sha: Option<String>,
+    /// `event_metadata.environment`.
+    pub environment: Option<String>,
+    /// `event_metadata.correlation_id`, or the session id.
+    pub correlation_id: String,
+}
+
+impl DeploymentInfo {
+    pub(crate) fn of(event: &DeploymentEvent, session_id: &str) -> Self {
+        Self {
+            deployment_request: event.deployment_request().to_owned(),
+            repository: event.repository_full_name().map(str::to_owned),
+            commit_sha: event.commit_sha().map(str::to_owned),
+            environment: event.environment().map(str::to_owned),
+            correlation_id: event.correlation_id().unwrap_or(session_id).to_owned(),
+        }
+    }
+}
+
+/// One check's result within a tick.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckResult {
+    /// The check's name.
+    pub name: Arc<str>,
+    /// What the check is about.
+    pub category: CheckCategory,
+    /// Pass, warn, fail or error.
+    pub status: CheckStatus,
+    /// How long it took.
+    #[serde(rename = "latency_ms", serialize_with = "as_millis")]
+    pub latency: Duration,
+    /// One line for a person.
+    pub message: String,
+}
+
+/// A finding of a detector (detectors arrive in their own module; sessions already carry them).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    /// The metric it is about.
+    pub metric: String,
+    /// The detector that raised it.
+    pub detector: String,
+    /// `info`, `warning`, `critical` or `emergency`.
+    pub severity: String,
+    /// A sentence a person can read.
+    pub message: String,
+}
+
+/// What a session publishes after every tick, and once more when it finishes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatusUpdate {
+    /// The session's id.
+    pub session_id: Arc<str>,
+    /// The deployment watched.
+    pub deployment: Arc<DeploymentInfo>,
+    /// The phase after this tick.
+    pub phase: Phase,
+    /// The tick number (1 = first); the finishing update repeats the last tick's number.
+    pub tick: u32,
+    /// Time since the session started.
+    #[serde(rename = "elapsed_ms", serialize_with = "as_millis")]
+    pub elapsed: Duration,
+    /// Each check's result in this tick (empty in the finishing update).
+    pub checks: Vec<CheckResult>,
+    /// Findings raised in this tick.
+    pub findings: Vec<Finding>,
+    /// The verdict so far.
+    pub verdict: Verdict,
+    /// Why.
+    pub reason: String,
+    /// Time until the next tick; `None` once finished.
+    #[serde(rename = "next_tick_in_ms", serialize_with = "opt_millis")]
+    pub next_tick_in: Option<Duration>,
+}
+
+fn opt_millis<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => as_millis(d, s),
+        None => s.serialize_none(),
+    }
+}
+
+impl StatusUpdate {
+    /// The update as JSON text.
+    #[must_use]
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("status updates always serialize")
+    }
+}
+
+/// One tick in the report's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TickRecord {
+    /// The tick number (1 = first).
+    pub tick: u32,
+    /// The phase the tick ran in.
+    pub phase: Phase,
+    /// When it started, from the session's start.
+    #[serde(rename = "elapsed_ms", serialize_with = "as_millis")]
+    pub elapsed: Duration,
+    /// How late it started against the schedule.
+    #[serde(rename = "late_ms", serialize_with = "as_millis")]
+    pub late: Duration,
+    /// Each check's result.
+    pub checks: Vec<CheckResult>,
+    /// The verdict after it.
+    pub verdict: Verdict,
+}
+
+/// A summary of the samples pushed for one metric.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricSummary {
+    /// Samples pushed in all.
+    pub count: u64,
+    /// Samples kept in the window.
+    pub window: usize,
+    /// The last value.
+    pub last: f64,
+    /// Mean of the window.
+    pub mean: f64,
+}
+
+/// What happened when the rollback hook fired.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RollbackRecord {
+    /// When it fired, from the session's start.
+    #[serde(rename = "elapsed_ms", serialize_with = "as_millis")]
+    pub elapsed: Duration,
+    /// `None` when the hook succeeded, otherwise its error.
+    pub error: Option<String>,
+}
+
+/// The final report of a session.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// The session's id.
+    pub session_id: Arc<str>,
+    /// The deployment event that started it.
+    pub event: DeploymentEvent,
+    /// The final verdict.
+    pub verdict: Verdict,
+    /// Why.
+    pub reason: String,
+    /// Why the session ended.
+    pub ended_by: EndReason,
+    /// Wall-clock start, milliseconds since the Unix epoch.
+    pub started_at_unix_ms: u64,
+    /// How long the session lasted.
+    #[serde(rename = "duration_ms", serialize_with = "as_millis")]
+    pub duration: Duration,
+    /// When the cool-down started, from the session's start.
+    #[serde(rename = "cooldown_started_ms", serialize_with = "opt_millis")]
+    pub cooldown_started: Option<Duration>,
+    /// Whether the no-data policy `extend` kept the session past its cool-down.
+    pub extended: bool,
+    /// The verdict's counters.
+    pub counters: Counters,
+    /// Every tick, in order.
+    pub ticks: Vec<TickRecord>,
+    /// Every finding, in order.
+    pub findings: Vec<Finding>,
+    /// Samples pushed by the caller, per metric.
+    pub metrics: BTreeMap<String, MetricSummary>,
+    /// The rollback hook's firing, if it fired.
+    pub rollback: Option<RollbackRecord>,
+}
+
+impl Report {
+    /// The report as JSON text.
+    #[must_use]
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("reports always serialize")
+    }
+}
