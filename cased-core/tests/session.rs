@@ -1,0 +1,250 @@
+//! Sessions under tokio's paused clock: exact tick times, phases, verdicts, the rollback hook and
+//! the update stream.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use cased_core::{
+    CheckOutcome, CheckStatus, DeploymentEvent, DeploymentStatus, EndReason, FnCheck, Monitor, MonitorConfig,
+    NoDataPolicy, Phase, Report, RollbackHook, ScheduleConfig, UpdateEvent, Verdict, VerdictConfig,
+};
+
+fn event(status: DeploymentStatus) -> DeploymentEvent {
+    DeploymentEvent::builder("Deploy v2").repository("acme/shop").status(status).environment("prod").build().unwrap()
+}
+
+fn secs(report: &Report) -> Vec<u64> {
+    report.ticks.iter().map(|t| t.elapsed.as_millis() as u64 / 1000).collect()
+}
+
+fn ok_check() -> FnCheck {
+    FnCheck::new("web", || async { CheckOutcome::pass("HTTP 200") })
+}
+
+fn monitor_with(config: MonitorConfig, check: FnCheck) -> Monitor {
+    Monitor::builder(config).check(check).build().unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn default_schedule_ticks_progressively_then_cools_down() {
+    let monitor = monitor_with(MonitorConfig::default(), ok_check());
+    let session = monitor.start(event(DeploymentStatus::Running)).unwrap();
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    session.complete();
+    let report = session.wait().await;
+    assert_eq!(secs(&report), [0, 10, 40, 100, 400, 700, 1000, 1300, 1600, 1900]);
+    assert_eq!(report.cooldown_started, Some(Duration::from_secs(120)));
+    assert_eq!(report.duration, Duration::from_secs(120 + 1800));
+    assert_eq!(report.ended_by, EndReason::CooldownElapsed);
+    assert_eq!(report.verdict, Verdict::Healthy);
+    let phases: Vec<Phase> = report.ticks.iter().map(|t| t.phase).collect();
+    assert_eq!(&phases[..4], [Phase::Active; 4]);
+    assert!(phases[4..].iter().all(|p| *p == Phase::Cooldown));
+    assert!(report.ticks.iter().all(|t| t.late.is_zero()), "ticks ran late under a paused clock");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_event_already_successful_starts_in_cooldown() {
+    let monitor = monitor_with(MonitorConfig::default(), ok_check());
+    let report = monitor.run(event(DeploymentStatus::Success)).await.unwrap();
+    assert_eq!(secs(&report), [0, 10, 40, 100, 400, 700, 1000, 1300, 1600]);
+    assert_eq!(report.cooldown_started, Some(Duration::ZERO));
+    assert_eq!(report.duration, Duration::from_secs(1800));
+    assert!(report.ticks.iter().all(|t| t.phase == Phase::Cooldown));
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_duration_ends_a_deployment_that_never_completes() {
+    let config = MonitorConfig {
+        schedule: ScheduleConfig { max_duration: Duration::from_secs(1000), ..Default::default() },
+        ..Default::default()
+    };
+    let report = monitor_with(config, ok_check()).run(event(DeploymentStatus::Running)).await.unwrap();
+    assert_eq!(secs(&report), [0, 10, 40, 100, 400, 700, 1000]);
+    assert_eq!(report.ended_by, EndReason::MaxDuration);
+    assert_eq!(report.duration, Duration::from_secs(1000));
+    assert_eq!(report.verdict, Verdict::Healthy);
+}
+
+#[tokio::test(start_paused = true)]
+async fn fail_and_cancel_end_the_session_with_that_outcome() {
+    let monitor = monitor_with(MonitorConfig::default(), ok_check());
+    for (end, expected) in [(0, EndReason::DeploymentFailed), (1, EndReason::Cancelled)] {
+        let session = monitor.start(event(DeploymentStatus::Running)).unwrap();
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        if end == 0 { session.fail() } else { session.cancel() }
+        let report = session.wait().await;
+        assert_eq!(report.ended_by, expected);
+        assert_eq!(report.verdict, Verdict::Inconclusive);
+        assert_eq!(secs(&report), [0, 10]);
+        assert_eq!(report.duration, Duration::from_secs(15));
+    }
+    for (status, expected) in
+        [(DeploymentStatus::Failure, EndReason::DeploymentFailed), (DeploymentStatus::Cancelled, EndReason::Cancelled)]
+    {
+        let report = monitor.run(event(status)).await.unwrap();
+        assert_eq!(report.ended_by, expected);
+        assert!(report.ticks.is_empty());
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hanging_check_neither_delays_others_nor_the_next_tick() {
+    let config = MonitorConfig {
+        schedule: ScheduleConfig { intervals: vec![Duration::from_secs(1)], ..Default::default() },
+        verdict: VerdictConfig { consecutive_error_limit: 2, ..Default::default() },
+        ..Default::default()
+    };
+    let monitor = Monitor::builder(config)
+        .check(FnCheck::new("hangs", || futures::future::pending::<CheckOutcome>()))
+        .check(ok_check())
+        .build()
+        .unwrap();
+    let report = monitor.run(event(DeploymentStatus::Running)).await.unwrap();
+    assert_eq!(report.ended_by, EndReason::ErrorLimit);
+    assert_eq!(report.verdict, Verdict::Inconclusive);
+    assert_eq!(secs(&report), [0, 1, 2]);
+    for t in &report.ticks {
+        assert!(t.late.is_zero());
+        assert_eq!(t.checks[0].status, CheckStatus::Error);
+        assert_eq!(t.checks[0].message, "the check did not finish within 1000 ms");
+        assert_eq!(t.checks[1].status, CheckStatus::Pass);
+    }
+    assert!(report.reason.contains("\"hangs\" could not run 3 times in a row (limit 2)"), "{}", report.reason);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_rollback_hook_fires_exactly_once_when_unhealthy() {
+    let fired = Arc::new(AtomicU32::new(0));
+    let seen = Arc::clone(&fired);
+    let hook = RollbackHook::new(move |ctx| {
+        let seen = Arc::clone(&seen);
+        async move {
+            seen.fetch_add(1, Ordering::SeqCst);
+            assert_eq!(ctx.event.repository_full_name(), Some("acme/shop"));
+            Err("rollback API said no".to_owned())
+        }
+    });
+    let config = MonitorConfig {
+        verdict: VerdictConfig { failure_limit: 1, ..Default::default() },
+        ..Default::default()
+    };
+    let monitor = Monitor::builder(config)
+        .check(FnCheck::new("web", || async { CheckOutcome::fail("HTTP 503") }))
+        .on_rollback(hook)
+        .build()
+        .unwrap();
+    let report = monitor.run(event(DeploymentStatus::Running)).await.unwrap();
+    assert_eq!(fired.load(Ordering::SeqCst), 1);
+    assert_eq!(report.verdict, Verdict::Unhealthy);
+    assert_eq!(report.ended_by, EndReason::Unhealthy);
+    assert_eq!(secs(&report), [0, 10], "a failure limit of 1 tolerates the first failed tick");
+    let rollback = report.rollback.expect("recorded");
+    assert_eq!(rollback.elapsed, Duration::from_secs(10));
+    assert_eq!(rollback.error.as_deref(), Some("rollback API said no"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_data_policies_decide_and_say_so() {
+    let schedule = ScheduleConfig {
+        intervals: vec![Duration::from_secs(60)],
+        cooldown: Duration::from_secs(120),
+        max_duration: Duration::from_secs(600),
+        ..Default::default()
+    };
+    let config = |no_data| MonitorConfig {
+        schedule: schedule.clone(),
+        verdict: VerdictConfig { min_samples: 5, no_data, ..Default::default() },
+        ..Default::default()
+    };
+    let fired = Arc::new(AtomicU32::new(0));
+    let seen = Arc::clone(&fired);
+    let hook = RollbackHook::new(move |_| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        async { Ok(()) }
+    });
+    // Three ticks in a two-minute cool-down: fewer than min_samples.
+    let fail = monitor_with(config(NoDataPolicy::Fail), ok_check());
+    let r = fail.run(event(DeploymentStatus::Success)).await.unwrap();
+    assert_eq!((r.verdict, r.ticks.len()), (Verdict::Unhealthy, 3));
+    assert!(r.reason.contains("no_data = fail"), "{}", r.reason);
+    let inconclusive = monitor_with(config(NoDataPolicy::Inconclusive), ok_check());
+    let r = inconclusive.run(event(DeploymentStatus::Success)).await.unwrap();
+    assert_eq!(r.verdict, Verdict::Inconclusive);
+    assert!(r.reason.contains("only 3 of 5 measured ticks"), "{}", r.reason);
+    // Extend keeps ticking past the cool-down until five ticks were measured.
+    let extend = Monitor::builder(config(NoDataPolicy::Extend)).check(ok_check()).on_rollback(hook).build().unwrap();
+    let r = extend.run(event(DeploymentStatus::Success)).await.unwrap();
+    assert!(r.extended);
+    assert_eq!(secs(&r), [0, 60, 120, 180, 240]);
+    assert_eq!((r.verdict, r.ended_by), (Verdict::Healthy, EndReason::CooldownElapsed));
+    assert_eq!(fired.load(Ordering::SeqCst), 0, "no rollback for a healthy deployment");
+}
+
+#[tokio::test(start_paused = true)]
+async fn listeners_follow_updates_in_order_and_laggards_are_told() {
+    let config = MonitorConfig {
+        schedule: ScheduleConfig {
+            intervals: vec![Duration::from_secs(1)],
+            cooldown: Duration::from_millis(5500),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let monitor = Monitor::builder(config).check(ok_check()).update_buffer(2).build().unwrap();
+    let session = monitor.start(event(DeploymentStatus::Success)).unwrap();
+    let mut fast = session.updates();
+    let mut slow = session.updates();
+    let mut ticks = Vec::new();
+    while let Some(item) = fast.next().await {
+        let UpdateEvent::Update(u) = item else { panic!("the fast listener lagged") };
+        ticks.push((u.tick, u.phase));
+        let json: serde_json::Value = serde_json::from_str(&u.to_json()).unwrap();
+        assert_eq!(json["deployment"]["repository"], "acme/shop");
+        assert_eq!(json["deployment"]["environment"], "prod");
+    }
+    let expected: Vec<(u32, Phase)> =
+        (1..=6).map(|t| (t, Phase::Cooldown)).chain([(6, Phase::Finished)]).collect();
+    assert_eq!(ticks, expected);
+    let mut slow_items = Vec::new();
+    while let Some(item) = slow.next().await {
+        slow_items.push(item);
+    }
+    assert!(
+        matches!(slow_items[0], UpdateEvent::Skipped(n) if n > 0),
+        "the slow listener must be told it skipped updates: {slow_items:?}"
+    );
+    let last = slow_items.last().unwrap();
+    assert!(matches!(last, UpdateEvent::Update(u) if u.phase == Phase::Finished && u.verdict == Verdict::Healthy));
+    let late = session.updates().next().await;
+    assert!(matches!(late, Some(UpdateEvent::Update(u)) if u.phase == Phase::Finished), "a late listener gets the last update");
+}
+
+#[tokio::test(start_paused = true)]
+async fn pushed_samples_are_windowed_and_checked() {
+    let config = MonitorConfig {
+        schedule: ScheduleConfig { cooldown: Duration::from_secs(30), ..Default::default() },
+        ..Default::default()
+    };
+    let monitor = Monitor::builder(config).check(ok_check()).sample_window(3).build().unwrap();
+    let session = monitor.start(event(DeploymentStatus::Success)).unwrap();
+    for v in [1.0, 2.0, 3.0, 4.0, 5.0] {
+        session.push("latency_ms", v).unwrap();
+    }
+    assert_eq!(session.push("latency_ms", f64::NAN).unwrap_err().field_errors()[0].field, "value");
+    assert_eq!(session.push(" ", 1.0).unwrap_err().field_errors()[0].field, "metric");
+    let report = session.wait().await;
+    let m = &report.metrics["latency_ms"];
+    assert_eq!((m.count, m.window, m.last, m.mean), (5, 3, 5.0, 4.0));
+    let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    assert_eq!(json["ended_by"], "cooldown_elapsed");
+    assert_eq!(json["ticks"][1]["elapsed_ms"], 10000.0);
+}
+
+#[test]
+fn starting_outside_a_runtime_is_an_error_not_a_panic() {
+    let monitor = monitor_with(MonitorConfig::default(), ok_check());
+    let err = monitor.start(event(DeploymentStatus::Running)).unwrap_err();
+    assert_eq!(err.field_errors()[0].field, "runtime");
+}
