@@ -14,6 +14,7 @@ mod monitor;
 mod schedule;
 mod secret;
 mod session;
+mod severity;
 mod update;
 mod verdict;
 
@@ -33,6 +34,7 @@ pub use monitor::{Monitor, MonitorBuilder, RollbackContext, RollbackHook};
 pub use schedule::{Delays, MAX_SCHEDULE_SPAN, MIN_INTERVAL, Schedule, ScheduleConfig};
 pub use secret::Secret;
 pub use session::{Session, UpdateEvent, Updates};
+pub use severity::Severity;
 pub use update::{
     CheckResult, DeploymentInfo, EndReason, Finding, MetricSummary, Phase, Report, RollbackRecord,
     StatusUpdate, TickRecord,

@@ -97,8 +97,8 @@ pub struct Finding {
     pub metric: String,
     /// The detector that raised it.
     pub detector: String,
-    /// `info`, `warning`, `critical` or `emergency`.
-    pub severity: String,
+    /// How bad it is.
+    pub severity: crate::Severity,
     /// A sentence a person can read.
     pub message: String,
 }
