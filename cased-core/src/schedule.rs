@@ -93,17 +93,17 @@ impl Schedule {
                 format!("{} is outside (0, 7 days]", duration::format(config.max_duration)),
             );
         }
-        if let Some(min) = config.intervals.iter().min() {
-            if config.jitter > *min {
-                p.add(
-                    "schedule.jitter",
-                    format!(
-                        "{} is larger than the smallest interval {}",
-                        duration::format(config.jitter),
-                        duration::format(*min)
-                    ),
-                );
-            }
+        if let Some(min) = config.intervals.iter().min()
+            && config.jitter > *min
+        {
+            p.add(
+                "schedule.jitter",
+                format!(
+                    "{} is larger than the smallest interval {}",
+                    duration::format(config.jitter),
+                    duration::format(*min)
+                ),
+            );
         }
         p.finish("schedule")?;
         Ok(Self { config })
