@@ -1,1 +1,39 @@
+//! Python bindings of cased: the module `cased._cased`, re-exported by the `cased` package.
+//! Conversions and asyncio glue only; everything real lives in `cased-core`.
 
+mod aio;
+mod client;
+mod errors;
+mod event;
+mod logging;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _cased(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    aio::register(m)?;
+    m.add_class::<event::PyDeploymentEvent>()?;
+    m.add_class::<client::PyClient>()?;
+    m.add_function(wrap_pyfunction!(logging::enable_logging, m)?)?;
+    m.add("CasedError", py.get_type::<errors::CasedError>())?;
+    m.add("ValidationError", py.get_type::<errors::ValidationError>())?;
+    m.add("ApiError", py.get_type::<errors::ApiError>())?;
+    m.add(
+        "UnauthorizedError",
+        py.get_type::<errors::UnauthorizedError>(),
+    )?;
+    m.add(
+        "InvalidRequestError",
+        py.get_type::<errors::InvalidRequestError>(),
+    )?;
+    m.add(
+        "RateLimitedError",
+        py.get_type::<errors::RateLimitedError>(),
+    )?;
+    m.add("ServerError", py.get_type::<errors::ServerError>())?;
+    m.add("TimeoutError", py.get_type::<errors::TimeoutError>())?;
+    m.add("TransportError", py.get_type::<errors::TransportError>())?;
+    Ok(())
+}

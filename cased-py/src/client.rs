@@ -1,0 +1,111 @@
+//! `cased.Client`: conversions and asyncio glue around [`cased_core::Client`].
+
+use std::time::Duration;
+
+use cased_core::{ApiResponse, Client};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyString;
+use pythonize::pythonize;
+
+use crate::errors::CoreError;
+use crate::event::PyDeploymentEvent;
+
+/// A client of the deployments API.
+#[pyclass(module = "cased", name = "Client", frozen)]
+#[derive(Debug)]
+pub(crate) struct PyClient {
+    inner: Client,
+}
+
+/// Seconds as a `Duration`, saturating: NaN and values at or below zero become zero (which the
+/// core then rejects by name), values too large for a `Duration` become the largest one.
+fn seconds(s: f64) -> Duration {
+    if s.is_nan() || s <= 0.0 {
+        Duration::ZERO
+    } else {
+        Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX)
+    }
+}
+
+/// The outcome of `create_deployment`, turned into a dict or an exception by pyo3-async-runtimes'
+/// completion, which holds the GIL anyway: the Rust future itself never touches Python.
+struct Delivery(cased_core::Result<ApiResponse>);
+
+impl<'py> IntoPyObject<'py> for Delivery {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let response = self.0.map_err(CoreError)?;
+        Ok(pythonize(py, &response)?)
+    }
+}
+
+#[pymethods]
+impl PyClient {
+    #[new]
+    #[pyo3(signature = (api_key=None, base_url=None, timeout=None, max_retries=None))]
+    fn new(
+        api_key: Option<String>,
+        base_url: Option<String>,
+        timeout: Option<f64>,
+        max_retries: Option<u32>,
+    ) -> PyResult<Self> {
+        let mut builder = Client::builder();
+        if let Some(key) = api_key {
+            builder = builder.api_key(key);
+        }
+        if let Some(url) = base_url {
+            builder = builder.base_url(url);
+        }
+        if let Some(t) = timeout {
+            builder = builder.timeout(seconds(t));
+        }
+        if let Some(n) = max_retries {
+            builder = builder.max_retries(n);
+        }
+        Ok(Self {
+            inner: builder.build().map_err(CoreError)?,
+        })
+    }
+
+    /// The full URL events are posted to.
+    #[getter]
+    fn endpoint(&self) -> &str {
+        self.inner.endpoint()
+    }
+
+    /// Posts `event`: a coroutine (from `cased._aio`) resolving to
+    /// `{"status": int, "body": Any, "attempts": int}`.
+    fn create_deployment<'py>(
+        slf: &Bound<'py, Self>,
+        event: &Bound<'py, PyDeploymentEvent>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        static GLUE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        GLUE.import(slf.py(), "cased._aio", "create_deployment")?
+            .call1((slf, event))
+    }
+
+    /// Starts the request in the tokio runtime; the asyncio future it returns needs a running
+    /// loop, hence the coroutine above. Only owned clones cross into the Rust future.
+    fn _create_deployment<'py>(
+        &self,
+        py: Python<'py>,
+        event: PyRef<'py, PyDeploymentEvent>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.inner.clone();
+        let event = event.inner.clone();
+        crate::aio::future_into_py(py, async move {
+            Ok(Delivery(client.create_deployment(&event).await))
+        })
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "Client(endpoint={})",
+            PyString::new(py, self.inner.endpoint()).repr()?
+        ))
+    }
+}
