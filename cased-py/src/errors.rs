@@ -1,7 +1,7 @@
 //! The exception hierarchy, rooted at `cased.CasedError`, and the one conversion of core errors
 //! into it. Every exception carries `.code`, the core's stable [`ErrorKind::code`].
 
-use cased_core::{Error, ErrorKind};
+use cased_core::{Error, ErrorKind, FieldError, ValidationErrors};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
@@ -99,4 +99,28 @@ fn to_exception(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
         value.setattr("retry_after", retry_after.map(|d| d.as_secs_f64()))?;
     }
     Ok(exc)
+}
+
+impl CoreError {
+    /// A validation error of one field of `subject`, for values the core takes already typed
+    /// (a check's category, a check configuration that does not deserialize).
+    pub(crate) fn invalid(subject: &str, field: &str, message: impl std::fmt::Display) -> Self {
+        Self(Error::Validation(ValidationErrors {
+            subject: subject.to_owned(),
+            errors: vec![FieldError::new(field, message.to_string())],
+        }))
+    }
+}
+
+/// An exception raised by user code (a custom check, the rollback hook), as one line for a
+/// report: `"RuntimeError: database is down"`, or the type's name when the message is empty.
+pub(crate) fn describe(py: Python<'_>, err: &PyErr) -> String {
+    let name = err
+        .get_type(py)
+        .name()
+        .map_or_else(|_| "Exception".to_owned(), |n| n.to_string());
+    match err.value(py).str() {
+        Ok(message) if !message.to_string().is_empty() => format!("{name}: {message}"),
+        _ => name,
+    }
 }

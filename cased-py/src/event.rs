@@ -34,6 +34,15 @@ fn validate(py: Python<'_>, value: Value) -> PyResult<PyDeploymentEvent> {
     Ok(PyDeploymentEvent { inner })
 }
 
+/// An event argument: a `DeploymentEvent`, or a mapping with the wire field names (validated by
+/// the core, every problem at once).
+pub(crate) fn event_arg(obj: &Bound<'_, PyAny>) -> PyResult<DeploymentEvent> {
+    if let Ok(event) = obj.cast::<PyDeploymentEvent>() {
+        return Ok(event.get().inner.clone());
+    }
+    Ok(validate(obj.py(), to_json("event", obj)?)?.inner)
+}
+
 #[pymethods]
 impl PyDeploymentEvent {
     #[new]

@@ -2,10 +2,13 @@
 //! Conversions and asyncio glue only; everything real lives in `cased-core`.
 
 mod aio;
+mod check;
 mod client;
 mod errors;
 mod event;
 mod logging;
+mod monitor;
+mod session;
 
 use pyo3::prelude::*;
 
@@ -16,6 +19,11 @@ fn _cased(m: &Bound<'_, PyModule>) -> PyResult<()> {
     aio::register(m)?;
     m.add_class::<event::PyDeploymentEvent>()?;
     m.add_class::<client::PyClient>()?;
+    m.add_class::<monitor::PyMonitor>()?;
+    m.add_class::<session::PySession>()?;
+    m.add_class::<session::PyUpdates>()?;
+    m.add_function(wrap_pyfunction!(check::run_check, m)?)?;
+    m.add_function(wrap_pyfunction!(check::_run_check, m)?)?;
     m.add_function(wrap_pyfunction!(logging::enable_logging, m)?)?;
     m.add("CasedError", py.get_type::<errors::CasedError>())?;
     m.add("ValidationError", py.get_type::<errors::ValidationError>())?;

@@ -1,11 +1,20 @@
 """Type stubs of ``cased._cased``, the compiled core of the ``cased`` package."""
 
-from collections.abc import Mapping
-from typing import Any, Literal, TypedDict, final
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, Literal, TypedDict, TypeVar, Union, final
+
+from typing_extensions import NotRequired
 
 __version__: str
 
 _Status = Literal["pending", "running", "success", "failure", "cancelled"]
+_CheckStatus = Literal["pass", "warn", "fail", "error"]
+_Category = Literal["availability", "endpoint", "database", "dependency"]
+_Phase = Literal["pending", "active", "cooldown", "finished"]
+_Verdict = Literal["healthy", "degraded", "unhealthy", "inconclusive"]
+_EndReason = Literal[
+    "cooldown_elapsed", "max_duration", "unhealthy", "error_limit", "deployment_failed", "cancelled"
+]
 
 class _FieldProblem(TypedDict):
     field: str
@@ -15,6 +24,118 @@ class _DeploymentResponse(TypedDict):
     status: int
     body: Any
     attempts: int
+
+class _CheckResultLike(TypedDict):
+    """What a custom check returns. ``latency_ms`` defaults to the measured time of the call."""
+
+    status: _CheckStatus
+    message: str
+    evidence: NotRequired[Any]
+    latency_ms: NotRequired[float]
+
+class _CheckOutcome(TypedDict):
+    """One run of a check (``run_check``)."""
+
+    status: _CheckStatus
+    latency_ms: float
+    message: str
+    evidence: NotRequired[Any]
+
+class _CheckResult(TypedDict):
+    """One check's result within a tick."""
+
+    name: str
+    category: _Category
+    status: _CheckStatus
+    latency_ms: float
+    message: str
+
+class _DeploymentInfo(TypedDict):
+    deployment_request: str
+    repository: str | None
+    commit_sha: str | None
+    environment: str | None
+    correlation_id: str
+
+class _Finding(TypedDict):
+    metric: str
+    detector: str
+    severity: Literal["info", "warning", "critical", "emergency"]
+    message: str
+
+class _StatusUpdate(TypedDict):
+    """Published after every tick, and once more (``phase == "finished"``, no checks, the
+    last tick's number) when the session ends."""
+
+    session_id: str
+    deployment: _DeploymentInfo
+    phase: _Phase
+    tick: int
+    elapsed_ms: float
+    checks: list[_CheckResult]
+    findings: list[_Finding]
+    verdict: _Verdict
+    reason: str
+    next_tick_in_ms: float | None
+
+class _Skipped(TypedDict):
+    """Given instead of updates to a listener that fell behind: how many it missed."""
+
+    skipped: int
+
+class _Counters(TypedDict):
+    measured_ticks: int
+    failed_ticks: int
+    warned_ticks: int
+    errors: int
+
+class _TickRecord(TypedDict):
+    tick: int
+    phase: _Phase
+    elapsed_ms: float
+    late_ms: float
+    checks: list[_CheckResult]
+    verdict: _Verdict
+
+class _MetricSummary(TypedDict):
+    count: int
+    window: int
+    last: float
+    mean: float
+
+class _RollbackRecord(TypedDict):
+    elapsed_ms: float
+    error: str | None
+    """None when the hook returned, otherwise ``"ExceptionType: message"`` or its timeout."""
+
+class _Report(TypedDict):
+    """The final report of a session."""
+
+    session_id: str
+    event: dict[str, Any]
+    verdict: _Verdict
+    reason: str
+    ended_by: _EndReason
+    started_at_unix_ms: int
+    duration_ms: float
+    cooldown_started_ms: float | None
+    extended: bool
+    counters: _Counters
+    ticks: list[_TickRecord]
+    findings: list[_Finding]
+    metrics: dict[str, _MetricSummary]
+    rollback: _RollbackRecord | None
+
+class _RollbackInfo(TypedDict):
+    """What the rollback hook is called with."""
+
+    session_id: str
+    event: dict[str, Any]
+    reason: str
+
+_CheckFn = Callable[[], Awaitable[_CheckResultLike]]
+_F = TypeVar("_F", bound=_CheckFn)
+_RollbackFn = Callable[[_RollbackInfo], Union[Awaitable[None], None]]
 
 @final
 class DeploymentEvent:
@@ -154,6 +275,135 @@ class Client:
             UnauthorizedError, InvalidRequestError, RateLimitedError, ServerError,
             TimeoutError, TransportError: after the last attempt.
         """
+
+@final
+class Monitor:
+    """Starts monitoring sessions from one configuration, the same model as JSON and
+    ``cased.toml``: ``{"schedule": {...}, "checks": [...], "verdict": {...}}``; every key is
+    optional.
+
+    ``checks`` maps names to custom checks: async callables (plain callables work too) returning
+    ``{"status": "pass" | "warn" | "fail" | "error", "message": str, "evidence": Any,
+    "latency_ms": float}`` (the last two optional). A custom check runs on the event loop of
+    the caller of ``start()``, in its context, each run under the session's timeout (at most
+    the smallest interval): an exception is an ``error`` outcome carrying
+    ``"ExceptionType: message"``, a malformed result an ``error`` outcome saying what is wrong,
+    and a run that overruns is cancelled (``CancelledError`` inside the check).
+
+    ``on_rollback`` is called exactly once when a session becomes unhealthy, with
+    ``{"session_id", "event" (the wire dict), "reason"}``, on the same loop; it may be async.
+    Its exception (or a run over 60 s) is recorded in ``report["rollback"]["error"]``.
+
+    Raises:
+        ValidationError: naming each bad setting by its path (``schedule.intervals[1]``,
+            ``verdikt``, ``checks[0].url``, ``checks`` for a name used twice).
+        TypeError: for a value JSON cannot hold, or a check or hook that is not callable.
+    """
+
+    def __init__(
+        self,
+        config: Mapping[str, Any] | None = None,
+        *,
+        on_rollback: _RollbackFn | None = None,
+        checks: Mapping[str, _CheckFn] | None = None,
+    ) -> None: ...
+    def add_check(self, name: str, f: _CheckFn, *, category: _Category | None = None) -> None:
+        """Add a custom check, run after the configured ones at every tick of sessions started
+        from now on. ``category`` defaults to ``"availability"``.
+
+        Raises:
+            ValidationError: for a name already used (field ``checks``) or a bad category.
+        """
+
+    def check(self, name: str, *, category: _Category | None = None) -> Callable[[_F], _F]:
+        """Decorator form of :meth:`add_check`; returns the function unchanged."""
+
+    def check_names(self) -> list[str]:
+        """The names of the checks each tick runs, configured ones first."""
+
+    async def start(self, event: DeploymentEvent | Mapping[str, Any]) -> Session:
+        """Start a session for ``event`` (an event, or a dict with the wire field names). The
+        first tick runs at once. An event whose status is ``"failure"`` or ``"cancelled"``
+        gives a session that ends at once with that outcome; ``"success"`` (the default)
+        starts in the cool-down; ``"pending"``/``"running"`` until :meth:`Session.complete`.
+
+        The session runs until it ends, whether or not the ``Session`` is kept.
+
+        Raises:
+            ValidationError: listing every problem of a dict event.
+        """
+
+    async def run(self, event: DeploymentEvent | Mapping[str, Any]) -> _Report:
+        """Start a session and return its report. Cancelling the awaiting task cancels the
+        session."""
+
+@final
+class Session:
+    """A running monitoring session (from :meth:`Monitor.start`)."""
+
+    @property
+    def id(self) -> str:
+        """The session's id (the event's ``correlation_id`` plus a suffix, or a random id)."""
+
+    @property
+    def finished(self) -> bool:
+        """Whether the session has ended and its report is ready."""
+
+    def updates(self) -> Updates:
+        """Follow the session's updates: ``async for update in session.updates()``. Any
+        number of listeners may follow; each starts with the latest update, if any."""
+
+    def complete(self) -> Awaitable[None]:
+        """The deployment succeeded: the cool-down starts now (no effect once it runs or the
+        session ended). Takes effect at once; the result may be awaited (``await
+        session.complete()``) or ignored."""
+
+    def fail(self) -> Awaitable[None]:
+        """The deployment failed: the session ends (``ended_by == "deployment_failed"``) once
+        the tick in progress, if any, is over. Takes effect at once; awaiting is optional."""
+
+    def cancel(self) -> Awaitable[None]:
+        """Stop the session (``ended_by == "cancelled"``) once the tick in progress, if any, is
+        over. Takes effect at once; awaiting is optional, so it can be called from signal
+        handlers and other threads."""
+
+    def push(self, metric: str, value: float) -> None:
+        """Add a sample of ``metric``, kept in a bounded window and summarised in
+        ``report["metrics"]``.
+
+        Raises:
+            ValidationError: on field ``metric`` (empty) or ``value`` (NaN or infinite).
+        """
+
+    async def wait(self) -> _Report:
+        """Wait for the session to end and return its report (again on every call).
+
+        Cancelling the awaiting task (``task.cancel()``, ``asyncio.wait_for`` timing out)
+        cancels the session; shield it (``asyncio.shield``) to only stop waiting.
+        """
+
+    def report(self) -> _Report | None:
+        """The report, or None while the session runs."""
+
+@final
+class Updates(AsyncIterator[Union[_StatusUpdate, _Skipped]]):
+    """A listener's view of a session's updates (from :meth:`Session.updates`): status update
+    dicts in order, ending after the one whose ``phase`` is ``"finished"``. A listener that
+    falls behind (more than 16 updates) gets ``{"skipped": n}`` in place of the ``n`` updates
+    it missed; the checks never wait for listeners."""
+
+    def __aiter__(self) -> Updates: ...
+    async def __anext__(self) -> _StatusUpdate | _Skipped: ...
+
+async def run_check(config: Mapping[str, Any]) -> _CheckOutcome:
+    """Run one check once from its configuration, e.g. ``{"name": "web", "type": "http",
+    "url": "http://127.0.0.1:8080/health", "expect": {"status": ["2xx"]}}``. Faults of the
+    target (refused, timeout, wrong status...) are outcomes, never exceptions.
+
+    Raises:
+        ValidationError: for an invalid configuration (field ``config`` for a key or type
+            problem, else the bad setting's name, e.g. ``url``).
+    """
 
 def enable_logging(filter: str | None = None) -> None:
     """Write the core's log to stderr, filtered by a ``RUST_LOG``-style directive such as

@@ -1,0 +1,261 @@
+//! `cased.Monitor`: conversions and asyncio glue around [`cased_core::Monitor`].
+//!
+//! The binding keeps the validated configuration, the custom checks and the rollback hook, and
+//! builds the core monitor with `Monitor::builder(..).check(FnCheck)..build()`. Python callables
+//! must run on the event loop of the caller of `start()`, in its context, and the core gives a
+//! check no per-session state, so a monitor with callables is built at every `start()` with the
+//! loop captured there; one without callables is built once, at construction. Every build is the
+//! core's validation: configuration errors are raised by the constructor and `add_check`.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use cased_core::{Monitor, MonitorConfig, RollbackContext, RollbackHook};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyCFunction, PyDict, PyString, PyTuple};
+use pyo3_async_runtimes::TaskLocals;
+use pythonize::{depythonize, pythonize};
+use serde_json::Value;
+
+use crate::aio;
+use crate::check::CustomCheck;
+use crate::errors::{CoreError, describe};
+use crate::event::event_arg;
+use crate::session::PySession;
+
+/// Starts monitoring sessions from one configuration.
+#[pyclass(module = "cased", name = "Monitor", frozen)]
+#[derive(Debug)]
+pub(crate) struct PyMonitor {
+    config: MonitorConfig,
+    on_rollback: Option<Arc<Py<PyAny>>>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    checks: Vec<CustomCheck>,
+    /// Built without an event loop: proves the whole configuration valid, and runs the sessions
+    /// when no Python callable is involved.
+    validated: Monitor,
+}
+
+impl PyMonitor {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn build(
+        &self,
+        checks: &[CustomCheck],
+        locals: Option<TaskLocals>,
+    ) -> cased_core::Result<Monitor> {
+        build(&self.config, self.on_rollback.as_ref(), checks, locals)
+    }
+
+    fn add(&self, check: CustomCheck) -> PyResult<()> {
+        let mut state = self.state();
+        let mut checks = state.checks.clone();
+        checks.push(check);
+        state.validated = self.build(&checks, None).map_err(CoreError)?;
+        state.checks = checks;
+        Ok(())
+    }
+}
+
+/// The core monitor: the configuration, the custom checks and the hook, with callables bound to
+/// the loop of `locals`.
+fn build(
+    config: &MonitorConfig,
+    on_rollback: Option<&Arc<Py<PyAny>>>,
+    checks: &[CustomCheck],
+    locals: Option<TaskLocals>,
+) -> cased_core::Result<Monitor> {
+    let mut builder = Monitor::builder(config.clone());
+    for check in checks {
+        builder = builder.check(check.fn_check(locals.clone()));
+    }
+    if let Some(f) = on_rollback {
+        builder = builder.on_rollback(rollback_hook(Arc::clone(f), locals));
+    }
+    builder.build()
+}
+
+/// The rollback hook calling `f({"session_id", "event", "reason"})` on the loop of `locals`; an
+/// exception is the hook's error, recorded by the core in the report.
+fn rollback_hook(f: Arc<Py<PyAny>>, locals: Option<TaskLocals>) -> RollbackHook {
+    RollbackHook::new(move |ctx: RollbackContext| {
+        let f = Arc::clone(&f);
+        let locals = locals.clone();
+        async move {
+            let Some(locals) = locals else {
+                return Err("no event loop: the monitor was not started from asyncio".to_owned());
+            };
+            let done = aio::call_on_loop(
+                locals,
+                f,
+                move |py| rollback_info(py, &ctx),
+                |py, result| result.map(drop).map_err(|e| describe(py, &e)),
+            );
+            done.await
+                .unwrap_or_else(|| Err("the Python interpreter is exiting".to_owned()))
+        }
+    })
+}
+
+/// The hook's argument: `({"session_id": ..., "event": <wire dict>, "reason": ...},)`.
+fn rollback_info<'py>(py: Python<'py>, ctx: &RollbackContext) -> PyResult<Bound<'py, PyTuple>> {
+    let info = PyDict::new(py);
+    info.set_item("session_id", &ctx.session_id)?;
+    info.set_item("event", pythonize(py, &ctx.event)?)?;
+    info.set_item("reason", &ctx.reason)?;
+    PyTuple::new(py, [info])
+}
+
+#[pymethods]
+impl PyMonitor {
+    #[new]
+    #[pyo3(signature = (config=None, *, on_rollback=None, checks=None))]
+    fn new(
+        py: Python<'_>,
+        config: Option<&Bound<'_, PyAny>>,
+        on_rollback: Option<&Bound<'_, PyAny>>,
+        checks: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let value: Value = match config {
+            None => Value::Object(serde_json::Map::new()),
+            Some(c) => depythonize(c).map_err(|e| {
+                pyo3::exceptions::PyTypeError::new_err(format!(
+                    "config: {e} (expected a JSON-compatible mapping)"
+                ))
+            })?,
+        };
+        let config = py
+            .detach(move || MonitorConfig::from_value(value))
+            .map_err(CoreError)?;
+        let on_rollback = match on_rollback {
+            Some(f) if !f.is_none() => {
+                if !f.is_callable() {
+                    let kind = f.get_type().name()?;
+                    return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                        "on_rollback: expected a callable, got {kind}"
+                    )));
+                }
+                Some(Arc::new(f.clone().unbind()))
+            }
+            _ => None,
+        };
+        let mut custom = Vec::new();
+        if let Some(checks) = checks {
+            for item in checks.call_method0("items")?.try_iter()? {
+                let (name, f): (String, Bound<'_, PyAny>) = item?.extract()?;
+                custom.push(CustomCheck::new(name, &f, None)?);
+            }
+        }
+        let validated = py
+            .detach(|| build(&config, on_rollback.as_ref(), &custom, None))
+            .map_err(CoreError)?;
+        Ok(Self {
+            config,
+            on_rollback,
+            state: Mutex::new(State {
+                checks: custom,
+                validated,
+            }),
+        })
+    }
+
+    /// Adds a custom check: `f` is called with no argument at every tick.
+    #[pyo3(signature = (name, f, *, category=None))]
+    fn add_check(
+        &self,
+        name: String,
+        f: &Bound<'_, PyAny>,
+        category: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        self.add(CustomCheck::new(name, f, category)?)
+    }
+
+    /// A decorator registering the decorated function as the custom check `name`.
+    #[pyo3(signature = (name, *, category=None))]
+    fn check<'py>(
+        slf: &Bound<'py, Self>,
+        name: String,
+        category: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyCFunction>> {
+        let monitor = slf.clone().unbind();
+        let category = category.map(|c| c.clone().unbind());
+        PyCFunction::new_closure(
+            slf.py(),
+            Some(c"check"),
+            Some(c"Registers the decorated callable as a custom check and returns it."),
+            move |args: &Bound<'_, PyTuple>,
+                  _kwargs: Option<&Bound<'_, PyDict>>|
+                  -> PyResult<Py<PyAny>> {
+                let py = args.py();
+                let (f,): (Bound<'_, PyAny>,) = args.extract()?;
+                let category = category.as_ref().map(|c| c.bind(py));
+                monitor
+                    .get()
+                    .add(CustomCheck::new(name.clone(), &f, category)?)?;
+                Ok(f.unbind())
+            },
+        )
+    }
+
+    /// The names of the checks each tick runs, configured ones first.
+    fn check_names(&self) -> Vec<String> {
+        self.state()
+            .validated
+            .check_names()
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Starts a session: a coroutine (from `cased._aio`) resolving to a `Session`.
+    fn start<'py>(
+        slf: &Bound<'py, Self>,
+        event: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        static GLUE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        GLUE.import(slf.py(), "cased._aio", "start")?
+            .call1((slf, event))
+    }
+
+    /// Starts a session and waits for its report: a coroutine (from `cased._aio`).
+    fn run<'py>(slf: &Bound<'py, Self>, event: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        static GLUE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        GLUE.import(slf.py(), "cased._aio", "run")?
+            .call1((slf, event))
+    }
+
+    /// Starts the session on pyo3-async-runtimes' tokio runtime; called by the coroutines above,
+    /// inside the running loop, whose loop and context the Python callables are bound to.
+    fn _start(&self, py: Python<'_>, event: &Bound<'_, PyAny>) -> PyResult<PySession> {
+        let event = event_arg(event)?;
+        let (checks, validated) = {
+            let state = self.state();
+            (state.checks.clone(), state.validated.clone())
+        };
+        let monitor = if checks.is_empty() && self.on_rollback.is_none() {
+            validated
+        } else {
+            let locals = TaskLocals::with_running_loop(py)?.copy_context(py)?;
+            py.detach(|| self.build(&checks, Some(locals)))
+                .map_err(CoreError)?
+        };
+        let _runtime = pyo3_async_runtimes::tokio::get_runtime().enter();
+        let session = monitor.start(event).map_err(CoreError)?;
+        Ok(PySession::new(session))
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let names = self
+            .check_names()
+            .iter()
+            .map(|n| Ok(PyString::new(py, n).repr()?.to_string()))
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok(format!("Monitor(checks=[{}])", names.join(", ")))
+    }
+}

@@ -1,0 +1,294 @@
+"""Custom checks written in Python, and the one-off runner ``cased.run_check`` against real
+servers on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+import pytest
+from apiserver import HANG, ApiServer, Reply
+
+import cased
+from cased import DeploymentEvent, Monitor
+
+T = TypeVar("T")
+
+WAIT = 10.0
+"""Upper bound for anything that should happen promptly (a hang fails, not blocks)."""
+
+EVENT = DeploymentEvent("Deploy v2.0.1", repository_full_name="acme/shop", status="running")
+
+ONE_TICK = {"schedule": {"intervals": ["50ms"]}, "verdict": {"consecutive_error_limit": 0, "min_samples": 1}}
+"""A check that errors once ends the session (error limit 0): one tick to look at."""
+
+
+async def within(awaitable: Awaitable[T]) -> T:
+    return await asyncio.wait_for(awaitable, WAIT)
+
+
+async def first_tick(monitor: Monitor) -> list[dict[str, Any]]:
+    """The checks of the first tick of a session, which is then cancelled."""
+    session = await monitor.start(EVENT)
+    update = await within(session.updates().__anext__())
+    await session.cancel()
+    await within(session.wait())
+    return update["checks"]
+
+
+# --- custom checks -------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_an_exception_is_an_error_outcome_with_its_message() -> None:
+    async def database() -> dict[str, Any]:
+        raise RuntimeError("database is down")
+
+    monitor = Monitor(ONE_TICK, checks={"database": database})
+    report = await within(monitor.run(EVENT))
+    [tick] = report["ticks"]
+    [check] = tick["checks"]
+    assert (check["name"], check["status"], check["message"]) == ("database", "error", "RuntimeError: database is down")
+    assert check["latency_ms"] >= 0
+    assert report["ended_by"] == "error_limit"
+    assert report["verdict"] == "inconclusive", "errors are not failures"
+    assert report["counters"]["failed_ticks"] == 0
+    assert 'check "database" could not run 1 times in a row (limit 0)' in report["reason"]
+
+
+@pytest.mark.asyncio
+async def test_an_exception_without_a_message_is_named_by_its_type() -> None:
+    async def broken() -> dict[str, Any]:
+        raise KeyError
+
+    [check] = (await within(Monitor(ONE_TICK, checks={"broken": broken}).run(EVENT)))["ticks"][0]["checks"]
+    assert (check["status"], check["message"]) == ("error", "KeyError")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("result", "problem"),
+    [
+        (None, 'expected a dict like {"status": "pass", "message": "..."}, got NoneType'),
+        ("pass", "got str"),
+        ({"status": "ok", "message": "fine"}, '"status" is "ok", not "pass", "warn", "fail" or "error"'),
+        ({"status": "pass"}, '"message" is missing'),
+        ({"message": "fine"}, '"status" is missing'),
+        ({"status": "pass", "message": 200}, '"message" is 200, not a string'),
+        ({"status": "pass", "message": "fine", "colour": "green"}, 'unknown key "colour"'),
+        ({"status": "pass", "message": "fine", "latency_ms": -1}, '"latency_ms" is -1, not a non-negative number'),
+        ({"status": "pass", "message": "fine", "latency_ms": "fast"}, '"latency_ms" is "fast"'),
+        ({"status": "pass", "message": "fine", "evidence": {"at": object()}}, "not JSON-compatible"),
+    ],
+)
+async def test_a_malformed_result_is_an_error_outcome_saying_what_is_wrong(result: Any, problem: str) -> None:
+    async def check() -> Any:
+        return result
+
+    [outcome] = (await within(Monitor(ONE_TICK, checks={"c": check}).run(EVENT)))["ticks"][0]["checks"]
+    assert outcome["status"] == "error"
+    assert outcome["message"].startswith("malformed check result: "), outcome["message"]
+    assert problem in outcome["message"]
+
+
+@pytest.mark.asyncio
+async def test_every_problem_of_a_result_is_listed() -> None:
+    async def check() -> Any:
+        return {"status": "green", "latency_ms": -3, "extra": 1}
+
+    [outcome] = (await within(Monitor(ONE_TICK, checks={"c": check}).run(EVENT)))["ticks"][0]["checks"]
+    for problem in ('"status" is "green"', '"message" is missing', '"latency_ms" is -3', 'unknown key "extra"'):
+        assert problem in outcome["message"]
+
+
+@pytest.mark.asyncio
+async def test_results_carry_status_message_and_reported_latency() -> None:
+    async def warn() -> dict[str, Any]:
+        return {"status": "warn", "message": "queue is long", "latency_ms": 12.5, "evidence": {"depth": 912}}
+
+    def sync_pass() -> dict[str, Any]:
+        return {"status": "pass", "message": "plain functions work too"}
+
+    monitor = Monitor(ONE_TICK, checks={"queue": warn})
+    monitor.add_check("plain", sync_pass, category="dependency")
+    assert monitor.check_names() == ["queue", "plain"]
+    queue, plain = await within(first_tick(monitor))
+    assert queue == {
+        "name": "queue",
+        "category": "availability",
+        "status": "warn",
+        "latency_ms": 12.5,
+        "message": "queue is long",
+    }
+    assert (plain["name"], plain["category"], plain["status"]) == ("plain", "dependency", "pass")
+    assert plain["message"] == "plain functions work too"
+
+
+@pytest.mark.asyncio
+async def test_the_decorator_registers_checks_in_order() -> None:
+    monitor = Monitor(ONE_TICK)
+
+    @monitor.check("db", category="database")
+    async def db() -> dict[str, Any]:
+        return {"status": "fail", "message": "replica lag 40 s"}
+
+    @monitor.check("cache")
+    async def cache() -> dict[str, Any]:
+        return {"status": "pass", "message": "PONG"}
+
+    assert asyncio.iscoroutinefunction(db), "the decorator returns the function unchanged"
+    assert monitor.check_names() == ["db", "cache"]
+    assert repr(monitor) == "Monitor(checks=['db', 'cache'])"
+    checks = await within(first_tick(monitor))
+    assert [(c["name"], c["category"], c["status"], c["message"]) for c in checks] == [
+        ("db", "database", "fail", "replica lag 40 s"),
+        ("cache", "availability", "pass", "PONG"),
+    ]
+
+
+@pytest.mark.asyncio
+async def test_a_never_returning_check_neither_hangs_the_session_nor_leaks_its_task() -> None:
+    started = []
+    cancelled = []
+    all_cancelled = asyncio.Event()
+
+    async def hangs() -> dict[str, Any]:
+        started.append(1)
+        try:
+            await asyncio.get_running_loop().create_future()
+        except asyncio.CancelledError:
+            cancelled.append(1)
+            if len(cancelled) == 2:
+                all_cancelled.set()
+            raise
+        raise AssertionError("unreachable")
+
+    async def up() -> dict[str, Any]:
+        return {"status": "pass", "message": "up"}
+
+    config = {"schedule": {"intervals": ["50ms"]}, "verdict": {"consecutive_error_limit": 1}}
+    report = await within(Monitor(config, checks={"hangs": hangs, "up": up}).run(EVENT))
+    assert report["ended_by"] == "error_limit"
+    assert [[(c["name"], c["status"]) for c in t["checks"]] for t in report["ticks"]] == [
+        [("hangs", "error"), ("up", "pass")]
+    ] * 2
+    assert {t["checks"][0]["message"] for t in report["ticks"]} == {"the check did not finish within 50 ms"}
+    # The session gave up on each call, and each call's task was cancelled.
+    await within(all_cancelled.wait())
+    assert len(started) == len(cancelled) == 2
+
+
+def test_custom_checks_are_validated() -> None:
+    async def up() -> dict[str, Any]:
+        return {"status": "pass", "message": "up"}
+
+    configured = {"checks": [{"name": "web", "type": "http", "url": "http://127.0.0.1:9/"}]}
+    with pytest.raises(cased.ValidationError) as twice:
+        Monitor(configured, checks={"web": up})
+    assert twice.value.errors == [{"field": "checks", "message": 'two checks are named "web"'}]
+
+    monitor = Monitor(configured, checks={"up": up})
+    with pytest.raises(cased.ValidationError) as again:
+        monitor.add_check("up", up)
+    assert again.value.errors[0]["field"] == "checks"
+    with pytest.raises(cased.ValidationError) as category:
+        monitor.add_check("db", up, category="databse")
+    assert category.value.errors[0]["field"] == "category"
+    assert "databse" in category.value.errors[0]["message"]
+    with pytest.raises(TypeError, match="expected an async callable"):
+        monitor.add_check("nothing", None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="on_rollback"):
+        Monitor(on_rollback="rollback.sh")  # type: ignore[arg-type]
+    assert monitor.check_names() == ["web", "up"], "failed additions leave the monitor as it was"
+
+
+# --- run_check -----------------------------------------------------------------------------
+
+
+def http(url: str, **extra: Any) -> dict[str, Any]:
+    return {"name": "web", "type": "http", "url": url, **extra}
+
+
+@pytest.mark.asyncio
+async def test_run_check_passes_on_200(api: ApiServer) -> None:
+    api.script = [Reply(200, '{"ok": true}')]
+    outcome = await within(cased.run_check(http(f"{api.url}/health")))
+    assert outcome["status"] == "pass"
+    assert outcome["message"] == "HTTP 200"
+    assert outcome["latency_ms"] > 0
+    assert "evidence" not in outcome
+    [request] = api.requests
+    assert (request.method, request.path) == ("GET", "/health")
+
+
+@pytest.mark.asyncio
+async def test_run_check_fails_on_503_with_evidence(api: ApiServer) -> None:
+    api.script = [Reply(503, '{"detail": "restarting"}')]
+    outcome = await within(cased.run_check(http(f"{api.url}/health")))
+    assert outcome["status"] == "fail"
+    assert outcome["message"] == "HTTP 503, expected 2xx"
+    assert outcome["evidence"] == {"expected_status": ["2xx"], "status": 503}
+
+
+@pytest.mark.asyncio
+async def test_run_check_takes_the_whole_configuration(api: ApiServer) -> None:
+    api.script = [Reply(503)]
+    outcome = await within(cased.run_check(http(f"{api.url}/ready", method="head", expect={"status": [503]})))
+    assert (outcome["status"], outcome["message"]) == ("pass", "HTTP 503")
+    assert [(r.method, r.path) for r in api.requests] == [("HEAD", "/ready")]
+
+
+@pytest.mark.asyncio
+async def test_run_check_on_a_closed_port_fails_and_never_raises(refused_url: str) -> None:
+    outcome = await within(cased.run_check(http(f"{refused_url}/health")))
+    assert outcome["status"] == "fail"
+    assert outcome["message"].startswith(f"{refused_url}/health unreachable")
+
+
+@pytest.mark.asyncio
+async def test_run_check_times_out_as_a_failure(api: ApiServer) -> None:
+    api.script = [HANG]
+    outcome = await within(cased.run_check(http(api.url, timeout="200ms")))
+    assert outcome["status"] == "fail"
+    assert "timed out" in outcome["message"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("config", "field", "words"),
+    [
+        (http("http://x.test", urll="typo"), "config", "unknown field `urll`"),
+        ({"name": "web", "url": "http://x.test"}, "config", "missing field `type`"),
+        (http("http://x.test") | {"type": "gopher"}, "config", "unknown variant `gopher`"),
+        (http("ftp://x.test"), "url", "not an absolute http(s) URL"),
+        (http("http://x.test", timeout="0s"), "timeout", "greater than zero"),
+    ],
+)
+async def test_run_check_rejects_invalid_configurations(config: dict[str, Any], field: str, words: str) -> None:
+    with pytest.raises(cased.ValidationError) as exc:
+        await within(cased.run_check(config))
+    assert exc.value.errors[0]["field"] == field, exc.value.errors
+    assert words in exc.value.errors[0]["message"]
+
+
+@pytest.mark.asyncio
+async def test_run_check_rejects_values_json_cannot_hold() -> None:
+    with pytest.raises(TypeError):
+        await cased.run_check(http("http://x.test", timeout=object()))
+
+
+@pytest.mark.asyncio
+async def test_cancelling_run_check_drops_the_request(api: ApiServer) -> None:
+    api.script = [HANG]
+    # A timeout far beyond WAIT: only dropping the Rust future can close the connection in time.
+    task = asyncio.create_task(cased.run_check(http(api.url, timeout="60s")))
+    await within(api.received.wait())
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await within(api.hung_up.wait())
+
+
+def test_run_check_works_under_asyncio_run(refused_url: str) -> None:
+    assert asyncio.run(cased.run_check(http(refused_url)))["status"] == "fail"
