@@ -12,6 +12,7 @@ mod event;
 pub mod history;
 pub mod logging;
 mod monitor;
+pub mod report;
 mod schedule;
 mod secret;
 mod session;
@@ -32,6 +33,7 @@ pub use event::{
     MAX_DEPLOYMENT_REQUEST_CHARS, MAX_METADATA_BYTES, MAX_NAME_CHARS,
 };
 pub use history::{HistoryStore, SqliteHistory};
+pub use report::ReportContext;
 pub use monitor::{Monitor, MonitorBuilder, RollbackContext, RollbackHook};
 pub use schedule::{Delays, MAX_SCHEDULE_SPAN, MIN_INTERVAL, Schedule, ScheduleConfig};
 pub use secret::Secret;
