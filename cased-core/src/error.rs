@@ -54,6 +54,10 @@ pub enum Error {
     /// The API could not be reached (connection refused, DNS, TLS, reset...).
     #[error("transport error: {0}")]
     Transport(String),
+    /// The history store failed (the database could not be opened, read or written, or was
+    /// written by a newer version of cased).
+    #[error("storage error: {0}")]
+    Storage(String),
 }
 
 /// The stable category of an [`Error`], used by the bindings to pick an exception class
@@ -75,6 +79,8 @@ pub enum ErrorKind {
     Timeout,
     /// See [`Error::Transport`].
     Transport,
+    /// See [`Error::Storage`].
+    Storage,
 }
 
 impl ErrorKind {
@@ -89,6 +95,7 @@ impl ErrorKind {
             Self::Server => "server",
             Self::Timeout => "timeout",
             Self::Transport => "transport",
+            Self::Storage => "storage",
         }
     }
 }
@@ -105,6 +112,7 @@ impl Error {
             Self::Server { .. } => ErrorKind::Server,
             Self::Timeout(_) => ErrorKind::Timeout,
             Self::Transport(_) => ErrorKind::Transport,
+            Self::Storage(_) => ErrorKind::Storage,
         }
     }
 

@@ -9,8 +9,10 @@ mod config;
 pub mod duration;
 mod error;
 mod event;
+pub mod history;
 pub mod logging;
 mod monitor;
+pub mod report;
 mod schedule;
 mod secret;
 mod session;
@@ -30,6 +32,8 @@ pub use event::{
     DeploymentEvent, DeploymentEventBuilder, DeploymentStatus, MAX_COMMIT_MESSAGE_CHARS,
     MAX_DEPLOYMENT_REQUEST_CHARS, MAX_METADATA_BYTES, MAX_NAME_CHARS,
 };
+pub use history::{HistoryStore, SqliteHistory};
+pub use report::ReportContext;
 pub use monitor::{Monitor, MonitorBuilder, RollbackContext, RollbackHook};
 pub use schedule::{Delays, MAX_SCHEDULE_SPAN, MIN_INTERVAL, Schedule, ScheduleConfig};
 pub use secret::Secret;

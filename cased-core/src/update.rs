@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::check::{CheckCategory, CheckStatus};
 use crate::event::DeploymentEvent;
@@ -15,8 +15,31 @@ pub(crate) fn as_millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::E
     s.serialize_f64(d.as_secs_f64() * 1000.0)
 }
 
+/// Reads what [`as_millis`] wrote (fractional milliseconds), exact to the nanosecond for spans
+/// below about a hundred days.
+pub(crate) fn from_millis<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    millis_to_duration(f64::deserialize(d)?).map_err(serde::de::Error::custom)
+}
+
+fn opt_from_millis<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    Option::<f64>::deserialize(d)?.map(millis_to_duration).transpose().map_err(serde::de::Error::custom)
+}
+
+pub(crate) fn millis_to_duration(ms: f64) -> Result<Duration, String> {
+    if (0.0..1.0e15).contains(&ms) {
+        Ok(Duration::from_nanos((ms * 1.0e6).round() as u64))
+    } else {
+        Err(format!("{ms} is not a valid number of milliseconds"))
+    }
+}
+
+/// `null` (how JSON writes a NaN) reads back as NaN.
+fn nan_if_null<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
 /// Where a session is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
     /// Started, no tick run yet.
@@ -30,7 +53,7 @@ pub enum Phase {
 }
 
 /// Why a session ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EndReason {
     /// The cool-down after a successful deployment is over.
@@ -48,7 +71,7 @@ pub enum EndReason {
 }
 
 /// The deployment a session watches, as shown in updates.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeploymentInfo {
     /// `deployment_request` of the event.
     pub deployment_request: String,
@@ -75,7 +98,7 @@ impl DeploymentInfo {
 }
 
 /// One check's result within a tick.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckResult {
     /// The check's name.
     pub name: Arc<str>,
@@ -84,14 +107,14 @@ pub struct CheckResult {
     /// Pass, warn, fail or error.
     pub status: CheckStatus,
     /// How long it took.
-    #[serde(rename = "latency_ms", serialize_with = "as_millis")]
+    #[serde(rename = "latency_ms", serialize_with = "as_millis", deserialize_with = "from_millis")]
     pub latency: Duration,
     /// One line for a person.
     pub message: String,
 }
 
 /// A finding of a detector (detectors arrive in their own module; sessions already carry them).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     /// The metric it is about.
     pub metric: String,
@@ -104,7 +127,7 @@ pub struct Finding {
 }
 
 /// What a session publishes after every tick, and once more when it finishes.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusUpdate {
     /// The session's id.
     pub session_id: Arc<str>,
@@ -115,7 +138,7 @@ pub struct StatusUpdate {
     /// The tick number (1 = first); the finishing update repeats the last tick's number.
     pub tick: u32,
     /// Time since the session started.
-    #[serde(rename = "elapsed_ms", serialize_with = "as_millis")]
+    #[serde(rename = "elapsed_ms", serialize_with = "as_millis", deserialize_with = "from_millis")]
     pub elapsed: Duration,
     /// Each check's result in this tick (empty in the finishing update).
     pub checks: Vec<CheckResult>,
@@ -126,7 +149,7 @@ pub struct StatusUpdate {
     /// Why.
     pub reason: String,
     /// Time until the next tick; `None` once finished.
-    #[serde(rename = "next_tick_in_ms", serialize_with = "opt_millis")]
+    #[serde(rename = "next_tick_in_ms", serialize_with = "opt_millis", deserialize_with = "opt_from_millis")]
     pub next_tick_in: Option<Duration>,
 }
 
@@ -146,17 +169,17 @@ impl StatusUpdate {
 }
 
 /// One tick in the report's timeline.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TickRecord {
     /// The tick number (1 = first).
     pub tick: u32,
     /// The phase the tick ran in.
     pub phase: Phase,
     /// When it started, from the session's start.
-    #[serde(rename = "elapsed_ms", serialize_with = "as_millis")]
+    #[serde(rename = "elapsed_ms", serialize_with = "as_millis", deserialize_with = "from_millis")]
     pub elapsed: Duration,
     /// How late it started against the schedule.
-    #[serde(rename = "late_ms", serialize_with = "as_millis")]
+    #[serde(rename = "late_ms", serialize_with = "as_millis", deserialize_with = "from_millis")]
     pub late: Duration,
     /// Each check's result.
     pub checks: Vec<CheckResult>,
@@ -165,30 +188,31 @@ pub struct TickRecord {
 }
 
 /// A summary of the samples pushed for one metric.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricSummary {
     /// Samples pushed in all.
     pub count: u64,
     /// Samples kept in the window.
     pub window: usize,
     /// The last value.
+    #[serde(deserialize_with = "nan_if_null")]
     pub last: f64,
     /// Mean of the window.
     pub mean: f64,
 }
 
 /// What happened when the rollback hook fired.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RollbackRecord {
     /// When it fired, from the session's start.
-    #[serde(rename = "elapsed_ms", serialize_with = "as_millis")]
+    #[serde(rename = "elapsed_ms", serialize_with = "as_millis", deserialize_with = "from_millis")]
     pub elapsed: Duration,
     /// `None` when the hook succeeded, otherwise its error.
     pub error: Option<String>,
 }
 
 /// The final report of a session.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// The session's id.
     pub session_id: Arc<str>,
@@ -203,10 +227,10 @@ pub struct Report {
     /// Wall-clock start, milliseconds since the Unix epoch.
     pub started_at_unix_ms: u64,
     /// How long the session lasted.
-    #[serde(rename = "duration_ms", serialize_with = "as_millis")]
+    #[serde(rename = "duration_ms", serialize_with = "as_millis", deserialize_with = "from_millis")]
     pub duration: Duration,
     /// When the cool-down started, from the session's start.
-    #[serde(rename = "cooldown_started_ms", serialize_with = "opt_millis")]
+    #[serde(rename = "cooldown_started_ms", serialize_with = "opt_millis", deserialize_with = "opt_from_millis")]
     pub cooldown_started: Option<Duration>,
     /// Whether the no-data policy `extend` kept the session past its cool-down.
     pub extended: bool,
@@ -227,5 +251,14 @@ impl Report {
     #[must_use]
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("reports always serialize")
+    }
+
+    /// A report from the JSON [`to_json`](Self::to_json) wrote.
+    ///
+    /// # Errors
+    /// [`Error::Validation`](crate::Error::Validation) on field `report` when the text is not such
+    /// a report.
+    pub fn from_json(text: &str) -> crate::Result<Self> {
+        serde_json::from_str(text).map_err(|e| crate::Error::invalid("report", e.to_string()))
     }
 }

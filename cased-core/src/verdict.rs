@@ -78,7 +78,7 @@ impl Default for VerdictConfig {
 }
 
 /// The counters behind a verdict.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {
     /// Ticks where at least one check measured the service (pass, warn or fail).
     pub measured_ticks: u32,
