@@ -10,6 +10,7 @@ use crate::check::HealthCheck;
 use crate::config::MonitorConfig;
 use crate::error::{Error, Result};
 use crate::event::DeploymentEvent;
+use crate::history::HistoryStore;
 use crate::schedule::Schedule;
 use crate::session::Session;
 use crate::update::Report;
@@ -76,6 +77,7 @@ pub(crate) struct MonitorInner {
     pub(crate) rollback: Option<RollbackHook>,
     pub(crate) update_buffer: usize,
     pub(crate) sample_window: usize,
+    pub(crate) history: Option<Arc<dyn HistoryStore>>,
 }
 
 /// Starts monitoring sessions. Cheap to clone; build it with [`Monitor::new`] or
@@ -96,7 +98,7 @@ impl Monitor {
 
     /// A builder, to add checks written in code and a rollback hook.
     pub fn builder(config: MonitorConfig) -> MonitorBuilder {
-        MonitorBuilder { config, checks: Vec::new(), rollback: None, update_buffer: 16, sample_window: 100 }
+        MonitorBuilder { config, checks: Vec::new(), rollback: None, update_buffer: 16, sample_window: 100, history: None }
     }
 
     /// Starts a session for `event` on the current tokio runtime. The first tick runs at once.
@@ -135,9 +137,18 @@ pub struct MonitorBuilder {
     rollback: Option<RollbackHook>,
     update_buffer: usize,
     sample_window: usize,
+    history: Option<Arc<dyn HistoryStore>>,
 }
 
 impl MonitorBuilder {
+    /// Keeps every session's event, ticks and report in `store` as the session runs: each tick
+    /// is committed on its own, so a crash loses nothing already written. A failing write is
+    /// logged and never stops the session.
+    pub fn history(mut self, store: Arc<dyn HistoryStore>) -> Self {
+        self.history = Some(store);
+        self
+    }
+
     /// Adds a check written in code (after the configured ones).
     pub fn check(mut self, check: impl HealthCheck + 'static) -> Self {
         self.checks.push(Arc::new(check));
@@ -212,6 +223,7 @@ impl MonitorBuilder {
                 rollback: self.rollback,
                 update_buffer: self.update_buffer,
                 sample_window: self.sample_window,
+                history: self.history,
             }),
         })
     }

@@ -272,8 +272,26 @@ impl SessionTask {
             environment = self.info.environment.as_deref().unwrap_or(""),
             correlation_id = &*self.info.correlation_id,
         );
-        let end = tracing::Instrument::instrument(self.ticking(), span).await;
-        self.finish(end);
+        let run = async {
+            if let Some(h) = &self.monitor.history {
+                let started = self.started_wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+                if let Err(e) = h.begin_session(&self.shared.id, &self.event, started).await {
+                    tracing::warn!(error = %e, "history: cannot record the session start");
+                }
+            }
+            let end = self.ticking().await;
+            self.finish(end).await;
+        };
+        tracing::Instrument::instrument(run, span).await;
+    }
+
+    /// Writes an update to the history store, if there is one; failures are logged.
+    async fn persist(&self, update: &StatusUpdate) {
+        if let Some(h) = &self.monitor.history
+            && let Err(e) = h.record_update(update).await
+        {
+            tracing::warn!(error = %e, tick = update.tick, "history: cannot record a tick");
+        }
     }
 
     /// Ticks until the session must end, and says why.
@@ -373,10 +391,11 @@ impl SessionTask {
             verdict: judgement.verdict,
         });
         let next_in = next_tick.saturating_duration_since(Instant::now());
-        self.publish(results, judgement, Some(next_in));
+        let update = self.publish(results, judgement, Some(next_in));
+        self.persist(&update).await;
     }
 
-    fn publish(&self, checks: Vec<CheckResult>, judgement: Judgement, next_tick_in: Option<Duration>) {
+    fn publish(&self, checks: Vec<CheckResult>, judgement: Judgement, next_tick_in: Option<Duration>) -> Arc<StatusUpdate> {
         let update = Arc::new(StatusUpdate {
             session_id: Arc::clone(&self.shared.id),
             deployment: Arc::clone(&self.info),
@@ -391,7 +410,8 @@ impl SessionTask {
         });
         *self.shared.latest.lock().expect("latest lock") = Some(Arc::clone(&update));
         // No listener is fine: updates are also kept in the report's timeline.
-        let _ = self.shared.updates.send(update);
+        let _ = self.shared.updates.send(Arc::clone(&update));
+        update
     }
 
     async fn fire_rollback(&mut self, judgement: &Judgement) {
@@ -410,10 +430,11 @@ impl SessionTask {
         self.rollback = Some(RollbackRecord { elapsed, error });
     }
 
-    fn finish(mut self, (ended_by, judgement): (EndReason, Judgement)) {
+    async fn finish(&mut self, (ended_by, judgement): (EndReason, Judgement)) {
         self.phase = Phase::Finished;
         tracing::info!(verdict = %judgement.verdict, reason = %judgement.reason, ?ended_by, "session finished");
-        self.publish(Vec::new(), judgement.clone(), None);
+        let last = self.publish(Vec::new(), judgement.clone(), None);
+        self.persist(&last).await;
         let metrics = self
             .shared
             .pushed
@@ -429,7 +450,7 @@ impl SessionTask {
             .collect::<BTreeMap<_, _>>();
         let report = Report {
             session_id: Arc::clone(&self.shared.id),
-            event: self.event,
+            event: self.event.clone(),
             verdict: judgement.verdict,
             reason: judgement.reason,
             ended_by,
@@ -438,11 +459,17 @@ impl SessionTask {
             cooldown_started: self.cooldown_started,
             extended: self.extended,
             counters: self.tracker.counters().clone(),
-            ticks: self.ticks,
+            ticks: std::mem::take(&mut self.ticks),
             findings: Vec::new(),
             metrics,
-            rollback: self.rollback,
+            rollback: self.rollback.take(),
         };
+        // Stored before waiters see it, so a caller who got the report can query history for it.
+        if let Some(h) = &self.monitor.history
+            && let Err(e) = h.record_report(&report).await
+        {
+            tracing::warn!(error = %e, "history: cannot record the report");
+        }
         self.shared.report.send_replace(Some(Arc::new(report)));
     }
 }

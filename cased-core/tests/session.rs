@@ -248,3 +248,29 @@ fn starting_outside_a_runtime_is_an_error_not_a_panic() {
     let err = monitor.start(event(DeploymentStatus::Running)).unwrap_err();
     assert_eq!(err.field_errors()[0].field, "runtime");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_monitor_with_history_keeps_every_tick_and_the_report() {
+    use cased_core::history::{DeploymentFilter, HistoryStore, SqliteHistory};
+    let store = Arc::new(SqliteHistory::in_memory().unwrap());
+    let config = MonitorConfig {
+        schedule: ScheduleConfig { cooldown: Duration::from_secs(100), ..Default::default() },
+        verdict: VerdictConfig { min_samples: 3, ..Default::default() },
+        ..Default::default()
+    };
+    let monitor = Monitor::builder(config)
+        .check(ok_check())
+        .history(Arc::clone(&store) as Arc<dyn HistoryStore>)
+        .build()
+        .unwrap();
+    let session = monitor.start(event(DeploymentStatus::Success)).unwrap();
+    let report = session.wait().await;
+    assert_eq!(secs(&report), [0, 10, 40, 100], "a tick due exactly at the end of the cool-down runs");
+    let rows = store.deployments(&DeploymentFilter::default()).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].session_id, session.id());
+    assert_eq!(rows[0].verdict, Some(Verdict::Healthy));
+    assert_eq!(rows[0].repository.as_deref(), Some("acme/shop"));
+    assert_eq!(store.ticks(session.id()).await.unwrap().len(), 4);
+    assert_eq!(store.report(session.id()).await.unwrap().unwrap().verdict, Verdict::Healthy);
+}
