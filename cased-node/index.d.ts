@@ -9,6 +9,15 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+declare global {
+  interface __NapiRsAsyncGenerator<TOwner, T, TReturn, TNext> {
+    next(...[value]: [] | [TNext]): globalThis.Promise<globalThis.IteratorResult<T, TReturn | undefined>>
+    return(...[value]: [] | [TReturn]): globalThis.Promise<globalThis.IteratorResult<T, TReturn | undefined>>
+    throw(exception?: unknown): globalThis.Promise<globalThis.IteratorResult<T, TReturn | undefined>>
+    [globalThis.Symbol.asyncIterator](): this
+  }
+}
+
 /**
  * A client of the deployments API (`POST <baseUrl>/api/v1/deployments/`).
  *
@@ -113,6 +122,113 @@ export declare class DeploymentEvent {
 }
 
 /**
+ * Starts monitoring sessions: a configuration (schedule, checks, verdict rules), custom checks
+ * and a rollback hook. One monitor serves any number of concurrent sessions.
+ *
+ * ```js
+ * const monitor = new Monitor(
+ *   { schedule: { intervals: ['10s', '1m'], cooldown: '15m' }, verdict: { failure_limit: 1 } },
+ *   {
+ *     checks: { queue: async () => ({ status: (await depth()) < 1000 ? 'pass' : 'fail' }) },
+ *     onRollback: async ({ event, reason }) => rollBack(event.commit_sha, reason),
+ *   },
+ * )
+ * const report = await monitor.run(event) // or: const session = await monitor.start(event)
+ * ```
+ */
+export declare class Monitor {
+  /**
+   * Reads `config` (the core's model, wire keys; `{}` or nothing for every default) and
+   * `options`, and builds the monitor. Throws one `validation` error listing every problem:
+   * a bad configuration key or value under its path (`schedule.intervals[1]`, `verdikt`,
+   * `checks[0].url`), a check name used twice (`checks[1].name`, or `checks` when a custom
+   * check has a configured check's name), a custom check that is not a function
+   * (`checks.<name>`), an `onRollback` that is not one, or an unknown option.
+   */
+  constructor(config?: MonitorConfig | null, options?: MonitorOptions | null)
+  /** The names of the checks each tick runs: the configured ones, then the custom ones. */
+  get checkNames(): Array<string>
+  /**
+   * Starts a session for `event` and resolves with it; the first tick runs at once. An event
+   * whose status is `failure` or `cancelled` gives a session that has already ended with that
+   * outcome; `success` starts in the cool-down.
+   */
+  start(event: DeploymentEvent): Promise<Session>
+  /** Starts a session and resolves with its final report: the one-call form. */
+  run(event: DeploymentEvent): Promise<Report>
+}
+
+/**
+ * A running monitoring session, from `await monitor.start(event)`.
+ *
+ * It ticks on the monitor's schedule on cased's own runtime, whether or not anything listens,
+ * until the cool-down after `complete()` ends, `fail()` or `cancel()` is called, the verdict
+ * turns unhealthy, a check keeps erroring, or `max_duration` is reached. Phases: `pending` →
+ * `active` (deployment running) → `cooldown` (deployment succeeded) → `finished`.
+ *
+ * ```js
+ * const session = await monitor.start(event)
+ * for await (const update of session.updates()) {
+ *   if ('skipped' in update) continue // fell behind; the report still has every tick
+ *   console.log(update.tick, update.phase, update.verdict)
+ *   if (deployFinished()) session.complete()
+ * }
+ * const report = await session.wait()
+ * ```
+ *
+ * The session does not keep the Node process alive by itself: a pending `wait()` or `for
+ * await` does.
+ */
+export declare class Session {
+  /** The session's id: the event's `correlation_id` plus a suffix, or a random id. */
+  get id(): string
+  /**
+   * Follows the session's updates, for `for await`: the latest update first (if a tick has
+   * run), then each one as it is published, ending after the update whose phase is
+   * `finished`. Any number of listeners may follow at once. A listener that falls more than
+   * 16 updates behind gets `{ skipped: n }` in place of the updates it missed.
+   *
+   * Breaking out of the loop stops following (the session goes on).
+   */
+  updates(): Updates
+  /**
+   * The deployment succeeded: the cool-down starts now. No effect once the cool-down runs or
+   * the session has finished.
+   */
+  complete(): void
+  /** The deployment failed: the session ends now, `ended_by: 'deployment_failed'`. */
+  fail(): void
+  /** Stops the session: it ends now, `ended_by: 'cancelled'`. */
+  cancel(): void
+  /**
+   * Adds a sample of `metric` (an APM number, a counter...), kept in a bounded window per
+   * metric and summarised in the report's `metrics`. Throws a `validation` error on field
+   * `metric` (empty) or `value` (not a finite number).
+   */
+  push(metric: string, value: number): void
+  /** Resolves with the final report once the session has ended. Never rejects. */
+  wait(): Promise<Report>
+  /** The final report, or `null` while the session runs. */
+  report(): Report | null
+  /** Whether the session has ended (its report is ready). */
+  get isFinished(): boolean
+}
+
+/**
+ * A listener's view of a session's updates, from `session.updates()`: use it with `for await`.
+ * Each item is a `StatusUpdate`, or `{ skipped: n }` when this listener fell behind.
+ *
+ * This type implements JavaScript's async iterable protocol.
+ * It can be used with `for await...of` loops.
+ *
+ * @see https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Iteration_protocols#the_async_iterator_and_async_iterable_protocols
+ */
+export declare class Updates {
+
+  [globalThis.Symbol.asyncIterator](): globalThis.__NapiRsAsyncGenerator<Updates, UpdateItem, void, undefined>
+}
+
+/**
  * The properties of every error cased throws or rejects with.
  *
  * Each such error is a plain `Error` (`message` lists every problem for a person) with these
@@ -147,6 +263,72 @@ export interface CasedErrorInfo {
   status?: number
 }
 
+/** One check as written in configuration (`type` selects the kind; only `http` so far). */
+export type CheckConfig = HttpCheckConfig
+
+/** What one run of a check found, as `runCheck` resolves with it (the core's JSON). */
+export interface CheckOutcome {
+  /**
+   * `pass`: the service answered as expected; `warn`: it answered, but something is off;
+   * `fail`: it answered wrongly or not at all; `error`: the check itself could not run.
+   */
+  status: 'pass' | 'warn' | 'fail' | 'error'
+  /** How long the check took, in milliseconds. */
+  latency_ms: number
+  /** One line for a person. */
+  message: string
+  /** What was expected and what came back, when the check says (absent otherwise). */
+  evidence?: unknown
+}
+
+/**
+ * What a custom check function returns (or resolves with).
+ *
+ * ```js
+ * const monitor = new Monitor(config, {
+ *   checks: {
+ *     queue: async () => {
+ *       const depth = await queueDepth()
+ *       return depth < 1000
+ *         ? { status: 'pass', message: `${depth} messages` }
+ *         : { status: 'fail', message: `${depth} messages`, evidence: { depth, limit: 1000 } }
+ *     },
+ *   },
+ * })
+ * ```
+ *
+ * A check that throws, rejects, or returns anything else (no `status`, an unknown status or
+ * key, a `latencyMs` that is not a non-negative number, evidence that is not JSON) gives an
+ * `error` outcome whose message says why — the thrown `Error`'s own message when it threw.
+ */
+export interface CheckOutcomeInit {
+  /** The result class (see `CheckOutcome.status`). */
+  status: 'pass' | 'warn' | 'fail' | 'error'
+  /** One line for a person (default empty). */
+  message?: string
+  /** What was expected and what came back: any JSON value. */
+  evidence?: unknown
+  /**
+   * How long the check took, in milliseconds; when absent, the time from the call until the
+   * result (or the Promise's settling) is used.
+   */
+  latencyMs?: number
+}
+
+/** One check's result within a tick. */
+export interface CheckResult {
+  /** The check's name. */
+  name: string
+  /** What the check is about. */
+  category: 'availability' | 'endpoint' | 'database' | 'dependency'
+  /** Pass, warn, fail or error (see `CheckOutcome.status`). */
+  status: 'pass' | 'warn' | 'fail' | 'error'
+  /** How long it took, in milliseconds. */
+  latency_ms: number
+  /** One line for a person. */
+  message: string
+}
+
 /**
  * Options of `new Client(options)`; every key is optional, and a key not listed here is
  * rejected by name (a typo is never silently ignored). `null` counts as absent.
@@ -179,6 +361,18 @@ export interface ClientOptions {
   maxRetries?: number
 }
 
+/** The counters behind a verdict. */
+export interface Counters {
+  /** Ticks where at least one check measured the service (pass, warn or fail). */
+  measured_ticks: number
+  /** Ticks with at least one failed check. */
+  failed_ticks: number
+  /** Ticks with a warning and no failure. */
+  warned_ticks: number
+  /** Check runs that ended in an error. */
+  errors: number
+}
+
 /**
  * The object `new DeploymentEvent(...)` takes and `toJSON()` returns: the wire contract of
  * `POST /api/v1/deployments/`, with the wire names. A key not listed here is rejected by name.
@@ -209,6 +403,20 @@ export interface DeploymentEventInit {
    * are the conventional keys (`environment` and `correlation_id` must be strings).
    */
   event_metadata?: Record<string, unknown>
+}
+
+/** The deployment a session watches, as shown in updates. */
+export interface DeploymentInfo {
+  /** `deployment_request` of the event. */
+  deployment_request: string
+  /** `repository_full_name` of the event. */
+  repository: string | null
+  /** `commit_sha` of the event. */
+  commit_sha: string | null
+  /** `event_metadata.environment`. */
+  environment: string | null
+  /** `event_metadata.correlation_id`, or the session id. */
+  correlation_id: string
 }
 
 /** What the API answered to `createDeployment`. */
@@ -245,4 +453,270 @@ export interface FieldError {
   field: string
   /** What is wrong with it, for a person. */
   message: string
+}
+
+/** A detector's finding (detectors arrive in a later version; the lists are empty until then). */
+export interface Finding {
+  /** The metric it is about. */
+  metric: string
+  /** The detector that raised it. */
+  detector: string
+  /** How bad it is. */
+  severity: 'info' | 'warning' | 'critical' | 'emergency'
+  /** A sentence a person can read. */
+  message: string
+}
+
+/**
+ * An HTTP check (`"type": "http"`): a request, an expected status, a latency budget. Keys are
+ * the wire (snake_case) names, as in `cased.toml`.
+ */
+export interface HttpCheckConfig {
+  /** The check's name, unique within a monitor. */
+  name: string
+  /** The kind of check. */
+  type: 'http'
+  /** The URL to request: an absolute http(s) URL. */
+  url: string
+  /** The method (default `GET`). */
+  method?: string
+  /** Timeout of the whole request, a duration like `"10s"` or `"250ms"` (default `"10s"`). */
+  timeout?: string
+  /** What the check is about (default `availability`). */
+  category?: 'availability' | 'endpoint' | 'database' | 'dependency'
+  /** What the answer must look like. */
+  expect?: HttpExpect
+}
+
+/** What an HTTP answer must look like. */
+export interface HttpExpect {
+  /** Accepted statuses: codes (`200`) or classes (`"2xx"`); default `["2xx"]`. */
+  status?: Array<number | string>
+  /** Slower than this fails the check: a duration like `"500ms"`. */
+  max_latency?: string
+}
+
+/** A summary of the samples pushed for one metric (`session.push`). */
+export interface MetricSummary {
+  /** Samples pushed in all. */
+  count: number
+  /** Samples kept in the window. */
+  window: number
+  /** The last value. */
+  last: number
+  /** Mean of the window. */
+  mean: number
+}
+
+/**
+ * The configuration `new Monitor(config)` takes, with the wire (snake_case) keys of
+ * `cased.toml`. Every key is optional; a key not listed here is rejected by name and path
+ * (`schedule.cooldwn`), as is every bad value (`schedule.intervals[1]`).
+ *
+ * ```js
+ * new Monitor({
+ *   schedule: { intervals: ['10s', '30s', '1m', '5m'], cooldown: '30m', max_duration: '2h' },
+ *   checks: [{ name: 'web', type: 'http', url: 'https://example.test/health' }],
+ *   verdict: { failure_limit: 0, consecutive_error_limit: 4, min_samples: 5, no_data: 'inconclusive' },
+ * })
+ * ```
+ */
+export interface MonitorConfig {
+  /** When checks run. */
+  schedule?: ScheduleConfig
+  /** The checks run at every tick (custom checks in JavaScript are given in `MonitorOptions`). */
+  checks?: Array<CheckConfig>
+  /** How the verdict is reached. */
+  verdict?: VerdictConfig
+  /** Anomaly detectors (not available yet: must be empty). */
+  detectors?: Array<never>
+  /** Alert channels and routes (not available yet: must be empty). */
+  alerts?: Record<string, never>
+}
+
+/**
+ * The JavaScript parts of a monitor, the second argument of `new Monitor(config, options)`.
+ * A key not listed here is rejected by name.
+ */
+export interface MonitorOptions {
+  /**
+   * Custom checks by name, run at every tick after the configured ones, concurrently, each
+   * within the schedule's smallest interval (see `CheckOutcomeInit`).
+   */
+  checks?: Record<string, () => Promise<CheckOutcomeInit> | CheckOutcomeInit>
+  /**
+   * Called exactly once per session when its verdict becomes unhealthy, before the session
+   * ends. A throw, a rejection, or taking more than 60 s is recorded in the report's
+   * `rollback.error`; it never crashes the session.
+   */
+  onRollback?: (context: RollbackContext) => Promise<void> | void
+}
+
+/** The final report of a session (`session.wait()`, `monitor.run()`). */
+export interface Report {
+  /** The session's id. */
+  session_id: string
+  /** The deployment event that started it, with its wire names. */
+  event: DeploymentEventInit
+  /** The final verdict. */
+  verdict: 'healthy' | 'degraded' | 'unhealthy' | 'inconclusive'
+  /** Why. */
+  reason: string
+  /** Why the session ended. */
+  ended_by: 'cooldown_elapsed' | 'max_duration' | 'unhealthy' | 'error_limit' | 'deployment_failed' | 'cancelled'
+  /** Wall-clock start, milliseconds since the Unix epoch. */
+  started_at_unix_ms: number
+  /** How long the session lasted, in milliseconds. */
+  duration_ms: number
+  /**
+   * When the cool-down started, in milliseconds from the session's start; `null` if it never
+   * did.
+   */
+  cooldown_started_ms: number | null
+  /** Whether the no-data policy `extend` kept the session past its cool-down. */
+  extended: boolean
+  /** The verdict's counters. */
+  counters: Counters
+  /** Every tick, in order. */
+  ticks: Array<TickRecord>
+  /** Every finding, in order. */
+  findings: Array<Finding>
+  /** Samples pushed by the caller, per metric. */
+  metrics: Record<string, MetricSummary>
+  /** The rollback hook's firing; `null` if it did not fire. */
+  rollback: RollbackRecord | null
+}
+
+/** What the rollback hook is given. */
+export interface RollbackContext {
+  /** The session's id. */
+  sessionId: string
+  /** The deployment event, with its wire names. */
+  event: DeploymentEventInit
+  /** Why the deployment is unhealthy (the verdict's reason). */
+  reason: string
+}
+
+/** What happened when the rollback hook fired. */
+export interface RollbackRecord {
+  /** When it fired, in milliseconds from the session's start. */
+  elapsed_ms: number
+  /**
+   * `null` when the hook succeeded; otherwise what it threw or rejected with, or that it
+   * timed out.
+   */
+  error: string | null
+}
+
+/**
+ * Runs one check once, from its configuration (a single check object such as
+ * `{ name: 'web', type: 'http', url: 'http://127.0.0.1:8080/health' }`): the one-off runner.
+ *
+ * Every fault of the target (refused, timed out, wrong status...) is an outcome, never a
+ * rejection. The Promise rejects only for a configuration the core refuses: `code:
+ * 'validation'`, with `fields` named from the check (`url`, `expect.status`, or `config` for
+ * the object as a whole).
+ */
+export declare function runCheck(config: CheckConfig): Promise<CheckOutcome>
+
+/**
+ * When checks run. Durations are strings like `"250ms"`, `"10s"`, `"1m"`, `"1h 30m"`.
+ *
+ * The first tick runs at once; then the intervals follow in order, the last one repeating
+ * while the deployment runs and through the cool-down after it succeeds.
+ */
+export interface ScheduleConfig {
+  /**
+   * Delays between ticks, each 1 ms to 7 days (default `["10s", "30s", "1m", "5m"]`). Each
+   * check is also given at most the smallest interval to finish.
+   */
+  intervals?: Array<string>
+  /** Extended monitoring after the deployment reports success (default `"30m"`). */
+  cooldown?: string
+  /** Hard limit of a session's length (default `"2h"`). */
+  max_duration?: string
+  /**
+   * Each delay is lengthened by a random amount up to this (default `"0s"`; at most the
+   * smallest interval).
+   */
+  jitter?: string
+}
+
+/**
+ * Yielded instead of updates a listener fell too far behind to receive: it skipped `skipped`
+ * of them (a slow listener never slows the checks). The report still has every tick.
+ */
+export interface SkippedUpdates {
+  /** How many updates were dropped for this listener. */
+  skipped: number
+}
+
+/**
+ * What a session publishes after every tick, and once more when it finishes (that last one has
+ * `phase: 'finished'`, no checks and `next_tick_in_ms: null`).
+ */
+export interface StatusUpdate {
+  /** The session's id. */
+  session_id: string
+  /** The deployment watched. */
+  deployment: DeploymentInfo
+  /** The phase after this tick. */
+  phase: 'pending' | 'active' | 'cooldown' | 'finished'
+  /** The tick number (1 = first); the finishing update repeats the last tick's number. */
+  tick: number
+  /** Time since the session started, in milliseconds. */
+  elapsed_ms: number
+  /** Each check's result in this tick (empty in the finishing update). */
+  checks: Array<CheckResult>
+  /** Findings raised in this tick. */
+  findings: Array<Finding>
+  /** The verdict so far. */
+  verdict: 'healthy' | 'degraded' | 'unhealthy' | 'inconclusive'
+  /** Why. */
+  reason: string
+  /** Milliseconds until the next tick; `null` once finished. */
+  next_tick_in_ms: number | null
+}
+
+/** One tick in the report's timeline. */
+export interface TickRecord {
+  /** The tick number (1 = first). */
+  tick: number
+  /** The phase the tick ran in. */
+  phase: 'pending' | 'active' | 'cooldown' | 'finished'
+  /** When it started, in milliseconds from the session's start. */
+  elapsed_ms: number
+  /** How late it started against the schedule, in milliseconds. */
+  late_ms: number
+  /** Each check's result. */
+  checks: Array<CheckResult>
+  /** The verdict after it. */
+  verdict: 'healthy' | 'degraded' | 'unhealthy' | 'inconclusive'
+}
+
+/**
+ * One item of `session.updates()`: a status update, or notice of skipped ones (tell them
+ * apart with `'skipped' in item`).
+ */
+export type UpdateItem = StatusUpdate | SkippedUpdates
+
+/** How the verdict is reached (Argo Rollouts' counters). */
+export interface VerdictConfig {
+  /**
+   * Failed ticks tolerated; one more makes the deployment unhealthy and fires the rollback
+   * hook (default 0).
+   */
+  failure_limit?: number
+  /**
+   * Consecutive errors of one check tolerated (a check that could not run is an error, not a
+   * failure); one more ends the session inconclusive (default 4).
+   */
+  consecutive_error_limit?: number
+  /** Measured ticks needed before a healthy or degraded verdict (default 5). */
+  min_samples?: number
+  /**
+   * What too little data means when the session ends: `fail` (unhealthy), `inconclusive`
+   * (the default) or `extend` (keep monitoring until there is enough or `max_duration`).
+   */
+  no_data?: 'fail' | 'inconclusive' | 'extend'
 }

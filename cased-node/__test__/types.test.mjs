@@ -5,24 +5,35 @@ import { test } from 'node:test'
 
 import ts from 'typescript'
 
+import { closedPort } from './support.mjs'
+
 const require = createRequire(import.meta.url)
 const dtsPath = new URL('../index.d.ts', import.meta.url).pathname
 const binding = require('../index.js')
 
-/** The exported declarations of index.d.ts: value names, and members of each class. */
+/**
+ * The exported declarations of index.d.ts: value names, members of each class (symbol-named
+ * ones such as `[Symbol.asyncIterator]` apart, by their text), and the property names of each
+ * interface.
+ */
 function declarations() {
   const source = ts.createSourceFile(dtsPath, readFileSync(dtsPath, 'utf8'), ts.ScriptTarget.Latest, true)
   const values = new Set()
   const interfaces = new Set()
   const classes = new Map()
+  const properties = new Map()
   const exported = (node) => node.modifiers?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword)
   for (const node of source.statements) {
     if (!exported(node)) continue
     if (ts.isClassDeclaration(node)) {
       values.add(node.name.text)
-      const members = { instance: new Set(), statics: new Set() }
+      const members = { instance: new Set(), statics: new Set(), symbols: new Set() }
       for (const m of node.members) {
         if (!m.name) continue
+        if (ts.isComputedPropertyName(m.name)) {
+          members.symbols.add(m.name.expression.getText(source))
+          continue
+        }
         const isStatic = m.modifiers?.some((x) => x.kind === ts.SyntaxKind.StaticKeyword)
         ;(isStatic ? members.statics : members.instance).add(m.name.text)
       }
@@ -31,13 +42,16 @@ function declarations() {
       values.add(node.name.text)
     } else if (ts.isVariableStatement(node)) {
       for (const d of node.declarationList.declarations) values.add(d.name.text)
-    } else if (ts.isInterfaceDeclaration(node) || ts.isTypeAliasDeclaration(node)) {
+    } else if (ts.isInterfaceDeclaration(node)) {
+      interfaces.add(node.name.text)
+      properties.set(node.name.text, new Set(node.members.map((m) => m.name.text)))
+    } else if (ts.isTypeAliasDeclaration(node)) {
       interfaces.add(node.name.text)
     } else {
       assert.fail(`unexpected export kind ${ts.SyntaxKind[node.kind]}`)
     }
   }
-  return { values, interfaces, classes }
+  return { values, interfaces, classes, properties }
 }
 
 const sorted = (iterable) => [...iterable].sort()
@@ -45,7 +59,9 @@ const sorted = (iterable) => [...iterable].sort()
 test('index.d.ts declares every export of index.js, and nothing that is not there', () => {
   const { values } = declarations()
   assert.deepEqual(sorted(values), sorted(Object.keys(binding)))
-  for (const name of ['Client', 'DeploymentEvent', 'enableLogging']) assert.ok(values.has(name), name)
+  for (const name of ['Client', 'DeploymentEvent', 'Monitor', 'Session', 'Updates', 'enableLogging', 'runCheck']) {
+    assert.ok(values.has(name), name)
+  }
 })
 
 test('every class member at run time is declared, and every declared member exists', () => {
@@ -57,13 +73,82 @@ test('every class member at run time is declared, and every declared member exis
     assert.deepEqual(sorted(instance), sorted([...declared.instance].filter((k) => k !== 'constructor')), `${name} members`)
     assert.deepEqual(sorted(statics), sorted(declared.statics), `${name} statics`)
   }
+  assert.deepEqual([...classes.get('Updates').symbols], ['globalThis.Symbol.asyncIterator'])
+  assert.deepEqual([...classes.get('Session').symbols], [])
 })
 
 test('the object and error shapes are declared', () => {
   const { interfaces } = declarations()
-  for (const name of ['CasedErrorInfo', 'ClientOptions', 'DeploymentEventInit', 'DeploymentResponse', 'FieldError']) {
+  for (const name of [
+    'CasedErrorInfo',
+    'CheckConfig',
+    'CheckOutcome',
+    'CheckOutcomeInit',
+    'CheckResult',
+    'ClientOptions',
+    'Counters',
+    'DeploymentEventInit',
+    'DeploymentInfo',
+    'DeploymentResponse',
+    'FieldError',
+    'Finding',
+    'HttpCheckConfig',
+    'HttpExpect',
+    'MetricSummary',
+    'MonitorConfig',
+    'MonitorOptions',
+    'Report',
+    'RollbackContext',
+    'RollbackRecord',
+    'ScheduleConfig',
+    'SkippedUpdates',
+    'StatusUpdate',
+    'TickRecord',
+    'UpdateItem',
+    'VerdictConfig',
+  ]) {
     assert.ok(interfaces.has(name), name)
   }
+})
+
+test('the declared result shapes are the objects the core hands over, key for key', async () => {
+  const { properties } = declarations()
+  const { DeploymentEvent, Monitor, runCheck } = binding
+  const contexts = []
+  let pushed = false // the check fails (ending the session) only once a sample was pushed
+  const monitor = new Monitor(
+    { schedule: { intervals: ['25ms'], max_duration: '20s' } },
+    {
+      checks: { web: () => ({ status: pushed ? 'fail' : 'pass', message: 'HTTP 503' }) },
+      onRollback: (c) => void contexts.push(c),
+    },
+  )
+  const session = await monitor.start(new DeploymentEvent({ deployment_request: 'Deploy', status: 'running' }))
+  session.push('p99_ms', 120)
+  pushed = true
+  const updates = []
+  for await (const update of session.updates()) updates.push(update)
+  const report = await session.wait()
+  const port = await closedPort()
+  const outcome = await runCheck({ name: 'web', type: 'http', url: `http://127.0.0.1:${port}/` })
+
+  const shapes = [
+    ['Report', report],
+    ['Counters', report.counters],
+    ['TickRecord', report.ticks[0]],
+    ['CheckResult', report.ticks[0].checks[0]],
+    ['MetricSummary', report.metrics.p99_ms],
+    ['RollbackRecord', report.rollback],
+    ['StatusUpdate', updates[0]],
+    ['DeploymentInfo', updates[0].deployment],
+    ['RollbackContext', contexts[0]],
+    ['CheckOutcome', { ...outcome, evidence: null }],
+  ]
+  for (const [name, object] of shapes) {
+    assert.ok(object, `${name} present`)
+    assert.deepEqual(sorted(Object.keys(object)), sorted(properties.get(name)), name)
+  }
+  assert.ok(!('evidence' in outcome), 'evidence is absent, as declared optional, when there is none')
 })
 
 test('a strict TypeScript program using the API type-checks, and misuse is caught', () => {

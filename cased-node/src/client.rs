@@ -221,7 +221,7 @@ fn option<'a>(options: &Object<'a>, name: &str) -> Result<Option<Unknown<'a>>> {
 }
 
 /// What `v` is, for a message (the value itself is never echoed: it may be a key).
-fn type_name(v: &Unknown<'_>) -> Result<&'static str> {
+pub(crate) fn type_name(v: &Unknown<'_>) -> Result<&'static str> {
     Ok(match v.get_type()? {
         ValueType::Null => "null",
         ValueType::Undefined => "undefined",

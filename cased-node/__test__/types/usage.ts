@@ -3,12 +3,25 @@
 import {
   Client,
   DeploymentEvent,
+  Monitor,
+  Session,
+  Updates,
   enableLogging,
+  runCheck,
   type CasedErrorInfo,
+  type CheckConfig,
+  type CheckOutcome,
+  type CheckOutcomeInit,
   type ClientOptions,
   type DeploymentEventInit,
   type DeploymentResponse,
   type FieldError,
+  type MonitorConfig,
+  type MonitorOptions,
+  type Report,
+  type RollbackContext,
+  type StatusUpdate,
+  type UpdateItem,
 } from '../../index.js'
 
 type Status = 'pending' | 'running' | 'success' | 'failure' | 'cancelled'
@@ -74,3 +87,75 @@ client.createDeployment(init)
 event.commitSha = 'abcdef1'
 // @ts-expect-error: fromJson takes text or bytes
 DeploymentEvent.fromJson({ deployment_request: 'Deploy' })
+
+const config: MonitorConfig = {
+  schedule: { intervals: ['10s', '30s', '1m', '5m'], cooldown: '30m', max_duration: '2h', jitter: '0s' },
+  checks: [
+    { name: 'web', type: 'http', url: 'https://example.test/health', expect: { status: [200, '2xx'], max_latency: '500ms' } },
+  ],
+  verdict: { failure_limit: 0, consecutive_error_limit: 4, min_samples: 5, no_data: 'extend' },
+  detectors: [],
+  alerts: {},
+}
+const passing: CheckOutcomeInit = { status: 'pass', message: 'ok', evidence: { depth: 3 }, latencyMs: 2 }
+const monitorOptions: MonitorOptions = {
+  checks: { queue: async () => passing, sync: () => ({ status: 'warn' }) },
+  onRollback: async (context: RollbackContext) => {
+    const said: string[] = [context.sessionId, context.reason, context.event.deployment_request]
+    if (said.length === 0) throw new Error('unreachable')
+  },
+}
+const monitor = new Monitor(config, monitorOptions)
+export const defaults = new Monitor()
+export const names: string[] = monitor.checkNames
+
+export async function watch(): Promise<number> {
+  const session: Session = await monitor.start(event)
+  const id: string = session.id
+  const updates: Updates = session.updates()
+  let seen = 0
+  for await (const item of updates) {
+    const any: UpdateItem = item
+    if ('skipped' in any) {
+      seen += any.skipped
+      continue
+    }
+    const update: StatusUpdate = any
+    seen += update.tick + update.checks.length + update.elapsed_ms
+    if (update.next_tick_in_ms === null || update.phase === 'finished') break
+  }
+  session.push('p99_ms', 120)
+  session.complete()
+  session.fail()
+  session.cancel()
+  const report: Report = await session.wait()
+  const maybe: Report | null = session.report()
+  const finished: boolean = session.isFinished
+  const once: Report = await monitor.run(event)
+  const check: CheckConfig = { name: 'web', type: 'http', url: 'http://127.0.0.1/', timeout: '2s' }
+  const outcome: CheckOutcome = await runCheck(check)
+  return (
+    seen +
+    id.length +
+    report.ticks.length +
+    (report.cooldown_started_ms ?? 0) +
+    (report.rollback?.elapsed_ms ?? 0) +
+    (maybe?.duration_ms ?? 0) +
+    Number(finished) +
+    once.counters.errors +
+    outcome.latency_ms
+  )
+}
+
+// @ts-expect-error: configuration keys are the wire names
+new Monitor({ schedule: { maxDuration: '2h' } })
+// @ts-expect-error: a custom check's status is one of four names
+new Monitor({}, { checks: { web: () => ({ status: 'ok' }) } })
+// @ts-expect-error: a custom check is a function
+new Monitor({}, { checks: { web: { status: 'pass' } } })
+// @ts-expect-error: start takes a DeploymentEvent
+monitor.start(init)
+// @ts-expect-error: a check configuration needs its type
+runCheck({ name: 'web', url: 'http://127.0.0.1/' })
+// @ts-expect-error: the report is read-only data, not a Session
+export const notASession: Session = await monitor.run(event)

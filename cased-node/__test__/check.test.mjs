@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+
+import { runCheck } from '../index.js'
+import { closedPort, fieldMessage, fieldNames, rejectsCased, reply, startApi } from './support.mjs'
+
+/** A real HTTP server on loopback answering every request with `status`. */
+async function target(t, status) {
+  const server = await startApi((_, res) => reply(res, status, { ok: status < 400 }))
+  t.after(() => server.close())
+  return server
+}
+
+describe('runCheck against a real HTTP server', () => {
+  test('passes on 200', async (t) => {
+    const server = await target(t, 200)
+    const outcome = await runCheck({ name: 'web', type: 'http', url: `${server.url}/health` })
+    assert.equal(outcome.status, 'pass')
+    assert.equal(outcome.message, 'HTTP 200')
+    assert.equal(typeof outcome.latency_ms, 'number')
+    assert.ok(outcome.latency_ms >= 0)
+    assert.ok(!('evidence' in outcome), 'no evidence when nothing went wrong')
+    assert.equal(server.requests.length, 1)
+    assert.equal(server.requests[0].method, 'GET')
+    assert.equal(server.requests[0].url, '/health')
+  })
+
+  test('fails on 503, with the evidence', async (t) => {
+    const server = await target(t, 503)
+    const outcome = await runCheck({ name: 'web', type: 'http', url: server.url })
+    assert.equal(outcome.status, 'fail')
+    assert.equal(outcome.message, 'HTTP 503, expected 2xx')
+    assert.deepEqual(outcome.evidence, { expected_status: ['2xx'], status: 503 })
+  })
+
+  test('the expected statuses and the method are the configured ones', async (t) => {
+    const server = await target(t, 503)
+    const outcome = await runCheck({
+      name: 'maintenance',
+      type: 'http',
+      url: server.url,
+      method: 'HEAD',
+      expect: { status: [200, '5xx'] },
+    })
+    assert.equal(outcome.status, 'pass')
+    assert.equal(server.requests[0].method, 'HEAD')
+  })
+
+  test('a closed port is a failed outcome, never a rejection', async () => {
+    const port = await closedPort()
+    const outcome = await runCheck({ name: 'web', type: 'http', url: `http://127.0.0.1:${port}/`, timeout: '2s' })
+    assert.equal(outcome.status, 'fail')
+    assert.match(outcome.message, /unreachable/)
+  })
+})
+
+describe('runCheck configuration errors reject', () => {
+  test('a bad value is named from the check', async () => {
+    const e = await rejectsCased(runCheck({ name: 'web', type: 'http', url: 'not a url', expect: { status: [] } }), 'validation')
+    assert.deepEqual(fieldNames(e), ['url', 'expect.status'])
+    assert.match(fieldMessage(e, 'url'), /not an absolute http\(s\) URL/)
+  })
+
+  test('an unknown key or no object at all concern the whole config; an unknown type, `type`', async () => {
+    let e = await rejectsCased(runCheck({ name: 'web', type: 'http', url: 'http://127.0.0.1/', urll: 1 }), 'validation')
+    assert.deepEqual(fieldNames(e), ['config'])
+    assert.match(e.message, /unknown field `urll`/)
+    e = await rejectsCased(runCheck({ name: 'db', type: 'postgres' }), 'validation')
+    assert.deepEqual(fieldNames(e), ['type'])
+    assert.match(e.message, /unknown variant `postgres`/)
+    e = await rejectsCased(runCheck(null), 'validation')
+    assert.deepEqual(fieldNames(e), ['config'])
+  })
+
+  test('a bad duration is refused with its value', async () => {
+    const e = await rejectsCased(runCheck({ name: 'web', type: 'http', url: 'http://127.0.0.1/', timeout: '10' }), 'validation')
+    // The core's reader loses the key's path inside a check (a serde tagged enum): `config`.
+    assert.deepEqual(fieldNames(e), ['config'])
+    assert.match(fieldMessage(e, 'config'), /"10" is not a duration/)
+  })
+})

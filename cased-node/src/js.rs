@@ -1,0 +1,117 @@
+//! JavaScript glue the mirrors share (no core counterpart): core values handed to JavaScript as
+//! the object `JSON.parse` makes of their JSON, and JavaScript functions the core's tasks call
+//! from any thread, awaiting a returned Promise.
+
+use std::fmt;
+
+use napi::bindgen_prelude::{
+    FromNapiValue, Function, JsObjectValue, JsValue, JsValuesTupleIntoVec, Object, Promise,
+    ToNapiValue, TypeName, Unknown,
+};
+use napi::threadsafe_function::ThreadsafeFunction;
+use napi::{Env, Result, Status, ValueType, sys};
+
+/// JSON text written by the core's serde model, handed to JavaScript as `JSON.parse(text)`: the
+/// very object Python's `json.loads` and a webhook receiver get. (napi's own serde conversion
+/// would turn integers above 2^32, such as `started_at_unix_ms`, into `BigInt`s.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Json(pub(crate) String);
+
+impl TypeName for Json {
+    fn type_name() -> &'static str {
+        "Json"
+    }
+
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl ToNapiValue for Json {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
+        let env = Env::from_raw(env);
+        let json: Object<'_> = env.get_global()?.get_named_property("JSON")?;
+        let parse: Function<'_, String, Unknown<'_>> = json.get_named_property("parse")?;
+        Ok(parse.call(val.0)?.raw())
+    }
+}
+
+/// What a JavaScript function returned: a value, or a Promise of one.
+pub(crate) enum Returned<T: 'static + FromNapiValue> {
+    /// A plain value (converted on the JavaScript thread).
+    Value(T),
+    /// A Promise; its settled value is converted on the JavaScript thread when it settles.
+    Promise(Promise<T>),
+}
+
+impl<T: 'static + FromNapiValue> FromNapiValue for Returned<T> {
+    unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> Result<Self> {
+        // SAFETY (all three): `env` and `value` come from napi on the JavaScript thread.
+        let unknown = unsafe { Unknown::from_napi_value(env, value)? };
+        if unknown.is_promise()? {
+            Ok(Self::Promise(unsafe { Promise::from_napi_value(env, value)? }))
+        } else {
+            Ok(Self::Value(unsafe { T::from_napi_value(env, value)? }))
+        }
+    }
+}
+
+/// A result that is not looked at (a rollback hook's).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ignored;
+
+impl FromNapiValue for Ignored {
+    unsafe fn from_napi_value(_env: sys::napi_env, _value: sys::napi_value) -> Result<Self> {
+        Ok(Self)
+    }
+}
+
+/// A JavaScript function the core may call from its own threads, taking `Args` and returning
+/// (a Promise of) `T`.
+///
+/// The threadsafe function is *weak*: it never keeps the Node process alive by itself (a
+/// monitor nobody waits on does not hold the process open); a pending `wait()` or iteration
+/// does.
+pub(crate) struct JsFn<Args: 'static + JsValuesTupleIntoVec, T: 'static + FromNapiValue> {
+    tsfn: ThreadsafeFunction<Args, Returned<T>, Args, Status, false, true>,
+}
+
+impl<Args: 'static + JsValuesTupleIntoVec, T: 'static + FromNapiValue + Send> JsFn<Args, T> {
+    /// Wraps `f`; call it on the JavaScript thread.
+    pub(crate) fn new(f: &Function<'_, Args, Returned<T>>) -> Result<Self> {
+        let tsfn = f
+            .build_threadsafe_function::<Args>()
+            .callee_handled::<false>()
+            .weak::<true>()
+            .build()?;
+        Ok(Self { tsfn })
+    }
+
+    /// Calls the function on the JavaScript thread and waits for its result (the settled value
+    /// of a returned Promise). `Err` is the message of what it threw or rejected with.
+    pub(crate) async fn call(&self, args: Args) -> std::result::Result<T, String> {
+        let returned = self.tsfn.call_async_catch(args).await.map_err(thrown)?;
+        match returned {
+            Returned::Value(v) => Ok(v),
+            Returned::Promise(p) => p.await.map_err(thrown),
+        }
+    }
+}
+
+impl<Args: 'static + JsValuesTupleIntoVec, T: 'static + FromNapiValue> fmt::Debug
+    for JsFn<Args, T>
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsFn").finish_non_exhaustive()
+    }
+}
+
+/// The message of a thrown value or rejection reason: an `Error`'s `message`, a thrown string
+/// itself; napi's own failures (the environment shutting down) keep their reason.
+fn thrown(e: napi::Error) -> String {
+    if e.reason.is_empty() {
+        "threw a value without a message".to_owned()
+    } else {
+        e.reason
+    }
+}

@@ -1,0 +1,227 @@
+//! The monitor: mirrors `cased_core::Monitor` (built from the one configuration, plus custom
+//! checks and a rollback hook written in JavaScript) and `cased_core::RollbackContext`.
+
+use napi::bindgen_prelude::{FromNapiValue, Function, JsValue, Object, PromiseRaw, Unknown};
+use napi::{Env, Result, ValueType};
+use napi_derive::napi;
+use serde_json::{Value, json};
+
+use crate::check::{JsOutcome, custom_check};
+use crate::client::type_name;
+use crate::errors::to_js_error;
+use crate::event::DeploymentEvent;
+use crate::js::{Ignored, JsFn, Json, Returned};
+use crate::session::{Session, report_json};
+
+/// The option names `new Monitor(config, options)` accepts; any other key is reported by name.
+const OPTION_NAMES: [&str; 2] = ["checks", "onRollback"];
+
+/// What the rollback hook is given.
+#[napi(object, object_from_js = false, object_to_js = false)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollbackContext {
+    /// The session's id.
+    pub session_id: String,
+    /// The deployment event, with its wire names.
+    #[napi(ts_type = "DeploymentEventInit")]
+    pub event: Value,
+    /// Why the deployment is unhealthy (the verdict's reason).
+    pub reason: String,
+}
+
+/// The JavaScript parts of a monitor, the second argument of `new Monitor(config, options)`.
+/// A key not listed here is rejected by name.
+#[napi(object, object_from_js = false, object_to_js = false)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitorOptions {
+    /// Custom checks by name, run at every tick after the configured ones, concurrently, each
+    /// within the schedule's smallest interval (see `CheckOutcomeInit`).
+    #[napi(ts_type = "Record<string, () => Promise<CheckOutcomeInit> | CheckOutcomeInit>")]
+    pub checks: Option<Value>,
+    /// Called exactly once per session when its verdict becomes unhealthy, before the session
+    /// ends. A throw, a rejection, or taking more than 60 s is recorded in the report's
+    /// `rollback.error`; it never crashes the session.
+    #[napi(ts_type = "(context: RollbackContext) => Promise<void> | void")]
+    pub on_rollback: Option<Value>,
+}
+
+/// Starts monitoring sessions: a configuration (schedule, checks, verdict rules), custom checks
+/// and a rollback hook. One monitor serves any number of concurrent sessions.
+///
+/// ```js
+/// const monitor = new Monitor(
+///   { schedule: { intervals: ['10s', '1m'], cooldown: '15m' }, verdict: { failure_limit: 1 } },
+///   {
+///     checks: { queue: async () => ({ status: (await depth()) < 1000 ? 'pass' : 'fail' }) },
+///     onRollback: async ({ event, reason }) => rollBack(event.commit_sha, reason),
+///   },
+/// )
+/// const report = await monitor.run(event) // or: const session = await monitor.start(event)
+/// ```
+#[napi]
+#[derive(Debug, Clone)]
+pub struct Monitor {
+    inner: cased_core::Monitor,
+}
+
+#[napi]
+impl Monitor {
+    /// Reads `config` (the core's model, wire keys; `{}` or nothing for every default) and
+    /// `options`, and builds the monitor. Throws one `validation` error listing every problem:
+    /// a bad configuration key or value under its path (`schedule.intervals[1]`, `verdikt`,
+    /// `checks[0].url`), a check name used twice (`checks[1].name`, or `checks` when a custom
+    /// check has a configured check's name), a custom check that is not a function
+    /// (`checks.<name>`), an `onRollback` that is not one, or an unknown option.
+    #[napi(constructor, ts_args_type = "config?: MonitorConfig | null, options?: MonitorOptions | null")]
+    pub fn new(env: &Env, config: Option<Value>, options: Option<Unknown<'_>>) -> Result<Self> {
+        let mut problems = Vec::new();
+        let config = cased_core::MonitorConfig::from_value(config.unwrap_or_else(|| json!({})));
+        let mut builder = match config {
+            Ok(config) => Some(cased_core::Monitor::builder(config)),
+            Err(e) => {
+                problems.extend(e.field_errors().iter().cloned());
+                None
+            }
+        };
+        if let Some(options) = options {
+            match options.get_type()? {
+                ValueType::Null | ValueType::Undefined => {}
+                ValueType::Object if !options.is_array()? => {
+                    builder = read_options(&Object::from_unknown(options)?, builder, &mut problems)?;
+                }
+                _ => problems.push(cased_core::FieldError::new(
+                    "options",
+                    format!("must be an object such as {{ checks, onRollback }}, got {}", type_name(&options)?),
+                )),
+            }
+        }
+        if let Some(builder) = builder {
+            match builder.build() {
+                Ok(inner) if problems.is_empty() => return Ok(Self { inner }),
+                Ok(_) => {}
+                Err(e) if problems.is_empty() => return Err(to_js_error(env, e)),
+                Err(e) => problems.extend(e.field_errors().iter().cloned()),
+            }
+        }
+        Err(to_js_error(
+            env,
+            cased_core::Error::Validation(cased_core::ValidationErrors {
+                subject: "monitor configuration".to_owned(),
+                errors: problems,
+            }),
+        ))
+    }
+
+    /// The names of the checks each tick runs: the configured ones, then the custom ones.
+    #[napi(getter)]
+    pub fn check_names(&self) -> Vec<String> {
+        self.inner.check_names().into_iter().map(str::to_owned).collect()
+    }
+
+    /// Starts a session for `event` and resolves with it; the first tick runs at once. An event
+    /// whose status is `failure` or `cancelled` gives a session that has already ended with that
+    /// outcome; `success` starts in the cool-down.
+    #[napi(ts_return_type = "Promise<Session>")]
+    pub fn start<'env>(&self, env: &'env Env, event: &DeploymentEvent) -> Result<PromiseRaw<'env, Session>> {
+        let monitor = self.inner.clone();
+        let event = event.inner.clone();
+        // Inside the future: the core's `start` needs the current (napi's) tokio runtime.
+        env.spawn_future_with_callback(async move { Ok(monitor.start(event)) }, |env, started| {
+            started.map(Session::from).map_err(|e| to_js_error(env, e))
+        })
+    }
+
+    /// Starts a session and resolves with its final report: the one-call form.
+    #[napi(ts_return_type = "Promise<Report>")]
+    pub fn run<'env>(&self, env: &'env Env, event: &DeploymentEvent) -> Result<PromiseRaw<'env, Json>> {
+        let monitor = self.inner.clone();
+        let event = event.inner.clone();
+        env.spawn_future_with_callback(async move { Ok(monitor.run(event).await) }, |env, report| {
+            report.map(|r| report_json(&r)).map_err(|e| to_js_error(env, e))
+        })
+    }
+}
+
+/// Reads the options into `builder` (when the configuration was readable), collecting the
+/// problems of the binding's own making: unknown keys, values that are not functions.
+fn read_options(
+    options: &Object<'_>,
+    mut builder: Option<cased_core::MonitorBuilder>,
+    problems: &mut Vec<cased_core::FieldError>,
+) -> Result<Option<cased_core::MonitorBuilder>> {
+    for key in Object::keys(options)? {
+        if !OPTION_NAMES.contains(&key.as_str()) {
+            let known = OPTION_NAMES.join(", ");
+            problems.push(cased_core::FieldError::new(key, format!("unknown option (known options: {known})")));
+        }
+    }
+    if let Some(checks) = option(options, "checks")? {
+        if checks.get_type()? == ValueType::Object && !checks.is_array()? {
+            let checks = Object::from_unknown(checks)?;
+            for name in Object::keys(&checks)? {
+                let field = format!("checks.{name}");
+                let Some(f) = function::<(), JsOutcome>(&checks, &name, &field, problems)? else { continue };
+                builder = builder.map(|b| b.check(custom_check(name, f)));
+            }
+        } else {
+            let got = type_name(&checks)?;
+            problems.push(cased_core::FieldError::new(
+                "checks",
+                format!("must be an object of check functions by name, got {got}"),
+            ));
+        }
+    }
+    if let Some(hook) = function::<Json, Ignored>(options, "onRollback", "onRollback", problems)? {
+        builder = builder.map(|b| b.on_rollback(rollback_hook(hook)));
+    }
+    Ok(builder)
+}
+
+/// The property `name` of `object` as a callable JavaScript function; a problem on `field` when
+/// it is present but not a function.
+fn function<Args, T>(
+    object: &Object<'_>,
+    name: &str,
+    field: &str,
+    problems: &mut Vec<cased_core::FieldError>,
+) -> Result<Option<JsFn<Args, T>>>
+where
+    Args: 'static + napi::bindgen_prelude::JsValuesTupleIntoVec,
+    T: 'static + FromNapiValue + Send,
+{
+    let Some(value) = option(object, name)? else { return Ok(None) };
+    if value.get_type()? != ValueType::Function {
+        let got = type_name(&value)?;
+        problems.push(cased_core::FieldError::new(field, format!("must be a function, got {got}")));
+        return Ok(None);
+    }
+    let f = Function::<Args, Returned<T>>::from_unknown(value)?;
+    JsFn::new(&f).map(Some)
+}
+
+/// The property `name`, unless it is absent, `undefined` or `null`.
+fn option<'a>(object: &Object<'a>, name: &str) -> Result<Option<Unknown<'a>>> {
+    match object.get::<Unknown<'a>>(name)? {
+        Some(v) if !matches!(v.get_type()?, ValueType::Null | ValueType::Undefined) => Ok(Some(v)),
+        _ => Ok(None),
+    }
+}
+
+/// The core's rollback hook calling the JavaScript one with a `RollbackContext`; what it throws
+/// or rejects with is the error the core records.
+fn rollback_hook(f: JsFn<Json, Ignored>) -> cased_core::RollbackHook {
+    let f = std::sync::Arc::new(f);
+    cased_core::RollbackHook::new(move |ctx: cased_core::RollbackContext| {
+        let f = std::sync::Arc::clone(&f);
+        async move {
+            // Written by hand to keep the event's keys in wire order, as everywhere else.
+            let context = format!(
+                r#"{{"sessionId":{},"event":{},"reason":{}}}"#,
+                Value::from(ctx.session_id),
+                ctx.event.to_json(),
+                Value::from(ctx.reason),
+            );
+            f.call(Json(context)).await.map(|Ignored| ())
+        }
+    })
+}
