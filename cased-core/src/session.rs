@@ -188,13 +188,17 @@ impl Session {
     /// metric and summarised in the report.
     ///
     /// # Errors
-    /// [`Error::Validation`] for an empty metric name or a value that is not finite.
+    /// [`Error::Validation`] for an empty metric name, a value that is not finite, or a session
+    /// that has already finished (the sample would be lost).
     pub fn push(&self, metric: &str, value: f64) -> Result<()> {
         if metric.trim().is_empty() {
             return Err(Error::invalid("metric", "must not be empty"));
         }
         if !value.is_finite() {
             return Err(Error::invalid("value", format!("{value} is not a finite number")));
+        }
+        if self.is_finished() {
+            return Err(Error::invalid("session", "has finished; the sample was not recorded"));
         }
         let mut pushed = self.shared.pushed.lock().expect("pushed lock");
         let w = pushed.entry(metric.into()).or_default();

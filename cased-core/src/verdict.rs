@@ -155,7 +155,7 @@ impl VerdictTracker {
             if *status == CheckStatus::Error {
                 self.counters.errors += 1;
                 self.consecutive_errors[i] += 1;
-                if self.consecutive_errors[i] > self.config.consecutive_error_limit {
+                if self.consecutive_errors[i] > self.config.consecutive_error_limit && self.terminal.is_none() {
                     self.terminal = Some(Judgement::new(
                         Verdict::Inconclusive,
                         format!(

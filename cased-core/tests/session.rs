@@ -235,6 +235,7 @@ async fn pushed_samples_are_windowed_and_checked() {
     assert_eq!(session.push("latency_ms", f64::NAN).unwrap_err().field_errors()[0].field, "value");
     assert_eq!(session.push(" ", 1.0).unwrap_err().field_errors()[0].field, "metric");
     let report = session.wait().await;
+    assert_eq!(session.push("latency_ms", 1.0).unwrap_err().field_errors()[0].field, "session");
     let m = &report.metrics["latency_ms"];
     assert_eq!((m.count, m.window, m.last, m.mean), (5, 3, 5.0, 4.0));
     let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
