@@ -19,10 +19,13 @@ use futures::StreamExt;
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: checks_load <http-pooled|http-fresh|tcp> <url|host:port> <n> <concurrency>";
+    let usage = "usage: checks_load <http-pooled|http-fresh|tcp|reqwest-raw> <url|host:port> <n> <concurrency>";
     let [_, mode, target, n, c] = args.as_slice() else { panic!("{usage}") };
     let n: usize = n.parse().expect(usage);
     let c: usize = c.parse().expect(usage);
+    if mode == "reqwest-raw" {
+        return raw_reqwest(target, n, c).await;
+    }
     let check: Arc<dyn HealthCheck> = match mode.as_str() {
         "http-pooled" | "http-fresh" => {
             let mut config = HttpCheckConfig::new("bench", target.clone());
@@ -40,6 +43,38 @@ async fn main() {
     let started = Instant::now();
     let results = run(&check, n, c).await;
     let elapsed = started.elapsed();
+    report(mode, n, c, elapsed, results);
+}
+
+/// The floor under the HTTP check: plain reqwest (pooled), GET and read the body, no judging.
+async fn raw_reqwest(url: &str, n: usize, c: usize) {
+    let client = reqwest::Client::new();
+    let go = |n: usize| {
+        let client = client.clone();
+        futures::stream::iter(0..n)
+            .map(move |_| {
+                let client = client.clone();
+                let url = url.to_owned();
+                tokio::spawn(async move {
+                    let t = Instant::now();
+                    let ok = match client.get(url).send().await {
+                        Ok(r) => r.bytes().await.is_ok(),
+                        Err(_) => false,
+                    };
+                    (if ok { CheckStatus::Pass } else { CheckStatus::Error }, t.elapsed())
+                })
+            })
+            .buffer_unordered(c)
+            .map(|r| r.expect("task"))
+            .collect::<Vec<_>>()
+    };
+    go(n / 100).await;
+    let started = Instant::now();
+    let results = go(n).await;
+    report("reqwest-raw", n, c, started.elapsed(), results);
+}
+
+fn report(mode: &str, n: usize, c: usize, elapsed: Duration, results: Vec<(CheckStatus, Duration)>) {
     let errors = results.iter().filter(|(s, _)| *s != CheckStatus::Pass).count();
     let mut lat: Vec<Duration> = results.iter().map(|(_, l)| *l).collect();
     lat.sort();

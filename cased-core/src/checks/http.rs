@@ -325,6 +325,7 @@ enum JsonRuleKind {
 #[derive(Debug)]
 pub struct HttpCheck {
     config: HttpCheckConfig,
+    url: reqwest::Url,
     shown_url: String,
     method: reqwest::Method,
     headers: HeaderMap,
@@ -357,8 +358,9 @@ impl HttpCheck {
         if config.name.trim().is_empty() {
             p.add("name", "must not be empty");
         }
+        let mut parsed = None;
         match url::Url::parse(&config.url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => parsed = Some(u),
             _ => p.add("url", format!("{:?} is not an absolute http(s) URL", redact_url_str(&config.url))),
         }
         let method = reqwest::Method::from_bytes(config.method.to_ascii_uppercase().as_bytes());
@@ -457,6 +459,7 @@ impl HttpCheck {
         }
         let http = builder.build().map_err(|e| Error::Transport(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
+            url: parsed.expect("checked above"),
             shown_url: redact_url_str(&config.url),
             method: method.expect("checked above"),
             headers,
@@ -536,6 +539,47 @@ impl HttpCheck {
             "expected": format!("a complete answer within {} ms", self.config.timeout.as_millis()),
             "body_bytes": read, "timings_ms": {"total": ms(elapsed)},
         }))
+    }
+}
+
+/// What one request got, up to where it stopped.
+#[derive(Default)]
+struct Exchange {
+    headers_at: Option<Duration>,
+    status: u16,
+    headers: HeaderMap,
+    body: Vec<u8>,
+    truncated: bool,
+}
+
+impl HttpCheck {
+    /// Sends the request and reads the body up to the cap, recording progress in `x`.
+    async fn exchange(&self, started: Instant, x: &mut Exchange) -> std::result::Result<(), reqwest::Error> {
+        let mut req = self.http.request(self.method.clone(), self.url.clone());
+        if !self.headers.is_empty() {
+            req = req.headers(self.headers.clone());
+        }
+        if let Some(b) = &self.body {
+            req = req.body(b.clone());
+        }
+        let mut resp = req.send().await?;
+        x.headers_at = Some(started.elapsed());
+        x.status = resp.status().as_u16();
+        let cap = usize::try_from(self.config.max_body_bytes).unwrap_or(usize::MAX);
+        let hint = resp.content_length().map_or(8 << 10, |n| usize::try_from(n).unwrap_or(usize::MAX));
+        x.body.reserve(hint.min(cap).min(64 << 10));
+        while let Some(chunk) = resp.chunk().await? {
+            let room = cap - x.body.len();
+            if chunk.len() > room {
+                x.body.extend_from_slice(&chunk[..room]);
+                x.truncated = true;
+                break;
+            }
+            x.body.extend_from_slice(&chunk);
+        }
+        // Dropping an unfinished response closes its connection: nothing more is read.
+        x.headers = std::mem::take(resp.headers_mut());
+        Ok(())
     }
 }
 
@@ -642,48 +686,24 @@ impl HealthCheck for HttpCheck {
     }
     async fn check(&self) -> CheckOutcome {
         let started = Instant::now();
-        let deadline = started + self.config.timeout;
-        let mut req = self.http.request(self.method.clone(), &self.config.url).headers(self.headers.clone());
-        if let Some(b) = &self.body {
-            req = req.body(b.clone());
-        }
-        let mut resp = match tokio::time::timeout_at(deadline, req.send()).await {
-            Err(_) => return self.timeout_failure("headers", 0, started.elapsed()),
-            Ok(Err(e)) => return self.transport_failure(&e, "headers", started.elapsed()),
-            Ok(Ok(r)) => r,
-        };
-        let headers_at = started.elapsed();
-        let status = resp.status().as_u16();
-        let cap = usize::try_from(self.config.max_body_bytes).unwrap_or(usize::MAX);
-        let hint = resp.content_length().map_or(8 << 10, |n| usize::try_from(n).unwrap_or(usize::MAX));
-        let mut body: Vec<u8> = Vec::with_capacity(hint.min(cap).min(64 << 10));
-        let mut truncated = false;
-        loop {
-            match tokio::time::timeout_at(deadline, resp.chunk()).await {
-                Err(_) => return self.timeout_failure("body", body.len(), started.elapsed()),
-                Ok(Err(e)) => {
-                    let mut o = self.transport_failure(&e, "body", started.elapsed());
-                    if let Some(Value::Object(m)) = &mut o.evidence {
-                        m.insert("status".into(), json!(status));
-                        m.insert("body_bytes".into(), json!(body.len()));
-                    }
-                    return o;
+        // One timer for the whole exchange; `x` keeps what was got when it fires.
+        let mut x = Exchange::default();
+        let ran = tokio::time::timeout_at(started + self.config.timeout, self.exchange(started, &mut x)).await;
+        let phase = if x.headers_at.is_some() { "body" } else { "headers" };
+        match ran {
+            Err(_) => return self.timeout_failure(phase, x.body.len(), started.elapsed()),
+            Ok(Err(e)) => {
+                let mut o = self.transport_failure(&e, phase, started.elapsed());
+                if let (Some(Value::Object(m)), true) = (&mut o.evidence, x.headers_at.is_some()) {
+                    m.insert("status".into(), json!(x.status));
+                    m.insert("body_bytes".into(), json!(x.body.len()));
                 }
-                Ok(Ok(None)) => break,
-                Ok(Ok(Some(chunk))) => {
-                    let room = cap - body.len();
-                    if chunk.len() > room {
-                        body.extend_from_slice(&chunk[..room]);
-                        truncated = true;
-                        break;
-                    }
-                    body.extend_from_slice(&chunk);
-                }
+                return o;
             }
+            Ok(Ok(())) => {}
         }
-        // Dropping an unfinished response closes its connection: nothing more is read.
-        let resp_headers = std::mem::take(resp.headers_mut());
-        drop(resp);
+        let Exchange { headers_at, status, headers: resp_headers, body, truncated } = x;
+        let headers_at = headers_at.unwrap_or_default();
         let latency = started.elapsed();
         let misses = self.judge(status, &resp_headers, &body, truncated);
         let mut evidence = json!({
