@@ -130,7 +130,7 @@ pub async fn reset_mid_response() -> SocketAddr {
         read_request_head(&mut s).await;
         let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n0123456789").await;
         let _ = s.flush().await;
-        let _ = s.set_linger(Some(Duration::ZERO));
+        let _ = s.set_zero_linger();
         drop(s);
     })
     .await

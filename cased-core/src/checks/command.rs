@@ -32,7 +32,7 @@ fn default_timeout() -> Duration {
 }
 
 /// What the program must do.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CommandExpect {
     /// The exit code (default 0).
@@ -49,12 +49,6 @@ pub struct CommandExpect {
     /// A regular expression stderr must match.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stderr_regex: Option<String>,
-}
-
-impl Default for CommandExpect {
-    fn default() -> Self {
-        Self { exit_code: 0, stdout_contains: None, stdout_regex: None, stderr_contains: None, stderr_regex: None }
-    }
 }
 
 /// Configuration of a command check (`"type": "command"`).

@@ -121,7 +121,7 @@ impl PostgresCheck {
     }
 
     async fn run(&self, started: Instant) -> CheckOutcome {
-        let connected = match self.config.tls {
+        match self.config.tls {
             PostgresTls::Disable => self.query(self.pg.connect(tokio_postgres::NoTls).await, started).await,
             PostgresTls::Prefer | PostgresTls::Require => {
                 use rustls_platform_verifier::ConfigVerifierExt;
@@ -133,8 +133,7 @@ impl PostgresCheck {
                 };
                 self.query(self.pg.connect(tls).await, started).await
             }
-        };
-        connected
+        }
     }
 
     async fn query<S, T>(
