@@ -47,7 +47,7 @@ async fn http_reset_mid_response_fails() {
     let o = run(json!({"name": "web", "type": "http", "url": format!("http://{addr}/"), "timeout": "5s"})).await;
     assert_status(&o, CheckStatus::Fail);
     let e = evidence(&o);
-    assert_eq!(e["phase"], "body", "{o:#?}");
+    assert_eq!((e["phase"].as_str(), e["error"].as_str()), (Some("body"), Some("connection_reset")), "{o:#?}");
     assert_eq!(e["status"], 200);
     assert!(e["body_bytes"].as_u64().unwrap() <= 10, "{o:#?}");
 }
