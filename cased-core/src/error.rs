@@ -54,6 +54,9 @@ pub enum Error {
     /// The API could not be reached (connection refused, DNS, TLS, reset...).
     #[error("transport error: {0}")]
     Transport(String),
+    /// The object was shut down and takes no more work (an alert manager after `shutdown`).
+    #[error("closed: {0}")]
+    Closed(String),
 }
 
 /// The stable category of an [`Error`], used by the bindings to pick an exception class
@@ -75,6 +78,8 @@ pub enum ErrorKind {
     Timeout,
     /// See [`Error::Transport`].
     Transport,
+    /// See [`Error::Closed`].
+    Closed,
 }
 
 impl ErrorKind {
@@ -89,6 +94,7 @@ impl ErrorKind {
             Self::Server => "server",
             Self::Timeout => "timeout",
             Self::Transport => "transport",
+            Self::Closed => "closed",
         }
     }
 }
@@ -105,6 +111,7 @@ impl Error {
             Self::Server { .. } => ErrorKind::Server,
             Self::Timeout(_) => ErrorKind::Timeout,
             Self::Transport(_) => ErrorKind::Transport,
+            Self::Closed(_) => ErrorKind::Closed,
         }
     }
 
