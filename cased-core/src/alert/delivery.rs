@@ -93,6 +93,8 @@ pub enum DeliveryOutcome {
     Failed,
     /// Merged into another notification (`coalesced_into`) while queued; its alerts travel there.
     Coalesced,
+    /// Not final: an attempt failed (`error`) and another follows in `retry_in`.
+    Retrying,
 }
 
 /// The record of one notification's delivery to one channel.
@@ -125,6 +127,9 @@ pub struct DeliveryReport {
     /// For a coalesced notification: the notification that now carries its alerts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub coalesced_into: Option<String>,
+    /// For a retry: the wait before the next attempt.
+    #[serde(rename = "retry_in_ms", serialize_with = "opt_millis", skip_serializing_if = "Option::is_none")]
+    pub retry_in: Option<Duration>,
     /// When the outcome was reached.
     #[serde(serialize_with = "super::rfc3339")]
     pub at: SystemTime,
@@ -145,6 +150,7 @@ impl DeliveryReport {
             elapsed: Duration::ZERO,
             error: None,
             coalesced_into: None,
+            retry_in: None,
             at: SystemTime::now(),
         }
     }
@@ -179,6 +185,13 @@ impl Deliveries {
     /// The outcomes as a `futures::Stream`.
     pub fn into_stream(self) -> impl Stream<Item = DeliveryEvent> + Send + Unpin {
         Box::pin(futures::stream::unfold(self, |mut d| async move { d.next().await.map(|e| (e, d)) }))
+    }
+}
+
+fn opt_millis<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => crate::update::as_millis(d, s),
+        None => s.serialize_none(),
     }
 }
 
@@ -240,6 +253,7 @@ impl Reporter {
                 DeliveryOutcome::Delivered => c.delivered += 1,
                 DeliveryOutcome::Failed => c.failed += 1,
                 DeliveryOutcome::Coalesced => c.coalesced += 1,
+                DeliveryOutcome::Retrying => c.retries += 1,
             }
         }
         match r.outcome {
@@ -254,6 +268,10 @@ impl Reporter {
                     f.pop_front();
                 }
                 f.push_back(Arc::clone(&r));
+            }
+            DeliveryOutcome::Retrying => {
+                tracing::debug!(channel = %r.channel, id = %r.notification_id, attempt = r.attempts, retry_in = ?r.retry_in,
+                    error = r.error.as_deref().unwrap_or(""), "retrying notification");
             }
             DeliveryOutcome::Coalesced => {
                 tracing::info!(channel = %r.channel, id = %r.notification_id, into = r.coalesced_into.as_deref().unwrap_or(""),
@@ -458,8 +476,10 @@ impl ChannelQueue {
             if started.elapsed() + delay > policy.max_elapsed {
                 return give_up(&error);
             }
-            tracing::debug!(channel = %self.name, id = %n.id, attempt, ?delay, error = %error, "retrying notification");
-            self.reporter.counters.lock().expect("counters lock").retries += 1;
+            let mut r = give_up(&error);
+            r.outcome = DeliveryOutcome::Retrying;
+            r.retry_in = Some(delay);
+            self.reporter.report(r);
             tokio::time::sleep(delay).await;
         }
     }

@@ -252,7 +252,9 @@ impl AlertManagerBuilder {
         for c in &inner.channels {
             tasks.push(handle.spawn(Arc::clone(c).run()));
         }
-        let router_task = handle.spawn(route_loop(Arc::clone(&inner)));
+        // Subscribed before the task starts, so that a shutdown sent before it first runs is seen.
+        let stop = inner.stop.subscribe();
+        let router_task = handle.spawn(route_loop(Arc::clone(&inner), stop));
         *inner.tasks.lock().expect("tasks lock") = tasks;
         inner.tasks.lock().expect("tasks lock").push(router_task);
         Ok(AlertManager { inner })
@@ -285,8 +287,7 @@ impl Inner {
     }
 }
 
-async fn route_loop(inner: Arc<Inner>) {
-    let mut stop = inner.stop.subscribe();
+async fn route_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
     loop {
         let deadline = inner.router.lock().expect("router lock").next_deadline();
         let sleep = async {

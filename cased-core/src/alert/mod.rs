@@ -165,6 +165,7 @@ impl AlertDeployment {
 /// One alert: a problem of one deployment, with its evidence. Build it with
 /// [`Alert::builder`]; serializes as `cased.alert/v1` (see the [module docs](self)).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[allow(clippy::manual_non_exhaustive)] // the private field carries the schema name in JSON
 pub struct Alert {
     #[serde(serialize_with = "alert_schema")]
     schema: (),
@@ -323,6 +324,7 @@ pub enum NotificationKind {
 /// One message to one channel: a snapshot of a group of alerts. Serializes as
 /// `cased.notification/v1` (see the [module docs](self)).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[allow(clippy::manual_non_exhaustive)] // the private field carries the schema name in JSON
 pub struct Notification {
     #[serde(serialize_with = "notification_schema")]
     schema: (),

@@ -164,7 +164,7 @@ pub fn slack_message(n: &Notification, max_findings: usize) -> Value {
     }
     let mut findings: Vec<&crate::update::Finding> =
         n.alerts.iter().filter(|a| a.is_firing()).flat_map(|a| a.findings.iter()).collect();
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     if max_findings > 0 && !findings.is_empty() {
         let mut text = String::from("*Findings*");
         for f in findings.iter().take(max_findings) {
