@@ -161,12 +161,19 @@ impl AlertManagerBuilder {
         }
         let routes = config.effective_routes();
         let reporter = Arc::new(Reporter::new(self.report_buffer));
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("cased/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| Error::Transport(format!("cannot build the HTTP client: {e}")))?;
+        // One HTTP client for every HTTP channel, built only when there is one (it loads the
+        // platform's TLS roots).
+        let needs_http = config.channels.iter().any(|c| matches!(c, ChannelConfig::Slack(_) | ChannelConfig::Webhook(_)));
+        let http = needs_http
+            .then(|| {
+                reqwest::Client::builder()
+                    .user_agent(concat!("cased/", env!("CARGO_PKG_VERSION")))
+                    .connect_timeout(Duration::from_secs(10))
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .map_err(|e| Error::Transport(format!("cannot build the HTTP client: {e}")))
+            })
+            .transpose()?;
         let mut channels = Vec::new();
         let mut inapp = HashMap::new();
         for (i, c) in config.channels.iter().enumerate() {
@@ -175,7 +182,7 @@ impl AlertManagerBuilder {
             let notifier: Option<Arc<dyn Notifier>> = match c {
                 ChannelConfig::Slack(s) => {
                     match resolve_secret(s.webhook_url.as_ref(), s.webhook_url_env.as_deref(), &format!("{at}.webhook_url")) {
-                        Ok(url) => match SlackNotifier::with_client(http.clone(), url) {
+                        Ok(url) => match SlackNotifier::with_client(http.clone().expect("built for HTTP channels"), url) {
                             Ok(n) => Some(Arc::new(n.max_findings(s.max_findings))),
                             Err(e) => {
                                 p.add(format!("{at}.webhook_url"), e.to_string());
@@ -190,7 +197,7 @@ impl AlertManagerBuilder {
                 }
                 ChannelConfig::Webhook(w) => {
                     match resolve_secret(w.secret.as_ref(), w.secret_env.as_deref(), &format!("{at}.secret")) {
-                        Ok(secret) => match WebhookNotifier::with_client(http.clone(), &w.url, secret) {
+                        Ok(secret) => match WebhookNotifier::with_client(http.clone().expect("built for HTTP channels"), &w.url, secret) {
                             Ok(n) => Some(Arc::new(n.headers(w.headers.clone()))),
                             Err(e) => {
                                 p.extend_from(&e);
