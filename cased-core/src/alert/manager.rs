@@ -80,7 +80,8 @@ impl Notifier for FnNotifier {
 pub struct AlertStats {
     /// Alerts fired.
     pub fired: u64,
-    /// Fires that repeated a firing alert without raising it (no message).
+    /// Fires that repeated a firing alert on every route that took it, without raising it
+    /// (no message).
     pub deduplicated: u64,
     /// Fires no route took.
     pub unrouted: u64,

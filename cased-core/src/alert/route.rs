@@ -162,6 +162,7 @@ impl Router {
         let alert = Arc::new(alert);
         let env = alert.deployment.environment.as_deref();
         let mut routed = false;
+        let mut changed = false;
         for r in 0..self.routes.len() {
             let route = &self.routes[r];
             let env_ok = route.environments.is_empty() || env.is_some_and(|e| route.environments.iter().any(|x| x == e));
@@ -169,15 +170,18 @@ impl Router {
                 continue;
             }
             routed = true;
-            self.upsert(r, Arc::clone(&alert), now);
+            changed |= self.upsert(r, Arc::clone(&alert), now);
         }
         if !routed {
             self.stats.unrouted += 1;
+        } else if !changed {
+            self.stats.deduplicated += 1;
         }
         moved_earlier(before, self.next_deadline())
     }
 
-    fn upsert(&mut self, r: usize, alert: Arc<Alert>, now: Instant) {
+    /// Puts an alert in its group on route `r`; returns whether that is news (not a duplicate).
+    fn upsert(&mut self, r: usize, alert: Arc<Alert>, now: Instant) -> bool {
         let gid: GroupId = (r, alert.correlation_id.as_str().into());
         let route = &self.routes[r];
         let (group_wait, group_interval) = (route.group_wait, route.group_interval);
@@ -199,7 +203,6 @@ impl Router {
                     e.dirty = true;
                 } else {
                     changed = false;
-                    self.stats.deduplicated += 1;
                 }
                 e
             }
@@ -237,6 +240,7 @@ impl Router {
         if let Some(at) = flush {
             self.push_timer(at, Timer::Flush(gid));
         }
+        changed
     }
 
     /// Resolves `key` on every route where it fires; returns on how many.
@@ -261,12 +265,14 @@ impl Router {
             }
         }
         let mut n = 0;
+        let mut keys = std::collections::HashSet::new();
         for (gid, key) in targets {
             if self.resolve_in(&gid, &key, now) {
                 n += 1;
-                self.stats.resolved += 1;
+                keys.insert(key);
             }
         }
+        self.stats.resolved += keys.len() as u64;
         n
     }
 
