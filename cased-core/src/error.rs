@@ -58,6 +58,9 @@ pub enum Error {
     /// written by a newer version of cased).
     #[error("storage error: {0}")]
     Storage(String),
+    /// The object was shut down and takes no more work (an alert manager after `shutdown`).
+    #[error("closed: {0}")]
+    Closed(String),
 }
 
 /// The stable category of an [`Error`], used by the bindings to pick an exception class
@@ -81,6 +84,8 @@ pub enum ErrorKind {
     Transport,
     /// See [`Error::Storage`].
     Storage,
+    /// See [`Error::Closed`].
+    Closed,
 }
 
 impl ErrorKind {
@@ -96,6 +101,7 @@ impl ErrorKind {
             Self::Timeout => "timeout",
             Self::Transport => "transport",
             Self::Storage => "storage",
+            Self::Closed => "closed",
         }
     }
 }
@@ -113,6 +119,7 @@ impl Error {
             Self::Timeout(_) => ErrorKind::Timeout,
             Self::Transport(_) => ErrorKind::Transport,
             Self::Storage(_) => ErrorKind::Storage,
+            Self::Closed(_) => ErrorKind::Closed,
         }
     }
 
