@@ -54,6 +54,19 @@ pub enum Error {
     /// The API could not be reached (connection refused, DNS, TLS, reset...).
     #[error("transport error: {0}")]
     Transport(String),
+    /// A metrics source (Prometheus) rejected a query: bad PromQL, a timeout on its side...
+    #[error("query failed (HTTP {status}, {error_type}): {message}")]
+    Query {
+        /// HTTP status code.
+        status: u16,
+        /// The source's error type (Prometheus `errorType`, e.g. `bad_data`).
+        error_type: String,
+        /// The source's message.
+        message: String,
+    },
+    /// A query succeeded but returned no data (no series, or no points in the range).
+    #[error("no data: {0}")]
+    NoData(String),
 }
 
 /// The stable category of an [`Error`], used by the bindings to pick an exception class
@@ -75,6 +88,10 @@ pub enum ErrorKind {
     Timeout,
     /// See [`Error::Transport`].
     Transport,
+    /// See [`Error::Query`].
+    Query,
+    /// See [`Error::NoData`].
+    NoData,
 }
 
 impl ErrorKind {
@@ -89,6 +106,8 @@ impl ErrorKind {
             Self::Server => "server",
             Self::Timeout => "timeout",
             Self::Transport => "transport",
+            Self::Query => "query",
+            Self::NoData => "no_data",
         }
     }
 }
@@ -105,6 +124,8 @@ impl Error {
             Self::Server { .. } => ErrorKind::Server,
             Self::Timeout(_) => ErrorKind::Timeout,
             Self::Transport(_) => ErrorKind::Transport,
+            Self::Query { .. } => ErrorKind::Query,
+            Self::NoData(_) => ErrorKind::NoData,
         }
     }
 
@@ -123,7 +144,8 @@ impl Error {
         match self {
             Self::Unauthorized { status, .. }
             | Self::InvalidRequest { status, .. }
-            | Self::Server { status, .. } => Some(*status),
+            | Self::Server { status, .. }
+            | Self::Query { status, .. } => Some(*status),
             Self::RateLimited { .. } => Some(429),
             _ => None,
         }
