@@ -36,7 +36,7 @@ fn event() -> DeploymentEvent {
 }
 
 fn finding(metric: &str, severity: Severity, message: &str) -> Finding {
-    Finding { metric: metric.into(), detector: "baseline".into(), severity, message: message.into() }
+    Finding::new(metric, "baseline", severity, message)
 }
 
 fn alert(severity: Severity, title: &str) -> Alert {
@@ -305,7 +305,8 @@ async fn the_webhook_body_is_the_documented_json_signed_over_timestamp_and_body(
     assert_eq!(a["key"], "deploy-42/error rate up");
     assert_eq!(a["state"], "firing");
     assert_eq!(a["findings"][0], json!({"metric": "latency_p99", "detector": "baseline", "severity": "warning",
-        "message": "p99 latency is 2.3x the baseline (p < 0.001)"}));
+        "kind": "alarm", "current": 0.0, "baseline": null, "statistic": 0.0, "p_value": null, "confidence": 1.0,
+        "effect_size": 0.0, "n": 0, "rule": "", "message": "p99 latency is 2.3x the baseline (p < 0.001)"}));
     assert_eq!((v["omitted"].clone(), v["omitted_keys"].clone()), (json!(0), json!([])));
     alerts.shutdown(Duration::from_secs(5)).await;
 }

@@ -511,12 +511,7 @@ mod tests {
 
     #[test]
     fn an_alert_serializes_as_the_documented_schema() {
-        let f = Finding {
-            metric: "latency_p99".into(),
-            detector: "baseline".into(),
-            severity: Severity::Critical,
-            message: "p99 doubled".into(),
-        };
+        let f = Finding::new("latency_p99", "baseline", Severity::Critical, "p99 doubled");
         let a = Alert::builder(Severity::Critical, "p99 latency doubled")
             .summary("from 180 ms to 410 ms")
             .event(&event())
