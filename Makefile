@@ -34,8 +34,10 @@ python: $(VENV)/.installed
 node: cased-node/node_modules/.installed
 	cd cased-node && npx napi build --platform --output-dir . >/dev/null
 
-test-rust:
-	cargo test -q --workspace --exclude cased-py --exclude cased-node
+# The check tests talk to a real Postgres and Redis: .ci/pg-redis.sh installs them if missing
+# and starts them on loopback (idempotent). The SMTP test server (aiosmtpd) is in the .venv.
+test-rust: $(VENV)/.installed
+	eval "$$(bash .ci/pg-redis.sh)" && CASED_TEST_PYTHON=$(PYTHON) cargo test -q --workspace --exclude cased-py --exclude cased-node
 
 test-python:
 	cd cased-py && $(PYTHON) -m pytest -q
@@ -44,4 +46,5 @@ test-node:
 	cd cased-node && node --test __test__/
 
 clean:
+	bash .ci/pg-redis.sh stop || true
 	rm -rf target .venv cased-node/node_modules cased-node/*.node

@@ -58,6 +58,22 @@ pub enum Error {
     /// written by a newer version of cased).
     #[error("storage error: {0}")]
     Storage(String),
+    /// The object was shut down and takes no more work (an alert manager after `shutdown`).
+    #[error("closed: {0}")]
+    Closed(String),
+    /// A metrics source (Prometheus) rejected a query: bad PromQL, a timeout on its side...
+    #[error("query failed (HTTP {status}, {error_type}): {message}")]
+    Query {
+        /// HTTP status code.
+        status: u16,
+        /// The source's error type (Prometheus `errorType`, e.g. `bad_data`).
+        error_type: String,
+        /// The source's message.
+        message: String,
+    },
+    /// A query succeeded but returned no data (no series, or no points in the range).
+    #[error("no data: {0}")]
+    NoData(String),
 }
 
 /// The stable category of an [`Error`], used by the bindings to pick an exception class
@@ -81,6 +97,12 @@ pub enum ErrorKind {
     Transport,
     /// See [`Error::Storage`].
     Storage,
+    /// See [`Error::Closed`].
+    Closed,
+    /// See [`Error::Query`].
+    Query,
+    /// See [`Error::NoData`].
+    NoData,
 }
 
 impl ErrorKind {
@@ -96,6 +118,9 @@ impl ErrorKind {
             Self::Timeout => "timeout",
             Self::Transport => "transport",
             Self::Storage => "storage",
+            Self::Closed => "closed",
+            Self::Query => "query",
+            Self::NoData => "no_data",
         }
     }
 }
@@ -113,6 +138,9 @@ impl Error {
             Self::Timeout(_) => ErrorKind::Timeout,
             Self::Transport(_) => ErrorKind::Transport,
             Self::Storage(_) => ErrorKind::Storage,
+            Self::Closed(_) => ErrorKind::Closed,
+            Self::Query { .. } => ErrorKind::Query,
+            Self::NoData(_) => ErrorKind::NoData,
         }
     }
 
@@ -131,7 +159,8 @@ impl Error {
         match self {
             Self::Unauthorized { status, .. }
             | Self::InvalidRequest { status, .. }
-            | Self::Server { status, .. } => Some(*status),
+            | Self::Server { status, .. }
+            | Self::Query { status, .. } => Some(*status),
             Self::RateLimited { .. } => Some(429),
             _ => None,
         }

@@ -2,15 +2,18 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod alert;
 mod check;
 pub mod checks;
 mod client;
 mod config;
+pub mod detect;
 pub mod duration;
 mod error;
 mod event;
 pub mod history;
 pub mod logging;
+pub mod metrics;
 mod monitor;
 pub mod report;
 mod schedule;
@@ -40,7 +43,12 @@ pub use secret::Secret;
 pub use session::{Session, UpdateEvent, Updates};
 pub use severity::Severity;
 pub use update::{
-    CheckResult, DeploymentInfo, EndReason, Finding, MetricSummary, Phase, Report, RollbackRecord,
+    CheckResult, DeploymentInfo, EndReason, MetricSummary, Phase, Report, RollbackRecord,
     StatusUpdate, TickRecord,
 };
+pub use detect::{
+    BaselineComparisonDetector, ChangepointDetector, Counts, CusumDetector, DetectorConfig, DetectorSet, ErrorRateDetector,
+    EwmaDetector, Finding, SeverityPolicy, SpikeDetector, ThresholdDetector, TrendDetector,
+};
+pub use metrics::{Baseline, BaselineSource, BaselineStore, Sample};
 pub use verdict::{Counters, Judgement, NoDataPolicy, Verdict, VerdictConfig, VerdictTracker};

@@ -37,3 +37,11 @@ impl From<&str> for Secret {
         Self(s.to_owned())
     }
 }
+
+/// Reads a secret from a plain string in configuration. There is deliberately no `Serialize`:
+/// configuration holding a secret serializes without it.
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <String as serde::Deserialize>::deserialize(d).map(Self)
+    }
+}

@@ -113,18 +113,7 @@ pub struct CheckResult {
     pub message: String,
 }
 
-/// A finding of a detector (detectors arrive in their own module; sessions already carry them).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Finding {
-    /// The metric it is about.
-    pub metric: String,
-    /// The detector that raised it.
-    pub detector: String,
-    /// How bad it is.
-    pub severity: crate::Severity,
-    /// A sentence a person can read.
-    pub message: String,
-}
+pub(crate) use crate::detect::Finding;
 
 /// What a session publishes after every tick, and once more when it finishes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -77,12 +77,7 @@ fn check(name: &str, status: CheckStatus, latency_ms: u64) -> CheckResult {
 }
 
 fn finding(metric: &str, severity: Severity) -> Finding {
-    Finding {
-        metric: metric.into(),
-        detector: "baseline".into(),
-        severity,
-        message: format!("{metric} is worse than before ({severity})"),
-    }
+    Finding::new(metric, "baseline", severity, format!("{metric} is worse than before ({severity})"))
 }
 
 /// One fixture deployment: its ticks (elapsed seconds, check status) and findings per tick.

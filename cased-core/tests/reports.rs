@@ -71,18 +71,8 @@ async fn fixture() -> (Report, ReportContext) {
     report.session_id = "deploy-42-0000beef".into();
     report.started_at_unix_ms = STARTED;
     report.findings = vec![
-        Finding {
-            metric: "web.latency_ms".into(),
-            detector: "baseline".into(),
-            severity: Severity::Warning,
-            message: "web latency 15 ms vs 10 ms before (+50%)".into(),
-        },
-        Finding {
-            metric: "error_rate".into(),
-            detector: "error_rate".into(),
-            severity: Severity::Critical,
-            message: "errors 12/200 vs 1/400 before <script>x</script>".into(),
-        },
+        Finding::new("web.latency_ms", "baseline", Severity::Warning, "web latency 15 ms vs 10 ms before (+50%)"),
+        Finding::new("error_rate", "error_rate", Severity::Critical, "errors 12/200 vs 1/400 before <script>x</script>"),
     ];
     let context = ReportContext {
         baselines: [

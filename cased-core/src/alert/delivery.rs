@@ -1,0 +1,508 @@
+//! Delivery: one bounded queue and one task per channel, retries with exponential backoff and
+//! full jitter (honouring `Retry-After`), a timeout per attempt, and a [`DeliveryReport`] for
+//! every notification: delivered, failed after its last attempt, or coalesced into another.
+//!
+//! A queue holds at most one notification per group (a newer snapshot of a queued group replaces
+//! it, carrying over the alerts only the older one had) and at most `queue_capacity` groups;
+//! beyond that, new groups are merged into one digest notification at the end of the queue. So
+//! memory stays bounded under a storm, every alert key still reaches the channel, and each merge
+//! is reported with the keys it moved.
+
+use std::collections::{HashSet, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use futures::Stream;
+use serde::Serialize;
+use tokio::sync::{Notify, broadcast};
+use tokio::time::Instant;
+
+use super::config::DeliveryConfig;
+use super::manager::Notifier;
+use super::{AlertState, Notification, NotificationKind};
+use crate::severity::Severity;
+
+/// Why one delivery attempt failed, as a notifier tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyError {
+    message: String,
+    retryable: bool,
+    retry_after: Option<Duration>,
+    status: Option<u16>,
+}
+
+impl NotifyError {
+    /// A failure worth retrying (connection refused, timeout, 5xx, 429...).
+    pub fn retryable(message: impl Into<String>) -> Self {
+        Self { message: message.into(), retryable: true, retry_after: None, status: None }
+    }
+    /// A failure that retrying cannot fix (the receiver rejected the message).
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self { message: message.into(), retryable: false, retry_after: None, status: None }
+    }
+    /// The receiver asked to wait this long before the next attempt.
+    #[must_use]
+    pub fn with_retry_after(mut self, delay: Option<Duration>) -> Self {
+        self.retry_after = delay;
+        self
+    }
+    /// The HTTP status the receiver answered.
+    #[must_use]
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+    /// What went wrong, for a person (never contains a secret).
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+    /// Whether another attempt may succeed.
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        self.retryable
+    }
+    /// The receiver's `Retry-After`, if it sent one.
+    #[must_use]
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+    /// The receiver's HTTP status, if it answered.
+    #[must_use]
+    pub fn status(&self) -> Option<u16> {
+        self.status
+    }
+}
+
+impl fmt::Display for NotifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for NotifyError {}
+
+/// How one notification's delivery to one channel ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryOutcome {
+    /// The channel accepted it.
+    Delivered,
+    /// Every attempt failed (or the manager shut down first); `error` says why.
+    Failed,
+    /// Merged into another notification (`coalesced_into`) while queued; its alerts travel there.
+    Coalesced,
+    /// Not final: an attempt failed (`error`) and another follows in `retry_in`.
+    Retrying,
+}
+
+/// The record of one notification's delivery to one channel.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeliveryReport {
+    /// The channel's name.
+    pub channel: String,
+    /// How it ended.
+    pub outcome: DeliveryOutcome,
+    /// The notification's id.
+    pub notification_id: String,
+    /// The route that made it.
+    pub route: String,
+    /// Its group (correlation id; `"*"` for a digest).
+    pub group_key: String,
+    /// Firing or resolved.
+    pub status: AlertState,
+    /// Its severity.
+    pub severity: Severity,
+    /// The dedup keys of the alerts it carried.
+    pub keys: Vec<String>,
+    /// Attempts made (0 when coalesced or never sent).
+    pub attempts: u32,
+    /// Time from the first attempt to the outcome.
+    #[serde(rename = "elapsed_ms", serialize_with = "crate::update::as_millis")]
+    pub elapsed: Duration,
+    /// The last error, for a failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// For a coalesced notification: the notification that now carries its alerts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coalesced_into: Option<String>,
+    /// For a retry: the wait before the next attempt.
+    #[serde(rename = "retry_in_ms", serialize_with = "opt_millis", skip_serializing_if = "Option::is_none")]
+    pub retry_in: Option<Duration>,
+    /// When the outcome was reached.
+    #[serde(serialize_with = "super::rfc3339")]
+    pub at: SystemTime,
+}
+
+impl DeliveryReport {
+    fn new(channel: &str, n: &Notification, outcome: DeliveryOutcome) -> Self {
+        Self {
+            channel: channel.to_owned(),
+            outcome,
+            notification_id: n.id.clone(),
+            route: n.route.clone(),
+            group_key: n.group_key.clone(),
+            status: n.status,
+            severity: n.severity,
+            keys: n.keys(),
+            attempts: 0,
+            elapsed: Duration::ZERO,
+            error: None,
+            coalesced_into: None,
+            retry_in: None,
+            at: SystemTime::now(),
+        }
+    }
+}
+
+/// One item of a [`Deliveries`] stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeliveryEvent {
+    /// A delivery's outcome.
+    Report(Arc<DeliveryReport>),
+    /// The listener fell behind and this many reports were dropped for it (failures are also
+    /// kept by [`super::AlertManager::failures`] and counted in the stats).
+    Skipped(u64),
+}
+
+/// A listener's view of delivery outcomes, from its subscription on; ends after shutdown.
+#[derive(Debug)]
+pub struct Deliveries {
+    rx: broadcast::Receiver<Arc<DeliveryReport>>,
+}
+
+impl Deliveries {
+    /// The next outcome; `None` once the manager has shut down and every report was given.
+    pub async fn next(&mut self) -> Option<DeliveryEvent> {
+        match self.rx.recv().await {
+            Ok(r) => Some(DeliveryEvent::Report(r)),
+            Err(broadcast::error::RecvError::Lagged(n)) => Some(DeliveryEvent::Skipped(n)),
+            Err(broadcast::error::RecvError::Closed) => None,
+        }
+    }
+
+    /// The outcomes as a `futures::Stream`.
+    pub fn into_stream(self) -> impl Stream<Item = DeliveryEvent> + Send + Unpin {
+        Box::pin(futures::stream::unfold(self, |mut d| async move { d.next().await.map(|e| (e, d)) }))
+    }
+}
+
+fn opt_millis<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => crate::update::as_millis(d, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// Most recent final failures kept for [`super::AlertManager::failures`].
+const KEPT_FAILURES: usize = 1000;
+
+/// Counters of the delivery stage.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct DeliveryCounters {
+    pub(crate) delivered: u64,
+    pub(crate) failed: u64,
+    pub(crate) coalesced: u64,
+    pub(crate) retries: u64,
+}
+
+/// Where every outcome goes: the broadcast stream, the counters and the kept failures.
+#[derive(Debug)]
+pub(crate) struct Reporter {
+    tx: Mutex<Option<broadcast::Sender<Arc<DeliveryReport>>>>,
+    pub(crate) counters: Mutex<DeliveryCounters>,
+    failures: Mutex<VecDeque<Arc<DeliveryReport>>>,
+}
+
+impl Reporter {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            tx: Mutex::new(Some(broadcast::channel(capacity).0)),
+            counters: Mutex::new(DeliveryCounters::default()),
+            failures: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    pub(crate) fn subscribe(&self) -> Deliveries {
+        let rx = match &*self.tx.lock().expect("reporter lock") {
+            Some(tx) => tx.subscribe(),
+            None => {
+                // Shut down: a stream that ends at once.
+                let (tx, rx) = broadcast::channel(1);
+                drop(tx);
+                rx
+            }
+        };
+        Deliveries { rx }
+    }
+
+    pub(crate) fn failures(&self) -> Vec<Arc<DeliveryReport>> {
+        self.failures.lock().expect("failures lock").iter().cloned().collect()
+    }
+
+    pub(crate) fn close(&self) {
+        self.tx.lock().expect("reporter lock").take();
+    }
+
+    fn report(&self, r: DeliveryReport) {
+        let r = Arc::new(r);
+        {
+            let mut c = self.counters.lock().expect("counters lock");
+            match r.outcome {
+                DeliveryOutcome::Delivered => c.delivered += 1,
+                DeliveryOutcome::Failed => c.failed += 1,
+                DeliveryOutcome::Coalesced => c.coalesced += 1,
+                DeliveryOutcome::Retrying => c.retries += 1,
+            }
+        }
+        match r.outcome {
+            DeliveryOutcome::Delivered => {
+                tracing::debug!(channel = %r.channel, id = %r.notification_id, attempts = r.attempts, "notification delivered");
+            }
+            DeliveryOutcome::Failed => {
+                tracing::warn!(channel = %r.channel, id = %r.notification_id, attempts = r.attempts,
+                    error = r.error.as_deref().unwrap_or(""), alerts = r.keys.len(), "notification not delivered");
+                let mut f = self.failures.lock().expect("failures lock");
+                if f.len() == KEPT_FAILURES {
+                    f.pop_front();
+                }
+                f.push_back(Arc::clone(&r));
+            }
+            DeliveryOutcome::Retrying => {
+                tracing::debug!(channel = %r.channel, id = %r.notification_id, attempt = r.attempts, retry_in = ?r.retry_in,
+                    error = r.error.as_deref().unwrap_or(""), "retrying notification");
+            }
+            DeliveryOutcome::Coalesced => {
+                tracing::info!(channel = %r.channel, id = %r.notification_id, into = r.coalesced_into.as_deref().unwrap_or(""),
+                    alerts = r.keys.len(), "notification coalesced");
+            }
+        }
+        if let Some(tx) = &*self.tx.lock().expect("reporter lock") {
+            let _ = tx.send(r);
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    items: VecDeque<Notification>,
+    digest: Option<Notification>,
+    in_flight: Option<Notification>,
+    closed: bool,
+    max_depth: usize,
+}
+
+/// One channel: its notifier, its settings and its queue.
+pub(crate) struct ChannelQueue {
+    pub(crate) name: Arc<str>,
+    notifier: Arc<dyn Notifier>,
+    config: DeliveryConfig,
+    send_resolved: bool,
+    state: Mutex<QueueState>,
+    wake: Notify,
+    reporter: Arc<Reporter>,
+}
+
+impl fmt::Debug for ChannelQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChannelQueue").field("name", &self.name).field("notifier", &self.notifier).finish_non_exhaustive()
+    }
+}
+
+impl ChannelQueue {
+    pub(crate) fn new(
+        name: &str,
+        notifier: Arc<dyn Notifier>,
+        config: DeliveryConfig,
+        send_resolved: bool,
+        reporter: Arc<Reporter>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            notifier,
+            config,
+            send_resolved,
+            state: Mutex::new(QueueState::default()),
+            wake: Notify::new(),
+            reporter,
+        }
+    }
+
+    /// (queued notifications now, the most ever queued).
+    pub(crate) fn depth(&self) -> (usize, usize) {
+        let s = self.state.lock().expect("queue lock");
+        (s.items.len() + usize::from(s.digest.is_some()), s.max_depth)
+    }
+
+    /// Queues a notification for this channel (never waits).
+    pub(crate) fn enqueue(&self, mut n: Notification) {
+        if !self.send_resolved {
+            n.alerts.retain(|a| a.is_firing());
+            if n.alerts.is_empty() {
+                return;
+            }
+        }
+        n.refresh(self.config.max_alerts);
+        let mut coalesced = Vec::new();
+        {
+            let mut s = self.state.lock().expect("queue lock");
+            if s.closed {
+                drop(s);
+                let mut r = DeliveryReport::new(&self.name, &n, DeliveryOutcome::Failed);
+                r.error = Some("the alert manager was shut down before delivery".into());
+                self.reporter.report(r);
+                return;
+            }
+            if let Some(q) =
+                s.items.iter_mut().find(|q| q.kind == NotificationKind::Group && q.route == n.route && q.group_key == n.group_key)
+            {
+                let older = std::mem::replace(q, n);
+                coalesced.push((older, q.id.clone()));
+                merge(q, &coalesced[0].0, self.config.max_alerts);
+            } else if s.items.len() < self.config.queue_capacity {
+                s.items.push_back(n);
+            } else {
+                let digest = s.digest.get_or_insert_with(|| {
+                    let mut d = Notification::new(format!("{}-digest", n.id), "*", "*", Vec::new(), usize::MAX);
+                    d.kind = NotificationKind::Digest;
+                    d.correlation_id = None;
+                    d.deployment = None;
+                    d
+                });
+                if !digest.coalesced_groups.contains(&n.group_key) {
+                    digest.coalesced_groups.push(n.group_key.clone());
+                }
+                merge(digest, &n, self.config.max_alerts);
+                coalesced.push((n, digest.id.clone()));
+            }
+            let depth = s.items.len() + usize::from(s.digest.is_some());
+            s.max_depth = s.max_depth.max(depth);
+        }
+        for (older, into) in coalesced {
+            let mut r = DeliveryReport::new(&self.name, &older, DeliveryOutcome::Coalesced);
+            r.coalesced_into = Some(into);
+            self.reporter.report(r);
+        }
+        self.wake.notify_one();
+    }
+
+    /// Stops taking notifications; the worker ends once the queue is empty.
+    pub(crate) fn close(&self) {
+        self.state.lock().expect("queue lock").closed = true;
+        self.wake.notify_one();
+    }
+
+    /// Reports everything still queued or in flight as failed (after the shutdown grace).
+    pub(crate) fn abandon(&self) {
+        let left: Vec<Notification> = {
+            let mut s = self.state.lock().expect("queue lock");
+            s.closed = true;
+            let mut v: Vec<Notification> = s.in_flight.take().into_iter().collect();
+            v.extend(s.items.drain(..));
+            v.extend(s.digest.take());
+            v
+        };
+        for n in left {
+            let mut r = DeliveryReport::new(&self.name, &n, DeliveryOutcome::Failed);
+            r.error = Some("the alert manager was shut down before delivery".into());
+            self.reporter.report(r);
+        }
+    }
+
+    /// The channel's task: takes notifications in order and delivers each.
+    pub(crate) async fn run(self: Arc<Self>) {
+        loop {
+            let n = {
+                let mut s = self.state.lock().expect("queue lock");
+                match s.items.pop_front().or_else(|| s.digest.take()) {
+                    Some(n) => {
+                        s.in_flight = Some(n.clone());
+                        Some(n)
+                    }
+                    None if s.closed => return,
+                    None => None,
+                }
+            };
+            match n {
+                Some(n) => {
+                    let report = self.deliver(&n).await;
+                    let mut s = self.state.lock().expect("queue lock");
+                    // `abandon` may have reported it already.
+                    if s.in_flight.take().is_some() {
+                        drop(s);
+                        self.reporter.report(report);
+                    }
+                }
+                None => self.wake.notified().await,
+            }
+        }
+    }
+
+    async fn deliver(&self, n: &Notification) -> DeliveryReport {
+        let policy = self.config.retry_policy();
+        let started = Instant::now();
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let result = match tokio::time::timeout(self.config.timeout, self.notifier.notify(n)).await {
+                Ok(r) => r,
+                Err(_) => Err(NotifyError::retryable(format!(
+                    "no answer within {} (attempt timeout)",
+                    crate::duration::format(self.config.timeout)
+                ))),
+            };
+            let error = match result {
+                Ok(()) => {
+                    let mut r = DeliveryReport::new(&self.name, n, DeliveryOutcome::Delivered);
+                    r.attempts = attempt;
+                    r.elapsed = started.elapsed();
+                    return r;
+                }
+                Err(e) => e,
+            };
+            let retries_done = attempt - 1;
+            let give_up = |error: &NotifyError| {
+                let mut r = DeliveryReport::new(&self.name, n, DeliveryOutcome::Failed);
+                r.attempts = attempt;
+                r.elapsed = started.elapsed();
+                r.error = Some(error.message().to_owned());
+                r
+            };
+            if !error.is_retryable() || retries_done >= policy.max_retries {
+                return give_up(&error);
+            }
+            let delay = error.retry_after().unwrap_or_else(|| policy.jittered_backoff(retries_done));
+            if started.elapsed() + delay > policy.max_elapsed {
+                return give_up(&error);
+            }
+            let mut r = give_up(&error);
+            r.outcome = DeliveryOutcome::Retrying;
+            r.retry_in = Some(delay);
+            self.reporter.report(r);
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+/// Adds to `into` the alerts of `from` it does not have (by key), then caps it again.
+fn merge(into: &mut Notification, from: &Notification, max_alerts: usize) {
+    let mut have: HashSet<String> = into.keys().into_iter().collect();
+    for a in &from.alerts {
+        if have.insert(a.key.clone()) {
+            into.alerts.push(Arc::clone(a));
+        }
+    }
+    for k in &from.omitted_keys {
+        if have.insert(k.clone()) {
+            into.omitted_keys.push(k.clone());
+            into.omitted += 1;
+        }
+    }
+    for g in &from.coalesced_groups {
+        if !into.coalesced_groups.contains(g) {
+            into.coalesced_groups.push(g.clone());
+        }
+    }
+    into.refresh(max_alerts);
+}

@@ -1,0 +1,495 @@
+//! [`DetectorConfig`] (the `detectors` entries of a monitor's configuration) and
+//! [`DetectorSet`], the detectors of one session: samples in, findings out.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+use super::{
+    BaselineComparisonConfig, BaselineComparisonDetector, ChangepointConfig, ChangepointDetector, Counts, CusumConfig,
+    CusumDetector, Detection, Detector, ErrorRateConfig, ErrorRateDetector, EwmaConfig, EwmaDetector, Finding,
+    SeverityPolicy, SpikeConfig, SpikeDetector, ThresholdConfig, ThresholdDetector, TrendConfig, TrendDetector,
+};
+use crate::error::{Error, Problems, Result};
+use crate::metrics::{Baseline, Sample};
+
+/// The detector and its settings, tagged by `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DetectorKind {
+    /// [`ThresholdDetector`].
+    Threshold(ThresholdConfig),
+    /// [`BaselineComparisonDetector`].
+    Baseline(BaselineComparisonConfig),
+    /// [`ErrorRateDetector`] (fed with counts).
+    ErrorRate(ErrorRateConfig),
+    /// [`SpikeDetector`].
+    Spike(SpikeConfig),
+    /// [`CusumDetector`].
+    Cusum(CusumConfig),
+    /// [`EwmaDetector`].
+    Ewma(EwmaConfig),
+    /// [`TrendDetector`].
+    Trend(TrendConfig),
+    /// [`ChangepointDetector`].
+    Changepoint(ChangepointConfig),
+}
+
+impl DetectorKind {
+    /// The `type` name.
+    #[must_use]
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::Threshold(_) => "threshold",
+            Self::Baseline(_) => "baseline",
+            Self::ErrorRate(_) => "error_rate",
+            Self::Spike(_) => "spike",
+            Self::Cusum(_) => "cusum",
+            Self::Ewma(_) => "ewma",
+            Self::Trend(_) => "trend",
+            Self::Changepoint(_) => "changepoint",
+        }
+    }
+}
+
+/// One entry of `MonitorConfig.detectors`:
+///
+/// ```json
+/// {"type": "baseline", "metric": "response_time_ms", "direction": "increase", "allowed_change": 0.2}
+/// ```
+///
+/// `type` picks the detector, `metric` the samples it reads, `name` (optional, default the type)
+/// names its findings, `severity` (optional) overrides its [`SeverityPolicy`]; every other key is
+/// a setting of that detector. Unknown keys are errors.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DetectorConfig {
+    /// The metric it watches (for `error_rate`: the name counts are pushed under).
+    pub metric: String,
+    /// The name its findings carry (default: the type).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Severity rules (default: the detector's own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity: Option<SeverityPolicy>,
+    /// The detector and its settings.
+    #[serde(flatten)]
+    pub kind: DetectorKind,
+}
+
+impl<'de> Deserialize<'de> for DetectorConfig {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let mut map = Map::<String, Value>::deserialize(de)?;
+        let metric = match map.remove("metric") {
+            Some(Value::String(s)) => s,
+            Some(other) => return Err(D::Error::custom(format!("`metric` must be a string, got {other}"))),
+            None => return Err(D::Error::missing_field("metric")),
+        };
+        let name = match map.remove("name") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s),
+            Some(other) => return Err(D::Error::custom(format!("`name` must be a string, got {other}"))),
+        };
+        let severity = match map.remove("severity") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(serde_json::from_value(v).map_err(|e| D::Error::custom(format!("severity: {e}")))?),
+        };
+        if !map.contains_key("type") {
+            return Err(D::Error::missing_field("type"));
+        }
+        let kind: DetectorKind = serde_json::from_value(Value::Object(map)).map_err(D::Error::custom)?;
+        Ok(Self { metric, name, severity, kind })
+    }
+}
+
+impl DetectorConfig {
+    /// A configuration for `metric`.
+    #[must_use]
+    pub fn new(metric: impl Into<String>, kind: DetectorKind) -> Self {
+        Self { metric: metric.into(), name: None, severity: None, kind }
+    }
+
+    /// The name its findings carry.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or(self.kind.type_name())
+    }
+
+    /// Adds every problem of this entry to `p`, fields prefixed with `prefix` (e.g.
+    /// `detectors[2].`).
+    pub(crate) fn check(&self, p: &mut Problems, prefix: &str) {
+        if self.metric.trim().is_empty() {
+            p.add(format!("{prefix}metric"), "must not be empty");
+        }
+        if let Some(s) = &self.severity {
+            s.check(p, &format!("{prefix}severity"));
+        }
+        match &self.kind {
+            DetectorKind::Threshold(c) => c.check(p, prefix),
+            DetectorKind::Baseline(c) => c.check(p, prefix),
+            DetectorKind::ErrorRate(c) => c.check(p, prefix),
+            DetectorKind::Spike(c) => c.check(p, prefix),
+            DetectorKind::Cusum(c) => c.check(p, prefix),
+            DetectorKind::Ewma(c) => c.check(p, prefix),
+            DetectorKind::Trend(c) => c.check(p, prefix),
+            DetectorKind::Changepoint(c) => c.check(p, prefix),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum State {
+    Stream(Box<dyn Detector>),
+    Baseline(BaselineComparisonDetector),
+    ErrorRate(ErrorRateDetector),
+}
+
+#[derive(Debug)]
+struct Entry {
+    config: DetectorConfig,
+    policy: SeverityPolicy,
+    state: State,
+    /// A baseline / error-rate entry fired; it stays quiet until `reset`.
+    fired: bool,
+    /// Values pushed since the last look.
+    fresh: usize,
+    baseline: Option<(String, usize)>,
+}
+
+/// What one [`DetectorSet::evaluate`] found.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Evaluation {
+    /// New findings, in configuration order.
+    pub findings: Vec<Finding>,
+    /// Metrics whose comparison detectors could not judge yet (no baseline, or fewer values than
+    /// their minimum): the session's no-data policy decides about these.
+    pub no_data: Vec<String>,
+    /// Per comparison detector (by name): the baseline it used and how many values it had.
+    pub baselines: BTreeMap<String, (String, usize)>,
+}
+
+/// The detectors of one session.
+///
+/// Per tick the session calls [`observe`](Self::observe) for every new sample (and
+/// [`observe_counts`](Self::observe_counts) for pushed `(errors, requests)` pairs): streaming
+/// detectors (threshold, spike, CUSUM, EWMA, trend, changepoint) judge each value at once and
+/// their findings come back immediately. Then it calls [`evaluate`](Self::evaluate) once:
+/// comparison detectors (baseline, error rate) take one look at their grown window, spending
+/// α over looks (see [`LookSpending`](super::LookSpending)). Baselines are given before the
+/// first tick with [`set_baseline`](Self::set_baseline) / [`set_baseline_counts`](Self::set_baseline_counts).
+#[derive(Debug)]
+pub struct DetectorSet {
+    entries: Vec<Entry>,
+}
+
+impl DetectorSet {
+    /// Builds every configured detector.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] naming each bad setting as `detectors[i].field`, and names used
+    /// twice.
+    pub fn from_config(configs: &[DetectorConfig]) -> Result<Self> {
+        let mut p = Problems::default();
+        let mut names = std::collections::HashSet::new();
+        for (i, c) in configs.iter().enumerate() {
+            c.check(&mut p, &format!("detectors[{i}]."));
+            if !names.insert((c.metric.clone(), c.name().to_owned())) {
+                p.add(format!("detectors[{i}].name"), format!("{:?} on {:?} is used by an earlier detector; give it a `name`", c.name(), c.metric));
+            }
+        }
+        p.finish("detector configuration")?;
+        let mut entries = Vec::with_capacity(configs.len());
+        for c in configs {
+            let state = match &c.kind {
+                DetectorKind::Threshold(k) => State::Stream(Box::new(ThresholdDetector::new(*k)?)),
+                DetectorKind::Spike(k) => State::Stream(Box::new(SpikeDetector::new(*k)?)),
+                DetectorKind::Cusum(k) => State::Stream(Box::new(CusumDetector::new(*k)?)),
+                DetectorKind::Ewma(k) => State::Stream(Box::new(EwmaDetector::new(*k)?)),
+                DetectorKind::Trend(k) => State::Stream(Box::new(TrendDetector::new(*k)?)),
+                DetectorKind::Changepoint(k) => State::Stream(Box::new(ChangepointDetector::new(*k)?)),
+                DetectorKind::Baseline(k) => State::Baseline(BaselineComparisonDetector::new(*k)?),
+                DetectorKind::ErrorRate(k) => State::ErrorRate(ErrorRateDetector::new(*k)?),
+            };
+            let policy = c.severity.unwrap_or_else(|| match &state {
+                State::Stream(d) => d.default_severity(),
+                State::Baseline(d) => d.default_severity(),
+                State::ErrorRate(d) => d.default_severity(),
+            });
+            entries.push(Entry { config: c.clone(), policy, state, fired: false, fresh: 0, baseline: None });
+        }
+        Ok(Self { entries })
+    }
+
+    /// The metrics the detectors read (each once, in configuration order).
+    #[must_use]
+    pub fn metrics(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for e in &self.entries {
+            if !out.contains(&e.config.metric.as_str()) {
+                out.push(&e.config.metric);
+            }
+        }
+        out
+    }
+
+    /// The metrics whose detectors compare against a baseline of values (`baseline`) or
+    /// counts (`error_rate`), with the detector type.
+    #[must_use]
+    pub fn baseline_metrics(&self) -> Vec<(&str, &'static str)> {
+        self.entries
+            .iter()
+            .filter_map(|e| match e.state {
+                State::Baseline(_) => Some((e.config.metric.as_str(), "baseline")),
+                State::ErrorRate(_) => Some((e.config.metric.as_str(), "error_rate")),
+                State::Stream(_) => None,
+            })
+            .collect()
+    }
+
+    /// Gives the baseline comparison detectors of `metric` their baseline; returns how many
+    /// detectors took it.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] when the baseline's values are empty or not finite.
+    pub fn set_baseline(&mut self, metric: &str, baseline: &Baseline) -> Result<usize> {
+        let mut n = 0;
+        for e in self.entries.iter_mut().filter(|e| e.config.metric == metric) {
+            if let State::Baseline(d) = &mut e.state {
+                d.set_baseline(&baseline.values)?;
+                e.baseline = Some((baseline.source.describe(), baseline.values.len()));
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Gives the error-rate detectors of `metric` their baseline counts; returns how many took it.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] when the counts have no requests or more errors than requests.
+    pub fn set_baseline_counts(&mut self, metric: &str, counts: Counts, source: &str) -> Result<usize> {
+        let mut n = 0;
+        for e in self.entries.iter_mut().filter(|e| e.config.metric == metric) {
+            if let State::ErrorRate(d) = &mut e.state {
+                d.set_baseline(counts)?;
+                e.baseline = Some((source.to_owned(), usize::try_from(counts.requests).unwrap_or(usize::MAX)));
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Feeds one sample to every detector of its metric. Streaming detectors judge it now;
+    /// their findings are returned. Comparison detectors only collect it.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] when the value is not finite (no detector has consumed it).
+    pub fn observe(&mut self, sample: &Sample) -> Result<Vec<Finding>> {
+        crate::detect::stats::check_value("value", sample.value)?;
+        let mut out = Vec::new();
+        for e in self.entries.iter_mut().filter(|e| e.config.metric == sample.metric) {
+            match &mut e.state {
+                State::Stream(d) => {
+                    if let Some(det) = d.update(sample.value)? {
+                        out.push(finding(&e.config, &e.policy, det));
+                    }
+                }
+                State::Baseline(d) => {
+                    d.push(sample.value)?;
+                    e.fresh += 1;
+                }
+                State::ErrorRate(_) => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Feeds `(errors, requests)` counts to the error-rate detectors of `metric`.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] when `errors > requests`.
+    pub fn observe_counts(&mut self, metric: &str, counts: Counts) -> Result<()> {
+        Counts::new(counts.errors, counts.requests)?;
+        for e in self.entries.iter_mut().filter(|e| e.config.metric == metric) {
+            if let State::ErrorRate(d) = &mut e.state {
+                d.add(counts)?;
+                e.fresh += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// One look per comparison detector that has new data since its last look; each fires at
+    /// most once per session.
+    pub fn evaluate(&mut self) -> Evaluation {
+        let mut ev = Evaluation::default();
+        for e in &mut self.entries {
+            let key = format!("{}:{}", e.config.metric, e.config.name());
+            match &mut e.state {
+                State::Stream(_) => continue,
+                State::Baseline(d) => {
+                    let min = d.config().min_samples;
+                    if d.baseline_len() < min || d.current_len() < min {
+                        push_unique(&mut ev.no_data, &e.config.metric);
+                    } else if !e.fired && e.fresh > 0 {
+                        e.fresh = 0;
+                        if let Ok(Some(c)) = d.look()
+                            && let Some(det) = d.detection(&c)
+                        {
+                            e.fired = true;
+                            ev.findings.push(finding(&e.config, &e.policy, det));
+                        }
+                    }
+                }
+                State::ErrorRate(d) => {
+                    if !d.has_baseline() || d.current().requests == 0 {
+                        push_unique(&mut ev.no_data, &e.config.metric);
+                    } else if !e.fired && e.fresh > 0 {
+                        e.fresh = 0;
+                        match d.look() {
+                            Some(c) => {
+                                if let Some(det) = d.detection(&c) {
+                                    e.fired = true;
+                                    ev.findings.push(finding(&e.config, &e.policy, det));
+                                }
+                            }
+                            None => push_unique(&mut ev.no_data, &e.config.metric),
+                        }
+                    }
+                }
+            }
+            if let Some(b) = &e.baseline {
+                ev.baselines.insert(key, b.clone());
+            }
+        }
+        ev
+    }
+
+    /// Forgets what was observed and the looks taken (configuration and baselines stay).
+    pub fn reset(&mut self) {
+        for e in &mut self.entries {
+            e.fired = false;
+            e.fresh = 0;
+            match &mut e.state {
+                State::Stream(d) => d.reset(),
+                State::Baseline(d) => d.reset(),
+                State::ErrorRate(d) => d.reset(),
+            }
+        }
+    }
+}
+
+fn push_unique(v: &mut Vec<String>, s: &str) {
+    if !v.iter().any(|x| x == s) {
+        v.push(s.to_owned());
+    }
+}
+
+fn finding(config: &DetectorConfig, policy: &SeverityPolicy, d: Detection) -> Finding {
+    Finding::from_detection(&config.metric, config.name(), d, policy)
+}
+
+/// Parses and validates the `detectors` list of a configuration (used by `MonitorConfig`).
+///
+/// # Errors
+/// [`Error::Validation`] with the path of the offending entry.
+pub fn parse_detectors(value: Value) -> Result<Vec<DetectorConfig>> {
+    let configs: Vec<DetectorConfig> = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        Error::invalid(format!("detectors{}", if path == "." { String::new() } else { path }), e.inner().to_string())
+    })?;
+    let mut p = Problems::default();
+    for (i, c) in configs.iter().enumerate() {
+        c.check(&mut p, &format!("detectors[{i}]."));
+    }
+    p.finish("detector configuration")?;
+    Ok(configs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Severity;
+    use crate::metrics::BaselineSource;
+    use serde_json::json;
+
+    #[test]
+    fn the_documented_entry_parses_and_round_trips() {
+        let v = json!([
+            {"type": "baseline", "metric": "response_time_ms", "direction": "increase", "allowed_change": 0.2},
+            {"type": "spike", "metric": "response_time_ms", "threshold": 5.0},
+            {"type": "error_rate", "metric": "http", "min_increase": 0.01},
+            {"type": "threshold", "metric": "cpu", "upper": 90.0, "trigger": 3, "window": 5, "name": "cpu_hot",
+             "severity": {"warning": {"min_effect": 0.0}, "critical": {"min_effect": 0.05, "min_confidence": 0.0}}}
+        ]);
+        let c = parse_detectors(v).unwrap();
+        assert_eq!(c.len(), 4);
+        assert_eq!(c[0].metric, "response_time_ms");
+        let DetectorKind::Baseline(b) = &c[0].kind else { panic!() };
+        assert_eq!(b.allowed_change, 0.2);
+        assert_eq!(b.alpha, 0.05, "defaults fill the rest");
+        assert_eq!(c[3].name(), "cpu_hot");
+        let back = serde_json::to_value(&c[0]).unwrap();
+        assert_eq!(back["type"], "baseline");
+        assert_eq!(back["metric"], "response_time_ms");
+        let again: DetectorConfig = serde_json::from_value(back).unwrap();
+        assert_eq!(again, c[0]);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let e = parse_detectors(json!([{"type": "spike", "metric": "m", "treshold": 3}])).unwrap_err();
+        assert!(e.to_string().contains("unknown field `treshold`") && e.to_string().contains("detectors[0]"), "{e}");
+        let e = parse_detectors(json!([{"type": "spikey", "metric": "m"}])).unwrap_err();
+        assert!(e.to_string().contains("spikey"), "{e}");
+        let e = parse_detectors(json!([{"type": "spike"}])).unwrap_err();
+        assert!(e.to_string().contains("metric"), "{e}");
+        let e = parse_detectors(json!([{"type": "spike", "metric": "m"}, {"type": "baseline", "metric": "m", "alpha": 2}])).unwrap_err();
+        assert_eq!(e.field_errors()[0].field, "detectors[1].alpha");
+        let e = DetectorSet::from_config(&parse_detectors(json!([{"type": "spike", "metric": "m"}, {"type": "spike", "metric": "m"}])).unwrap()).unwrap_err();
+        assert_eq!(e.field_errors()[0].field, "detectors[1].name");
+    }
+
+    fn sample(metric: &str, value: f64) -> Sample {
+        Sample::new(metric, value)
+    }
+
+    #[test]
+    fn a_session_s_ticks_turn_samples_into_findings() {
+        let configs = parse_detectors(json!([
+            {"type": "baseline", "metric": "latency", "allowed_change": 0.2},
+            {"type": "spike", "metric": "latency", "threshold": 6.0},
+            {"type": "error_rate", "metric": "http"}
+        ]))
+        .unwrap();
+        let mut set = DetectorSet::from_config(&configs).unwrap();
+        assert_eq!(set.metrics(), ["latency", "http"]);
+        assert_eq!(set.baseline_metrics(), [("latency", "baseline"), ("http", "error_rate")]);
+        // before any baseline: no data
+        let ev = set.evaluate();
+        assert_eq!(ev.no_data, ["latency", "http"]);
+        let mut rng = fastrand::Rng::with_seed(5);
+        let base: Vec<f64> = (0..100).map(|_| 100.0 + 10.0 * rng.f64()).collect();
+        set.set_baseline("latency", &Baseline::new(BaselineSource::PreDeploy, base)).unwrap();
+        set.set_baseline_counts("http", Counts::new(10, 10_000).unwrap(), "last 5 healthy deployments").unwrap();
+        let mut findings = Vec::new();
+        for tick in 0..8 {
+            for _ in 0..10 {
+                let v = 160.0 + 10.0 * rng.f64();
+                findings.extend(set.observe(&sample("latency", v)).unwrap());
+            }
+            set.observe_counts("http", Counts::new(if tick > 3 { 10 } else { 0 }, 200).unwrap()).unwrap();
+            findings.extend(set.evaluate().findings);
+        }
+        let kinds: Vec<(&str, Severity)> = findings.iter().map(|f| (f.detector.as_str(), f.severity)).collect();
+        assert!(kinds.contains(&("baseline", Severity::Critical)), "{kinds:?}");
+        assert!(kinds.iter().filter(|k| k.0 == "baseline").count() == 1, "fires once");
+        assert!(kinds.contains(&("error_rate", Severity::Critical)) || kinds.contains(&("error_rate", Severity::Emergency)), "{kinds:?}");
+        let f = findings.iter().find(|f| f.detector == "baseline").unwrap();
+        assert!(f.message.starts_with("latency rose from a median of"), "{}", f.message);
+        let ev = set.evaluate();
+        assert_eq!(ev.baselines["latency:baseline"], ("the window before the deployment".to_owned(), 100));
+        assert!(set.observe(&sample("latency", f64::NAN)).is_err());
+    }
+}

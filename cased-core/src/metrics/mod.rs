@@ -1,0 +1,136 @@
+//! Metric samples, where they come from, and the baselines they are judged against.
+//!
+//! A [`Sample`] is `(metric, labels, timestamp, value)`. Sources: the checks themselves,
+//! the host ([`HostSource`], feature `host`), Prometheus ([`PrometheusSource`]) and samples the
+//! caller pushes. A [`Baseline`] is what "normal" looked like for one metric, from a
+//! [`BaselineStore`] ([`MemoryBaselineStore`], [`SqliteBaselineStore`] with feature `sqlite`) or
+//! handed in by the caller.
+
+#[cfg(feature = "host")]
+mod host;
+mod prometheus;
+mod store;
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "host")]
+pub use host::HostSource;
+pub use prometheus::{PrometheusSource, PrometheusSourceBuilder};
+#[cfg(feature = "sqlite")]
+pub use store::SqliteBaselineStore;
+pub use store::{BaselineKey, BaselineStore, MemoryBaselineStore, WindowKind};
+
+/// Labels of a sample (`{"instance": "web-1", "route": "/login"}`), ordered.
+pub type Labels = BTreeMap<String, String>;
+
+/// One observation of one metric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sample {
+    /// The metric's name, e.g. `response_time_ms`.
+    pub metric: String,
+    /// Its labels.
+    #[serde(default)]
+    pub labels: Labels,
+    /// When, in seconds since the Unix epoch (fractions allowed).
+    pub timestamp: f64,
+    /// The value.
+    pub value: f64,
+}
+
+impl Sample {
+    /// A sample of `metric` taken now, without labels.
+    #[must_use]
+    pub fn new(metric: impl Into<String>, value: f64) -> Self {
+        Self { metric: metric.into(), labels: Labels::new(), timestamp: unix_now(), value }
+    }
+
+    /// A sample at `timestamp` (seconds since the Unix epoch).
+    #[must_use]
+    pub fn at(metric: impl Into<String>, timestamp: f64, value: f64) -> Self {
+        Self { metric: metric.into(), labels: Labels::new(), timestamp, value }
+    }
+
+    /// Adds a label.
+    #[must_use]
+    pub fn label(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(name.into(), value.into());
+        self
+    }
+}
+
+/// Seconds since the Unix epoch, now.
+#[must_use]
+pub fn unix_now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Where a baseline came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum BaselineSource {
+    /// The window before the deployment (for sources that can look back, or recorded live).
+    PreDeploy,
+    /// The samples of the last healthy deployments.
+    LastHealthy {
+        /// How many deployments contributed.
+        deployments: usize,
+    },
+    /// Handed in by the caller.
+    Provided,
+}
+
+impl BaselineSource {
+    /// A phrase for reports: "the window before the deployment", "the last 3 healthy
+    /// deployments", "a baseline provided by the caller".
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match self {
+            Self::PreDeploy => "the window before the deployment".into(),
+            Self::LastHealthy { deployments: 1 } => "the last healthy deployment".into(),
+            Self::LastHealthy { deployments } => format!("the last {deployments} healthy deployments"),
+            Self::Provided => "a baseline provided by the caller".into(),
+        }
+    }
+}
+
+/// What "normal" looked like for one metric: values and where they came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// Where it came from.
+    pub source: BaselineSource,
+    /// The values.
+    pub values: Vec<f64>,
+}
+
+impl Baseline {
+    /// A baseline of `values` from `source`.
+    #[must_use]
+    pub fn new(source: BaselineSource, values: Vec<f64>) -> Self {
+        Self { source, values }
+    }
+
+    /// A baseline the caller hands in (a list, a numpy array, a `Float64Array`).
+    ///
+    /// # Errors
+    /// [`Error::Validation`](crate::Error) when `values` is empty or not finite.
+    pub fn provided(values: &[f64]) -> crate::Result<Self> {
+        crate::detect::stats::check_finite("baseline", values)?;
+        Ok(Self { source: BaselineSource::Provided, values: values.to_vec() })
+    }
+
+    /// How many values it has.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether it has no values.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+}

@@ -1,0 +1,37 @@
+"""Shared helpers of the evaluation runners: find (or build) cased's `score_series` example
+binary and run it on one series.
+
+The runners call the Rust detectors through this binary (stdin: one value per line) because the
+Python binding does not expose detectors yet; switching to `cased.detect` later changes only
+this file.
+"""
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def score_series_bin(explicit=None):
+    """Path of the score_series binary: --bin, $CASED_SCORE_SERIES, or built in release mode."""
+    path = explicit or os.environ.get("CASED_SCORE_SERIES")
+    if path:
+        return path
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+    path = os.path.join(target, "release", "examples", "score_series")
+    print("building cased-core's score_series example (release)...", file=sys.stderr)
+    subprocess.run(
+        ["cargo", "build", "-q", "--release", "-p", "cased-core", "--example", "score_series"],
+        cwd=ROOT,
+        check=True,
+    )
+    return path
+
+
+def run(binary, mode, values, extra=()):
+    """Feeds `values` (floats or None for missing) to the binary; returns its stdout."""
+    text = "\n".join("" if v is None else repr(float(v)) for v in values) + "\n"
+    r = subprocess.run([binary, mode, *extra], input=text, capture_output=True, text=True, check=False)
+    if r.returncode != 0:
+        raise RuntimeError(f"score_series {mode} failed: {r.stderr.strip()}")
+    return r.stdout
