@@ -11,9 +11,11 @@
 //! Every key is optional; unknown keys are errors naming the key and its path.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use crate::alert::AlertsConfig;
 use crate::checks::CheckConfig;
+use crate::detect::DetectorConfig;
 use crate::error::{Error, Problems, Result};
 use crate::schedule::ScheduleConfig;
 use crate::verdict::VerdictConfig;
@@ -28,10 +30,11 @@ pub struct MonitorConfig {
     pub checks: Vec<CheckConfig>,
     /// How the verdict is reached.
     pub verdict: VerdictConfig,
-    /// Anomaly detectors over the samples (not available yet: must be empty).
-    pub detectors: Vec<Value>,
-    /// Alert channels and routes (not available yet: must be empty).
-    pub alerts: Map<String, Value>,
+    /// Anomaly detectors over the samples (check latencies `<check>.latency_ms`, check
+    /// success `<check>.success`, and pushed metrics).
+    pub detectors: Vec<DetectorConfig>,
+    /// Alert channels and routes; with no channel, nothing is sent.
+    pub alerts: AlertsConfig,
 }
 
 impl MonitorConfig {
@@ -62,12 +65,6 @@ impl MonitorConfig {
 
     fn check(&self) -> Result<()> {
         let mut p = Problems::default();
-        if !self.detectors.is_empty() {
-            p.add("detectors", "detectors are not available in this version; remove the key's entries");
-        }
-        if !self.alerts.is_empty() {
-            p.add("alerts", "alert channels are not available in this version; remove the key's entries");
-        }
         let mut seen = std::collections::HashSet::new();
         for (i, c) in self.checks.iter().enumerate() {
             if !seen.insert(c.name()) {
@@ -119,13 +116,25 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_check_names_and_future_sections_are_rejected() {
+    fn duplicate_check_names_are_rejected() {
         let e = MonitorConfig::from_value(json!({
             "checks": [{"name": "a", "type": "http", "url": "http://x"}, {"name": "a", "type": "http", "url": "http://y"}],
-            "detectors": [{"type": "spike"}]
         }))
         .unwrap_err();
         let fields: Vec<&str> = e.field_errors().iter().map(|f| f.field.as_str()).collect();
-        assert_eq!(fields, ["detectors", "checks[1].name"]);
+        assert_eq!(fields, ["checks[1].name"]);
+    }
+
+    #[test]
+    fn detectors_and_alerts_are_read_with_their_paths() {
+        let c = MonitorConfig::from_value(json!({
+            "detectors": [{"type": "spike", "metric": "web.latency_ms"}],
+            "alerts": {"channels": [{"name": "app", "type": "inapp"}]}
+        }))
+        .unwrap();
+        assert_eq!(c.detectors.len(), 1);
+        assert_eq!(c.alerts.channels.len(), 1);
+        let e = MonitorConfig::from_value(json!({"detectors": [{"type": "spike", "metric": "m", "windw": 3}]})).unwrap_err();
+        assert!(e.field_errors()[0].field.starts_with("detectors[0]"), "{e}");
     }
 }

@@ -43,6 +43,7 @@ pub use secret::Secret;
 pub use session::{Session, UpdateEvent, Updates};
 pub use severity::Severity;
 pub use update::{
+    AlertFailure, AlertSummary,
     CheckResult, DeploymentInfo, EndReason, MetricSummary, Phase, Report, RollbackRecord,
     StatusUpdate, TickRecord,
 };

@@ -6,7 +6,12 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
+use std::collections::HashMap;
+
+use crate::alert::{AlertManager, AlertsConfig, InAppStream, Notifier};
 use crate::check::HealthCheck;
+use crate::detect::{DetectorConfig, DetectorSet};
+use crate::metrics::BaselineStore;
 use crate::config::MonitorConfig;
 use crate::error::{Error, Result};
 use crate::event::DeploymentEvent;
@@ -78,6 +83,36 @@ pub(crate) struct MonitorInner {
     pub(crate) update_buffer: usize,
     pub(crate) sample_window: usize,
     pub(crate) history: Option<Arc<dyn HistoryStore>>,
+    pub(crate) detectors: Vec<DetectorConfig>,
+    pub(crate) baselines: HashMap<String, Vec<f64>>,
+    pub(crate) baseline_store: Option<Arc<dyn BaselineStore>>,
+    alerts_config: AlertsConfig,
+    notifiers: Vec<(String, Arc<dyn Notifier>)>,
+    /// Built inside the runtime at the first `start` (its delivery tasks need one).
+    alerts: std::sync::Mutex<Option<AlertManager>>,
+}
+
+impl MonitorInner {
+    /// The alert manager, built at first use; `None` when no channel is configured.
+    pub(crate) fn alert_manager(&self) -> Result<Option<AlertManager>> {
+        if self.alerts_config.channels.is_empty() {
+            return Ok(None);
+        }
+        let mut slot = self.alerts.lock().expect("alerts lock");
+        if slot.is_none() {
+            let mut b = AlertManager::builder(self.alerts_config.clone());
+            for (name, n) in &self.notifiers {
+                b = b.notifier(name.clone(), Arc::clone(n));
+            }
+            *slot = Some(b.build()?);
+        }
+        Ok(slot.clone())
+    }
+
+    /// A fresh detector set for one session (validated when the monitor was built).
+    pub(crate) fn detector_set(&self) -> DetectorSet {
+        DetectorSet::from_config(&self.detectors).expect("detectors were validated by the builder")
+    }
 }
 
 /// Starts monitoring sessions. Cheap to clone; build it with [`Monitor::new`] or
@@ -98,7 +133,17 @@ impl Monitor {
 
     /// A builder, to add checks written in code and a rollback hook.
     pub fn builder(config: MonitorConfig) -> MonitorBuilder {
-        MonitorBuilder { config, checks: Vec::new(), rollback: None, update_buffer: 16, sample_window: 100, history: None }
+        MonitorBuilder {
+            config,
+            checks: Vec::new(),
+            rollback: None,
+            update_buffer: 16,
+            sample_window: 100,
+            history: None,
+            baselines: HashMap::new(),
+            baseline_store: None,
+            notifiers: Vec::new(),
+        }
     }
 
     /// Starts a session for `event` on the current tokio runtime. The first tick runs at once.
@@ -110,7 +155,11 @@ impl Monitor {
     pub fn start(&self, event: DeploymentEvent) -> Result<Session> {
         let handle = tokio::runtime::Handle::try_current()
             .map_err(|_| Error::invalid("runtime", "Monitor::start must be called inside a tokio runtime"))?;
-        Ok(Session::spawn(&handle, Arc::clone(&self.inner), event))
+        let alerts = {
+            let _guard = handle.enter();
+            self.inner.alert_manager()?
+        };
+        Ok(Session::spawn(&handle, Arc::clone(&self.inner), event, alerts))
     }
 
     /// Starts a session and waits for its report: the one-call form.
@@ -119,6 +168,28 @@ impl Monitor {
     /// As [`Monitor::start`].
     pub async fn run(&self, event: DeploymentEvent) -> Result<Report> {
         Ok(self.start(event)?.wait().await)
+    }
+
+    /// The in-app alert stream of the channel named `channel` (a `"type": "inapp"` channel of
+    /// the `alerts` configuration), shared by every session of this monitor.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] when no such in-app channel exists, or outside a tokio runtime.
+    pub fn alerts(&self, channel: &str) -> Result<InAppStream> {
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|_| Error::invalid("runtime", "Monitor::alerts must be called inside a tokio runtime"))?;
+        let _guard = handle.enter();
+        match self.inner.alert_manager()? {
+            Some(m) => m.subscribe(channel),
+            None => Err(Error::invalid("alerts.channels", "no alert channel is configured")),
+        }
+    }
+
+    /// The alert manager of this monitor (built at the first `start`), to follow deliveries
+    /// or shut it down; `None` when no channel is configured or no session started yet.
+    #[must_use]
+    pub fn alert_manager(&self) -> Option<AlertManager> {
+        self.inner.alerts.lock().expect("alerts lock").clone()
     }
 
     /// The names of the checks each tick runs.
@@ -138,9 +209,35 @@ pub struct MonitorBuilder {
     update_buffer: usize,
     sample_window: usize,
     history: Option<Arc<dyn HistoryStore>>,
+    baselines: HashMap<String, Vec<f64>>,
+    baseline_store: Option<Arc<dyn BaselineStore>>,
+    notifiers: Vec<(String, Arc<dyn Notifier>)>,
 }
 
 impl MonitorBuilder {
+    /// Gives the baseline of `metric` directly (the caller's own history): the comparison
+    /// detectors of that metric judge every session against these values.
+    pub fn baseline(mut self, metric: impl Into<String>, values: impl Into<Vec<f64>>) -> Self {
+        self.baselines.insert(metric.into(), values.into());
+        self
+    }
+
+    /// Where baselines come from and go to: before each session the comparison detectors get
+    /// the pre-deploy window or the last healthy deployments' samples of their metric (per
+    /// repository and environment); after it, the session's samples and outcome are recorded.
+    /// A baseline given with [`baseline`](Self::baseline) takes precedence.
+    pub fn baseline_store(mut self, store: Arc<dyn BaselineStore>) -> Self {
+        self.baseline_store = Some(store);
+        self
+    }
+
+    /// The notifier of the `"type": "custom"` alert channel named `name` (a Python or JS
+    /// callable in the bindings, any [`Notifier`] in Rust).
+    pub fn notifier(mut self, name: impl Into<String>, notifier: Arc<dyn Notifier>) -> Self {
+        self.notifiers.push((name.into(), notifier));
+        self
+    }
+
     /// Keeps every session's event, ticks and report in `store` as the session runs: each tick
     /// is committed on its own, so a crash loses nothing already written. A failing write is
     /// logged and never stops the session.
@@ -188,6 +285,20 @@ impl MonitorBuilder {
         let schedule = crate::schedule::validate(&self.config.schedule)?;
         let mut checks = Vec::with_capacity(self.config.checks.len() + self.checks.len());
         let mut problems = Vec::new();
+        if let Err(e) = DetectorSet::from_config(&self.config.detectors) {
+            problems.extend(e.field_errors().iter().cloned());
+        }
+        if let Err(e) = self.config.alerts.validate() {
+            problems.extend(e.field_errors().iter().map(|f| {
+                let field = if f.field.starts_with("alerts") { f.field.clone() } else { format!("alerts.{}", f.field) };
+                crate::FieldError::new(field, f.message.clone())
+            }));
+        }
+        for (i, v) in self.baselines.values().enumerate() {
+            if let Some(bad) = v.iter().find(|x| !x.is_finite()) {
+                problems.push(crate::FieldError::new(format!("baselines[{i}]"), format!("{bad} is not a finite number")));
+            }
+        }
         for (i, c) in self.config.checks.iter().enumerate() {
             match c.build() {
                 Ok(c) => checks.push(c),
@@ -224,6 +335,12 @@ impl MonitorBuilder {
                 update_buffer: self.update_buffer,
                 sample_window: self.sample_window,
                 history: self.history,
+                detectors: self.config.detectors,
+                baselines: self.baselines,
+                baseline_store: self.baseline_store,
+                alerts_config: self.config.alerts,
+                notifiers: self.notifiers,
+                alerts: std::sync::Mutex::new(None),
             }),
         })
     }

@@ -13,12 +13,16 @@ use futures::Stream;
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
+use crate::alert::{Alert, AlertManager};
 use crate::check::{CheckOutcome, CheckStatus, HealthCheck};
+use crate::detect::{Counts, DetectorSet, Finding};
+use crate::metrics::{Baseline, BaselineKey, Sample, WindowKind};
+use crate::severity::Severity;
 use crate::error::{Error, Result};
 use crate::event::{DeploymentEvent, DeploymentStatus};
 use crate::monitor::{MonitorInner, RollbackContext};
 use crate::update::{
-    CheckResult, DeploymentInfo, EndReason, MetricSummary, Phase, Report, RollbackRecord, StatusUpdate,
+    AlertFailure, AlertSummary, CheckResult, DeploymentInfo, EndReason, MetricSummary, Phase, Report, RollbackRecord, StatusUpdate,
     TickRecord,
 };
 use crate::verdict::{Judgement, Verdict, VerdictTracker};
@@ -31,6 +35,16 @@ enum Control {
     Failed,
     Cancelled,
 }
+
+/// A sample pushed by the caller, waiting for the next tick's detectors.
+#[derive(Debug)]
+enum Pending {
+    Value(Box<str>, f64),
+    Counts(Box<str>, Counts),
+}
+
+/// Most samples that may wait for one tick; more is refused with an error (never dropped).
+const MAX_PENDING: usize = 100_000;
 
 /// Samples pushed by the caller for one metric.
 #[derive(Debug, Default)]
@@ -48,6 +62,7 @@ struct Shared {
     latest: Mutex<Option<Arc<StatusUpdate>>>,
     report: watch::Sender<Option<Arc<Report>>>,
     pushed: Mutex<HashMap<Box<str>, Window>>,
+    pending: Mutex<Vec<Pending>>,
     sample_window: usize,
 }
 
@@ -119,7 +134,12 @@ impl Updates {
 }
 
 impl Session {
-    pub(crate) fn spawn(handle: &tokio::runtime::Handle, monitor: Arc<MonitorInner>, event: DeploymentEvent) -> Self {
+    pub(crate) fn spawn(
+        handle: &tokio::runtime::Handle,
+        monitor: Arc<MonitorInner>,
+        event: DeploymentEvent,
+        alerts: Option<AlertManager>,
+    ) -> Self {
         let id: Arc<str> = match event.correlation_id() {
             Some(c) => format!("{c}-{:08x}", fastrand::u32(..)).into(),
             None => format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)).into(),
@@ -137,9 +157,10 @@ impl Session {
             latest: Mutex::new(None),
             report: watch::channel(None).0,
             pushed: Mutex::new(HashMap::new()),
+            pending: Mutex::new(Vec::new()),
             sample_window: monitor.sample_window,
         });
-        let task = SessionTask::new(monitor, Arc::clone(&shared), event);
+        let task = SessionTask::new(monitor, Arc::clone(&shared), event, alerts);
         handle.spawn(task.run());
         Self { shared }
     }
@@ -200,6 +221,7 @@ impl Session {
         if self.is_finished() {
             return Err(Error::invalid("session", "has finished; the sample was not recorded"));
         }
+        self.enqueue(Pending::Value(metric.into(), value))?;
         let mut pushed = self.shared.pushed.lock().expect("pushed lock");
         let w = pushed.entry(metric.into()).or_default();
         if w.values.len() == self.shared.sample_window {
@@ -207,6 +229,35 @@ impl Session {
         }
         w.values.push_back(value);
         w.count += 1;
+        Ok(())
+    }
+
+    /// Adds `(errors, requests)` counts of `metric` for its error-rate detectors (counts, not
+    /// ratios, so the test knows how much evidence there is).
+    ///
+    /// # Errors
+    /// [`Error::Validation`] for an empty metric name, `errors > requests`, or a finished
+    /// session.
+    pub fn push_counts(&self, metric: &str, errors: u64, requests: u64) -> Result<()> {
+        if metric.trim().is_empty() {
+            return Err(Error::invalid("metric", "must not be empty"));
+        }
+        let counts = Counts::new(errors, requests)?;
+        if self.is_finished() {
+            return Err(Error::invalid("session", "has finished; the counts were not recorded"));
+        }
+        self.enqueue(Pending::Counts(metric.into(), counts))
+    }
+
+    fn enqueue(&self, sample: Pending) -> Result<()> {
+        let mut pending = self.shared.pending.lock().expect("pending lock");
+        if pending.len() >= MAX_PENDING {
+            return Err(Error::invalid(
+                "value",
+                format!("{MAX_PENDING} samples already wait for the next tick; this one was not recorded"),
+            ));
+        }
+        pending.push(sample);
         Ok(())
     }
 
@@ -245,13 +296,28 @@ struct SessionTask {
     cooldown_started: Option<Duration>,
     extended: bool,
     rollback: Option<RollbackRecord>,
+    detectors: DetectorSet,
+    findings: Vec<Finding>,
+    /// Metrics whose comparison detectors had no data at the last look.
+    no_data: Vec<String>,
+    /// Samples seen, kept for the baseline store (only when there is one).
+    observed: Vec<Sample>,
+    alerts: Option<AlertManager>,
+    fired: Vec<AlertSummary>,
 }
 
 impl SessionTask {
-    fn new(monitor: Arc<MonitorInner>, shared: Arc<Shared>, event: DeploymentEvent) -> Self {
+    fn new(monitor: Arc<MonitorInner>, shared: Arc<Shared>, event: DeploymentEvent, alerts: Option<AlertManager>) -> Self {
         let info = Arc::new(DeploymentInfo::of(&event, &shared.id));
         let tracker = VerdictTracker::new(monitor.verdict.clone(), monitor.checks.len());
+        let detectors = monitor.detector_set();
         Self {
+            detectors,
+            findings: Vec::new(),
+            no_data: Vec::new(),
+            observed: Vec::new(),
+            alerts,
+            fired: Vec::new(),
             monitor,
             shared,
             event,
@@ -283,10 +349,110 @@ impl SessionTask {
                     tracing::warn!(error = %e, "history: cannot record the session start");
                 }
             }
+            self.load_baselines().await;
             let end = self.ticking().await;
             self.finish(end).await;
         };
         tracing::Instrument::instrument(run, span).await;
+    }
+
+    fn baseline_key(&self, metric: &str) -> BaselineKey {
+        BaselineKey::new(
+            self.info.repository.as_deref().unwrap_or(""),
+            self.info.environment.as_deref().unwrap_or(""),
+            metric,
+        )
+    }
+
+    /// Gives the comparison detectors their baselines: the caller's, else the store's
+    /// pre-deploy window for this deployment (its correlation id), else the last 5 healthy
+    /// deployments. Without one, the detector reports no data and the no-data policy decides.
+    async fn load_baselines(&mut self) {
+        let metrics: Vec<(String, &'static str)> =
+            self.detectors.baseline_metrics().into_iter().map(|(m, t)| (m.to_owned(), t)).collect();
+        for (metric, kind) in metrics {
+            if kind != "baseline" {
+                continue; // error-rate baselines are counts: given in code, not from samples.
+            }
+            let baseline = if let Some(values) = self.monitor.baselines.get(&metric) {
+                Baseline::provided(values).ok()
+            } else if let Some(store) = &self.monitor.baseline_store {
+                let key = self.baseline_key(&metric);
+                let id = self.info.correlation_id.clone();
+                match store.pre_deploy(&key, &id).await {
+                    Ok(Some(b)) => Some(b),
+                    Ok(None) => store.last_healthy(&key, 5, Some(&id)).await.unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, metric, "baseline store: cannot read the last healthy deployments");
+                        None
+                    }),
+                    Err(e) => {
+                        tracing::warn!(error = %e, metric, "baseline store: cannot read the pre-deploy window");
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            if let Some(b) = baseline
+                && let Err(e) = self.detectors.set_baseline(&metric, &b)
+            {
+                tracing::warn!(error = %e, metric, "cannot use the baseline");
+            }
+        }
+    }
+
+    /// Feeds this tick's samples (check latencies and success, pushed values and counts) to
+    /// the detectors and takes one look; returns the new findings.
+    fn detect(&mut self, results: &[CheckResult]) -> Vec<Finding> {
+        let now = crate::metrics::unix_now();
+        let mut samples = Vec::with_capacity(results.len() * 2);
+        for r in results.iter().filter(|r| r.status != CheckStatus::Error) {
+            samples.push(Sample::at(format!("{}.latency_ms", r.name), now, r.latency.as_secs_f64() * 1000.0));
+            let ok = matches!(r.status, CheckStatus::Pass | CheckStatus::Warn);
+            samples.push(Sample::at(format!("{}.success", r.name), now, if ok { 1.0 } else { 0.0 }));
+        }
+        let pending = std::mem::take(&mut *self.shared.pending.lock().expect("pending lock"));
+        let mut findings = Vec::new();
+        for p in pending {
+            match p {
+                Pending::Value(metric, value) => samples.push(Sample::at(metric.to_string(), now, value)),
+                Pending::Counts(metric, counts) => {
+                    if let Err(e) = self.detectors.observe_counts(&metric, counts) {
+                        tracing::warn!(error = %e, %metric, "counts not used");
+                    }
+                }
+            }
+        }
+        for sample in &samples {
+            match self.detectors.observe(sample) {
+                Ok(f) => findings.extend(f),
+                Err(e) => tracing::warn!(error = %e, metric = %sample.metric, "sample not used"),
+            }
+        }
+        if self.monitor.baseline_store.is_some() {
+            self.observed.extend(samples);
+        }
+        let evaluation = self.detectors.evaluate();
+        self.no_data = evaluation.no_data;
+        findings.extend(evaluation.findings);
+        findings
+    }
+
+    /// Raises an alert, if alerting is configured; an alert that cannot be queued is logged
+    /// (delivery failures are reported by the alert manager).
+    fn alert(&mut self, severity: Severity, title: String, summary: String, key: String, findings: Vec<Finding>) {
+        let Some(manager) = &self.alerts else { return };
+        let alert = Alert::builder(severity, title.clone())
+            .summary(summary)
+            .key(key.clone())
+            .event(&self.event)
+            .correlation_id(self.shared.id.to_string())
+            .findings(findings)
+            .build();
+        match alert.and_then(|a| manager.fire(a)) {
+            Ok(()) => self.fired.push(AlertSummary { key, severity, title }),
+            Err(e) => tracing::error!(error = %e, "alert not queued"),
+        }
     }
 
     /// Writes an update to the history store, if there is one; failures are logged.
@@ -384,6 +550,19 @@ impl SessionTask {
         let view: Vec<(&str, CheckStatus, &str)> =
             results.iter().map(|r| (&*r.name, r.status, r.message.as_str())).collect();
         self.tracker.record_tick(&view);
+        let findings = self.detect(&results);
+        for f in &findings {
+            if f.severity >= Severity::Critical && f.kind == crate::detect::DetectionKind::Alarm {
+                self.tracker.record_critical(format!("{} finding on {} ({}): {}", f.severity, f.metric, f.detector, f.message));
+            } else if f.severity == Severity::Warning && f.kind == crate::detect::DetectionKind::Alarm {
+                self.tracker.record_warning();
+            }
+            if f.severity >= Severity::Warning {
+                let key = format!("{}/{}/{}", self.shared.id, f.metric, f.detector);
+                self.alert(f.severity, format!("{}: {}", f.metric, f.detector), f.message.clone(), key, vec![f.clone()]);
+            }
+        }
+        self.findings.extend(findings.iter().cloned());
         let judgement = self.tracker.current();
         tracing::debug!(tick = self.tick, verdict = %judgement.verdict, "tick done");
         self.ticks.push(TickRecord {
@@ -395,11 +574,17 @@ impl SessionTask {
             verdict: judgement.verdict,
         });
         let next_in = next_tick.saturating_duration_since(Instant::now());
-        let update = self.publish(results, judgement, Some(next_in));
+        let update = self.publish(results, findings, judgement, Some(next_in));
         self.persist(&update).await;
     }
 
-    fn publish(&self, checks: Vec<CheckResult>, judgement: Judgement, next_tick_in: Option<Duration>) -> Arc<StatusUpdate> {
+    fn publish(
+        &self,
+        checks: Vec<CheckResult>,
+        findings: Vec<Finding>,
+        judgement: Judgement,
+        next_tick_in: Option<Duration>,
+    ) -> Arc<StatusUpdate> {
         let update = Arc::new(StatusUpdate {
             session_id: Arc::clone(&self.shared.id),
             deployment: Arc::clone(&self.info),
@@ -407,7 +592,7 @@ impl SessionTask {
             tick: self.tick,
             elapsed: Instant::now() - self.started,
             checks,
-            findings: Vec::new(),
+            findings,
             verdict: judgement.verdict,
             reason: judgement.reason,
             next_tick_in,
@@ -437,7 +622,18 @@ impl SessionTask {
     async fn finish(&mut self, (ended_by, judgement): (EndReason, Judgement)) {
         self.phase = Phase::Finished;
         tracing::info!(verdict = %judgement.verdict, reason = %judgement.reason, ?ended_by, "session finished");
-        let last = self.publish(Vec::new(), judgement.clone(), None);
+        let judgement = self.apply_detector_no_data(&ended_by, judgement);
+        if judgement.verdict == Verdict::Unhealthy {
+            let key = format!("{}/verdict", self.shared.id);
+            let findings = self.findings.iter().filter(|f| f.severity >= Severity::Critical).cloned().collect();
+            self.alert(Severity::Critical, "Deployment unhealthy".into(), judgement.reason.clone(), key, findings);
+        } else if matches!(judgement.verdict, Verdict::Healthy | Verdict::Degraded)
+            && let Some(m) = &self.alerts
+        {
+            // The deployment came through: what fired during it is over.
+            let _ = m.resolve_group(&self.shared.id);
+        }
+        let last = self.publish(Vec::new(), Vec::new(), judgement.clone(), None);
         self.persist(&last).await;
         let metrics = self
             .shared
@@ -464,10 +660,16 @@ impl SessionTask {
             extended: self.extended,
             counters: self.tracker.counters().clone(),
             ticks: std::mem::take(&mut self.ticks),
-            findings: Vec::new(),
+            findings: std::mem::take(&mut self.findings),
             metrics,
             rollback: self.rollback.take(),
+            alerts: std::mem::take(&mut self.fired),
+            alert_failures: self.alerts.as_ref().map_or_else(Vec::new, |m| {
+                m.failures().iter().filter(|r| r.group_key == *self.shared.id).map(|r| AlertFailure::from(&**r)).collect()
+            }),
+            no_data: self.no_data.clone(),
         };
+        self.record_baselines(report.verdict).await;
         // Stored before waiters see it, so a caller who got the report can query history for it.
         if let Some(h) = &self.monitor.history
             && let Err(e) = h.record_report(&report).await
@@ -475,6 +677,45 @@ impl SessionTask {
             tracing::warn!(error = %e, "history: cannot record the report");
         }
         self.shared.report.send_replace(Some(Arc::new(report)));
+    }
+}
+
+impl SessionTask {
+    /// Under the no-data policy, a normal end whose comparison detectors never had data is not
+    /// healthy: `fail` makes it unhealthy, otherwise it is inconclusive, and the reason says so.
+    fn apply_detector_no_data(&self, ended_by: &EndReason, j: Judgement) -> Judgement {
+        let normal_end = matches!(ended_by, EndReason::CooldownElapsed | EndReason::MaxDuration);
+        if !normal_end || self.no_data.is_empty() || !matches!(j.verdict, Verdict::Healthy | Verdict::Degraded) {
+            return j;
+        }
+        let what = format!("no baseline or too few samples for {}", self.no_data.join(", "));
+        match self.monitor.verdict.no_data {
+            crate::NoDataPolicy::Fail => Judgement { verdict: Verdict::Unhealthy, reason: format!("{what} (no_data = fail)") },
+            policy => Judgement {
+                verdict: Verdict::Inconclusive,
+                reason: format!("{what} (no_data = {}); checks: {}", if policy == crate::NoDataPolicy::Extend { "extend" } else { "inconclusive" }, j.reason),
+            },
+        }
+    }
+
+    /// Hands this deployment's samples and outcome to the baseline store, if there is one.
+    async fn record_baselines(&mut self, verdict: Verdict) {
+        let Some(store) = self.monitor.baseline_store.clone() else { return };
+        let id = self.info.correlation_id.clone();
+        let mut by_metric: BTreeMap<String, Vec<Sample>> = BTreeMap::new();
+        for s in std::mem::take(&mut self.observed) {
+            by_metric.entry(s.metric.clone()).or_default().push(s);
+        }
+        for (metric, samples) in by_metric {
+            if let Err(e) = store.record(&self.baseline_key(&metric), &id, WindowKind::Deployment, &samples).await {
+                tracing::warn!(error = %e, metric, "baseline store: cannot record the samples");
+            }
+        }
+        let repo = self.info.repository.as_deref().unwrap_or("");
+        let env = self.info.environment.as_deref().unwrap_or("");
+        if let Err(e) = store.set_outcome(repo, env, &id, verdict == Verdict::Healthy).await {
+            tracing::warn!(error = %e, "baseline store: cannot record the outcome");
+        }
     }
 }
 

@@ -200,6 +200,44 @@ pub struct RollbackRecord {
     pub error: Option<String>,
 }
 
+/// An alert a session raised.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertSummary {
+    /// Its dedup key.
+    pub key: String,
+    /// Its severity.
+    pub severity: crate::Severity,
+    /// Its title.
+    pub title: String,
+}
+
+/// A delivery of a session's alert that finally failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertFailure {
+    /// The channel.
+    pub channel: String,
+    /// The notification's id.
+    pub notification_id: String,
+    /// The dedup keys of the alerts it carried.
+    pub keys: Vec<String>,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The last error.
+    pub error: Option<String>,
+}
+
+impl From<&crate::alert::DeliveryReport> for AlertFailure {
+    fn from(r: &crate::alert::DeliveryReport) -> Self {
+        Self {
+            channel: r.channel.clone(),
+            notification_id: r.notification_id.clone(),
+            keys: r.keys.clone(),
+            attempts: r.attempts,
+            error: r.error.clone(),
+        }
+    }
+}
+
 /// The final report of a session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -233,6 +271,16 @@ pub struct Report {
     pub metrics: BTreeMap<String, MetricSummary>,
     /// The rollback hook's firing, if it fired.
     pub rollback: Option<RollbackRecord>,
+    /// Alerts raised by the session (delivery is asynchronous: see `alert_failures`).
+    #[serde(default)]
+    pub alerts: Vec<AlertSummary>,
+    /// Deliveries of this session's alerts that had finally failed when it ended; later
+    /// failures are reported by the monitor's alert manager.
+    #[serde(default)]
+    pub alert_failures: Vec<AlertFailure>,
+    /// Metrics whose comparison detectors had no baseline or too few samples at the end.
+    #[serde(default)]
+    pub no_data: Vec<String>,
 }
 
 impl Report {

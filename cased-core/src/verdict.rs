@@ -88,6 +88,9 @@ pub struct Counters {
     pub warned_ticks: u32,
     /// Check runs that ended in an error.
     pub errors: u32,
+    /// Detector findings of severity `warning` (they make a deployment degraded at most).
+    #[serde(default)]
+    pub warning_findings: u32,
 }
 
 /// A verdict and the sentence that explains it.
@@ -195,6 +198,11 @@ impl VerdictTracker {
         }
     }
 
+    /// Records a detector finding of severity `warning`: the deployment is degraded at best.
+    pub fn record_warning(&mut self) {
+        self.counters.warning_findings += 1;
+    }
+
     /// Records a finding severe enough to end the session unhealthy at once.
     pub fn record_critical(&mut self, reason: impl Into<String>) {
         if self.terminal.as_ref().is_none_or(|j| j.verdict != Verdict::Unhealthy) {
@@ -248,12 +256,12 @@ impl VerdictTracker {
 
     fn judge_with_data(&self) -> Judgement {
         let c = &self.counters;
-        if c.failed_ticks > 0 || c.warned_ticks > 0 {
+        if c.failed_ticks > 0 || c.warned_ticks > 0 || c.warning_findings > 0 {
             Judgement::new(
                 Verdict::Degraded,
                 format!(
-                    "{} failed (limit {}) and {} warning ticks in {} measured",
-                    c.failed_ticks, self.config.failure_limit, c.warned_ticks, c.measured_ticks
+                    "{} failed (limit {}) and {} warning ticks in {} measured; {} warning findings",
+                    c.failed_ticks, self.config.failure_limit, c.warned_ticks, c.measured_ticks, c.warning_findings
                 ),
             )
         } else {

@@ -158,6 +158,9 @@ impl Fixture {
             findings: self.findings.iter().map(|(_, f)| f.clone()).collect(),
             metrics: BTreeMap::new(),
             rollback: None,
+            alerts: Vec::new(),
+            alert_failures: Vec::new(),
+            no_data: Vec::new(),
         }
     }
 

@@ -275,3 +275,97 @@ async fn a_monitor_with_history_keeps_every_tick_and_the_report() {
     assert_eq!(store.ticks(session.id()).await.unwrap().len(), 4);
     assert_eq!(store.report(session.id()).await.unwrap().unwrap().verdict, Verdict::Healthy);
 }
+
+/// A check whose latency steps from 20 ms to 300 ms at its fourth run.
+fn stepping_check() -> FnCheck {
+    let runs = Arc::new(AtomicU32::new(0));
+    FnCheck::new("web", move || {
+        let n = runs.fetch_add(1, Ordering::SeqCst);
+        async move {
+            let ms = if n < 3 { 20 } else { 300 };
+            CheckOutcome::pass("HTTP 200").with_latency(Duration::from_millis(ms))
+        }
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_critical_finding_ends_unhealthy_alerts_and_rolls_back() {
+    use cased_core::alert::FnNotifier;
+    let config = MonitorConfig::from_value(serde_json::json!({
+        "schedule": {"intervals": ["1s"], "cooldown": "30s"},
+        "verdict": {"min_samples": 3},
+        "detectors": [{"type": "threshold", "metric": "web.latency_ms", "upper": 100}],
+        "alerts": {
+            "channels": [{"name": "pager", "type": "custom"}, {"name": "app", "type": "inapp"}],
+            "routes": [{"name": "all", "channels": ["pager", "app"], "group_wait": "1s"}]
+        }
+    }))
+    .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let pager = FnNotifier::new("pager", move |n| {
+        let tx = tx.clone();
+        async move {
+            tx.send(n).unwrap();
+            Ok(())
+        }
+    });
+    let fired = Arc::new(AtomicU32::new(0));
+    let seen = Arc::clone(&fired);
+    let monitor = Monitor::builder(config)
+        .check(stepping_check())
+        .notifier("pager", Arc::new(pager))
+        .on_rollback(RollbackHook::new(move |_| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            async { Ok(()) }
+        }))
+        .build()
+        .unwrap();
+    let session = monitor.start(event(DeploymentStatus::Success)).unwrap();
+    let mut inapp = monitor.alerts("app").unwrap();
+    let report = session.wait().await;
+    assert_eq!((report.verdict, report.ended_by), (Verdict::Unhealthy, EndReason::Unhealthy));
+    assert_eq!(secs(&report), [0, 1, 2, 3], "the fourth tick's 300 ms breaches the 100 ms bound");
+    assert_eq!(fired.load(Ordering::SeqCst), 1);
+    let finding = &report.findings[0];
+    assert_eq!((finding.metric.as_str(), finding.detector.as_str()), ("web.latency_ms", "threshold"));
+    assert!(finding.severity >= cased_core::Severity::Critical, "{finding:?}");
+    assert!(report.reason.contains("web.latency_ms"), "{}", report.reason);
+    let keys: Vec<&str> = report.alerts.iter().map(|a| a.key.as_str()).collect();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(keys[1].ends_with("/verdict"));
+    let notification = rx.recv().await.expect("the custom channel got the alert");
+    assert_eq!(notification.group_key, session.id());
+    assert!(inapp.next().await.is_some(), "the in-app channel got it too");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_comparison_detector_without_baseline_is_inconclusive_not_healthy() {
+    let config = MonitorConfig::from_value(serde_json::json!({
+        "schedule": {"intervals": ["1s"], "cooldown": "10s"},
+        "verdict": {"min_samples": 3},
+        "detectors": [{"type": "baseline", "metric": "web.latency_ms"}]
+    }))
+    .unwrap();
+    let monitor = monitor_with(config, ok_check());
+    let report = monitor.run(event(DeploymentStatus::Success)).await.unwrap();
+    assert_eq!(report.verdict, Verdict::Inconclusive);
+    assert_eq!(report.no_data, ["web.latency_ms"]);
+    assert!(report.reason.contains("no baseline or too few samples for web.latency_ms"), "{}", report.reason);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_provided_baseline_catches_a_latency_step() {
+    let config = MonitorConfig::from_value(serde_json::json!({
+        "schedule": {"intervals": ["1s"], "cooldown": "30s"},
+        "verdict": {"min_samples": 3},
+        "detectors": [{"type": "baseline", "metric": "web.latency_ms", "direction": "increase"}]
+    }))
+    .unwrap();
+    let baseline: Vec<f64> = (0..30).map(|i| 18.0 + f64::from(i % 5)).collect();
+    let monitor = Monitor::builder(config).check(stepping_check()).baseline("web.latency_ms", baseline).build().unwrap();
+    let report = monitor.run(event(DeploymentStatus::Success)).await.unwrap();
+    let f = report.findings.iter().find(|f| f.detector == "baseline").expect("the step is found");
+    assert_eq!(f.metric, "web.latency_ms");
+    assert!(f.p_value.is_some_and(|p| p < 0.05), "{f:?}");
+    assert_ne!(report.verdict, Verdict::Healthy);
+}

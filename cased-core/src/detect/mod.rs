@@ -119,7 +119,7 @@ pub struct Detection {
 ///
 /// `update` checks its input: a NaN or an infinity is an [`Error::Validation`](crate::Error)
 /// and leaves the detector unchanged.
-pub trait Detector: fmt::Debug + Send {
+pub trait Detector: fmt::Debug + Send + Sync {
     /// The detector's name in findings (`"spike"`, `"cusum"`...).
     fn name(&self) -> &'static str;
 
