@@ -19,6 +19,31 @@ declare global {
 }
 
 /**
+ * A listener's view of an in-app alert channel, from `monitor.alerts(channel)`: use it with
+ * `for await`. Each item is a `Notification` (the `cased.notification/v1` object a webhook
+ * receiver gets), or `{ skipped: n }` when this listener fell behind and missed `n`.
+ *
+ * ```js
+ * const alerts = monitor.alerts('dashboard')
+ * for await (const n of alerts) {
+ *   if ('skipped' in n) continue
+ *   for (const alert of n.alerts) console.log(alert.severity, alert.title, alert.summary)
+ * }
+ * ```
+ *
+ * Breaking out of the loop stops following.
+ *
+ * This type implements JavaScript's async iterable protocol.
+ * It can be used with `for await...of` loops.
+ *
+ * @see https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Iteration_protocols#the_async_iterator_and_async_iterable_protocols
+ */
+export declare class AlertStream {
+
+  [globalThis.Symbol.asyncIterator](): globalThis.__NapiRsAsyncGenerator<AlertStream, AlertItem, void, undefined>
+}
+
+/**
  * A client of the deployments API (`POST <baseUrl>/api/v1/deployments/`).
  *
  * Retries connect errors and HTTP 408, 429, 502, 503 and 504 with exponential backoff and full
@@ -122,6 +147,109 @@ export declare class DeploymentEvent {
 }
 
 /**
+ * One streaming anomaly detector (threshold, spike, CUSUM, EWMA, trend or changepoint): values
+ * in, findings out — the same detectors and results as in Rust and Python.
+ *
+ * ```js
+ * const spike = new Detector({ type: 'spike', metric: 'latency_ms' })
+ * for (const x of latencies) {
+ *   const finding = spike.update(x)
+ *   if (finding) console.log(finding.severity, finding.message)
+ * }
+ * // or all at once, from an array or a Float64Array:
+ * const findings = new Detector({ type: 'cusum', metric: 'latency_ms' }).detect(latencies)
+ * ```
+ */
+export declare class Detector {
+  /**
+   * Builds the detector. Throws a `validation` error naming each bad key or value by its
+   * path (`threshold`, `type`, or `config` for the object as a whole); `baseline` and
+   * `error_rate` are refused on `type` (they need a baseline: use them in a monitor).
+   */
+  constructor(config: DetectorConfig & Record<string, unknown>)
+  /** The metric it watches. */
+  get metric(): string
+  /** The name its findings carry. */
+  get name(): string
+  /**
+   * A score for the last value: below 1 is normal, 1 or more means the detector alarmed.
+   * 0 before any value.
+   */
+  get score(): number
+  /**
+   * Feeds one value; returns the finding when this value makes the detector fire (or, for
+   * `threshold`, resolve: `kind: 'resolved'`), `null` otherwise. Throws a `validation`
+   * error on `value` when `x` is not finite (the detector is unchanged).
+   */
+  update(x: number): Finding | null
+  /**
+   * Feeds every value in order, continuing from the current state, and returns every
+   * finding: the same as calling `update` on each. Throws a `validation` error on
+   * `values[i]` at the first value that is not finite (the values before it are consumed).
+   */
+  detect(values: number[] | Float64Array): Array<Finding>
+  /** Forgets every value seen (the configuration stays). */
+  reset(): void
+}
+
+/**
+ * The embedded history of sessions: one SQLite file (WAL, versioned schema) or memory.
+ *
+ * ```js
+ * const history = new History('.cased/history.db')
+ * const monitor = new Monitor(config, { history })
+ * await monitor.run(event)
+ * const [last] = await history.deployments({ repository: 'acme/shop', limit: 1 })
+ * console.log(renderReport(await history.report(last.session_id), 'md'))
+ * ```
+ *
+ * Queries run off the JavaScript thread and reject with `code: 'storage'` when the database
+ * fails, `validation` for a bad filter.
+ */
+export declare class History {
+  /**
+   * Opens (creating it and its directory when missing) the history at `path` and migrates
+   * its schema. Throws `code: 'storage'` when the file cannot be opened, is not a cased
+   * history, or was written by a newer cased.
+   */
+  constructor(path: string)
+  /** A history in memory, gone with the process (tests, one-off runs). */
+  static inMemory(): History
+  /** The file's path; `null` in memory. */
+  get path(): string | null
+  /** Deployments matching `filter`, newest first. */
+  deployments(filter?: DeploymentFilter | null): Promise<Array<DeploymentRecord>>
+  /**
+   * The final report of a session (the object `monitor.run` resolved with); `null` when
+   * unknown or unfinished.
+   */
+  report(sessionId: string): Promise<Report | null>
+  /**
+   * The findings recorded for a session, in order: `{ id, session_id, seq, tick,
+   * elapsed_ms, finding }` (the `id` is what `deploymentOfFinding` takes).
+   */
+  findings(sessionId: string): Promise<Array<{ id: string; session_id: string; seq: number; tick: number | null; elapsed_ms: number | null; finding: Finding }>>
+  /**
+   * Verdict counts and success rate per UTC `day` or ISO `week`, oldest first; buckets
+   * without deployments are left out. Success rate: `(healthy + degraded) / (healthy +
+   * degraded + unhealthy)`, `null` without any of those.
+   */
+  verdictCounts(bucket: 'day' | 'week', filter?: DeploymentFilter | null): Promise<Array<{ start_unix_ms: number; healthy: number; degraded: number; unhealthy: number; inconclusive: number; unfinished: number; total: number; success_rate: number | null }>>
+  /**
+   * The time to detect of every matching deployment that was detected, oldest first: from
+   * the deploy start to the first critical finding (else the first failed tick).
+   */
+  timeToDetect(filter?: DeploymentFilter | null): Promise<Array<{ session_id: string; started_at_unix_ms: number; time_to_detect_ms: number; detected_by: 'critical_finding' | 'failed_tick'; tick: number }>>
+  /** The deployment a finding (by its history `id`) belongs to; `null` when unknown. */
+  deploymentOfFinding(findingId: string): Promise<DeploymentRecord | null>
+  /**
+   * The last `n` healthy deployments matching `filter` (its verdict and limit are
+   * replaced), newest first: what baselines are built from.
+   */
+  lastHealthy(n: number, filter?: DeploymentFilter | null): Promise<Array<DeploymentRecord>>
+}
+
+/**
  * Starts monitoring sessions: a configuration (schedule, checks, verdict rules), custom checks
  * and a rollback hook. One monitor serves any number of concurrent sessions.
  *
@@ -146,6 +274,14 @@ export declare class Monitor {
    * (`checks.<name>`), an `onRollback` that is not one, or an unknown option.
    */
   constructor(config?: MonitorConfig | null, options?: MonitorOptions | null)
+  /**
+   * Follows the in-app alert channel `channel` (a `{ name, type: 'inapp' }` entry of the
+   * configuration's `alerts.channels`), shared by every session of this monitor: use it with
+   * `for await`. Subscribe before starting the sessions whose alerts you want; it ends when
+   * the monitor's alert manager shuts down. Throws a `validation` error when there is no
+   * such channel.
+   */
+  alerts(channel: string): AlertStream
   /** The names of the checks each tick runs: the configured ones, then the custom ones. */
   get checkNames(): Array<string>
   /**
@@ -229,6 +365,138 @@ export declare class Updates {
 }
 
 /**
+ * One alert channel; `type` selects the kind, and each kind has its own keys (`slack`:
+ * `webhook_url` / `webhook_url_env`, `max_findings`; `webhook`: `url`, `secret` /
+ * `secret_env`, `headers`; `email`: `host`, `port`, `tls`, `username`, `password` /
+ * `password_env`, `from`, `to`, `subject_prefix`; `inapp` and `custom`: none).
+ */
+export interface AlertChannelConfig {
+  /** Unique among channels; routes refer to it. */
+  name: string
+  /** The kind of channel: `custom` is delivered by the notifier function of the same name. */
+  type: 'slack' | 'webhook' | 'email' | 'inapp' | 'custom'
+  /** Also tell this channel when alerts resolve (opt-in). */
+  send_resolved?: boolean
+  /** This channel's own delivery settings. */
+  delivery?: DeliveryConfig
+}
+
+/** A delivery of a session's alert that finally failed. */
+export interface AlertFailure {
+  /** The channel. */
+  channel: string
+  /** The notification's id. */
+  notification_id: string
+  /** The dedup keys of the alerts it carried. */
+  keys: Array<string>
+  /** Attempts made. */
+  attempts: number
+  /** The last error. */
+  error?: string | null
+}
+
+/**
+ * One item of an in-app alert stream: a `Notification`, or `{ skipped: n }` when the listener
+ * fell behind.
+ */
+export type AlertItem = Notification | SkippedUpdates
+
+/** One alert of a notification (`cased.alert/v1`). */
+export interface AlertPayload {
+  /** `"cased.alert/v1"`. */
+  schema: 'cased.alert/v1'
+  /** The dedup key: receivers drop repeats by it. */
+  key: string
+  /** Its severity. */
+  severity: 'info' | 'warning' | 'critical' | 'emergency'
+  /** `firing` or `resolved`. */
+  state: 'firing' | 'resolved'
+  /** One line. */
+  title: string
+  /** What happened, for a person. */
+  summary: string
+  /** The session's correlation id. */
+  correlation_id: string
+  /** The deployment, as in the notification. */
+  deployment: Record<string, string>
+  /** The findings with their evidence. */
+  findings: Array<Finding>
+  /** Escalated. */
+  escalated: boolean
+  /** When it started firing (RFC 3339). */
+  started_at: string
+  /** When it last changed (RFC 3339). */
+  updated_at: string
+  /** When it resolved (RFC 3339; only once resolved). */
+  resolved_at?: string
+}
+
+/**
+ * Which alerts a route takes, which channels it tells, and when. Durations are strings like
+ * `"10s"`.
+ */
+export interface AlertRouteConfig {
+  /** Unique among routes (default `route-<index>`). */
+  name?: string
+  /** The channels told, by name. */
+  channels: Array<string>
+  /** Alerts below this severity are not taken (default `info`: all). */
+  min_severity?: 'info' | 'warning' | 'critical' | 'emergency'
+  /** Only alerts of these environments are taken (default: all). */
+  environments?: Array<string>
+  /**
+   * How long a new group (deployment) collects alerts before its first message (default
+   * `"10s"`).
+   */
+  group_wait?: string
+  /** After a message, how long before a message about changes in the group (default `"1m"`). */
+  group_interval?: string
+  /** How long before firing alerts that did not change are told again (default `"4h"`). */
+  repeat_interval?: string
+  /**
+   * Re-notify another route when a critical alert stays firing:
+   * `{ after, route, min_severity?, raise_to_emergency? }`.
+   */
+  escalation?: { after: string; route: string; min_severity?: 'warning' | 'critical' | 'emergency'; raise_to_emergency?: boolean }
+  /** Takes only alerts escalated to it. */
+  escalation_only?: boolean
+}
+
+/**
+ * The alerts section: where notifications go, which alerts go where, and how they are
+ * delivered. With no `routes`, one route named `default` sends every alert to every channel.
+ *
+ * ```js
+ * alerts: {
+ *   channels: [
+ *     { name: 'hooks', type: 'webhook', url: 'https://hooks.example/cased', secret_env: 'CASED_WEBHOOK_SECRET' },
+ *     { name: 'dashboard', type: 'inapp' },
+ *     { name: 'pager', type: 'custom' }, // its notifier: new Monitor(config, { notifiers: { pager } })
+ *   ],
+ *   routes: [{ name: 'default', channels: ['hooks', 'dashboard', 'pager'], min_severity: 'warning' }],
+ * }
+ * ```
+ */
+export interface AlertsConfig {
+  /** Where notifications go (each with its kind's own keys besides the common ones). */
+  channels?: Array<AlertChannelConfig & Record<string, unknown>>
+  /** Which alerts go to which channels, and when. */
+  routes?: Array<AlertRouteConfig>
+  /** Queueing and retries, for every channel without its own `delivery`. */
+  delivery?: DeliveryConfig
+}
+
+/** An alert a session raised (its deliveries run on the monitor's alert manager). */
+export interface AlertSummary {
+  /** Its dedup key. */
+  key: string
+  /** Its severity. */
+  severity: 'info' | 'warning' | 'critical' | 'emergency'
+  /** Its title. */
+  title: string
+}
+
+/**
  * The properties of every error cased throws or rejects with.
  *
  * Each such error is a plain `Error` (`message` lists every problem for a person) with these
@@ -251,7 +519,11 @@ export declare class Updates {
 export interface CasedErrorInfo {
   /**
    * The stable code of the core's error kind: `validation`, `unauthorized`,
-   * `invalid_request`, `rate_limited`, `server`, `timeout` or `transport`.
+   * `invalid_request`, `rate_limited`, `server`, `timeout`, `transport`, `storage` (the
+   * history database failed), `closed` (used after closing), `query` (a history query that
+   * cannot be answered) or `no_data` (nothing to answer with). A rejected webhook signature
+   * (`verifyWebhookSignature`) has its own codes: `malformed_timestamp`,
+   * `outside_tolerance`, `malformed_signature`, `mismatch`.
    */
   code: string
   /** Every field problem of a `validation` error, all at once; empty for other codes. */
@@ -263,8 +535,11 @@ export interface CasedErrorInfo {
   status?: number
 }
 
-/** One check as written in configuration (`type` selects the kind; only `http` so far). */
-export type CheckConfig = HttpCheckConfig
+/**
+ * One check as written in configuration; `type` selects the kind. Keys are the wire
+ * (snake_case) names, as in `cased.toml`; unknown keys are rejected.
+ */
+export type CheckConfig = HttpCheckConfig | TcpCheckConfig | DnsCheckConfig | PostgresCheckConfig | RedisCheckConfig | CommandCheckConfig
 
 /** What one run of a check found, as `runCheck` resolves with it (the core's JSON). */
 export interface CheckOutcome {
@@ -361,6 +636,45 @@ export interface ClientOptions {
   maxRetries?: number
 }
 
+/**
+ * A command check (`"type": "command"`): a program run with arguments, never through a shell
+ * unless `shell` is set.
+ */
+export interface CommandCheckConfig {
+  /** The check's name, unique within a monitor. */
+  name: string
+  /** The kind of check. */
+  type: 'command'
+  /** The program (looked up in `PATH` unless it contains a `/`), or with `shell` the script. */
+  program: string
+  /** Its arguments. */
+  args?: Array<string>
+  /** Run `program` as a `/bin/sh -c` script (default false). */
+  shell?: boolean
+  /** Working directory (default: the current one). */
+  cwd?: string
+  /** Timeout; the program is killed when it runs longer (default `"30s"`). */
+  timeout?: string
+  /** What the check is about (default `availability`). */
+  category?: 'availability' | 'endpoint' | 'database' | 'dependency'
+  /** What the program must do. */
+  expect?: CommandExpect
+}
+
+/** What a command check's program must do. */
+export interface CommandExpect {
+  /** The exit code (default 0). */
+  exit_code?: number
+  /** Text stdout must contain. */
+  stdout_contains?: string
+  /** A regular expression stdout must match. */
+  stdout_regex?: string
+  /** Text stderr must contain. */
+  stderr_contains?: string
+  /** A regular expression stderr must match. */
+  stderr_regex?: string
+}
+
 /** The counters behind a verdict. */
 export interface Counters {
   /** Ticks where at least one check measured the service (pass, warn or fail). */
@@ -371,6 +685,26 @@ export interface Counters {
   warned_ticks: number
   /** Check runs that ended in an error. */
   errors: number
+  /** Detector findings of severity `warning` (they make a deployment degraded at most). */
+  warning_findings: number
+}
+
+/** Queueing and retries of a channel. */
+export interface DeliveryConfig {
+  /** Timeout of one attempt. */
+  timeout?: string
+  /** Retries after the first attempt. */
+  max_retries?: number
+  /** Upper bound of the first backoff (full jitter), doubled each retry. */
+  initial_backoff?: string
+  /** Largest backoff bound. */
+  max_backoff?: string
+  /** No retry starts after this much time since the first attempt. */
+  max_elapsed?: string
+  /** Groups queued at most; beyond, new groups are merged into one digest (and reported). */
+  queue_capacity?: number
+  /** Alerts shown in one notification at most; the keys of the others are listed. */
+  max_alerts?: number
 }
 
 /**
@@ -405,6 +739,27 @@ export interface DeploymentEventInit {
   event_metadata?: Record<string, unknown>
 }
 
+/**
+ * Which deployments a query is about. Every key is optional; an absent one matches
+ * everything. Wire (snake_case) names; unknown keys are refused (`code: 'validation'`).
+ */
+export interface DeploymentFilter {
+  /** Exactly this repository (`owner/name`). */
+  repository?: string
+  /** Exactly this environment. */
+  environment?: string
+  /** Exactly this correlation id. */
+  correlation_id?: string
+  /** Only deployments with this final verdict. */
+  verdict?: 'healthy' | 'degraded' | 'unhealthy' | 'inconclusive'
+  /** Started at or after this time (ms since the Unix epoch). */
+  since_unix_ms?: number
+  /** Started before this time (ms since the Unix epoch; exclusive). */
+  until_unix_ms?: number
+  /** At most this many, newest first (for `deployments`; aggregates ignore it). */
+  limit?: number
+}
+
 /** The deployment a session watches, as shown in updates. */
 export interface DeploymentInfo {
   /** `deployment_request` of the event. */
@@ -419,6 +774,42 @@ export interface DeploymentInfo {
   correlation_id: string
 }
 
+/** One deployment as history keeps it (the core's `DeploymentRecord`). */
+export interface DeploymentRecord {
+  /** The session's id. */
+  session_id: string
+  /** The correlation id. */
+  correlation_id: string
+  /** The deployment's description. */
+  deployment_request: string
+  /** `owner/name`. */
+  repository?: string | null
+  /** The environment. */
+  environment?: string | null
+  /** The commit. */
+  commit_sha?: string | null
+  /** The git ref. */
+  git_ref?: string | null
+  /** When the session started, ms since the Unix epoch. */
+  started_at_unix_ms: number
+  /** How long it lasted; `null` while unfinished. */
+  duration_ms?: number | null
+  /** The final verdict; `null` while unfinished. */
+  verdict?: 'healthy' | 'degraded' | 'unhealthy' | 'inconclusive' | null
+  /** Why. */
+  reason?: string | null
+  /** Why the session ended; `null` while unfinished. */
+  ended_by?: string | null
+  /** The verdict after the last recorded tick. */
+  last_tick_verdict?: string | null
+  /** Ticks recorded. */
+  ticks: number
+  /** Findings recorded. */
+  findings: number
+  /** Alerts recorded. */
+  alerts: number
+}
+
 /** What the API answered to `createDeployment`. */
 export interface DeploymentResponse {
   /** The HTTP status (2xx). */
@@ -430,6 +821,49 @@ export interface DeploymentResponse {
   body?: any
   /** How many attempts it took (1 = no retry). */
   attempts: number
+}
+
+/**
+ * The keys every detector configuration has; every other key is a setting of the detector
+ * named by `type` (see the core's documentation of each, e.g. `threshold` for `spike`,
+ * `upper` / `trigger` / `window` for `threshold`). Keys are the wire (snake_case) names.
+ *
+ * ```js
+ * new Detector({ type: 'spike', metric: 'latency_ms', threshold: 5 })
+ * new Detector({ type: 'threshold', metric: 'cpu', upper: 90, trigger: 3, window: 5 })
+ * ```
+ */
+export interface DetectorConfig {
+  /**
+   * The detector. `baseline` and `error_rate` compare against a baseline and run inside a
+   * session (configure them in `MonitorConfig.detectors`); the others stream.
+   */
+  type: 'threshold' | 'spike' | 'cusum' | 'ewma' | 'trend' | 'changepoint' | 'baseline' | 'error_rate'
+  /** The metric it watches (its findings name it). */
+  metric: string
+  /** The name its findings carry (default: the type). */
+  name?: string
+  /**
+   * Severity rules: `{ warning, critical, emergency }`, each `{ min_effect, min_confidence }`
+   * (default: the detector's own).
+   */
+  severity?: Record<string, { min_effect: number; min_confidence?: number } | null>
+}
+
+/** A DNS check (`"type": "dns"`): a name resolution. */
+export interface DnsCheckConfig {
+  /** The check's name, unique within a monitor. */
+  name: string
+  /** The kind of check. */
+  type: 'dns'
+  /** The host name to resolve. */
+  host: string
+  /** IP addresses that must all be in the answer (empty: any answer passes). */
+  addresses?: Array<string>
+  /** Timeout (default `"5s"`). */
+  timeout?: string
+  /** What the check is about (default `dependency`). */
+  category?: 'availability' | 'endpoint' | 'database' | 'dependency'
 }
 
 /**
@@ -455,22 +889,40 @@ export interface FieldError {
   message: string
 }
 
-/** A detector's finding (detectors arrive in a later version; the lists are empty until then). */
+/** A detector's finding with its evidence: in updates and reports, and from `Detector`. */
 export interface Finding {
   /** The metric it is about. */
   metric: string
-  /** The detector that raised it. */
+  /** The detector that raised it (`baseline`, `spike`...), or its configured name. */
   detector: string
   /** How bad it is. */
   severity: 'info' | 'warning' | 'critical' | 'emergency'
+  /** Whether it opens an alarm or says that one cleared. */
+  kind: 'alarm' | 'resolved'
+  /** The current value (the value, or the current window's median). */
+  current: number
+  /**
+   * The baseline's value (the bound, the baseline median, the running level), when there is
+   * one.
+   */
+  baseline?: number | null
+  /** The test statistic. */
+  statistic: number
+  /** The p-value, for detectors that test a hypothesis. */
+  p_value?: number | null
+  /** How sure (1 − p, a posterior probability, or 1 for hard rules). */
+  confidence: number
+  /** The effect size the severity was read from. */
+  effect_size: number
+  /** How many values the decision rests on. */
+  n: number
+  /** The rule that fired. */
+  rule: string
   /** A sentence a person can read. */
   message: string
 }
 
-/**
- * An HTTP check (`"type": "http"`): a request, an expected status, a latency budget. Keys are
- * the wire (snake_case) names, as in `cased.toml`.
- */
+/** An HTTP check (`"type": "http"`): a request, an expected answer, a latency budget. */
 export interface HttpCheckConfig {
   /** The check's name, unique within a monitor. */
   name: string
@@ -480,12 +932,36 @@ export interface HttpCheckConfig {
   url: string
   /** The method (default `GET`). */
   method?: string
-  /** Timeout of the whole request, a duration like `"10s"` or `"250ms"` (default `"10s"`). */
+  /** Request headers (their values never appear in logs). */
+  headers?: Record<string, string>
+  /** Request body. */
+  body?: string
+  /**
+   * Timeout of the whole check (connect, headers and body), a duration like `"10s"` or
+   * `"250ms"` (default `"10s"`).
+   */
   timeout?: string
-  /** What the check is about (default `availability`). */
+  /**
+   * What the check is about. Default: `endpoint` when `expect` looks at the content (body,
+   * JSON or headers), `availability` otherwise.
+   */
   category?: 'availability' | 'endpoint' | 'database' | 'dependency'
   /** What the answer must look like. */
   expect?: HttpExpect
+  /**
+   * Redirects followed (default 10; `0`: none, a 3xx is then the answer). A loop, or going
+   * past the limit, fails the check.
+   */
+  max_redirects?: number
+  /** Body bytes read at most (default 1 MiB); the rest is not read. */
+  max_body_bytes?: number
+  /** Accept any certificate (self-signed, expired, wrong host). Off by default. */
+  insecure_skip_verify?: boolean
+  /**
+   * `fresh` (default: a new connection every run, what a new user sees) or `pooled`
+   * (connections kept between runs: cheaper).
+   */
+  connection?: 'fresh' | 'pooled'
 }
 
 /** What an HTTP answer must look like. */
@@ -494,6 +970,35 @@ export interface HttpExpect {
   status?: Array<number | string>
   /** Slower than this fails the check: a duration like `"500ms"`. */
   max_latency?: string
+  /** Slower than this makes a passing check a `warn`. */
+  warn_latency?: string
+  /** The body (as read, up to the cap) must contain this text. */
+  body_contains?: string
+  /** The body must match this regular expression (Rust `regex` syntax). */
+  body_regex?: string
+  /** Expectations on the JSON body. */
+  json?: Array<JsonExpect>
+  /**
+   * Response headers that must be present with exactly this value (names are
+   * case-insensitive).
+   */
+  headers?: Record<string, string>
+}
+
+/**
+ * One expectation on the JSON body: the value at `pointer` (RFC 6901, e.g.
+ * `/checks/0/status`) `equals` a JSON value, `exists` (`true`) or is absent (`false`), or is a
+ * string matching `regex`. Exactly one of the three is given.
+ */
+export interface JsonExpect {
+  /** A JSON pointer: `""` (the whole document) or `/a/b/0`. */
+  pointer: string
+  /** The value must equal this (`null` included). */
+  equals?: unknown
+  /** The value must exist (`true`) or be absent (`false`). */
+  exists?: boolean
+  /** The value must match this regular expression. */
+  regex?: string
 }
 
 /** A summary of the samples pushed for one metric (`session.push`). */
@@ -528,10 +1033,14 @@ export interface MonitorConfig {
   checks?: Array<CheckConfig>
   /** How the verdict is reached. */
   verdict?: VerdictConfig
-  /** Anomaly detectors (not available yet: must be empty). */
-  detectors?: Array<never>
-  /** Alert channels and routes (not available yet: must be empty). */
-  alerts?: Record<string, never>
+  /**
+   * Anomaly detectors over the session's samples (pushed and produced by checks), e.g.
+   * `{ type: 'baseline', metric: 'response_time_ms', allowed_change: 0.2 }`: see
+   * `DetectorConfig`. Their findings appear in updates and the report.
+   */
+  detectors?: Array<DetectorConfig & Record<string, unknown>>
+  /** Alert channels, routes and delivery settings (see `AlertsConfig`). */
+  alerts?: AlertsConfig
 }
 
 /**
@@ -550,7 +1059,103 @@ export interface MonitorOptions {
    * `rollback.error`; it never crashes the session.
    */
   onRollback?: (context: RollbackContext) => Promise<void> | void
+  /**
+   * The notifiers of the `"type": "custom"` alert channels, by channel name: each gets every
+   * notification for its channel (a `cased.notification/v1` object). A throw or a rejection
+   * is a failed attempt, retried with the channel's backoff; a delivery that finally fails
+   * is reported in the session's report (`alert_failures`).
+   */
+  notifiers?: Record<string, (notification: Notification) => Promise<void> | void>
+  /**
+   * Where every session's event, ticks, findings, alerts and report are recorded as it runs
+   * (a failing write is logged and never stops the session).
+   */
+  history?: History
 }
+
+/**
+ * One notification to one channel (`cased.notification/v1`): what in-app listeners and custom
+ * notifiers get, and what the webhook channel posts. Optional keys are absent, never `null`.
+ */
+export interface Notification {
+  /** `"cased.notification/v1"`. */
+  schema: 'cased.notification/v1'
+  /** Unique per notification and the same on every retry: receivers drop duplicates by it. */
+  id: string
+  /** `group` (one deployment) or `digest` (groups coalesced under pressure). */
+  kind: 'group' | 'digest'
+  /** The route that produced it. */
+  route: string
+  /** The deployment's correlation id (`"*"` for a digest). */
+  group_key: string
+  /** `firing` while any alert in it fires, else `resolved`. */
+  status: 'firing' | 'resolved'
+  /** The highest severity of the firing alerts. */
+  severity: 'info' | 'warning' | 'critical' | 'emergency'
+  /** Sent because a critical alert stayed firing past the escalation delay. */
+  escalated: boolean
+  /**
+   * The deployment (absent for a digest): `deployment_request`, `repository`, `commit_sha`,
+   * `ref`, `environment`, `external_url`.
+   */
+  deployment?: Record<string, string>
+  /** The correlation id (absent for a digest). */
+  correlation_id?: string
+  /** The alerts (`cased.alert/v1`): firing first, most severe first. */
+  alerts: Array<AlertPayload>
+  /** How many alerts were left out of `alerts`. */
+  omitted: number
+  /** The dedup keys of the alerts left out. */
+  omitted_keys: Array<string>
+  /** For a digest: the group keys merged into it. */
+  coalesced_groups: Array<string>
+  /** When it was made (RFC 3339). */
+  created_at: string
+}
+
+/** A Postgres check (`"type": "postgres"`): connect and `SELECT 1`. */
+export interface PostgresCheckConfig {
+  /** The check's name, unique within a monitor. */
+  name: string
+  /** The kind of check. */
+  type: 'postgres'
+  /** `postgres://user@host[:port]/database`, without a password. */
+  url: string
+  /** The password (never serialized or logged). */
+  password?: string
+  /** TLS mode: `disable` (default), `prefer` (TLS when offered) or `require`. */
+  tls?: 'disable' | 'prefer' | 'require'
+  /** Timeout of the whole check (default `"5s"`). */
+  timeout?: string
+  /** What the check is about (default `database`). */
+  category?: 'availability' | 'endpoint' | 'database' | 'dependency'
+}
+
+/** A Redis check (`"type": "redis"`): `PING` over the Redis protocol. */
+export interface RedisCheckConfig {
+  /** The check's name, unique within a monitor. */
+  name: string
+  /** The kind of check. */
+  type: 'redis'
+  /** `redis://[user@]host[:port]` (port 6379 by default), without a password. */
+  url: string
+  /** The password sent with `AUTH` (never serialized or logged). */
+  password?: string
+  /** Timeout of the whole check (default `"5s"`). */
+  timeout?: string
+  /** What the check is about (default `dependency`). */
+  category?: 'availability' | 'endpoint' | 'database' | 'dependency'
+}
+
+/**
+ * Renders a session's report (the object `session.wait()`, `monitor.run()` or
+ * `history.report()` resolved with) as `md` (Markdown), `html` (one self-contained page: inline
+ * SVG charts, no external resources) or `json` (pretty JSON).
+ *
+ * Throws `code: 'validation'` on `format` for another format, on `report` for an object
+ * that is not a cased report.
+ */
+export declare function renderReport(report: Report, format: 'md' | 'markdown' | 'html' | 'json'): string
 
 /** The final report of a session (`session.wait()`, `monitor.run()`). */
 export interface Report {
@@ -585,6 +1190,15 @@ export interface Report {
   metrics: Record<string, MetricSummary>
   /** The rollback hook's firing; `null` if it did not fire. */
   rollback: RollbackRecord | null
+  /** Alerts raised by the session (delivery is asynchronous: see `alert_failures`). */
+  alerts: Array<AlertSummary>
+  /**
+   * Deliveries of this session's alerts that had finally failed when it ended; later
+   * failures are reported by the monitor's alert manager.
+   */
+  alert_failures: Array<AlertFailure>
+  /** Metrics whose comparison detectors had no baseline or too few samples at the end. */
+  no_data: Array<string>
 }
 
 /** What the rollback hook is given. */
@@ -610,12 +1224,13 @@ export interface RollbackRecord {
 
 /**
  * Runs one check once, from its configuration (a single check object such as
- * `{ name: 'web', type: 'http', url: 'http://127.0.0.1:8080/health' }`): the one-off runner.
+ * `{ name: 'web', type: 'http', url: 'http://127.0.0.1:8080/health' }` or
+ * `{ name: 'db', type: 'tcp', host: '127.0.0.1', port: 5432 }`): the one-off runner.
  *
- * Every fault of the target (refused, timed out, wrong status...) is an outcome, never a
- * rejection. The Promise rejects only for a configuration the core refuses: `code:
- * 'validation'`, with `fields` named from the check (`url`, `expect.status`, or `config` for
- * the object as a whole).
+ * Every fault of the target (refused, timed out, wrong status, non-zero exit...) is an outcome,
+ * never a rejection. The Promise rejects only for a configuration the core refuses: `code:
+ * 'validation'`, with `fields` named by the core from the check (`url`, `expect.status`, or
+ * `check` for the object as a whole).
  */
 export declare function runCheck(config: CheckConfig): Promise<CheckOutcome>
 
@@ -641,6 +1256,13 @@ export interface ScheduleConfig {
    */
   jitter?: string
 }
+
+/**
+ * The `X-Cased-Signature` value for `body` sent at `timestamp` (Unix seconds): `v1=` and the
+ * lowercase hex HMAC-SHA256 of `"{timestamp}.{body}"` keyed with `secret` — for tests of a
+ * receiver, and for relaying.
+ */
+export declare function signWebhook(secret: string, timestamp: string | number, body: string | Uint8Array): string
 
 /**
  * Yielded instead of updates a listener fell too far behind to receive: it skipped `skipped`
@@ -676,6 +1298,26 @@ export interface StatusUpdate {
   reason: string
   /** Milliseconds until the next tick; `null` once finished. */
   next_tick_in_ms: number | null
+}
+
+/** A TCP check (`"type": "tcp"`): a connection, optionally sending and expecting text. */
+export interface TcpCheckConfig {
+  /** The check's name, unique within a monitor. */
+  name: string
+  /** The kind of check. */
+  type: 'tcp'
+  /** Host name or IP address. */
+  host: string
+  /** Port. */
+  port: number
+  /** Text written after connecting. */
+  send?: string
+  /** Text that must appear in what the server sends. */
+  expect?: string
+  /** Timeout of the whole check (default `"5s"`). */
+  timeout?: string
+  /** What the check is about (default `availability`). */
+  category?: 'availability' | 'endpoint' | 'database' | 'dependency'
 }
 
 /** One tick in the report's timeline. */
@@ -720,3 +1362,27 @@ export interface VerdictConfig {
    */
   no_data?: 'fail' | 'inconclusive' | 'extend'
 }
+
+/**
+ * Checks a webhook cased sent: `timestamp` and `signature` are the `X-Cased-Timestamp` and
+ * `X-Cased-Signature` headers, `body` the raw request body as received (not re-serialized
+ * JSON). Returns when the timestamp is within `toleranceSecs` (default 300) of `nowSecs`
+ * (default: now), either way, and a `v1=` value of the signature matches; the comparison is in
+ * constant time.
+ *
+ * Otherwise throws an `Error` whose `code` says why: `malformed_timestamp`,
+ * `outside_tolerance` (a replay, or a clock far off), `malformed_signature` or `mismatch`.
+ * Receivers should also drop repeated `X-Cased-Notification-Id`s.
+ *
+ * ```js
+ * app.post('/cased', express.raw({ type: '*\/*' }), (req, res) => {
+ *   try {
+ *     verifyWebhookSignature(secret, req.get('x-cased-timestamp'), req.body, req.get('x-cased-signature'))
+ *   } catch (e) {
+ *     return res.status(400).send(e.code)
+ *   }
+ *   // ...
+ * })
+ * ```
+ */
+export declare function verifyWebhookSignature(secret: string, timestamp: string | number, body: string | Uint8Array, signature: string, toleranceSecs?: number | null, nowSecs?: number | null): void

@@ -835,10 +835,16 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.AlertStream = nativeBinding.AlertStream
 module.exports.Client = nativeBinding.Client
 module.exports.DeploymentEvent = nativeBinding.DeploymentEvent
+module.exports.Detector = nativeBinding.Detector
+module.exports.History = nativeBinding.History
 module.exports.Monitor = nativeBinding.Monitor
 module.exports.Session = nativeBinding.Session
 module.exports.Updates = nativeBinding.Updates
 module.exports.enableLogging = nativeBinding.enableLogging
+module.exports.renderReport = nativeBinding.renderReport
 module.exports.runCheck = nativeBinding.runCheck
+module.exports.signWebhook = nativeBinding.signWebhook
+module.exports.verifyWebhookSignature = nativeBinding.verifyWebhookSignature

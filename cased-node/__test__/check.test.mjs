@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
 import { describe, test } from 'node:test'
 
 import { runCheck } from '../index.js'
@@ -61,21 +62,64 @@ describe('runCheck configuration errors reject', () => {
     assert.match(fieldMessage(e, 'url'), /not an absolute http\(s\) URL/)
   })
 
-  test('an unknown key or no object at all concern the whole config; an unknown type, `type`', async () => {
+  test('an unknown key or no object at all concern the whole check; an unknown type, `type`', async () => {
     let e = await rejectsCased(runCheck({ name: 'web', type: 'http', url: 'http://127.0.0.1/', urll: 1 }), 'validation')
-    assert.deepEqual(fieldNames(e), ['config'])
+    assert.deepEqual(fieldNames(e), ['check'])
     assert.match(e.message, /unknown field `urll`/)
     e = await rejectsCased(runCheck({ name: 'db', type: 'mysql' }), 'validation')
     assert.deepEqual(fieldNames(e), ['type'])
     assert.match(e.message, /unknown variant `mysql`/)
     e = await rejectsCased(runCheck(null), 'validation')
-    assert.deepEqual(fieldNames(e), ['config'])
+    assert.deepEqual(fieldNames(e), ['check'])
   })
 
   test('a bad duration is refused with its value', async () => {
     const e = await rejectsCased(runCheck({ name: 'web', type: 'http', url: 'http://127.0.0.1/', timeout: '10' }), 'validation')
-    // The core's reader loses the key's path inside a check (a serde tagged enum): `config`.
-    assert.deepEqual(fieldNames(e), ['config'])
-    assert.match(fieldMessage(e, 'config'), /"10" is not a duration/)
+    // The core's reader loses the key's path inside a check (a serde tagged enum): `check`.
+    assert.deepEqual(fieldNames(e), ['check'])
+    assert.match(fieldMessage(e, 'check'), /"10" is not a duration/)
+  })
+})
+
+describe('runCheck: the other check types', () => {
+  test('tcp connects to a real server, sends, and finds the expected text', async (t) => {
+    const net = await import('node:net')
+    const received = []
+    const server = net.createServer((socket) => {
+      socket.on('data', (d) => {
+        received.push(d.toString('utf8'))
+        socket.end('+PONG\r\n')
+      })
+    })
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    t.after(() => server.close())
+    const { port } = server.address()
+    const outcome = await runCheck({ name: 'tcp', type: 'tcp', host: '127.0.0.1', port, send: 'PING\r\n', expect: 'PONG' })
+    assert.equal(outcome.status, 'pass', outcome.message)
+    assert.deepEqual(received, ['PING\r\n'])
+    const wrong = await runCheck({ name: 'tcp', type: 'tcp', host: '127.0.0.1', port, send: 'PING\r\n', expect: 'HELLO' })
+    assert.equal(wrong.status, 'fail', wrong.message)
+  })
+
+  test('tcp to a closed port fails', async () => {
+    const port = await closedPort()
+    const outcome = await runCheck({ name: 'tcp', type: 'tcp', host: '127.0.0.1', port, timeout: '2s' })
+    assert.equal(outcome.status, 'fail')
+  })
+
+  test('command: `true` passes, `false` fails with its exit code, a missing program is an error', async () => {
+    assert.equal((await runCheck({ name: 'ok', type: 'command', program: 'true' })).status, 'pass')
+    const failed = await runCheck({ name: 'no', type: 'command', program: 'false' })
+    assert.equal(failed.status, 'fail', failed.message)
+    const out = await runCheck({ name: 'echo', type: 'command', program: 'echo', args: ['ready'], expect: { stdout_contains: 'ready' } })
+    assert.equal(out.status, 'pass', out.message)
+    const missing = await runCheck({ name: 'x', type: 'command', program: 'cased-no-such-program-7f3a' })
+    assert.notEqual(missing.status, 'pass')
+  })
+
+  test('a key of another type is refused', async () => {
+    const e = await rejectsCased(runCheck({ name: 'x', type: 'command', program: 'true', url: 'http://x/' }), 'validation')
+    assert.match(e.message, /unknown field `url`/)
   })
 })

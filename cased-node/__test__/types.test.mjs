@@ -59,7 +59,7 @@ const sorted = (iterable) => [...iterable].sort()
 test('index.d.ts declares every export of index.js, and nothing that is not there', () => {
   const { values } = declarations()
   assert.deepEqual(sorted(values), sorted(Object.keys(binding)))
-  for (const name of ['Client', 'DeploymentEvent', 'Monitor', 'Session', 'Updates', 'enableLogging', 'runCheck']) {
+  for (const name of ['AlertStream', 'Client', 'DeploymentEvent', 'Detector', 'History', 'Monitor', 'Session', 'Updates', 'enableLogging', 'renderReport', 'runCheck', 'signWebhook', 'verifyWebhookSignature']) {
     assert.ok(values.has(name), name)
   }
 })
@@ -74,35 +74,55 @@ test('every class member at run time is declared, and every declared member exis
     assert.deepEqual(sorted(statics), sorted(declared.statics), `${name} statics`)
   }
   assert.deepEqual([...classes.get('Updates').symbols], ['globalThis.Symbol.asyncIterator'])
+  assert.deepEqual([...classes.get('AlertStream').symbols], ['globalThis.Symbol.asyncIterator'])
   assert.deepEqual([...classes.get('Session').symbols], [])
 })
 
 test('the object and error shapes are declared', () => {
   const { interfaces } = declarations()
   for (const name of [
+    'AlertChannelConfig',
+    'AlertFailure',
+    'AlertItem',
+    'AlertPayload',
+    'AlertRouteConfig',
+    'AlertsConfig',
+    'AlertSummary',
     'CasedErrorInfo',
     'CheckConfig',
     'CheckOutcome',
     'CheckOutcomeInit',
     'CheckResult',
     'ClientOptions',
+    'CommandCheckConfig',
+    'CommandExpect',
     'Counters',
     'DeploymentEventInit',
     'DeploymentInfo',
     'DeploymentResponse',
+    'DeliveryConfig',
+    'DeploymentFilter',
+    'DeploymentRecord',
+    'DetectorConfig',
+    'DnsCheckConfig',
     'FieldError',
     'Finding',
     'HttpCheckConfig',
     'HttpExpect',
+    'JsonExpect',
     'MetricSummary',
     'MonitorConfig',
     'MonitorOptions',
+    'Notification',
+    'PostgresCheckConfig',
+    'RedisCheckConfig',
     'Report',
     'RollbackContext',
     'RollbackRecord',
     'ScheduleConfig',
     'SkippedUpdates',
     'StatusUpdate',
+    'TcpCheckConfig',
     'TickRecord',
     'UpdateItem',
     'VerdictConfig',
@@ -113,7 +133,7 @@ test('the object and error shapes are declared', () => {
 
 test('the declared result shapes are the objects the core hands over, key for key', async () => {
   const { properties } = declarations()
-  const { DeploymentEvent, Monitor, runCheck } = binding
+  const { DeploymentEvent, Detector, Monitor, runCheck } = binding
   const contexts = []
   let pushed = false // the check fails (ending the session) only once a sample was pushed
   const monitor = new Monitor(
@@ -131,6 +151,7 @@ test('the declared result shapes are the objects the core hands over, key for ke
   const report = await session.wait()
   const port = await closedPort()
   const outcome = await runCheck({ name: 'web', type: 'http', url: `http://127.0.0.1:${port}/` })
+  const finding = new Detector({ type: 'threshold', metric: 'cpu', upper: 90 }).update(95)
 
   const shapes = [
     ['Report', report],
@@ -143,6 +164,7 @@ test('the declared result shapes are the objects the core hands over, key for ke
     ['DeploymentInfo', updates[0].deployment],
     ['RollbackContext', contexts[0]],
     ['CheckOutcome', { ...outcome, evidence: null }],
+    ['Finding', finding],
   ]
   for (const [name, object] of shapes) {
     assert.ok(object, `${name} present`)

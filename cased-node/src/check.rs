@@ -1,14 +1,15 @@
 //! Health checks: mirrors `cased_core::check` and `cased_core::checks` — the outcome of a
 //! check, custom checks written in JavaScript, and the one-off runner `runCheck`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cased_core::{CheckOutcome as CoreOutcome, CheckStatus, FnCheck};
-use napi::bindgen_prelude::{FromNapiValue, JsValue, PromiseRaw, Unknown};
+use napi::bindgen_prelude::{Either6, FromNapiValue, JsValue, PromiseRaw, Unknown};
 use napi::{Env, Result, ValueType, sys};
 use napi_derive::napi;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::errors::to_js_error;
 use crate::js::{JsFn, Json};
@@ -65,12 +66,19 @@ pub struct CheckOutcomeInit {
     pub latency_ms: Option<f64>,
 }
 
-/// One check as written in configuration (`type` selects the kind; only `http` so far).
+/// One check as written in configuration; `type` selects the kind. Keys are the wire
+/// (snake_case) names, as in `cased.toml`; unknown keys are rejected.
 #[napi(js_name = "CheckConfig")]
-pub type CheckConfigDecl = HttpCheckConfig;
+pub type CheckConfigDecl = Either6<
+    HttpCheckConfig,
+    TcpCheckConfig,
+    DnsCheckConfig,
+    PostgresCheckConfig,
+    RedisCheckConfig,
+    CommandCheckConfig,
+>;
 
-/// An HTTP check (`"type": "http"`): a request, an expected status, a latency budget. Keys are
-/// the wire (snake_case) names, as in `cased.toml`.
+/// An HTTP check (`"type": "http"`): a request, an expected answer, a latency budget.
 #[napi(object, object_from_js = false, object_to_js = false)]
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpCheckConfig {
@@ -83,13 +91,33 @@ pub struct HttpCheckConfig {
     pub url: String,
     /// The method (default `GET`).
     pub method: Option<String>,
-    /// Timeout of the whole request, a duration like `"10s"` or `"250ms"` (default `"10s"`).
+    /// Request headers (their values never appear in logs).
+    pub headers: Option<HashMap<String, String>>,
+    /// Request body.
+    pub body: Option<String>,
+    /// Timeout of the whole check (connect, headers and body), a duration like `"10s"` or
+    /// `"250ms"` (default `"10s"`).
     pub timeout: Option<String>,
-    /// What the check is about (default `availability`).
+    /// What the check is about. Default: `endpoint` when `expect` looks at the content (body,
+    /// JSON or headers), `availability` otherwise.
     #[napi(ts_type = "'availability' | 'endpoint' | 'database' | 'dependency'")]
     pub category: Option<String>,
     /// What the answer must look like.
     pub expect: Option<HttpExpect>,
+    /// Redirects followed (default 10; `0`: none, a 3xx is then the answer). A loop, or going
+    /// past the limit, fails the check.
+    #[napi(js_name = "max_redirects")]
+    pub max_redirects: Option<u32>,
+    /// Body bytes read at most (default 1 MiB); the rest is not read.
+    #[napi(js_name = "max_body_bytes")]
+    pub max_body_bytes: Option<f64>,
+    /// Accept any certificate (self-signed, expired, wrong host). Off by default.
+    #[napi(js_name = "insecure_skip_verify")]
+    pub insecure_skip_verify: Option<bool>,
+    /// `fresh` (default: a new connection every run, what a new user sees) or `pooled`
+    /// (connections kept between runs: cheaper).
+    #[napi(ts_type = "'fresh' | 'pooled'")]
+    pub connection: Option<String>,
 }
 
 /// What an HTTP answer must look like.
@@ -102,48 +130,194 @@ pub struct HttpExpect {
     /// Slower than this fails the check: a duration like `"500ms"`.
     #[napi(js_name = "max_latency")]
     pub max_latency: Option<String>,
+    /// Slower than this makes a passing check a `warn`.
+    #[napi(js_name = "warn_latency")]
+    pub warn_latency: Option<String>,
+    /// The body (as read, up to the cap) must contain this text.
+    #[napi(js_name = "body_contains")]
+    pub body_contains: Option<String>,
+    /// The body must match this regular expression (Rust `regex` syntax).
+    #[napi(js_name = "body_regex")]
+    pub body_regex: Option<String>,
+    /// Expectations on the JSON body.
+    pub json: Option<Vec<JsonExpect>>,
+    /// Response headers that must be present with exactly this value (names are
+    /// case-insensitive).
+    pub headers: Option<HashMap<String, String>>,
+}
+
+/// One expectation on the JSON body: the value at `pointer` (RFC 6901, e.g.
+/// `/checks/0/status`) `equals` a JSON value, `exists` (`true`) or is absent (`false`), or is a
+/// string matching `regex`. Exactly one of the three is given.
+#[napi(object, object_from_js = false, object_to_js = false)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonExpect {
+    /// A JSON pointer: `""` (the whole document) or `/a/b/0`.
+    pub pointer: String,
+    /// The value must equal this (`null` included).
+    #[napi(ts_type = "unknown")]
+    pub equals: Option<Value>,
+    /// The value must exist (`true`) or be absent (`false`).
+    pub exists: Option<bool>,
+    /// The value must match this regular expression.
+    pub regex: Option<String>,
+}
+
+/// A TCP check (`"type": "tcp"`): a connection, optionally sending and expecting text.
+#[napi(object, object_from_js = false, object_to_js = false)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct TcpCheckConfig {
+    /// The check's name, unique within a monitor.
+    pub name: String,
+    /// The kind of check.
+    #[napi(js_name = "type", ts_type = "'tcp'")]
+    pub kind: String,
+    /// Host name or IP address.
+    pub host: String,
+    /// Port.
+    pub port: u32,
+    /// Text written after connecting.
+    pub send: Option<String>,
+    /// Text that must appear in what the server sends.
+    pub expect: Option<String>,
+    /// Timeout of the whole check (default `"5s"`).
+    pub timeout: Option<String>,
+    /// What the check is about (default `availability`).
+    #[napi(ts_type = "'availability' | 'endpoint' | 'database' | 'dependency'")]
+    pub category: Option<String>,
+}
+
+/// A DNS check (`"type": "dns"`): a name resolution.
+#[napi(object, object_from_js = false, object_to_js = false)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct DnsCheckConfig {
+    /// The check's name, unique within a monitor.
+    pub name: String,
+    /// The kind of check.
+    #[napi(js_name = "type", ts_type = "'dns'")]
+    pub kind: String,
+    /// The host name to resolve.
+    pub host: String,
+    /// IP addresses that must all be in the answer (empty: any answer passes).
+    pub addresses: Option<Vec<String>>,
+    /// Timeout (default `"5s"`).
+    pub timeout: Option<String>,
+    /// What the check is about (default `dependency`).
+    #[napi(ts_type = "'availability' | 'endpoint' | 'database' | 'dependency'")]
+    pub category: Option<String>,
+}
+
+/// A Postgres check (`"type": "postgres"`): connect and `SELECT 1`.
+#[napi(object, object_from_js = false, object_to_js = false)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostgresCheckConfig {
+    /// The check's name, unique within a monitor.
+    pub name: String,
+    /// The kind of check.
+    #[napi(js_name = "type", ts_type = "'postgres'")]
+    pub kind: String,
+    /// `postgres://user@host[:port]/database`, without a password.
+    pub url: String,
+    /// The password (never serialized or logged).
+    pub password: Option<String>,
+    /// TLS mode: `disable` (default), `prefer` (TLS when offered) or `require`.
+    #[napi(ts_type = "'disable' | 'prefer' | 'require'")]
+    pub tls: Option<String>,
+    /// Timeout of the whole check (default `"5s"`).
+    pub timeout: Option<String>,
+    /// What the check is about (default `database`).
+    #[napi(ts_type = "'availability' | 'endpoint' | 'database' | 'dependency'")]
+    pub category: Option<String>,
+}
+
+/// A Redis check (`"type": "redis"`): `PING` over the Redis protocol.
+#[napi(object, object_from_js = false, object_to_js = false)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct RedisCheckConfig {
+    /// The check's name, unique within a monitor.
+    pub name: String,
+    /// The kind of check.
+    #[napi(js_name = "type", ts_type = "'redis'")]
+    pub kind: String,
+    /// `redis://[user@]host[:port]` (port 6379 by default), without a password.
+    pub url: String,
+    /// The password sent with `AUTH` (never serialized or logged).
+    pub password: Option<String>,
+    /// Timeout of the whole check (default `"5s"`).
+    pub timeout: Option<String>,
+    /// What the check is about (default `dependency`).
+    #[napi(ts_type = "'availability' | 'endpoint' | 'database' | 'dependency'")]
+    pub category: Option<String>,
+}
+
+/// A command check (`"type": "command"`): a program run with arguments, never through a shell
+/// unless `shell` is set.
+#[napi(object, object_from_js = false, object_to_js = false)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandCheckConfig {
+    /// The check's name, unique within a monitor.
+    pub name: String,
+    /// The kind of check.
+    #[napi(js_name = "type", ts_type = "'command'")]
+    pub kind: String,
+    /// The program (looked up in `PATH` unless it contains a `/`), or with `shell` the script.
+    pub program: String,
+    /// Its arguments.
+    pub args: Option<Vec<String>>,
+    /// Run `program` as a `/bin/sh -c` script (default false).
+    pub shell: Option<bool>,
+    /// Working directory (default: the current one).
+    pub cwd: Option<String>,
+    /// Timeout; the program is killed when it runs longer (default `"30s"`).
+    pub timeout: Option<String>,
+    /// What the check is about (default `availability`).
+    #[napi(ts_type = "'availability' | 'endpoint' | 'database' | 'dependency'")]
+    pub category: Option<String>,
+    /// What the program must do.
+    pub expect: Option<CommandExpect>,
+}
+
+/// What a command check's program must do.
+#[napi(object, object_from_js = false, object_to_js = false)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandExpect {
+    /// The exit code (default 0).
+    #[napi(js_name = "exit_code")]
+    pub exit_code: Option<i32>,
+    /// Text stdout must contain.
+    #[napi(js_name = "stdout_contains")]
+    pub stdout_contains: Option<String>,
+    /// A regular expression stdout must match.
+    #[napi(js_name = "stdout_regex")]
+    pub stdout_regex: Option<String>,
+    /// Text stderr must contain.
+    #[napi(js_name = "stderr_contains")]
+    pub stderr_contains: Option<String>,
+    /// A regular expression stderr must match.
+    #[napi(js_name = "stderr_regex")]
+    pub stderr_regex: Option<String>,
 }
 
 /// Runs one check once, from its configuration (a single check object such as
-/// `{ name: 'web', type: 'http', url: 'http://127.0.0.1:8080/health' }`): the one-off runner.
+/// `{ name: 'web', type: 'http', url: 'http://127.0.0.1:8080/health' }` or
+/// `{ name: 'db', type: 'tcp', host: '127.0.0.1', port: 5432 }`): the one-off runner.
 ///
-/// Every fault of the target (refused, timed out, wrong status...) is an outcome, never a
-/// rejection. The Promise rejects only for a configuration the core refuses: `code:
-/// 'validation'`, with `fields` named from the check (`url`, `expect.status`, or `config` for
-/// the object as a whole).
+/// Every fault of the target (refused, timed out, wrong status, non-zero exit...) is an outcome,
+/// never a rejection. The Promise rejects only for a configuration the core refuses: `code:
+/// 'validation'`, with `fields` named by the core from the check (`url`, `expect.status`, or
+/// `check` for the object as a whole).
 #[napi(ts_args_type = "config: CheckConfig", ts_return_type = "Promise<CheckOutcome>")]
 pub fn run_check<'env>(env: &'env Env, config: Option<Value>) -> Result<PromiseRaw<'env, Json>> {
     let config = config.unwrap_or(Value::Null);
     env.spawn_future_with_callback(
         async move {
-            Ok(match check_config(config) {
+            Ok(match cased_core::CheckConfig::from_value(config) {
                 Ok(config) => cased_core::run_check(&config).await,
                 Err(e) => Err(e),
             })
         },
         |env, outcome| outcome.map(outcome_json).map_err(|e| to_js_error(env, e)),
     )
-}
-
-/// Reads one check's configuration with the core's model. The core reads check configurations
-/// only inside a monitor's (there is no `CheckConfig::from_value`), so the check is read as
-/// `{"checks": [config]}` and the field paths are made relative to the check again.
-fn check_config(config: Value) -> cased_core::Result<cased_core::CheckConfig> {
-    match cased_core::MonitorConfig::from_value(json!({ "checks": [config] })) {
-        Ok(mut monitor) => Ok(monitor.checks.remove(0)),
-        Err(cased_core::Error::Validation(mut v)) => {
-            for e in &mut v.errors {
-                e.field = match e.field.strip_prefix("checks[0]") {
-                    Some("") => "config".to_owned(),
-                    Some(rest) => rest.trim_start_matches('.').to_owned(),
-                    None => std::mem::take(&mut e.field),
-                };
-            }
-            v.subject = "check configuration".to_owned();
-            Err(cased_core::Error::Validation(v))
-        }
-        Err(e) => Err(e),
-    }
 }
 
 fn outcome_json(outcome: CoreOutcome) -> Json {

@@ -29,12 +29,116 @@ pub struct MonitorConfig {
     pub checks: Option<Vec<Value>>,
     /// How the verdict is reached.
     pub verdict: Option<VerdictConfig>,
-    /// Anomaly detectors (not available yet: must be empty).
-    #[napi(ts_type = "Array<never>")]
+    /// Anomaly detectors over the session's samples (pushed and produced by checks), e.g.
+    /// `{ type: 'baseline', metric: 'response_time_ms', allowed_change: 0.2 }`: see
+    /// `DetectorConfig`. Their findings appear in updates and the report.
+    #[napi(ts_type = "Array<DetectorConfig & Record<string, unknown>>")]
     pub detectors: Option<Vec<Value>>,
-    /// Alert channels and routes (not available yet: must be empty).
-    #[napi(ts_type = "Record<string, never>")]
-    pub alerts: Option<Value>,
+    /// Alert channels, routes and delivery settings (see `AlertsConfig`).
+    pub alerts: Option<AlertsConfig>,
+}
+
+/// The alerts section: where notifications go, which alerts go where, and how they are
+/// delivered. With no `routes`, one route named `default` sends every alert to every channel.
+///
+/// ```js
+/// alerts: {
+///   channels: [
+///     { name: 'hooks', type: 'webhook', url: 'https://hooks.example/cased', secret_env: 'CASED_WEBHOOK_SECRET' },
+///     { name: 'dashboard', type: 'inapp' },
+///     { name: 'pager', type: 'custom' }, // its notifier: new Monitor(config, { notifiers: { pager } })
+///   ],
+///   routes: [{ name: 'default', channels: ['hooks', 'dashboard', 'pager'], min_severity: 'warning' }],
+/// }
+/// ```
+#[napi(object, object_from_js = false, object_to_js = false)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertsConfig {
+    /// Where notifications go (each with its kind's own keys besides the common ones).
+    #[napi(ts_type = "Array<AlertChannelConfig & Record<string, unknown>>")]
+    pub channels: Option<Vec<Value>>,
+    /// Which alerts go to which channels, and when.
+    pub routes: Option<Vec<AlertRouteConfig>>,
+    /// Queueing and retries, for every channel without its own `delivery`.
+    pub delivery: Option<DeliveryConfig>,
+}
+
+/// One alert channel; `type` selects the kind, and each kind has its own keys (`slack`:
+/// `webhook_url` / `webhook_url_env`, `max_findings`; `webhook`: `url`, `secret` /
+/// `secret_env`, `headers`; `email`: `host`, `port`, `tls`, `username`, `password` /
+/// `password_env`, `from`, `to`, `subject_prefix`; `inapp` and `custom`: none).
+#[napi(object, object_from_js = false, object_to_js = false)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertChannelConfig {
+    /// Unique among channels; routes refer to it.
+    pub name: String,
+    /// The kind of channel: `custom` is delivered by the notifier function of the same name.
+    #[napi(js_name = "type", ts_type = "'slack' | 'webhook' | 'email' | 'inapp' | 'custom'")]
+    pub kind: String,
+    /// Also tell this channel when alerts resolve (opt-in).
+    #[napi(js_name = "send_resolved")]
+    pub send_resolved: Option<bool>,
+    /// This channel's own delivery settings.
+    pub delivery: Option<DeliveryConfig>,
+}
+
+/// Which alerts a route takes, which channels it tells, and when. Durations are strings like
+/// `"10s"`.
+#[napi(object, object_from_js = false, object_to_js = false)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRouteConfig {
+    /// Unique among routes (default `route-<index>`).
+    pub name: Option<String>,
+    /// The channels told, by name.
+    pub channels: Vec<String>,
+    /// Alerts below this severity are not taken (default `info`: all).
+    #[napi(js_name = "min_severity", ts_type = "'info' | 'warning' | 'critical' | 'emergency'")]
+    pub min_severity: Option<String>,
+    /// Only alerts of these environments are taken (default: all).
+    pub environments: Option<Vec<String>>,
+    /// How long a new group (deployment) collects alerts before its first message (default
+    /// `"10s"`).
+    #[napi(js_name = "group_wait")]
+    pub group_wait: Option<String>,
+    /// After a message, how long before a message about changes in the group (default `"1m"`).
+    #[napi(js_name = "group_interval")]
+    pub group_interval: Option<String>,
+    /// How long before firing alerts that did not change are told again (default `"4h"`).
+    #[napi(js_name = "repeat_interval")]
+    pub repeat_interval: Option<String>,
+    /// Re-notify another route when a critical alert stays firing:
+    /// `{ after, route, min_severity?, raise_to_emergency? }`.
+    #[napi(ts_type = "{ after: string; route: string; min_severity?: 'warning' | 'critical' | 'emergency'; raise_to_emergency?: boolean }")]
+    pub escalation: Option<Value>,
+    /// Takes only alerts escalated to it.
+    #[napi(js_name = "escalation_only")]
+    pub escalation_only: Option<bool>,
+}
+
+/// Queueing and retries of a channel.
+#[napi(object, object_from_js = false, object_to_js = false)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryConfig {
+    /// Timeout of one attempt.
+    pub timeout: Option<String>,
+    /// Retries after the first attempt.
+    #[napi(js_name = "max_retries")]
+    pub max_retries: Option<u32>,
+    /// Upper bound of the first backoff (full jitter), doubled each retry.
+    #[napi(js_name = "initial_backoff")]
+    pub initial_backoff: Option<String>,
+    /// Largest backoff bound.
+    #[napi(js_name = "max_backoff")]
+    pub max_backoff: Option<String>,
+    /// No retry starts after this much time since the first attempt.
+    #[napi(js_name = "max_elapsed")]
+    pub max_elapsed: Option<String>,
+    /// Groups queued at most; beyond, new groups are merged into one digest (and reported).
+    #[napi(js_name = "queue_capacity")]
+    pub queue_capacity: Option<u32>,
+    /// Alerts shown in one notification at most; the keys of the others are listed.
+    #[napi(js_name = "max_alerts")]
+    pub max_alerts: Option<u32>,
 }
 
 /// When checks run. Durations are strings like `"250ms"`, `"10s"`, `"1m"`, `"1h 30m"`.

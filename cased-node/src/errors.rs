@@ -47,7 +47,11 @@ impl From<&cased_core::FieldError> for FieldError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CasedErrorInfo {
     /// The stable code of the core's error kind: `validation`, `unauthorized`,
-    /// `invalid_request`, `rate_limited`, `server`, `timeout` or `transport`.
+    /// `invalid_request`, `rate_limited`, `server`, `timeout`, `transport`, `storage` (the
+    /// history database failed), `closed` (used after closing), `query` (a history query that
+    /// cannot be answered) or `no_data` (nothing to answer with). A rejected webhook signature
+    /// (`verifyWebhookSignature`) has its own codes: `malformed_timestamp`,
+    /// `outside_tolerance`, `malformed_signature`, `mismatch`.
     pub code: String,
     /// Every field problem of a `validation` error, all at once; empty for other codes.
     pub fields: Vec<FieldError>,
@@ -92,4 +96,18 @@ fn build(env: &Env, err: &cased_core::Error, message: &str) -> napi::Result<napi
         object.set("status", status)?;
     }
     Ok(napi::Error::from(object.to_unknown()))
+}
+
+/// Converts a rejected webhook signature into a JS `Error` with the same shape: `code` is the
+/// core's stable code (`malformed_timestamp`, `outside_tolerance`, `malformed_signature`,
+/// `mismatch`), `fields` is empty. Called on the JavaScript thread.
+pub(crate) fn signature_error(env: &Env, err: cased_core::alert::SignatureError) -> napi::Error {
+    let message = format!("webhook signature rejected: {err}");
+    let built = (|| -> napi::Result<napi::Error> {
+        let mut object = env.create_error(napi::Error::from_reason(message.as_str()))?;
+        object.set("code", err.code())?;
+        object.set("fields", Vec::<FieldError>::new())?;
+        Ok(napi::Error::from(object.to_unknown()))
+    })();
+    built.unwrap_or_else(|_| napi::Error::new(Status::GenericFailure, format!("[{}] {message}", err.code())))
 }

@@ -115,3 +115,36 @@ fn thrown(e: napi::Error) -> String {
         e.reason
     }
 }
+
+/// A JavaScript value read as the text `JSON.stringify` makes of it, for the core's serde
+/// model to read: integers beyond 2^32 (`started_at_unix_ms`, `since_unix_ms`) stay integers,
+/// where napi's own conversion would make them floats. `undefined` reads as `null`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonText(pub(crate) String);
+
+impl TypeName for JsonText {
+    fn type_name() -> &'static str {
+        "JsonText"
+    }
+
+    fn value_type() -> ValueType {
+        ValueType::Unknown
+    }
+}
+
+impl FromNapiValue for JsonText {
+    unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> Result<Self> {
+        let env = Env::from_raw(env);
+        // SAFETY: `value` comes from napi on the JavaScript thread.
+        let unknown = unsafe { Unknown::from_napi_value(env.raw(), value)? };
+        let json: Object<'_> = env.get_global()?.get_named_property("JSON")?;
+        let stringify: Function<'_, Unknown<'_>, Unknown<'_>> = json.get_named_property("stringify")?;
+        let text = stringify.call(unknown)?;
+        if text.get_type()? == ValueType::String {
+            // SAFETY: as above; it is a string.
+            Ok(Self(unsafe { String::from_napi_value(env.raw(), text.raw())? }))
+        } else {
+            Ok(Self("null".to_owned()))
+        }
+    }
+}

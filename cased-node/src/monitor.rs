@@ -1,7 +1,7 @@
 //! The monitor: mirrors `cased_core::Monitor` (built from the one configuration, plus custom
 //! checks and a rollback hook written in JavaScript) and `cased_core::RollbackContext`.
 
-use napi::bindgen_prelude::{FromNapiValue, Function, JsValue, Object, PromiseRaw, Unknown};
+use napi::bindgen_prelude::{ClassInstance, FromNapiValue, Function, JsValue, Object, PromiseRaw, Unknown};
 use napi::{Env, Result, ValueType};
 use napi_derive::napi;
 use serde_json::{Value, json};
@@ -11,10 +11,12 @@ use crate::client::type_name;
 use crate::errors::to_js_error;
 use crate::event::DeploymentEvent;
 use crate::js::{Ignored, JsFn, Json, Returned};
+use crate::alert::AlertStream;
+use crate::history::History;
 use crate::session::{Session, report_json};
 
 /// The option names `new Monitor(config, options)` accepts; any other key is reported by name.
-const OPTION_NAMES: [&str; 2] = ["checks", "onRollback"];
+const OPTION_NAMES: [&str; 4] = ["checks", "onRollback", "notifiers", "history"];
 
 /// What the rollback hook is given.
 #[napi(object, object_from_js = false, object_to_js = false)]
@@ -43,6 +45,16 @@ pub struct MonitorOptions {
     /// `rollback.error`; it never crashes the session.
     #[napi(ts_type = "(context: RollbackContext) => Promise<void> | void")]
     pub on_rollback: Option<Value>,
+    /// The notifiers of the `"type": "custom"` alert channels, by channel name: each gets every
+    /// notification for its channel (a `cased.notification/v1` object). A throw or a rejection
+    /// is a failed attempt, retried with the channel's backoff; a delivery that finally fails
+    /// is reported in the session's report (`alert_failures`).
+    #[napi(ts_type = "Record<string, (notification: Notification) => Promise<void> | void>")]
+    pub notifiers: Option<Value>,
+    /// Where every session's event, ticks, findings, alerts and report are recorded as it runs
+    /// (a failing write is logged and never stops the session).
+    #[napi(ts_type = "History")]
+    pub history: Option<Value>,
 }
 
 /// Starts monitoring sessions: a configuration (schedule, checks, verdict rules), custom checks
@@ -112,6 +124,18 @@ impl Monitor {
         ))
     }
 
+    /// Follows the in-app alert channel `channel` (a `{ name, type: 'inapp' }` entry of the
+    /// configuration's `alerts.channels`), shared by every session of this monitor: use it with
+    /// `for await`. Subscribe before starting the sessions whose alerts you want; it ends when
+    /// the monitor's alert manager shuts down. Throws a `validation` error when there is no
+    /// such channel.
+    #[napi]
+    pub fn alerts(&self, env: &Env, channel: String) -> Result<AlertStream> {
+        napi::bindgen_prelude::within_runtime_if_available(|| self.inner.alerts(&channel))
+            .map(AlertStream::from)
+            .map_err(|e| to_js_error(env, e))
+    }
+
     /// The names of the checks each tick runs: the configured ones, then the custom ones.
     #[napi(getter)]
     pub fn check_names(&self) -> Vec<String> {
@@ -174,6 +198,33 @@ fn read_options(
     if let Some(hook) = function::<Json, Ignored>(options, "onRollback", "onRollback", problems)? {
         builder = builder.map(|b| b.on_rollback(rollback_hook(hook)));
     }
+    if let Some(notifiers) = option(options, "notifiers")? {
+        if notifiers.get_type()? == ValueType::Object && !notifiers.is_array()? {
+            let notifiers = Object::from_unknown(notifiers)?;
+            for name in Object::keys(&notifiers)? {
+                let field = format!("notifiers.{name}");
+                let Some(f) = function::<Json, Ignored>(&notifiers, &name, &field, problems)? else { continue };
+                let notifier = notifier(&name, f);
+                builder = builder.map(|b| b.notifier(name, notifier));
+            }
+        } else {
+            let got = type_name(&notifiers)?;
+            problems.push(cased_core::FieldError::new(
+                "notifiers",
+                format!("must be an object of notifier functions by channel name, got {got}"),
+            ));
+        }
+    }
+    if let Some(history) = option(options, "history")? {
+        // SAFETY: napi's own checked unwrap of a class instance (a wrong type is an error).
+        match unsafe { ClassInstance::<History>::from_napi_value(history.value().env, history.raw()) } {
+            Ok(history) => builder = builder.map(|b| b.history(history.store())),
+            Err(_) => {
+                let got = type_name(&history)?;
+                problems.push(cased_core::FieldError::new("history", format!("must be a History, got {got}")));
+            }
+        }
+    }
     Ok(builder)
 }
 
@@ -205,6 +256,21 @@ fn option<'a>(object: &Object<'a>, name: &str) -> Result<Option<Unknown<'a>>> {
         Some(v) if !matches!(v.get_type()?, ValueType::Null | ValueType::Undefined) => Ok(Some(v)),
         _ => Ok(None),
     }
+}
+
+/// A custom alert channel's notifier calling the JavaScript function with the notification;
+/// what it throws or rejects with fails the attempt (retried).
+fn notifier(name: &str, f: JsFn<Json, Ignored>) -> std::sync::Arc<dyn cased_core::alert::Notifier> {
+    let f = std::sync::Arc::new(f);
+    std::sync::Arc::new(cased_core::alert::FnNotifier::new(name, move |n: std::sync::Arc<cased_core::alert::Notification>| {
+        let f = std::sync::Arc::clone(&f);
+        async move {
+            f.call(Json(n.to_json()))
+                .await
+                .map(|Ignored| ())
+                .map_err(cased_core::alert::NotifyError::retryable)
+        }
+    }))
 }
 
 /// The core's rollback hook calling the JavaScript one with a `RollbackContext`; what it throws

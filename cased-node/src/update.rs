@@ -48,19 +48,73 @@ pub struct CheckResult {
     pub message: String,
 }
 
-/// A detector's finding (detectors arrive in a later version; the lists are empty until then).
+/// A detector's finding with its evidence: in updates and reports, and from `Detector`.
 #[napi(object, object_from_js = false, object_to_js = false)]
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
     /// The metric it is about.
     pub metric: String,
-    /// The detector that raised it.
+    /// The detector that raised it (`baseline`, `spike`...), or its configured name.
     pub detector: String,
     /// How bad it is.
     #[napi(ts_type = "'info' | 'warning' | 'critical' | 'emergency'")]
     pub severity: String,
+    /// Whether it opens an alarm or says that one cleared.
+    #[napi(ts_type = "'alarm' | 'resolved'")]
+    pub kind: String,
+    /// The current value (the value, or the current window's median).
+    pub current: f64,
+    /// The baseline's value (the bound, the baseline median, the running level), when there is
+    /// one.
+    #[napi(ts_type = "number | null")]
+    pub baseline: Option<f64>,
+    /// The test statistic.
+    pub statistic: f64,
+    /// The p-value, for detectors that test a hypothesis.
+    #[napi(js_name = "p_value", ts_type = "number | null")]
+    pub p_value: Option<f64>,
+    /// How sure (1 − p, a posterior probability, or 1 for hard rules).
+    pub confidence: f64,
+    /// The effect size the severity was read from.
+    #[napi(js_name = "effect_size")]
+    pub effect_size: f64,
+    /// How many values the decision rests on.
+    pub n: f64,
+    /// The rule that fired.
+    pub rule: String,
     /// A sentence a person can read.
     pub message: String,
+}
+
+/// An alert a session raised (its deliveries run on the monitor's alert manager).
+#[napi(object, object_from_js = false, object_to_js = false)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertSummary {
+    /// Its dedup key.
+    pub key: String,
+    /// Its severity.
+    #[napi(ts_type = "'info' | 'warning' | 'critical' | 'emergency'")]
+    pub severity: String,
+    /// Its title.
+    pub title: String,
+}
+
+/// A delivery of a session's alert that finally failed.
+#[napi(object, object_from_js = false, object_to_js = false)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertFailure {
+    /// The channel.
+    pub channel: String,
+    /// The notification's id.
+    #[napi(js_name = "notification_id")]
+    pub notification_id: String,
+    /// The dedup keys of the alerts it carried.
+    pub keys: Vec<String>,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The last error.
+    #[napi(ts_type = "string | null")]
+    pub error: Option<String>,
 }
 
 /// What a session publishes after every tick, and once more when it finishes (that last one has
@@ -146,6 +200,9 @@ pub struct Counters {
     pub warned_ticks: u32,
     /// Check runs that ended in an error.
     pub errors: u32,
+    /// Detector findings of severity `warning` (they make a deployment degraded at most).
+    #[napi(js_name = "warning_findings")]
+    pub warning_findings: u32,
 }
 
 /// A summary of the samples pushed for one metric (`session.push`).
@@ -220,4 +277,13 @@ pub struct Report {
     /// The rollback hook's firing; `null` if it did not fire.
     #[napi(ts_type = "RollbackRecord | null")]
     pub rollback: Value,
+    /// Alerts raised by the session (delivery is asynchronous: see `alert_failures`).
+    pub alerts: Vec<AlertSummary>,
+    /// Deliveries of this session's alerts that had finally failed when it ended; later
+    /// failures are reported by the monitor's alert manager.
+    #[napi(js_name = "alert_failures")]
+    pub alert_failures: Vec<AlertFailure>,
+    /// Metrics whose comparison detectors had no baseline or too few samples at the end.
+    #[napi(js_name = "no_data")]
+    pub no_data: Vec<String>,
 }

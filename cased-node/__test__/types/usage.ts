@@ -3,11 +3,16 @@
 import {
   Client,
   DeploymentEvent,
+  Detector,
+  History,
   Monitor,
   Session,
   Updates,
   enableLogging,
+  renderReport,
   runCheck,
+  signWebhook,
+  verifyWebhookSignature,
   type CasedErrorInfo,
   type CheckConfig,
   type CheckOutcome,
@@ -16,6 +21,9 @@ import {
   type DeploymentEventInit,
   type DeploymentResponse,
   type FieldError,
+  type Finding,
+  type DeploymentRecord,
+  type Notification,
   type MonitorConfig,
   type MonitorOptions,
   type Report,
@@ -159,3 +167,67 @@ monitor.start(init)
 runCheck({ name: 'web', url: 'http://127.0.0.1/' })
 // @ts-expect-error: the report is read-only data, not a Session
 export const notASession: Session = await monitor.run(event)
+
+// Issue 4: every check type is a CheckConfig.
+export const checkConfigs: CheckConfig[] = [
+  { name: 'web', type: 'http', url: 'http://127.0.0.1/', expect: { status: ['2xx'], json: [{ pointer: '/ok', equals: true }] } },
+  { name: 'tcp', type: 'tcp', host: '127.0.0.1', port: 6379, send: 'PING\r\n', expect: 'PONG' },
+  { name: 'dns', type: 'dns', host: 'example.test', addresses: ['127.0.0.1'] },
+  { name: 'db', type: 'postgres', url: 'postgres://app@127.0.0.1/app', password: 'p', tls: 'prefer' },
+  { name: 'cache', type: 'redis', url: 'redis://127.0.0.1' },
+  { name: 'ok', type: 'command', program: 'true', args: [], expect: { exit_code: 0 } },
+]
+// @ts-expect-error: a tcp check needs a port
+export const noPort: CheckConfig = { name: 'tcp', type: 'tcp', host: '127.0.0.1' }
+
+// Issue 5: detectors.
+const detector = new Detector({ type: 'spike', metric: 'latency', threshold: 5 })
+const found: Finding | null = detector.update(1.5)
+export const batch: Finding[] = detector.detect(new Float64Array([1, 2])).concat(detector.detect([3]))
+export const score: number = detector.score + (found?.effect_size ?? 0)
+// @ts-expect-error: the type is one of the detectors
+new Detector({ type: 'magic', metric: 'latency' })
+
+// Issue 6: webhook signatures.
+verifyWebhookSignature('s', '1700000000', new Uint8Array([123, 125]), signWebhook('s', 1700000000, '{}'), 300, 1700000000)
+
+// Issue 6: alert channels, custom notifiers, the in-app stream.
+const alerting = new Monitor(
+  {
+    detectors: [{ type: 'baseline', metric: 'latency', allowed_change: 0.2 }],
+    alerts: {
+      channels: [
+        { name: 'hooks', type: 'webhook', url: 'https://hooks.example/cased', secret_env: 'SECRET' },
+        { name: 'dashboard', type: 'inapp' },
+        { name: 'pager', type: 'custom', send_resolved: true },
+      ],
+      routes: [{ name: 'default', channels: ['hooks', 'dashboard', 'pager'], min_severity: 'warning', group_wait: '1s' }],
+      delivery: { max_retries: 2, timeout: '5s' },
+    },
+  },
+  { notifiers: { pager: async (n: Notification) => void n.alerts[0]?.findings.length }, history: History.inMemory() },
+)
+export async function follow(): Promise<string[]> {
+  const seen: string[] = []
+  for await (const item of alerting.alerts('dashboard')) {
+    if ('skipped' in item) continue
+    seen.push(item.id, item.severity, ...item.alerts.map((a) => a.title))
+  }
+  return seen
+}
+// @ts-expect-error: channel types are named
+new Monitor({ alerts: { channels: [{ name: 'x', type: 'pigeon' }] } })
+
+// Issue 7: history and reports.
+export async function history(): Promise<string> {
+  const h = new History('/tmp/h.db')
+  const rows: DeploymentRecord[] = await h.deployments({ repository: 'acme/shop', since_unix_ms: Date.now() - 1000, limit: 5 })
+  const counts = await h.verdictCounts('week', { environment: 'production' })
+  const ttd = await h.timeToDetect()
+  const healthy: DeploymentRecord[] = await h.lastHealthy(5)
+  const owner: DeploymentRecord | null = await h.deploymentOfFinding('f')
+  const report: Report | null = await h.report(rows[0]?.session_id ?? '')
+  return [counts[0]?.success_rate, ttd[0]?.time_to_detect_ms, healthy.length, owner?.session_id, report && renderReport(report, 'html')].join()
+}
+// @ts-expect-error: the bucket is a day or a week
+History.inMemory().verdictCounts('month')
