@@ -84,6 +84,8 @@ pub(crate) struct MonitorInner {
     pub(crate) sample_window: usize,
     pub(crate) history: Option<Arc<dyn HistoryStore>>,
     pub(crate) detectors: Vec<DetectorConfig>,
+    /// The metrics some detector watches: pushed samples of other metrics are only summarised.
+    pub(crate) watched: Arc<std::collections::HashSet<String>>,
     pub(crate) baselines: HashMap<String, Vec<f64>>,
     pub(crate) baseline_store: Option<Arc<dyn BaselineStore>>,
     alerts_config: AlertsConfig,
@@ -335,6 +337,7 @@ impl MonitorBuilder {
                 update_buffer: self.update_buffer,
                 sample_window: self.sample_window,
                 history: self.history,
+                watched: Arc::new(self.config.detectors.iter().map(|d| d.metric.clone()).collect()),
                 detectors: self.config.detectors,
                 baselines: self.baselines,
                 baseline_store: self.baseline_store,

@@ -63,6 +63,7 @@ struct Shared {
     report: watch::Sender<Option<Arc<Report>>>,
     pushed: Mutex<HashMap<Box<str>, Window>>,
     pending: Mutex<Vec<Pending>>,
+    watched: Arc<std::collections::HashSet<String>>,
     sample_window: usize,
 }
 
@@ -158,6 +159,7 @@ impl Session {
             report: watch::channel(None).0,
             pushed: Mutex::new(HashMap::new()),
             pending: Mutex::new(Vec::new()),
+            watched: Arc::clone(&monitor.watched),
             sample_window: monitor.sample_window,
         });
         let task = SessionTask::new(monitor, Arc::clone(&shared), event, alerts);
@@ -221,7 +223,9 @@ impl Session {
         if self.is_finished() {
             return Err(Error::invalid("session", "has finished; the sample was not recorded"));
         }
-        self.enqueue(Pending::Value(metric.into(), value))?;
+        if self.shared.watched.contains(metric) {
+            self.enqueue(Pending::Value(metric.into(), value))?;
+        }
         let mut pushed = self.shared.pushed.lock().expect("pushed lock");
         let w = pushed.entry(metric.into()).or_default();
         if w.values.len() == self.shared.sample_window {
@@ -245,6 +249,9 @@ impl Session {
         let counts = Counts::new(errors, requests)?;
         if self.is_finished() {
             return Err(Error::invalid("session", "has finished; the counts were not recorded"));
+        }
+        if !self.shared.watched.contains(metric) {
+            return Err(Error::invalid("metric", format!("{metric:?} has no error-rate detector; the counts would be ignored")));
         }
         self.enqueue(Pending::Counts(metric.into(), counts))
     }

@@ -62,6 +62,37 @@ create_exception!(
     "The API could not be reached (connection refused, DNS, TLS, reset...)."
 );
 
+create_exception!(
+    cased,
+    StorageError,
+    CasedError,
+    "The history store failed: the database could not be opened, read or written."
+);
+create_exception!(
+    cased,
+    ClosedError,
+    CasedError,
+    "The object was shut down and takes no more work."
+);
+create_exception!(
+    cased,
+    QueryError,
+    CasedError,
+    "A metrics source (Prometheus) rejected a query."
+);
+create_exception!(
+    cased,
+    NoDataError,
+    CasedError,
+    "A query succeeded but returned no data."
+);
+create_exception!(
+    cased,
+    SignatureError,
+    CasedError,
+    "A webhook signature was rejected; `.code` says why (`mismatch`, `outside_tolerance`, ...)."
+);
+
 /// A core error on its way to Python: `result.map_err(CoreError)?` raises the matching
 /// exception (a newtype, as the orphan rule forbids `From<cased_core::Error> for PyErr`).
 #[derive(Debug)]
@@ -85,6 +116,10 @@ fn to_exception(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
         ErrorKind::Server => (ServerError::new_err(message), true),
         ErrorKind::Timeout => (TimeoutError::new_err(message), true),
         ErrorKind::Transport => (TransportError::new_err(message), true),
+        ErrorKind::Storage => (StorageError::new_err(message), false),
+        ErrorKind::Closed => (ClosedError::new_err(message), false),
+        ErrorKind::Query => (QueryError::new_err(message), false),
+        ErrorKind::NoData => (NoDataError::new_err(message), false),
         _ => (CasedError::new_err(message), false),
     };
     let value = exc.value(py);
@@ -98,6 +133,13 @@ fn to_exception(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
     if let Error::RateLimited { retry_after, .. } = err {
         value.setattr("retry_after", retry_after.map(|d| d.as_secs_f64()))?;
     }
+    if let Error::Query {
+        status, error_type, ..
+    } = err
+    {
+        value.setattr("status", status)?;
+        value.setattr("error_type", error_type)?;
+    }
     Ok(exc)
 }
 
@@ -109,6 +151,15 @@ impl CoreError {
             subject: subject.to_owned(),
             errors: vec![FieldError::new(field, message.to_string())],
         }))
+    }
+}
+
+/// A rejected webhook signature as `cased.SignatureError`, its `.code` the core's.
+pub(crate) fn signature_error(py: Python<'_>, err: cased_core::alert::SignatureError) -> PyErr {
+    let exc = SignatureError::new_err(err.to_string());
+    match exc.value(py).setattr("code", err.code()) {
+        Ok(()) => exc,
+        Err(e) => e,
     }
 }
 

@@ -1,14 +1,17 @@
 //! `cased.Monitor`: conversions and asyncio glue around [`cased_core::Monitor`].
 //!
-//! The binding keeps the validated configuration, the custom checks and the rollback hook, and
-//! builds the core monitor with `Monitor::builder(..).check(FnCheck)..build()`. Python callables
-//! must run on the event loop of the caller of `start()`, in its context, and the core gives a
-//! check no per-session state, so a monitor with callables is built at every `start()` with the
-//! loop captured there; one without callables is built once, at construction. Every build is the
-//! core's validation: configuration errors are raised by the constructor and `add_check`.
+//! The binding keeps the validated configuration, the custom checks, the rollback hook, the
+//! custom alert notifiers, the history and direct baselines, and builds the core monitor with
+//! `Monitor::builder(..).check(FnCheck)..build()`. Python callables must run on the event loop
+//! of the caller of `start()`, in its context, and the core gives a check no per-session state,
+//! so a monitor with callables (checks, hook, notifiers) is built at every `start()` with the
+//! loop captured there (each such session then has its own alert manager); one without
+//! callables is built once, at construction. Every build is the core's validation:
+//! configuration errors are raised by the constructor and `add_check`.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use cased_core::alert::{FnNotifier, Notification, Notifier, NotifyError};
 use cased_core::{Monitor, MonitorConfig, RollbackContext, RollbackHook};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -21,6 +24,7 @@ use crate::aio;
 use crate::check::CustomCheck;
 use crate::errors::{CoreError, describe};
 use crate::event::event_arg;
+use crate::history::PyHistory;
 use crate::session::PySession;
 
 /// Starts monitoring sessions from one configuration.
@@ -29,7 +33,19 @@ use crate::session::PySession;
 pub(crate) struct PyMonitor {
     config: MonitorConfig,
     on_rollback: Option<Arc<Py<PyAny>>>,
+    extras: Extras,
     state: Mutex<State>,
+}
+
+/// What the monitor is built with besides the configuration, checks and hook.
+#[derive(Debug, Default)]
+struct Extras {
+    /// Where sessions are recorded.
+    history: Option<Py<PyHistory>>,
+    /// The notifiers of `"type": "custom"` alert channels, by channel name.
+    notifiers: Vec<(String, Arc<Py<PyAny>>)>,
+    /// Baselines given directly, by metric.
+    baselines: Vec<(String, Vec<f64>)>,
 }
 
 #[derive(Debug)]
@@ -50,7 +66,13 @@ impl PyMonitor {
         checks: &[CustomCheck],
         locals: Option<TaskLocals>,
     ) -> cased_core::Result<Monitor> {
-        build(&self.config, self.on_rollback.as_ref(), checks, locals)
+        build(
+            &self.config,
+            self.on_rollback.as_ref(),
+            &self.extras,
+            checks,
+            locals,
+        )
     }
 
     fn add(&self, check: CustomCheck) -> PyResult<()> {
@@ -68,12 +90,23 @@ impl PyMonitor {
 fn build(
     config: &MonitorConfig,
     on_rollback: Option<&Arc<Py<PyAny>>>,
+    extras: &Extras,
     checks: &[CustomCheck],
     locals: Option<TaskLocals>,
 ) -> cased_core::Result<Monitor> {
     let mut builder = Monitor::builder(config.clone());
     for check in checks {
         builder = builder.check(check.fn_check(locals.clone()));
+    }
+    for (metric, values) in &extras.baselines {
+        builder = builder.baseline(metric.clone(), values.clone());
+    }
+    if let Some(history) = &extras.history {
+        builder = builder.history(history.get().shared());
+    }
+    for (name, f) in &extras.notifiers {
+        let notifier = python_notifier(name, Arc::clone(f), locals.clone());
+        builder = builder.notifier(name.clone(), Arc::new(notifier) as Arc<dyn Notifier>);
     }
     if let Some(f) = on_rollback {
         builder = builder.on_rollback(rollback_hook(Arc::clone(f), locals));
@@ -103,6 +136,34 @@ fn rollback_hook(f: Arc<Py<PyAny>>, locals: Option<TaskLocals>) -> RollbackHook 
     })
 }
 
+/// The notifier calling `f(notification)` (the `cased.notification/v1` dict) on the loop of
+/// `locals`; an exception is a failed attempt, retried by the core's delivery policy.
+fn python_notifier(name: &str, f: Arc<Py<PyAny>>, locals: Option<TaskLocals>) -> FnNotifier {
+    FnNotifier::new(name, move |n: Arc<Notification>| {
+        let f = Arc::clone(&f);
+        let locals = locals.clone();
+        async move {
+            let Some(locals) = locals else {
+                return Err(NotifyError::permanent(
+                    "no event loop: the monitor was not started from asyncio",
+                ));
+            };
+            let done = aio::call_on_loop(
+                locals,
+                f,
+                move |py| PyTuple::new(py, [pythonize(py, &*n)?]),
+                |py, result| {
+                    result
+                        .map(drop)
+                        .map_err(|e| NotifyError::retryable(describe(py, &e)))
+                },
+            );
+            done.await
+                .unwrap_or_else(|| Err(NotifyError::permanent("the Python interpreter is exiting")))
+        }
+    })
+}
+
 /// The hook's argument: `({"session_id": ..., "event": <wire dict>, "reason": ...},)`.
 fn rollback_info<'py>(py: Python<'py>, ctx: &RollbackContext) -> PyResult<Bound<'py, PyTuple>> {
     let info = PyDict::new(py);
@@ -115,12 +176,15 @@ fn rollback_info<'py>(py: Python<'py>, ctx: &RollbackContext) -> PyResult<Bound<
 #[pymethods]
 impl PyMonitor {
     #[new]
-    #[pyo3(signature = (config=None, *, on_rollback=None, checks=None))]
+    #[pyo3(signature = (config=None, *, on_rollback=None, checks=None, notifiers=None, history=None, baselines=None))]
     fn new(
         py: Python<'_>,
         config: Option<&Bound<'_, PyAny>>,
         on_rollback: Option<&Bound<'_, PyAny>>,
         checks: Option<&Bound<'_, PyAny>>,
+        notifiers: Option<&Bound<'_, PyAny>>,
+        history: Option<Py<PyHistory>>,
+        baselines: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let value: Value = match config {
             None => Value::Object(serde_json::Map::new()),
@@ -152,12 +216,37 @@ impl PyMonitor {
                 custom.push(CustomCheck::new(name, &f, None)?);
             }
         }
+        let mut extras = Extras {
+            history,
+            ..Extras::default()
+        };
+        if let Some(baselines) = baselines {
+            for item in baselines.call_method0("items")?.try_iter()? {
+                let (metric, values): (String, Bound<'_, PyAny>) = item?.extract()?;
+                extras
+                    .baselines
+                    .push((metric, crate::detect::values(&values)?));
+            }
+        }
+        if let Some(notifiers) = notifiers {
+            for item in notifiers.call_method0("items")?.try_iter()? {
+                let (name, f): (String, Bound<'_, PyAny>) = item?.extract()?;
+                if !f.is_callable() {
+                    let kind = f.get_type().name()?;
+                    return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                        "notifier {name:?}: expected an async callable, got {kind}"
+                    )));
+                }
+                extras.notifiers.push((name, Arc::new(f.unbind())));
+            }
+        }
         let validated = py
-            .detach(|| build(&config, on_rollback.as_ref(), &custom, None))
+            .detach(|| build(&config, on_rollback.as_ref(), &extras, &custom, None))
             .map_err(CoreError)?;
         Ok(Self {
             config,
             on_rollback,
+            extras,
             state: Mutex::new(State {
                 checks: custom,
                 validated,
@@ -238,7 +327,10 @@ impl PyMonitor {
             let state = self.state();
             (state.checks.clone(), state.validated.clone())
         };
-        let monitor = if checks.is_empty() && self.on_rollback.is_none() {
+        let monitor = if checks.is_empty()
+            && self.on_rollback.is_none()
+            && self.extras.notifiers.is_empty()
+        {
             validated
         } else {
             let locals = TaskLocals::with_running_loop(py)?.copy_context(py)?;
@@ -247,7 +339,7 @@ impl PyMonitor {
         };
         let _runtime = pyo3_async_runtimes::tokio::get_runtime().enter();
         let session = monitor.start(event).map_err(CoreError)?;
-        Ok(PySession::new(session))
+        Ok(PySession::new(session, monitor))
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {

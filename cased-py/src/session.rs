@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use cased_core::{Report, Session, UpdateEvent, Updates};
+use cased_core::alert::{InAppEvent, InAppStream};
+use cased_core::{Monitor, Report, Session, UpdateEvent, Updates};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyIterator, PyString, PyTuple};
@@ -17,11 +18,13 @@ use crate::errors::CoreError;
 #[derive(Debug)]
 pub(crate) struct PySession {
     inner: Session,
+    /// The core monitor that started it, whose alert manager delivers its alerts.
+    monitor: Monitor,
 }
 
 impl PySession {
-    pub(crate) fn new(inner: Session) -> Self {
-        Self { inner }
+    pub(crate) fn new(inner: Session, monitor: Monitor) -> Self {
+        Self { inner, monitor }
     }
 }
 
@@ -91,6 +94,15 @@ impl PySession {
         }
     }
 
+    /// Follows the in-app alert channel `channel` (an async iterator of notification dicts).
+    fn alerts(&self, channel: &str) -> PyResult<PyAlerts> {
+        let _runtime = pyo3_async_runtimes::tokio::get_runtime().enter();
+        let stream = self.monitor.alerts(channel).map_err(CoreError)?;
+        Ok(PyAlerts {
+            inner: Arc::new(tokio::sync::Mutex::new(stream)),
+        })
+    }
+
     /// The deployment succeeded: the cool-down starts now.
     fn complete(&self) -> Done {
         self.inner.complete();
@@ -112,6 +124,14 @@ impl PySession {
     /// Adds a sample of `metric`, summarised in the report.
     fn push(&self, metric: &str, value: f64) -> PyResult<()> {
         self.inner.push(metric, value).map_err(CoreError)?;
+        Ok(())
+    }
+
+    /// Adds `(errors, requests)` counts of `metric` for its error-rate detectors.
+    fn push_counts(&self, metric: &str, errors: u64, requests: u64) -> PyResult<()> {
+        self.inner
+            .push_counts(metric, errors, requests)
+            .map_err(CoreError)?;
         Ok(())
     }
 
@@ -204,5 +224,58 @@ impl PyUpdates {
         crate::aio::future_into_py(py, async move {
             Ok(UpdateOut(updates.lock().await.next().await))
         })
+    }
+}
+
+/// An in-app alert channel, as an async iterator of notification dicts.
+#[pyclass(module = "cased", name = "Alerts", frozen)]
+#[derive(Debug)]
+pub(crate) struct PyAlerts {
+    inner: Arc<tokio::sync::Mutex<InAppStream>>,
+}
+
+/// One item of an in-app channel on its way to Python: a notification dict, `{"skipped": n}`,
+/// or None at the end.
+struct AlertOut(Option<InAppEvent>);
+
+impl<'py> IntoPyObject<'py> for AlertOut {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match self.0 {
+            None => Ok(py.None().into_bound(py)),
+            Some(InAppEvent::Notification(n)) => Ok(pythonize(py, &*n)?),
+            Some(InAppEvent::Skipped(n)) => {
+                let skipped = PyDict::new(py);
+                skipped.set_item("skipped", n)?;
+                Ok(skipped.into_any())
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl PyAlerts {
+    fn __aiter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    /// The next notification: a coroutine (from `cased._aio`) raising `StopAsyncIteration` at
+    /// the end.
+    fn __anext__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        static GLUE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        GLUE.import(slf.py(), "cased._aio", "next_update")?
+            .call1((slf,))
+    }
+
+    /// The asyncio future of the next item, None at the end.
+    fn _next<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let alerts = Arc::clone(&self.inner);
+        crate::aio::future_into_py(
+            py,
+            async move { Ok(AlertOut(alerts.lock().await.next().await)) },
+        )
     }
 }

@@ -295,3 +295,54 @@ async def test_cancelling_run_check_drops_the_request(api: ApiServer) -> None:
 
 def test_run_check_works_under_asyncio_run(refused_url: str) -> None:
     assert asyncio.run(cased.run_check(http(refused_url)))["status"] == "fail"
+
+
+# --- tcp and command -----------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_run_check_tcp_sends_and_expects_against_a_local_server() -> None:
+    received = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        received.append(await reader.readline())
+        writer.write(b"+PONG\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        config = {"name": "tcp", "type": "tcp", "host": "127.0.0.1", "port": port}
+        ok = await within(cased.run_check({**config, "send": "PING\r\n", "expect": "PONG"}))
+        assert ok["status"] == "pass", ok
+        assert received == [b"PING\r\n"]
+        wrong = await within(cased.run_check({**config, "send": "PING\r\n", "expect": "HELLO"}))
+        assert wrong["status"] == "fail", wrong
+        server.close()
+    await server.wait_closed()
+
+
+@pytest.mark.asyncio
+async def test_run_check_tcp_on_a_closed_port_fails(refused_url: str) -> None:
+    port = int(refused_url.rsplit(":", 1)[1])
+    outcome = await within(cased.run_check({"name": "tcp", "type": "tcp", "host": "127.0.0.1", "port": port}))
+    assert outcome["status"] == "fail"
+    assert "refused" in outcome["message"], outcome["message"]
+
+
+@pytest.mark.asyncio
+async def test_run_check_command() -> None:
+    ok = await within(cased.run_check({"name": "true", "type": "command", "program": "true"}))
+    assert ok["status"] == "pass", ok
+    failed = await within(cased.run_check({"name": "false", "type": "command", "program": "false"}))
+    assert failed["status"] == "fail", failed
+    echo = {"name": "echo", "type": "command", "program": "echo", "args": ["ready; rm -rf /"]}
+    matched = await within(cased.run_check({**echo, "expect": {"stdout_contains": "ready; rm"}}))
+    assert matched["status"] == "pass", "arguments are passed as they are, without a shell"
+    missing = await within(cased.run_check({"name": "x", "type": "command", "program": "/nonexistent/cased-probe"}))
+    assert missing["status"] in {"fail", "error"}, missing
+    slow = {"name": "slow", "type": "command", "program": "sleep", "args": ["5"], "timeout": "200ms"}
+    timed_out = await within(cased.run_check(slow))
+    assert timed_out["status"] == "fail" and timed_out["evidence"]["error"] == "timeout", timed_out
+    assert "killed" in timed_out["message"]

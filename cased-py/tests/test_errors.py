@@ -16,15 +16,28 @@ API_ERRORS = [
 ]
 
 
+OTHER_ERRORS = [
+    cased.StorageError,
+    cased.ClosedError,
+    cased.QueryError,
+    cased.NoDataError,
+    cased.SignatureError,
+]
+
+
 def test_hierarchy() -> None:
     assert cased.CasedError.__bases__ == (Exception,)
     assert cased.ValidationError.__bases__ == (cased.CasedError,)
     assert cased.ApiError.__bases__ == (cased.CasedError,)
     for cls in API_ERRORS:
         assert cls.__bases__ == (cased.ApiError,), cls
+    for cls in OTHER_ERRORS:
+        assert cls.__bases__ == (cased.CasedError,), cls
 
 
-@pytest.mark.parametrize("cls", [cased.CasedError, cased.ValidationError, cased.ApiError, *API_ERRORS])
+@pytest.mark.parametrize(
+    "cls", [cased.CasedError, cased.ValidationError, cased.ApiError, *API_ERRORS, *OTHER_ERRORS]
+)
 def test_exceptions_live_in_the_cased_namespace(cls: type) -> None:
     assert cls.__module__ == "cased"
     assert getattr(cased, cls.__name__) is cls

@@ -1,46 +1,74 @@
 """cased: post-deployment monitoring.
 
 Deployment events, the deployments API client, monitoring sessions (``Monitor``, ``Session``),
-custom and one-off health checks, and the exception hierarchy, backed by the Rust core
-(``cased-core``). Everything here is re-exported from the compiled module ``cased._cased``.
+custom and one-off health checks, anomaly detectors (``Detector``, ``compare``), webhook
+signatures, the deployment history (``History``), reports (``render_report``) and the exception
+hierarchy, backed by the Rust core (``cased-core``). Everything here is re-exported from the
+compiled module ``cased._cased``.
 """
 
 from ._cased import (
+    Alerts,
     ApiError,
     CasedError,
     Client,
+    ClosedError,
     DeploymentEvent,
+    Detector,
+    History,
     InvalidRequestError,
     Monitor,
+    NoDataError,
+    QueryError,
     RateLimitedError,
     ServerError,
     Session,
+    SignatureError,
+    StorageError,
     TimeoutError,
     TransportError,
     UnauthorizedError,
     Updates,
     ValidationError,
     __version__,
+    compare,
+    compare_error_rates,
     enable_logging,
+    render_report,
     run_check,
+    sign_webhook,
+    verify_webhook_signature,
 )
 
 __all__ = [
+    "Alerts",
     "ApiError",
     "CasedError",
     "Client",
+    "ClosedError",
     "DeploymentEvent",
+    "Detector",
+    "History",
     "InvalidRequestError",
     "Monitor",
+    "NoDataError",
+    "QueryError",
     "RateLimitedError",
     "ServerError",
     "Session",
+    "SignatureError",
+    "StorageError",
     "TimeoutError",
     "TransportError",
     "UnauthorizedError",
     "Updates",
     "ValidationError",
     "__version__",
+    "compare",
+    "compare_error_rates",
     "enable_logging",
+    "render_report",
     "run_check",
+    "sign_webhook",
+    "verify_webhook_signature",
 ]

@@ -51,6 +51,12 @@ async def run_check(config: Any) -> Any:
     return await _cased._run_check(config)
 
 
+async def call(method: Any, *args: Any) -> Any:
+    """Await ``method(*args)``, an asyncio future a Rust method makes inside the running loop
+    (the queries of ``History``)."""
+    return await method(*args)
+
+
 class Call:
     """One call of ``fn(*args)`` made by Rust, run as a task on the captured loop.
 

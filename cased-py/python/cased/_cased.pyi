@@ -1,9 +1,11 @@
 """Type stubs of ``cased._cased``, the compiled core of the ``cased`` package."""
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from os import PathLike
+from pathlib import Path
 from typing import Any, Literal, TypedDict, TypeVar, Union, final
 
-from typing_extensions import NotRequired
+from typing_extensions import Buffer, NotRequired
 
 __version__: str
 
@@ -57,11 +59,30 @@ class _DeploymentInfo(TypedDict):
     environment: str | None
     correlation_id: str
 
+_Severity = Literal["info", "warning", "critical", "emergency"]
+
 class _Finding(TypedDict):
+    """A detector's finding, with its evidence."""
+
     metric: str
     detector: str
-    severity: Literal["info", "warning", "critical", "emergency"]
+    severity: _Severity
+    kind: Literal["alarm", "resolved"]
+    current: float
+    baseline: float | None
+    statistic: float
+    p_value: float | None
+    confidence: float
+    effect_size: float
+    n: int
+    rule: str
     message: str
+
+class _DetectorFinding(_Finding):
+    """A finding of :class:`Detector`, with the 0-based position in the stream of the value
+    that raised it."""
+
+    index: int
 
 class _StatusUpdate(TypedDict):
     """Published after every tick, and once more (``phase == "finished"``, no checks, the
@@ -88,6 +109,21 @@ class _Counters(TypedDict):
     failed_ticks: int
     warned_ticks: int
     errors: int
+    warning_findings: int
+
+class _AlertSummary(TypedDict):
+    key: str
+    severity: _Severity
+    title: str
+
+class _AlertFailure(TypedDict):
+    """A delivery of a session's alert that finally failed."""
+
+    channel: str
+    notification_id: str
+    keys: list[str]
+    attempts: int
+    error: str | None
 
 class _TickRecord(TypedDict):
     tick: int
@@ -125,6 +161,9 @@ class _Report(TypedDict):
     findings: list[_Finding]
     metrics: dict[str, _MetricSummary]
     rollback: _RollbackRecord | None
+    alerts: list[_AlertSummary]
+    alert_failures: list[_AlertFailure]
+    no_data: list[str]
 
 class _RollbackInfo(TypedDict):
     """What the rollback hook is called with."""
@@ -133,7 +172,251 @@ class _RollbackInfo(TypedDict):
     event: dict[str, Any]
     reason: str
 
+# --- check configurations (the ``checks`` entries, and ``run_check``) -----------------------
+# Durations are strings such as ``"500ms"``, ``"10s"``, ``"1m"``. Unknown keys are errors.
+
+class _JsonExpect(TypedDict):
+    """One JSON assertion: the value at ``pointer`` (RFC 6901) equals / exists / matches."""
+
+    pointer: str
+    equals: NotRequired[Any]
+    exists: NotRequired[bool]
+    regex: NotRequired[str]
+
+class _HttpExpect(TypedDict, total=False):
+    status: list[int | str]
+    """Codes or ranges like ``"2xx"`` (default ``["2xx"]``)."""
+    max_latency: str
+    warn_latency: str
+    body_contains: str
+    body_regex: str
+    json: list[_JsonExpect]
+    headers: dict[str, str]
+
+class _HttpCheck(TypedDict):
+    """``{"type": "http"}``: a request, judged by ``expect``."""
+
+    name: str
+    type: Literal["http"]
+    url: str
+    method: NotRequired[str]
+    headers: NotRequired[dict[str, str]]
+    body: NotRequired[str]
+    timeout: NotRequired[str]
+    category: NotRequired[_Category]
+    expect: NotRequired[_HttpExpect]
+    max_redirects: NotRequired[int]
+    max_body_bytes: NotRequired[int]
+    insecure_skip_verify: NotRequired[bool]
+    connection: NotRequired[Literal["fresh", "pooled"]]
+
+class _TcpCheck(TypedDict):
+    """``{"type": "tcp"}``: a connection, optionally sending ``send`` and expecting ``expect``
+    in the answer (timeout default 5 s)."""
+
+    name: str
+    type: Literal["tcp"]
+    host: str
+    port: int
+    send: NotRequired[str]
+    expect: NotRequired[str]
+    timeout: NotRequired[str]
+    category: NotRequired[_Category]
+
+class _DnsCheck(TypedDict):
+    """``{"type": "dns"}``: resolves ``host``; every address in ``addresses`` must be in the
+    answer (empty: any answer passes)."""
+
+    name: str
+    type: Literal["dns"]
+    host: str
+    addresses: NotRequired[list[str]]
+    timeout: NotRequired[str]
+    category: NotRequired[_Category]
+
+class _PostgresCheck(TypedDict):
+    """``{"type": "postgres"}``: connects and runs ``SELECT 1``. ``url`` is
+    ``postgres://user@host[:port]/database`` without the password."""
+
+    name: str
+    type: Literal["postgres"]
+    url: str
+    password: NotRequired[str]
+    tls: NotRequired[Literal["disable", "prefer", "require"]]
+    timeout: NotRequired[str]
+    category: NotRequired[_Category]
+
+class _RedisCheck(TypedDict):
+    """``{"type": "redis"}``: ``PING`` over the Redis protocol. ``url`` is
+    ``redis://[user@]host[:port]`` without the password."""
+
+    name: str
+    type: Literal["redis"]
+    url: str
+    password: NotRequired[str]
+    timeout: NotRequired[str]
+    category: NotRequired[_Category]
+
+class _CommandExpect(TypedDict, total=False):
+    exit_code: int
+    stdout_contains: str
+    stdout_regex: str
+    stderr_contains: str
+    stderr_regex: str
+
+class _CommandCheck(TypedDict):
+    """``{"type": "command"}``: runs ``program`` with ``args`` (never through a shell unless
+    ``shell`` is true); timeout default 30 s, expected exit code 0."""
+
+    name: str
+    type: Literal["command"]
+    program: str
+    args: NotRequired[list[str]]
+    shell: NotRequired[bool]
+    cwd: NotRequired[str]
+    timeout: NotRequired[str]
+    category: NotRequired[_Category]
+    expect: NotRequired[_CommandExpect]
+
+_CheckConfig = Union[_HttpCheck, _TcpCheck, _DnsCheck, _PostgresCheck, _RedisCheck, _CommandCheck]
+
+# --- detectors -------------------------------------------------------------------------------
+
+_DetectorType = Literal[
+    "threshold", "baseline", "error_rate", "spike", "cusum", "ewma", "trend", "changepoint"
+]
+
+class _DetectorConfig(TypedDict):
+    """One entry of a monitor's ``detectors``: ``type``, ``metric``, optional ``name`` and
+    ``severity``; every other key is a setting of that detector type (see the core docs)."""
+
+    type: _DetectorType
+    metric: str
+    name: NotRequired[str]
+    severity: NotRequired[dict[str, Any]]
+
+class _MannWhitney(TypedDict):
+    u: float
+    z: float
+    p_value: float
+    method: str
+
+class _HodgesLehmann(TypedDict):
+    shift: float
+    lower: float
+    upper: float
+    confidence: float
+
+class _BrownForsythe(TypedDict):
+    f: float
+    p_value: float
+    spread_x: float
+    spread_y: float
+
+class _BaselineComparison(TypedDict):
+    """What :func:`compare` found; ``finding`` is None when no rule fired."""
+
+    n_baseline: int
+    n_current: int
+    baseline_median: float
+    current_median: float
+    margin: float
+    location: _MannWhitney
+    shift: _HodgesLehmann
+    relative_change: float | None
+    spread: _BrownForsythe | None
+    level: float
+    look: int
+    location_alarm: bool
+    spread_alarm: bool
+    finding: _Finding | None
+
+class _Counts(TypedDict):
+    errors: int
+    requests: int
+
+class _ErrorRateComparison(TypedDict):
+    """What :func:`compare_error_rates` found; ``finding`` is None when it did not fire."""
+
+    baseline: _Counts
+    current: _Counts
+    z: float
+    p_value: float
+    level: float
+    look: int
+    alarm: bool
+    finding: _Finding | None
+
+_Values = Union[Sequence[float], Buffer]
+
+# --- alerts and history ----------------------------------------------------------------------
+
+class _Notification(TypedDict):
+    """A ``cased.notification/v1`` object, as the webhook channel posts it (absent optional
+    fields are omitted)."""
+
+    schema: Literal["cased.notification/v1"]
+    id: str
+    kind: Literal["group", "digest"]
+    route: str
+    group_key: str
+    status: Literal["firing", "resolved"]
+    severity: _Severity
+    escalated: bool
+    deployment: dict[str, Any]
+    correlation_id: str
+    alerts: list[dict[str, Any]]
+    omitted: int
+    omitted_keys: list[str]
+    coalesced_groups: list[str]
+    created_at: str
+
+class _DeploymentRecord(TypedDict):
+    session_id: str
+    correlation_id: str
+    deployment_request: str
+    repository: str | None
+    environment: str | None
+    commit_sha: str | None
+    git_ref: str | None
+    started_at_unix_ms: int
+    duration_ms: float | None
+    verdict: _Verdict | None
+    reason: str | None
+    ended_by: _EndReason | None
+    last_tick_verdict: _Verdict | None
+    ticks: int
+    findings: int
+    alerts: int
+
+class _StoredFinding(TypedDict):
+    id: str
+    """``"<session id>:<n>"``, for :meth:`History.deployment_of_finding`."""
+    session_id: str
+    seq: int
+    tick: int | None
+    elapsed_ms: float | None
+    finding: _Finding
+
+class _VerdictCounts(TypedDict):
+    start_unix_ms: int
+    healthy: int
+    degraded: int
+    unhealthy: int
+    inconclusive: int
+    unfinished: int
+    total: int
+    success_rate: float | None
+
+class _TimeToDetect(TypedDict):
+    session_id: str
+    started_at_unix_ms: int
+    time_to_detect_ms: float
+    detected_by: Literal["critical_finding", "failed_tick"]
+    tick: int
+
 _CheckFn = Callable[[], Awaitable[_CheckResultLike]]
+_NotifierFn = Callable[[_Notification], Union[Awaitable[None], None]]
 _F = TypeVar("_F", bound=_CheckFn)
 _RollbackFn = Callable[[_RollbackInfo], Union[Awaitable[None], None]]
 
@@ -294,6 +577,17 @@ class Monitor:
     ``{"session_id", "event" (the wire dict), "reason"}``, on the same loop; it may be async.
     Its exception (or a run over 60 s) is recorded in ``report["rollback"]["error"]``.
 
+    ``notifiers`` maps the names of ``"type": "custom"`` channels of ``config["alerts"]`` to
+    callables (async or plain) called with each notification dict (``cased.notification/v1``)
+    on the same loop; an exception is a failed attempt, retried by the channel's delivery
+    policy, and a delivery that finally fails is listed in ``report["alert_failures"]``.
+
+    ``history`` records every session (start, updates, report) in a :class:`History`.
+
+    ``baselines`` maps metrics to baseline values (lists, ``array.array("d")``, numpy
+    arrays): the ``baseline`` detectors of ``config["detectors"]`` on those metrics judge every
+    session's pushed samples against them.
+
     Raises:
         ValidationError: naming each bad setting by its path (``schedule.intervals[1]``,
             ``verdikt``, ``checks[0].url``, ``checks`` for a name used twice).
@@ -306,6 +600,9 @@ class Monitor:
         *,
         on_rollback: _RollbackFn | None = None,
         checks: Mapping[str, _CheckFn] | None = None,
+        notifiers: Mapping[str, _NotifierFn] | None = None,
+        history: History | None = None,
+        baselines: Mapping[str, _Values] | None = None,
     ) -> None: ...
     def add_check(self, name: str, f: _CheckFn, *, category: _Category | None = None) -> None:
         """Add a custom check, run after the configured ones at every tick of sessions started
@@ -353,6 +650,17 @@ class Session:
         """Follow the session's updates: ``async for update in session.updates()``. Any
         number of listeners may follow; each starts with the latest update, if any."""
 
+    def alerts(self, channel: str) -> Alerts:
+        """Follow the in-app alert channel ``channel`` (a ``"type": "inapp"`` channel of
+        ``config["alerts"]``): ``async for notification in session.alerts("app")``. Call it
+        right after :meth:`Monitor.start`: only notifications delivered after that are seen.
+        A monitor without Python callables shares its channels among its sessions, so filter
+        on ``notification["correlation_id"]`` when several run at once.
+
+        Raises:
+            ValidationError: when there is no such in-app channel.
+        """
+
     def complete(self) -> Awaitable[None]:
         """The deployment succeeded: the cool-down starts now (no effect once it runs or the
         session ended). Takes effect at once; the result may be awaited (``await
@@ -375,6 +683,15 @@ class Session:
             ValidationError: on field ``metric`` (empty) or ``value`` (NaN or infinite).
         """
 
+    def push_counts(self, metric: str, errors: int, requests: int) -> None:
+        """Add ``(errors, requests)`` counts of ``metric`` for its ``error_rate`` detectors
+        (counts, not ratios, so the test knows how much evidence there is).
+
+        Raises:
+            ValidationError: on field ``metric`` (empty), ``errors`` (more than requests) or
+                ``session`` (finished).
+        """
+
     async def wait(self) -> _Report:
         """Wait for the session to end and return its report (again on every call).
 
@@ -395,7 +712,265 @@ class Updates(AsyncIterator[Union[_StatusUpdate, _Skipped]]):
     def __aiter__(self) -> Updates: ...
     async def __anext__(self) -> _StatusUpdate | _Skipped: ...
 
-async def run_check(config: Mapping[str, Any]) -> _CheckOutcome:
+@final
+class Alerts(AsyncIterator[Union[_Notification, _Skipped]]):
+    """An in-app alert channel (from :meth:`Session.alerts`): notification dicts as they are
+    delivered, ending when the monitor's alert manager shuts down. A listener that falls
+    behind gets ``{"skipped": n}`` in place of the notifications it missed."""
+
+    def __aiter__(self) -> Alerts: ...
+    async def __anext__(self) -> _Notification | _Skipped: ...
+
+@final
+class Detector:
+    """One anomaly detector from its configuration, the same dict as an entry of a monitor's
+    ``detectors``: ``{"type": "spike", "metric": "latency", "window": 30}``. Types:
+    ``threshold``, ``baseline`` (give it :meth:`set_baseline`), ``spike``, ``cusum``, ``ewma``,
+    ``trend``, ``changepoint``; ``error_rate`` judges counts: use :func:`compare_error_rates`.
+
+    Raises:
+        ValidationError: naming every bad setting (field ``config`` for unknown keys or wrong
+            types, ``type`` for an unsupported type).
+        TypeError: for a value JSON cannot hold.
+    """
+
+    def __init__(self, config: _DetectorConfig | Mapping[str, Any]) -> None: ...
+    @property
+    def type(self) -> _DetectorType:
+        """The detector's type."""
+
+    @property
+    def metric(self) -> str:
+        """The metric its findings are about."""
+
+    @property
+    def name(self) -> str:
+        """The name its findings carry (``config["name"]``, default the type)."""
+
+    def config(self) -> dict[str, Any]:
+        """The configuration, every default filled in."""
+
+    def update(self, x: float) -> _DetectorFinding | None:
+        """Feed one value; the finding it raises, or None.
+
+        Raises:
+            ValidationError: when ``x`` is NaN or infinite (the detector is unchanged).
+        """
+
+    def detect(self, values: _Values) -> list[_DetectorFinding]:
+        """Feed every value in order, continuing the stream (the same findings as calling
+        :meth:`update` on each). ``values`` is a sequence of numbers or a one-dimensional
+        buffer (``array.array("d")``, a numpy ``float64`` array: copied once, never read
+        element by element from Python); the work runs with the GIL released.
+
+        Raises:
+            ValidationError: on field ``values[i]`` for the first value that is not finite
+                (the values before it were consumed).
+            TypeError: for anything else.
+        """
+
+    def score(self) -> float:
+        """The score of the last value: below 1 is normal, 1 or more an alarm."""
+
+    def reset(self) -> None:
+        """Forget every value seen; the configuration and a baseline stay."""
+
+    def set_baseline(self, values: _Values) -> None:
+        """Give a ``baseline`` detector its baseline values.
+
+        Raises:
+            ValidationError: for another type of detector, or empty or non-finite values.
+        """
+
+def compare(
+    baseline: _Values,
+    current: _Values,
+    config: Mapping[str, Any] | None = None,
+    *,
+    metric: str = "value",
+) -> _BaselineComparison:
+    """Compare ``current`` with ``baseline`` once: the Mann–Whitney U test against the allowed
+    change, the Hodges–Lehmann shift with its confidence interval, and the Brown–Forsythe
+    spread test, at the full level α. ``config`` holds the ``baseline`` detector's settings
+    (``direction``, ``allowed_change``, ``min_shift``, ``alpha``, ``min_samples``,
+    ``confidence``, ``spread``). ``metric`` names the metric in the finding's message.
+
+    Raises:
+        ValidationError: for a bad setting, or a side that is non-finite or smaller than
+            ``min_samples``.
+    """
+
+def compare_error_rates(
+    baseline: tuple[int, int],
+    current: tuple[int, int],
+    config: Mapping[str, Any] | None = None,
+    *,
+    metric: str = "errors",
+) -> _ErrorRateComparison:
+    """Compare ``(errors, requests)`` counts once with the exact conditional (Poisson) test
+    against the allowed change, at the full level α. ``config`` holds the ``error_rate``
+    detector's settings (``allowed_change``, ``min_increase``, ``alpha``).
+
+    Raises:
+        ValidationError: for a bad setting, more errors than requests, or a side without
+            requests.
+        TypeError: when a side is not a pair of non-negative integers.
+    """
+
+def sign_webhook(secret: str, timestamp: str | int, body: bytes | bytearray | str) -> str:
+    """The ``X-Cased-Signature`` value for ``body`` sent at ``timestamp`` (Unix seconds):
+    ``"v1="`` and the hex HMAC-SHA256 of ``"{timestamp}.{body}"`` keyed with ``secret``."""
+
+def verify_webhook_signature(
+    secret: str,
+    timestamp: str | int,
+    body: bytes | bytearray | str,
+    signature: str,
+    tolerance: float = 300,
+    now: float | None = None,
+) -> None:
+    """Check a received webhook: ``timestamp`` and ``signature`` are the ``X-Cased-Timestamp``
+    and ``X-Cased-Signature`` headers, ``body`` the raw request body (not re-serialized JSON).
+    Accepts when the timestamp is within ``tolerance`` seconds of ``now`` (Unix seconds,
+    default the current time) and a ``v1=`` signature matches (compared in constant time).
+
+    Raises:
+        SignatureError: with ``.code`` ``"malformed_timestamp"``, ``"outside_tolerance"``,
+            ``"malformed_signature"`` or ``"mismatch"``.
+        ValidationError: for a negative ``tolerance`` or ``now``.
+    """
+
+@final
+class History:
+    """The deployment history in a SQLite file (created with its directory when missing,
+    WAL mode, safe for many sessions at once), or in memory with ``":memory:"``. Give it to
+    :class:`Monitor` to record sessions; query it with the coroutines below.
+
+    The ``**filter`` keywords of the queries: ``repository``, ``environment``,
+    ``correlation_id``, ``verdict``, ``since_unix_ms``, ``until_unix_ms`` (exclusive),
+    ``limit`` (for :meth:`deployments`).
+
+    Raises:
+        StorageError: when the file cannot be opened or created, is not a cased history, or
+            was written by a newer version of cased.
+    """
+
+    def __init__(self, path: str | PathLike[str]) -> None: ...
+    @staticmethod
+    def in_memory() -> History:
+        """A history kept in memory, gone with the last reference."""
+
+    @property
+    def path(self) -> Path | None:
+        """The file, or None in memory."""
+
+    async def deployments(
+        self,
+        *,
+        repository: str | None = None,
+        environment: str | None = None,
+        correlation_id: str | None = None,
+        verdict: _Verdict | None = None,
+        since_unix_ms: int | None = None,
+        until_unix_ms: int | None = None,
+        limit: int | None = None,
+    ) -> list[_DeploymentRecord]:
+        """The deployments matching the filter, newest first.
+
+        Raises:
+            ValidationError: on field ``filter`` for an unknown keyword or a bad value.
+            StorageError: when the database fails.
+        """
+
+    async def deployment(self, session_id: str) -> _DeploymentRecord | None:
+        """One deployment by session id, or None."""
+
+    async def report(self, session_id: str) -> _Report | None:
+        """A session's final report, or None (unknown, or still running)."""
+
+    async def ticks(self, session_id: str) -> list[_TickRecord]:
+        """A session's recorded ticks, in order."""
+
+    async def findings(self, session_id: str) -> list[_StoredFinding]:
+        """A session's findings, with their ids and ticks."""
+
+    async def alerts(self, session_id: str) -> list[dict[str, Any]]:
+        """A session's recorded alerts."""
+
+    async def verdict_counts(
+        self,
+        bucket: Literal["day", "week"] = "day",
+        *,
+        repository: str | None = None,
+        environment: str | None = None,
+        correlation_id: str | None = None,
+        verdict: _Verdict | None = None,
+        since_unix_ms: int | None = None,
+        until_unix_ms: int | None = None,
+    ) -> list[_VerdictCounts]:
+        """Verdict counts per UTC day or ISO week, oldest first.
+
+        Raises:
+            ValidationError: on field ``bucket`` or ``filter``.
+        """
+
+    async def time_to_detect(
+        self,
+        *,
+        repository: str | None = None,
+        environment: str | None = None,
+        correlation_id: str | None = None,
+        verdict: _Verdict | None = None,
+        since_unix_ms: int | None = None,
+        until_unix_ms: int | None = None,
+    ) -> list[_TimeToDetect]:
+        """For each bad deployment matching the filter: how long from the deploy to the first
+        critical finding or failed tick."""
+
+    async def deployment_of_finding(self, finding_id: str) -> _DeploymentRecord | None:
+        """The deployment a finding (``"<session id>:<n>"``) belongs to, or None."""
+
+    async def deployment_of_alert(self, alert_id: str) -> _DeploymentRecord | None:
+        """The deployment an alert belongs to, or None."""
+
+    async def last_healthy(
+        self,
+        n: int,
+        *,
+        repository: str | None = None,
+        environment: str | None = None,
+        correlation_id: str | None = None,
+        since_unix_ms: int | None = None,
+        until_unix_ms: int | None = None,
+    ) -> list[_DeploymentRecord]:
+        """The last ``n`` healthy deployments matching the filter, newest first."""
+
+    async def prune(self, before_unix_ms: int) -> int:
+        """Delete the deployments started before ``before_unix_ms`` with everything recorded
+        for them; returns how many."""
+
+    async def render_report(
+        self, session_id: str, format: Literal["md", "markdown", "html", "json"] = "md"
+    ) -> str | None:
+        """A finished session's report rendered with its recorded context (finding ticks,
+        alerts), or None when unknown or unfinished. See :func:`render_report`."""
+
+def render_report(
+    report: _Report | Mapping[str, Any] | str,
+    format: Literal["md", "markdown", "html", "json"] = "md",
+    context: Mapping[str, Any] | None = None,
+) -> str:
+    """Render a report (the dict :meth:`Session.wait` returns, or its JSON text): Markdown for
+    a pull request or CI summary (verdict heading first), a self-contained HTML page (no
+    script, no external URL, inline ``<svg>`` charts), or pretty JSON. ``context`` adds what
+    the report alone lacks: ``{"baselines", "series", "finding_ticks", "alerts"}``.
+
+    Raises:
+        ValidationError: on field ``format``, ``report`` or ``context``.
+        TypeError: for a value JSON cannot hold.
+    """
+
+async def run_check(config: _CheckConfig | Mapping[str, Any]) -> _CheckOutcome:
     """Run one check once from its configuration, e.g. ``{"name": "web", "type": "http",
     "url": "http://127.0.0.1:8080/health", "expect": {"status": ["2xx"]}}``. Faults of the
     target (refused, timeout, wrong status...) are outcomes, never exceptions.
@@ -419,7 +994,9 @@ class CasedError(Exception):
 
     code: str
     """The stable kind code: ``"validation"``, ``"unauthorized"``, ``"invalid_request"``,
-    ``"rate_limited"``, ``"server"``, ``"timeout"`` or ``"transport"``."""
+    ``"rate_limited"``, ``"server"``, ``"timeout"``, ``"transport"``, ``"storage"``,
+    ``"closed"``, ``"query"`` or ``"no_data"``; for :class:`SignatureError`, why the
+    signature was rejected."""
 
 class ValidationError(CasedError):
     """Input failed validation; every problem is listed, not only the first."""
@@ -453,3 +1030,24 @@ class TimeoutError(ApiError):
 
 class TransportError(ApiError):
     """The API could not be reached (connection refused, DNS, TLS, reset...)."""
+
+class StorageError(CasedError):
+    """The history store failed: the database could not be opened, read or written."""
+
+class ClosedError(CasedError):
+    """The object was shut down and takes no more work."""
+
+class QueryError(CasedError):
+    """A metrics source (Prometheus) rejected a query."""
+
+    status: int
+    """The HTTP status the source answered."""
+    error_type: str
+    """The source's error type (Prometheus ``errorType``, e.g. ``bad_data``)."""
+
+class NoDataError(CasedError):
+    """A query succeeded but returned no data."""
+
+class SignatureError(CasedError):
+    """A webhook signature was rejected; ``.code`` says why: ``"malformed_timestamp"``,
+    ``"outside_tolerance"``, ``"malformed_signature"`` or ``"mismatch"``."""

@@ -1,0 +1,393 @@
+//! `cased.Detector` and the one-shot comparisons `cased.compare` / `cased.compare_error_rates`:
+//! conversions around [`cased_core::detect`]. Configurations are the core's serde shapes
+//! (the `detectors` entries of a monitor configuration); findings and comparisons come back as
+//! the core serializes them.
+//!
+//! Batch input is read through the buffer protocol when the object has one of doubles
+//! (`array.array("d")`, numpy `float64`), copied once, and judged with the GIL released; any
+//! other sequence is converted in Rust. No Python code runs per element.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use cased_core::detect::{
+    BaselineComparisonConfig, Detection, Detector, DetectorKind, ErrorRateConfig, SeverityPolicy,
+    parse_detectors,
+};
+use cased_core::{
+    BaselineComparisonDetector, ChangepointDetector, Counts, CusumDetector, DetectorConfig, Error,
+    ErrorRateDetector, EwmaDetector, Finding, SpikeDetector, ThresholdDetector, TrendDetector,
+    ValidationErrors,
+};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyMemoryView, PyString};
+use pythonize::{depythonize, pythonize};
+use serde_json::Value;
+
+use crate::errors::CoreError;
+
+/// A value JSON can hold, or `TypeError` naming `what`.
+fn json_arg(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+    depythonize(obj).map_err(|e| {
+        pyo3::exceptions::PyTypeError::new_err(format!(
+            "{what}: {e} (expected a JSON-compatible mapping)"
+        ))
+    })
+}
+
+/// The settings dict of a one-shot comparison (None: the defaults), as JSON.
+fn settings(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Value> {
+    match obj {
+        Some(o) if !o.is_none() => json_arg("config", o),
+        _ => Ok(Value::Object(serde_json::Map::new())),
+    }
+}
+
+/// The values of a batch. An object with the buffer protocol is read through one
+/// `memoryview`: a 1-D buffer of doubles (`array.array("d")`, numpy `float64`) is copied once
+/// as bytes, any other item type converted from `tolist()`; any other object (and a buffer
+/// memoryview cannot unpack) must be a sequence of numbers. Only that last case calls Python
+/// per element.
+///
+/// (pyo3's `PyBuffer` is not in the abi3-py39 limited API this package is built for.)
+pub(crate) fn values(obj: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
+    let py = obj.py();
+    if obj.is_instance_of::<PyString>() {
+        return Err(pyo3::exceptions::PyTypeError::new_err(
+            "values: expected a sequence of numbers or a buffer of doubles, got str",
+        ));
+    }
+    if let Ok(view) = PyMemoryView::from(obj) {
+        let ndim: usize = view.getattr("ndim")?.extract()?;
+        if ndim != 1 {
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "values: expected a one-dimensional buffer, got {ndim} dimensions"
+            )));
+        }
+        let format: String = view.getattr("format")?.extract()?;
+        if matches!(format.as_str(), "d" | "@d" | "=d")
+            || (format == "<d" && cfg!(target_endian = "little"))
+            || (format == ">d" && cfg!(target_endian = "big"))
+        {
+            let bytes = view.call_method0("tobytes")?;
+            let bytes = bytes.cast::<PyBytes>()?.as_bytes();
+            return Ok(py.detach(|| {
+                bytes
+                    .chunks_exact(8)
+                    .map(|b| f64::from_ne_bytes(b.try_into().expect("chunks of 8")))
+                    .collect()
+            }));
+        }
+        // Formats memoryview cannot unpack (non-native byte order) fall through to iteration.
+        if let Ok(list) = view.call_method0("tolist") {
+            return list.extract::<Vec<f64>>().map_err(|_| {
+                pyo3::exceptions::PyTypeError::new_err(format!(
+                    "values: a buffer of {format:?} items does not hold numbers"
+                ))
+            });
+        }
+    }
+    obj.extract::<Vec<f64>>().map_err(|_| {
+        let kind = obj
+            .get_type()
+            .name()
+            .map_or_else(|_| "?".to_owned(), |n| n.to_string());
+        pyo3::exceptions::PyTypeError::new_err(format!(
+            "values: expected a sequence of numbers or a buffer of doubles \
+             (array.array('d'), numpy float64), got {kind}"
+        ))
+    })
+}
+
+/// The detector behind a `cased.Detector`: a streaming one, or a baseline comparison (which
+/// also takes a baseline).
+#[derive(Debug)]
+enum Inner {
+    Stream(Box<dyn Detector>),
+    Baseline(BaselineComparisonDetector),
+}
+
+impl Inner {
+    fn detector(&mut self) -> &mut dyn Detector {
+        match self {
+            Self::Stream(d) => d.as_mut(),
+            Self::Baseline(d) => d,
+        }
+    }
+}
+
+/// One detector from its configuration, fed values one at a time or in batches.
+#[pyclass(module = "cased", name = "Detector", frozen)]
+#[derive(Debug)]
+pub(crate) struct PyDetector {
+    config: DetectorConfig,
+    policy: SeverityPolicy,
+    inner: Mutex<Inner>,
+}
+
+impl PyDetector {
+    fn inner(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn finding(&self, detection: Detection) -> (u64, Finding) {
+        let index = detection.index;
+        let finding = Finding::from_detection(
+            &self.config.metric,
+            self.config.name(),
+            detection,
+            &self.policy,
+        );
+        (index, finding)
+    }
+}
+
+/// A finding dict with the stream position of the value that raised it.
+fn finding_out<'py>(
+    py: Python<'py>,
+    (index, finding): &(u64, Finding),
+) -> PyResult<Bound<'py, PyAny>> {
+    let out = pythonize(py, finding)?;
+    out.set_item("index", index)?;
+    Ok(out)
+}
+
+/// Strips the `detectors[0].` prefix `parse_detectors` gives the fields of a lone entry.
+fn lone_entry(err: Error) -> Error {
+    match err {
+        Error::Validation(ValidationErrors { errors, .. }) => {
+            let errors = errors
+                .into_iter()
+                .map(|mut e| {
+                    if let Some(rest) = e.field.strip_prefix("detectors[0]") {
+                        let rest = rest.trim_start_matches('.');
+                        e.field = if rest.is_empty() {
+                            "config".to_owned()
+                        } else {
+                            rest.to_owned()
+                        };
+                    }
+                    e
+                })
+                .collect();
+            Error::Validation(ValidationErrors {
+                subject: "detector configuration".to_owned(),
+                errors,
+            })
+        }
+        other => other,
+    }
+}
+
+fn build(config: &DetectorConfig) -> cased_core::Result<Inner> {
+    Ok(match &config.kind {
+        DetectorKind::Threshold(k) => Inner::Stream(Box::new(ThresholdDetector::new(*k)?)),
+        DetectorKind::Spike(k) => Inner::Stream(Box::new(SpikeDetector::new(*k)?)),
+        DetectorKind::Cusum(k) => Inner::Stream(Box::new(CusumDetector::new(*k)?)),
+        DetectorKind::Ewma(k) => Inner::Stream(Box::new(EwmaDetector::new(*k)?)),
+        DetectorKind::Trend(k) => Inner::Stream(Box::new(TrendDetector::new(*k)?)),
+        DetectorKind::Changepoint(k) => Inner::Stream(Box::new(ChangepointDetector::new(*k)?)),
+        DetectorKind::Baseline(k) => Inner::Baseline(BaselineComparisonDetector::new(*k)?),
+        DetectorKind::ErrorRate(_) => {
+            return Err(CoreError::invalid(
+                "detector configuration",
+                "type",
+                "error_rate detectors judge (errors, requests) counts, not values: \
+                 use cased.compare_error_rates",
+            )
+            .0);
+        }
+    })
+}
+
+#[pymethods]
+impl PyDetector {
+    #[new]
+    fn new(py: Python<'_>, config: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let value = json_arg("config", config)?;
+        let config = py
+            .detach(move || -> cased_core::Result<DetectorConfig> {
+                let mut configs = parse_detectors(Value::Array(vec![value])).map_err(lone_entry)?;
+                Ok(configs.remove(0))
+            })
+            .map_err(CoreError)?;
+        let inner = build(&config).map_err(CoreError)?;
+        let policy = config.severity.unwrap_or_else(|| match &inner {
+            Inner::Stream(d) => d.default_severity(),
+            Inner::Baseline(d) => Detector::default_severity(d),
+        });
+        Ok(Self {
+            config,
+            policy,
+            inner: Mutex::new(inner),
+        })
+    }
+
+    /// The detector's type (`"spike"`, `"baseline"`...).
+    #[getter]
+    fn r#type(&self) -> &'static str {
+        self.config.kind.type_name()
+    }
+
+    /// The metric its findings are about.
+    #[getter]
+    fn metric(&self) -> &str {
+        &self.config.metric
+    }
+
+    /// The name its findings carry.
+    #[getter]
+    fn name(&self) -> &str {
+        self.config.name()
+    }
+
+    /// The configuration, with every default filled in.
+    fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(pythonize(py, &self.config)?)
+    }
+
+    /// Feeds one value; the finding it raises, or None.
+    fn update<'py>(&self, py: Python<'py>, x: f64) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let detection = self.inner().detector().update(x).map_err(CoreError)?;
+        detection
+            .map(|d| finding_out(py, &self.finding(d)))
+            .transpose()
+    }
+
+    /// Feeds every value of `values` in order (continuing the stream); every finding raised.
+    fn detect<'py>(&self, values: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+        let py = values.py();
+        let xs = self::values(values)?;
+        let found = py
+            .detach(|| -> cased_core::Result<Vec<(u64, Finding)>> {
+                let detections = self.inner().detector().detect(&xs)?;
+                Ok(detections.into_iter().map(|d| self.finding(d)).collect())
+            })
+            .map_err(CoreError)?;
+        let out = PyList::empty(py);
+        for f in &found {
+            out.append(finding_out(py, f)?)?;
+        }
+        Ok(out)
+    }
+
+    /// The score of the last value: below 1 is normal, 1 or more an alarm.
+    fn score(&self) -> f64 {
+        self.inner().detector().score()
+    }
+
+    /// Forgets every value seen (the configuration, and a baseline, stay).
+    fn reset(&self) {
+        self.inner().detector().reset();
+    }
+
+    /// Sets the baseline of a `baseline` detector.
+    fn set_baseline(&self, values: &Bound<'_, PyAny>) -> PyResult<()> {
+        let xs = self::values(values)?;
+        match &mut *self.inner() {
+            Inner::Baseline(d) => d.set_baseline(&xs).map_err(CoreError)?,
+            Inner::Stream(_) => {
+                return Err(CoreError::invalid(
+                    "detector",
+                    "type",
+                    format!(
+                        "only baseline detectors take a baseline, this one is {:?}",
+                        self.config.kind.type_name()
+                    ),
+                )
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "Detector(type={}, metric={}, name={})",
+            PyString::new(py, self.config.kind.type_name()).repr()?,
+            PyString::new(py, &self.config.metric).repr()?,
+            PyString::new(py, self.config.name()).repr()?,
+        ))
+    }
+}
+
+/// A comparison dict with its `"finding"` (None when no rule fired).
+fn with_finding<'py>(
+    py: Python<'py>,
+    comparison: Bound<'py, PyAny>,
+    finding: Option<Finding>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let finding = finding.map(|f| pythonize(py, &f)).transpose()?;
+    comparison.set_item("finding", finding)?;
+    Ok(comparison)
+}
+
+/// One comparison of `current` with `baseline` (Mann–Whitney U against the allowed change,
+/// Hodges–Lehmann shift, Brown–Forsythe spread) at the full level α.
+#[pyfunction]
+#[pyo3(signature = (baseline, current, config=None, *, metric="value"))]
+pub(crate) fn compare<'py>(
+    baseline: &Bound<'py, PyAny>,
+    current: &Bound<'py, PyAny>,
+    config: Option<&Bound<'py, PyAny>>,
+    metric: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = baseline.py();
+    let config: BaselineComparisonConfig = serde_json::from_value(settings(config)?)
+        .map_err(|e| CoreError::invalid("baseline comparison", "config", e))?;
+    let (b, c) = (values(baseline)?, values(current)?);
+    let (comparison, finding) = py
+        .detach(|| -> cased_core::Result<_> {
+            let detector = BaselineComparisonDetector::new(config)?;
+            let comparison = detector.compare(&b, &c)?;
+            let finding = detector.detection(&comparison).map(|d| {
+                Finding::from_detection(
+                    metric,
+                    "baseline",
+                    d,
+                    &Detector::default_severity(&detector),
+                )
+            });
+            Ok((comparison, finding))
+        })
+        .map_err(CoreError)?;
+    with_finding(py, pythonize(py, &comparison)?, finding)
+}
+
+/// `(errors, requests)` as counts.
+fn counts(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<Counts> {
+    let (errors, requests): (u64, u64) = obj.extract().map_err(|_| {
+        pyo3::exceptions::PyTypeError::new_err(format!(
+            "{what}: expected an (errors, requests) pair of non-negative integers"
+        ))
+    })?;
+    Ok(Counts::new(errors, requests).map_err(CoreError)?)
+}
+
+/// One comparison of current error counts with baseline counts at the full level α.
+#[pyfunction]
+#[pyo3(signature = (baseline, current, config=None, *, metric="errors"))]
+pub(crate) fn compare_error_rates<'py>(
+    baseline: &Bound<'py, PyAny>,
+    current: &Bound<'py, PyAny>,
+    config: Option<&Bound<'py, PyAny>>,
+    metric: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = baseline.py();
+    let config: ErrorRateConfig = serde_json::from_value(settings(config)?)
+        .map_err(|e| CoreError::invalid("error rate comparison", "config", e))?;
+    let (b, c) = (counts("baseline", baseline)?, counts("current", current)?);
+    let detector = ErrorRateDetector::new(config).map_err(CoreError)?;
+    let comparison = detector.compare(b, c).map_err(CoreError)?;
+    let finding = detector
+        .detection(&comparison)
+        .map(|d| Finding::from_detection(metric, "error_rate", d, &detector.default_severity()));
+    with_finding(py, pythonize(py, &comparison)?, finding)
+}
+
+/// Registers the detector API.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyDetector>()?;
+    m.add_function(wrap_pyfunction!(compare, m)?)?;
+    m.add_function(wrap_pyfunction!(compare_error_rates, m)?)?;
+    Ok(())
+}
