@@ -10,8 +10,16 @@ NPM_CI := npm ci --no-audit --no-fund --loglevel=error
 
 .PHONY: demo test test-rust test-python test-node python node build clean
 
+# Part 1: one deployment event from each of Rust, Python and Node to a mock API. Part 2: the
+# `cased demo` main job, run twice: the regression (caught, rolled back: exit code 1, which is
+# checked rather than failing make) and a healthy release (exit code 0).
 demo: build
 	bash examples/demo.sh
+	@echo; echo "== cased demo: a bad deploy (expected exit code 1) =="
+	@cargo run -q -p cased-cli -- demo; code=$$?; \
+	  if [ $$code -ne 1 ]; then echo "cased demo exited $$code, expected 1 (unhealthy)"; exit 1; fi
+	@echo; echo "== cased demo --healthy: a good deploy (expected exit code 0) =="
+	cargo run -q -p cased-cli -- demo --healthy
 
 test: build test-rust test-python test-node
 

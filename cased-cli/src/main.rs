@@ -8,12 +8,21 @@
 //!
 //! | code | meaning |
 //! |---|---|
-//! | 0 | done (for `notify`: the event was delivered) |
-//! | 1 | the API refused the request or could not be reached |
-//! | 2 | reserved for a monitoring verdict that is not healthy |
-//! | 3 | usage or validation error (bad flags, an invalid event or configuration) |
+//! | 0 | done: the event was delivered (`notify`), the deployment is healthy or degraded (`monitor`, `demo`), every check passed or warned (`check`) |
+//! | 1 | the deployment is unhealthy, a check failed or could not run, the API refused the request or could not be reached, a file could not be read or written |
+//! | 2 | the verdict is inconclusive (too little data, a check that kept erroring, or Ctrl-C) |
+//! | 3 | usage, configuration or validation error (bad flags, an invalid event or configuration) |
+//!
+//! A **degraded** deployment exits 0: it has warnings, or failures within `failure_limit`, and it
+//! is not rolled back (history counts it as a success too). The report and the progress lines
+//! say "degraded", and on GitHub Actions a `::warning::` annotation is printed.
 
+mod check;
+mod demo;
+mod history;
+mod monitor;
 mod notify;
+mod progress;
 
 use std::process::ExitCode;
 
@@ -23,10 +32,22 @@ use clap::{Parser, Subcommand};
 const EXIT_OK: u8 = 0;
 /// Exit code: the API refused the request or could not be reached.
 const EXIT_API: u8 = 1;
+/// Exit code: the verdict is inconclusive.
+const EXIT_INCONCLUSIVE: u8 = 2;
 /// Exit code: usage or validation error.
 const EXIT_USAGE: u8 = 3;
 
-/// Embeddable post-deployment monitoring: tell cased about deployments from CI/CD.
+/// The exit code of a session's verdict.
+fn verdict_exit_code(verdict: cased_core::Verdict) -> u8 {
+    match verdict {
+        cased_core::Verdict::Healthy | cased_core::Verdict::Degraded => EXIT_OK,
+        cased_core::Verdict::Unhealthy => EXIT_API,
+        cased_core::Verdict::Inconclusive => EXIT_INCONCLUSIVE,
+    }
+}
+
+/// Embeddable post-deployment monitoring: tell cased about deployments, monitor them from CI/CD,
+/// query their history. Start with `cased demo`.
 #[derive(Debug, Parser)]
 #[command(
     name = "cased",
@@ -50,6 +71,16 @@ enum Command {
     /// Post a deployment event to the deployments API (built from flags and/or the CI
     /// environment) and print the server's answer as JSON.
     Notify(notify::NotifyArgs),
+    /// Monitor a deployment with the checks of cased.toml; the exit code is the verdict.
+    Monitor(monitor::MonitorArgs),
+    /// List the deployments in history, or their statistics (`cased history stats`).
+    History(history::HistoryArgs),
+    /// Render the report of a deployment in history (Markdown, HTML or JSON).
+    Report(history::ReportArgs),
+    /// Run one check once (a URL, a check or monitor configuration file, or inline JSON).
+    Check(check::CheckArgs),
+    /// Watch cased catch a bad deploy of a local demo service (nothing to configure).
+    Demo(demo::DemoArgs),
 }
 
 /// Why a subcommand failed; decides the exit code and what is printed on stderr.
@@ -59,6 +90,13 @@ enum Failure {
     Core(cased_core::Error),
     /// Writing the answer to stdout failed.
     Io(std::io::Error),
+    /// A usage or configuration problem, already worded for a person: exit 3.
+    Usage(String),
+    /// Something that could not be done (a file, a server): exit 1.
+    Other(String),
+    /// The command ran and its outcome is this exit code (a verdict, a check's outcome);
+    /// everything was already printed.
+    Exit(u8),
 }
 
 impl From<cased_core::Error> for Failure {
@@ -77,7 +115,9 @@ impl Failure {
     fn exit_code(&self) -> u8 {
         match self {
             Self::Core(e) if e.kind() == cased_core::ErrorKind::Validation => EXIT_USAGE,
-            Self::Core(_) | Self::Io(_) => EXIT_API,
+            Self::Core(_) | Self::Io(_) | Self::Other(_) => EXIT_API,
+            Self::Usage(_) => EXIT_USAGE,
+            Self::Exit(code) => *code,
         }
     }
 
@@ -102,6 +142,8 @@ impl Failure {
             }
             Self::Core(e) => eprintln!("error: {e}"),
             Self::Io(e) => eprintln!("error: cannot write the answer: {e}"),
+            Self::Usage(m) | Self::Other(m) => eprintln!("error: {m}"),
+            Self::Exit(_) => {}
         }
     }
 }
@@ -128,13 +170,20 @@ fn run(cli: Cli) -> Result<(), Failure> {
     if cli.log.is_some() || std::env::var_os("RUST_LOG").is_some() {
         cased_core::logging::init(cli.log.as_deref())?;
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // Two workers: the demo serves HTTP while the session checks it.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .map_err(Failure::Io)?;
     runtime.block_on(async {
         match cli.command {
             Command::Notify(args) => notify::run(args).await,
+            Command::Monitor(args) => monitor::run(args).await,
+            Command::History(args) => history::run(args).await,
+            Command::Report(args) => history::report(args).await,
+            Command::Check(args) => check::run(args).await,
+            Command::Demo(args) => demo::run(args).await,
         }
     })
 }

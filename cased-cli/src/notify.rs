@@ -25,6 +25,33 @@ use crate::Failure;
     after_help = "Exit codes: 0 delivered, 1 the API refused or failed, 3 usage or validation error."
 )]
 pub(crate) struct NotifyArgs {
+    #[command(flatten)]
+    pub(crate) event: EventArgs,
+
+    /// The API key. Prefer the environment variable: flags show up in process listings.
+    #[arg(long, env = cased_core::API_KEY_ENV, hide_env_values = true, value_name = "KEY", value_parser = parse_secret)]
+    api_key: Option<Secret>,
+
+    /// The API's base URL [default: https://app.cased.com].
+    #[arg(long, env = "CASED_BASE_URL", value_name = "URL")]
+    base_url: Option<String>,
+
+    /// Timeout of one attempt, e.g. 10s, 1500ms [default: 10s].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    timeout: Option<Duration>,
+
+    /// Retries after the first attempt [default: 3].
+    #[arg(long, value_name = "N")]
+    max_retries: Option<u32>,
+
+    /// Print the JSON that would be sent, and send nothing (no API key needed).
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// The flags that describe a deployment event, shared by `cased notify` and `cased monitor`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct EventArgs {
     /// What is being deployed, for a person (e.g. "Deploy v1.4.2"). Required unless --from-ci.
     #[arg(short = 'm', long, value_name = "TEXT")]
     deployment_request: Option<String>,
@@ -65,26 +92,6 @@ pub(crate) struct NotifyArgs {
     /// Start from the CI environment (GitHub Actions or GitLab CI); other flags override it.
     #[arg(long)]
     from_ci: bool,
-
-    /// The API key. Prefer the environment variable: flags show up in process listings.
-    #[arg(long, env = cased_core::API_KEY_ENV, hide_env_values = true, value_name = "KEY", value_parser = parse_secret)]
-    api_key: Option<Secret>,
-
-    /// The API's base URL [default: https://app.cased.com].
-    #[arg(long, env = "CASED_BASE_URL", value_name = "URL")]
-    base_url: Option<String>,
-
-    /// Timeout of one attempt, e.g. 10s, 1500ms [default: 10s].
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-    timeout: Option<Duration>,
-
-    /// Retries after the first attempt [default: 3].
-    #[arg(long, value_name = "N")]
-    max_retries: Option<u32>,
-
-    /// Print the JSON that would be sent, and send nothing (no API key needed).
-    #[arg(long)]
-    dry_run: bool,
 }
 
 fn parse_secret(s: &str) -> Result<Secret, std::convert::Infallible> {
@@ -93,12 +100,7 @@ fn parse_secret(s: &str) -> Result<Secret, std::convert::Infallible> {
 
 /// Runs `cased notify`: prints the JSON it would send (`--dry-run`) or the server's answer.
 pub(crate) async fn run(args: NotifyArgs) -> Result<(), Failure> {
-    let env = if args.from_ci {
-        process_env()
-    } else {
-        HashMap::new()
-    };
-    let event = build_event(&args, &env);
+    let event = build_event(&args.event, &process_env(), None);
     if args.dry_run {
         return print_line(&event?.to_json());
     }
@@ -115,7 +117,7 @@ pub(crate) async fn run(args: NotifyArgs) -> Result<(), Failure> {
 
 /// The process environment; variables whose name or value is not UTF-8 are skipped (where
 /// `std::env::vars` would panic) since no variable cased reads can be one.
-fn process_env() -> HashMap<String, String> {
+pub(crate) fn process_env() -> HashMap<String, String> {
     std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect()
@@ -128,12 +130,20 @@ fn print_line(text: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The event the flags (over the CI environment `env` with `--from-ci`) describe.
+/// The event the flags (over the CI environment `env` with `--from-ci`) describe. Without
+/// `--deployment-request` and `--from-ci`, `default_request` is used, and when that is `None`
+/// too the request is reported missing.
 ///
 /// # Errors
 /// [`Error::Validation`] listing every problem: unparsable `--status` and `--metadata` values
 /// as well as every rule of the event.
-fn build_event(args: &NotifyArgs, env: &HashMap<String, String>) -> Result<DeploymentEvent, Error> {
+pub(crate) fn build_event(
+    args: &EventArgs,
+    env: &HashMap<String, String>,
+    default_request: Option<&str>,
+) -> Result<DeploymentEvent, Error> {
+    let env = if args.from_ci { env.clone() } else { HashMap::new() };
+    let env = &env;
     let mut problems: Vec<FieldError> = Vec::new();
     let mut builder = if args.from_ci {
         DeploymentEventBuilder::from_ci_env(env).unwrap_or_else(|e| {
@@ -142,9 +152,10 @@ fn build_event(args: &NotifyArgs, env: &HashMap<String, String>) -> Result<Deplo
             DeploymentEvent::builder("-")
         })
     } else {
-        DeploymentEvent::builder("")
+        DeploymentEvent::builder(default_request.unwrap_or(""))
     };
-    let request_missing = !args.from_ci && args.deployment_request.is_none();
+    let request_missing =
+        !args.from_ci && args.deployment_request.is_none() && default_request.is_none();
     if let Some(v) = &args.deployment_request {
         builder = builder.deployment_request(v);
     }

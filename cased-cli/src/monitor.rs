@@ -1,0 +1,284 @@
+//! `cased monitor`: run a monitoring session with the checks of `cased.toml`, live, and exit
+//! with the verdict.
+//!
+//! ```text
+//! cased monitor --config cased.toml --from-ci                    # in a CI job, after the deploy
+//! cased monitor --config cased.toml -m "Deploy v1.4.2" --environment production
+//! cased monitor --config cased.toml --event-json event.json --summary report.md
+//! ```
+//!
+//! `cased.toml` is the [`MonitorConfig`] model written in TOML (`[schedule]`, `[[checks]]`,
+//! `[verdict]`); a `.json` file is read as JSON. The deployment is normally finished when the
+//! command runs (the event's status defaults to `success`), so the session starts its cool-down
+//! at once and ends when it is over, when the verdict turns unhealthy, or at `max_duration`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cased_core::alert::{ChannelConfig, InAppEvent};
+use cased_core::report::{self, ReportContext};
+use cased_core::{DeploymentEvent, Error, HistoryStore, Monitor, MonitorConfig, Report, Session, SqliteHistory, Verdict};
+use serde_json::Value;
+
+use crate::notify::{EventArgs, build_event, process_env};
+use crate::progress::{self, Style};
+use crate::{Failure, verdict_exit_code};
+
+/// How long queued alert deliveries may take once the session is over.
+const ALERT_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Where history is kept unless `--history` says otherwise.
+pub(crate) const DEFAULT_HISTORY: &str = ".cased/history.db";
+
+/// Flags of `cased monitor`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Exit codes: 0 healthy or degraded, 1 unhealthy, 2 inconclusive (or Ctrl-C), \
+3 configuration or usage error.\n\
+The Markdown report is appended to $GITHUB_STEP_SUMMARY when it is set.")]
+pub(crate) struct MonitorArgs {
+    /// The monitor configuration: TOML (cased.toml) or JSON (*.json).
+    #[arg(long, short = 'c', value_name = "FILE", default_value = "cased.toml")]
+    config: PathBuf,
+
+    /// Read the deployment event from this JSON file (the wire format of `cased notify`).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["deployment_request", "from_ci"])]
+    event_json: Option<PathBuf>,
+
+    #[command(flatten)]
+    event: EventArgs,
+
+    /// The history database (SQLite; created with its directory when missing).
+    #[arg(long, value_name = "PATH", env = "CASED_HISTORY", default_value = DEFAULT_HISTORY)]
+    history: PathBuf,
+
+    /// Also write the Markdown report to this file.
+    #[arg(long, value_name = "FILE")]
+    summary: Option<PathBuf>,
+}
+
+/// Runs `cased monitor`.
+pub(crate) async fn run(args: MonitorArgs) -> Result<(), Failure> {
+    let config = load_config(&args.config)?;
+    let event = match &args.event_json {
+        Some(path) => {
+            let text = read(path)?;
+            DeploymentEvent::from_json(&text)?
+        }
+        None => build_event(&args.event, &process_env(), Some("Deployment"))?,
+    };
+    let history = open_history(&args.history)?;
+    let inapp: Vec<String> = config
+        .alerts
+        .channels
+        .iter()
+        .filter(|c| matches!(c, ChannelConfig::Inapp(_)))
+        .map(|c| c.name().to_owned())
+        .collect();
+    let monitor = Monitor::builder(config).history(history.clone()).build()?;
+    // In-app alert channels are printed on the console.
+    let mut printers = Vec::new();
+    for name in inapp {
+        let mut stream = monitor.alerts(&name)?;
+        printers.push(tokio::spawn(async move {
+            while let Some(event) = stream.next().await {
+                if let InAppEvent::Notification(n) = event {
+                    for a in &n.alerts {
+                        println!("alert [{}] {name}: {:?}: {}: {}", a.severity, a.state, a.title, a.summary);
+                    }
+                }
+            }
+        }));
+    }
+    println!(
+        "monitoring {} with {} check{}: {}",
+        describe(&event),
+        monitor.check_names().len(),
+        if monitor.check_names().len() == 1 { "" } else { "s" },
+        monitor.check_names().join(", ")
+    );
+    let session = monitor.start(event)?;
+    let report = watch(&session, Style::detect(), |prev, u| {
+        println!("verdict: {prev} -> {} ({})", u.verdict, u.reason);
+    })
+    .await;
+    // Deliver the alerts still queued (webhook, Slack, email) before the process exits.
+    if let Some(manager) = monitor.alert_manager() {
+        let stats = manager.shutdown(ALERT_GRACE).await;
+        if stats.fired > 0 {
+            println!(
+                "alerts: {} fired, {} notifications delivered, {} failed",
+                stats.fired, stats.delivered, stats.failed
+            );
+        }
+    }
+    for p in printers {
+        p.abort();
+    }
+    let context = context_of(history.as_ref(), &report).await;
+    let markdown = report::to_markdown(&report, &context);
+    write_summaries(&markdown, args.summary.as_deref())?;
+    print_outcome(&report, &args.history);
+    match verdict_exit_code(report.verdict) {
+        0 => Ok(()),
+        code => Err(Failure::Exit(code)),
+    }
+}
+
+/// Follows the session's progress until it ends; Ctrl-C cancels it (the report says so).
+pub(crate) async fn watch(
+    session: &Session,
+    style: Style,
+    on_change: impl FnMut(Verdict, &cased_core::StatusUpdate),
+) -> Report {
+    let cancel = session.clone();
+    let ctrl_c = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ninterrupted: cancelling the session (press Ctrl-C again to quit at once)");
+            cancel.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    progress::follow(session, style, on_change).await;
+    let report = session.wait().await;
+    ctrl_c.abort();
+    report
+}
+
+/// The report's context from history (finding ticks, alerts), or an empty one.
+pub(crate) async fn context_of(history: &dyn HistoryStore, report: &Report) -> ReportContext {
+    match report::load(history, &report.session_id).await {
+        Ok(Some((_, context))) => context,
+        _ => ReportContext::default(),
+    }
+}
+
+/// Appends to `$GITHUB_STEP_SUMMARY` when set, and writes `--summary`.
+fn write_summaries(markdown: &str, summary: Option<&Path>) -> Result<(), Failure> {
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| Failure::Other(format!("cannot open $GITHUB_STEP_SUMMARY {path:?}: {e}")))?;
+        writeln!(f, "{markdown}").map_err(|e| Failure::Other(format!("cannot write $GITHUB_STEP_SUMMARY: {e}")))?;
+    }
+    if let Some(path) = summary {
+        write(path, markdown)?;
+    }
+    Ok(())
+}
+
+fn print_outcome(report: &Report, history: &Path) {
+    println!(
+        "verdict: {} after {} ({}): {}",
+        report.verdict,
+        progress::short(report.duration),
+        ended_by(report),
+        report.reason
+    );
+    if report.verdict == Verdict::Degraded && std::env::var_os("GITHUB_ACTIONS").is_some() {
+        println!("::warning title=cased::deployment degraded: {}", report.reason);
+    }
+    println!(
+        "session {} recorded in {}; `cased report {} --format html` renders it",
+        report.session_id,
+        history.display(),
+        report.session_id
+    );
+}
+
+fn ended_by(report: &Report) -> String {
+    serde_json::to_value(report.ended_by)
+        .ok()
+        .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
+        .unwrap_or_default()
+}
+
+fn describe(event: &DeploymentEvent) -> String {
+    let mut s = format!("{:?}", event.deployment_request());
+    if let Some(r) = event.repository_full_name() {
+        s.push_str(&format!(" of {r}"));
+    }
+    if let Some(e) = event.environment() {
+        s.push_str(&format!(" to {e}"));
+    }
+    s
+}
+
+/// Opens (creating) the SQLite history at `path`.
+pub(crate) fn open_history(path: &Path) -> Result<Arc<SqliteHistory>, Failure> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Failure::Other(format!("cannot create the history directory {}: {e}", dir.display())))?;
+    }
+    SqliteHistory::open(path)
+        .map(Arc::new)
+        .map_err(|e| Failure::Other(format!("cannot open the history {}: {e}", path.display())))
+}
+
+pub(crate) fn read(path: &Path) -> Result<String, Failure> {
+    std::fs::read_to_string(path).map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))
+}
+
+pub(crate) fn write(path: &Path, text: &str) -> Result<(), Failure> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Failure::Other(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    std::fs::write(path, text).map_err(|e| Failure::Other(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Reads a configuration file: TOML, or JSON when the name ends in `.json`.
+pub(crate) fn load_config(path: &Path) -> Result<MonitorConfig, Failure> {
+    let text = read(path)?;
+    let value = parse_file(path, &text)?;
+    MonitorConfig::from_value(value).map_err(|e| config_error(path, &text, e))
+}
+
+/// The file as a JSON value; syntax errors name the line.
+pub(crate) fn parse_file(path: &Path, text: &str) -> Result<Value, Failure> {
+    let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    if is_json {
+        serde_json::from_str(text).map_err(|e| Failure::Usage(format!("{}: invalid JSON: {e}", path.display())))
+    } else {
+        toml::from_str(text).map_err(|e| Failure::Usage(format!("{}: invalid TOML: {}", path.display(), e.to_string().trim_end())))
+    }
+}
+
+/// A configuration error naming the file, each key path and, when it can be found, its line.
+pub(crate) fn config_error(path: &Path, text: &str, e: Error) -> Failure {
+    let Error::Validation(v) = &e else { return Failure::Core(e) };
+    let mut msg = format!("invalid configuration in {}:", path.display());
+    for p in &v.errors {
+        msg.push_str(&format!("\n  - {}: {}", p.field, p.message));
+        if let Some(line) = line_of(text, &p.field, &p.message) {
+            msg.push_str(&format!(" (line {line})"));
+        }
+    }
+    Failure::Usage(msg)
+}
+
+/// The line (from 1) where the key a problem is about is written, when it can be found.
+fn line_of(text: &str, field: &str, message: &str) -> Option<usize> {
+    let key = message
+        .split_once("unknown field `")
+        .and_then(|(_, rest)| rest.split_once('`'))
+        .map(|(k, _)| k.to_owned())
+        .or_else(|| field.rsplit('.').next().map(|k| k.split('[').next().unwrap_or(k).to_owned()))?;
+    if key.is_empty() || key == "config" {
+        return None;
+    }
+    text.lines().position(|l| defines(l, &key)).map(|i| i + 1)
+}
+
+/// Whether `line` writes `key = ...` or a `[key]` / `[a.key]` header.
+fn defines(line: &str, key: &str) -> bool {
+    line.match_indices(key).any(|(i, _)| {
+        let before = line[..i].trim_end_matches('"').chars().next_back();
+        let ok_before = before.is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '-'));
+        let after = line[i + key.len()..].trim_start_matches('"').trim_start();
+        ok_before && (after.starts_with('=') || after.starts_with(']'))
+    })
+}

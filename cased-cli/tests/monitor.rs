@@ -1,0 +1,330 @@
+//! `cased monitor`, `history`, `report`, `check` and `demo` as a user runs them: the real binary,
+//! a clean environment, real HTTP servers on loopback and a temporary history per test.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The `cased` binary with an empty environment.
+fn cased() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cased"));
+    cmd.env_clear();
+    cmd
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(cmd: &mut Command) -> Run {
+    let Output { status, stdout, stderr } = cmd.output().expect("the cased binary runs");
+    Run {
+        code: status.code().expect("exited, not killed"),
+        stdout: String::from_utf8(stdout).unwrap(),
+        stderr: String::from_utf8(stderr).unwrap(),
+    }
+}
+
+impl Run {
+    #[track_caller]
+    fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, code, "stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+}
+
+/// A fresh temporary directory.
+fn temp_dir() -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "cased-cli-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// An HTTP server on loopback answering every request with `status`; returns its URL.
+fn server(status: u16) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/health", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let mut got = Vec::new();
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let body = if status < 400 { "ok" } else { "down" };
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    url
+}
+
+/// A cased.toml with one HTTP check of `url` (or none) on a tiny schedule.
+fn config(dir: &Path, url: Option<&str>, extra: &str) -> PathBuf {
+    let check = url.map_or(String::new(), |u| format!("[[checks]]\nname = \"web\"\ntype = \"http\"\nurl = \"{u}\"\n"));
+    let text = format!(
+        "[schedule]\nintervals = [\"40ms\"]\ncooldown = \"300ms\"\nmax_duration = \"10s\"\n\n\
+         [verdict]\nmin_samples = 2\n{extra}\n{check}"
+    );
+    let path = dir.join("cased.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn monitor(dir: &Path, config: &Path) -> Command {
+    let mut cmd = cased();
+    cmd.arg("monitor").arg("--config").arg(config).arg("--history").arg(dir.join("history.db"));
+    cmd.args(["-m", "Deploy v2", "--repository", "acme/shop", "--environment", "test"]);
+    cmd
+}
+
+/// The session id `cased monitor` printed.
+fn session_id(out: &str) -> String {
+    let line = out.lines().find(|l| l.starts_with("session ")).expect("a session line");
+    line.split_whitespace().nth(1).unwrap().to_owned()
+}
+
+#[test]
+fn healthy_exits_0_writes_the_step_summary_and_is_in_history() {
+    let dir = temp_dir();
+    let url = server(200);
+    let cfg = config(&dir, Some(&url), "");
+    let summary = dir.join("step-summary.md");
+    std::fs::write(&summary, "# earlier step\n").unwrap();
+    let own = dir.join("summary.md");
+    let r = run(monitor(&dir, &cfg).env("GITHUB_STEP_SUMMARY", &summary).arg("--summary").arg(&own));
+    r.expect_code(0);
+    assert!(r.stdout.contains("verdict healthy"), "{}", r.stdout);
+    assert!(r.stdout.contains("tick 1 |"), "one plain line per update: {}", r.stdout);
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.starts_with("# earlier step\n"), "appended: {md}");
+    assert!(md.contains("healthy"), "{md}");
+    assert_eq!(std::fs::read_to_string(&own).unwrap().trim(), md.trim_start_matches("# earlier step\n").trim());
+
+    let id = session_id(&r.stdout);
+    let db = dir.join("history.db");
+    let h = run(cased().arg("history").arg("--history").arg(&db));
+    h.expect_code(0);
+    let row = h.stdout.lines().find(|l| l.starts_with(&id)).unwrap_or_else(|| panic!("{id} listed: {}", h.stdout));
+    assert!(row.contains("acme/shop") && row.contains("test") && row.contains("healthy"), "{row}");
+    let other = run(cased().args(["history", "--repository", "other/repo", "--history"]).arg(&db));
+    assert!(!other.expect_code(0).stdout.contains(&id), "{}", other.stdout);
+    let stats = run(cased().args(["history", "stats", "--bucket", "week", "--json", "--history"]).arg(&db));
+    let v: serde_json::Value = serde_json::from_str(&stats.expect_code(0).stdout).unwrap();
+    assert_eq!(v["buckets"][0]["healthy"], 1, "{v}");
+
+    let html = dir.join("out/report.html");
+    run(cased().args(["report", &id[..10], "--format", "html", "--out"]).arg(&html).arg("--history").arg(&db))
+        .expect_code(0);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("<svg"), "charts in the page");
+    let json = run(cased().args(["report", &id, "--format", "json", "--history"]).arg(&db));
+    let v: serde_json::Value = serde_json::from_str(&json.expect_code(0).stdout).unwrap();
+    assert_eq!(v["verdict"], "healthy");
+    run(cased().args(["report", "nope", "--history"]).arg(&db)).expect_code(1);
+    run(cased().args(["report", &id, "--format", "pdf", "--history"]).arg(&db)).expect_code(3);
+}
+
+#[test]
+fn unhealthy_exits_1() {
+    let dir = temp_dir();
+    let cfg = config(&dir, Some(&server(503)), "");
+    let r = run(&mut monitor(&dir, &cfg));
+    r.expect_code(1);
+    assert!(r.stdout.contains("verdict: unhealthy"), "{}", r.stdout);
+    assert!(r.stdout.contains("HTTP 503"), "{}", r.stdout);
+}
+
+/// A receiver on loopback that sends the body of every POST it gets on `tx`.
+fn receiver(tx: std::sync::mpsc::Sender<String>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/alerts", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut got = Vec::new();
+            let mut buf = [0u8; 8192];
+            let body = loop {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break None,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+                let text = String::from_utf8_lossy(&got).into_owned();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len = head
+                        .lines()
+                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()))
+                        .unwrap_or(0);
+                    if body.len() >= len {
+                        break Some(body.to_owned());
+                    }
+                }
+            };
+            // Sent before answering, so the body is there once the sender has its answer.
+            if let Some(body) = body {
+                let _ = tx.send(body);
+            }
+            let _ = conn.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n");
+        }
+    });
+    url
+}
+
+#[test]
+fn alerts_of_cased_toml_are_delivered_before_exit() {
+    let dir = temp_dir();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let hook = receiver(tx);
+    let alerts = format!(
+        "\n[alerts]\nchannels = [{{ name = \"hook\", type = \"webhook\", url = \"{hook}\", secret = \"s3cret\" }},\n\
+         {{ name = \"console\", type = \"inapp\" }}]\n\
+         routes = [{{ name = \"all\", channels = [\"hook\", \"console\"], group_wait = \"0s\" }}]\n"
+    );
+    let cfg = config(&dir, Some(&server(503)), &alerts);
+    let r = run(&mut monitor(&dir, &cfg));
+    r.expect_code(1);
+    let body = rx.try_recv().expect("the webhook was posted before the command exited");
+    assert!(body.contains("Deployment unhealthy"), "{body}");
+    assert!(r.stdout.contains("alert [critical] console"), "{}", r.stdout);
+    assert!(r.stdout.contains("notifications delivered"), "{}", r.stdout);
+}
+
+#[test]
+fn no_checks_is_inconclusive_and_exits_2() {
+    let dir = temp_dir();
+    let cfg = config(&dir, None, "no_data = \"inconclusive\"");
+    let r = run(&mut monitor(&dir, &cfg));
+    r.expect_code(2);
+    assert!(r.stdout.contains("verdict: inconclusive"), "{}", r.stdout);
+}
+
+#[test]
+fn min_samples_out_of_reach_is_inconclusive() {
+    let dir = temp_dir();
+    let cfg = config(&dir, Some(&server(200)), "");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("min_samples = 2", "min_samples = 1000");
+    std::fs::write(&cfg, text).unwrap();
+    run(&mut monitor(&dir, &cfg)).expect_code(2);
+}
+
+#[test]
+fn the_event_can_come_from_a_json_file() {
+    let dir = temp_dir();
+    let cfg = config(&dir, Some(&server(200)), "");
+    let event = dir.join("event.json");
+    std::fs::write(&event, r#"{"deployment_request": "Deploy from file", "repository_full_name": "acme/file"}"#).unwrap();
+    let mut cmd = cased();
+    cmd.arg("monitor").arg("-c").arg(&cfg).arg("--event-json").arg(&event).arg("--history").arg(dir.join("h.db"));
+    let r = run(&mut cmd);
+    r.expect_code(0);
+    assert!(r.stdout.contains("\"Deploy from file\" of acme/file"), "{}", r.stdout);
+}
+
+#[test]
+fn bad_configuration_exits_3_naming_the_key_and_line() {
+    let dir = temp_dir();
+    let path = dir.join("cased.toml");
+    let cases = [
+        ("[schedule]\nintervals = [\"1s\", \"fast\"]\n", "schedule.intervals", Some("line 2")),
+        ("[schedule]\ncooldown = \"1s\"\n\n[verdikt]\nmin_samples = 1\n", "verdikt", Some("line 4")),
+        ("[[checks]]\nname = \"a\"\ntype = \"http\"\nurl = \"http://x\"\nurll = 1\n", "urll", Some("line 5")),
+        ("[schedule\nintervals = 1\n", "line 1", None),
+    ];
+    for (text, key, line) in cases {
+        std::fs::write(&path, text).unwrap();
+        let r = run(&mut monitor(&dir, &path));
+        r.expect_code(3);
+        assert!(r.stderr.contains(key), "{key} in: {}", r.stderr);
+        if let Some(line) = line {
+            assert!(r.stderr.contains(line), "{line} in: {}", r.stderr);
+        }
+    }
+    run(&mut monitor(&dir, &dir.join("missing.toml"))).expect_code(3);
+    // The event is checked too.
+    std::fs::write(&path, "").unwrap();
+    let r = run(monitor(&dir, &path).args(["--commit-sha", "xyz"]));
+    r.expect_code(3);
+    assert!(r.stderr.contains("commit_sha"), "{}", r.stderr);
+}
+
+#[test]
+fn every_command_has_help() {
+    for cmd in [&["--help"][..], &["monitor", "--help"], &["history", "--help"], &["history", "stats", "--help"],
+        &["report", "--help"], &["check", "--help"], &["demo", "--help"], &["notify", "--help"]]
+    {
+        let r = run(cased().args(cmd));
+        r.expect_code(0);
+        assert!(r.stdout.contains("Usage: cased"), "{cmd:?}: {}", r.stdout);
+    }
+    let r = run(cased().args(["monitor", "--help"]));
+    assert!(r.stdout.contains("1 unhealthy") && r.stdout.contains("GITHUB_STEP_SUMMARY"), "{}", r.stdout);
+    run(cased().args(["monitor", "--bogus"])).expect_code(3);
+}
+
+#[test]
+fn check_exit_codes() {
+    let ok = server(200);
+    let r = run(cased().args(["check", &ok]));
+    r.expect_code(0);
+    assert!(r.stdout.starts_with("pass"), "{}", r.stdout);
+    run(cased().args(["check", &server(503)])).expect_code(1);
+    let inline = format!(r#"{{"name": "api", "type": "http", "url": "{ok}", "expect": {{"status": [201]}}}}"#);
+    run(cased().args(["check", &inline])).expect_code(1);
+    let r = run(cased().args(["check", r#"{"name": "api", "type": "http", "urll": "x"}"#]));
+    r.expect_code(3);
+    assert!(r.stderr.contains("urll"), "{}", r.stderr);
+    run(cased().args(["check", "no-such-file.toml"])).expect_code(3);
+    let dir = temp_dir();
+    let cfg = config(&dir, Some(&ok), "");
+    let r = run(cased().arg("check").arg(&cfg).arg("--json"));
+    let line: serde_json::Value = serde_json::from_str(r.expect_code(0).stdout.trim()).unwrap();
+    assert_eq!(line["outcome"]["status"], "pass");
+}
+
+#[test]
+fn the_demo_catches_the_regression_and_exits_1() {
+    let dir = temp_dir();
+    let r = run(cased().args(["demo", "--fast", "--out"]).arg(&dir));
+    r.expect_code(1);
+    assert!(r.stdout.contains("rollback: "), "{}", r.stdout);
+    assert!(r.stdout.contains("verdict: unhealthy"), "{}", r.stdout);
+    assert!(r.stdout.contains("alert ["), "the in-app channel is printed: {}", r.stdout);
+    assert!(r.stdout.contains("webhook receiver: POST /alerts"), "the webhook was delivered: {}", r.stdout);
+    let page = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "html"))
+        .expect("an HTML report");
+    assert!(r.stdout.contains(&page.display().to_string()), "the path is printed");
+    assert!(std::fs::read_to_string(page).unwrap().contains("<svg"));
+    assert!(dir.join("history.db").exists());
+}
+
+#[test]
+fn the_healthy_demo_exits_0() {
+    let dir = temp_dir();
+    let r = run(cased().args(["demo", "--healthy", "--out"]).arg(&dir).env("CASED_DEMO_FAST", "1"));
+    r.expect_code(0);
+    assert!(!r.stdout.contains("rollback: "), "{}", r.stdout);
+    assert!(!r.stdout.contains("alert ["), "no alert for a good release: {}", r.stdout);
+    assert!(r.stdout.contains("verdict: healthy"), "{}", r.stdout);
+}
