@@ -1,7 +1,8 @@
 //! 10,000 concurrent monitoring sessions on one runtime: resident memory per session and tick
 //! lateness (issue 3). Not a criterion benchmark: one measured run, printed as a table.
 //!
-//! `cargo bench -p cased-benches --bench sessions` (env `CASED_BENCH_SESSIONS`, default 10000).
+//! `cargo bench -p cased-benches --bench sessions` (env `CASED_BENCH_SESSIONS`, default 10000;
+//! `CASED_BENCH_UPDATE_BUFFER`, the per-session update buffer, default 16 as in the library).
 //!
 //! Each session has one cheap check, ticks every second (the progressive schedule compressed),
 //! holds a window of 100 pushed samples and runs a 10 s cool-down: 10 ticks each, 100,000 ticks
@@ -30,6 +31,7 @@ fn percentile(sorted: &[Duration], q: f64) -> Duration {
 
 fn main() {
     let n: usize = std::env::var("CASED_BENCH_SESSIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let buffer: usize = std::env::var("CASED_BENCH_UPDATE_BUFFER").ok().and_then(|v| v.parse().ok()).unwrap_or(16);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let pid = sysinfo::get_current_pid().expect("pid");
     let mut sys = System::new();
@@ -46,6 +48,7 @@ fn main() {
     let monitor = Monitor::builder(config)
         .check(FnCheck::new("cheap", || async { CheckOutcome::pass("ok") }))
         .sample_window(100)
+        .update_buffer(buffer)
         .build()
         .expect("monitor");
     let event = DeploymentEvent::builder("Deploy v2").repository("acme/shop").environment("bench").build().unwrap();
@@ -83,6 +86,7 @@ fn main() {
     let healthy = reports.iter().filter(|r| r.verdict == cased_core::Verdict::Healthy).count();
     let per_session = during.saturating_sub(before) as f64 / n as f64;
     println!("sessions                 {n}");
+    println!("update buffer            {buffer}");
     println!("ticks run                {ticks}");
     println!("healthy verdicts         {healthy}");
     println!("RSS before / during      {:.1} MiB / {:.1} MiB", before as f64 / 1048576.0, during as f64 / 1048576.0);
