@@ -43,9 +43,11 @@ node: cased-node/node_modules/.installed
 	cd cased-node && npx napi build --platform --output-dir . >/dev/null
 
 # The check tests talk to a real Postgres and Redis: .ci/pg-redis.sh installs them if missing
-# and starts them on loopback (idempotent). The SMTP test server (aiosmtpd) is in the .venv.
+# and starts them on loopback (idempotent). The Prometheus source test starts its own server
+# (.ci/prometheus.sh installs the package). The SMTP test server (aiosmtpd) is in the .venv.
 test-rust: $(VENV)/.installed
-	eval "$$(bash .ci/pg-redis.sh)" && CASED_TEST_PYTHON=$(PYTHON) cargo test -q --workspace --exclude cased-py --exclude cased-node
+	eval "$$(bash .ci/pg-redis.sh)" && eval "$$(bash .ci/prometheus.sh)" && \
+	  CASED_TEST_PYTHON=$(PYTHON) cargo test -q --workspace --exclude cased-py --exclude cased-node
 
 test-python:
 	cd cased-py && $(PYTHON) -m pytest -q
