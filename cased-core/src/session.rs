@@ -629,6 +629,9 @@ impl SessionTask {
     async fn finish(&mut self, (ended_by, judgement): (EndReason, Judgement)) {
         self.phase = Phase::Finished;
         tracing::info!(verdict = %judgement.verdict, reason = %judgement.reason, ?ended_by, "session finished");
+        // What the checks and findings said, before a missing baseline made it inconclusive: a
+        // first deployment with healthy checks is what the next ones are compared against.
+        let checks_verdict = judgement.verdict;
         let judgement = self.apply_detector_no_data(&ended_by, judgement);
         if judgement.verdict == Verdict::Unhealthy {
             let key = format!("{}/verdict", self.shared.id);
@@ -676,7 +679,7 @@ impl SessionTask {
             }),
             no_data: self.no_data.clone(),
         };
-        self.record_baselines(report.verdict).await;
+        self.record_baselines(checks_verdict).await;
         // Stored before waiters see it, so a caller who got the report can query history for it.
         if let Some(h) = &self.monitor.history
             && let Err(e) = h.record_report(&report).await
@@ -705,7 +708,9 @@ impl SessionTask {
         }
     }
 
-    /// Hands this deployment's samples and outcome to the baseline store, if there is one.
+    /// Hands this deployment's samples and outcome to the baseline store, if there is one. The
+    /// outcome is healthy when the checks and findings were (`verdict`, before the no-data
+    /// policy), so the first deployment can become the baseline of the next.
     async fn record_baselines(&mut self, verdict: Verdict) {
         let Some(store) = self.monitor.baseline_store.clone() else { return };
         let id = self.info.correlation_id.clone();

@@ -369,3 +369,30 @@ async fn a_provided_baseline_catches_a_latency_step() {
     assert!(f.p_value.is_some_and(|p| p < 0.05), "{f:?}");
     assert_ne!(report.verdict, Verdict::Healthy);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_baseline_store_makes_one_deployment_the_baseline_of_the_next() {
+    use cased_core::metrics::MemoryBaselineStore;
+    let config = MonitorConfig::from_value(serde_json::json!({
+        "schedule": {"intervals": ["1s"], "cooldown": "20s"},
+        "verdict": {"min_samples": 3},
+        "detectors": [{"type": "baseline", "metric": "web.latency_ms"}]
+    }))
+    .unwrap();
+    let steady = || {
+        let runs = Arc::new(AtomicU32::new(0));
+        FnCheck::new("web", move || {
+            let n = runs.fetch_add(1, Ordering::SeqCst);
+            async move { CheckOutcome::pass("HTTP 200").with_latency(Duration::from_millis(20 + u64::from(n % 4))) }
+        })
+    };
+    let store = Arc::new(MemoryBaselineStore::default());
+    let monitor = Monitor::builder(config.clone()).check(steady()).baseline_store(store.clone()).build().unwrap();
+    let first = monitor.run(event(DeploymentStatus::Success).to_builder().correlation_id("deploy-1").build().unwrap()).await.unwrap();
+    assert_eq!(first.no_data, ["web.latency_ms"], "nothing to compare the first deployment with");
+    assert_eq!(first.verdict, Verdict::Inconclusive);
+    let monitor = Monitor::builder(config).check(steady()).baseline_store(store).build().unwrap();
+    let second = monitor.run(event(DeploymentStatus::Success).to_builder().correlation_id("deploy-2").build().unwrap()).await.unwrap();
+    assert!(second.no_data.is_empty(), "the first deployment is the baseline: {:?}", second.no_data);
+    assert_eq!(second.verdict, Verdict::Healthy, "{}", second.reason);
+}
