@@ -19,10 +19,11 @@ use crate::errors::CoreError;
 
 /// A query's result on its way to Python: converted where pyo3-async-runtimes completes the
 /// future (see [`query!`]).
-pub(crate) struct Out(Convert);
+pub(crate) struct Out(pub(crate) Convert);
 
 /// Makes the Python value of a query's result, once attached.
-type Convert = Box<dyn for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyAny>> + Send>;
+pub(crate) type Convert =
+    Box<dyn for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyAny>> + Send>;
 
 impl<'py> IntoPyObject<'py> for Out {
     type Target = PyAny;

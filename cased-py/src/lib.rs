@@ -10,6 +10,7 @@ mod errors;
 mod event;
 mod history;
 mod logging;
+mod metrics;
 mod monitor;
 mod report;
 mod session;
@@ -33,6 +34,7 @@ fn _cased(m: &Bound<'_, PyModule>) -> PyResult<()> {
     detect::register(m)?;
     alert::register(m)?;
     m.add_class::<history::PyHistory>()?;
+    metrics::register(m)?;
     m.add_function(wrap_pyfunction!(report::render_report, m)?)?;
     m.add("CasedError", py.get_type::<errors::CasedError>())?;
     m.add("ValidationError", py.get_type::<errors::ValidationError>())?;

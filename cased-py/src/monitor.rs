@@ -1,18 +1,18 @@
 //! `cased.Monitor`: conversions and asyncio glue around [`cased_core::Monitor`].
 //!
 //! The binding keeps the validated configuration, the custom checks, the rollback hook, the
-//! custom alert notifiers, the history and direct baselines, and builds the core monitor with
-//! `Monitor::builder(..).check(FnCheck)..build()`. Python callables must run on the event loop
-//! of the caller of `start()`, in its context, and the core gives a check no per-session state,
-//! so a monitor with callables (checks, hook, notifiers) is built at every `start()` with the
-//! loop captured there (each such session then has its own alert manager); one without
-//! callables is built once, at construction. Every build is the core's validation:
+//! custom alert notifiers, the history, the direct baselines and the baseline store, and builds
+//! the core monitor with `Monitor::builder(..).check(FnCheck)..build()`. Python callables must
+//! run on the event loop of the caller of `start()`, in its context, and the core gives a check
+//! no per-session state, so a monitor with callables (checks, hook, notifiers) is built at every
+//! `start()` with the loop captured there (each such session then has its own alert manager);
+//! one without callables is built once, at construction. Every build is the core's validation:
 //! configuration errors are raised by the constructor and `add_check`.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use cased_core::alert::{FnNotifier, Notification, Notifier, NotifyError};
-use cased_core::{Monitor, MonitorConfig, RollbackContext, RollbackHook};
+use cased_core::{BaselineStore, Monitor, MonitorConfig, RollbackContext, RollbackHook};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyCFunction, PyDict, PyString, PyTuple};
@@ -25,6 +25,7 @@ use crate::check::CustomCheck;
 use crate::errors::{CoreError, describe};
 use crate::event::event_arg;
 use crate::history::PyHistory;
+use crate::metrics::PyBaselineStore;
 use crate::session::PySession;
 
 /// Starts monitoring sessions from one configuration.
@@ -46,6 +47,8 @@ struct Extras {
     notifiers: Vec<(String, Arc<Py<PyAny>>)>,
     /// Baselines given directly, by metric.
     baselines: Vec<(String, Vec<f64>)>,
+    /// Where sessions record their samples and find the baselines of the last healthy ones.
+    baseline_store: Option<Arc<dyn BaselineStore>>,
 }
 
 #[derive(Debug)]
@@ -103,6 +106,9 @@ fn build(
     }
     if let Some(history) = &extras.history {
         builder = builder.history(history.get().shared());
+    }
+    if let Some(store) = &extras.baseline_store {
+        builder = builder.baseline_store(Arc::clone(store));
     }
     for (name, f) in &extras.notifiers {
         let notifier = python_notifier(name, Arc::clone(f), locals.clone());
@@ -176,7 +182,8 @@ fn rollback_info<'py>(py: Python<'py>, ctx: &RollbackContext) -> PyResult<Bound<
 #[pymethods]
 impl PyMonitor {
     #[new]
-    #[pyo3(signature = (config=None, *, on_rollback=None, checks=None, notifiers=None, history=None, baselines=None))]
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (config=None, *, on_rollback=None, checks=None, notifiers=None, history=None, baselines=None, baseline_store=None))]
     fn new(
         py: Python<'_>,
         config: Option<&Bound<'_, PyAny>>,
@@ -185,6 +192,7 @@ impl PyMonitor {
         notifiers: Option<&Bound<'_, PyAny>>,
         history: Option<Py<PyHistory>>,
         baselines: Option<&Bound<'_, PyAny>>,
+        baseline_store: Option<Py<PyBaselineStore>>,
     ) -> PyResult<Self> {
         let value: Value = match config {
             None => Value::Object(serde_json::Map::new()),
@@ -218,6 +226,7 @@ impl PyMonitor {
         }
         let mut extras = Extras {
             history,
+            baseline_store: baseline_store.map(|s| s.get().shared()),
             ..Extras::default()
         };
         if let Some(baselines) = baselines {

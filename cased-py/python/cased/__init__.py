@@ -2,23 +2,27 @@
 
 Deployment events, the deployments API client, monitoring sessions (``Monitor``, ``Session``),
 custom and one-off health checks, anomaly detectors (``Detector``, ``compare``), webhook
-signatures, the deployment history (``History``), reports (``render_report``) and the exception
-hierarchy, backed by the Rust core (``cased-core``). Everything here is re-exported from the
+signatures, metric sources (``PrometheusSource``, ``HostSource``), baseline stores
+(``BaselineStore``), the deployment history (``History``), reports (``render_report``) and the
+exception hierarchy, backed by the Rust core (``cased-core``). Everything here is re-exported from the
 compiled module ``cased._cased``.
 """
 
 from ._cased import (
     Alerts,
     ApiError,
+    BaselineStore,
     CasedError,
     Client,
     ClosedError,
     DeploymentEvent,
     Detector,
     History,
+    HostSource,
     InvalidRequestError,
     Monitor,
     NoDataError,
+    PrometheusSource,
     QueryError,
     RateLimitedError,
     ServerError,
@@ -43,15 +47,18 @@ from ._cased import (
 __all__ = [
     "Alerts",
     "ApiError",
+    "BaselineStore",
     "CasedError",
     "Client",
     "ClosedError",
     "DeploymentEvent",
     "Detector",
     "History",
+    "HostSource",
     "InvalidRequestError",
     "Monitor",
     "NoDataError",
+    "PrometheusSource",
     "QueryError",
     "RateLimitedError",
     "ServerError",

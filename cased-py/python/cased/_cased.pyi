@@ -349,6 +349,12 @@ class _ErrorRateComparison(TypedDict):
 
 _Values = Union[Sequence[float], Buffer]
 
+class _Sample(TypedDict):
+    metric: str
+    labels: dict[str, str]
+    timestamp: float
+    value: float
+
 # --- alerts and history ----------------------------------------------------------------------
 
 class _Notification(TypedDict):
@@ -588,6 +594,10 @@ class Monitor:
     arrays): the ``baseline`` detectors of ``config["detectors"]`` on those metrics judge every
     session's pushed samples against them.
 
+    ``baseline_store`` (a :class:`BaselineStore`) keeps every session's samples and outcome,
+    keyed by repository, environment and metric: the ``baseline`` detectors of later sessions
+    without a ``baselines`` entry judge against the last healthy deployments found there.
+
     Raises:
         ValidationError: naming each bad setting by its path (``schedule.intervals[1]``,
             ``verdikt``, ``checks[0].url``, ``checks`` for a name used twice).
@@ -603,6 +613,7 @@ class Monitor:
         notifiers: Mapping[str, _NotifierFn] | None = None,
         history: History | None = None,
         baselines: Mapping[str, _Values] | None = None,
+        baseline_store: BaselineStore | None = None,
     ) -> None: ...
     def add_check(self, name: str, f: _CheckFn, *, category: _Category | None = None) -> None:
         """Add a custom check, run after the configured ones at every tick of sessions started
@@ -839,6 +850,69 @@ def verify_webhook_signature(
             ``"malformed_signature"`` or ``"mismatch"``.
         ValidationError: for a negative ``tolerance`` or ``now``.
     """
+
+@final
+class PrometheusSource:
+    """Reads samples from a Prometheus server (or anything speaking its HTTP API: Thanos,
+    Mimir, VictoriaMetrics). ``bearer_token`` is sent as ``Authorization: Bearer <token>`` and
+    never shown by ``repr``; ``timeout`` (seconds, default 30) bounds each query.
+
+    Every series' point becomes one sample named ``metric``, with the series' labels (without
+    ``__name__``); points that are NaN or infinite are dropped.
+
+    Raises:
+        ValidationError: when ``url`` is not an absolute http(s) URL, ``timeout`` is not
+            positive, or the token cannot be sent as a header.
+    """
+
+    def __init__(self, url: str, *, bearer_token: str | None = None, timeout: float | None = None) -> None: ...
+    async def query(self, metric: str, promql: str, time: float | None = None) -> list[_Sample]:
+        """An instant query (``/api/v1/query``) at ``time`` (seconds since the epoch; now when
+        None).
+
+        Raises:
+            QueryError: Prometheus rejected the query (``.error_type``, ``.status``).
+            NoDataError: the query matched no series.
+            UnauthorizedError, ServerError, TimeoutError, TransportError: as the API errors.
+        """
+
+    async def query_range(
+        self, metric: str, promql: str, start: float, end: float, step_seconds: float
+    ) -> list[_Sample]:
+        """A range query (``/api/v1/query_range``) from ``start`` to ``end`` (seconds since the
+        epoch) every ``step_seconds``.
+
+        Raises:
+            ValidationError: when ``end < start`` or ``step_seconds`` is not positive.
+            QueryError, NoDataError: as :meth:`query`.
+        """
+
+@final
+class HostSource:
+    """CPU, memory and disk of the machine this process runs on: ``host_cpu_percent`` (from
+    the second call on), ``host_memory_used_percent``, ``host_memory_used_bytes`` and, per
+    mounted disk, ``host_disk_used_percent`` (label ``mount``)."""
+
+    def __init__(self) -> None: ...
+    def sample(self) -> list[_Sample]:
+        """The host's samples now."""
+
+@final
+class BaselineStore:
+    """Where sessions keep each deployment's samples and outcome, per repository, environment
+    and metric: the baselines of the next deployments. Give it to :class:`Monitor`."""
+
+    @staticmethod
+    def sqlite(path: str | PathLike[str]) -> BaselineStore:
+        """A store in the SQLite file at ``path`` (created when missing, WAL mode).
+
+        Raises:
+            TransportError: when the file cannot be opened or its schema created.
+        """
+
+    @staticmethod
+    def in_memory() -> BaselineStore:
+        """A store kept in memory, gone with the last reference."""
 
 @final
 class History:
