@@ -44,6 +44,33 @@ export declare class AlertStream {
 }
 
 /**
+ * Where baselines are kept between sessions: per repository, environment and metric, each
+ * deployment's samples and whether it turned out healthy. A monitor given one
+ * (`new Monitor(config, { baselineStore })`) compares every `baseline` detector's metric with
+ * the last healthy deployments of the same repository and environment, and records each
+ * session's samples for the next.
+ *
+ * ```js
+ * const baselineStore = BaselineStore.sqlite('.cased/baselines.db')
+ * const monitor = new Monitor(
+ *   { detectors: [{ type: 'baseline', metric: 'web.latency_ms' }] },
+ *   { checks: { web }, baselineStore },
+ * )
+ * ```
+ */
+export declare class BaselineStore {
+  /**
+   * Opens (or creates) the SQLite store at `path` (WAL mode). Throws `code: 'transport'`
+   * when the file cannot be opened or its schema created.
+   */
+  static sqlite(path: string): BaselineStore
+  /** A store in memory, gone with the process (tests, one-off runs). */
+  static inMemory(): BaselineStore
+  /** The SQLite file's path, as given; `null` in memory. */
+  get path(): string | null
+}
+
+/**
  * A client of the deployments API (`POST <baseUrl>/api/v1/deployments/`).
  *
  * Retries connect errors and HTTP 408, 429, 502, 503 and 504 with exponential backoff and full
@@ -250,6 +277,25 @@ export declare class History {
 }
 
 /**
+ * Samples the machine Node runs on: `host_cpu_percent` (all cores), `host_memory_used_percent`,
+ * `host_memory_used_bytes`, and per mounted disk `host_disk_used_percent` (label `mount`).
+ *
+ * CPU usage is measured between two calls: the first `sample()` gives no CPU sample, later
+ * ones the usage since the previous call.
+ *
+ * ```js
+ * const host = new HostSource()
+ * for (const s of host.sample()) session.push(s.metric, s.value)
+ * ```
+ */
+export declare class HostSource {
+  /** A source for this host. */
+  constructor()
+  /** Takes the host's samples now (synchronously; it reads the kernel's counters). */
+  sample(): Array<Sample>
+}
+
+/**
  * Starts monitoring sessions: a configuration (schedule, checks, verdict rules), custom checks
  * and a rollback hook. One monitor serves any number of concurrent sessions.
  *
@@ -292,6 +338,43 @@ export declare class Monitor {
   start(event: DeploymentEvent): Promise<Session>
   /** Starts a session and resolves with its final report: the one-call form. */
   run(event: DeploymentEvent): Promise<Report>
+}
+
+/**
+ * Samples from a Prometheus server's HTTP API (or anything speaking it: Thanos, Mimir,
+ * VictoriaMetrics).
+ *
+ * ```js
+ * const prometheus = new PrometheusSource('http://prometheus:9090', { bearerToken, timeoutMs: 5000 })
+ * const [p99] = await prometheus.query('p99_ms', 'histogram_quantile(0.99, rate(http_seconds_bucket[5m])) * 1000')
+ * const series = await prometheus.queryRange('rps', 'rate(http_requests_total[1m])', start, end, 15)
+ * ```
+ *
+ * Results are `Sample`s named by the caller, the series' labels kept. Rejections carry the
+ * core's codes: `query` (Prometheus answered with an error: `bad_data`, ...), `no_data` (the
+ * query matched nothing), `unauthorized` (401, 403), `server` (5xx), `timeout`, `transport`.
+ */
+export declare class PrometheusSource {
+  /**
+   * Builds a source for the server at `url` (e.g. `http://prometheus:9090`; a path prefix
+   * is kept). Throws one `validation` error listing every problem: a URL that is not an
+   * absolute http(s) URL, an unknown option, a value of the wrong kind (under the option's
+   * name), a zero timeout (`timeout`) or a token that cannot be sent as a header
+   * (`authorization`).
+   */
+  constructor(url: string, options?: PrometheusSourceOptions | null)
+  /**
+   * An instant query (`/api/v1/query`) at `time` (seconds since the Unix epoch; now when
+   * omitted): each series of the vector (or the scalar) becomes one sample of `metric`.
+   * Rejects with `code: 'no_data'` when the query matches no series.
+   */
+  query(metric: string, promql: string, time?: number | null): Promise<Array<Sample>>
+  /**
+   * A range query (`/api/v1/query_range`) from `start` to `end` (seconds since the Unix
+   * epoch) every `stepSeconds`. Rejects with `code: 'validation'` when `end` is before
+   * `start` or the step is not a positive number, `no_data` when nothing was returned.
+   */
+  queryRange(metric: string, promql: string, start: number, end: number, stepSeconds: number): Promise<Array<Sample>>
 }
 
 /**
@@ -521,7 +604,8 @@ export interface CasedErrorInfo {
    * The stable code of the core's error kind: `validation`, `unauthorized`,
    * `invalid_request`, `rate_limited`, `server`, `timeout`, `transport`, `storage` (the
    * history database failed), `closed` (used after closing), `query` (a history query that
-   * cannot be answered) or `no_data` (nothing to answer with). A rejected webhook signature
+   * cannot be answered, or Prometheus answered with an error) or `no_data` (nothing to
+   * answer with, such as a Prometheus query matching no series). A rejected webhook signature
    * (`verifyWebhookSignature`) has its own codes: `malformed_timestamp`,
    * `outside_tolerance`, `malformed_signature`, `mismatch`.
    */
@@ -1071,6 +1155,13 @@ export interface MonitorOptions {
    * (a failing write is logged and never stops the session).
    */
   history?: History
+  /**
+   * Where the `baseline` detectors' baselines come from and each session's samples go: a
+   * detector's metric is compared with the last healthy deployments of the same repository
+   * and environment; a session whose checks and findings were healthy becomes part of the
+   * next one's baseline. Without a baseline the metric is listed in the report's `no_data`.
+   */
+  baselineStore?: BaselineStore
 }
 
 /**
@@ -1129,6 +1220,20 @@ export interface PostgresCheckConfig {
   timeout?: string
   /** What the check is about (default `database`). */
   category?: 'availability' | 'endpoint' | 'database' | 'dependency'
+}
+
+/**
+ * Options of `new PrometheusSource(url, options)`; every key is optional and a key not listed
+ * here is rejected by name. `null` counts as absent.
+ */
+export interface PrometheusSourceOptions {
+  /**
+   * Sent as `Authorization: Bearer <token>` with every query. It lives in the native core
+   * only: never a property of the source, never in errors, logs or `util.inspect`.
+   */
+  bearerToken?: string
+  /** How long one query may take, in milliseconds (default 30000). Must be greater than zero. */
+  timeoutMs?: number
 }
 
 /** A Redis check (`"type": "redis"`): `PING` over the Redis protocol. */
@@ -1233,6 +1338,18 @@ export interface RollbackRecord {
  * `check` for the object as a whole).
  */
 export declare function runCheck(config: CheckConfig): Promise<CheckOutcome>
+
+/** One observation of one metric (the core's `Sample`), as the sources resolve with it. */
+export interface Sample {
+  /** The metric's name: the one the query was given, or `host_*` for the host. */
+  metric: string
+  /** The series' labels (Prometheus' without `__name__`; `mount` for a disk). */
+  labels: Record<string, string>
+  /** When, in seconds since the Unix epoch (fractions allowed). */
+  timestamp: number
+  /** The value (always finite: `NaN` and infinite points are dropped). */
+  value: number
+}
 
 /**
  * When checks run. Durations are strings like `"250ms"`, `"10s"`, `"1m"`, `"1h 30m"`.

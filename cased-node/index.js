@@ -836,11 +836,14 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.AlertStream = nativeBinding.AlertStream
+module.exports.BaselineStore = nativeBinding.BaselineStore
 module.exports.Client = nativeBinding.Client
 module.exports.DeploymentEvent = nativeBinding.DeploymentEvent
 module.exports.Detector = nativeBinding.Detector
 module.exports.History = nativeBinding.History
+module.exports.HostSource = nativeBinding.HostSource
 module.exports.Monitor = nativeBinding.Monitor
+module.exports.PrometheusSource = nativeBinding.PrometheusSource
 module.exports.Session = nativeBinding.Session
 module.exports.Updates = nativeBinding.Updates
 module.exports.enableLogging = nativeBinding.enableLogging

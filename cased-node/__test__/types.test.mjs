@@ -59,7 +59,7 @@ const sorted = (iterable) => [...iterable].sort()
 test('index.d.ts declares every export of index.js, and nothing that is not there', () => {
   const { values } = declarations()
   assert.deepEqual(sorted(values), sorted(Object.keys(binding)))
-  for (const name of ['AlertStream', 'Client', 'DeploymentEvent', 'Detector', 'History', 'Monitor', 'Session', 'Updates', 'enableLogging', 'renderReport', 'runCheck', 'signWebhook', 'verifyWebhookSignature']) {
+  for (const name of ['AlertStream', 'BaselineStore', 'Client', 'DeploymentEvent', 'Detector', 'History', 'HostSource', 'Monitor', 'PrometheusSource', 'Session', 'Updates', 'enableLogging', 'renderReport', 'runCheck', 'signWebhook', 'verifyWebhookSignature']) {
     assert.ok(values.has(name), name)
   }
 })
@@ -115,10 +115,12 @@ test('the object and error shapes are declared', () => {
     'MonitorOptions',
     'Notification',
     'PostgresCheckConfig',
+    'PrometheusSourceOptions',
     'RedisCheckConfig',
     'Report',
     'RollbackContext',
     'RollbackRecord',
+    'Sample',
     'ScheduleConfig',
     'SkippedUpdates',
     'StatusUpdate',
@@ -133,7 +135,7 @@ test('the object and error shapes are declared', () => {
 
 test('the declared result shapes are the objects the core hands over, key for key', async () => {
   const { properties } = declarations()
-  const { DeploymentEvent, Detector, Monitor, runCheck } = binding
+  const { DeploymentEvent, Detector, HostSource, Monitor, runCheck } = binding
   const contexts = []
   let pushed = false // the check fails (ending the session) only once a sample was pushed
   const monitor = new Monitor(
@@ -165,6 +167,7 @@ test('the declared result shapes are the objects the core hands over, key for ke
     ['RollbackContext', contexts[0]],
     ['CheckOutcome', { ...outcome, evidence: null }],
     ['Finding', finding],
+    ['Sample', new HostSource().sample()[0]],
   ]
   for (const [name, object] of shapes) {
     assert.ok(object, `${name} present`)

@@ -213,7 +213,7 @@ fn read_options(
 }
 
 /// The option `name`, unless it is absent, `undefined` or `null`.
-fn option<'a>(options: &Object<'a>, name: &str) -> Result<Option<Unknown<'a>>> {
+pub(crate) fn option<'a>(options: &Object<'a>, name: &str) -> Result<Option<Unknown<'a>>> {
     match options.get::<Unknown<'a>>(name)? {
         Some(v) if v.get_type()? != ValueType::Null => Ok(Some(v)),
         _ => Ok(None),
@@ -238,7 +238,7 @@ pub(crate) fn type_name(v: &Unknown<'_>) -> Result<&'static str> {
 }
 
 /// The string `v`, or what it is instead.
-fn string(v: Unknown<'_>) -> Result<std::result::Result<String, &'static str>> {
+pub(crate) fn string(v: Unknown<'_>) -> Result<std::result::Result<String, &'static str>> {
     if v.get_type()? == ValueType::String {
         String::from_unknown(v).map(Ok)
     } else {
@@ -247,7 +247,7 @@ fn string(v: Unknown<'_>) -> Result<std::result::Result<String, &'static str>> {
 }
 
 /// The number `v`, or what it is instead.
-fn number(v: Unknown<'_>) -> Result<std::result::Result<f64, &'static str>> {
+pub(crate) fn number(v: Unknown<'_>) -> Result<std::result::Result<f64, &'static str>> {
     if v.get_type()? == ValueType::Number {
         f64::from_unknown(v).map(Ok)
     } else {

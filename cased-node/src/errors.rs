@@ -49,7 +49,8 @@ pub struct CasedErrorInfo {
     /// The stable code of the core's error kind: `validation`, `unauthorized`,
     /// `invalid_request`, `rate_limited`, `server`, `timeout`, `transport`, `storage` (the
     /// history database failed), `closed` (used after closing), `query` (a history query that
-    /// cannot be answered) or `no_data` (nothing to answer with). A rejected webhook signature
+    /// cannot be answered, or Prometheus answered with an error) or `no_data` (nothing to
+    /// answer with, such as a Prometheus query matching no series). A rejected webhook signature
     /// (`verifyWebhookSignature`) has its own codes: `malformed_timestamp`,
     /// `outside_tolerance`, `malformed_signature`, `mismatch`.
     pub code: String,

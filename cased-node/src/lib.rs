@@ -3,7 +3,7 @@
 //! Conversions and Promise glue only: every rule, default and message comes from `cased-core`.
 //! The modules mirror the core's: [`event`], [`client`], [`errors`] (the core's `error`),
 //! [`logging`], [`config`], [`monitor`], [`session`], [`update`], [`check`] (with the core's
-//! `checks`), [`detect`], [`alert`], [`history`] and [`report`]; [`js`] holds the glue they share (core JSON handed to JavaScript, JavaScript
+//! `checks`), [`detect`], [`alert`], [`history`], [`metrics`] and [`report`]; [`js`] holds the glue they share (core JSON handed to JavaScript, JavaScript
 //! functions called from the core's threads). `index.js` and `index.d.ts` are generated from the
 //! `#[napi]` items below by `napi build`; their doc comments become the TypeScript documentation.
 
@@ -19,6 +19,7 @@ pub mod event;
 pub mod history;
 pub mod js;
 pub mod logging;
+pub mod metrics;
 pub mod monitor;
 pub mod report;
 pub mod session;

@@ -13,10 +13,11 @@ use crate::event::DeploymentEvent;
 use crate::js::{Ignored, JsFn, Json, Returned};
 use crate::alert::AlertStream;
 use crate::history::History;
+use crate::metrics::BaselineStore;
 use crate::session::{Session, report_json};
 
 /// The option names `new Monitor(config, options)` accepts; any other key is reported by name.
-const OPTION_NAMES: [&str; 4] = ["checks", "onRollback", "notifiers", "history"];
+const OPTION_NAMES: [&str; 5] = ["checks", "onRollback", "notifiers", "history", "baselineStore"];
 
 /// What the rollback hook is given.
 #[napi(object, object_from_js = false, object_to_js = false)]
@@ -55,6 +56,12 @@ pub struct MonitorOptions {
     /// (a failing write is logged and never stops the session).
     #[napi(ts_type = "History")]
     pub history: Option<Value>,
+    /// Where the `baseline` detectors' baselines come from and each session's samples go: a
+    /// detector's metric is compared with the last healthy deployments of the same repository
+    /// and environment; a session whose checks and findings were healthy becomes part of the
+    /// next one's baseline. Without a baseline the metric is listed in the report's `no_data`.
+    #[napi(ts_type = "BaselineStore")]
+    pub baseline_store: Option<Value>,
 }
 
 /// Starts monitoring sessions: a configuration (schedule, checks, verdict rules), custom checks
@@ -222,6 +229,16 @@ fn read_options(
             Err(_) => {
                 let got = type_name(&history)?;
                 problems.push(cased_core::FieldError::new("history", format!("must be a History, got {got}")));
+            }
+        }
+    }
+    if let Some(store) = option(options, "baselineStore")? {
+        // SAFETY: napi's own checked unwrap of a class instance (a wrong type is an error).
+        match unsafe { ClassInstance::<BaselineStore>::from_napi_value(store.value().env, store.raw()) } {
+            Ok(store) => builder = builder.map(|b| b.baseline_store(store.store())),
+            Err(_) => {
+                let got = type_name(&store)?;
+                problems.push(cased_core::FieldError::new("baselineStore", format!("must be a BaselineStore, got {got}")));
             }
         }
     }

@@ -1,11 +1,14 @@
 // Type-checked (never run) by types.test.mjs against the generated index.d.ts. Each
 // `@ts-expect-error` line must fail to compile, or the check fails.
 import {
+  BaselineStore,
   Client,
   DeploymentEvent,
   Detector,
   History,
+  HostSource,
   Monitor,
+  PrometheusSource,
   Session,
   Updates,
   enableLogging,
@@ -28,6 +31,8 @@ import {
   type MonitorOptions,
   type Report,
   type RollbackContext,
+  type PrometheusSourceOptions,
+  type Sample,
   type StatusUpdate,
   type UpdateItem,
 } from '../../index.js'
@@ -231,3 +236,19 @@ export async function history(): Promise<string> {
 }
 // @ts-expect-error: the bucket is a day or a week
 History.inMemory().verdictCounts('month')
+
+// Metrics: Prometheus and host samples, baseline stores.
+export async function metrics(): Promise<number> {
+  const options: PrometheusSourceOptions = { bearerToken: 'token', timeoutMs: 5000 }
+  const prometheus = new PrometheusSource('http://prometheus:9090', options)
+  const now: Sample[] = await prometheus.query('rps', 'rate(http_requests_total[1m])')
+  const range: Sample[] = await prometheus.queryRange('rps', 'rate(http_requests_total[1m])', 0, 60, 15)
+  const host: Sample[] = new HostSource().sample()
+  new Monitor({ detectors: [{ type: 'baseline', metric: 'web.latency_ms' }] }, { baselineStore: BaselineStore.sqlite('/tmp/b.db') })
+  new Monitor({}, { baselineStore: BaselineStore.inMemory() })
+  return now[0]!.value + (range[0]?.labels['job']?.length ?? 0) + host.length
+}
+// @ts-expect-error: the step is a number of seconds
+new PrometheusSource('http://p').queryRange('m', 'q', 0, 60, '15s')
+// @ts-expect-error: a baseline store is a BaselineStore
+new Monitor({}, { baselineStore: '/tmp/b.db' })
