@@ -506,3 +506,79 @@ fn merge(into: &mut Notification, from: &Notification, max_alerts: usize) {
     }
     into.refresh(max_alerts);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::{Alert, FnNotifier};
+
+    fn alert(key: &str, group: &str, state: AlertState) -> Arc<Alert> {
+        let mut a = Alert::builder(Severity::Warning, key).key(key).correlation_id(group).build().unwrap();
+        a.state = state;
+        Arc::new(a)
+    }
+
+    fn note(id: &str, group: &str, alerts: Vec<Arc<Alert>>) -> Notification {
+        Notification::new(id.into(), "r", group, alerts, usize::MAX)
+    }
+
+    fn queue(capacity: usize, send_resolved: bool) -> (ChannelQueue, Arc<Reporter>) {
+        let reporter = Arc::new(Reporter::new(64));
+        let config = DeliveryConfig { queue_capacity: capacity, max_alerts: 2, ..DeliveryConfig::default() };
+        let n = Arc::new(FnNotifier::new("t", |_| async { Ok(()) }));
+        (ChannelQueue::new("c", n, config, send_resolved, Arc::clone(&reporter)), reporter)
+    }
+
+    #[test]
+    fn a_newer_snapshot_of_a_queued_group_replaces_it_and_keeps_what_only_the_older_had() {
+        let (q, reporter) = queue(4, true);
+        let mut reports = reporter.subscribe();
+        q.enqueue(note("n1", "g", vec![alert("a", "g", AlertState::Firing), alert("gone", "g", AlertState::Resolved)]));
+        q.enqueue(note("n2", "g", vec![alert("a", "g", AlertState::Firing), alert("b", "g", AlertState::Firing)]));
+        let s = q.state.lock().unwrap();
+        assert_eq!(s.items.len(), 1);
+        let n = &s.items[0];
+        assert_eq!(n.id, "n2");
+        let mut keys = n.keys();
+        keys.sort();
+        assert_eq!(keys, ["a", "b", "gone"]);
+        assert_eq!((n.alerts.len(), n.omitted), (2, 1), "max_alerts 2: the rest listed by key");
+        let Ok(r) = reports.rx.try_recv() else { panic!("no coalescing report") };
+        assert_eq!((r.outcome, r.notification_id.as_str(), r.coalesced_into.as_deref()), (DeliveryOutcome::Coalesced, "n1", Some("n2")));
+        assert_eq!(r.keys, ["a", "gone"]);
+    }
+
+    #[test]
+    fn beyond_capacity_new_groups_go_to_one_digest() {
+        let (q, reporter) = queue(2, true);
+        for g in 0..5 {
+            let group = format!("g{g}");
+            q.enqueue(note(&format!("n{g}"), &group, vec![alert(&format!("{group}/k"), &group, AlertState::Firing)]));
+        }
+        let s = q.state.lock().unwrap();
+        assert_eq!(s.items.len(), 2);
+        let d = s.digest.as_ref().unwrap();
+        assert_eq!((d.kind, d.group_key.as_str(), d.deployment.is_none()), (NotificationKind::Digest, "*", true));
+        assert_eq!(d.coalesced_groups, ["g2", "g3", "g4"]);
+        assert_eq!(d.alert_count(), 3);
+        assert_eq!((s.max_depth, reporter.counters.lock().unwrap().coalesced), (3, 3));
+    }
+
+    #[test]
+    fn channels_without_send_resolved_never_queue_resolutions() {
+        let (q, _) = queue(4, false);
+        q.enqueue(note("n1", "g", vec![alert("a", "g", AlertState::Resolved)]));
+        assert!(q.state.lock().unwrap().items.is_empty());
+        q.enqueue(note("n2", "g", vec![alert("a", "g", AlertState::Resolved), alert("b", "g", AlertState::Firing)]));
+        assert_eq!(q.state.lock().unwrap().items[0].keys(), ["b"]);
+    }
+
+    #[tokio::test]
+    async fn after_close_a_notification_is_reported_failed() {
+        let (q, reporter) = queue(4, true);
+        q.close();
+        q.enqueue(note("late", "g", vec![alert("a", "g", AlertState::Firing)]));
+        let f = reporter.failures();
+        assert_eq!((f.len(), f[0].outcome, f[0].notification_id.as_str()), (1, DeliveryOutcome::Failed, "late"));
+    }
+}

@@ -40,6 +40,8 @@ pub const EVENT_HEADER: &str = "x-cased-event";
 
 /// Longest receiver answer kept in an error, in characters.
 const MAX_ANSWER: usize = 200;
+/// Most bytes of a receiver's answer read.
+const MAX_ANSWER_BYTES: usize = 4096;
 
 /// Posts signed notifications to a URL.
 #[derive(Clone)]
@@ -124,10 +126,18 @@ impl Notifier for WebhookNotifier {
 
 /// Sends a request and classifies the answer. Errors never contain the URL.
 pub(crate) async fn send(request: reqwest::RequestBuilder, who: &str) -> std::result::Result<(), NotifyError> {
-    let response = request.send().await.map_err(|e| transport_error(e, who))?;
+    let mut response = request.send().await.map_err(|e| transport_error(e, who))?;
     let status = response.status().as_u16();
     let retry_after = response.headers().get(header::RETRY_AFTER).and_then(crate::client::parse_retry_after);
-    let text = response.text().await.unwrap_or_default();
+    // Only the start of the answer is kept: a receiver cannot make us buffer a huge body.
+    let mut bytes = Vec::new();
+    while bytes.len() < MAX_ANSWER_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_ANSWER_BYTES)]);
     if (200..300).contains(&status) {
         return Ok(());
     }
