@@ -9,7 +9,7 @@ use cased_core::{
 use napi::bindgen_prelude::{Either, Float64Array};
 use napi::{Env, Result};
 use napi_derive::napi;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::errors::to_js_error;
 use crate::js::Json;
@@ -138,11 +138,10 @@ fn finding_json(finding: &Finding) -> Json {
     Json(serde_json::to_string(finding).expect("findings always serialize"))
 }
 
-/// Reads the configuration with the core's model. The core reads detector configurations as a
-/// list (`parse_detectors`; there is no `DetectorConfig::from_value`), so it is read as
-/// `[config]` and the field paths are made relative to the detector again.
+/// Reads the configuration with the core's model (`DetectorConfig::from_value`) and builds the
+/// streaming detector it names.
 fn build(config: Value) -> cased_core::Result<Detector> {
-    let config = read(config)?;
+    let config = CoreConfig::from_value(config)?;
     let inner: Box<dyn cased_core::detect::Detector> = match config.kind {
         DetectorKind::Threshold(k) => Box::new(ThresholdDetector::new(k)?),
         DetectorKind::Spike(k) => Box::new(SpikeDetector::new(k)?),
@@ -167,19 +166,3 @@ fn build(config: Value) -> cased_core::Result<Detector> {
     Ok(Detector { name: config.name().to_owned(), metric: config.metric, policy, inner })
 }
 
-fn read(config: Value) -> cased_core::Result<CoreConfig> {
-    match cased_core::detect::parse_detectors(json!([config])) {
-        Ok(mut configs) => Ok(configs.remove(0)),
-        Err(cased_core::Error::Validation(mut v)) => {
-            for e in &mut v.errors {
-                e.field = match e.field.strip_prefix("detectors[0]") {
-                    Some("") => "config".to_owned(),
-                    Some(rest) => rest.trim_start_matches('.').to_owned(),
-                    None => std::mem::take(&mut e.field),
-                };
-            }
-            Err(cased_core::Error::Validation(v))
-        }
-        Err(e) => Err(e),
-    }
-}

@@ -196,7 +196,7 @@ pub(crate) fn _run_check<'py>(config: &Bound<'py, PyAny>) -> PyResult<Bound<'py,
             "config: {e} (expected a JSON-compatible value)"
         ))
     })?;
-    // The core has no path-reporting `CheckConfig::from_value`: serde's message names the key.
+    // Every problem is reported on `config`, with serde's message naming the key.
     let config: CheckConfig = serde_json::from_value(value)
         .map_err(|e| CoreError::invalid("check configuration", "config", e))?;
     aio::future_into_py(

@@ -11,12 +11,10 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use cased_core::detect::{
     BaselineComparisonConfig, Detection, Detector, DetectorKind, ErrorRateConfig, SeverityPolicy,
-    parse_detectors,
 };
 use cased_core::{
-    BaselineComparisonDetector, ChangepointDetector, Counts, CusumDetector, DetectorConfig, Error,
+    BaselineComparisonDetector, ChangepointDetector, Counts, CusumDetector, DetectorConfig,
     ErrorRateDetector, EwmaDetector, Finding, SpikeDetector, ThresholdDetector, TrendDetector,
-    ValidationErrors,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyMemoryView, PyString};
@@ -151,33 +149,6 @@ fn finding_out<'py>(
     Ok(out)
 }
 
-/// Strips the `detectors[0].` prefix `parse_detectors` gives the fields of a lone entry.
-fn lone_entry(err: Error) -> Error {
-    match err {
-        Error::Validation(ValidationErrors { errors, .. }) => {
-            let errors = errors
-                .into_iter()
-                .map(|mut e| {
-                    if let Some(rest) = e.field.strip_prefix("detectors[0]") {
-                        let rest = rest.trim_start_matches('.');
-                        e.field = if rest.is_empty() {
-                            "config".to_owned()
-                        } else {
-                            rest.to_owned()
-                        };
-                    }
-                    e
-                })
-                .collect();
-            Error::Validation(ValidationErrors {
-                subject: "detector configuration".to_owned(),
-                errors,
-            })
-        }
-        other => other,
-    }
-}
-
 fn build(config: &DetectorConfig) -> cased_core::Result<Inner> {
     Ok(match &config.kind {
         DetectorKind::Threshold(k) => Inner::Stream(Box::new(ThresholdDetector::new(*k)?)),
@@ -206,8 +177,7 @@ impl PyDetector {
         let value = json_arg("config", config)?;
         let config = py
             .detach(move || -> cased_core::Result<DetectorConfig> {
-                let mut configs = parse_detectors(Value::Array(vec![value])).map_err(lone_entry)?;
-                Ok(configs.remove(0))
+                DetectorConfig::from_value(value)
             })
             .map_err(CoreError)?;
         let inner = build(&config).map_err(CoreError)?;

@@ -390,6 +390,30 @@ fn finding(config: &DetectorConfig, policy: &SeverityPolicy, d: Detection) -> Fi
     Finding::from_detection(&config.metric, config.name(), d, policy)
 }
 
+impl DetectorConfig {
+    /// Reads and validates one detector's configuration (a dict or object passed through by a
+    /// binding). Field paths are relative to the detector; a problem with the object as a whole
+    /// is on field `config`.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] naming every bad setting.
+    pub fn from_value(value: Value) -> Result<Self> {
+        const SUBJECT: &str = "detector configuration";
+        let config: Self = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." || path.is_empty() { "config".to_owned() } else { path };
+            Error::Validation(crate::ValidationErrors {
+                subject: SUBJECT.to_owned(),
+                errors: vec![crate::FieldError::new(field, e.inner().to_string())],
+            })
+        })?;
+        let mut p = Problems::default();
+        config.check(&mut p, "");
+        p.finish(SUBJECT)?;
+        Ok(config)
+    }
+}
+
 /// Parses and validates the `detectors` list of a configuration (used by `MonitorConfig`).
 ///
 /// # Errors

@@ -274,7 +274,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
              ({SCHEMA_VERSION}); upgrade cased"
         )));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+    for (i, sql) in MIGRATIONS.iter().enumerate().filter(|(i, _)| *i >= version as usize) {
         tx.execute_batch(sql).map_err(|e| Error::Storage(format!("migration to version {}: {e}", i + 1)))?;
         tracing::info!(version = i + 1, "history schema migrated");
     }
