@@ -10,12 +10,9 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use cased_core::detect::{
-    BaselineComparisonConfig, Detection, Detector, DetectorKind, ErrorRateConfig, SeverityPolicy,
+    BuiltDetector, Detection, Detector, SeverityPolicy, compare_counts, compare_values,
 };
-use cased_core::{
-    BaselineComparisonDetector, ChangepointDetector, Counts, CusumDetector, DetectorConfig,
-    ErrorRateDetector, EwmaDetector, Finding, SpikeDetector, ThresholdDetector, TrendDetector,
-};
+use cased_core::{BaselineComparisonDetector, Counts, DetectorConfig, Finding};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyMemoryView, PyString};
 use pythonize::{depythonize, pythonize};
@@ -36,7 +33,7 @@ fn json_arg(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
 fn settings(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Value> {
     match obj {
         Some(o) if !o.is_none() => json_arg("config", o),
-        _ => Ok(Value::Object(serde_json::Map::new())),
+        _ => Ok(Value::Null),
     }
 }
 
@@ -150,15 +147,10 @@ fn finding_out<'py>(
 }
 
 fn build(config: &DetectorConfig) -> cased_core::Result<Inner> {
-    Ok(match &config.kind {
-        DetectorKind::Threshold(k) => Inner::Stream(Box::new(ThresholdDetector::new(*k)?)),
-        DetectorKind::Spike(k) => Inner::Stream(Box::new(SpikeDetector::new(*k)?)),
-        DetectorKind::Cusum(k) => Inner::Stream(Box::new(CusumDetector::new(*k)?)),
-        DetectorKind::Ewma(k) => Inner::Stream(Box::new(EwmaDetector::new(*k)?)),
-        DetectorKind::Trend(k) => Inner::Stream(Box::new(TrendDetector::new(*k)?)),
-        DetectorKind::Changepoint(k) => Inner::Stream(Box::new(ChangepointDetector::new(*k)?)),
-        DetectorKind::Baseline(k) => Inner::Baseline(BaselineComparisonDetector::new(*k)?),
-        DetectorKind::ErrorRate(_) => {
+    Ok(match config.kind.build()? {
+        BuiltDetector::Stream(d) => Inner::Stream(d),
+        BuiltDetector::Baseline(d) => Inner::Baseline(d),
+        BuiltDetector::ErrorRate(_) => {
             return Err(CoreError::invalid(
                 "detector configuration",
                 "type",
@@ -280,17 +272,6 @@ impl PyDetector {
     }
 }
 
-/// A comparison dict with its `"finding"` (None when no rule fired).
-fn with_finding<'py>(
-    py: Python<'py>,
-    comparison: Bound<'py, PyAny>,
-    finding: Option<Finding>,
-) -> PyResult<Bound<'py, PyAny>> {
-    let finding = finding.map(|f| pythonize(py, &f)).transpose()?;
-    comparison.set_item("finding", finding)?;
-    Ok(comparison)
-}
-
 /// One comparison of `current` with `baseline` (Mann–Whitney U against the allowed change,
 /// Hodges–Lehmann shift, Brown–Forsythe spread) at the full level α.
 #[pyfunction]
@@ -302,25 +283,12 @@ pub(crate) fn compare<'py>(
     metric: &str,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = baseline.py();
-    let config: BaselineComparisonConfig = serde_json::from_value(settings(config)?)
-        .map_err(|e| CoreError::invalid("baseline comparison", "config", e))?;
+    let settings = settings(config)?;
     let (b, c) = (values(baseline)?, values(current)?);
-    let (comparison, finding) = py
-        .detach(|| -> cased_core::Result<_> {
-            let detector = BaselineComparisonDetector::new(config)?;
-            let comparison = detector.compare(&b, &c)?;
-            let finding = detector.detection(&comparison).map(|d| {
-                Finding::from_detection(
-                    metric,
-                    "baseline",
-                    d,
-                    &Detector::default_severity(&detector),
-                )
-            });
-            Ok((comparison, finding))
-        })
+    let judged = py
+        .detach(|| compare_values(settings, metric, &b, &c))
         .map_err(CoreError)?;
-    with_finding(py, pythonize(py, &comparison)?, finding)
+    Ok(pythonize(py, &judged)?)
 }
 
 /// `(errors, requests)` as counts.
@@ -343,15 +311,10 @@ pub(crate) fn compare_error_rates<'py>(
     metric: &str,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = baseline.py();
-    let config: ErrorRateConfig = serde_json::from_value(settings(config)?)
-        .map_err(|e| CoreError::invalid("error rate comparison", "config", e))?;
+    let settings = settings(config)?;
     let (b, c) = (counts("baseline", baseline)?, counts("current", current)?);
-    let detector = ErrorRateDetector::new(config).map_err(CoreError)?;
-    let comparison = detector.compare(b, c).map_err(CoreError)?;
-    let finding = detector
-        .detection(&comparison)
-        .map(|d| Finding::from_detection(metric, "error_rate", d, &detector.default_severity()));
-    with_finding(py, pythonize(py, &comparison)?, finding)
+    let judged = compare_counts(settings, metric, b, c).map_err(CoreError)?;
+    Ok(pythonize(py, &judged)?)
 }
 
 /// Registers the detector API.

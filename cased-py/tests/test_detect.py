@@ -176,6 +176,11 @@ def test_compare_finds_a_shift_and_passes_a_control() -> None:
     with pytest.raises(cased.ValidationError) as bad:
         cased.compare(baseline, worse, {"alpha": 2})
     assert bad.value.errors[0]["field"] == "alpha"
+    named = cased.compare(baseline, worse, {"allowed_change": 0.1, "name": "p50_latency"})
+    assert named["finding"]["detector"] == "p50_latency"
+    with pytest.raises(cased.ValidationError) as typed:
+        cased.compare(baseline, worse, {"type": "spike"})
+    assert typed.value.errors[0]["field"] == "config.type"
 
 
 def test_the_mann_whitney_statistic_matches_its_definition() -> None:

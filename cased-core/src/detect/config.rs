@@ -138,18 +138,63 @@ impl DetectorConfig {
     }
 }
 
+/// A detector built from its [`DetectorKind`] with [`DetectorKind::build`]: a streaming one, or
+/// one of the two comparison detectors, which judge against a baseline.
 #[derive(Debug)]
-enum State {
+pub enum BuiltDetector {
+    /// Threshold, spike, CUSUM, EWMA, trend or changepoint: values in, detections out.
     Stream(Box<dyn Detector>),
+    /// A [`BaselineComparisonDetector`].
     Baseline(BaselineComparisonDetector),
+    /// An [`ErrorRateDetector`] (fed with counts).
     ErrorRate(ErrorRateDetector),
+}
+
+impl BuiltDetector {
+    /// The detector's own severity policy (used when the configuration sets none).
+    #[must_use]
+    pub fn default_severity(&self) -> SeverityPolicy {
+        match self {
+            Self::Stream(d) => d.default_severity(),
+            Self::Baseline(d) => d.default_severity(),
+            Self::ErrorRate(d) => d.default_severity(),
+        }
+    }
+
+    /// Forgets everything observed (configuration and baselines stay).
+    pub fn reset(&mut self) {
+        match self {
+            Self::Stream(d) => d.reset(),
+            Self::Baseline(d) => d.reset(),
+            Self::ErrorRate(d) => d.reset(),
+        }
+    }
+}
+
+impl DetectorKind {
+    /// Builds the detector these settings describe.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] naming each bad setting.
+    pub fn build(&self) -> Result<BuiltDetector> {
+        Ok(match self {
+            Self::Threshold(k) => BuiltDetector::Stream(Box::new(ThresholdDetector::new(*k)?)),
+            Self::Spike(k) => BuiltDetector::Stream(Box::new(SpikeDetector::new(*k)?)),
+            Self::Cusum(k) => BuiltDetector::Stream(Box::new(CusumDetector::new(*k)?)),
+            Self::Ewma(k) => BuiltDetector::Stream(Box::new(EwmaDetector::new(*k)?)),
+            Self::Trend(k) => BuiltDetector::Stream(Box::new(TrendDetector::new(*k)?)),
+            Self::Changepoint(k) => BuiltDetector::Stream(Box::new(ChangepointDetector::new(*k)?)),
+            Self::Baseline(k) => BuiltDetector::Baseline(BaselineComparisonDetector::new(*k)?),
+            Self::ErrorRate(k) => BuiltDetector::ErrorRate(ErrorRateDetector::new(*k)?),
+        })
+    }
 }
 
 #[derive(Debug)]
 struct Entry {
     config: DetectorConfig,
     policy: SeverityPolicy,
-    state: State,
+    state: BuiltDetector,
     /// A baseline / error-rate entry fired; it stays quiet until `reset`.
     fired: bool,
     /// Values pushed since the last look.
@@ -201,21 +246,8 @@ impl DetectorSet {
         p.finish("detector configuration")?;
         let mut entries = Vec::with_capacity(configs.len());
         for c in configs {
-            let state = match &c.kind {
-                DetectorKind::Threshold(k) => State::Stream(Box::new(ThresholdDetector::new(*k)?)),
-                DetectorKind::Spike(k) => State::Stream(Box::new(SpikeDetector::new(*k)?)),
-                DetectorKind::Cusum(k) => State::Stream(Box::new(CusumDetector::new(*k)?)),
-                DetectorKind::Ewma(k) => State::Stream(Box::new(EwmaDetector::new(*k)?)),
-                DetectorKind::Trend(k) => State::Stream(Box::new(TrendDetector::new(*k)?)),
-                DetectorKind::Changepoint(k) => State::Stream(Box::new(ChangepointDetector::new(*k)?)),
-                DetectorKind::Baseline(k) => State::Baseline(BaselineComparisonDetector::new(*k)?),
-                DetectorKind::ErrorRate(k) => State::ErrorRate(ErrorRateDetector::new(*k)?),
-            };
-            let policy = c.severity.unwrap_or_else(|| match &state {
-                State::Stream(d) => d.default_severity(),
-                State::Baseline(d) => d.default_severity(),
-                State::ErrorRate(d) => d.default_severity(),
-            });
+            let state = c.kind.build()?;
+            let policy = c.severity.unwrap_or_else(|| state.default_severity());
             entries.push(Entry { config: c.clone(), policy, state, fired: false, fresh: 0, baseline: None });
         }
         Ok(Self { entries })
@@ -240,9 +272,9 @@ impl DetectorSet {
         self.entries
             .iter()
             .filter_map(|e| match e.state {
-                State::Baseline(_) => Some((e.config.metric.as_str(), "baseline")),
-                State::ErrorRate(_) => Some((e.config.metric.as_str(), "error_rate")),
-                State::Stream(_) => None,
+                BuiltDetector::Baseline(_) => Some((e.config.metric.as_str(), "baseline")),
+                BuiltDetector::ErrorRate(_) => Some((e.config.metric.as_str(), "error_rate")),
+                BuiltDetector::Stream(_) => None,
             })
             .collect()
     }
@@ -255,7 +287,7 @@ impl DetectorSet {
     pub fn set_baseline(&mut self, metric: &str, baseline: &Baseline) -> Result<usize> {
         let mut n = 0;
         for e in self.entries.iter_mut().filter(|e| e.config.metric == metric) {
-            if let State::Baseline(d) = &mut e.state {
+            if let BuiltDetector::Baseline(d) = &mut e.state {
                 d.set_baseline(&baseline.values)?;
                 e.baseline = Some((baseline.source.describe(), baseline.values.len()));
                 n += 1;
@@ -271,7 +303,7 @@ impl DetectorSet {
     pub fn set_baseline_counts(&mut self, metric: &str, counts: Counts, source: &str) -> Result<usize> {
         let mut n = 0;
         for e in self.entries.iter_mut().filter(|e| e.config.metric == metric) {
-            if let State::ErrorRate(d) = &mut e.state {
+            if let BuiltDetector::ErrorRate(d) = &mut e.state {
                 d.set_baseline(counts)?;
                 e.baseline = Some((source.to_owned(), usize::try_from(counts.requests).unwrap_or(usize::MAX)));
                 n += 1;
@@ -290,16 +322,16 @@ impl DetectorSet {
         let mut out = Vec::new();
         for e in self.entries.iter_mut().filter(|e| e.config.metric == sample.metric) {
             match &mut e.state {
-                State::Stream(d) => {
+                BuiltDetector::Stream(d) => {
                     if let Some(det) = d.update(sample.value)? {
                         out.push(finding(&e.config, &e.policy, det));
                     }
                 }
-                State::Baseline(d) => {
+                BuiltDetector::Baseline(d) => {
                     d.push(sample.value)?;
                     e.fresh += 1;
                 }
-                State::ErrorRate(_) => {}
+                BuiltDetector::ErrorRate(_) => {}
             }
         }
         Ok(out)
@@ -312,7 +344,7 @@ impl DetectorSet {
     pub fn observe_counts(&mut self, metric: &str, counts: Counts) -> Result<()> {
         Counts::new(counts.errors, counts.requests)?;
         for e in self.entries.iter_mut().filter(|e| e.config.metric == metric) {
-            if let State::ErrorRate(d) = &mut e.state {
+            if let BuiltDetector::ErrorRate(d) = &mut e.state {
                 d.add(counts)?;
                 e.fresh += 1;
             }
@@ -327,8 +359,8 @@ impl DetectorSet {
         for e in &mut self.entries {
             let key = format!("{}:{}", e.config.metric, e.config.name());
             match &mut e.state {
-                State::Stream(_) => continue,
-                State::Baseline(d) => {
+                BuiltDetector::Stream(_) => continue,
+                BuiltDetector::Baseline(d) => {
                     let min = d.config().min_samples;
                     if d.baseline_len() < min || d.current_len() < min {
                         push_unique(&mut ev.no_data, &e.config.metric);
@@ -342,7 +374,7 @@ impl DetectorSet {
                         }
                     }
                 }
-                State::ErrorRate(d) => {
+                BuiltDetector::ErrorRate(d) => {
                     if !d.has_baseline() || d.current().requests == 0 {
                         push_unique(&mut ev.no_data, &e.config.metric);
                     } else if !e.fired && e.fresh > 0 {
@@ -371,11 +403,7 @@ impl DetectorSet {
         for e in &mut self.entries {
             e.fired = false;
             e.fresh = 0;
-            match &mut e.state {
-                State::Stream(d) => d.reset(),
-                State::Baseline(d) => d.reset(),
-                State::ErrorRate(d) => d.reset(),
-            }
+            e.state.reset();
         }
     }
 }

@@ -25,6 +25,7 @@
 
 mod baseline;
 mod changepoint;
+mod compare;
 mod config;
 mod cusum;
 mod error_rate;
@@ -43,7 +44,8 @@ use serde::{Deserialize, Serialize};
 
 pub use baseline::{BaselineComparison, BaselineComparisonConfig, BaselineComparisonDetector};
 pub use changepoint::{ChangepointConfig, ChangepointDetector};
-pub use config::{DetectorConfig, DetectorKind, DetectorSet, Evaluation, parse_detectors};
+pub use compare::{Judged, compare_counts, compare_values};
+pub use config::{BuiltDetector, DetectorConfig, DetectorKind, DetectorSet, Evaluation, parse_detectors};
 pub use cusum::{CusumConfig, CusumDetector};
 pub use error_rate::{Counts, ErrorRateComparison, ErrorRateConfig, ErrorRateDetector};
 pub use ewma::{EwmaConfig, EwmaDetector};

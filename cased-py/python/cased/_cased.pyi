@@ -804,7 +804,8 @@ def compare(
     change, the Hodges–Lehmann shift with its confidence interval, and the Brown–Forsythe
     spread test, at the full level α. ``config`` holds the ``baseline`` detector's settings
     (``direction``, ``allowed_change``, ``min_shift``, ``alpha``, ``min_samples``,
-    ``confidence``, ``spread``). ``metric`` names the metric in the finding's message.
+    ``confidence``, ``spread``; also ``name`` and ``severity`` for the finding). ``metric``
+    names the metric in the finding's message.
 
     Raises:
         ValidationError: for a bad setting, or a side that is non-finite or smaller than
@@ -820,7 +821,8 @@ def compare_error_rates(
 ) -> _ErrorRateComparison:
     """Compare ``(errors, requests)`` counts once with the exact conditional (Poisson) test
     against the allowed change, at the full level α. ``config`` holds the ``error_rate``
-    detector's settings (``allowed_change``, ``min_increase``, ``alpha``).
+    detector's settings (``allowed_change``, ``min_increase``, ``alpha``; also ``name`` and
+    ``severity`` for the finding).
 
     Raises:
         ValidationError: for a bad setting, more errors than requests, or a side without
