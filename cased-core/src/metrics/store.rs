@@ -57,26 +57,26 @@ pub trait BaselineStore: fmt::Debug + Send + Sync {
     ///
     /// # Errors
     /// [`Error::Validation`] for values that are not finite; store errors as
-    /// [`Error::Transport`].
+    /// [`Error::Storage`].
     async fn record(&self, key: &BaselineKey, deployment: &str, kind: WindowKind, samples: &[Sample]) -> Result<()>;
 
     /// Records how `deployment` of `repository` in `environment` ended.
     ///
     /// # Errors
-    /// Store errors as [`Error::Transport`].
+    /// Store errors as [`Error::Storage`].
     async fn set_outcome(&self, repository: &str, environment: &str, deployment: &str, healthy: bool) -> Result<()>;
 
     /// The window recorded before `deployment`, if any.
     ///
     /// # Errors
-    /// Store errors as [`Error::Transport`].
+    /// Store errors as [`Error::Storage`].
     async fn pre_deploy(&self, key: &BaselineKey, deployment: &str) -> Result<Option<Baseline>>;
 
     /// The deployment-window samples of the last `n` deployments marked healthy (most recent
     /// first), excluding `exclude`; `None` when there is none.
     ///
     /// # Errors
-    /// Store errors as [`Error::Transport`].
+    /// Store errors as [`Error::Storage`].
     async fn last_healthy(&self, key: &BaselineKey, n: usize, exclude: Option<&str>) -> Result<Option<Baseline>>;
 }
 
@@ -193,7 +193,7 @@ mod sqlite {
     }
 
     fn db_err(e: &rusqlite::Error) -> Error {
-        Error::Transport(format!("baseline store: {e}"))
+        Error::Storage(format!("baseline store: {e}"))
     }
 
     const SCHEMA: &str = "
@@ -220,7 +220,7 @@ mod sqlite {
         /// Opens (or creates) the store at `path`, in WAL mode.
         ///
         /// # Errors
-        /// [`Error::Transport`] when the file cannot be opened or the schema created.
+        /// [`Error::Storage`] when the file cannot be opened or the schema created.
         pub fn open(path: impl AsRef<Path>) -> Result<Self> {
             let conn = Connection::open(path).map_err(|e| db_err(&e))?;
             Self::init(conn)
@@ -229,7 +229,7 @@ mod sqlite {
         /// A store in memory (same SQL, nothing on disk).
         ///
         /// # Errors
-        /// [`Error::Transport`] when SQLite fails.
+        /// [`Error::Storage`] when SQLite fails.
         pub fn in_memory() -> Result<Self> {
             Self::init(Connection::open_in_memory().map_err(|e| db_err(&e))?)
         }
@@ -245,7 +245,7 @@ mod sqlite {
         /// The journal mode in force (`"wal"` for a file store).
         ///
         /// # Errors
-        /// [`Error::Transport`] when SQLite fails.
+        /// [`Error::Storage`] when SQLite fails.
         pub fn journal_mode(&self) -> Result<String> {
             let c = self.conn.lock().expect("sqlite lock");
             c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(|e| db_err(&e))
@@ -258,7 +258,7 @@ mod sqlite {
                 f(&mut c)
             })
             .await
-            .map_err(|e| Error::Transport(format!("baseline store task: {e}")))?
+            .map_err(|e| Error::Storage(format!("baseline store task: {e}")))?
             .map_err(|e| db_err(&e))
         }
     }
@@ -369,6 +369,15 @@ mod tests {
 
     fn samples(values: &[f64]) -> Vec<Sample> {
         values.iter().enumerate().map(|(i, v)| Sample::at("latency", i as f64, *v)).collect()
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[test]
+    fn an_unopenable_file_is_a_storage_error() {
+        let dir = std::env::temp_dir().join(format!("cased-no-such-dir-{}", std::process::id()));
+        let e = SqliteBaselineStore::open(dir.join("sub").join("baselines.db")).unwrap_err();
+        assert_eq!(e.kind(), crate::error::ErrorKind::Storage, "{e}");
+        assert!(e.to_string().contains("baseline store"), "{e}");
     }
 
     async fn exercise(store: Arc<dyn BaselineStore>) {
