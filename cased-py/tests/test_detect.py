@@ -192,6 +192,20 @@ def test_the_mann_whitney_statistic_matches_its_definition() -> None:
     assert found["shift"]["shift"] == 20
 
 
+def test_compare_tests_the_tail_when_asked() -> None:
+    rng = random.Random(3)
+    baseline = [100 + rng.gauss(0, 5) for _ in range(400)]
+    current = [100 + rng.gauss(0, 5) + (30 if i % 12 == 0 else 0) for i in range(400)]
+    found = cased.compare(baseline, current, {"spread": False, "tail_quantile": 0.95})
+    assert not found["location_alarm"] and found["tail_alarm"]
+    assert found["tail"]["baseline_beyond"] == 20 and found["tail"]["current_beyond"] > 40
+    assert found["finding"]["message"].startswith("value has a heavier tail: ")
+    assert cased.compare(baseline, current, {"spread": False})["tail"] is None
+    with pytest.raises(cased.ValidationError) as bad:
+        cased.compare(baseline, current, {"tail_quantile": 0.2})
+    assert bad.value.errors[0]["field"] == "tail_quantile"
+
+
 def test_compare_error_rates_uses_counts() -> None:
     found = cased.compare_error_rates((10, 10_000), (100, 10_000))
     assert found["alarm"] and found["finding"]["detector"] == "error_rate"

@@ -10,13 +10,20 @@
 //! Mann–Whitney looks at location. A deploy that leaves the median alone but widens the
 //! distribution (a slow tail, bimodal latency) goes unseen by it, so a second test runs beside
 //! it: **Brown–Forsythe** (Levene's test on absolute deviations from the median), which alarms
-//! when the spread grows by more than the allowed change. The false-alarm budget is split
-//! between the two tests and spent over looks (see [`LookSpending`]).
+//! when the spread grows by more than the allowed change. A regression of only the slowest few
+//! percent (a p95/p99 problem) can stay under both, so a third, opt-in test looks at the tail
+//! itself: with `tail_quantile` q, the **tail test** counts the current values beyond the
+//! baseline's q-quantile (below its (1 − q)-quantile for `decrease`) and compares that count
+//! with the baseline's own by the exact conditional binomial test the error-rate detector uses,
+//! with the allowed change as the margin ("more than (1 + allowed_change) times as many values
+//! in the tail as before"). The false-alarm budget is split evenly between the tests that run
+//! and spent over looks (see [`LookSpending`]).
 
 use serde::{Deserialize, Serialize};
 
 use super::stats::{
-    self, Alternative, BrownForsythe, HodgesLehmann, MannWhitney, check_finite, check_value, median_sorted,
+    self, Alternative, BrownForsythe, HodgesLehmann, MannWhitney, binomial_sf_ge, check_finite, check_value,
+    median_sorted,
 };
 use super::{Detection, DetectionKind, Detector, Direction, LookSpending, SeverityPolicy, num, pval, validate_alpha};
 use crate::error::{Problems, Result};
@@ -40,6 +47,9 @@ pub struct BaselineComparisonConfig {
     pub confidence: f64,
     /// Also test the spread (Brown–Forsythe) (default true).
     pub spread: bool,
+    /// Also test the tail beyond this quantile of the baseline, e.g. 0.95 for "more values
+    /// slower than the old p95" (default `null`: off). Between 0.5 and 1 (exclusive).
+    pub tail_quantile: Option<f64>,
     /// In streaming use, the next look happens when the current window has grown by this factor
     /// (default 1.25: looks at 10, 13, 17, 22, ... values).
     pub look_growth: f64,
@@ -55,6 +65,7 @@ impl Default for BaselineComparisonConfig {
             min_samples: 10,
             confidence: 0.95,
             spread: true,
+            tail_quantile: None,
             look_growth: 1.25,
         }
     }
@@ -77,6 +88,11 @@ impl BaselineComparisonConfig {
         }
         if !(self.look_growth.is_finite() && self.look_growth >= 1.0) {
             p.add(format!("{prefix}look_growth"), "must be a finite number ≥ 1");
+        }
+        if let Some(q) = self.tail_quantile
+            && !(q > 0.5 && q < 1.0)
+        {
+            p.add(format!("{prefix}tail_quantile"), "must be between 0.5 and 1 (exclusive), e.g. 0.95");
         }
     }
 }
@@ -107,10 +123,56 @@ pub struct BaselineComparison {
     pub level: f64,
     /// Which look this was (1-based; batch comparisons are look 1).
     pub look: u32,
+    /// The tail test, when `tail_quantile` is set.
+    pub tail: Option<TailTest>,
     /// The location rule fired.
     pub location_alarm: bool,
     /// The spread rule fired.
     pub spread_alarm: bool,
+    /// The tail rule fired.
+    pub tail_alarm: bool,
+}
+
+/// How many values lie in the tail beyond the baseline's quantile, before and now.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TailTest {
+    /// The quantile that bounds the tail (for `decrease`, the tail lies below 1 − this).
+    pub quantile: f64,
+    /// The baseline's value at that quantile (the tail's edge).
+    pub threshold: f64,
+    /// `true` when the tail is below the threshold (direction `decrease`).
+    pub lower: bool,
+    /// Baseline values in the tail.
+    pub baseline_beyond: usize,
+    /// Current values in the tail.
+    pub current_beyond: usize,
+    /// The exact conditional p-value of H0 "at most (1 + allowed_change) times the baseline's
+    /// share of values in the tail"; for `either`, the more significant side, doubled.
+    pub p_value: f64,
+}
+
+impl TailTest {
+    /// The share of baseline values in the tail.
+    #[must_use]
+    pub fn baseline_share(&self, n_baseline: usize) -> f64 {
+        self.baseline_beyond as f64 / n_baseline.max(1) as f64
+    }
+}
+
+/// The tail test of one side: `upper` counts values above the baseline's q-quantile, otherwise
+/// below its (1 − q)-quantile. `base` and `cur` are sorted.
+fn tail_test(base: &[f64], cur: &[f64], q: f64, upper: bool, allowed_change: f64) -> TailTest {
+    let at = if upper { q } else { 1.0 - q };
+    let threshold = stats::quantile_sorted(base, at);
+    let beyond = |xs: &[f64]| {
+        if upper { xs.len() - xs.partition_point(|&v| v <= threshold) } else { xs.partition_point(|&v| v < threshold) }
+    };
+    let (k0, k1) = (beyond(base), beyond(cur));
+    let (n0, n1) = (base.len() as f64, cur.len() as f64);
+    let ratio = 1.0 + allowed_change;
+    let pi = n1 * ratio / (n1 * ratio + n0);
+    let p_value = binomial_sf_ge(k1 as u64, (k0 + k1) as u64, pi);
+    TailTest { quantile: q, threshold, lower: !upper, baseline_beyond: k0, current_beyond: k1, p_value }
 }
 
 /// Compares a current window against a baseline with the Mann–Whitney U test, the
@@ -261,8 +323,25 @@ impl BaselineComparisonDetector {
         };
         let shift = stats::hodges_lehmann_sorted(&cur, base, cfg.confidence);
         let relative_change = (bm != 0.0).then(|| shift.shift / bm.abs());
-        let (loc_level, spread_level) = if cfg.spread { (level / 2.0, level / 2.0) } else { (level, 0.0) };
+        let tests = 1 + usize::from(cfg.spread) + usize::from(cfg.tail_quantile.is_some());
+        let loc_level = level / tests as f64;
+        let spread_level = loc_level;
         let location_alarm = location.p_value < loc_level;
+        let tail = cfg.tail_quantile.map(|q| match cfg.direction {
+            Direction::Increase => tail_test(base, &cur, q, true, cfg.allowed_change),
+            Direction::Decrease => tail_test(base, &cur, q, false, cfg.allowed_change),
+            Direction::Either => {
+                let up = tail_test(base, &cur, q, true, cfg.allowed_change);
+                let down = tail_test(base, &cur, q, false, cfg.allowed_change);
+                let mut best = if up.p_value <= down.p_value { up } else { down };
+                best.p_value = (2.0 * best.p_value).min(1.0);
+                best
+            }
+        });
+        let tail_alarm = tail.is_some_and(|t| {
+            let (s0, s1) = (t.baseline_share(base.len()), t.current_beyond as f64 / cur.len() as f64);
+            t.p_value < loc_level && s1 > s0
+        });
         let spread = if cfg.spread && base.len() >= 2 && cur.len() >= 2 {
             Some(stats::brown_forsythe(&cur, base)?)
         } else {
@@ -283,12 +362,15 @@ impl BaselineComparisonDetector {
             spread,
             level: loc_level,
             look,
+            tail,
             location_alarm,
             spread_alarm,
+            tail_alarm,
         })
     }
 
-    /// The detection a comparison amounts to, if either rule fired (location first).
+    /// The detection a comparison amounts to, if a rule fired (location first, then spread,
+    /// then tail).
     #[must_use]
     pub fn detection(&self, c: &BaselineComparison) -> Option<Detection> {
         let index = c.n_current.saturating_sub(1) as u64;
@@ -364,6 +446,48 @@ impl BaselineComparisonDetector {
                 ),
             });
         }
+        if c.tail_alarm {
+            let t = c.tail?;
+            let s0 = t.baseline_share(c.n_baseline);
+            let s1 = t.current_beyond as f64 / c.n_current.max(1) as f64;
+            let effect = s1 / s0.max(0.5 / c.n_baseline.max(1) as f64) - 1.0;
+            let side = if t.lower { "below" } else { "above" };
+            let q = if t.lower { 1.0 - t.quantile } else { t.quantile };
+            let pct = |r: f64| format!("{}%", num(r * 100.0));
+            return Some(Detection {
+                kind: DetectionKind::Alarm,
+                index,
+                current: s1,
+                baseline: Some(s0),
+                statistic: t.current_beyond as f64,
+                p_value: Some(t.p_value),
+                confidence: 1.0 - t.p_value,
+                effect,
+                n: c.n_current,
+                rule: format!(
+                    "tail test p < {} (look {}): more than {}× the baseline's share of values {side} its p{}",
+                    pval(c.level),
+                    c.look,
+                    num(1.0 + self.config.allowed_change),
+                    num(q * 100.0)
+                ),
+                detail: format!(
+                    "has a heavier tail: {} of {} ({}) are {side} the baseline's p{} of {}, against {} of {} ({}) before; median {} against {}; exact conditional test p = {} at look {}",
+                    t.current_beyond,
+                    c.n_current,
+                    pct(s1),
+                    num(q * 100.0),
+                    num(t.threshold),
+                    t.baseline_beyond,
+                    c.n_baseline,
+                    pct(s0),
+                    num(c.current_median),
+                    num(c.baseline_median),
+                    pval(t.p_value),
+                    c.look
+                ),
+            });
+        }
         None
     }
 }
@@ -372,7 +496,8 @@ impl BaselineComparisonDetector {
 fn score_of(c: &BaselineComparison) -> f64 {
     let r = |p: f64| if p >= 1.0 { 0.0 } else { p.max(1e-300).ln() / c.level.ln() };
     let s = r(c.location.p_value);
-    c.spread.map_or(s, |b| s.max(r(b.p_value)))
+    let s = c.spread.map_or(s, |b| s.max(r(b.p_value)));
+    c.tail.map_or(s, |t| s.max(r(t.p_value)))
 }
 
 impl Detector for BaselineComparisonDetector {
@@ -454,6 +579,63 @@ mod tests {
         let c = either.compare(&base, &series(4, 30, 50.0, 10.0)).unwrap();
         assert!(c.location_alarm);
         assert!(either.detection(&c).unwrap().detail.starts_with("fell"));
+    }
+
+    #[test]
+    fn a_heavier_slow_tail_is_caught_by_the_tail_test() {
+        // 8% of requests become 6σ slower: the median hardly moves (Mann–Whitney stays quiet
+        // against a 10% allowance), but the share of values above the old p95 more than doubles.
+        let base = series(21, 400, 100.0, 5.0);
+        let mut cur = series(22, 400, 100.0, 5.0);
+        for v in cur.iter_mut().step_by(12) {
+            *v += 30.0;
+        }
+        let cfg = BaselineComparisonConfig { spread: false, tail_quantile: Some(0.95), ..Default::default() };
+        let d = BaselineComparisonDetector::new(cfg).unwrap();
+        let c = d.compare(&base, &cur).unwrap();
+        assert!(!c.location_alarm, "{c:?}");
+        let t = c.tail.unwrap();
+        assert_eq!(t.baseline_beyond, 20, "5% of 400 lie above the baseline's own p95");
+        assert!(t.current_beyond >= 45, "{t:?}");
+        assert!(c.tail_alarm && t.p_value < 0.001, "{t:?}");
+        assert_eq!(c.level, 0.025, "α is split between location and tail");
+        let det = d.detection(&c).unwrap();
+        assert!(det.detail.starts_with("has a heavier tail:"), "{}", det.detail);
+        assert!(det.rule.contains("above its p95"), "{}", det.rule);
+        assert!(det.effect > 1.0, "more than twice the share: {}", det.effect);
+        // the same distribution again: quiet; and without the setting there is no tail test
+        let c = d.compare(&base, &series(23, 400, 100.0, 5.0)).unwrap();
+        assert!(!c.tail_alarm && d.detection(&c).is_none(), "{c:?}");
+        let off = BaselineComparisonDetector::new(BaselineComparisonConfig { spread: false, ..Default::default() }).unwrap();
+        let c = off.compare(&base, &cur).unwrap();
+        assert!(c.tail.is_none() && off.detection(&c).is_none());
+        // a faster tail is fine for `increase`, and found on the low side for `decrease`
+        let fast: Vec<f64> = cur.iter().map(|v| 200.0 - v).collect();
+        let mirrored: Vec<f64> = base.iter().map(|v| 200.0 - v).collect();
+        let down = BaselineComparisonDetector::new(BaselineComparisonConfig { direction: Direction::Decrease, ..cfg }).unwrap();
+        let c = down.compare(&mirrored, &fast).unwrap();
+        assert!(c.tail_alarm && c.tail.unwrap().lower, "{c:?}");
+        assert!(down.detection(&c).unwrap().rule.contains("below its p5"));
+        assert!(!d.compare(&mirrored, &fast).unwrap().tail_alarm);
+    }
+
+    #[test]
+    fn the_tail_test_keeps_its_false_alarm_rate() {
+        let cfg = BaselineComparisonConfig { spread: false, tail_quantile: Some(0.9), alpha: 0.05, ..Default::default() };
+        let d = BaselineComparisonDetector::new(cfg).unwrap();
+        let trials = 400;
+        let alarms = (0..trials)
+            .filter(|&i| d.compare(&series(1000 + i, 100, 50.0, 5.0), &series(5000 + i, 60, 50.0, 5.0)).unwrap().tail_alarm)
+            .count();
+        // level α/2 = 0.025 per comparison, and the exact test is conservative
+        assert!(alarms <= 16, "{alarms} false alarms in {trials}");
+    }
+
+    #[test]
+    fn tail_quantile_is_validated() {
+        let e = BaselineComparisonDetector::new(BaselineComparisonConfig { tail_quantile: Some(0.3), ..Default::default() }).unwrap_err();
+        assert_eq!(e.field_errors()[0].field, "tail_quantile");
+        assert!(BaselineComparisonDetector::new(BaselineComparisonConfig { tail_quantile: Some(1.0), ..Default::default() }).is_err());
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! | detector | catches | method |
 //! |---|---|---|
 //! | [`ThresholdDetector`] | hard limits | static bounds, k-of-n trigger, m-in-a-row resolve |
-//! | [`BaselineComparisonDetector`] | worse than before | Mann–Whitney U against a margin, Hodges–Lehmann shift and CI; Brown–Forsythe for spread |
+//! | [`BaselineComparisonDetector`] | worse than before | Mann–Whitney U against a margin, Hodges–Lehmann shift and CI; Brown–Forsythe for spread; an opt-in exact tail test (share beyond the baseline's p95) |
 //! | [`ErrorRateDetector`] | more errors than before | exact conditional (Poisson) test on counts with a margin |
 //! | [`SpikeDetector`] | single outliers | rolling robust z-score (median / MAD) |
 //! | [`CusumDetector`], [`EwmaDetector`] | level shifts | two-sided tabular CUSUM, EWMA control chart |

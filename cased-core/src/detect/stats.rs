@@ -68,6 +68,20 @@ pub fn median_sorted(sorted: &[f64]) -> f64 {
     if n % 2 == 1 { sorted[n / 2] } else { 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]) }
 }
 
+/// The `q`-quantile of sorted values by linear interpolation between order statistics
+/// (numpy's default, R's type 7); NaN when empty.
+#[must_use]
+pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
+    let n = sorted.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    let h = (n - 1) as f64 * q.clamp(0.0, 1.0);
+    let lo = h.floor() as usize;
+    let hi = (lo + 1).min(n - 1);
+    sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
+}
+
 /// Median of values in any order (NaN when empty); reorders `xs`.
 pub fn median_in_place(xs: &mut [f64]) -> f64 {
     let n = xs.len();
@@ -600,6 +614,17 @@ mod tests {
 
     fn close(a: f64, b: f64, tol: f64) -> bool {
         (a - b).abs() <= tol * b.abs().max(1e-300) || (a - b).abs() < 1e-15
+    }
+
+    #[test]
+    fn quantiles_match_numpy() {
+        // numpy.quantile([1, 2, 3, 4, 10], [0.95, 0.5, 0.05, 0, 1]) = [8.8, 3, 1.2, 1, 10]
+        let xs = [1.0, 2.0, 3.0, 4.0, 10.0];
+        let got: Vec<f64> = [0.95, 0.5, 0.05, 0.0, 1.0].iter().map(|&q| quantile_sorted(&xs, q)).collect();
+        for (g, w) in got.iter().zip([8.8, 3.0, 1.2, 1.0, 10.0]) {
+            assert!((g - w).abs() < 1e-12, "{got:?}");
+        }
+        assert!(quantile_sorted(&[], 0.5).is_nan());
     }
 
     #[test]

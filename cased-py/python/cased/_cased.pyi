@@ -313,6 +313,16 @@ class _BrownForsythe(TypedDict):
     spread_x: float
     spread_y: float
 
+class _TailTest(TypedDict):
+    """Values beyond the baseline's ``quantile`` (below ``1 - quantile`` when ``lower``)."""
+
+    quantile: float
+    threshold: float
+    lower: bool
+    baseline_beyond: int
+    current_beyond: int
+    p_value: float
+
 class _BaselineComparison(TypedDict):
     """What :func:`compare` found; ``finding`` is None when no rule fired."""
 
@@ -327,8 +337,10 @@ class _BaselineComparison(TypedDict):
     spread: _BrownForsythe | None
     level: float
     look: int
+    tail: _TailTest | None
     location_alarm: bool
     spread_alarm: bool
+    tail_alarm: bool
     finding: _Finding | None
 
 class _Counts(TypedDict):
@@ -804,7 +816,7 @@ def compare(
     change, the Hodges–Lehmann shift with its confidence interval, and the Brown–Forsythe
     spread test, at the full level α. ``config`` holds the ``baseline`` detector's settings
     (``direction``, ``allowed_change``, ``min_shift``, ``alpha``, ``min_samples``,
-    ``confidence``, ``spread``; also ``name`` and ``severity`` for the finding). ``metric``
+    ``confidence``, ``spread``, ``tail_quantile``; also ``name`` and ``severity`` for the finding). ``metric``
     names the metric in the finding's message.
 
     Raises:
