@@ -174,8 +174,12 @@ export declare class DeploymentEvent {
 }
 
 /**
- * One streaming anomaly detector (threshold, spike, CUSUM, EWMA, trend or changepoint): values
- * in, findings out — the same detectors and results as in Rust and Python.
+ * One anomaly detector: values in, findings out — the same detectors and results as in Rust
+ * and Python. Streaming types (threshold, spike, CUSUM, EWMA, trend, changepoint) judge each
+ * value as it comes; a `baseline` detector compares the values fed with the baseline given to
+ * `setBaseline` (Mann–Whitney U, Hodges–Lehmann shift, Brown–Forsythe spread), looking once
+ * `min_samples` values are in and again each time the window grows by `look_growth`, and
+ * fires at most once until `reset`.
  *
  * ```js
  * const spike = new Detector({ type: 'spike', metric: 'latency_ms' })
@@ -185,13 +189,17 @@ export declare class DeploymentEvent {
  * }
  * // or all at once, from an array or a Float64Array:
  * const findings = new Detector({ type: 'cusum', metric: 'latency_ms' }).detect(latencies)
+ *
+ * const shift = new Detector({ type: 'baseline', metric: 'latency_ms', allowed_change: 0.1 })
+ * shift.setBaseline(lastWeek)
+ * const [regression] = shift.detect(today)
  * ```
  */
 export declare class Detector {
   /**
    * Builds the detector. Throws a `validation` error naming each bad key or value by its
-   * path (`threshold`, `type`, or `config` for the object as a whole); `baseline` and
-   * `error_rate` are refused on `type` (they need a baseline: use them in a monitor).
+   * path (`threshold`, `type`, or `config` for the object as a whole); `error_rate` is
+   * refused on `type` (it judges counts: use `compareErrorRates`).
    */
   constructor(config: DetectorConfig & Record<string, unknown>)
   /** The metric it watches. */
@@ -199,8 +207,8 @@ export declare class Detector {
   /** The name its findings carry. */
   get name(): string
   /**
-   * A score for the last value: below 1 is normal, 1 or more means the detector alarmed.
-   * 0 before any value.
+   * A score for the last value (for `baseline`, the last look): below 1 is normal, 1 or
+   * more means the detector alarmed. 0 before any value.
    */
   get score(): number
   /**
@@ -215,8 +223,14 @@ export declare class Detector {
    * `values[i]` at the first value that is not finite (the values before it are consumed).
    */
   detect(values: number[] | Float64Array): Array<Finding>
-  /** Forgets every value seen (the configuration stays). */
+  /** Forgets every value seen (the configuration, and a baseline, stay). */
   reset(): void
+  /**
+   * Gives a `baseline` detector its baseline values (replacing any earlier baseline; the
+   * values fed so far stay). Throws a `validation` error on `type` for any other type of
+   * detector, and for empty or non-finite values.
+   */
+  setBaseline(values: number[] | Float64Array): void
 }
 
 /**
@@ -580,6 +594,92 @@ export interface AlertSummary {
 }
 
 /**
+ * What `compare` found: the core's `BaselineComparison` plus the finding (`null` when no rule
+ * fired).
+ */
+export interface BaselineComparison {
+  /** Values in the baseline. */
+  n_baseline: number
+  /** Values in the current sample. */
+  n_current: number
+  /** Median of the baseline. */
+  baseline_median: number
+  /** Median of the current sample. */
+  current_median: number
+  /** The allowed absolute shift the test was run against. */
+  margin: number
+  /** The Mann–Whitney test of the current sample (∓ the margin) against the baseline. */
+  location: MannWhitney
+  /** The Hodges–Lehmann shift of current minus baseline. */
+  shift: HodgesLehmann
+  /** The shift relative to |baseline median| (`null` when that median is 0). */
+  relative_change: number | null
+  /** The Brown–Forsythe spread test (`null` with `spread: false`). */
+  spread: BrownForsythe | null
+  /** The significance level the tests were judged at. */
+  level: number
+  /** Which look this was (1 for a one-off comparison). */
+  look: number
+  /** The tail test (`null` unless `tail_quantile` is set). */
+  tail: TailTest | null
+  /** The location rule fired. */
+  location_alarm: boolean
+  /** The spread rule fired. */
+  spread_alarm: boolean
+  /** The tail rule fired. */
+  tail_alarm: boolean
+  /** The finding, when a rule fired. */
+  finding: Finding | null
+}
+
+/**
+ * The settings `compare` takes: a `baseline` detector's (every key optional; `type` and
+ * `metric` are set by the call). Keys are the wire (snake_case) names.
+ */
+export interface BaselineComparisonSettings {
+  /** Which change is bad (default `increase`). */
+  direction?: 'increase' | 'decrease' | 'either'
+  /** The relative change of the median that is still acceptable, e.g. 0.2 = 20% (default 0.1). */
+  allowed_change?: number
+  /**
+   * The smallest absolute shift that matters, used when larger than the relative one (and
+   * when the baseline median is 0). Default 0.
+   */
+  min_shift?: number
+  /** The false-alarm level (default 0.05). */
+  alpha?: number
+  /** Values needed on each side (default 10, at least 3). */
+  min_samples?: number
+  /** Confidence level of the Hodges–Lehmann interval (default 0.95). */
+  confidence?: number
+  /** Also test the spread (Brown–Forsythe) (default true). */
+  spread?: boolean
+  /**
+   * Also test the tail beyond this quantile of the baseline, e.g. 0.95 for "more values
+   * slower than the old p95" (default `null`: off). Between 0.5 and 1 (exclusive).
+   */
+  tail_quantile?: number | null
+  /** Growth of the window between looks (streaming only; default 1.25). */
+  look_growth?: number
+  /** The name the finding carries (default `baseline`). */
+  name?: string
+  /** Severity rules of the finding (default: the detector's own). */
+  severity?: Record<string, { min_effect: number; min_confidence?: number } | null>
+}
+
+/** A Brown–Forsythe spread test (`BaselineComparison.spread`). */
+export interface BrownForsythe {
+  /** The F statistic. */
+  f: number
+  /** Its p-value. */
+  p_value: number
+  /** Mean absolute deviation from the median, baseline. */
+  spread_x: number
+  /** Mean absolute deviation from the median, current. */
+  spread_y: number
+}
+
+/**
  * The properties of every error cased throws or rejects with.
  *
  * Each such error is a plain `Error` (`message` lists every problem for a person) with these
@@ -759,6 +859,50 @@ export interface CommandExpect {
   stderr_regex?: string
 }
 
+/**
+ * Compares `current` with `baseline` once, at the full level α: the Mann–Whitney U test
+ * against the allowed change, the Hodges–Lehmann shift with its confidence interval, the
+ * Brown–Forsythe spread test and, with `tail_quantile`, the tail test — the core's `compare_values`, as Python's `cased.compare`.
+ * `config` holds a `baseline` detector's settings (`null`: the defaults); `options.metric`
+ * (default `'value'`) names the metric in the finding.
+ *
+ * ```js
+ * const found = compare(lastWeek, today, { allowed_change: 0.1 }, { metric: 'latency_ms' })
+ * if (found.finding) console.log(found.finding.message, found.shift.shift)
+ * ```
+ *
+ * Throws a `validation` error naming a bad setting (`alpha`; `config.type` when the settings
+ * name a type), or `samples` when a side is smaller than `min_samples`, or a non-finite value.
+ */
+export declare function compare(baseline: number[] | Float64Array, current: number[] | Float64Array, config?: BaselineComparisonSettings | null, options?: CompareOptions | null): BaselineComparison
+
+/**
+ * Compares current `[errors, requests]` counts with baseline counts once, with the exact
+ * conditional (Poisson) test against the allowed change at the full level α — the core's
+ * `compare_counts`, as Python's `cased.compare_error_rates`. `config` holds an `error_rate`
+ * detector's settings (`null`: the defaults); `options.metric` (default `'errors'`) names the
+ * metric in the finding.
+ *
+ * ```js
+ * const found = compareErrorRates([12, 10_000], [85, 10_000], null, { metric: 'http_errors' })
+ * if (found.alarm) console.log(found.finding.message)
+ * ```
+ *
+ * Throws a `validation` error on `baseline` / `current` when a side is not a pair of
+ * non-negative integers, on `errors` when it has more errors than requests, and naming a bad
+ * setting.
+ */
+export declare function compareErrorRates(baseline: [errors: number, requests: number], current: [errors: number, requests: number], config?: ErrorRateSettings | null, options?: CompareOptions | null): ErrorRateComparison
+
+/** The options of `compare` and `compareErrorRates`. */
+export interface CompareOptions {
+  /**
+   * The metric the finding names (default `value` for `compare`, `errors` for
+   * `compareErrorRates`).
+   */
+  metric?: string
+}
+
 /** The counters behind a verdict. */
 export interface Counters {
   /** Ticks where at least one check measured the service (pass, warn or fail). */
@@ -771,6 +915,14 @@ export interface Counters {
   errors: number
   /** Detector findings of severity `warning` (they make a deployment degraded at most). */
   warning_findings: number
+}
+
+/** Errors out of requests. */
+export interface Counts {
+  /** Failed requests. */
+  errors: number
+  /** All requests. */
+  requests: number
 }
 
 /** Queueing and retries of a channel. */
@@ -910,17 +1062,21 @@ export interface DeploymentResponse {
 /**
  * The keys every detector configuration has; every other key is a setting of the detector
  * named by `type` (see the core's documentation of each, e.g. `threshold` for `spike`,
- * `upper` / `trigger` / `window` for `threshold`). Keys are the wire (snake_case) names.
+ * `upper` / `trigger` / `window` for `threshold`, `allowed_change` for `baseline`). Keys are
+ * the wire (snake_case) names.
  *
  * ```js
  * new Detector({ type: 'spike', metric: 'latency_ms', threshold: 5 })
  * new Detector({ type: 'threshold', metric: 'cpu', upper: 90, trigger: 3, window: 5 })
+ * new Detector({ type: 'baseline', metric: 'latency_ms', allowed_change: 0.1 }) // then setBaseline
  * ```
  */
 export interface DetectorConfig {
   /**
-   * The detector. `baseline` and `error_rate` compare against a baseline and run inside a
-   * session (configure them in `MonitorConfig.detectors`); the others stream.
+   * The detector. `baseline` compares the values fed with a baseline (give it one with
+   * `Detector.setBaseline`, or configure it in `MonitorConfig.detectors`); `error_rate`
+   * judges `(errors, requests)` counts, not values: use `compareErrorRates` or a monitor
+   * (`new Detector` refuses it). The others stream.
    */
   type: 'threshold' | 'spike' | 'cusum' | 'ewma' | 'trend' | 'changepoint' | 'baseline' | 'error_rate'
   /** The metric it watches (its findings name it). */
@@ -961,6 +1117,51 @@ export interface DnsCheckConfig {
  * logging was already enabled in this process.
  */
 export declare function enableLogging(filter?: string | undefined | null): void
+
+/**
+ * What `compareErrorRates` found: the core's `ErrorRateComparison` plus the finding (`null`
+ * when it did not fire).
+ */
+export interface ErrorRateComparison {
+  /** The baseline's counts. */
+  baseline: Counts
+  /** The current counts. */
+  current: Counts
+  /** The pooled two-proportion z statistic (current minus baseline). */
+  z: number
+  /** The exact conditional p-value of "rate ratio ≤ 1 + allowed_change". */
+  p_value: number
+  /** The level the p-value was judged at. */
+  level: number
+  /** Which look this was (1 for a one-off comparison). */
+  look: number
+  /** Whether the rule fired. */
+  alarm: boolean
+  /** The finding, when the rule fired. */
+  finding: Finding | null
+}
+
+/**
+ * The settings `compareErrorRates` takes: an `error_rate` detector's (every key optional;
+ * `type` and `metric` are set by the call). Keys are the wire (snake_case) names.
+ */
+export interface ErrorRateSettings {
+  /** The relative increase of the rate still acceptable (0.1 = 10% more errors). Default 0.1. */
+  allowed_change?: number
+  /**
+   * The absolute increase of the rate that matters (0.001 = 0.1 percentage point); smaller
+   * increases never alarm however significant. Default 0.001.
+   */
+  min_increase?: number
+  /** The false-alarm level (default 0.05). */
+  alpha?: number
+  /** Requests needed in the current window (streaming only; default 50). */
+  min_requests?: number
+  /** The name the finding carries (default `error_rate`). */
+  name?: string
+  /** Severity rules of the finding (default: the detector's own). */
+  severity?: Record<string, { min_effect: number; min_confidence?: number } | null>
+}
 
 /** One problem with one field: an item of `error.fields`. */
 export interface FieldError {
@@ -1004,6 +1205,18 @@ export interface Finding {
   rule: string
   /** A sentence a person can read. */
   message: string
+}
+
+/** A Hodges–Lehmann shift with its confidence interval (`BaselineComparison.shift`). */
+export interface HodgesLehmann {
+  /** The median of all pairwise differences current − baseline. */
+  shift: number
+  /** Lower bound of the interval. */
+  lower: number
+  /** Upper bound of the interval. */
+  upper: number
+  /** Its confidence level. */
+  confidence: number
 }
 
 /** An HTTP check (`"type": "http"`): a request, an expected answer, a latency budget. */
@@ -1083,6 +1296,21 @@ export interface JsonExpect {
   exists?: boolean
   /** The value must match this regular expression. */
   regex?: string
+}
+
+/** A Mann–Whitney U test (`BaselineComparison.location`). */
+export interface MannWhitney {
+  /** The U statistic of the current sample (shifted by the margin). */
+  u: number
+  /** The standardized statistic. */
+  z: number
+  /** The one-sided p-value (doubled for `direction: 'either'`). */
+  p_value: number
+  /**
+   * How the p-value was computed: the exact null distribution (small samples without ties)
+   * or the normal approximation.
+   */
+  method: 'exact' | 'asymptotic'
 }
 
 /** A summary of the samples pushed for one metric (`session.push`). */
@@ -1415,6 +1643,28 @@ export interface StatusUpdate {
   reason: string
   /** Milliseconds until the next tick; `null` once finished. */
   next_tick_in_ms: number | null
+}
+
+/**
+ * The tail test (`BaselineComparison.tail`): values beyond the baseline's `quantile` (below
+ * `1 - quantile` when `lower`), before and now.
+ */
+export interface TailTest {
+  /** The quantile that bounds the tail (for `decrease`, the tail lies below 1 − this). */
+  quantile: number
+  /** The baseline's value at that quantile (the tail's edge). */
+  threshold: number
+  /** `true` when the tail is below the threshold (direction `decrease`). */
+  lower: boolean
+  /** Baseline values in the tail. */
+  baseline_beyond: number
+  /** Current values in the tail. */
+  current_beyond: number
+  /**
+   * The exact conditional p-value of "at most (1 + allowed_change) times the baseline's
+   * share of values in the tail" (for `either`, the more significant side, doubled).
+   */
+  p_value: number
 }
 
 /** A TCP check (`"type": "tcp"`): a connection, optionally sending and expecting text. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 
-import { Detector } from '../index.js'
+import { Detector, compare, compareErrorRates } from '../index.js'
 import { catchCased, fieldNames } from './support.mjs'
 
 /** A deterministic noisy series: `n` values around `level` (a small LCG, no Math.random). */
@@ -14,6 +14,23 @@ function series(n, level, seed = 7) {
 }
 
 const STEP = [...series(60, 100), ...series(60, 130, 11)]
+
+/** A seeded normal generator (mulberry32 and Box–Muller): `gauss(mu, sigma)`, like Python's. */
+function rng(seed) {
+  let a = seed >>> 0
+  const uniform = () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32
+  }
+  return {
+    gauss: (mu, sigma) => mu + sigma * Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform()),
+  }
+}
+
+const normal = (r, n, mu, sigma) => Array.from({ length: n }, () => r.gauss(mu, sigma))
 
 describe('Detector', () => {
   for (const config of [
@@ -66,11 +83,177 @@ describe('Detector', () => {
     assert.match(e.message, /unknown field `treshold`/)
     e = catchCased(() => new Detector({ type: 'spikey', metric: 'm' }), 'validation')
     assert.match(e.message, /spikey/)
-    e = catchCased(() => new Detector({ type: 'baseline', metric: 'm' }), 'validation')
+    e = catchCased(() => new Detector({ type: 'error_rate', metric: 'm' }), 'validation')
     assert.deepEqual(fieldNames(e), ['type'])
+    assert.match(e.fields[0].message, /compareErrorRates/)
     const d = new Detector({ type: 'spike', metric: 'm' })
     e = catchCased(() => d.update(Number.NaN), 'validation')
     e = catchCased(() => d.detect([1, 2, Number.POSITIVE_INFINITY]), 'validation')
     assert.deepEqual(fieldNames(e), ['values[2]'])
+  })
+})
+
+describe('Detector of type baseline', () => {
+  const r = rng(3)
+  const before = normal(r, 200, 100, 5)
+  const after = normal(r, 60, 130, 5)
+
+  test('compares the values fed with the baseline given to setBaseline', () => {
+    const d = new Detector({ type: 'baseline', metric: 'p99', allowed_change: 0.1 })
+    assert.equal(d.name, 'baseline')
+    assert.deepEqual(d.detect(after), [], 'no baseline: nothing to compare with')
+    d.reset()
+    d.setBaseline(Float64Array.from(before))
+    const [finding, ...rest] = d.detect(after)
+    assert.deepEqual(rest, [], 'fires at most once until reset')
+    assert.equal(finding.detector, 'baseline')
+    assert.equal(finding.kind, 'alarm')
+    assert.ok(finding.p_value < 0.05, `p = ${finding.p_value}`)
+    assert.notEqual(finding.severity, 'info')
+    assert.match(finding.message, /^p99 rose/)
+    assert.ok(d.score >= 1, `score ${d.score}`)
+
+    // update() takes the same looks as detect(); reset keeps the baseline.
+    d.reset()
+    assert.equal(d.score, 0)
+    const streamed = after.map((x) => d.update(x)).filter((f) => f !== null)
+    assert.deepEqual(streamed, [finding])
+  })
+
+  test('a control passes, and bad baselines and other types are validation errors', () => {
+    const d = new Detector({ type: 'baseline', metric: 'p99', name: 'p99_shift' })
+    d.setBaseline(before)
+    assert.deepEqual(d.detect(normal(rng(5), 60, 100, 5)), [])
+    assert.ok(d.score < 1, `score ${d.score}`)
+    let e = catchCased(() => d.setBaseline([]), 'validation')
+    e = catchCased(() => d.setBaseline([1, Number.NaN, 2]), 'validation')
+    assert.equal(e.fields.length, 1)
+    e = catchCased(() => new Detector({ type: 'spike', metric: 'm' }).setBaseline([1, 2]), 'validation')
+    assert.deepEqual(fieldNames(e), ['type'])
+    assert.match(e.message, /only baseline detectors/)
+  })
+})
+
+describe('compare', () => {
+  // Seed 1 draws a control whose spread test is far from its level (p = 0.88): a control that
+  // happens to fall in the 2.5% false-alarm region would fail the test for the wrong reason.
+  const r = rng(1)
+  const baseline = normal(r, 300, 100, 5)
+  const worse = normal(r, 100, 125, 5)
+  const same = normal(r, 100, 100, 5)
+
+  test('finds a shift and passes a control', () => {
+    const found = compare(Float64Array.from(baseline), worse, { allowed_change: 0.1 }, { metric: 'latency_ms' })
+    assert.ok(found.location_alarm)
+    assert.equal(found.finding.metric, 'latency_ms')
+    assert.equal(found.finding.detector, 'baseline')
+    assert.ok(found.shift.lower < found.shift.shift && found.shift.shift < found.shift.upper)
+    assert.ok(Math.abs(found.shift.shift - 25) <= 3, `shift ${found.shift.shift}`)
+    assert.deepEqual([found.n_baseline, found.n_current, found.look], [300, 100, 1])
+    assert.equal(found.location.method, 'asymptotic')
+    assert.equal(typeof found.spread.p_value, 'number')
+    assert.ok(Math.abs(found.relative_change - found.shift.shift / found.baseline_median) < 1e-12)
+
+    const quiet = compare(baseline, Float64Array.from(same))
+    assert.equal(quiet.location_alarm, false)
+    assert.equal(quiet.spread_alarm, false)
+    assert.equal(quiet.finding, null)
+  })
+
+  test('an Array and a Float64Array give the same result; the metric defaults to value', () => {
+    const a = compare(baseline, worse)
+    assert.deepEqual(compare(Float64Array.from(baseline), Float64Array.from(worse)), a)
+    assert.deepEqual(compare(baseline, worse, null, {}), a)
+    assert.deepEqual(compare(baseline, worse, undefined, { metric: undefined }), a)
+    assert.equal(a.finding.metric, 'value')
+    assert.match(a.finding.message, /^value /)
+  })
+
+  test('the Mann–Whitney statistic matches its definition', () => {
+    const b = [1, 2, 2, 3, 4, 5, 6, 7, 8, 9]
+    const found = compare(b, b.map((x) => x + 20), { allowed_change: 0, spread: false })
+    // Every current value beats every baseline value: U = n1 * n2.
+    assert.equal(found.location.u, 100)
+    assert.equal(found.shift.shift, 20)
+    assert.equal(found.spread, null)
+    assert.equal(found.spread_alarm, false)
+  })
+
+  test('tests the tail when asked', () => {
+    const t = rng(3)
+    const base = normal(t, 400, 100, 5)
+    const current = normal(t, 400, 100, 5).map((x, i) => x + (i % 12 === 0 ? 30 : 0))
+    const found = compare(base, current, { spread: false, tail_quantile: 0.95 })
+    assert.equal(found.location_alarm, false)
+    assert.equal(found.tail_alarm, true)
+    assert.equal(found.tail.baseline_beyond, 20)
+    assert.ok(found.tail.current_beyond > 40, `${found.tail.current_beyond} beyond`)
+    assert.equal(found.tail.quantile, 0.95)
+    assert.equal(found.tail.lower, false)
+    assert.match(found.finding.message, /^value has a heavier tail: /)
+    assert.equal(compare(base, current, { spread: false }).tail, null)
+    const e = catchCased(() => compare(base, current, { tail_quantile: 0.2 }), 'validation')
+    assert.deepEqual(fieldNames(e), ['tail_quantile'])
+  })
+
+  test('settings name the finding and are validated by the core', () => {
+    const named = compare(baseline, worse, { allowed_change: 0.1, name: 'p50_latency' })
+    assert.equal(named.finding.detector, 'p50_latency')
+    let e = catchCased(() => compare([1, 2], [3, 4]), 'validation')
+    assert.deepEqual(fieldNames(e), ['samples'])
+    e = catchCased(() => compare(baseline, worse, { alpha: 2 }), 'validation')
+    assert.deepEqual(fieldNames(e), ['alpha'])
+    e = catchCased(() => compare(baseline, worse, { type: 'spike' }), 'validation')
+    assert.deepEqual(fieldNames(e), ['config.type'])
+    e = catchCased(() => compare(baseline, worse, { metric: 'x' }), 'validation')
+    assert.deepEqual(fieldNames(e), ['config.metric'])
+    e = catchCased(() => compare(baseline, worse, { alowed_change: 0.1 }), 'validation')
+    assert.match(e.message, /alowed_change/)
+    e = catchCased(() => compare(baseline, [...worse.slice(0, 20), Number.NaN]), 'validation')
+    assert.equal(e.fields.length, 1)
+    e = catchCased(() => compare(baseline, worse, null, { metrc: 'x' }), 'validation')
+    assert.deepEqual(fieldNames(e), ['metrc'])
+    e = catchCased(() => compare(baseline, worse, null, { metric: 5 }), 'validation')
+    assert.deepEqual(fieldNames(e), ['metric'])
+    e = catchCased(() => compare(baseline, worse, null, 'latency'), 'validation')
+    assert.deepEqual(fieldNames(e), ['options'])
+  })
+})
+
+describe('compareErrorRates', () => {
+  test('judges counts', () => {
+    const found = compareErrorRates([10, 10_000], [100, 10_000])
+    assert.equal(found.alarm, true)
+    assert.equal(found.finding.detector, 'error_rate')
+    assert.equal(found.finding.metric, 'errors')
+    assert.ok(Math.abs(found.finding.effect_size - 9) < 1e-9, `effect ${found.finding.effect_size}`)
+    assert.deepEqual(found.baseline, { errors: 10, requests: 10_000 })
+    assert.deepEqual(found.current, { errors: 100, requests: 10_000 })
+    assert.equal(found.look, 1)
+    assert.ok(found.p_value < found.level)
+
+    const quiet = compareErrorRates([10, 10_000], [11, 10_000], { allowed_change: 0.5 })
+    assert.equal(quiet.alarm, false)
+    assert.equal(quiet.finding, null)
+
+    const named = compareErrorRates([10, 10_000], [100, 10_000], { name: 'http_errors' }, { metric: 'http' })
+    assert.equal(named.finding.detector, 'http_errors')
+    assert.match(named.finding.message, /^http /)
+  })
+
+  test('counts must be pairs of non-negative integers, errors at most requests', () => {
+    let e = catchCased(() => compareErrorRates([5, 4], [1, 10]), 'validation')
+    assert.deepEqual(fieldNames(e), ['errors'])
+    for (const bad of [[1.5, 10], [-1, 10], [Number.NaN, 10], [1, Number.POSITIVE_INFINITY], [1, 2 ** 60], [1], [1, 2, 3], ['1', 10], { errors: 1, requests: 10 }, null, 7]) {
+      e = catchCased(() => compareErrorRates(bad, [1, 10]), 'validation')
+      assert.deepEqual(fieldNames(e), ['baseline'], JSON.stringify(bad))
+      assert.match(e.message, /\[errors, requests\] pair of non-negative integers/)
+      e = catchCased(() => compareErrorRates([1, 10], bad), 'validation')
+      assert.deepEqual(fieldNames(e), ['current'], JSON.stringify(bad))
+    }
+    e = catchCased(() => compareErrorRates([1, 10], [1, 10], { alpha: 0 }), 'validation')
+    assert.deepEqual(fieldNames(e), ['alpha'])
+    e = catchCased(() => compareErrorRates([1, 10], [1, 10], { type: 'baseline' }), 'validation')
+    assert.deepEqual(fieldNames(e), ['config.type'])
   })
 })

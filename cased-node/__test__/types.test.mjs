@@ -59,7 +59,7 @@ const sorted = (iterable) => [...iterable].sort()
 test('index.d.ts declares every export of index.js, and nothing that is not there', () => {
   const { values } = declarations()
   assert.deepEqual(sorted(values), sorted(Object.keys(binding)))
-  for (const name of ['AlertStream', 'BaselineStore', 'Client', 'DeploymentEvent', 'Detector', 'History', 'HostSource', 'Monitor', 'PrometheusSource', 'Session', 'Updates', 'enableLogging', 'renderReport', 'runCheck', 'signWebhook', 'verifyWebhookSignature']) {
+  for (const name of ['AlertStream', 'BaselineStore', 'Client', 'DeploymentEvent', 'Detector', 'History', 'HostSource', 'Monitor', 'PrometheusSource', 'Session', 'Updates', 'compare', 'compareErrorRates', 'enableLogging', 'renderReport', 'runCheck', 'signWebhook', 'verifyWebhookSignature']) {
     assert.ok(values.has(name), name)
   }
 })
@@ -88,6 +88,9 @@ test('the object and error shapes are declared', () => {
     'AlertRouteConfig',
     'AlertsConfig',
     'AlertSummary',
+    'BaselineComparison',
+    'BaselineComparisonSettings',
+    'BrownForsythe',
     'CasedErrorInfo',
     'CheckConfig',
     'CheckOutcome',
@@ -96,7 +99,9 @@ test('the object and error shapes are declared', () => {
     'ClientOptions',
     'CommandCheckConfig',
     'CommandExpect',
+    'CompareOptions',
     'Counters',
+    'Counts',
     'DeploymentEventInit',
     'DeploymentInfo',
     'DeploymentResponse',
@@ -105,11 +110,15 @@ test('the object and error shapes are declared', () => {
     'DeploymentRecord',
     'DetectorConfig',
     'DnsCheckConfig',
+    'ErrorRateComparison',
+    'ErrorRateSettings',
     'FieldError',
     'Finding',
     'HttpCheckConfig',
+    'HodgesLehmann',
     'HttpExpect',
     'JsonExpect',
+    'MannWhitney',
     'MetricSummary',
     'MonitorConfig',
     'MonitorOptions',
@@ -124,6 +133,7 @@ test('the object and error shapes are declared', () => {
     'ScheduleConfig',
     'SkippedUpdates',
     'StatusUpdate',
+    'TailTest',
     'TcpCheckConfig',
     'TickRecord',
     'UpdateItem',
@@ -135,7 +145,7 @@ test('the object and error shapes are declared', () => {
 
 test('the declared result shapes are the objects the core hands over, key for key', async () => {
   const { properties } = declarations()
-  const { DeploymentEvent, Detector, HostSource, Monitor, runCheck } = binding
+  const { DeploymentEvent, Detector, HostSource, Monitor, compare, compareErrorRates, runCheck } = binding
   const contexts = []
   let pushed = false // the check fails (ending the session) only once a sample was pushed
   const monitor = new Monitor(
@@ -154,6 +164,9 @@ test('the declared result shapes are the objects the core hands over, key for ke
   const port = await closedPort()
   const outcome = await runCheck({ name: 'web', type: 'http', url: `http://127.0.0.1:${port}/` })
   const finding = new Detector({ type: 'threshold', metric: 'cpu', upper: 90 }).update(95)
+  const baseline = Array.from({ length: 20 }, (_, i) => 100 + (i % 5))
+  const comparison = compare(baseline, baseline.map((x) => x * 2), { tail_quantile: 0.9 })
+  const rates = compareErrorRates([10, 10_000], [100, 10_000])
 
   const shapes = [
     ['Report', report],
@@ -168,6 +181,15 @@ test('the declared result shapes are the objects the core hands over, key for ke
     ['CheckOutcome', { ...outcome, evidence: null }],
     ['Finding', finding],
     ['Sample', new HostSource().sample()[0]],
+    ['BaselineComparison', comparison],
+    ['MannWhitney', comparison.location],
+    ['HodgesLehmann', comparison.shift],
+    ['BrownForsythe', comparison.spread],
+    ['TailTest', comparison.tail],
+    ['Finding', comparison.finding],
+    ['ErrorRateComparison', rates],
+    ['Counts', rates.baseline],
+    ['Finding', rates.finding],
   ]
   for (const [name, object] of shapes) {
     assert.ok(object, `${name} present`)

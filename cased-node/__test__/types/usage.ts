@@ -11,11 +11,14 @@ import {
   PrometheusSource,
   Session,
   Updates,
+  compare,
+  compareErrorRates,
   enableLogging,
   renderReport,
   runCheck,
   signWebhook,
   verifyWebhookSignature,
+  type BaselineComparison,
   type CasedErrorInfo,
   type CheckConfig,
   type CheckOutcome,
@@ -23,6 +26,7 @@ import {
   type ClientOptions,
   type DeploymentEventInit,
   type DeploymentResponse,
+  type ErrorRateComparison,
   type FieldError,
   type Finding,
   type DeploymentRecord,
@@ -192,6 +196,19 @@ export const batch: Finding[] = detector.detect(new Float64Array([1, 2])).concat
 export const score: number = detector.score + (found?.effect_size ?? 0)
 // @ts-expect-error: the type is one of the detectors
 new Detector({ type: 'magic', metric: 'latency' })
+const shifted = new Detector({ type: 'baseline', metric: 'latency', allowed_change: 0.1 })
+shifted.setBaseline(new Float64Array([1, 2, 3]))
+shifted.setBaseline([1, 2, 3])
+const comparison: BaselineComparison = compare([1, 2], new Float64Array([3, 4]), { allowed_change: 0.1, direction: 'either', tail_quantile: 0.95 }, { metric: 'latency' })
+export const shift: number = comparison.shift.shift + comparison.location.u + (comparison.spread?.p_value ?? 0) + (comparison.relative_change ?? 0) + (comparison.tail?.current_beyond ?? 0)
+export const quietly: boolean = compare([1], [2]).finding === null && compare([1], [2], null).location_alarm && compare([1], [2]).tail_alarm
+const rates: ErrorRateComparison = compareErrorRates([1, 100], [5, 100], { min_increase: 0.01, name: 'http_errors' })
+export const rateFinding: Finding | null = rates.finding
+export const counted: number = rates.baseline.errors + rates.current.requests + (rates.alarm ? rates.p_value : rates.z)
+// @ts-expect-error: counts are an [errors, requests] pair
+compareErrorRates([1, 100, 3], [5, 100])
+// @ts-expect-error: the directions are named
+compare([1], [2], { direction: 'up' })
 
 // Issue 6: webhook signatures.
 verifyWebhookSignature('s', '1700000000', new Uint8Array([123, 125]), signWebhook('s', 1700000000, '{}'), 300, 1700000000)
