@@ -60,7 +60,7 @@ export declare class AlertStream {
  */
 export declare class BaselineStore {
   /**
-   * Opens (or creates) the SQLite store at `path` (WAL mode). Throws `code: 'transport'`
+   * Opens (or creates) the SQLite store at `path` (WAL mode). Throws `code: 'storage'`
    * when the file cannot be opened or its schema created.
    */
   static sqlite(path: string): BaselineStore

@@ -19,7 +19,7 @@ const event = (status = 'running') =>
 /** A monitor recording into `history` whose only check passes or fails. */
 const monitor = (history, status) =>
   new Monitor(
-    { schedule: { intervals: ['10ms'], cooldown: '30ms', max_duration: '20s' }, verdict: { min_samples: 1 } },
+    { schedule: { intervals: ['50ms'], cooldown: '150ms', max_duration: '20s' }, verdict: { min_samples: 1 } },
     { checks: { web: () => ({ status, message: status === 'pass' ? 'HTTP 200' : 'HTTP 503' }) }, history },
   )
 

@@ -118,7 +118,7 @@ describe('BaselineStore', () => {
   const monitor = (baselineStore) =>
     new Monitor(
       {
-        schedule: { intervals: ['10ms'], cooldown: '30ms', max_duration: '20s' },
+        schedule: { intervals: ['50ms'], cooldown: '300ms', max_duration: '20s' },
         verdict: { min_samples: 3 },
         detectors: [{ type: 'baseline', metric: 'web.latency_ms', min_samples: 3 }],
       },
@@ -145,6 +145,16 @@ describe('BaselineStore', () => {
       }
     })
   }
+
+  test('a file that cannot be opened is a storage error', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cased-baselines-'))
+    try {
+      const e = catchCased(() => BaselineStore.sqlite(join(dir, 'missing', 'dir', 'baselines.db')), 'storage')
+      assert.match(e.message, /baseline store/)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
 
   test('baselineStore must be a BaselineStore', () => {
     const e = catchCased(() => new Monitor({}, { baselineStore: {} }), 'validation')

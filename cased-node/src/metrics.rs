@@ -239,7 +239,7 @@ pub struct BaselineStore {
 
 #[napi]
 impl BaselineStore {
-    /// Opens (or creates) the SQLite store at `path` (WAL mode). Throws `code: 'transport'`
+    /// Opens (or creates) the SQLite store at `path` (WAL mode). Throws `code: 'storage'`
     /// when the file cannot be opened or its schema created.
     #[napi(factory)]
     pub fn sqlite(env: &Env, path: String) -> Result<Self> {

@@ -138,7 +138,7 @@ EVENT = DeploymentEvent(
 )
 
 BASELINE_CONFIG = {
-    "schedule": {"intervals": ["20ms"], "cooldown": "300ms"},
+    "schedule": {"intervals": ["50ms"], "cooldown": "400ms"},
     "verdict": {"min_samples": 3},
     "detectors": [{"type": "baseline", "metric": "web.latency_ms", "min_samples": 5}],
 }
@@ -201,5 +201,5 @@ async def test_an_in_memory_store_carries_baselines_per_repository_and_environme
 
 
 def test_a_baseline_store_that_cannot_be_opened_raises(tmp_path: Path) -> None:
-    with pytest.raises(cased.TransportError, match="baseline store"):
+    with pytest.raises(cased.StorageError, match="baseline store"):
         BaselineStore.sqlite(tmp_path / "missing" / "dir" / "baselines.db")

@@ -921,7 +921,7 @@ class BaselineStore:
         """A store in the SQLite file at ``path`` (created when missing, WAL mode).
 
         Raises:
-            TransportError: when the file cannot be opened or its schema created.
+            StorageError: when the file cannot be opened or its schema created.
         """
 
     @staticmethod
