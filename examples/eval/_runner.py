@@ -1,9 +1,10 @@
 """Shared helpers of the evaluation runners: find (or build) cased's `score_series` example
 binary and run it on one series.
 
-The runners call the Rust detectors through this binary (stdin: one value per line) because the
-Python binding does not expose detectors yet; switching to `cased.detect` later changes only
-this file.
+The runners call the Rust detectors through this binary (stdin: one value per line). The Python
+package exposes the detectors too, but the binary keeps the runners free of a Python build and
+keeps the detector set in one place (`cased-core/examples/score_series.rs`); switching to the
+Python binding would change only this file.
 """
 import os
 import subprocess
@@ -18,7 +19,8 @@ def score_series_bin(explicit=None):
     if path:
         return path
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-    path = os.path.join(target, "release", "examples", "score_series")
+    triple = os.environ.get("CARGO_BUILD_TARGET")
+    path = os.path.join(target, *([triple] if triple else []), "release", "examples", "score_series")
     print("building cased-core's score_series example (release)...", file=sys.stderr)
     subprocess.run(
         ["cargo", "build", "-q", "--release", "-p", "cased-core", "--example", "score_series"],

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Runs cased's default anomaly detectors over NAB-format data and writes NAB results files.
+"""Runs cased's NAB detector set (score_series nab) over NAB-format data and writes NAB results files.
 
     examples/eval/nab.py --data DIR --out DIR [--bin PATH] [-- extra score_series args]
 
