@@ -1,22 +1,28 @@
 #!/usr/bin/env python3
 """Side-by-side with Python peers (issue 5), same inputs, answers compared before timing counts.
 
-    python -m venv /tmp/v && /tmp/v/bin/pip install numpy scipy pymannkendall
+    python -m venv /tmp/v && /tmp/v/bin/pip install numpy scipy pymannkendall changepoint ruptures
     cargo build --release -p cased-core --example score_series
     /tmp/v/bin/python benches/peers_detect.py [--bin target/release/examples/score_series]
 
 Peers: numpy rolling z-score (1M points, window 60), scipy.stats.mannwhitneyu (1000 vs 1000),
-pymannkendall.original_test and scipy.stats.theilslopes (n = 1000). The Rust timings come from
+pymannkendall.original_test and scipy.stats.theilslopes (n = 1000), and for changepoints on 10,000
+points with a mean shift every 2,000: `changepoint` (the Rust BOCPD crate that augurs wraps, through
+its Python binding; augurs' own Python package has no changepoint detector) and ruptures Pelt
+(l2 cost, jump 5). The Rust timings come from
 criterion (`cargo bench -p cased-benches --bench detect`, same sizes and shapes); this script
 checks, on its own inputs, that cased (through the score_series example) gives the same answers.
 """
 import argparse
+import json
 import subprocess
 import sys
 import time
 
 import numpy as np
+import changepoint as cpd
 import pymannkendall as mk
+import ruptures
 import scipy
 from scipy import stats
 
@@ -87,6 +93,31 @@ def main():
     t2 = med(numpy_rolling_robust_z, 1)
     print(f"rolling z 1M (w={w}): numpy mean/std {t1 / n * 1e9:.1f} ns/pt; "
           f"numpy median/MAD {t2 / n * 1e9:.1f} ns/pt (same {want} alarms as cased's SpikeDetector)")
+
+    xs = np.array([(i // 2000) * 3.0 + v for i, v in enumerate(np.random.default_rng(3).normal(size=10_000))])
+    text = "\n".join(repr(float(v)) for v in xs) + "\n"
+    r = subprocess.run([a.bin, "changepoints"], input=text, capture_output=True, text=True, check=True)
+    ours = json.loads(r.stdout)
+    want = [2000, 4000, 6000, 8000]
+    near = lambda found: len(found) == len(want) and all(abs(f - w) <= 5 for f, w in zip(found, want))
+    assert near(ours), ours
+
+    def bocpd_peer():
+        b = cpd.Bocpd(cpd.NormalGamma(0.0, 1.0, 1.0, 1.0), 100.0)
+        hist = [b.step(float(x)) for x in xs]
+        return [i + 1 for i in cpd.map_changepoints(hist) if i > 0]  # index of the last value before -> first after
+
+    t0 = time.perf_counter()
+    theirs = bocpd_peer()
+    t = time.perf_counter() - t0
+    assert near(theirs), theirs
+    print(f"bocpd 10k: cased {ours}, changepoint {theirs} (same within 5); changepoint {t / len(xs) * 1e6:.1f} us/pt (one run)")
+
+    t0 = time.perf_counter()
+    pelt = ruptures.Pelt(model="l2", jump=5).fit(xs).predict(pen=3 * np.log(len(xs)) * np.var(np.diff(xs)) / 2)[:-1]
+    t = time.perf_counter() - t0
+    assert near(pelt), pelt
+    print(f"pelt 10k (jump 5): ruptures {pelt} (same within 5); ruptures {t:.2f} s (one run)")
 
 
 if __name__ == "__main__":

@@ -216,13 +216,13 @@ export declare class Detector {
    * `threshold`, resolve: `kind: 'resolved'`), `null` otherwise. Throws a `validation`
    * error on `value` when `x` is not finite (the detector is unchanged).
    */
-  update(x: number): Finding | null
+  update(x: number): (Finding & { index: number }) | null
   /**
    * Feeds every value in order, continuing from the current state, and returns every
    * finding: the same as calling `update` on each. Throws a `validation` error on
    * `values[i]` at the first value that is not finite (the values before it are consumed).
    */
-  detect(values: number[] | Float64Array): Array<Finding>
+  detect(values: number[] | Float64Array): Array<Finding & { index: number }>
   /** Forgets every value seen (the configuration, and a baseline, stay). */
   reset(): void
   /**

@@ -73,9 +73,11 @@ fn main() -> Result<(), Error> {
                     format!("{s} {i}")
                 }
                 _ => {
-                    // rolling robust z over the previous `--window` values: count of |z| > 3.5
+                    // robust z over the previous `--window` values, refreshed every `--refresh`
+                    // (default 1: the exact rolling form): count of |z| > 3.5
                     let w = arg(&args, "--window", 60.0) as usize;
-                    let mut d = SpikeDetector::new(SpikeConfig { window: w, min_samples: w, threshold: 3.5, ..SpikeConfig::default() })?;
+                    let refresh = Some(arg(&args, "--refresh", 1.0) as usize);
+                    let mut d = SpikeDetector::new(SpikeConfig { window: w, min_samples: w, threshold: 3.5, refresh, ..SpikeConfig::default() })?;
                     format!("{}", d.detect(&x)?.len())
                 }
             };

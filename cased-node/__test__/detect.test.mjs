@@ -32,7 +32,41 @@ function rng(seed) {
 
 const normal = (r, n, mu, sigma) => Array.from({ length: n }, () => r.gauss(mu, sigma))
 
+/** The robust z of `x` against `w` (median / MAD, as numpy). */
+function robustZ(w, x) {
+  const median = (v) => {
+    const s = [...v].sort((a, b) => a - b)
+    const h = s.length >> 1
+    return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2
+  }
+  const m = median(w)
+  return (x - m) / (1.4826022185056018 * median(w.map((v) => Math.abs(v - m))))
+}
+
 describe('Detector', () => {
+  test('spike: refresh picks the exact rolling or the hopping reference', () => {
+    // window 10: refresh 1 judges row i against xs[i-10:i]; the default (refresh = window)
+    // against the 10 values before 10 * floor(i / 10) (see cased-core detect/spike.rs).
+    const xs = normal(rng(3), 200, 50, 5)
+    for (const [refresh, end] of [
+      [1, (i) => i],
+      [undefined, (i) => 10 * Math.floor(i / 10)],
+    ]) {
+      const config = { type: 'spike', metric: 'm', window: 10, min_samples: 10, threshold: 0.5 }
+      if (refresh !== undefined) config.refresh = refresh
+      const found = new Detector(config).detect(xs)
+      const want = []
+      for (let i = 10; i < 200; i++) {
+        const z = robustZ(xs.slice(end(i) - 10, end(i)), xs[i])
+        if (Math.abs(z) > 0.5) want.push([i, z])
+      }
+      assert.deepEqual(found.map((f) => f.index), want.map(([i]) => i))
+      found.forEach((f, k) => assert.ok(Math.abs(f.statistic - want[k][1]) <= 1e-12 * Math.abs(want[k][1]), `row ${f.index}`))
+    }
+    const e = catchCased(() => new Detector({ type: 'spike', metric: 'm', window: 10, refresh: 11 }), 'validation')
+    assert.match(e.message, /refresh/)
+  })
+
   for (const config of [
     { type: 'cusum', metric: 'latency' },
     { type: 'ewma', metric: 'latency' },

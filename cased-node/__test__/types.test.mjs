@@ -179,7 +179,7 @@ test('the declared result shapes are the objects the core hands over, key for ke
     ['DeploymentInfo', updates[0].deployment],
     ['RollbackContext', contexts[0]],
     ['CheckOutcome', { ...outcome, evidence: null }],
-    ['Finding', finding],
+    ['Finding', (({ index, ...rest }) => (assert.equal(index, 0), rest))(finding)],
     ['Sample', new HostSource().sample()[0]],
     ['BaselineComparison', comparison],
     ['MannWhitney', comparison.location],

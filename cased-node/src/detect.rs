@@ -133,10 +133,10 @@ impl Detector {
     /// Feeds one value; returns the finding when this value makes the detector fire (or, for
     /// `threshold`, resolve: `kind: 'resolved'`), `null` otherwise. Throws a `validation`
     /// error on `value` when `x` is not finite (the detector is unchanged).
-    #[napi(ts_return_type = "Finding | null")]
+    #[napi(ts_return_type = "(Finding & { index: number }) | null")]
     pub fn update(&mut self, env: &Env, x: f64) -> Result<Option<Json>> {
         match self.inner.detector().update(x) {
-            Ok(d) => Ok(d.map(|d| finding_json(&self.finding(d)))),
+            Ok(d) => Ok(d.map(|d| Json(self.indexed(d).to_string()))),
             Err(e) => Err(to_js_error(env, e)),
         }
     }
@@ -144,13 +144,13 @@ impl Detector {
     /// Feeds every value in order, continuing from the current state, and returns every
     /// finding: the same as calling `update` on each. Throws a `validation` error on
     /// `values[i]` at the first value that is not finite (the values before it are consumed).
-    #[napi(ts_args_type = "values: number[] | Float64Array", ts_return_type = "Array<Finding>")]
+    #[napi(ts_args_type = "values: number[] | Float64Array", ts_return_type = "Array<Finding & { index: number }>")]
     pub fn detect(&mut self, env: &Env, values: Either<Vec<f64>, Float64Array>) -> Result<Json> {
         let detections = self.inner.detector().detect(slice(&values));
         match detections {
             Ok(ds) => {
-                let findings: Vec<Finding> = ds.into_iter().map(|d| self.finding(d)).collect();
-                Ok(Json(serde_json::to_string(&findings).expect("findings always serialize")))
+                let findings: Vec<serde_json::Value> = ds.into_iter().map(|d| self.indexed(d)).collect();
+                Ok(Json(serde_json::Value::Array(findings).to_string()))
             }
             Err(e) => Err(to_js_error(env, e)),
         }
@@ -180,13 +180,17 @@ impl Detector {
 }
 
 impl Detector {
-    fn finding(&self, d: Detection) -> Finding {
-        Finding::from_detection(&self.config.metric, self.config.name(), d, &self.policy)
+    /// The finding's JSON with `index`, the 0-based stream position of the value that raised
+    /// it (as Python's `Detector`).
+    fn indexed(&self, d: Detection) -> serde_json::Value {
+        let index = d.index;
+        let finding = Finding::from_detection(&self.config.metric, self.config.name(), d, &self.policy);
+        let mut json = serde_json::to_value(&finding).expect("findings always serialize");
+        if let Some(map) = json.as_object_mut() {
+            map.insert("index".into(), index.into());
+        }
+        json
     }
-}
-
-fn finding_json(finding: &Finding) -> Json {
-    Json(serde_json::to_string(finding).expect("findings always serialize"))
 }
 
 fn slice(values: &Either<Vec<f64>, Float64Array>) -> &[f64] {

@@ -41,6 +41,24 @@ def test_the_pinned_spike_case_gives_the_core_answer() -> None:
     assert finding["severity"] == "warning"
 
 
+def test_spike_refresh_picks_the_exact_or_the_hopping_reference() -> None:
+    # window 10: refresh 1 judges row i against xs[i-10:i]; the default (refresh = window)
+    # against the 10 values before 10 * (i // 10) (see cased-core detect/spike.rs).
+    rng = random.Random(3)
+    xs = [rng.gauss(50, 5) for _ in range(200)]
+    for refresh, end in [(1, lambda i: i), (None, lambda i: 10 * (i // 10))]:
+        settings = {"window": 10, "min_samples": 10, "threshold": 0.5}
+        if refresh is not None:
+            settings["refresh"] = refresh
+        found = spike(**settings).detect(xs)
+        want = {i: robust_z(xs[end(i) - 10 : end(i)], xs[i]) for i in range(10, 200)}
+        want = {i: z for i, z in want.items() if abs(z) > 0.5}
+        assert [f["index"] for f in found] == sorted(want)
+        assert [f["statistic"] for f in found] == pytest.approx([want[f["index"]] for f in found], rel=1e-12)
+    with pytest.raises(cased.ValidationError, match="refresh"):
+        spike(window=10, refresh=11)
+
+
 def seeded(n: int, seed: int) -> list[float]:
     rng = random.Random(seed)
     xs = [100.0 + rng.gauss(0, 5) for _ in range(n)]

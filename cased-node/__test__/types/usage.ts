@@ -192,6 +192,7 @@ export const noPort: CheckConfig = { name: 'tcp', type: 'tcp', host: '127.0.0.1'
 // Issue 5: detectors.
 const detector = new Detector({ type: 'spike', metric: 'latency', threshold: 5 })
 const found: Finding | null = detector.update(1.5)
+export const position: number | undefined = detector.update(2.5)?.index
 export const batch: Finding[] = detector.detect(new Float64Array([1, 2])).concat(detector.detect([3]))
 export const score: number = detector.score + (found?.effect_size ?? 0)
 // @ts-expect-error: the type is one of the detectors
