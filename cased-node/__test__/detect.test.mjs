@@ -44,6 +44,25 @@ function robustZ(w, x) {
 }
 
 describe('Detector', () => {
+  test('likelihood: one alarm on a value beyond the range seen, as in the core', () => {
+    // cased-core detect/likelihood.rs `a_value_beyond_the_range_seen_alarms_once...`
+    const xs = Float64Array.from({ length: 1000 }, (_, i) => 100 + 10 * Math.sin(i * 0.1))
+    const past = Array.from(xs.subarray(0, 600))
+    const [lo, hi] = [Math.min(...past), Math.max(...past)]
+    const bound = hi + 0.05 * (hi - lo)
+    xs[600] = bound + 1
+    xs[650] = bound + 50
+    const config = { type: 'likelihood', metric: 'm', tail: 1e-300 }
+    const found = new Detector(config).detect(xs)
+    assert.deepEqual(found.map((f) => [f.index, f.detector, f.p_value]), [[600, 'likelihood', null]])
+    assert.ok(Math.abs(found[0].baseline - bound) <= 1e-12 * bound)
+    assert.match(found[0].rule, /^outside the range/)
+    const streaming = new Detector(config)
+    assert.deepEqual(Array.from(xs, (x) => streaming.update(x)).filter((f) => f !== null), found)
+    const e = catchCased(() => new Detector({ type: 'likelihood', metric: 'm', tail: 0.7 }), 'validation')
+    assert.match(e.message, /tail/)
+  })
+
   test('spike: refresh picks the exact rolling or the hopping reference', () => {
     // window 10: refresh 1 judges row i against xs[i-10:i]; the default (refresh = window)
     // against the 10 values before 10 * floor(i / 10) (see cased-core detect/spike.rs).

@@ -5,6 +5,7 @@ pinned cases (cased-core/src/detect/spike.rs) or computed here from their defini
 from __future__ import annotations
 
 import array
+import math
 import random
 import statistics
 from typing import Any
@@ -57,6 +58,24 @@ def test_spike_refresh_picks_the_exact_or_the_hopping_reference() -> None:
         assert [f["statistic"] for f in found] == pytest.approx([want[f["index"]] for f in found], rel=1e-12)
     with pytest.raises(cased.ValidationError, match="refresh"):
         spike(window=10, refresh=11)
+
+
+def test_likelihood_alarms_once_on_a_value_beyond_the_range_seen() -> None:
+    # cased-core detect/likelihood.rs `a_value_beyond_the_range_seen_alarms_once...`: a bounded
+    # series, one value 1 above the past range widened by 5 %, another inside the quiet period.
+    xs = np.array([100.0 + 10.0 * math.sin(i * 0.1) for i in range(1000)])
+    lo, hi = xs[:600].min(), xs[:600].max()
+    bound = hi + 0.05 * (hi - lo)
+    xs[600], xs[650] = bound + 1.0, bound + 50.0
+    config = {"type": "likelihood", "metric": "m", "tail": 1e-300}
+    [found] = Detector(config).detect(xs)
+    assert (found["index"], found["detector"], found["p_value"]) == (600, "likelihood", None)
+    assert found["baseline"] == pytest.approx(bound, rel=1e-12)
+    assert found["rule"].startswith("outside the range")
+    streaming = Detector(config)
+    assert [f for f in (streaming.update(float(x)) for x in xs) if f is not None] == [found]
+    with pytest.raises(cased.ValidationError, match="tail"):
+        Detector({"type": "likelihood", "metric": "m", "tail": 0.7})
 
 
 def seeded(n: int, seed: int) -> list[float]:

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::{
     BaselineComparisonConfig, BaselineComparisonDetector, ChangepointConfig, ChangepointDetector, Counts, CusumConfig,
     CusumDetector, Detection, Detector, ErrorRateConfig, ErrorRateDetector, EwmaConfig, EwmaDetector, Finding,
-    SeverityPolicy, SpikeConfig, SpikeDetector, ThresholdConfig, ThresholdDetector, TrendConfig, TrendDetector,
+    LikelihoodConfig, LikelihoodDetector, SeverityPolicy, SpikeConfig, SpikeDetector, ThresholdConfig, ThresholdDetector, TrendConfig, TrendDetector,
 };
 use crate::error::{Error, Problems, Result};
 use crate::metrics::{Baseline, Sample};
@@ -34,6 +34,8 @@ pub enum DetectorKind {
     Trend(TrendConfig),
     /// [`ChangepointDetector`].
     Changepoint(ChangepointConfig),
+    /// [`LikelihoodDetector`].
+    Likelihood(LikelihoodConfig),
 }
 
 impl DetectorKind {
@@ -49,6 +51,7 @@ impl DetectorKind {
             Self::Ewma(_) => "ewma",
             Self::Trend(_) => "trend",
             Self::Changepoint(_) => "changepoint",
+            Self::Likelihood(_) => "likelihood",
         }
     }
 }
@@ -134,6 +137,7 @@ impl DetectorConfig {
             DetectorKind::Ewma(c) => c.check(p, prefix),
             DetectorKind::Trend(c) => c.check(p, prefix),
             DetectorKind::Changepoint(c) => c.check(p, prefix),
+            DetectorKind::Likelihood(c) => c.check(p, prefix),
         }
     }
 }
@@ -142,7 +146,7 @@ impl DetectorConfig {
 /// one of the two comparison detectors, which judge against a baseline.
 #[derive(Debug)]
 pub enum BuiltDetector {
-    /// Threshold, spike, CUSUM, EWMA, trend or changepoint: values in, detections out.
+    /// Threshold, spike, CUSUM, EWMA, trend, changepoint or likelihood: values in, detections out.
     Stream(Box<dyn Detector>),
     /// A [`BaselineComparisonDetector`].
     Baseline(BaselineComparisonDetector),
@@ -184,6 +188,7 @@ impl DetectorKind {
             Self::Ewma(k) => BuiltDetector::Stream(Box::new(EwmaDetector::new(*k)?)),
             Self::Trend(k) => BuiltDetector::Stream(Box::new(TrendDetector::new(*k)?)),
             Self::Changepoint(k) => BuiltDetector::Stream(Box::new(ChangepointDetector::new(*k)?)),
+            Self::Likelihood(k) => BuiltDetector::Stream(Box::new(LikelihoodDetector::new(*k)?)),
             Self::Baseline(k) => BuiltDetector::Baseline(BaselineComparisonDetector::new(*k)?),
             Self::ErrorRate(k) => BuiltDetector::ErrorRate(ErrorRateDetector::new(*k)?),
         })

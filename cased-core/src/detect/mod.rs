@@ -11,7 +11,8 @@
 //! | [`ThresholdDetector`] | hard limits | static bounds, k-of-n trigger, m-in-a-row resolve |
 //! | [`BaselineComparisonDetector`] | worse than before | Mann–Whitney U against a margin, Hodges–Lehmann shift and CI; Brown–Forsythe for spread; an opt-in exact tail test (share beyond the baseline's p95) |
 //! | [`ErrorRateDetector`] | more errors than before | exact conditional (Poisson) test on counts with a margin |
-//! | [`SpikeDetector`] | single outliers | rolling robust z-score (median / MAD) |
+//! | [`SpikeDetector`] | single outliers | robust z-score (median / MAD) over a hopping or rolling window |
+//! | [`LikelihoodDetector`] | anomalies of any shape in a long series | anomaly likelihood (Numenta) over the robust z, plus a breach of the range seen so far |
 //! | [`CusumDetector`], [`EwmaDetector`] | level shifts | two-sided tabular CUSUM, EWMA control chart |
 //! | [`TrendDetector`] | slow degradation | Theil–Sen slope with the Mann–Kendall test |
 //! | [`ChangepointDetector`] | where behaviour changed | Bayesian online changepoint detection (normal-gamma) |
@@ -31,6 +32,7 @@ mod cusum;
 mod error_rate;
 mod ewma;
 mod finding;
+mod likelihood;
 mod spike;
 pub mod stats;
 mod threshold;
@@ -50,6 +52,7 @@ pub use cusum::{CusumConfig, CusumDetector};
 pub use error_rate::{Counts, ErrorRateComparison, ErrorRateConfig, ErrorRateDetector};
 pub use ewma::{EwmaConfig, EwmaDetector};
 pub use finding::{Finding, SeverityPolicy, SeverityRule};
+pub use likelihood::{LikelihoodConfig, LikelihoodDetector};
 pub use spike::{SpikeConfig, SpikeDetector};
 pub use threshold::{ThresholdConfig, ThresholdDetector};
 pub use trend::{TrendConfig, TrendDetector, TrendResult};
