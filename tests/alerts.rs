@@ -666,6 +666,7 @@ impl std::io::Write for Captured {
 
 #[tokio::test] // current thread: every task logs to this thread's subscriber
 async fn secrets_never_reach_logs_errors_or_debug() {
+    cased_tests::every_callsite_stays_enabled(); // so that every log line is really written
     let logs = Captured::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt()

@@ -82,14 +82,33 @@ pub fn client_for(base_url: &str, max_retries: u32) -> Client {
         .expect("test client builds")
 }
 
+/// Installs, once per test process, a global default subscriber that is interested in every
+/// callsite (a bare `Registry`: it records nothing). Call it before a test installs its own
+/// capturing subscriber with `set_default`.
+///
+/// Why: `tracing` caches each callsite's interest process-wide, computed on the first thread
+/// that reaches it. When a sibling test with no subscriber gets there first, the interest is
+/// `never` for every thread, and the capturing test misses that event (seen in CI:
+/// `connection_refused_is_a_transport_error_after_retries` lost its "not delivered" line). With
+/// a global default, a thread without its own subscriber still answers "interested".
+pub fn every_callsite_stays_enabled() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Fails only if another global default exists, which then serves the same purpose.
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+    });
+}
+
 /// A `tracing` writer that appends everything to a shared buffer the test can read back.
 #[derive(Debug, Clone, Default)]
 pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
 
 impl CapturedLogs {
-    /// An empty buffer.
+    /// An empty buffer; also makes sure no callsite was cached as disabled by a test without
+    /// a subscriber ([`every_callsite_stays_enabled`]).
     #[must_use]
     pub fn new() -> Self {
+        every_callsite_stays_enabled();
         Self::default()
     }
 
