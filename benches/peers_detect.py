@@ -24,16 +24,8 @@ import changepoint as cpd
 import pymannkendall as mk
 import ruptures
 import scipy
+from _peers import med, numpy_robust_z_alarms, numpy_rolling_z_alarms
 from scipy import stats
-
-
-def med(f, reps):
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        f()
-        ts.append(time.perf_counter() - t)
-    return float(np.median(ts))
 
 
 def cased(binary, mode, *series, extra=()):
@@ -53,44 +45,30 @@ def main():
     r = stats.mannwhitneyu(x, y, alternative="two-sided", method="asymptotic")
     u, p = cased(a.bin, "mwu", x, y)
     assert u == r.statistic and abs(p - r.pvalue) <= 1e-9 * max(r.pvalue, 1e-300), (u, p, r)
-    t = med(lambda: stats.mannwhitneyu(x, y, alternative="two-sided", method="asymptotic"), 50)
+    t, _ = med(lambda: stats.mannwhitneyu(x, y, alternative="two-sided", method="asymptotic"), 50)
     print(f"mwu 1000v1000: same U={u} p={p:.6g}; scipy median {t * 1e6:.1f} us")
 
     ramp = 0.01 * np.arange(1000) + rng.normal(0, 1, 1000)
     r = mk.original_test(ramp)
     s, z, tau, p = cased(a.bin, "mk", ramp)
     assert s == r.s and abs(z - r.z) < 1e-9 and abs(tau - r.Tau) < 1e-12, (s, z, tau, r)
-    t = med(lambda: mk.original_test(ramp), 5)
+    t, _ = med(lambda: mk.original_test(ramp), 5)
     print(f"mann_kendall 1000: same S={s:.0f} z={z:.6g}; pymannkendall median {t * 1e3:.2f} ms")
     ts = stats.theilslopes(ramp)
     slope, icpt = cased(a.bin, "theil_sen", ramp)
     assert abs(slope - ts.slope) < 1e-12 and abs(icpt - ts.intercept) < 1e-9, (slope, ts)
-    t = med(lambda: stats.theilslopes(ramp), 5)
+    t, _ = med(lambda: stats.theilslopes(ramp), 5)
     print(f"theil_sen 1000: same slope={slope:.6g}; scipy median {t * 1e3:.2f} ms")
 
     n, w = 1_000_000, 60
     xs = 100 + 10 * rng.normal(size=n)
     xs[999::1000] = 400.0
 
-    def numpy_rolling_z():
-        v = np.lib.stride_tricks.sliding_window_view(xs[:-1], w)
-        mean = v.mean(axis=1)
-        sd = v.std(axis=1)
-        z = (xs[w:] - mean) / sd
-        return int(np.count_nonzero(np.abs(z) > 3.5))
-
-    def numpy_rolling_robust_z():
-        v = np.lib.stride_tricks.sliding_window_view(xs[:-1], w)
-        m = np.median(v, axis=1)
-        mad = np.median(np.abs(v - m[:, None]), axis=1)
-        z = (xs[w:] - m) / (1.482602218505602 * mad)
-        return int(np.count_nonzero(np.abs(z) > 3.5))
-
-    want = numpy_rolling_robust_z()
+    want = numpy_robust_z_alarms(xs, w, 3.5)
     (got,) = cased(a.bin, "robust_z", xs, extra=("--window", str(w)))
     assert int(got) == want, (got, want)
-    t1 = med(numpy_rolling_z, 3)
-    t2 = med(numpy_rolling_robust_z, 1)
+    t1, _ = med(lambda: numpy_rolling_z_alarms(xs, w, 3.5), 3)
+    t2, _ = med(lambda: numpy_robust_z_alarms(xs, w, 3.5), 1)
     print(f"rolling z 1M (w={w}): numpy mean/std {t1 / n * 1e9:.1f} ns/pt; "
           f"numpy median/MAD {t2 / n * 1e9:.1f} ns/pt (same {want} alarms as cased's SpikeDetector)")
 

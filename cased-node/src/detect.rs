@@ -3,9 +3,9 @@
 //! and the one-off comparisons `compare` / `compareErrorRates` (the core's `compare_values` /
 //! `compare_counts`) for callers who hold their own baseline.
 
-use cased_core::detect::{BuiltDetector, Detection, compare_counts, compare_values};
+use cased_core::detect::{BuiltDetector, Detection, IndexedFinding, compare_counts, compare_values};
 use cased_core::{
-    BaselineComparisonDetector, Counts as CoreCounts, DetectorConfig as CoreConfig, FieldError, Finding, SeverityPolicy,
+    BaselineComparisonDetector, Counts as CoreCounts, DetectorConfig as CoreConfig, FieldError, SeverityPolicy,
     ValidationErrors,
 };
 use napi::bindgen_prelude::{Either, Float64Array, FromNapiValue, JsObjectValue, JsValue, Object, Unknown};
@@ -136,7 +136,7 @@ impl Detector {
     #[napi(ts_return_type = "(Finding & { index: number }) | null")]
     pub fn update(&mut self, env: &Env, x: f64) -> Result<Option<Json>> {
         match self.inner.detector().update(x) {
-            Ok(d) => Ok(d.map(|d| Json(self.indexed(d).to_string()))),
+            Ok(d) => Ok(d.map(|d| Json(serde_json::to_string(&self.finding(d)).expect("findings always serialize")))),
             Err(e) => Err(to_js_error(env, e)),
         }
     }
@@ -149,8 +149,8 @@ impl Detector {
         let detections = self.inner.detector().detect(slice(&values));
         match detections {
             Ok(ds) => {
-                let findings: Vec<serde_json::Value> = ds.into_iter().map(|d| self.indexed(d)).collect();
-                Ok(Json(serde_json::Value::Array(findings).to_string()))
+                let findings: Vec<IndexedFinding> = ds.into_iter().map(|d| self.finding(d)).collect();
+                Ok(Json(serde_json::to_string(&findings).expect("findings always serialize")))
             }
             Err(e) => Err(to_js_error(env, e)),
         }
@@ -180,16 +180,8 @@ impl Detector {
 }
 
 impl Detector {
-    /// The finding's JSON with `index`, the 0-based stream position of the value that raised
-    /// it (as Python's `Detector`).
-    fn indexed(&self, d: Detection) -> serde_json::Value {
-        let index = d.index;
-        let finding = Finding::from_detection(&self.config.metric, self.config.name(), d, &self.policy);
-        let mut json = serde_json::to_value(&finding).expect("findings always serialize");
-        if let Some(map) = json.as_object_mut() {
-            map.insert("index".into(), index.into());
-        }
-        json
+    fn finding(&self, d: Detection) -> IndexedFinding {
+        IndexedFinding::new(&self.config, &self.policy, d)
     }
 }
 

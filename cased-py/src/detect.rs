@@ -10,9 +10,9 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use cased_core::detect::{
-    BuiltDetector, Detection, Detector, SeverityPolicy, compare_counts, compare_values,
+    BuiltDetector, Detection, Detector, IndexedFinding, SeverityPolicy, compare_counts, compare_values,
 };
-use cased_core::{BaselineComparisonDetector, Counts, DetectorConfig, Finding};
+use cased_core::{BaselineComparisonDetector, Counts, DetectorConfig};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyMemoryView, PyString};
 use pythonize::{depythonize, pythonize};
@@ -124,26 +124,9 @@ impl PyDetector {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn finding(&self, detection: Detection) -> (u64, Finding) {
-        let index = detection.index;
-        let finding = Finding::from_detection(
-            &self.config.metric,
-            self.config.name(),
-            detection,
-            &self.policy,
-        );
-        (index, finding)
+    fn finding(&self, detection: Detection) -> IndexedFinding {
+        IndexedFinding::new(&self.config, &self.policy, detection)
     }
-}
-
-/// A finding dict with the stream position of the value that raised it.
-fn finding_out<'py>(
-    py: Python<'py>,
-    (index, finding): &(u64, Finding),
-) -> PyResult<Bound<'py, PyAny>> {
-    let out = pythonize(py, finding)?;
-    out.set_item("index", index)?;
-    Ok(out)
 }
 
 fn build(config: &DetectorConfig) -> cased_core::Result<Inner> {
@@ -211,7 +194,7 @@ impl PyDetector {
     fn update<'py>(&self, py: Python<'py>, x: f64) -> PyResult<Option<Bound<'py, PyAny>>> {
         let detection = self.inner().detector().update(x).map_err(CoreError)?;
         detection
-            .map(|d| finding_out(py, &self.finding(d)))
+            .map(|d| Ok(pythonize(py, &self.finding(d))?))
             .transpose()
     }
 
@@ -220,14 +203,14 @@ impl PyDetector {
         let py = values.py();
         let xs = self::values(values)?;
         let found = py
-            .detach(|| -> cased_core::Result<Vec<(u64, Finding)>> {
+            .detach(|| -> cased_core::Result<Vec<IndexedFinding>> {
                 let detections = self.inner().detector().detect(&xs)?;
                 Ok(detections.into_iter().map(|d| self.finding(d)).collect())
             })
             .map_err(CoreError)?;
         let out = PyList::empty(py);
         for f in &found {
-            out.append(finding_out(py, f)?)?;
+            out.append(pythonize(py, f)?)?;
         }
         Ok(out)
     }

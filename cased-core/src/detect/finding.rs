@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Detection, DetectionKind, num};
+use super::{Detection, DetectionKind, DetectorConfig, num};
 use crate::Severity;
 use crate::error::{Problems, Result};
 
@@ -189,6 +189,27 @@ impl Finding {
             Some(b) => format!("[{}] {}: {} (baseline {})", self.severity, self.metric, num(self.current), num(b)),
             None => format!("[{}] {}: {}", self.severity, self.metric, num(self.current)),
         }
+    }
+}
+
+/// A finding of a detector fed value by value (`Detector` in Python and Node), with the 0-based
+/// stream position of the value that raised it. Serializes as the finding's fields plus `index`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IndexedFinding {
+    /// The position of the value in the detector's stream.
+    pub index: u64,
+    /// The finding.
+    #[serde(flatten)]
+    pub finding: Finding,
+}
+
+impl IndexedFinding {
+    /// The finding the detector `config` describes raised with `detection`, its severity from
+    /// `policy`.
+    #[must_use]
+    pub fn new(config: &DetectorConfig, policy: &SeverityPolicy, detection: Detection) -> Self {
+        let index = detection.index;
+        Self { index, finding: Finding::from_detection(&config.metric, config.name(), detection, policy) }
     }
 }
 

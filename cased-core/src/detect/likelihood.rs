@@ -110,16 +110,63 @@ const MIN_VARIANCE: f64 = 0.0003;
 pub struct LikelihoodDetector {
     config: LikelihoodConfig,
     spike: SpikeDetector,
-    recent: VecDeque<f64>,
-    recent_sum: f64,
-    means: VecDeque<f64>,
-    sum: f64,
-    sum_sq: f64,
-    lo: f64,
-    hi: f64,
+    /// The last `average` raw scores.
+    short: Rolling,
+    /// The last `history` short means.
+    means: Rolling,
+    /// The smallest and largest value seen.
+    range: Option<(f64, f64)>,
     seen: u64,
     quiet_until: u64,
     last: f64,
+}
+
+/// The last `cap` values with their running sum and sum of squares.
+#[derive(Debug, Clone)]
+struct Rolling {
+    cap: usize,
+    values: VecDeque<f64>,
+    sum: f64,
+    sum_sq: f64,
+}
+
+impl Rolling {
+    fn new(cap: usize) -> Self {
+        Self { cap, values: VecDeque::new(), sum: 0.0, sum_sq: 0.0 }
+    }
+
+    fn push(&mut self, x: f64) {
+        self.values.push_back(x);
+        self.sum += x;
+        self.sum_sq += x * x;
+        if self.values.len() > self.cap
+            && let Some(old) = self.values.pop_front()
+        {
+            self.sum -= old;
+            self.sum_sq -= old * old;
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    fn mean(&self) -> f64 {
+        self.sum / self.values.len() as f64
+    }
+
+    /// The population variance.
+    fn variance(&self) -> f64 {
+        self.sum_sq / self.values.len() as f64 - self.mean().powi(2)
+    }
+}
+
+/// The normal a short mean is judged against, and the mean's upper tail probability under it.
+#[derive(Debug, Clone, Copy)]
+struct Fit {
+    tail: f64,
+    mean: f64,
+    sd: f64,
 }
 
 impl LikelihoodDetector {
@@ -134,49 +181,48 @@ impl LikelihoodDetector {
         Ok(Self {
             config,
             spike: SpikeDetector::new(config.spike())?,
-            recent: VecDeque::with_capacity(config.average + 1),
-            recent_sum: 0.0,
-            means: VecDeque::new(),
-            sum: 0.0,
-            sum_sq: 0.0,
-            lo: f64::INFINITY,
-            hi: f64::NEG_INFINITY,
+            short: Rolling::new(config.average),
+            means: Rolling::new(config.history),
+            range: None,
             seen: 0,
             quiet_until: 0,
             last: 0.0,
         })
     }
 
-    /// Adds a raw score; the short mean, and its tail probability with the fitted mean and
-    /// standard deviation (`None` while learning).
-    fn likelihood(&mut self, raw: f64) -> (f64, Option<(f64, f64, f64)>) {
-        self.recent.push_back(raw);
-        self.recent_sum += raw;
-        if self.recent.len() > self.config.average
-            && let Some(old) = self.recent.pop_front()
-        {
-            self.recent_sum -= old;
-        }
-        let m = self.recent_sum / self.recent.len() as f64;
-        let judged = (self.means.len() >= self.config.learning).then(|| {
-            let n = self.means.len() as f64;
-            let mean = (self.sum / n).max(MIN_MEAN);
-            let sd = (self.sum_sq / n - (self.sum / n).powi(2)).max(MIN_VARIANCE).sqrt();
-            (normal_sf((m - mean) / sd), mean, sd)
+    /// Adds a raw score; the short mean, and how it fits the earlier short means (`None` while
+    /// learning).
+    fn likelihood(&mut self, raw: f64) -> (f64, Option<Fit>) {
+        self.short.push(raw);
+        let m = self.short.mean();
+        let fit = (self.means.len() >= self.config.learning).then(|| {
+            let mean = self.means.mean().max(MIN_MEAN);
+            let sd = self.means.variance().max(MIN_VARIANCE).sqrt();
+            Fit { tail: normal_sf((m - mean) / sd), mean, sd }
         });
-        self.means.push_back(m);
-        self.sum += m;
-        self.sum_sq += m * m;
-        if self.means.len() > self.config.history
-            && let Some(old) = self.means.pop_front()
-        {
-            self.sum -= old;
-            self.sum_sq -= old * old;
-        }
-        (m, judged)
+        self.means.push(m);
+        (m, fit)
     }
 
-    fn likelihood_detection(&self, index: u64, x: f64, median: Option<f64>, z: f64, m: f64, (tail, mean, sd): (f64, f64, f64)) -> Detection {
+    /// The bound `x` breaks and the range seen so far, when the range breach is on, past its
+    /// warm-up, and `x` lies beyond that range by more than the margin.
+    fn breach(&self, index: u64, x: f64) -> Option<(f64, (f64, f64))> {
+        let (margin, (lo, hi)) = (self.config.range_margin?, self.range?);
+        if index < self.config.range_warmup as u64 {
+            return None;
+        }
+        let m = margin * (hi - lo);
+        let bound = if x > hi + m {
+            hi + m
+        } else if x < lo - m {
+            lo - m
+        } else {
+            return None;
+        };
+        Some((bound, (lo, hi)))
+    }
+
+    fn likelihood_detection(&self, index: u64, x: f64, median: Option<f64>, z: f64, m: f64, fit: Fit) -> Detection {
         let cap = self.config.cap;
         let n = self.means.len() - 1;
         Detection {
@@ -184,21 +230,38 @@ impl LikelihoodDetector {
             index,
             current: x,
             baseline: median,
-            statistic: (m - mean) / sd,
-            p_value: Some(tail),
-            confidence: 1.0 - tail,
+            statistic: (m - fit.mean) / fit.sd,
+            p_value: Some(fit.tail),
+            confidence: 1.0 - fit.tail,
             effect: z.abs(),
             n,
             rule: format!("anomaly likelihood: tail probability < {}", pval(self.config.tail)),
             detail: format!(
                 "{} is unusual: the last {} values' robust z average {} against {} ± {} over the {n} before (tail probability {})",
                 num(x),
-                self.recent.len(),
+                self.short.len(),
                 num(m * cap),
-                num(mean * cap),
-                num(sd * cap),
-                pval(tail)
+                num(fit.mean * cap),
+                num(fit.sd * cap),
+                pval(fit.tail)
             ),
+        }
+    }
+
+    fn breach_detection(&self, index: u64, x: f64, bound: f64, (lo, hi): (f64, f64)) -> Detection {
+        let beyond = (x - hi).max(lo - x) / (hi - lo).max(f64::MIN_POSITIVE);
+        Detection {
+            kind: DetectionKind::Alarm,
+            index,
+            current: x,
+            baseline: Some(bound),
+            statistic: beyond,
+            p_value: None,
+            confidence: 1.0,
+            effect: beyond,
+            n: usize::try_from(index).unwrap_or(usize::MAX),
+            rule: format!("outside the range seen so far, widened by {}", num(self.config.range_margin.unwrap_or(0.0))),
+            detail: format!("{} is outside every earlier value ({} to {} over {index} values; bound {})", num(x), num(lo), num(hi), num(bound)),
         }
     }
 }
@@ -212,64 +275,33 @@ impl Detector for LikelihoodDetector {
         check_value("value", x)?;
         let index = self.seen;
         self.seen += 1;
-        let median = self.spike.z_of(x).map(|(_, med, _)| med);
+        let (z, median) = self.spike.z_of(x).map_or((0.0, None), |(z, med, _)| (z, Some(med)));
         self.spike.update(x)?;
-        let z = self.spike.last_z();
-        let (m, judged) = self.likelihood((z.abs() / self.config.cap).min(1.0));
-        let tail = judged.map_or(1.0, |(t, _, _)| t);
+        let (m, fit) = self.likelihood((z.abs() / self.config.cap).min(1.0));
+        let tail = fit.map_or(1.0, |f| f.tail);
         self.last = (tail.max(f64::MIN_POSITIVE).ln() / self.config.tail.ln()).max(0.0);
-
-        let (lo, hi) = (self.lo, self.hi);
-        self.lo = lo.min(x);
-        self.hi = hi.max(x);
-        let breach = self.config.range_margin.filter(|_| index >= (self.config.range_warmup as u64).max(1)).and_then(|margin| {
-            let m = margin * (hi - lo);
-            (x > hi + m || x < lo - m).then_some((lo - m, hi + m))
-        });
+        let breach = self.breach(index, x);
+        self.range = Some(self.range.map_or((x, x), |(lo, hi)| (lo.min(x), hi.max(x))));
         if breach.is_some() {
             self.last = self.last.max(1.0);
         }
-        let likely = judged.filter(|&(t, _, _)| t < self.config.tail);
-        if index < self.quiet_until || (likely.is_none() && breach.is_none()) {
+        if index < self.quiet_until {
             return Ok(None);
         }
+        let detection = match (fit.filter(|f| f.tail < self.config.tail), breach) {
+            (Some(fit), _) => self.likelihood_detection(index, x, median, z, m, fit),
+            (None, Some((bound, range))) => self.breach_detection(index, x, bound, range),
+            (None, None) => return Ok(None),
+        };
         self.quiet_until = index + 1 + self.config.quiet as u64;
-        if let Some(judged) = likely {
-            return Ok(Some(self.likelihood_detection(index, x, median, z, m, judged)));
-        }
-        let (l, h) = breach.unwrap_or((lo, hi));
-        let range = (hi - lo).max(f64::MIN_POSITIVE);
-        let (bound, beyond) = if x > h { (h, x - hi) } else { (l, lo - x) };
-        Ok(Some(Detection {
-            kind: DetectionKind::Alarm,
-            index,
-            current: x,
-            baseline: Some(bound),
-            statistic: beyond / range,
-            p_value: None,
-            confidence: 1.0,
-            effect: beyond / range,
-            n: usize::try_from(index).unwrap_or(usize::MAX),
-            rule: format!("outside the range seen so far, widened by {}", num(self.config.range_margin.unwrap_or(0.0))),
-            detail: format!(
-                "{} is outside every earlier value ({} to {} over {index} values; bound {})",
-                num(x),
-                num(lo),
-                num(hi),
-                num(bound)
-            ),
-        }))
+        Ok(Some(detection))
     }
 
     fn reset(&mut self) {
         self.spike.reset();
-        self.recent.clear();
-        self.recent_sum = 0.0;
-        self.means.clear();
-        self.sum = 0.0;
-        self.sum_sq = 0.0;
-        self.lo = f64::INFINITY;
-        self.hi = f64::NEG_INFINITY;
+        self.short = Rolling::new(self.config.average);
+        self.means = Rolling::new(self.config.history);
+        self.range = None;
         self.seen = 0;
         self.quiet_until = 0;
         self.last = 0.0;

@@ -51,7 +51,7 @@ pub use config::{BuiltDetector, DetectorConfig, DetectorKind, DetectorSet, Evalu
 pub use cusum::{CusumConfig, CusumDetector};
 pub use error_rate::{Counts, ErrorRateComparison, ErrorRateConfig, ErrorRateDetector};
 pub use ewma::{EwmaConfig, EwmaDetector};
-pub use finding::{Finding, SeverityPolicy, SeverityRule};
+pub use finding::{Finding, IndexedFinding, SeverityPolicy, SeverityRule};
 pub use likelihood::{LikelihoodConfig, LikelihoodDetector};
 pub use spike::{SpikeConfig, SpikeDetector};
 pub use threshold::{ThresholdConfig, ThresholdDetector};
