@@ -651,30 +651,10 @@ async fn a_storm_of_10000_alerts_is_coalesced_in_bounded_queues_and_nothing_is_l
 
 // ---------------------------------------------------------------- secrets
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test] // current thread: every task logs to this thread's subscriber
 async fn secrets_never_reach_logs_errors_or_debug() {
-    cased_tests::every_callsite_stays_enabled(); // so that every log line is really written
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = cased_tests::CapturedLogs::new();
+    let _guard = tracing::subscriber::set_default(logs.subscriber());
 
     let mut slack = Receiver::start(vec![Reply::Status(500, vec![], "oops"), Reply::Status(404, vec![], "no_team")]).await;
     let mut hook = Receiver::start(vec![Reply::Status(401, vec![], "bad signature")]).await;
@@ -704,7 +684,7 @@ async fn secrets_never_reach_logs_errors_or_debug() {
     assert!(finals.iter().all(|r| r.outcome == DeliveryOutcome::Failed), "{finals:?}");
     alerts.shutdown(Duration::from_secs(5)).await;
 
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logs = logs.contents();
     assert!(logs.contains("notification not delivered"), "the logs were captured:\n{logs}");
     assert!(logs.contains("retrying notification"), "{logs}");
     let mut shown = vec![logs, format!("{cfg:?}"), serde_json::to_string(&cfg).unwrap(), format!("{alerts:?}")];
