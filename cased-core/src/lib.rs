@@ -3,9 +3,11 @@
 #![warn(missing_docs)]
 
 pub mod alert;
+mod baselines;
 mod check;
 pub mod checks;
 mod client;
+mod collect;
 mod config;
 pub mod detect;
 pub mod duration;
@@ -15,6 +17,8 @@ pub mod history;
 pub mod logging;
 pub mod metrics;
 mod monitor;
+mod plan;
+mod replay;
 pub mod report;
 mod schedule;
 mod secret;
@@ -23,33 +27,39 @@ mod severity;
 mod update;
 mod verdict;
 
+pub use baselines::BaselineConfig;
 pub use check::{CheckCategory, CheckOutcome, CheckStatus, FnCheck, HealthCheck};
 pub use checks::{CheckConfig, run_check};
 pub use client::{
-    API_KEY_ENV, ApiResponse, Client, ClientBuilder, DEFAULT_BASE_URL, DEPLOYMENTS_PATH, RetryPolicy,
-    parse_retry_after,
+    API_KEY_ENV, ApiResponse, Client, ClientBuilder, DEFAULT_BASE_URL, DEPLOYMENTS_PATH,
+    RetryPolicy, parse_retry_after,
 };
+pub use collect::SourceError;
 pub use config::MonitorConfig;
+pub use detect::{
+    BaselineComparisonDetector, ChangepointDetector, Counts, CusumDetector, DetectorConfig,
+    DetectorSet, ErrorRateDetector, EwmaDetector, Finding, SeverityPolicy, SpikeDetector,
+    ThresholdDetector, TrendDetector,
+};
 pub use error::{Error, ErrorKind, FieldError, Result, ValidationErrors};
 pub use event::{
     DeploymentEvent, DeploymentEventBuilder, DeploymentStatus, MAX_COMMIT_MESSAGE_CHARS,
     MAX_DEPLOYMENT_REQUEST_CHARS, MAX_METADATA_BYTES, MAX_NAME_CHARS,
 };
 pub use history::{HistoryStore, SqliteHistory};
+pub use metrics::{Baseline, BaselineSource, BaselineStore, Sample};
+pub use monitor::{Monitor, MonitorBuilder};
+pub use plan::{RollbackContext, RollbackHook};
+pub use replay::{RecordedCheck, RecordedCounts, Recording};
 pub use report::ReportContext;
-pub use monitor::{Monitor, MonitorBuilder, RollbackContext, RollbackHook};
 pub use schedule::{Delays, MAX_SCHEDULE_SPAN, MIN_INTERVAL, Schedule, ScheduleConfig};
 pub use secret::Secret;
 pub use session::{Session, UpdateEvent, Updates};
 pub use severity::Severity;
 pub use update::{
-    AlertFailure, AlertSummary,
-    CheckResult, DeploymentInfo, EndReason, MetricSummary, Phase, Report, RollbackRecord,
-    StatusUpdate, TickRecord,
+    AlertFailure, AlertSummary, CheckResult, DeploymentInfo, EndReason, MetricSummary, Phase,
+    Report, RollbackRecord, StatusUpdate, TickRecord,
 };
-pub use detect::{
-    BaselineComparisonDetector, ChangepointDetector, Counts, CusumDetector, DetectorConfig, DetectorSet, ErrorRateDetector,
-    EwmaDetector, Finding, SeverityPolicy, SpikeDetector, ThresholdDetector, TrendDetector,
+pub use verdict::{
+    Counters, FindingRules, Judgement, NoDataPolicy, Verdict, VerdictConfig, VerdictTracker,
 };
-pub use metrics::{Baseline, BaselineSource, BaselineStore, Sample};
-pub use verdict::{Counters, Judgement, NoDataPolicy, Verdict, VerdictConfig, VerdictTracker};

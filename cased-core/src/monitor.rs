@@ -1,127 +1,29 @@
 //! The [`Monitor`]: a configuration, its checks and a rollback hook, from which sessions start.
+//! It validates everything once into a [`Plan`] that every session runs.
 
-use std::fmt;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
-
-use std::collections::HashMap;
-
-use crate::alert::{AlertManager, AlertsConfig, InAppStream, Notifier};
+use crate::alert::{AlertManager, InAppStream, Notifier};
 use crate::check::HealthCheck;
-use crate::detect::{DetectorConfig, DetectorSet};
-use crate::metrics::BaselineStore;
+use crate::collect::Collector;
 use crate::config::MonitorConfig;
+use crate::detect::{Counts, DetectorSet};
 use crate::error::{Error, Result};
 use crate::event::DeploymentEvent;
 use crate::history::HistoryStore;
-use crate::schedule::Schedule;
-use crate::session::Session;
+use crate::metrics::{BaselineStore, SourcePlan};
+use crate::plan::{Plan, RollbackHook};
+use crate::replay::Recording;
+use crate::session::{Session, Start};
 use crate::update::Report;
-use crate::verdict::VerdictConfig;
-
-/// What the rollback hook is told.
-#[derive(Debug, Clone)]
-pub struct RollbackContext {
-    /// The session's id.
-    pub session_id: String,
-    /// The deployment event.
-    pub event: DeploymentEvent,
-    /// Why the deployment is unhealthy.
-    pub reason: String,
-}
-
-type RollbackFn = dyn Fn(RollbackContext) -> BoxFuture<'static, std::result::Result<(), String>> + Send + Sync;
-
-/// A rollback hook: fired exactly once, when a session's verdict becomes unhealthy.
-#[derive(Clone)]
-pub struct RollbackHook {
-    f: Arc<RollbackFn>,
-    timeout: Duration,
-}
-
-impl RollbackHook {
-    /// A hook running `f`; it is given 60 s before the session records it as timed out.
-    pub fn new<F, Fut>(f: F) -> Self
-    where
-        F: Fn(RollbackContext) -> Fut + Send + Sync + 'static,
-        Fut: std::future::Future<Output = std::result::Result<(), String>> + Send + 'static,
-    {
-        Self { f: Arc::new(move |ctx| Box::pin(f(ctx))), timeout: Duration::from_secs(60) }
-    }
-
-    /// Sets how long the hook may run.
-    #[must_use]
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    pub(crate) async fn fire(&self, ctx: RollbackContext) -> Option<String> {
-        match tokio::time::timeout(self.timeout, (self.f)(ctx)).await {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e),
-            Err(_) => Some(format!("the rollback hook did not finish within {} ms", self.timeout.as_millis())),
-        }
-    }
-}
-
-impl fmt::Debug for RollbackHook {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RollbackHook").field("timeout", &self.timeout).finish_non_exhaustive()
-    }
-}
-
-/// Everything a session needs, shared by all sessions of a monitor.
-#[derive(Debug)]
-pub(crate) struct MonitorInner {
-    pub(crate) schedule: Schedule,
-    pub(crate) verdict: VerdictConfig,
-    pub(crate) checks: Vec<Arc<dyn HealthCheck>>,
-    pub(crate) rollback: Option<RollbackHook>,
-    pub(crate) update_buffer: usize,
-    pub(crate) sample_window: usize,
-    pub(crate) history: Option<Arc<dyn HistoryStore>>,
-    pub(crate) detectors: Vec<DetectorConfig>,
-    /// The metrics some detector watches: pushed samples of other metrics are only summarised.
-    pub(crate) watched: Arc<std::collections::HashSet<String>>,
-    pub(crate) baselines: HashMap<String, Vec<f64>>,
-    pub(crate) baseline_store: Option<Arc<dyn BaselineStore>>,
-    alerts_config: AlertsConfig,
-    notifiers: Vec<(String, Arc<dyn Notifier>)>,
-    /// Built inside the runtime at the first `start` (its delivery tasks need one).
-    alerts: std::sync::Mutex<Option<AlertManager>>,
-}
-
-impl MonitorInner {
-    /// The alert manager, built at first use; `None` when no channel is configured.
-    pub(crate) fn alert_manager(&self) -> Result<Option<AlertManager>> {
-        if self.alerts_config.channels.is_empty() {
-            return Ok(None);
-        }
-        let mut slot = self.alerts.lock().expect("alerts lock");
-        if slot.is_none() {
-            let mut b = AlertManager::builder(self.alerts_config.clone());
-            for (name, n) in &self.notifiers {
-                b = b.notifier(name.clone(), Arc::clone(n));
-            }
-            *slot = Some(b.build()?);
-        }
-        Ok(slot.clone())
-    }
-
-    /// A fresh detector set for one session (validated when the monitor was built).
-    pub(crate) fn detector_set(&self) -> DetectorSet {
-        DetectorSet::from_config(&self.detectors).expect("detectors were validated by the builder")
-    }
-}
 
 /// Starts monitoring sessions. Cheap to clone; build it with [`Monitor::new`] or
 /// [`Monitor::builder`].
 #[derive(Debug, Clone)]
 pub struct Monitor {
-    inner: Arc<MonitorInner>,
+    inner: Arc<Plan>,
 }
 
 impl Monitor {
@@ -143,8 +45,10 @@ impl Monitor {
             sample_window: 100,
             history: None,
             baselines: HashMap::new(),
+            baseline_counts: HashMap::new(),
             baseline_store: None,
             notifiers: Vec::new(),
+            sources: Vec::new(),
         }
     }
 
@@ -155,13 +59,57 @@ impl Monitor {
     /// # Errors
     /// [`Error::Validation`] on field `runtime` when called outside a tokio runtime.
     pub fn start(&self, event: DeploymentEvent) -> Result<Session> {
-        let handle = tokio::runtime::Handle::try_current()
-            .map_err(|_| Error::invalid("runtime", "Monitor::start must be called inside a tokio runtime"))?;
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| {
+            Error::invalid(
+                "runtime",
+                "Monitor::start must be called inside a tokio runtime",
+            )
+        })?;
         let alerts = {
             let _guard = handle.enter();
             self.inner.alert_manager()?
         };
-        Ok(Session::spawn(&handle, Arc::clone(&self.inner), event, alerts))
+        let start = Start {
+            event,
+            alerts,
+            checks: self.inner.checks.clone(),
+            sources: Collector::start_sources(&self.inner.sources),
+            wall_start: crate::metrics::unix_now(),
+            completed_after: None,
+            record: true,
+        };
+        Ok(Session::spawn(&handle, Arc::clone(&self.inner), start))
+    }
+
+    /// Replays a recorded deployment through this monitor's pipeline on a virtual clock and
+    /// returns the report it would have given (see [`Recording`]). Nothing is sent or recorded:
+    /// no alert, no history, no baseline; the recording stands in for the checks and sources.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] naming a bad field of the recording, or on field `runtime` when
+    /// called outside a tokio runtime.
+    pub async fn replay(&self, event: DeploymentEvent, recording: Recording) -> Result<Report> {
+        recording.validate()?;
+        tokio::runtime::Handle::try_current().map_err(|_| {
+            Error::invalid(
+                "runtime",
+                "Monitor::replay must be called inside a tokio runtime",
+            )
+        })?;
+        let plan = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || replay_blocking(plan, event, &recording))
+            .await
+            .map_err(|e| Error::invalid("recording", format!("the replay failed: {e}")))?
+    }
+
+    /// [`replay`](Self::replay) for code that is not async (it runs its own virtual-clock
+    /// runtime on this thread; do not call it from inside a tokio runtime).
+    ///
+    /// # Errors
+    /// As [`replay`](Self::replay), without the runtime requirement.
+    pub fn replay_blocking(&self, event: DeploymentEvent, recording: &Recording) -> Result<Report> {
+        recording.validate()?;
+        replay_blocking(Arc::clone(&self.inner), event, recording)
     }
 
     /// Starts a session and waits for its report: the one-call form.
@@ -178,12 +126,19 @@ impl Monitor {
     /// # Errors
     /// [`Error::Validation`] when no such in-app channel exists, or outside a tokio runtime.
     pub fn alerts(&self, channel: &str) -> Result<InAppStream> {
-        let handle = tokio::runtime::Handle::try_current()
-            .map_err(|_| Error::invalid("runtime", "Monitor::alerts must be called inside a tokio runtime"))?;
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| {
+            Error::invalid(
+                "runtime",
+                "Monitor::alerts must be called inside a tokio runtime",
+            )
+        })?;
         let _guard = handle.enter();
         match self.inner.alert_manager()? {
             Some(m) => m.subscribe(channel),
-            None => Err(Error::invalid("alerts.channels", "no alert channel is configured")),
+            None => Err(Error::invalid(
+                "alerts.channels",
+                "no alert channel is configured",
+            )),
         }
     }
 
@@ -212,8 +167,10 @@ pub struct MonitorBuilder {
     sample_window: usize,
     history: Option<Arc<dyn HistoryStore>>,
     baselines: HashMap<String, Vec<f64>>,
+    baseline_counts: HashMap<String, Counts>,
     baseline_store: Option<Arc<dyn BaselineStore>>,
     notifiers: Vec<(String, Arc<dyn Notifier>)>,
+    sources: Vec<SourcePlan>,
 }
 
 impl MonitorBuilder {
@@ -221,6 +178,19 @@ impl MonitorBuilder {
     /// detectors of that metric judge every session against these values.
     pub fn baseline(mut self, metric: impl Into<String>, values: impl Into<Vec<f64>>) -> Self {
         self.baselines.insert(metric.into(), values.into());
+        self
+    }
+
+    /// Gives the baseline counts `(errors, requests)` of the error-rate detectors of `metric`
+    /// directly.
+    pub fn baseline_counts(mut self, metric: impl Into<String>, counts: Counts) -> Self {
+        self.baseline_counts.insert(metric.into(), counts);
+        self
+    }
+
+    /// Adds a source written in code (after the configured ones), polled by every session.
+    pub fn source(mut self, plan: SourcePlan) -> Self {
+        self.sources.push(plan);
         self
     }
 
@@ -287,18 +257,40 @@ impl MonitorBuilder {
         let schedule = crate::schedule::validate(&self.config.schedule)?;
         let mut checks = Vec::with_capacity(self.config.checks.len() + self.checks.len());
         let mut problems = Vec::new();
+        {
+            let mut p = crate::error::Problems::default();
+            self.config.baseline.check(&mut p);
+            if let Err(e) = p.finish("monitor configuration") {
+                problems.extend(e.field_errors().iter().cloned());
+            }
+        }
+        for (metric, c) in &self.baseline_counts {
+            if c.requests == 0 || c.errors > c.requests {
+                problems.push(crate::FieldError::new(
+                    format!("baseline_counts.{metric}"),
+                    "needs requests > 0 and errors ≤ requests",
+                ));
+            }
+        }
         if let Err(e) = DetectorSet::from_config(&self.config.detectors) {
             problems.extend(e.field_errors().iter().cloned());
         }
         if let Err(e) = self.config.alerts.validate() {
             problems.extend(e.field_errors().iter().map(|f| {
-                let field = if f.field.starts_with("alerts") { f.field.clone() } else { format!("alerts.{}", f.field) };
+                let field = if f.field.starts_with("alerts") {
+                    f.field.clone()
+                } else {
+                    format!("alerts.{}", f.field)
+                };
                 crate::FieldError::new(field, f.message.clone())
             }));
         }
         for (i, v) in self.baselines.values().enumerate() {
             if let Some(bad) = v.iter().find(|x| !x.is_finite()) {
-                problems.push(crate::FieldError::new(format!("baselines[{i}]"), format!("{bad} is not a finite number")));
+                problems.push(crate::FieldError::new(
+                    format!("baselines[{i}]"),
+                    format!("{bad} is not a finite number"),
+                ));
             }
         }
         for (i, c) in self.config.checks.iter().enumerate() {
@@ -313,14 +305,23 @@ impl MonitorBuilder {
         let mut seen = std::collections::HashSet::new();
         for c in &checks {
             if !seen.insert(c.name().to_owned()) {
-                problems.push(crate::FieldError::new("checks", format!("two checks are named {:?}", c.name())));
+                problems.push(crate::FieldError::new(
+                    "checks",
+                    format!("two checks are named {:?}", c.name()),
+                ));
             }
         }
         if self.update_buffer == 0 {
-            problems.push(crate::FieldError::new("update_buffer", "must be at least 1"));
+            problems.push(crate::FieldError::new(
+                "update_buffer",
+                "must be at least 1",
+            ));
         }
         if self.sample_window == 0 {
-            problems.push(crate::FieldError::new("sample_window", "must be at least 1"));
+            problems.push(crate::FieldError::new(
+                "sample_window",
+                "must be at least 1",
+            ));
         }
         if !problems.is_empty() {
             return Err(Error::Validation(crate::ValidationErrors {
@@ -329,7 +330,7 @@ impl MonitorBuilder {
             }));
         }
         Ok(Monitor {
-            inner: Arc::new(MonitorInner {
+            inner: Arc::new(Plan {
                 schedule,
                 verdict: self.config.verdict,
                 checks,
@@ -337,14 +338,56 @@ impl MonitorBuilder {
                 update_buffer: self.update_buffer,
                 sample_window: self.sample_window,
                 history: self.history,
-                watched: Arc::new(self.config.detectors.iter().map(|d| d.metric.clone()).collect()),
+                watched: Arc::new(
+                    self.config
+                        .detectors
+                        .iter()
+                        .map(|d| d.metric.clone())
+                        .collect(),
+                ),
                 detectors: self.config.detectors,
                 baselines: self.baselines,
+                baseline_counts: self.baseline_counts,
                 baseline_store: self.baseline_store,
+                baseline: self.config.baseline,
+                sources: self.sources,
                 alerts_config: self.config.alerts,
                 notifiers: self.notifiers,
                 alerts: std::sync::Mutex::new(None),
             }),
         })
     }
+}
+
+/// Runs a replay on a fresh current-thread runtime whose clock is paused: time only moves when
+/// every task waits, straight to the next timer.
+fn replay_blocking(
+    plan: Arc<Plan>,
+    event: DeploymentEvent,
+    recording: &Recording,
+) -> Result<Report> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .map_err(|e| Error::invalid("runtime", format!("cannot start the replay runtime: {e}")))?;
+    let handle = rt.handle().clone();
+    let session = {
+        let _guard = handle.enter();
+        let start = Start {
+            event,
+            alerts: None,
+            checks: recording.checks(tokio::time::Instant::now()),
+            sources: vec![(
+                "recording".to_owned(),
+                None,
+                Box::new(recording.source()) as Box<dyn crate::metrics::Source>,
+            )],
+            wall_start: recording.started_at,
+            completed_after: recording.completed_after.map(Duration::from_secs_f64),
+            record: false,
+        };
+        Session::spawn(&handle, plan, start)
+    };
+    Ok(rt.block_on(session.wait()))
 }

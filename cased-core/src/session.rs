@@ -1,31 +1,41 @@
 //! A monitoring session: the task that ticks on the schedule, and the [`Session`] handle the
 //! caller holds (updates, complete / fail / cancel, push, wait).
 //!
+//! The session only ticks the schedule and moves data through the pipeline, one way:
+//!
+//! ```text
+//! collect ──► detect ──► judge ──► alert ──► record
+//! (collect.rs) (detect/,   (verdict.rs) (alert/   (history, baseline store)
+//!  checks,      baselines.rs)            policy.rs)
+//!  sources, pushes)
+//! ```
+//!
 //! One tokio task per session and no thread: timers, a broadcast channel for updates (bounded;
 //! a lagging listener is told how many it skipped, and never slows the checks) and a watch
 //! channel for control and the final report.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures::Stream;
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
-use crate::alert::{Alert, AlertManager};
-use crate::check::{CheckOutcome, CheckStatus, HealthCheck};
+use crate::alert::{AlertManager, AlertPolicy};
+use crate::baselines::{self, Control as ControlTrack};
+use crate::check::{CheckStatus, HealthCheck};
+use crate::collect::{Collected, Collector, Pushed};
 use crate::detect::{Counts, DetectorSet, Finding};
-use crate::metrics::{Baseline, BaselineKey, Sample, WindowKind};
-use crate::severity::Severity;
 use crate::error::{Error, Result};
 use crate::event::{DeploymentEvent, DeploymentStatus};
-use crate::monitor::{MonitorInner, RollbackContext};
+use crate::metrics::{PollContext, Polled, Sample, Source, WindowKind};
+use crate::plan::{Plan, RollbackContext};
 use crate::update::{
-    AlertFailure, AlertSummary, CheckResult, DeploymentInfo, EndReason, MetricSummary, Phase, Report, RollbackRecord, StatusUpdate,
-    TickRecord,
+    AlertFailure, CheckResult, DeploymentInfo, EndReason, MetricSummary, Phase, Report,
+    RollbackRecord, StatusUpdate, TickRecord,
 };
-use crate::verdict::{Judgement, Verdict, VerdictTracker};
+use crate::verdict::{FindingRules, Judgement, Unjudged, Verdict, VerdictTracker};
 
 /// What the deployment has reported to the session so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,13 +44,6 @@ enum Control {
     Succeeded,
     Failed,
     Cancelled,
-}
-
-/// A sample pushed by the caller, waiting for the next tick's detectors.
-#[derive(Debug)]
-enum Pending {
-    Value(Box<str>, f64),
-    Counts(Box<str>, Counts),
 }
 
 /// Most samples that may wait for one tick; more is refused with an error (never dropped).
@@ -62,7 +65,7 @@ struct Shared {
     latest: Mutex<Option<Arc<StatusUpdate>>>,
     report: watch::Sender<Option<Arc<Report>>>,
     pushed: Mutex<HashMap<Box<str>, Window>>,
-    pending: Mutex<Vec<Pending>>,
+    pending: Mutex<Vec<Pushed>>,
     watched: Arc<std::collections::HashSet<String>>,
     sample_window: usize,
 }
@@ -106,12 +109,16 @@ impl Updates {
             match self.rx.recv().await {
                 Ok(u) => {
                     // Skip what `first` already covered (subscribing and reading `latest` race).
-                    if self.last_tick.is_some_and(|(t, p)| (u.tick, u.phase == Phase::Finished) <= (t, p == Phase::Finished)) {
+                    if self.last_tick.is_some_and(|(t, p)| {
+                        (u.tick, u.phase == Phase::Finished) <= (t, p == Phase::Finished)
+                    }) {
                         continue;
                     }
                     return Some(self.give(u));
                 }
-                Err(broadcast::error::RecvError::Lagged(n)) => return Some(UpdateEvent::Skipped(n)),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    return Some(UpdateEvent::Skipped(n));
+                }
                 Err(broadcast::error::RecvError::Closed) => {
                     self.done = true;
                     return None;
@@ -130,41 +137,50 @@ impl Updates {
 
     /// The updates as a `futures::Stream`.
     pub fn into_stream(self) -> impl Stream<Item = UpdateEvent> + Send + Unpin {
-        Box::pin(futures::stream::unfold(self, |mut u| async move { u.next().await.map(|e| (e, u)) }))
+        Box::pin(futures::stream::unfold(self, |mut u| async move {
+            u.next().await.map(|e| (e, u))
+        }))
     }
 }
 
 impl Session {
-    pub(crate) fn spawn(
-        handle: &tokio::runtime::Handle,
-        monitor: Arc<MonitorInner>,
-        event: DeploymentEvent,
-        alerts: Option<AlertManager>,
-    ) -> Self {
+    pub(crate) fn spawn(handle: &tokio::runtime::Handle, plan: Arc<Plan>, start: Start) -> Self {
+        let event = &start.event;
         let id: Arc<str> = match event.correlation_id() {
             Some(c) => format!("{c}-{:08x}", fastrand::u32(..)).into(),
             None => format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)).into(),
         };
-        let initial = match event.status() {
-            DeploymentStatus::Pending | DeploymentStatus::Running => Control::Running,
-            DeploymentStatus::Success => Control::Succeeded,
-            DeploymentStatus::Failure => Control::Failed,
-            DeploymentStatus::Cancelled => Control::Cancelled,
+        let initial = match (event.status(), start.completed_after) {
+            (DeploymentStatus::Failure, _) => Control::Failed,
+            (DeploymentStatus::Cancelled, _) => Control::Cancelled,
+            (_, Some(_)) | (DeploymentStatus::Pending | DeploymentStatus::Running, None) => {
+                Control::Running
+            }
+            (DeploymentStatus::Success, None) => Control::Succeeded,
         };
         let shared = Arc::new(Shared {
             id,
             control: watch::channel(initial).0,
-            updates: broadcast::channel(monitor.update_buffer).0,
+            updates: broadcast::channel(plan.update_buffer).0,
             latest: Mutex::new(None),
             report: watch::channel(None).0,
             pushed: Mutex::new(HashMap::new()),
             pending: Mutex::new(Vec::new()),
-            watched: Arc::clone(&monitor.watched),
-            sample_window: monitor.sample_window,
+            watched: Arc::clone(&plan.watched),
+            sample_window: plan.sample_window,
         });
-        let task = SessionTask::new(monitor, Arc::clone(&shared), event, alerts);
+        let completed_after = start.completed_after;
+        let task = SessionTask::new(plan, Arc::clone(&shared), start);
+        let session = Self { shared };
         handle.spawn(task.run());
-        Self { shared }
+        if let Some(after) = completed_after {
+            let s = session.clone();
+            handle.spawn(async move {
+                tokio::time::sleep(after).await;
+                s.complete();
+            });
+        }
+        session
     }
 
     /// The session's id (the event's correlation id plus a suffix, or a random id).
@@ -178,7 +194,12 @@ impl Session {
     pub fn updates(&self) -> Updates {
         let rx = self.shared.updates.subscribe();
         let first = self.shared.latest.lock().expect("latest lock").clone();
-        Updates { rx, first, last_tick: None, done: false }
+        Updates {
+            rx,
+            first,
+            last_tick: None,
+            done: false,
+        }
     }
 
     /// The deployment succeeded: the cool-down starts now (no effect once finished or when the
@@ -199,7 +220,10 @@ impl Session {
 
     fn signal(&self, to: Control) {
         self.shared.control.send_if_modified(|c| {
-            let allowed = matches!((*c, to), (Control::Running, _) | (Control::Succeeded, Control::Failed | Control::Cancelled));
+            let allowed = matches!(
+                (*c, to),
+                (Control::Running, _) | (Control::Succeeded, Control::Failed | Control::Cancelled)
+            );
             if allowed {
                 *c = to;
             }
@@ -218,13 +242,23 @@ impl Session {
             return Err(Error::invalid("metric", "must not be empty"));
         }
         if !value.is_finite() {
-            return Err(Error::invalid("value", format!("{value} is not a finite number")));
+            return Err(Error::invalid(
+                "value",
+                format!("{value} is not a finite number"),
+            ));
         }
         if self.is_finished() {
-            return Err(Error::invalid("session", "has finished; the sample was not recorded"));
+            return Err(Error::invalid(
+                "session",
+                "has finished; the sample was not recorded",
+            ));
         }
         if self.shared.watched.contains(metric) {
-            self.enqueue(Pending::Value(metric.into(), value))?;
+            self.enqueue(Pushed::Value(
+                metric.into(),
+                value,
+                crate::metrics::unix_now(),
+            ))?;
         }
         let mut pushed = self.shared.pushed.lock().expect("pushed lock");
         let w = pushed.entry(metric.into()).or_default();
@@ -248,20 +282,32 @@ impl Session {
         }
         let counts = Counts::new(errors, requests)?;
         if self.is_finished() {
-            return Err(Error::invalid("session", "has finished; the counts were not recorded"));
+            return Err(Error::invalid(
+                "session",
+                "has finished; the counts were not recorded",
+            ));
         }
         if !self.shared.watched.contains(metric) {
-            return Err(Error::invalid("metric", format!("{metric:?} has no error-rate detector; the counts would be ignored")));
+            return Err(Error::invalid(
+                "metric",
+                format!("{metric:?} has no error-rate detector; the counts would be ignored"),
+            ));
         }
-        self.enqueue(Pending::Counts(metric.into(), counts))
+        self.enqueue(Pushed::Counts(
+            metric.into(),
+            counts,
+            crate::metrics::unix_now(),
+        ))
     }
 
-    fn enqueue(&self, sample: Pending) -> Result<()> {
+    fn enqueue(&self, sample: Pushed) -> Result<()> {
         let mut pending = self.shared.pending.lock().expect("pending lock");
         if pending.len() >= MAX_PENDING {
             return Err(Error::invalid(
                 "value",
-                format!("{MAX_PENDING} samples already wait for the next tick; this one was not recorded"),
+                format!(
+                    "{MAX_PENDING} samples already wait for the next tick; this one was not recorded"
+                ),
             ));
         }
         pending.push(sample);
@@ -271,7 +317,10 @@ impl Session {
     /// Waits for the session to end and returns its report.
     pub async fn wait(&self) -> Report {
         let mut rx = self.shared.report.subscribe();
-        let report = rx.wait_for(Option::is_some).await.expect("the report sender lives in Shared");
+        let report = rx
+            .wait_for(Option::is_some)
+            .await
+            .expect("the report sender lives in Shared");
         Report::clone(report.as_ref().expect("waited for Some"))
     }
 
@@ -288,53 +337,86 @@ impl Session {
     }
 }
 
+/// What one session starts with beside the plan: the event, and the parts a replay swaps in.
+pub(crate) struct Start {
+    pub(crate) event: DeploymentEvent,
+    pub(crate) alerts: Option<AlertManager>,
+    /// The checks run at each tick.
+    pub(crate) checks: Vec<Arc<dyn HealthCheck>>,
+    /// The sources polled: name, own cadence, the per-session source.
+    pub(crate) sources: Vec<(String, Option<Duration>, Box<dyn Source>)>,
+    /// Seconds since the Unix epoch at the session's time 0 (the wall clock, or a recording's
+    /// start).
+    pub(crate) wall_start: f64,
+    /// The deployment reports success this long after the start (a replay's recorded
+    /// completion).
+    pub(crate) completed_after: Option<Duration>,
+    /// Keep history and baselines (false in a replay: it judges again, it records nothing).
+    pub(crate) record: bool,
+}
+
 /// The session's own state, owned by its task.
 struct SessionTask {
-    monitor: Arc<MonitorInner>,
+    plan: Arc<Plan>,
     shared: Arc<Shared>,
     event: DeploymentEvent,
     info: Arc<DeploymentInfo>,
+    collector: Collector,
     tracker: VerdictTracker,
     phase: Phase,
     tick: u32,
     ticks: Vec<TickRecord>,
     started: Instant,
-    started_wall: SystemTime,
+    wall_start: f64,
     cooldown_started: Option<Duration>,
     extended: bool,
     rollback: Option<RollbackRecord>,
     detectors: DetectorSet,
+    control: ControlTrack,
+    /// Which baseline judged each compared metric.
+    baselines: BTreeMap<String, String>,
     findings: Vec<Finding>,
     /// Metrics whose comparison detectors had no data at the last look.
     no_data: Vec<String>,
+    notes: Vec<String>,
     /// Samples seen, kept for the baseline store (only when there is one).
     observed: Vec<Sample>,
-    alerts: Option<AlertManager>,
-    fired: Vec<AlertSummary>,
+    alerts: AlertPolicy,
+    record: bool,
 }
 
 impl SessionTask {
-    fn new(monitor: Arc<MonitorInner>, shared: Arc<Shared>, event: DeploymentEvent, alerts: Option<AlertManager>) -> Self {
-        let info = Arc::new(DeploymentInfo::of(&event, &shared.id));
-        let tracker = VerdictTracker::new(monitor.verdict.clone(), monitor.checks.len());
-        let detectors = monitor.detector_set();
+    fn new(plan: Arc<Plan>, shared: Arc<Shared>, start: Start) -> Self {
+        let info = Arc::new(DeploymentInfo::of(&start.event, &shared.id));
+        let collector = Collector::new(start.checks, start.sources, plan.schedule.min_interval());
+        let tracker = VerdictTracker::new(plan.verdict.clone(), collector.check_count());
+        let detectors = plan.detector_set();
+        let alerts = AlertPolicy::new(
+            start.alerts,
+            start.event.clone(),
+            info.correlation_id.clone(),
+        );
         Self {
             detectors,
+            control: ControlTrack::default(),
+            baselines: BTreeMap::new(),
             findings: Vec::new(),
             no_data: Vec::new(),
+            notes: Vec::new(),
             observed: Vec::new(),
             alerts,
-            fired: Vec::new(),
-            monitor,
+            record: start.record,
+            plan,
             shared,
-            event,
+            event: start.event,
             info,
+            collector,
             tracker,
             phase: Phase::Pending,
             tick: 0,
             ticks: Vec::new(),
             started: Instant::now(),
-            started_wall: SystemTime::now(),
+            wall_start: start.wall_start,
             cooldown_started: None,
             extended: false,
             rollback: None,
@@ -350,130 +432,108 @@ impl SessionTask {
             correlation_id = &*self.info.correlation_id,
         );
         let run = async {
-            if let Some(h) = &self.monitor.history {
-                let started = self.started_wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-                if let Err(e) = h.begin_session(&self.shared.id, &self.event, started).await {
-                    tracing::warn!(error = %e, "history: cannot record the session start");
-                }
+            if self.record
+                && let Some(h) = &self.plan.history
+                && let Err(e) = h
+                    .begin_session(
+                        &self.shared.id,
+                        &self.event,
+                        (self.wall_start * 1000.0) as u64,
+                    )
+                    .await
+            {
+                tracing::warn!(error = %e, "history: cannot record the session start");
             }
-            self.load_baselines().await;
+            self.choose_baselines().await;
             let end = self.ticking().await;
             self.finish(end).await;
         };
         tracing::Instrument::instrument(run, span).await;
     }
 
-    fn baseline_key(&self, metric: &str) -> BaselineKey {
-        BaselineKey::new(
-            self.info.repository.as_deref().unwrap_or(""),
-            self.info.environment.as_deref().unwrap_or(""),
-            metric,
-        )
+    /// Now on the session's clock, in seconds since the Unix epoch (virtual in a replay).
+    fn now_unix(&self) -> f64 {
+        self.wall_start + (Instant::now() - self.started).as_secs_f64()
     }
 
-    /// Gives the comparison detectors their baselines: the caller's, else the store's
-    /// pre-deploy window for this deployment (its correlation id), else the last 5 healthy
-    /// deployments. Without one, the detector reports no data and the no-data policy decides.
-    async fn load_baselines(&mut self) {
-        let metrics: Vec<(String, &'static str)> =
-            self.detectors.baseline_metrics().into_iter().map(|(m, t)| (m.to_owned(), t)).collect();
-        for (metric, kind) in metrics {
-            if kind != "baseline" {
-                continue; // error-rate baselines are counts: given in code, not from samples.
+    /// What sources are told: the time and the event's template variables.
+    fn poll_context(&self) -> PollContext {
+        let mut vars = BTreeMap::new();
+        let mut put = |k: &str, v: Option<&str>| {
+            if let Some(v) = v {
+                vars.insert(k.to_owned(), v.to_owned());
             }
-            let baseline = if let Some(values) = self.monitor.baselines.get(&metric) {
-                Baseline::provided(values).ok()
-            } else if let Some(store) = &self.monitor.baseline_store {
-                let key = self.baseline_key(&metric);
-                let id = self.info.correlation_id.clone();
-                match store.pre_deploy(&key, &id).await {
-                    Ok(Some(b)) => Some(b),
-                    Ok(None) => store.last_healthy(&key, 5, Some(&id)).await.unwrap_or_else(|e| {
-                        tracing::warn!(error = %e, metric, "baseline store: cannot read the last healthy deployments");
-                        None
-                    }),
-                    Err(e) => {
-                        tracing::warn!(error = %e, metric, "baseline store: cannot read the pre-deploy window");
-                        None
-                    }
-                }
-            } else {
-                None
-            };
-            if let Some(b) = baseline
-                && let Err(e) = self.detectors.set_baseline(&metric, &b)
-            {
-                tracing::warn!(error = %e, metric, "cannot use the baseline");
-            }
-        }
-    }
-
-    /// Feeds this tick's samples (check latencies and success, pushed values and counts) to
-    /// the detectors and takes one look; returns the new findings.
-    fn detect(&mut self, results: &[CheckResult]) -> Vec<Finding> {
-        let now = crate::metrics::unix_now();
-        let mut samples = Vec::with_capacity(results.len() * 2);
-        for r in results.iter().filter(|r| r.status != CheckStatus::Error) {
-            samples.push(Sample::at(format!("{}.latency_ms", r.name), now, r.latency.as_secs_f64() * 1000.0));
-            let ok = matches!(r.status, CheckStatus::Pass | CheckStatus::Warn);
-            samples.push(Sample::at(format!("{}.success", r.name), now, if ok { 1.0 } else { 0.0 }));
-        }
-        let pending = std::mem::take(&mut *self.shared.pending.lock().expect("pending lock"));
-        let mut findings = Vec::new();
-        for p in pending {
-            match p {
-                Pending::Value(metric, value) => samples.push(Sample::at(metric.to_string(), now, value)),
-                Pending::Counts(metric, counts) => {
-                    if let Err(e) = self.detectors.observe_counts(&metric, counts) {
-                        tracing::warn!(error = %e, %metric, "counts not used");
-                    }
+        };
+        put("repository", self.info.repository.as_deref());
+        put("environment", self.info.environment.as_deref());
+        put("commit_sha", self.event.commit_sha());
+        put("correlation_id", Some(&self.info.correlation_id));
+        if let Some(meta) = self.event.event_metadata() {
+            for (k, v) in meta {
+                if let Some(s) = v.as_str() {
+                    vars.insert(format!("metadata.{k}"), s.to_owned());
                 }
             }
-        }
-        for sample in &samples {
-            match self.detectors.observe(sample) {
-                Ok(f) => findings.extend(f),
-                Err(e) => tracing::warn!(error = %e, metric = %sample.metric, "sample not used"),
+            if let Some(v) = meta.get("version").and_then(|v| v.as_str()) {
+                vars.insert("version".into(), v.to_owned());
             }
         }
-        if self.monitor.baseline_store.is_some() {
-            self.observed.extend(samples);
-        }
-        let evaluation = self.detectors.evaluate();
-        self.no_data = evaluation.no_data;
-        findings.extend(evaluation.findings);
-        findings
-    }
-
-    /// Raises an alert, if alerting is configured; an alert that cannot be queued is logged
-    /// (delivery failures are reported by the alert manager).
-    fn alert(&mut self, severity: Severity, title: String, summary: String, key: String, findings: Vec<Finding>) {
-        let Some(manager) = &self.alerts else { return };
-        let alert = Alert::builder(severity, title.clone())
-            .summary(summary)
-            .key(key.clone())
-            .event(&self.event)
-            .correlation_id(self.shared.id.to_string())
-            .findings(findings)
-            .build();
-        match alert.and_then(|a| manager.fire(a)) {
-            Ok(()) => self.fired.push(AlertSummary { key, severity, title }),
-            Err(e) => tracing::error!(error = %e, "alert not queued"),
+        PollContext {
+            now: self.now_unix(),
+            vars,
         }
     }
 
-    /// Writes an update to the history store, if there is one; failures are logged.
-    async fn persist(&self, update: &StatusUpdate) {
-        if let Some(h) = &self.monitor.history
-            && let Err(e) = h.record_update(update).await
+    /// Gives the comparison detectors their baselines (see [`baselines`]).
+    async fn choose_baselines(&mut self) {
+        let ctx = self.poll_context();
+        let (lookback, errors) = self
+            .collector
+            .lookback(&ctx, self.plan.baseline.pre_deploy)
+            .await;
+        for e in errors {
+            self.notes
+                .push(format!("source {}: {}", e.source, e.message));
+        }
+        let repository = self.info.repository.clone().unwrap_or_default();
+        let environment = self.info.environment.clone().unwrap_or_default();
+        let from = baselines::Sources {
+            provided: &self.plan.baselines,
+            provided_counts: &self.plan.baseline_counts,
+            lookback: &lookback,
+            store: self.plan.baseline_store.as_deref(),
+            config: &self.plan.baseline,
+            repository: &repository,
+            environment: &environment,
+            deployment: &self.info.correlation_id,
+        };
+        self.baselines = baselines::choose(&mut self.detectors, &from).await;
+        if self.record
+            && let Some(store) = &self.plan.baseline_store
         {
-            tracing::warn!(error = %e, tick = update.tick, "history: cannot record a tick");
+            // The pre-deploy window read from the sources is kept as this deployment's own.
+            let key = |m: &str| {
+                crate::metrics::BaselineKey::new(repository.as_str(), environment.as_str(), m)
+            };
+            for (metric, samples) in group_samples(lookback.samples, &lookback.counts) {
+                if let Err(e) = store
+                    .record(
+                        &key(&metric),
+                        &self.info.correlation_id,
+                        WindowKind::PreDeploy,
+                        &samples,
+                    )
+                    .await
+                {
+                    tracing::warn!(error = %e, metric, "baseline store: cannot record the pre-deploy window");
+                }
+            }
         }
     }
 
     /// Ticks until the session must end, and says why.
     async fn ticking(&mut self) -> (EndReason, Judgement) {
-        let schedule = self.monitor.schedule.clone();
+        let schedule = self.plan.schedule.clone();
         let mut delays = schedule.delays();
         let mut control = self.shared.control.subscribe();
         let deadline = self.started + schedule.max_duration();
@@ -483,10 +543,16 @@ impl SessionTask {
             let state = *control.borrow_and_update();
             match state {
                 Control::Failed => {
-                    return (EndReason::DeploymentFailed, self.judged(Verdict::Inconclusive, "the deployment reported failure"));
+                    return (
+                        EndReason::DeploymentFailed,
+                        self.judged(Verdict::Inconclusive, "the deployment reported failure"),
+                    );
                 }
                 Control::Cancelled => {
-                    return (EndReason::Cancelled, self.judged(Verdict::Inconclusive, "the session was cancelled"));
+                    return (
+                        EndReason::Cancelled,
+                        self.judged(Verdict::Inconclusive, "the session was cancelled"),
+                    );
                 }
                 Control::Succeeded if cooldown_end.is_none() => {
                     let now = Instant::now();
@@ -497,7 +563,15 @@ impl SessionTask {
                 }
                 _ => {}
             }
-            let end_at = if self.extended { deadline } else { cooldown_end.unwrap_or(deadline) };
+            let end_at = if self.extended {
+                deadline
+            } else {
+                cooldown_end.unwrap_or(deadline)
+            };
+            let source_due = self
+                .collector
+                .next_due()
+                .filter(|&t| t < next_tick.min(end_at));
             tokio::select! {
                 biased;
                 changed = control.changed() => {
@@ -506,28 +580,33 @@ impl SessionTask {
                     }
                 }
                 () = tokio::time::sleep_until(end_at), if next_tick > end_at => {
+                    // What the sources saw since the last tick is judged before the end.
+                    if let Some(end) = self.final_look().await {
+                        return end;
+                    }
                     if end_at >= deadline {
                         return (EndReason::MaxDuration, self.tracker.conclude());
                     }
-                    if !self.tracker.has_enough_data() && self.monitor.verdict.no_data == crate::NoDataPolicy::Extend {
+                    if !self.tracker.has_enough_data() && self.plan.verdict.no_data == crate::NoDataPolicy::Extend {
                         tracing::info!("not enough data at the end of the cool-down; extending");
                         self.extended = true;
                         continue;
                     }
                     return (EndReason::CooldownElapsed, self.tracker.conclude());
                 }
+                () = tokio::time::sleep_until(source_due.unwrap_or(end_at)), if source_due.is_some() => {
+                    let ctx = self.poll_context();
+                    self.collector.poll_due(&ctx).await;
+                }
                 () = tokio::time::sleep_until(next_tick), if next_tick <= end_at => {
                     let late = Instant::now().saturating_duration_since(next_tick);
                     let tick_started = Instant::now();
-                    let delay = delays.next_delay();
-                    next_tick = tick_started + delay;
-                    self.run_tick(late, next_tick).await;
-                    if let Some(j) = self.tracker.terminal().cloned() {
-                        let reason = if j.verdict == Verdict::Unhealthy { EndReason::Unhealthy } else { EndReason::ErrorLimit };
-                        if j.verdict == Verdict::Unhealthy {
-                            self.fire_rollback(&j).await;
-                        }
-                        return (reason, j);
+                    next_tick = tick_started + delays.next_delay();
+                    let ctx = self.poll_context();
+                    let collected = self.collector.collect(&ctx, true).await;
+                    self.run_tick(collected, tick_started - self.started, late, Some(next_tick)).await;
+                    if let Some(end) = self.terminal().await {
+                        return end;
                     }
                     if self.extended && self.tracker.has_enough_data() {
                         return (EndReason::CooldownElapsed, self.tracker.conclude());
@@ -537,37 +616,104 @@ impl SessionTask {
         }
     }
 
+    /// The session's end when the verdict became terminal (the rollback hook fired when
+    /// unhealthy).
+    async fn terminal(&mut self) -> Option<(EndReason, Judgement)> {
+        let j = self.tracker.terminal().cloned()?;
+        let reason = if j.verdict == Verdict::Unhealthy {
+            EndReason::Unhealthy
+        } else {
+            EndReason::ErrorLimit
+        };
+        if j.verdict == Verdict::Unhealthy {
+            self.fire_rollback(&j).await;
+        }
+        Some((reason, j))
+    }
+
+    /// One last poll of the sources (no checks) when the session ends normally, so what they
+    /// saw since the last tick is judged too.
+    async fn final_look(&mut self) -> Option<(EndReason, Judgement)> {
+        let ctx = self.poll_context();
+        let mut collected = self.collector.collect(&ctx, false).await;
+        Pushed::into_polled(
+            std::mem::take(&mut *self.shared.pending.lock().expect("pending lock")),
+            &mut collected.polled,
+        );
+        if collected.polled.is_empty() {
+            return None;
+        }
+        self.run_tick(
+            collected,
+            Instant::now() - self.started,
+            Duration::ZERO,
+            None,
+        )
+        .await;
+        self.terminal().await
+    }
+
     fn judged(&self, verdict: Verdict, why: &str) -> Judgement {
         let c = self.tracker.counters();
         Judgement {
             verdict,
-            reason: format!("{why} after {} ticks ({} failed, {} measured)", self.tick, c.failed_ticks, c.measured_ticks),
+            reason: format!(
+                "{why} after {} ticks ({} failed, {} measured)",
+                self.tick, c.failed_ticks, c.measured_ticks
+            ),
         }
     }
 
-    async fn run_tick(&mut self, late: Duration, next_tick: Instant) {
+    /// The rules the detector behind `f` set for its findings.
+    fn rules(&self, f: &Finding) -> FindingRules {
+        self.plan
+            .detector(&f.metric, &f.detector)
+            .map(crate::plan::rules_of)
+            .unwrap_or_default()
+    }
+
+    /// One pass of the pipeline over what was collected: detect, judge, alert, record.
+    async fn run_tick(
+        &mut self,
+        mut collected: Collected,
+        elapsed: Duration,
+        late: Duration,
+        next_tick: Option<Instant>,
+    ) {
         self.tick += 1;
         if self.phase == Phase::Pending {
             self.phase = Phase::Active;
         }
-        let elapsed = Instant::now() - self.started;
-        let cap = self.monitor.schedule.min_interval();
-        let runs = self.monitor.checks.iter().map(|c| run_one(Arc::clone(c), cap));
-        let results: Vec<CheckResult> = futures::future::join_all(runs).await;
-        let view: Vec<(&str, CheckStatus, &str)> =
-            results.iter().map(|r| (&*r.name, r.status, r.message.as_str())).collect();
-        self.tracker.record_tick(&view);
-        let findings = self.detect(&results);
+        Pushed::into_polled(
+            std::mem::take(&mut *self.shared.pending.lock().expect("pending lock")),
+            &mut collected.polled,
+        );
+        // detect
+        let mut findings = self.detect(&collected.polled);
+        for f in &mut findings {
+            f.tick = Some(self.tick);
+        }
+        // judge
+        let view: Vec<(&str, CheckStatus, &str)> = collected
+            .checks
+            .iter()
+            .map(|r| (&*r.name, r.status, r.message.as_str()))
+            .collect();
+        let data = !collected.polled.samples.is_empty() || !collected.polled.counts.is_empty();
+        self.tracker.record_tick_with(&view, data);
         for f in &findings {
-            if f.severity >= Severity::Critical && f.kind == crate::detect::DetectionKind::Alarm {
-                self.tracker.record_critical(format!("{} finding on {} ({}): {}", f.severity, f.metric, f.detector, f.message));
-            } else if f.severity == Severity::Warning && f.kind == crate::detect::DetectionKind::Alarm {
-                self.tracker.record_warning();
-            }
-            if f.severity >= Severity::Warning {
-                let key = format!("{}/{}/{}", self.shared.id, f.metric, f.detector);
-                self.alert(f.severity, format!("{}: {}", f.metric, f.detector), f.message.clone(), key, vec![f.clone()]);
-            }
+            let rules = self.rules(f);
+            self.tracker.record_finding(f, rules);
+        }
+        // alert
+        let mut records = Vec::new();
+        for f in &findings {
+            let rules = self.rules(f);
+            records.extend(self.alerts.finding(f, rules));
+        }
+        // record
+        for e in &collected.errors {
+            tracing::warn!(source = %e.source, error = %e.message, "source not read");
         }
         self.findings.extend(findings.iter().cloned());
         let judgement = self.tracker.current();
@@ -577,12 +723,79 @@ impl SessionTask {
             phase: self.phase,
             elapsed,
             late,
-            checks: results.clone(),
+            checks: collected.checks.clone(),
             verdict: judgement.verdict,
         });
-        let next_in = next_tick.saturating_duration_since(Instant::now());
-        let update = self.publish(results, findings, judgement, Some(next_in));
-        self.persist(&update).await;
+        let next_in = next_tick.map(|t| t.saturating_duration_since(Instant::now()));
+        let update = self.publish(
+            collected.checks,
+            findings,
+            judgement,
+            next_in,
+            collected.errors,
+        );
+        self.persist(&update, &records).await;
+    }
+
+    /// Feeds the tick's data to the detectors, in time order, control first, then takes one look
+    /// per comparison detector; returns the new findings.
+    fn detect(&mut self, polled: &Polled) -> Vec<Finding> {
+        for (metric, phrase) in self.control.update(&mut self.detectors, polled) {
+            self.baselines.insert(metric, phrase);
+        }
+        let mut samples: Vec<&Sample> = polled.samples.iter().collect();
+        samples.sort_by(|a, b| a.timestamp.total_cmp(&b.timestamp));
+        let mut findings = Vec::new();
+        for sample in samples {
+            match self.detectors.observe(sample) {
+                Ok(f) => findings.extend(f),
+                Err(e) => tracing::warn!(error = %e, metric = %sample.metric, "sample not used"),
+            }
+        }
+        let mut counts: Vec<_> = polled.counts.iter().collect();
+        counts.sort_by(|a, b| a.timestamp.total_cmp(&b.timestamp));
+        for c in counts {
+            if let Err(e) = self.detectors.observe_counts(&c.metric, c.counts) {
+                tracing::warn!(error = %e, metric = %c.metric, "counts not used");
+            }
+        }
+        if self.record && self.plan.baseline_store.is_some() {
+            let watched = &self.plan.watched;
+            self.observed.extend(
+                polled
+                    .samples
+                    .iter()
+                    .filter(|s| watched.contains(&s.metric))
+                    .cloned(),
+            );
+            for (metric, samples) in group_samples(Vec::new(), &polled.counts) {
+                self.observed.extend(samples.into_iter().map(|mut s| {
+                    s.metric.clone_from(&metric);
+                    s
+                }));
+            }
+        }
+        let evaluation = self.detectors.evaluate();
+        self.no_data = evaluation.no_data;
+        findings.extend(evaluation.findings);
+        findings
+    }
+
+    /// Writes an update and its alerts to the history store, if there is one; failures are
+    /// logged.
+    async fn persist(&self, update: &StatusUpdate, alerts: &[crate::history::AlertRecord]) {
+        if !self.record {
+            return;
+        }
+        let Some(h) = &self.plan.history else { return };
+        if let Err(e) = h.record_update(update).await {
+            tracing::warn!(error = %e, tick = update.tick, "history: cannot record a tick");
+        }
+        for a in alerts {
+            if let Err(e) = h.record_alert(&self.shared.id, a).await {
+                tracing::warn!(error = %e, "history: cannot record an alert");
+            }
+        }
     }
 
     fn publish(
@@ -591,6 +804,7 @@ impl SessionTask {
         findings: Vec<Finding>,
         judgement: Judgement,
         next_tick_in: Option<Duration>,
+        source_errors: Vec<crate::collect::SourceError>,
     ) -> Arc<StatusUpdate> {
         let update = Arc::new(StatusUpdate {
             session_id: Arc::clone(&self.shared.id),
@@ -603,6 +817,7 @@ impl SessionTask {
             verdict: judgement.verdict,
             reason: judgement.reason,
             next_tick_in,
+            source_errors,
         });
         *self.shared.latest.lock().expect("latest lock") = Some(Arc::clone(&update));
         // No listener is fine: updates are also kept in the report's timeline.
@@ -611,7 +826,9 @@ impl SessionTask {
     }
 
     async fn fire_rollback(&mut self, judgement: &Judgement) {
-        let Some(hook) = self.monitor.rollback.clone() else { return };
+        let Some(hook) = self.plan.rollback.clone() else {
+            return;
+        };
         tracing::warn!(reason = %judgement.reason, "deployment unhealthy; firing the rollback hook");
         let ctx = RollbackContext {
             session_id: self.shared.id.to_string(),
@@ -626,25 +843,51 @@ impl SessionTask {
         self.rollback = Some(RollbackRecord { elapsed, error });
     }
 
+    /// The compared metrics that could not be judged, and why.
+    fn unjudged(&self) -> Vec<Unjudged> {
+        self.no_data
+            .iter()
+            .map(|metric| Unjudged {
+                metric: metric.clone(),
+                no_baseline: !self.baselines.contains_key(metric),
+                must_have_data: self
+                    .plan
+                    .detectors
+                    .iter()
+                    .filter(|d| &d.metric == metric)
+                    .any(|d| crate::plan::rules_of(d).must_have_data),
+            })
+            .collect()
+    }
+
     async fn finish(&mut self, (ended_by, judgement): (EndReason, Judgement)) {
         self.phase = Phase::Finished;
         tracing::info!(verdict = %judgement.verdict, reason = %judgement.reason, ?ended_by, "session finished");
-        // What the checks and findings said, before a missing baseline made it inconclusive: a
-        // first deployment with healthy checks is what the next ones are compared against.
+        // What the checks and findings said, before a missing baseline changed it: a first
+        // deployment with healthy checks is what the next ones are compared against.
         let checks_verdict = judgement.verdict;
-        let judgement = self.apply_detector_no_data(&ended_by, judgement);
-        if judgement.verdict == Verdict::Unhealthy {
-            let key = format!("{}/verdict", self.shared.id);
-            let findings = self.findings.iter().filter(|f| f.severity >= Severity::Critical).cloned().collect();
-            self.alert(Severity::Critical, "Deployment unhealthy".into(), judgement.reason.clone(), key, findings);
-        } else if matches!(judgement.verdict, Verdict::Healthy | Verdict::Degraded)
-            && let Some(m) = &self.alerts
-        {
-            // The deployment came through: what fired during it is over.
-            let _ = m.resolve_group(&self.shared.id);
-        }
-        let last = self.publish(Vec::new(), Vec::new(), judgement.clone(), None);
-        self.persist(&last).await;
+        let normal_end = matches!(
+            ended_by,
+            EndReason::CooldownElapsed | EndReason::MaxDuration
+        );
+        let judgement = if normal_end {
+            let (j, notes) = crate::verdict::judge_unjudged(
+                judgement,
+                &self.unjudged(),
+                self.plan.verdict.no_data,
+            );
+            self.notes.extend(notes);
+            j
+        } else {
+            judgement
+        };
+        let records: Vec<_> = self
+            .alerts
+            .verdict(&judgement, &self.findings)
+            .into_iter()
+            .collect();
+        let last = self.publish(Vec::new(), Vec::new(), judgement.clone(), None, Vec::new());
+        self.persist(&last, &records).await;
         let metrics = self
             .shared
             .pushed
@@ -653,18 +896,31 @@ impl SessionTask {
             .iter()
             .map(|(k, w)| {
                 let n = w.values.len();
-                let mean = if n == 0 { 0.0 } else { w.values.iter().sum::<f64>() / n as f64 };
+                let mean = if n == 0 {
+                    0.0
+                } else {
+                    w.values.iter().sum::<f64>() / n as f64
+                };
                 let last = w.values.back().copied().unwrap_or(f64::NAN);
-                (k.to_string(), MetricSummary { count: w.count, window: n, last, mean })
+                (
+                    k.to_string(),
+                    MetricSummary {
+                        count: w.count,
+                        window: n,
+                        last,
+                        mean,
+                    },
+                )
             })
             .collect::<BTreeMap<_, _>>();
+        let group = self.alerts.group().to_owned();
         let report = Report {
             session_id: Arc::clone(&self.shared.id),
             event: self.event.clone(),
             verdict: judgement.verdict,
             reason: judgement.reason,
             ended_by,
-            started_at_unix_ms: self.started_wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+            started_at_unix_ms: (self.wall_start * 1000.0) as u64,
             duration: Instant::now() - self.started,
             cooldown_started: self.cooldown_started,
             extended: self.extended,
@@ -673,79 +929,83 @@ impl SessionTask {
             findings: std::mem::take(&mut self.findings),
             metrics,
             rollback: self.rollback.take(),
-            alerts: std::mem::take(&mut self.fired),
-            alert_failures: self.alerts.as_ref().map_or_else(Vec::new, |m| {
-                m.failures().iter().filter(|r| r.group_key == *self.shared.id).map(|r| AlertFailure::from(&**r)).collect()
+            alerts: self.alerts.take_fired(),
+            alert_failures: self.alerts.manager().map_or_else(Vec::new, |m| {
+                m.failures()
+                    .iter()
+                    .filter(|r| r.group_key == group)
+                    .map(|r| AlertFailure::from(&**r))
+                    .collect()
             }),
             no_data: self.no_data.clone(),
+            baselines: self.baselines.clone(),
+            notes: std::mem::take(&mut self.notes),
         };
-        self.record_baselines(checks_verdict).await;
-        // Stored before waiters see it, so a caller who got the report can query history for it.
-        if let Some(h) = &self.monitor.history
-            && let Err(e) = h.record_report(&report).await
-        {
-            tracing::warn!(error = %e, "history: cannot record the report");
+        if self.record {
+            self.record_baselines(checks_verdict).await;
+            // Stored before waiters see it, so a caller who got the report can query history for it.
+            if let Some(h) = &self.plan.history
+                && let Err(e) = h.record_report(&report).await
+            {
+                tracing::warn!(error = %e, "history: cannot record the report");
+            }
         }
         self.shared.report.send_replace(Some(Arc::new(report)));
-    }
-}
-
-impl SessionTask {
-    /// Under the no-data policy, a normal end whose comparison detectors never had data is not
-    /// healthy: `fail` makes it unhealthy, otherwise it is inconclusive, and the reason says so.
-    fn apply_detector_no_data(&self, ended_by: &EndReason, j: Judgement) -> Judgement {
-        let normal_end = matches!(ended_by, EndReason::CooldownElapsed | EndReason::MaxDuration);
-        if !normal_end || self.no_data.is_empty() || !matches!(j.verdict, Verdict::Healthy | Verdict::Degraded) {
-            return j;
-        }
-        let what = format!("no baseline or too few samples for {}", self.no_data.join(", "));
-        match self.monitor.verdict.no_data {
-            crate::NoDataPolicy::Fail => Judgement { verdict: Verdict::Unhealthy, reason: format!("{what} (no_data = fail)") },
-            policy => Judgement {
-                verdict: Verdict::Inconclusive,
-                reason: format!("{what} (no_data = {}); checks: {}", if policy == crate::NoDataPolicy::Extend { "extend" } else { "inconclusive" }, j.reason),
-            },
-        }
     }
 
     /// Hands this deployment's samples and outcome to the baseline store, if there is one. The
     /// outcome is healthy when the checks and findings were (`verdict`, before the no-data
-    /// policy), so the first deployment can become the baseline of the next.
+    /// rules), so the first deployment can become the baseline of the next.
     async fn record_baselines(&mut self, verdict: Verdict) {
-        let Some(store) = self.monitor.baseline_store.clone() else { return };
+        let Some(store) = self.plan.baseline_store.clone() else {
+            return;
+        };
         let id = self.info.correlation_id.clone();
+        let repo = self.info.repository.clone().unwrap_or_default();
+        let env = self.info.environment.clone().unwrap_or_default();
         let mut by_metric: BTreeMap<String, Vec<Sample>> = BTreeMap::new();
         for s in std::mem::take(&mut self.observed) {
             by_metric.entry(s.metric.clone()).or_default().push(s);
         }
         for (metric, samples) in by_metric {
-            if let Err(e) = store.record(&self.baseline_key(&metric), &id, WindowKind::Deployment, &samples).await {
+            let key =
+                crate::metrics::BaselineKey::new(repo.as_str(), env.as_str(), metric.as_str());
+            if let Err(e) = store
+                .record(&key, &id, WindowKind::Deployment, &samples)
+                .await
+            {
                 tracing::warn!(error = %e, metric, "baseline store: cannot record the samples");
             }
         }
-        let repo = self.info.repository.as_deref().unwrap_or("");
-        let env = self.info.environment.as_deref().unwrap_or("");
-        if let Err(e) = store.set_outcome(repo, env, &id, verdict == Verdict::Healthy).await {
+        if let Err(e) = store
+            .set_outcome(&repo, &env, &id, verdict == Verdict::Healthy)
+            .await
+        {
             tracing::warn!(error = %e, "baseline store: cannot record the outcome");
         }
     }
 }
 
-/// Runs one check under its timeout, capped at the schedule's smallest interval so a hanging
-/// check never delays the next tick. A check that does not finish is an `error` outcome.
-async fn run_one(check: Arc<dyn HealthCheck>, cap: Duration) -> CheckResult {
-    let limit = check.timeout().map_or(cap, |t| t.min(cap));
-    let started = Instant::now();
-    let outcome = match tokio::time::timeout(limit, check.check()).await {
-        Ok(o) => o,
-        Err(_) => CheckOutcome::error(format!("the check did not finish within {} ms", limit.as_millis()))
-            .with_latency(started.elapsed()),
-    };
-    CheckResult {
-        name: check.name().into(),
-        category: check.category(),
-        status: outcome.status,
-        latency: outcome.latency,
-        message: outcome.message,
+/// Samples per metric for the baseline store, counts as two series (`<metric>:errors`,
+/// `<metric>:requests`).
+fn group_samples(
+    samples: Vec<Sample>,
+    counts: &[crate::metrics::CountsSample],
+) -> BTreeMap<String, Vec<Sample>> {
+    let mut out: BTreeMap<String, Vec<Sample>> = BTreeMap::new();
+    for s in samples {
+        out.entry(s.metric.clone()).or_default().push(s);
     }
+    for c in counts {
+        let (e, r) = baselines::count_series(&c.metric);
+        out.entry(e.clone())
+            .or_default()
+            .push(Sample::at(e, c.timestamp, c.counts.errors as f64));
+        out.entry(r.clone()).or_default().push(Sample::at(
+            r,
+            c.timestamp,
+            c.counts.requests as f64,
+        ));
+    }
+    out
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::check::{CheckCategory, CheckStatus};
+use crate::collect::SourceError;
 use crate::event::DeploymentEvent;
 use crate::verdict::{Counters, Verdict};
 
@@ -22,7 +23,10 @@ pub(crate) fn from_millis<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D
 }
 
 fn opt_from_millis<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    Option::<f64>::deserialize(d)?.map(millis_to_duration).transpose().map_err(serde::de::Error::custom)
+    Option::<f64>::deserialize(d)?
+        .map(millis_to_duration)
+        .transpose()
+        .map_err(serde::de::Error::custom)
 }
 
 pub(crate) fn millis_to_duration(ms: f64) -> Result<Duration, String> {
@@ -107,7 +111,11 @@ pub struct CheckResult {
     /// Pass, warn, fail or error.
     pub status: CheckStatus,
     /// How long it took.
-    #[serde(rename = "latency_ms", serialize_with = "as_millis", deserialize_with = "from_millis")]
+    #[serde(
+        rename = "latency_ms",
+        serialize_with = "as_millis",
+        deserialize_with = "from_millis"
+    )]
     pub latency: Duration,
     /// One line for a person.
     pub message: String,
@@ -127,7 +135,11 @@ pub struct StatusUpdate {
     /// The tick number (1 = first); the finishing update repeats the last tick's number.
     pub tick: u32,
     /// Time since the session started.
-    #[serde(rename = "elapsed_ms", serialize_with = "as_millis", deserialize_with = "from_millis")]
+    #[serde(
+        rename = "elapsed_ms",
+        serialize_with = "as_millis",
+        deserialize_with = "from_millis"
+    )]
     pub elapsed: Duration,
     /// Each check's result in this tick (empty in the finishing update).
     pub checks: Vec<CheckResult>,
@@ -138,8 +150,15 @@ pub struct StatusUpdate {
     /// Why.
     pub reason: String,
     /// Time until the next tick; `None` once finished.
-    #[serde(rename = "next_tick_in_ms", serialize_with = "opt_millis", deserialize_with = "opt_from_millis")]
+    #[serde(
+        rename = "next_tick_in_ms",
+        serialize_with = "opt_millis",
+        deserialize_with = "opt_from_millis"
+    )]
     pub next_tick_in: Option<Duration>,
+    /// Sources that could not be read at this tick.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_errors: Vec<SourceError>,
 }
 
 fn opt_millis<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
@@ -165,10 +184,18 @@ pub struct TickRecord {
     /// The phase the tick ran in.
     pub phase: Phase,
     /// When it started, from the session's start.
-    #[serde(rename = "elapsed_ms", serialize_with = "as_millis", deserialize_with = "from_millis")]
+    #[serde(
+        rename = "elapsed_ms",
+        serialize_with = "as_millis",
+        deserialize_with = "from_millis"
+    )]
     pub elapsed: Duration,
     /// How late it started against the schedule.
-    #[serde(rename = "late_ms", serialize_with = "as_millis", deserialize_with = "from_millis")]
+    #[serde(
+        rename = "late_ms",
+        serialize_with = "as_millis",
+        deserialize_with = "from_millis"
+    )]
     pub late: Duration,
     /// Each check's result.
     pub checks: Vec<CheckResult>,
@@ -194,7 +221,11 @@ pub struct MetricSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RollbackRecord {
     /// When it fired, from the session's start.
-    #[serde(rename = "elapsed_ms", serialize_with = "as_millis", deserialize_with = "from_millis")]
+    #[serde(
+        rename = "elapsed_ms",
+        serialize_with = "as_millis",
+        deserialize_with = "from_millis"
+    )]
     pub elapsed: Duration,
     /// `None` when the hook succeeded, otherwise its error.
     pub error: Option<String>,
@@ -254,10 +285,18 @@ pub struct Report {
     /// Wall-clock start, milliseconds since the Unix epoch.
     pub started_at_unix_ms: u64,
     /// How long the session lasted.
-    #[serde(rename = "duration_ms", serialize_with = "as_millis", deserialize_with = "from_millis")]
+    #[serde(
+        rename = "duration_ms",
+        serialize_with = "as_millis",
+        deserialize_with = "from_millis"
+    )]
     pub duration: Duration,
     /// When the cool-down started, from the session's start.
-    #[serde(rename = "cooldown_started_ms", serialize_with = "opt_millis", deserialize_with = "opt_from_millis")]
+    #[serde(
+        rename = "cooldown_started_ms",
+        serialize_with = "opt_millis",
+        deserialize_with = "opt_from_millis"
+    )]
     pub cooldown_started: Option<Duration>,
     /// Whether the no-data policy `extend` kept the session past its cool-down.
     pub extended: bool,
@@ -281,6 +320,14 @@ pub struct Report {
     /// Metrics whose comparison detectors had no baseline or too few samples at the end.
     #[serde(default)]
     pub no_data: Vec<String>,
+    /// Which baseline judged each compared metric (`"latency_ms": "the window before the
+    /// deployment (360 values)"`).
+    #[serde(default)]
+    pub baselines: BTreeMap<String, String>,
+    /// What a person should know about how the verdict was reached (no earlier baseline, too
+    /// few values, source failures...).
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 impl Report {

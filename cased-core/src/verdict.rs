@@ -8,6 +8,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::check::CheckStatus;
+use crate::detect::{DetectionKind, Finding};
+use crate::severity::Severity;
 
 /// How healthy the deployment is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -73,7 +75,12 @@ pub struct VerdictConfig {
 
 impl Default for VerdictConfig {
     fn default() -> Self {
-        Self { failure_limit: 0, consecutive_error_limit: 4, min_samples: 5, no_data: NoDataPolicy::Inconclusive }
+        Self {
+            failure_limit: 0,
+            consecutive_error_limit: 4,
+            min_samples: 5,
+            no_data: NoDataPolicy::Inconclusive,
+        }
     }
 }
 
@@ -104,7 +111,10 @@ pub struct Judgement {
 
 impl Judgement {
     fn new(verdict: Verdict, reason: impl Into<String>) -> Self {
-        Self { verdict, reason: reason.into() }
+        Self {
+            verdict,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -121,7 +131,12 @@ impl VerdictTracker {
     /// A tracker for `checks` checks.
     #[must_use]
     pub fn new(config: VerdictConfig, checks: usize) -> Self {
-        Self { config, counters: Counters::default(), consecutive_errors: vec![0; checks], terminal: None }
+        Self {
+            config,
+            counters: Counters::default(),
+            consecutive_errors: vec![0; checks],
+            terminal: None,
+        }
     }
 
     /// The counters so far.
@@ -145,10 +160,17 @@ impl VerdictTracker {
 
     /// Records one tick: the status of each check, in check order, with its name and message.
     pub fn record_tick(&mut self, results: &[(&str, CheckStatus, &str)]) {
+        self.record_tick_with(results, false);
+    }
+
+    /// Records one tick whose checks gave `results` and whose sources returned data or not
+    /// (`data`): a tick is measured when a check measured the service or a source returned
+    /// data, so a session with sources and no checks reaches every verdict.
+    pub fn record_tick_with(&mut self, results: &[(&str, CheckStatus, &str)], data: bool) {
         if self.terminal.is_some() {
             return;
         }
-        let mut measured = false;
+        let mut measured = data;
         let mut failed: Option<(&str, &str)> = None;
         let mut warned = false;
         for (i, (name, status, message)) in results.iter().enumerate() {
@@ -158,7 +180,9 @@ impl VerdictTracker {
             if *status == CheckStatus::Error {
                 self.counters.errors += 1;
                 self.consecutive_errors[i] += 1;
-                if self.consecutive_errors[i] > self.config.consecutive_error_limit && self.terminal.is_none() {
+                if self.consecutive_errors[i] > self.config.consecutive_error_limit
+                    && self.terminal.is_none()
+                {
                     self.terminal = Some(Judgement::new(
                         Verdict::Inconclusive,
                         format!(
@@ -188,13 +212,40 @@ impl VerdictTracker {
                     format!(
                         "{} failed tick{} (limit {}); check {name:?} failed: {message}",
                         self.counters.failed_ticks,
-                        if self.counters.failed_ticks == 1 { "" } else { "s" },
+                        if self.counters.failed_ticks == 1 {
+                            ""
+                        } else {
+                            "s"
+                        },
                         self.config.failure_limit
                     ),
                 ));
             }
         } else if warned {
             self.counters.warned_ticks += 1;
+        }
+    }
+
+    /// Records a detector finding under its detector's rules: a `dry_run` detector never
+    /// changes the verdict; an alarm of severity `critical` or worse (or `warning` or worse from
+    /// a `critical` detector) makes the deployment unhealthy at once; a `warning` makes it
+    /// degraded at best.
+    pub fn record_finding(&mut self, f: &Finding, rules: FindingRules) {
+        if rules.dry_run || f.kind != DetectionKind::Alarm {
+            return;
+        }
+        if f.severity >= Severity::Critical || (rules.critical && f.severity >= Severity::Warning) {
+            let why = if f.severity < Severity::Critical {
+                " (a critical detector)"
+            } else {
+                ""
+            };
+            self.record_critical(format!(
+                "{} finding on {} ({}{why}): {}",
+                f.severity, f.metric, f.detector, f.message
+            ));
+        } else if f.severity == Severity::Warning {
+            self.record_warning();
         }
     }
 
@@ -205,7 +256,11 @@ impl VerdictTracker {
 
     /// Records a finding severe enough to end the session unhealthy at once.
     pub fn record_critical(&mut self, reason: impl Into<String>) {
-        if self.terminal.as_ref().is_none_or(|j| j.verdict != Verdict::Unhealthy) {
+        if self
+            .terminal
+            .as_ref()
+            .is_none_or(|j| j.verdict != Verdict::Unhealthy)
+        {
             self.terminal = Some(Judgement::new(Verdict::Unhealthy, reason));
         }
     }
@@ -243,10 +298,14 @@ impl VerdictTracker {
             self.counters.measured_ticks, self.config.min_samples
         );
         match self.config.no_data {
-            NoDataPolicy::Fail => Judgement::new(Verdict::Unhealthy, format!("no data: {have} (no_data = fail)")),
-            NoDataPolicy::Inconclusive => {
-                Judgement::new(Verdict::Inconclusive, format!("no data: {have} (no_data = inconclusive)"))
-            }
+            NoDataPolicy::Fail => Judgement::new(
+                Verdict::Unhealthy,
+                format!("no data: {have} (no_data = fail)"),
+            ),
+            NoDataPolicy::Inconclusive => Judgement::new(
+                Verdict::Inconclusive,
+                format!("no data: {have} (no_data = inconclusive)"),
+            ),
             NoDataPolicy::Extend => Judgement::new(
                 Verdict::Inconclusive,
                 format!("no data: {have} even after extending to max_duration (no_data = extend)"),
@@ -261,13 +320,94 @@ impl VerdictTracker {
                 Verdict::Degraded,
                 format!(
                     "{} failed (limit {}) and {} warning ticks in {} measured; {} warning findings",
-                    c.failed_ticks, self.config.failure_limit, c.warned_ticks, c.measured_ticks, c.warning_findings
+                    c.failed_ticks,
+                    self.config.failure_limit,
+                    c.warned_ticks,
+                    c.measured_ticks,
+                    c.warning_findings
                 ),
             )
         } else {
-            Judgement::new(Verdict::Healthy, format!("all {} measured ticks passed", c.measured_ticks))
+            Judgement::new(
+                Verdict::Healthy,
+                format!("all {} measured ticks passed", c.measured_ticks),
+            )
         }
     }
+}
+
+/// How one detector's findings count toward the verdict (its `dry_run`, `critical` and
+/// `must_have_data` settings).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FindingRules {
+    /// Evaluated and reported, never changes the verdict.
+    pub dry_run: bool,
+    /// Its alarm alone makes the deployment unhealthy.
+    pub critical: bool,
+    /// No data for it is judged by the no-data policy instead of being noted.
+    pub must_have_data: bool,
+}
+
+/// A compared metric that could not be judged when the session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Unjudged {
+    pub(crate) metric: String,
+    /// It never had a baseline (else: too few current values).
+    pub(crate) no_baseline: bool,
+    pub(crate) must_have_data: bool,
+}
+
+/// The end of a normal session whose compared metrics could not all be judged: a
+/// `must_have_data` metric without data falls under the no-data policy (`fail`: unhealthy;
+/// otherwise inconclusive); any other is noted — a first deployment has no earlier baseline,
+/// and the verdict rests on what could be judged. Returns the judgement and the notes.
+pub(crate) fn judge_unjudged(
+    j: Judgement,
+    unjudged: &[Unjudged],
+    policy: NoDataPolicy,
+) -> (Judgement, Vec<String>) {
+    let mut notes = Vec::new();
+    for u in unjudged.iter().filter(|u| !u.must_have_data) {
+        notes.push(if u.no_baseline {
+            format!(
+                "no earlier baseline existed for {}: it was not compared (judged on the rest)",
+                u.metric
+            )
+        } else {
+            format!(
+                "too few values of {} to compare with its baseline",
+                u.metric
+            )
+        });
+    }
+    let must: Vec<&str> = unjudged
+        .iter()
+        .filter(|u| u.must_have_data)
+        .map(|u| u.metric.as_str())
+        .collect();
+    if must.is_empty() || !matches!(j.verdict, Verdict::Healthy | Verdict::Degraded) {
+        return (j, notes);
+    }
+    let what = format!(
+        "no baseline or too few values for {} (must_have_data)",
+        must.join(", ")
+    );
+    let j = match policy {
+        NoDataPolicy::Fail => Judgement::new(Verdict::Unhealthy, format!("{what}; no_data = fail")),
+        NoDataPolicy::Inconclusive | NoDataPolicy::Extend => Judgement::new(
+            Verdict::Inconclusive,
+            format!(
+                "{what}; no_data = {}; checks: {}",
+                if policy == NoDataPolicy::Extend {
+                    "extend"
+                } else {
+                    "inconclusive"
+                },
+                j.reason
+            ),
+        ),
+    };
+    (j, notes)
 }
 
 #[cfg(test)]
@@ -275,9 +415,19 @@ mod tests {
     use super::*;
     use CheckStatus::*;
 
-    fn tracker(failure_limit: u32, error_limit: u32, min_samples: u32, no_data: NoDataPolicy) -> VerdictTracker {
+    fn tracker(
+        failure_limit: u32,
+        error_limit: u32,
+        min_samples: u32,
+        no_data: NoDataPolicy,
+    ) -> VerdictTracker {
         VerdictTracker::new(
-            VerdictConfig { failure_limit, consecutive_error_limit: error_limit, min_samples, no_data },
+            VerdictConfig {
+                failure_limit,
+                consecutive_error_limit: error_limit,
+                min_samples,
+                no_data,
+            },
             2,
         )
     }
@@ -291,7 +441,11 @@ mod tests {
         t.record_tick(&[("a", Fail, "timeout"), ("b", Pass, "")]);
         let j = t.terminal().expect("two failures exceed a limit of 1");
         assert_eq!(j.verdict, Verdict::Unhealthy);
-        assert!(j.reason.contains("2 failed ticks (limit 1)") && j.reason.contains("\"a\""), "{}", j.reason);
+        assert!(
+            j.reason.contains("2 failed ticks (limit 1)") && j.reason.contains("\"a\""),
+            "{}",
+            j.reason
+        );
     }
 
     #[test]
@@ -299,7 +453,11 @@ mod tests {
         let mut t = tracker(0, 4, 5, NoDataPolicy::Inconclusive);
         t.record_tick(&[("a", Fail, "HTTP 500"), ("b", Fail, "x")]);
         assert_eq!(t.terminal().unwrap().verdict, Verdict::Unhealthy);
-        assert_eq!(t.counters().failed_ticks, 1, "a tick with two failures is one failed tick");
+        assert_eq!(
+            t.counters().failed_ticks,
+            1,
+            "a tick with two failures is one failed tick"
+        );
     }
 
     #[test]
@@ -308,7 +466,11 @@ mod tests {
         for _ in 0..2 {
             t.record_tick(&[("a", Error, "dns"), ("b", Pass, "")]);
         }
-        assert_eq!(t.terminal(), None, "2 consecutive errors are within a limit of 2");
+        assert_eq!(
+            t.terminal(),
+            None,
+            "2 consecutive errors are within a limit of 2"
+        );
         t.record_tick(&[("a", Pass, ""), ("b", Pass, "")]);
         for _ in 0..2 {
             t.record_tick(&[("a", Error, "dns"), ("b", Pass, "")]);
@@ -317,7 +479,11 @@ mod tests {
         t.record_tick(&[("a", Error, "dns"), ("b", Pass, "")]);
         let j = t.terminal().unwrap();
         assert_eq!(j.verdict, Verdict::Inconclusive);
-        assert!(j.reason.contains("3 times in a row (limit 2)"), "{}", j.reason);
+        assert!(
+            j.reason.contains("3 times in a row (limit 2)"),
+            "{}",
+            j.reason
+        );
         assert_eq!(t.counters().failed_ticks, 0);
     }
 
@@ -327,26 +493,110 @@ mod tests {
         t.record_tick(&[("a", Pass, ""), ("b", Pass, "")]);
         t.record_tick(&[("a", Error, "x"), ("b", Error, "y")]);
         t.record_tick(&[("a", Pass, ""), ("b", Pass, "")]);
-        assert_eq!(t.current().verdict, Verdict::Inconclusive, "an all-error tick measures nothing");
+        assert_eq!(
+            t.current().verdict,
+            Verdict::Inconclusive,
+            "an all-error tick measures nothing"
+        );
         assert_eq!(t.conclude().verdict, Verdict::Inconclusive);
         t.record_tick(&[("a", Pass, ""), ("b", Warn, "slow")]);
         assert_eq!(t.conclude().verdict, Verdict::Degraded);
         let mut h = tracker(0, 4, 1, NoDataPolicy::Inconclusive);
         h.record_tick(&[("a", Pass, "")]);
-        assert_eq!(h.conclude(), Judgement::new(Verdict::Healthy, "all 1 measured ticks passed"));
+        assert_eq!(
+            h.conclude(),
+            Judgement::new(Verdict::Healthy, "all 1 measured ticks passed")
+        );
     }
 
     #[test]
     fn no_data_policies_are_reported() {
         for (policy, verdict, word) in [
             (NoDataPolicy::Fail, Verdict::Unhealthy, "no_data = fail"),
-            (NoDataPolicy::Inconclusive, Verdict::Inconclusive, "no_data = inconclusive"),
-            (NoDataPolicy::Extend, Verdict::Inconclusive, "no_data = extend"),
+            (
+                NoDataPolicy::Inconclusive,
+                Verdict::Inconclusive,
+                "no_data = inconclusive",
+            ),
+            (
+                NoDataPolicy::Extend,
+                Verdict::Inconclusive,
+                "no_data = extend",
+            ),
         ] {
             let j = tracker(0, 4, 2, policy).conclude();
             assert_eq!(j.verdict, verdict);
             assert!(j.reason.contains(word), "{}", j.reason);
         }
+    }
+
+    #[test]
+    fn findings_count_by_their_detector_s_rules() {
+        let warn = Finding::new("latency", "shift", Severity::Warning, "rose");
+        let mut t = tracker(0, 4, 1, NoDataPolicy::Inconclusive);
+        t.record_tick_with(&[], true);
+        assert_eq!(
+            t.current().verdict,
+            Verdict::Healthy,
+            "source data alone measures a tick"
+        );
+        t.record_finding(
+            &warn,
+            FindingRules {
+                dry_run: true,
+                ..FindingRules::default()
+            },
+        );
+        assert_eq!(
+            t.current().verdict,
+            Verdict::Healthy,
+            "a dry run never changes the verdict"
+        );
+        t.record_finding(&warn, FindingRules::default());
+        assert_eq!(t.current().verdict, Verdict::Degraded);
+        t.record_finding(
+            &warn,
+            FindingRules {
+                critical: true,
+                ..FindingRules::default()
+            },
+        );
+        let j = t
+            .terminal()
+            .expect("a critical detector's warning is unhealthy");
+        assert!(j.reason.contains("a critical detector"), "{}", j.reason);
+    }
+
+    #[test]
+    fn unjudged_metrics_are_noted_unless_they_must_have_data() {
+        let healthy = Judgement::new(Verdict::Healthy, "all 9 measured ticks passed");
+        let first = Unjudged {
+            metric: "latency".into(),
+            no_baseline: true,
+            must_have_data: false,
+        };
+        let (j, notes) = judge_unjudged(
+            healthy.clone(),
+            &[first.clone()],
+            NoDataPolicy::Inconclusive,
+        );
+        assert_eq!(
+            j.verdict,
+            Verdict::Healthy,
+            "a first deployment is judged on the rest"
+        );
+        assert!(
+            notes[0].contains("no earlier baseline existed for latency"),
+            "{notes:?}"
+        );
+        let must = Unjudged {
+            must_have_data: true,
+            ..first
+        };
+        let (j, _) = judge_unjudged(healthy.clone(), &[must.clone()], NoDataPolicy::Inconclusive);
+        assert_eq!(j.verdict, Verdict::Inconclusive);
+        let (j, _) = judge_unjudged(healthy, &[must], NoDataPolicy::Fail);
+        assert_eq!(j.verdict, Verdict::Unhealthy);
     }
 
     #[test]

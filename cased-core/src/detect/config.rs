@@ -7,9 +7,10 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use super::{
-    BaselineComparisonConfig, BaselineComparisonDetector, ChangepointConfig, ChangepointDetector, Counts, CusumConfig,
-    CusumDetector, Detection, Detector, ErrorRateConfig, ErrorRateDetector, EwmaConfig, EwmaDetector, Finding,
-    LikelihoodConfig, LikelihoodDetector, SeverityPolicy, SpikeConfig, SpikeDetector, ThresholdConfig, ThresholdDetector, TrendConfig, TrendDetector,
+    BaselineComparisonConfig, BaselineComparisonDetector, ChangepointConfig, ChangepointDetector,
+    Counts, CusumConfig, CusumDetector, Detection, Detector, ErrorRateConfig, ErrorRateDetector,
+    EwmaConfig, EwmaDetector, Finding, LikelihoodConfig, LikelihoodDetector, SeverityPolicy,
+    SpikeConfig, SpikeDetector, ThresholdConfig, ThresholdDetector, TrendConfig, TrendDetector,
 };
 use crate::error::{Error, Problems, Result};
 use crate::metrics::{Baseline, Sample};
@@ -86,23 +87,40 @@ impl<'de> Deserialize<'de> for DetectorConfig {
         let mut map = Map::<String, Value>::deserialize(de)?;
         let metric = match map.remove("metric") {
             Some(Value::String(s)) => s,
-            Some(other) => return Err(D::Error::custom(format!("`metric` must be a string, got {other}"))),
+            Some(other) => {
+                return Err(D::Error::custom(format!(
+                    "`metric` must be a string, got {other}"
+                )));
+            }
             None => return Err(D::Error::missing_field("metric")),
         };
         let name = match map.remove("name") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s),
-            Some(other) => return Err(D::Error::custom(format!("`name` must be a string, got {other}"))),
+            Some(other) => {
+                return Err(D::Error::custom(format!(
+                    "`name` must be a string, got {other}"
+                )));
+            }
         };
         let severity = match map.remove("severity") {
             None | Some(Value::Null) => None,
-            Some(v) => Some(serde_json::from_value(v).map_err(|e| D::Error::custom(format!("severity: {e}")))?),
+            Some(v) => Some(
+                serde_json::from_value(v)
+                    .map_err(|e| D::Error::custom(format!("severity: {e}")))?,
+            ),
         };
         if !map.contains_key("type") {
             return Err(D::Error::missing_field("type"));
         }
-        let kind: DetectorKind = serde_json::from_value(Value::Object(map)).map_err(D::Error::custom)?;
-        Ok(Self { metric, name, severity, kind })
+        let kind: DetectorKind =
+            serde_json::from_value(Value::Object(map)).map_err(D::Error::custom)?;
+        Ok(Self {
+            metric,
+            name,
+            severity,
+            kind,
+        })
     }
 }
 
@@ -110,7 +128,12 @@ impl DetectorConfig {
     /// A configuration for `metric`.
     #[must_use]
     pub fn new(metric: impl Into<String>, kind: DetectorKind) -> Self {
-        Self { metric: metric.into(), name: None, severity: None, kind }
+        Self {
+            metric: metric.into(),
+            name: None,
+            severity: None,
+            kind,
+        }
     }
 
     /// The name its findings carry.
@@ -245,7 +268,14 @@ impl DetectorSet {
         for (i, c) in configs.iter().enumerate() {
             c.check(&mut p, &format!("detectors[{i}]."));
             if !names.insert((c.metric.clone(), c.name().to_owned())) {
-                p.add(format!("detectors[{i}].name"), format!("{:?} on {:?} is used by an earlier detector; give it a `name`", c.name(), c.metric));
+                p.add(
+                    format!("detectors[{i}].name"),
+                    format!(
+                        "{:?} on {:?} is used by an earlier detector; give it a `name`",
+                        c.name(),
+                        c.metric
+                    ),
+                );
             }
         }
         p.finish("detector configuration")?;
@@ -253,7 +283,14 @@ impl DetectorSet {
         for c in configs {
             let state = c.kind.build()?;
             let policy = c.severity.unwrap_or_else(|| state.default_severity());
-            entries.push(Entry { config: c.clone(), policy, state, fired: false, fresh: 0, baseline: None });
+            entries.push(Entry {
+                config: c.clone(),
+                policy,
+                state,
+                fired: false,
+                fresh: 0,
+                baseline: None,
+            });
         }
         Ok(Self { entries })
     }
@@ -291,7 +328,11 @@ impl DetectorSet {
     /// [`Error::Validation`] when the baseline's values are empty or not finite.
     pub fn set_baseline(&mut self, metric: &str, baseline: &Baseline) -> Result<usize> {
         let mut n = 0;
-        for e in self.entries.iter_mut().filter(|e| e.config.metric == metric) {
+        for e in self
+            .entries
+            .iter_mut()
+            .filter(|e| e.config.metric == metric)
+        {
             if let BuiltDetector::Baseline(d) = &mut e.state {
                 d.set_baseline(&baseline.values)?;
                 e.baseline = Some((baseline.source.describe(), baseline.values.len()));
@@ -305,12 +346,24 @@ impl DetectorSet {
     ///
     /// # Errors
     /// [`Error::Validation`] when the counts have no requests or more errors than requests.
-    pub fn set_baseline_counts(&mut self, metric: &str, counts: Counts, source: &str) -> Result<usize> {
+    pub fn set_baseline_counts(
+        &mut self,
+        metric: &str,
+        counts: Counts,
+        source: &str,
+    ) -> Result<usize> {
         let mut n = 0;
-        for e in self.entries.iter_mut().filter(|e| e.config.metric == metric) {
+        for e in self
+            .entries
+            .iter_mut()
+            .filter(|e| e.config.metric == metric)
+        {
             if let BuiltDetector::ErrorRate(d) = &mut e.state {
                 d.set_baseline(counts)?;
-                e.baseline = Some((source.to_owned(), usize::try_from(counts.requests).unwrap_or(usize::MAX)));
+                e.baseline = Some((
+                    source.to_owned(),
+                    usize::try_from(counts.requests).unwrap_or(usize::MAX),
+                ));
                 n += 1;
             }
         }
@@ -325,7 +378,11 @@ impl DetectorSet {
     pub fn observe(&mut self, sample: &Sample) -> Result<Vec<Finding>> {
         crate::detect::stats::check_value("value", sample.value)?;
         let mut out = Vec::new();
-        for e in self.entries.iter_mut().filter(|e| e.config.metric == sample.metric) {
+        for e in self
+            .entries
+            .iter_mut()
+            .filter(|e| e.config.metric == sample.metric)
+        {
             match &mut e.state {
                 BuiltDetector::Stream(d) => {
                     if let Some(det) = d.update(sample.value)? {
@@ -348,7 +405,11 @@ impl DetectorSet {
     /// [`Error::Validation`] when `errors > requests`.
     pub fn observe_counts(&mut self, metric: &str, counts: Counts) -> Result<()> {
         Counts::new(counts.errors, counts.requests)?;
-        for e in self.entries.iter_mut().filter(|e| e.config.metric == metric) {
+        for e in self
+            .entries
+            .iter_mut()
+            .filter(|e| e.config.metric == metric)
+        {
             if let BuiltDetector::ErrorRate(d) = &mut e.state {
                 d.add(counts)?;
                 e.fresh += 1;
@@ -434,7 +495,11 @@ impl DetectorConfig {
         const SUBJECT: &str = "detector configuration";
         let config: Self = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
-            let field = if path == "." || path.is_empty() { "config".to_owned() } else { path };
+            let field = if path == "." || path.is_empty() {
+                "config".to_owned()
+            } else {
+                path
+            };
             Error::Validation(crate::ValidationErrors {
                 subject: SUBJECT.to_owned(),
                 errors: vec![crate::FieldError::new(field, e.inner().to_string())],
@@ -454,7 +519,13 @@ impl DetectorConfig {
 pub fn parse_detectors(value: Value) -> Result<Vec<DetectorConfig>> {
     let configs: Vec<DetectorConfig> = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        Error::invalid(format!("detectors{}", if path == "." { String::new() } else { path }), e.inner().to_string())
+        Error::invalid(
+            format!(
+                "detectors{}",
+                if path == "." { String::new() } else { path }
+            ),
+            e.inner().to_string(),
+        )
     })?;
     let mut p = Problems::default();
     for (i, c) in configs.iter().enumerate() {
@@ -483,7 +554,9 @@ mod tests {
         let c = parse_detectors(v).unwrap();
         assert_eq!(c.len(), 4);
         assert_eq!(c[0].metric, "response_time_ms");
-        let DetectorKind::Baseline(b) = &c[0].kind else { panic!() };
+        let DetectorKind::Baseline(b) = &c[0].kind else {
+            panic!()
+        };
         assert_eq!(b.allowed_change, 0.2);
         assert_eq!(b.alpha, 0.05, "defaults fill the rest");
         assert_eq!(c[3].name(), "cpu_hot");
@@ -496,15 +569,26 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_values_are_named() {
-        let e = parse_detectors(json!([{"type": "spike", "metric": "m", "treshold": 3}])).unwrap_err();
-        assert!(e.to_string().contains("unknown field `treshold`") && e.to_string().contains("detectors[0]"), "{e}");
+        let e =
+            parse_detectors(json!([{"type": "spike", "metric": "m", "treshold": 3}])).unwrap_err();
+        assert!(
+            e.to_string().contains("unknown field `treshold`")
+                && e.to_string().contains("detectors[0]"),
+            "{e}"
+        );
         let e = parse_detectors(json!([{"type": "spikey", "metric": "m"}])).unwrap_err();
         assert!(e.to_string().contains("spikey"), "{e}");
         let e = parse_detectors(json!([{"type": "spike"}])).unwrap_err();
         assert!(e.to_string().contains("metric"), "{e}");
         let e = parse_detectors(json!([{"type": "spike", "metric": "m"}, {"type": "baseline", "metric": "m", "alpha": 2}])).unwrap_err();
         assert_eq!(e.field_errors()[0].field, "detectors[1].alpha");
-        let e = DetectorSet::from_config(&parse_detectors(json!([{"type": "spike", "metric": "m"}, {"type": "spike", "metric": "m"}])).unwrap()).unwrap_err();
+        let e = DetectorSet::from_config(
+            &parse_detectors(
+                json!([{"type": "spike", "metric": "m"}, {"type": "spike", "metric": "m"}]),
+            )
+            .unwrap(),
+        )
+        .unwrap_err();
         assert_eq!(e.field_errors()[0].field, "detectors[1].name");
     }
 
@@ -522,31 +606,64 @@ mod tests {
         .unwrap();
         let mut set = DetectorSet::from_config(&configs).unwrap();
         assert_eq!(set.metrics(), ["latency", "http"]);
-        assert_eq!(set.baseline_metrics(), [("latency", "baseline"), ("http", "error_rate")]);
+        assert_eq!(
+            set.baseline_metrics(),
+            [("latency", "baseline"), ("http", "error_rate")]
+        );
         // before any baseline: no data
         let ev = set.evaluate();
         assert_eq!(ev.no_data, ["latency", "http"]);
         let mut rng = fastrand::Rng::with_seed(5);
         let base: Vec<f64> = (0..100).map(|_| 100.0 + 10.0 * rng.f64()).collect();
-        set.set_baseline("latency", &Baseline::new(BaselineSource::PreDeploy, base)).unwrap();
-        set.set_baseline_counts("http", Counts::new(10, 10_000).unwrap(), "last 5 healthy deployments").unwrap();
+        set.set_baseline("latency", &Baseline::new(BaselineSource::PreDeploy, base))
+            .unwrap();
+        set.set_baseline_counts(
+            "http",
+            Counts::new(10, 10_000).unwrap(),
+            "last 5 healthy deployments",
+        )
+        .unwrap();
         let mut findings = Vec::new();
         for tick in 0..8 {
             for _ in 0..10 {
                 let v = 160.0 + 10.0 * rng.f64();
                 findings.extend(set.observe(&sample("latency", v)).unwrap());
             }
-            set.observe_counts("http", Counts::new(if tick > 3 { 10 } else { 0 }, 200).unwrap()).unwrap();
+            set.observe_counts(
+                "http",
+                Counts::new(if tick > 3 { 10 } else { 0 }, 200).unwrap(),
+            )
+            .unwrap();
             findings.extend(set.evaluate().findings);
         }
-        let kinds: Vec<(&str, Severity)> = findings.iter().map(|f| (f.detector.as_str(), f.severity)).collect();
-        assert!(kinds.contains(&("baseline", Severity::Critical)), "{kinds:?}");
-        assert!(kinds.iter().filter(|k| k.0 == "baseline").count() == 1, "fires once");
-        assert!(kinds.contains(&("error_rate", Severity::Critical)) || kinds.contains(&("error_rate", Severity::Emergency)), "{kinds:?}");
+        let kinds: Vec<(&str, Severity)> = findings
+            .iter()
+            .map(|f| (f.detector.as_str(), f.severity))
+            .collect();
+        assert!(
+            kinds.contains(&("baseline", Severity::Critical)),
+            "{kinds:?}"
+        );
+        assert!(
+            kinds.iter().filter(|k| k.0 == "baseline").count() == 1,
+            "fires once"
+        );
+        assert!(
+            kinds.contains(&("error_rate", Severity::Critical))
+                || kinds.contains(&("error_rate", Severity::Emergency)),
+            "{kinds:?}"
+        );
         let f = findings.iter().find(|f| f.detector == "baseline").unwrap();
-        assert!(f.message.starts_with("latency rose from a median of"), "{}", f.message);
+        assert!(
+            f.message.starts_with("latency rose from a median of"),
+            "{}",
+            f.message
+        );
         let ev = set.evaluate();
-        assert_eq!(ev.baselines["latency:baseline"], ("the window before the deployment".to_owned(), 100));
+        assert_eq!(
+            ev.baselines["latency:baseline"],
+            ("the window before the deployment".to_owned(), 100)
+        );
         assert!(set.observe(&sample("latency", f64::NAN)).is_err());
     }
 }

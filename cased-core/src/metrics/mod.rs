@@ -9,6 +9,7 @@
 #[cfg(feature = "host")]
 mod host;
 mod prometheus;
+mod source;
 mod store;
 
 use std::collections::BTreeMap;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 #[cfg(feature = "host")]
 pub use host::HostSource;
 pub use prometheus::{PrometheusSource, PrometheusSourceBuilder};
+pub use source::{CountsSample, PollContext, Polled, Source, SourcePlan};
 #[cfg(feature = "sqlite")]
 pub use store::SqliteBaselineStore;
 pub use store::{BaselineKey, BaselineStore, MemoryBaselineStore, WindowKind};
@@ -45,13 +47,23 @@ impl Sample {
     /// A sample of `metric` taken now, without labels.
     #[must_use]
     pub fn new(metric: impl Into<String>, value: f64) -> Self {
-        Self { metric: metric.into(), labels: Labels::new(), timestamp: unix_now(), value }
+        Self {
+            metric: metric.into(),
+            labels: Labels::new(),
+            timestamp: unix_now(),
+            value,
+        }
     }
 
     /// A sample at `timestamp` (seconds since the Unix epoch).
     #[must_use]
     pub fn at(metric: impl Into<String>, timestamp: f64, value: f64) -> Self {
-        Self { metric: metric.into(), labels: Labels::new(), timestamp, value }
+        Self {
+            metric: metric.into(),
+            labels: Labels::new(),
+            timestamp,
+            value,
+        }
     }
 
     /// Adds a label.
@@ -65,7 +77,9 @@ impl Sample {
 /// Seconds since the Unix epoch, now.
 #[must_use]
 pub fn unix_now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Where a baseline came from.
@@ -81,6 +95,8 @@ pub enum BaselineSource {
     },
     /// Handed in by the caller.
     Provided,
+    /// The control (stable) track, read live beside the canary.
+    Control,
 }
 
 impl BaselineSource {
@@ -91,8 +107,11 @@ impl BaselineSource {
         match self {
             Self::PreDeploy => "the window before the deployment".into(),
             Self::LastHealthy { deployments: 1 } => "the last healthy deployment".into(),
-            Self::LastHealthy { deployments } => format!("the last {deployments} healthy deployments"),
+            Self::LastHealthy { deployments } => {
+                format!("the last {deployments} healthy deployments")
+            }
             Self::Provided => "a baseline provided by the caller".into(),
+            Self::Control => "the control track".into(),
         }
     }
 }
@@ -119,7 +138,10 @@ impl Baseline {
     /// [`Error::Validation`](crate::Error) when `values` is empty or not finite.
     pub fn provided(values: &[f64]) -> crate::Result<Self> {
         crate::detect::stats::check_finite("baseline", values)?;
-        Ok(Self { source: BaselineSource::Provided, values: values.to_vec() })
+        Ok(Self {
+            source: BaselineSource::Provided,
+            values: values.to_vec(),
+        })
     }
 
     /// How many values it has.

@@ -1,0 +1,267 @@
+//! The first stage of a session tick: **collect** what there is to judge — the checks' outcomes
+//! (and their latency and success as samples), what the sources return, and what the caller
+//! pushed. Every fault is an outcome: a check that hangs is an `error` result, a source that
+//! fails or hangs is a [`SourceError`], nothing panics the session.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::check::{CheckOutcome, CheckStatus, HealthCheck};
+use crate::detect::Counts;
+use crate::metrics::{CountsSample, PollContext, Polled, Sample, Source, SourcePlan};
+use crate::update::CheckResult;
+
+/// A source poll that failed, as reported in updates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceError {
+    /// The source's name.
+    pub source: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// One source of a session and when it is next due.
+#[derive(Debug)]
+struct Slot {
+    name: String,
+    every: Option<Duration>,
+    next: Option<Instant>,
+    source: Box<dyn Source>,
+}
+
+/// What one collection gathered.
+#[derive(Debug, Default)]
+pub(crate) struct Collected {
+    pub(crate) checks: Vec<CheckResult>,
+    pub(crate) polled: Polled,
+    pub(crate) errors: Vec<SourceError>,
+}
+
+/// The checks and sources of one session.
+#[derive(Debug)]
+pub(crate) struct Collector {
+    checks: Vec<Arc<dyn HealthCheck>>,
+    slots: Vec<Slot>,
+    /// No check or poll may run longer than this (the schedule's smallest interval).
+    cap: Duration,
+    /// Data polled between ticks by sources with their own cadence, waiting for the next tick.
+    buffered: Polled,
+    buffered_errors: Vec<SourceError>,
+}
+
+impl Collector {
+    pub(crate) fn new(
+        checks: Vec<Arc<dyn HealthCheck>>,
+        sources: Vec<(String, Option<Duration>, Box<dyn Source>)>,
+        cap: Duration,
+    ) -> Self {
+        let slots = sources
+            .into_iter()
+            .map(|(name, every, source)| Slot {
+                name,
+                every,
+                next: None,
+                source,
+            })
+            .collect();
+        Self {
+            checks,
+            slots,
+            cap,
+            buffered: Polled::default(),
+            buffered_errors: Vec::new(),
+        }
+    }
+
+    /// Starts one source per plan.
+    pub(crate) fn start_sources(
+        plans: &[SourcePlan],
+    ) -> Vec<(String, Option<Duration>, Box<dyn Source>)> {
+        plans
+            .iter()
+            .map(|p| (p.name().to_owned(), p.every(), p.start()))
+            .collect()
+    }
+
+    /// How many checks run at each tick.
+    pub(crate) fn check_count(&self) -> usize {
+        self.checks.len()
+    }
+
+    /// When the next source with its own cadence is due, if any.
+    pub(crate) fn next_due(&self) -> Option<Instant> {
+        self.slots
+            .iter()
+            .filter(|s| s.every.is_some())
+            .filter_map(|s| s.next)
+            .min()
+    }
+
+    /// Reads the window before the deployment from every source that can look back.
+    pub(crate) async fn lookback(
+        &mut self,
+        ctx: &PollContext,
+        window: Duration,
+    ) -> (Polled, Vec<SourceError>) {
+        let mut out = Polled::default();
+        let mut errors = Vec::new();
+        if window.is_zero() {
+            return (out, errors);
+        }
+        for slot in &mut self.slots {
+            match tokio::time::timeout(
+                self.cap.max(Duration::from_secs(1)),
+                slot.source.lookback(ctx, window),
+            )
+            .await
+            {
+                Ok(Ok(Some(p))) => out.extend(p),
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => errors.push(SourceError {
+                    source: slot.name.clone(),
+                    message: format!("cannot read the pre-deploy window: {e}"),
+                }),
+                Err(_) => errors.push(SourceError {
+                    source: slot.name.clone(),
+                    message: format!(
+                        "the pre-deploy window was not read within {} ms",
+                        self.cap.max(Duration::from_secs(1)).as_millis()
+                    ),
+                }),
+            }
+        }
+        (out, errors)
+    }
+
+    /// Polls the sources with their own cadence that are due now; their data waits for the
+    /// next tick.
+    pub(crate) async fn poll_due(&mut self, ctx: &PollContext) {
+        let now = Instant::now();
+        let cap = self.cap;
+        for slot in self
+            .slots
+            .iter_mut()
+            .filter(|s| s.every.is_some() && s.next.is_some_and(|n| n <= now))
+        {
+            let (p, e) = poll_one(slot, ctx, cap).await;
+            self.buffered.extend(p);
+            self.buffered_errors.extend(e);
+            slot.next = Some(now + slot.every.unwrap_or(cap));
+        }
+    }
+
+    /// One tick's collection: every check (concurrently), every source without its own cadence,
+    /// and what was buffered since the last tick.
+    pub(crate) async fn collect(&mut self, ctx: &PollContext, checks_too: bool) -> Collected {
+        let cap = self.cap;
+        let results: Vec<CheckResult> = if checks_too {
+            futures::future::join_all(self.checks.iter().map(|c| run_one(Arc::clone(c), cap))).await
+        } else {
+            Vec::new()
+        };
+        let mut polled = std::mem::take(&mut self.buffered);
+        let mut errors = std::mem::take(&mut self.buffered_errors);
+        let now = Instant::now();
+        for slot in &mut self.slots {
+            if slot.every.is_some() && slot.next.is_some() {
+                continue;
+            }
+            let (p, e) = poll_one(slot, ctx, cap).await;
+            polled.extend(p);
+            errors.extend(e);
+            if let Some(every) = slot.every {
+                slot.next = Some(now + every);
+            }
+        }
+        for r in results.iter().filter(|r| r.status != CheckStatus::Error) {
+            polled.samples.push(Sample::at(
+                format!("{}.latency_ms", r.name),
+                ctx.now,
+                r.latency.as_secs_f64() * 1000.0,
+            ));
+            let ok = matches!(r.status, CheckStatus::Pass | CheckStatus::Warn);
+            polled.samples.push(Sample::at(
+                format!("{}.success", r.name),
+                ctx.now,
+                if ok { 1.0 } else { 0.0 },
+            ));
+        }
+        Collected {
+            checks: results,
+            polled,
+            errors,
+        }
+    }
+}
+
+async fn poll_one(slot: &mut Slot, ctx: &PollContext, cap: Duration) -> (Polled, Vec<SourceError>) {
+    match tokio::time::timeout(cap, slot.source.poll(ctx)).await {
+        Ok(Ok(p)) => (p, Vec::new()),
+        Ok(Err(e)) => (
+            Polled::default(),
+            vec![SourceError {
+                source: slot.name.clone(),
+                message: e.to_string(),
+            }],
+        ),
+        Err(_) => (
+            Polled::default(),
+            vec![SourceError {
+                source: slot.name.clone(),
+                message: format!("the poll did not finish within {} ms", cap.as_millis()),
+            }],
+        ),
+    }
+}
+
+/// A pushed value or counts, waiting for the next tick.
+#[derive(Debug)]
+pub(crate) enum Pushed {
+    Value(Box<str>, f64, f64),
+    Counts(Box<str>, Counts, f64),
+}
+
+impl Pushed {
+    /// Adds the pushed data to a collection.
+    pub(crate) fn into_polled(items: Vec<Self>, polled: &mut Polled) {
+        for p in items {
+            match p {
+                Self::Value(metric, value, at) => {
+                    polled
+                        .samples
+                        .push(Sample::at(metric.to_string(), at, value))
+                }
+                Self::Counts(metric, counts, at) => polled.counts.push(CountsSample {
+                    metric: metric.to_string(),
+                    timestamp: at,
+                    counts,
+                }),
+            }
+        }
+    }
+}
+
+/// Runs one check under its timeout, capped at the schedule's smallest interval so a hanging
+/// check never delays the next tick. A check that does not finish is an `error` outcome.
+async fn run_one(check: Arc<dyn HealthCheck>, cap: Duration) -> CheckResult {
+    let limit = check.timeout().map_or(cap, |t| t.min(cap));
+    let started = Instant::now();
+    let outcome = match tokio::time::timeout(limit, check.check()).await {
+        Ok(o) => o,
+        Err(_) => CheckOutcome::error(format!(
+            "the check did not finish within {} ms",
+            limit.as_millis()
+        ))
+        .with_latency(started.elapsed()),
+    };
+    CheckResult {
+        name: check.name().into(),
+        category: check.category(),
+        status: outcome.status,
+        latency: outcome.latency,
+        message: outcome.message,
+    }
+}
