@@ -10,7 +10,8 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use cased_core::detect::{
-    BuiltDetector, Detection, Detector, IndexedFinding, SeverityPolicy, compare_counts, compare_values,
+    BuiltDetector, Detection, Detector, IndexedFinding, SeverityPolicy, compare_counts,
+    compare_values,
 };
 use cased_core::{BaselineComparisonDetector, Counts, DetectorConfig};
 use pyo3::prelude::*;
