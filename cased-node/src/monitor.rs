@@ -2,7 +2,8 @@
 //! checks and a rollback hook written in JavaScript) and `cased_core::RollbackContext`.
 
 use napi::bindgen_prelude::{
-    ClassInstance, FromNapiValue, Function, JsValue, Object, PromiseRaw, Unknown,
+    ClassInstance, Either, Float64Array, FromNapiValue, Function, JsValue, Object, PromiseRaw,
+    Unknown,
 };
 use napi::{Env, Result, ValueType};
 use napi_derive::napi;
@@ -19,12 +20,13 @@ use crate::metrics::BaselineStore;
 use crate::session::{Session, report_json};
 
 /// The option names `new Monitor(config, options)` accepts; any other key is reported by name.
-const OPTION_NAMES: [&str; 5] = [
+const OPTION_NAMES: [&str; 6] = [
     "checks",
     "onRollback",
     "notifiers",
     "history",
     "baselineStore",
+    "baselines",
 ];
 
 /// What the rollback hook is given.
@@ -70,6 +72,13 @@ pub struct MonitorOptions {
     /// next one's baseline. Without a baseline the metric is listed in the report's `no_data`.
     #[napi(ts_type = "BaselineStore")]
     pub baseline_store: Option<Value>,
+    /// Baselines given directly, by metric: values (`number[]` or `Float64Array`) for the
+    /// value detectors, `{ errors, requests }` for the error-rate detectors. They take
+    /// precedence over every other baseline.
+    #[napi(
+        ts_type = "Record<string, number[] | Float64Array | { errors: number; requests: number }>"
+    )]
+    pub baselines: Option<Value>,
 }
 
 /// Starts monitoring sessions: a configuration (schedule, checks, verdict rules), custom checks
@@ -185,6 +194,37 @@ impl Monitor {
         })
     }
 
+    /// Replays a recorded deployment (`{ started_at, samples, counts, control_samples,
+    /// control_counts, checks, completed_after }`) through this monitor's pipeline on a virtual
+    /// clock and resolves with the report it would have given. Nothing is sent or recorded.
+    /// Rejects with a `validation` error naming a bad field of the recording.
+    #[napi(
+        ts_args_type = "event: DeploymentEvent, recording: Recording",
+        ts_return_type = "Promise<Report>"
+    )]
+    pub fn replay<'env>(
+        &self,
+        env: &'env Env,
+        event: &DeploymentEvent,
+        recording: Value,
+    ) -> Result<PromiseRaw<'env, Json>> {
+        let monitor = self.inner.clone();
+        let event = event.inner.clone();
+        env.spawn_future_with_callback(
+            async move {
+                Ok(match cased_core::Recording::from_value(recording) {
+                    Ok(recording) => monitor.replay(event, recording).await,
+                    Err(e) => Err(e),
+                })
+            },
+            |env, report| {
+                report
+                    .map(|r| report_json(&r))
+                    .map_err(|e| to_js_error(env, e))
+            },
+        )
+    }
+
     /// Starts a session and resolves with its final report: the one-call form.
     #[napi(ts_return_type = "Promise<Report>")]
     pub fn run<'env>(
@@ -277,6 +317,9 @@ fn read_options(
             }
         }
     }
+    if let Some(baselines) = option(options, "baselines")? {
+        builder = read_baselines(baselines, builder, problems)?;
+    }
     if let Some(store) = option(options, "baselineStore")? {
         // SAFETY: napi's own checked unwrap of a class instance (a wrong type is an error).
         match unsafe {
@@ -290,6 +333,63 @@ fn read_options(
                     format!("must be a BaselineStore, got {got}"),
                 ));
             }
+        }
+    }
+    Ok(builder)
+}
+
+/// Reads `baselines`: per metric, values (an array or a `Float64Array`) or `{ errors, requests }`.
+fn read_baselines(
+    baselines: Unknown<'_>,
+    mut builder: Option<cased_core::MonitorBuilder>,
+    problems: &mut Vec<cased_core::FieldError>,
+) -> Result<Option<cased_core::MonitorBuilder>> {
+    if baselines.get_type()? != ValueType::Object || baselines.is_array()? {
+        let got = type_name(&baselines)?;
+        problems.push(cased_core::FieldError::new(
+            "baselines",
+            format!("must be an object of baselines by metric, got {got}"),
+        ));
+        return Ok(builder);
+    }
+    let baselines = Object::from_unknown(baselines)?;
+    for metric in Object::keys(&baselines)? {
+        let field = format!("baselines.{metric}");
+        let Some(value) = option(&baselines, &metric)? else {
+            continue;
+        };
+        let env = value.value().env;
+        // SAFETY: napi's own checked conversions (a wrong type is an error, not UB).
+        let values = unsafe { Either::<Vec<f64>, Float64Array>::from_napi_value(env, value.raw()) };
+        if let Ok(values) = values {
+            let values = match &values {
+                Either::A(v) => v.clone(),
+                Either::B(a) => a.to_vec(),
+            };
+            builder = builder.map(|b| b.baseline(metric.clone(), values));
+            continue;
+        }
+        let counts = if value.get_type()? == ValueType::Object {
+            let o = Object::from_unknown(value)?;
+            let read = |k: &str| -> Result<Option<f64>> { o.get::<f64>(k) };
+            match (read("errors")?, read("requests")?) {
+                (Some(e), Some(r))
+                    if e >= 0.0 && r >= 0.0 && e.fract() == 0.0 && r.fract() == 0.0 =>
+                {
+                    Some(cased_core::Counts::new(e as u64, r as u64))
+                }
+                _ => None,
+            }
+        } else {
+            None
+        };
+        match counts {
+            Some(Ok(c)) => builder = builder.map(|b| b.baseline_counts(metric.clone(), c)),
+            Some(Err(e)) => problems.push(cased_core::FieldError::new(field, e.to_string())),
+            None => problems.push(cased_core::FieldError::new(
+                field,
+                "must be an array of numbers, a Float64Array or { errors, requests } (whole numbers ≥ 0)",
+            )),
         }
     }
     Ok(builder)

@@ -90,6 +90,32 @@ impl Session {
             .map_err(|e| to_js_error(env, e))
     }
 
+    /// Adds `(errors, requests)` counts of `metric` for its error-rate detectors (counts, not
+    /// ratios, so the test knows how much evidence there is). Throws a `validation` error on
+    /// field `metric` (empty, or no error-rate detector watches it), `errors` (more than
+    /// `requests`) or `session` (finished).
+    #[napi]
+    pub fn push_counts(&self, env: &Env, metric: String, errors: i64, requests: i64) -> Result<()> {
+        let count = |field: &str, v: i64| {
+            u64::try_from(v).map_err(|_| {
+                to_js_error(
+                    env,
+                    cased_core::Error::Validation(cased_core::ValidationErrors {
+                        subject: "counts".to_owned(),
+                        errors: vec![cased_core::FieldError::new(
+                            field,
+                            format!("must be a whole number ≥ 0, got {v}"),
+                        )],
+                    }),
+                )
+            })
+        };
+        let (errors, requests) = (count("errors", errors)?, count("requests", requests)?);
+        self.inner
+            .push_counts(&metric, errors, requests)
+            .map_err(|e| to_js_error(env, e))
+    }
+
     /// Resolves with the final report once the session has ended. Never rejects.
     #[napi(ts_return_type = "Promise<Report>")]
     pub fn wait<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Json>> {

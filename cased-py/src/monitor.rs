@@ -47,6 +47,8 @@ struct Extras {
     notifiers: Vec<(String, Arc<Py<PyAny>>)>,
     /// Baselines given directly, by metric.
     baselines: Vec<(String, Vec<f64>)>,
+    /// Baseline counts `(errors, requests)` given directly, by metric.
+    baseline_counts: Vec<(String, cased_core::Counts)>,
     /// Where sessions record their samples and find the baselines of the last healthy ones.
     baseline_store: Option<Arc<dyn BaselineStore>>,
 }
@@ -104,6 +106,9 @@ fn build(
     for (metric, values) in &extras.baselines {
         builder = builder.baseline(metric.clone(), values.clone());
     }
+    for (metric, counts) in &extras.baseline_counts {
+        builder = builder.baseline_counts(metric.clone(), *counts);
+    }
     if let Some(history) = &extras.history {
         builder = builder.history(history.get().shared());
     }
@@ -118,6 +123,33 @@ fn build(
         builder = builder.on_rollback(rollback_hook(Arc::clone(f), locals));
     }
     builder.build()
+}
+
+/// Baseline counts: a `(errors, requests)` tuple or an `{"errors", "requests"}` dict (any
+/// other value is a list of baseline values).
+fn baseline_counts(v: &Bound<'_, PyAny>) -> PyResult<Option<cased_core::Counts>> {
+    let pair: Option<(u64, u64)> = if v.is_instance_of::<PyTuple>() {
+        Some(v.extract().map_err(|_| {
+            pyo3::exceptions::PyTypeError::new_err(
+                "baselines: a tuple must be (errors, requests), two non-negative integers",
+            )
+        })?)
+    } else if let Ok(d) = v.cast::<PyDict>() {
+        let get = |k: &str| -> PyResult<u64> {
+            d.get_item(k)?
+                .ok_or_else(|| {
+                    pyo3::exceptions::PyTypeError::new_err(format!(
+                        "baselines: a counts dict needs {k:?}"
+                    ))
+                })?
+                .extract()
+        };
+        Some((get("errors")?, get("requests")?))
+    } else {
+        None
+    };
+    pair.map(|(e, r)| cased_core::Counts::new(e, r).map_err(|e| CoreError(e).into()))
+        .transpose()
 }
 
 /// The rollback hook calling `f({"session_id", "event", "reason"})` on the loop of `locals`; an
@@ -232,9 +264,12 @@ impl PyMonitor {
         if let Some(baselines) = baselines {
             for item in baselines.call_method0("items")?.try_iter()? {
                 let (metric, values): (String, Bound<'_, PyAny>) = item?.extract()?;
-                extras
-                    .baselines
-                    .push((metric, crate::detect::values(&values)?));
+                match baseline_counts(&values)? {
+                    Some(counts) => extras.baseline_counts.push((metric, counts)),
+                    None => extras
+                        .baselines
+                        .push((metric, crate::detect::values(&values)?)),
+                }
             }
         }
         if let Some(notifiers) = notifiers {
@@ -349,6 +384,44 @@ impl PyMonitor {
         let _runtime = pyo3_async_runtimes::tokio::get_runtime().enter();
         let session = monitor.start(event).map_err(CoreError)?;
         Ok(PySession::new(session, monitor))
+    }
+
+    /// Replays a recorded deployment through this monitor's pipeline on a virtual clock: a
+    /// coroutine (from `cased._aio`) resolving to the report it would have given.
+    fn replay<'py>(
+        slf: &Bound<'py, Self>,
+        event: &Bound<'py, PyAny>,
+        recording: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        static GLUE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        GLUE.import(slf.py(), "cased._aio", "call")?.call1((
+            slf.getattr("_replay")?,
+            event,
+            recording,
+        ))
+    }
+
+    /// The asyncio future of a replay's report; called by the coroutine above.
+    fn _replay<'py>(
+        &self,
+        py: Python<'py>,
+        event: &Bound<'py, PyAny>,
+        recording: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let event = event_arg(event)?;
+        let value: Value = depythonize(recording).map_err(|e| {
+            pyo3::exceptions::PyTypeError::new_err(format!(
+                "recording: {e} (expected a JSON-compatible mapping)"
+            ))
+        })?;
+        let recording = py
+            .detach(move || cased_core::Recording::from_value(value))
+            .map_err(CoreError)?;
+        let monitor = self.state().validated.clone();
+        crate::aio::future_into_py(py, async move {
+            let report = monitor.replay(event, recording).await.map_err(CoreError)?;
+            Ok(crate::session::ReportOut(report))
+        })
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {

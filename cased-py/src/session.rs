@@ -29,7 +29,7 @@ impl PySession {
 }
 
 /// A report on its way to Python, converted where pyo3-async-runtimes completes the future.
-struct ReportOut(Report);
+pub(crate) struct ReportOut(pub(crate) Report);
 
 impl<'py> IntoPyObject<'py> for ReportOut {
     type Target = PyAny;
