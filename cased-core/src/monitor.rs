@@ -74,7 +74,9 @@ impl Monitor {
             alerts,
             checks: self.inner.checks.clone(),
             sources: Collector::start_sources(&self.inner.sources),
-            wall_start: crate::metrics::unix_now(),
+            // Whole milliseconds, as the report keeps it: a replay of this session starts at the
+            // very same instant.
+            wall_start: (crate::metrics::unix_now() * 1000.0).floor() / 1000.0,
             completed_after: None,
             record: true,
         };

@@ -1,0 +1,361 @@
+//! The session pipeline with sources under tokio's paused clock: the default schedule reaching a
+//! verdict, pre-deploy baselines read from a source, error rates judged from counts, canary vs
+//! control, sessions without checks, and replay giving what the live session gave.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cased_core::metrics::{CountsSample, PollContext, Polled, Sample, Source, SourcePlan};
+use cased_core::{
+    CheckOutcome, Counts, DeploymentEvent, DeploymentStatus, FnCheck, Monitor, MonitorConfig,
+    RecordedCheck, RecordedCounts, Recording, Verdict,
+};
+
+fn event() -> DeploymentEvent {
+    DeploymentEvent::builder("Deploy v2")
+        .repository("acme/shop")
+        .status(DeploymentStatus::Success)
+        .environment("prod")
+        .correlation_id("deploy-7")
+        .build()
+        .unwrap()
+}
+
+/// One metric every 10 s: `level(t)` plus a fixed pseudo-random wobble, where `t` is seconds
+/// since the deployment started (negative before it). Everything it returned is kept in `seen`.
+#[derive(Debug)]
+struct Synthetic {
+    metric: &'static str,
+    level: fn(f64) -> f64,
+    /// Also the control track, at the baseline level.
+    control: bool,
+    /// As counts `(errors, requests)`: `level` is the error rate.
+    counts: bool,
+    t0: Option<f64>,
+    next: f64,
+    seen: Arc<Mutex<Polled>>,
+}
+
+fn wobble(i: i64) -> f64 {
+    // A fixed, well-spread sequence in [-1, 1] (Weyl sequence of the golden ratio).
+    let x = (i as f64 * 0.618_033_988_75).fract();
+    2.0 * x.abs() - 1.0
+}
+
+impl Synthetic {
+    fn point(&self, t: f64, into: &mut Polled, t0: f64, control: bool) {
+        let i = (t / 10.0).round() as i64;
+        let level = if control {
+            (self.level)(-1.0)
+        } else {
+            (self.level)(t)
+        };
+        if self.counts {
+            let requests: u32 = 2000;
+            let errors = (level * f64::from(requests) + 3.0 * wobble(i))
+                .round()
+                .max(0.0) as u64;
+            let c = CountsSample {
+                metric: self.metric.into(),
+                timestamp: t0 + t,
+                counts: Counts::new(errors, u64::from(requests)).unwrap(),
+            };
+            if control {
+                into.control_counts.push(c)
+            } else {
+                into.counts.push(c)
+            }
+        } else {
+            let s = Sample::at(self.metric, t0 + t, level + 2.0 * wobble(i));
+            if control {
+                into.control_samples.push(s)
+            } else {
+                into.samples.push(s)
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Source for Synthetic {
+    async fn poll(&mut self, ctx: &PollContext) -> cased_core::Result<Polled> {
+        let t0 = *self.t0.get_or_insert(ctx.now);
+        let mut out = Polled::default();
+        while self.next <= ctx.now - t0 + 1e-9 {
+            self.point(self.next, &mut out, t0, false);
+            if self.control {
+                self.point(self.next, &mut out, t0, true);
+            }
+            self.next += 10.0;
+        }
+        self.seen.lock().unwrap().extend(out.clone());
+        Ok(out)
+    }
+
+    async fn lookback(
+        &mut self,
+        ctx: &PollContext,
+        window: Duration,
+    ) -> cased_core::Result<Option<Polled>> {
+        let t0 = *self.t0.get_or_insert(ctx.now);
+        let mut out = Polled::default();
+        let mut t = -window.as_secs_f64();
+        while t < 0.0 {
+            self.point(t, &mut out, t0, false);
+            t += 10.0;
+        }
+        self.seen.lock().unwrap().extend(out.clone());
+        Ok(Some(out))
+    }
+}
+
+fn plan(
+    metric: &'static str,
+    level: fn(f64) -> f64,
+    control: bool,
+    counts: bool,
+) -> (SourcePlan, Arc<Mutex<Polled>>) {
+    let seen = Arc::new(Mutex::new(Polled::default()));
+    let s = Arc::clone(&seen);
+    let plan = SourcePlan::new("app", None, move || {
+        Box::new(Synthetic {
+            metric,
+            level,
+            control,
+            counts,
+            t0: None,
+            next: 0.0,
+            seen: Arc::clone(&s),
+        }) as Box<dyn Source>
+    });
+    (plan, seen)
+}
+
+fn latency_config() -> MonitorConfig {
+    MonitorConfig::from_value(serde_json::json!({
+        "detectors": [{"type": "baseline", "metric": "app.latency_ms", "allowed_change": 0.1}]
+    }))
+    .unwrap()
+}
+
+fn steady(_: f64) -> f64 {
+    100.0
+}
+
+/// 3σ of the wobble (σ ≈ 1.15 ms) above 100 ms from 100 s on: a small, real regression.
+fn step_at_100s(t: f64) -> f64 {
+    if t >= 100.0 { 115.0 } else { 100.0 }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_default_schedule_catches_a_step_and_passes_a_good_deploy() {
+    let (source, _) = plan("app.latency_ms", step_at_100s, false, false);
+    let monitor = Monitor::builder(latency_config())
+        .source(source)
+        .build()
+        .unwrap();
+    let bad = monitor.run(event()).await.unwrap();
+    assert_eq!(bad.verdict, Verdict::Unhealthy, "{}", bad.reason);
+    assert_eq!(
+        bad.baselines["app.latency_ms"],
+        "the window before the deployment (360 values)"
+    );
+    let f = bad
+        .findings
+        .iter()
+        .find(|f| f.metric == "app.latency_ms")
+        .expect("a finding");
+    assert!(
+        f.index.is_some_and(|i| i >= 10),
+        "not before the step: {f:?}"
+    );
+    assert!(f.tick.is_some());
+    let (source, _) = plan("app.latency_ms", steady, false, false);
+    let monitor = Monitor::builder(latency_config())
+        .source(source)
+        .build()
+        .unwrap();
+    let good = monitor.run(event()).await.unwrap();
+    assert_eq!(
+        good.verdict,
+        Verdict::Healthy,
+        "{} {:?}",
+        good.reason,
+        good.findings
+    );
+    assert!(
+        good.ticks.len() >= 9,
+        "the default schedule: {} ticks",
+        good.ticks.len()
+    );
+    assert!(
+        good.ticks.iter().all(|t| t.checks.is_empty()),
+        "no checks: the source measured every tick"
+    );
+}
+
+fn errors_half_percent_then_five(t: f64) -> f64 {
+    if t >= 0.0 { 0.05 } else { 0.005 }
+}
+
+#[tokio::test(start_paused = true)]
+async fn error_rates_are_judged_from_source_counts() {
+    let config = MonitorConfig::from_value(serde_json::json!({
+        "detectors": [{"type": "error_rate", "metric": "app.http"}]
+    }))
+    .unwrap();
+    let (source, _) = plan("app.http", errors_half_percent_then_five, false, true);
+    let monitor = Monitor::builder(config.clone())
+        .source(source)
+        .build()
+        .unwrap();
+    let report = monitor.run(event()).await.unwrap();
+    assert_eq!(report.verdict, Verdict::Unhealthy, "{}", report.reason);
+    assert!(
+        report.baselines["app.http"].starts_with("the window before the deployment"),
+        "{:?}",
+        report.baselines
+    );
+    let (source, _) = plan("app.http", |_| 0.005, false, true);
+    let report = Monitor::builder(config)
+        .source(source)
+        .build()
+        .unwrap()
+        .run(event())
+        .await
+        .unwrap();
+    assert_eq!(
+        report.verdict,
+        Verdict::Healthy,
+        "{} {:?}",
+        report.reason,
+        report.findings
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn canary_is_compared_with_control_live() {
+    let config = MonitorConfig::from_value(serde_json::json!({
+        "baseline": {"pre_deploy": "0s"},
+        "detectors": [{"type": "baseline", "metric": "app.latency_ms", "allowed_change": 0.1}]
+    }))
+    .unwrap();
+    // `level(-1)` is the control's level: 100 ms; the canary runs at 150 ms.
+    let (source, _) = plan(
+        "app.latency_ms",
+        |t| if t >= 0.0 { 150.0 } else { 100.0 },
+        true,
+        false,
+    );
+    let monitor = Monitor::builder(config.clone())
+        .source(source)
+        .build()
+        .unwrap();
+    let slow = monitor.run(event()).await.unwrap();
+    assert_eq!(slow.verdict, Verdict::Unhealthy, "{}", slow.reason);
+    assert!(
+        slow.baselines["app.latency_ms"].starts_with("the control track"),
+        "{:?}",
+        slow.baselines
+    );
+    let (source, _) = plan("app.latency_ms", steady, true, false);
+    let equal = Monitor::builder(config)
+        .source(source)
+        .build()
+        .unwrap()
+        .run(event())
+        .await
+        .unwrap();
+    assert_eq!(
+        equal.verdict,
+        Verdict::Healthy,
+        "{} {:?}",
+        equal.reason,
+        equal.findings
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replay_of_a_live_session_gives_the_same_verdict() {
+    let (source, seen) = plan("app.latency_ms", step_at_100s, false, false);
+    let monitor = Monitor::builder(latency_config())
+        .source(source)
+        .check(FnCheck::new("web", || async {
+            CheckOutcome::pass("HTTP 200").with_latency(Duration::from_millis(12))
+        }))
+        .build()
+        .unwrap();
+    let live = monitor.run(event()).await.unwrap();
+    let seen = seen.lock().unwrap().clone();
+    let recording = Recording {
+        started_at: live.started_at_unix_ms as f64 / 1000.0,
+        samples: seen.samples,
+        checks: live
+            .ticks
+            .iter()
+            .flat_map(|t| {
+                t.checks.iter().map(|c| RecordedCheck {
+                    name: c.name.to_string(),
+                    at: t.elapsed.as_secs_f64(),
+                    status: c.status,
+                    latency_ms: c.latency.as_secs_f64() * 1000.0,
+                    message: c.message.clone(),
+                    category: c.category,
+                })
+            })
+            .collect(),
+        ..Recording::default()
+    };
+    let replayed = monitor.replay(event(), recording).await.unwrap();
+    assert_eq!(replayed.verdict, live.verdict);
+    assert_eq!(replayed.reason, live.reason);
+    assert_eq!(replayed.ended_by, live.ended_by);
+    let indices = |r: &cased_core::Report| {
+        r.findings
+            .iter()
+            .map(|f| (f.metric.clone(), f.index, f.tick))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(indices(&replayed), indices(&live));
+    assert_eq!(replayed.ticks.len(), live.ticks.len());
+    assert_eq!(replayed.ticks[0].checks, live.ticks[0].checks);
+}
+
+#[test]
+fn a_replay_needs_no_runtime_and_reports_bad_fields() {
+    let monitor = Monitor::new(latency_config()).unwrap();
+    let e = Recording::from_value(serde_json::json!({
+        "started_at": 1000.0,
+        "samples": [{"metric": "m", "timestamp": 1.0, "value": 1.0}, {"metric": "", "timestamp": 2.0, "value": 1.0}],
+        "counts": [{"metric": "h", "timestamp": 1.0, "errors": 5, "requests": 2}]
+    }))
+    .unwrap_err();
+    let fields: Vec<&str> = e.field_errors().iter().map(|f| f.field.as_str()).collect();
+    assert_eq!(fields, ["samples[1].metric", "counts[0].errors"]);
+    let e =
+        Recording::from_value(serde_json::json!({"started_at": 1.0, "samplez": []})).unwrap_err();
+    assert!(e.to_string().contains("samplez"), "{e}");
+    let counts = (0..200)
+        .map(|i| RecordedCounts {
+            metric: "x".into(),
+            timestamp: 1000.0 + 10.0 * f64::from(i),
+            errors: 0,
+            requests: 10,
+        })
+        .collect();
+    let report = monitor
+        .replay_blocking(
+            event(),
+            &Recording {
+                started_at: 1000.0,
+                counts,
+                ..Recording::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(report.verdict, Verdict::Healthy, "{}", report.reason);
+    assert_eq!(
+        report.started_at_unix_ms, 1_000_000,
+        "the recording's clock, not the wall clock"
+    );
+}
