@@ -350,6 +350,13 @@ export declare class Monitor {
    * outcome; `success` starts in the cool-down.
    */
   start(event: DeploymentEvent): Promise<Session>
+  /**
+   * Replays a recorded deployment (`{ started_at, samples, counts, control_samples,
+   * control_counts, checks, completed_after }`) through this monitor's pipeline on a virtual
+   * clock and resolves with the report it would have given. Nothing is sent or recorded.
+   * Rejects with a `validation` error naming a bad field of the recording.
+   */
+  replay(event: DeploymentEvent, recording: Recording): Promise<Report>
   /** Starts a session and resolves with its final report: the one-call form. */
   run(event: DeploymentEvent): Promise<Report>
 }
@@ -439,6 +446,13 @@ export declare class Session {
    * `metric` (empty) or `value` (not a finite number).
    */
   push(metric: string, value: number): void
+  /**
+   * Adds `(errors, requests)` counts of `metric` for its error-rate detectors (counts, not
+   * ratios, so the test knows how much evidence there is). Throws a `validation` error on
+   * field `metric` (empty, or no error-rate detector watches it), `errors` (more than
+   * `requests`) or `session` (finished).
+   */
+  pushCounts(metric: string, errors: number, requests: number): void
   /** Resolves with the final report once the session has ended. Never rejects. */
   wait(): Promise<Report>
   /** The final report, or `null` while the session runs. */
@@ -665,6 +679,20 @@ export interface BaselineComparisonSettings {
   name?: string
   /** Severity rules of the finding (default: the detector's own). */
   severity?: Record<string, { min_effect: number; min_confidence?: number } | null>
+}
+
+/** The `baseline` section: `{ pre_deploy: '1h', previous: 5 }`. */
+export interface BaselineConfig {
+  /**
+   * How far before the deployment sources that can look back are read (default `'1h'`;
+   * `'0s'` turns the pre-deploy baseline off).
+   */
+  preDeploy?: string
+  /**
+   * How many earlier healthy deployments make the `previous` baseline (default 5; 0 turns it
+   * off).
+   */
+  previous?: number
 }
 
 /** A Brown–Forsythe spread test (`BaselineComparison.spread`). */
@@ -1205,6 +1233,13 @@ export interface Finding {
   rule: string
   /** A sentence a person can read. */
   message: string
+  /**
+   * The position, in its metric's stream since the session started, of the value that
+   * raised it (absent for findings stated in code).
+   */
+  index?: number | undefined
+  /** The session tick that raised it. */
+  tick?: number | undefined
 }
 
 /** A Hodges–Lehmann shift with its confidence interval (`BaselineComparison.shift`). */
@@ -1353,6 +1388,11 @@ export interface MonitorConfig {
   detectors?: Array<DetectorConfig & Record<string, unknown>>
   /** Alert channels, routes and delivery settings (see `AlertsConfig`). */
   alerts?: AlertsConfig
+  /**
+   * Where baselines come from when none is given: the pre-deploy window read from the
+   * sources that can look back, and the previous healthy deployments in the baseline store.
+   */
+  baseline?: BaselineConfig
 }
 
 /**
@@ -1390,6 +1430,12 @@ export interface MonitorOptions {
    * next one's baseline. Without a baseline the metric is listed in the report's `no_data`.
    */
   baselineStore?: BaselineStore
+  /**
+   * Baselines given directly, by metric: values (`number[]` or `Float64Array`) for the
+   * value detectors, `{ errors, requests }` for the error-rate detectors. They take
+   * precedence over every other baseline.
+   */
+  baselines?: Record<string, number[] | Float64Array | { errors: number; requests: number }>
 }
 
 /**
@@ -1464,6 +1510,30 @@ export interface PrometheusSourceOptions {
   timeoutMs?: number
 }
 
+/**
+ * A recorded deployment for `Monitor.replay`: samples and counts with their times (those
+ * before `started_at` are the pre-deploy window), and check outcomes by time since the start.
+ */
+export interface Recording {
+  /** When the deployment started, in seconds since the Unix epoch: the session's time 0. */
+  startedAt: number
+  /**
+   * Seconds after `started_at` at which the deployment reported success (the cool-down
+   * starts then); absent: the event's status decides.
+   */
+  completedAfter?: number
+  /** Value samples: `{ metric, timestamp, value, labels? }`. */
+  samples?: Array<{ metric: string; timestamp: number; value: number; labels?: Record<string, string> }>
+  /** Counts for error-rate detectors: `{ metric, timestamp, errors, requests }`. */
+  counts?: Array<{ metric: string; timestamp: number; errors: number; requests: number }>
+  /** Samples of the control (stable) track. */
+  controlSamples?: Array<{ metric: string; timestamp: number; value: number; labels?: Record<string, string> }>
+  /** Counts of the control track. */
+  controlCounts?: Array<{ metric: string; timestamp: number; errors: number; requests: number }>
+  /** Check outcomes: `{ name, at (s after the start), status, latency_ms?, message?, category? }`. */
+  checks?: Array<{ name: string; at: number; status: 'pass' | 'warn' | 'fail' | 'error'; latency_ms?: number; message?: string; category?: string }>
+}
+
 /** A Redis check (`"type": "redis"`): `PING` over the Redis protocol. */
 export interface RedisCheckConfig {
   /** The check's name, unique within a monitor. */
@@ -1532,6 +1602,16 @@ export interface Report {
   alert_failures: Array<AlertFailure>
   /** Metrics whose comparison detectors had no baseline or too few samples at the end. */
   no_data: Array<string>
+  /**
+   * Which baseline judged each compared metric (`'the window before the deployment (360
+   * values)'`, `'the control track (...)'`, `'the last 3 healthy deployments (...)'`).
+   */
+  baselines: Record<string, string>
+  /**
+   * What to know about how the verdict was reached (no earlier baseline, too few values,
+   * sources that could not be read).
+   */
+  notes: Array<string>
 }
 
 /** What the rollback hook is given. */
@@ -1643,6 +1723,8 @@ export interface StatusUpdate {
   reason: string
   /** Milliseconds until the next tick; `null` once finished. */
   next_tick_in_ms: number | null
+  /** Sources that could not be read at this tick. */
+  source_errors: Array<{ source: string; message: string }>
 }
 
 /**

@@ -157,7 +157,7 @@ pub struct StatusUpdate {
     )]
     pub next_tick_in: Option<Duration>,
     /// Sources that could not be read at this tick.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub source_errors: Vec<SourceError>,
 }
 

@@ -36,6 +36,58 @@ pub struct MonitorConfig {
     pub detectors: Option<Vec<Value>>,
     /// Alert channels, routes and delivery settings (see `AlertsConfig`).
     pub alerts: Option<AlertsConfig>,
+    /// Where baselines come from when none is given: the pre-deploy window read from the
+    /// sources that can look back, and the previous healthy deployments in the baseline store.
+    pub baseline: Option<BaselineConfig>,
+}
+
+/// The `baseline` section: `{ pre_deploy: '1h', previous: 5 }`.
+#[napi(object, object_from_js = false, object_to_js = false)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct BaselineConfig {
+    /// How far before the deployment sources that can look back are read (default `'1h'`;
+    /// `'0s'` turns the pre-deploy baseline off).
+    pub pre_deploy: Option<String>,
+    /// How many earlier healthy deployments make the `previous` baseline (default 5; 0 turns it
+    /// off).
+    pub previous: Option<u32>,
+}
+
+/// A recorded deployment for `Monitor.replay`: samples and counts with their times (those
+/// before `started_at` are the pre-deploy window), and check outcomes by time since the start.
+#[napi(object, object_from_js = false, object_to_js = false)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recording {
+    /// When the deployment started, in seconds since the Unix epoch: the session's time 0.
+    pub started_at: f64,
+    /// Seconds after `started_at` at which the deployment reported success (the cool-down
+    /// starts then); absent: the event's status decides.
+    pub completed_after: Option<f64>,
+    /// Value samples: `{ metric, timestamp, value, labels? }`.
+    #[napi(
+        ts_type = "Array<{ metric: string; timestamp: number; value: number; labels?: Record<string, string> }>"
+    )]
+    pub samples: Option<Value>,
+    /// Counts for error-rate detectors: `{ metric, timestamp, errors, requests }`.
+    #[napi(
+        ts_type = "Array<{ metric: string; timestamp: number; errors: number; requests: number }>"
+    )]
+    pub counts: Option<Value>,
+    /// Samples of the control (stable) track.
+    #[napi(
+        ts_type = "Array<{ metric: string; timestamp: number; value: number; labels?: Record<string, string> }>"
+    )]
+    pub control_samples: Option<Value>,
+    /// Counts of the control track.
+    #[napi(
+        ts_type = "Array<{ metric: string; timestamp: number; errors: number; requests: number }>"
+    )]
+    pub control_counts: Option<Value>,
+    /// Check outcomes: `{ name, at (s after the start), status, latency_ms?, message?, category? }`.
+    #[napi(
+        ts_type = "Array<{ name: string; at: number; status: 'pass' | 'warn' | 'fail' | 'error'; latency_ms?: number; message?: string; category?: string }>"
+    )]
+    pub checks: Option<Value>,
 }
 
 /// The alerts section: where notifications go, which alerts go where, and how they are

@@ -84,6 +84,13 @@ pub struct Finding {
     pub rule: String,
     /// A sentence a person can read.
     pub message: String,
+    /// The position, in its metric's stream since the session started, of the value that
+    /// raised it (absent for findings stated in code).
+    #[napi(ts_type = "number | undefined")]
+    pub index: Option<f64>,
+    /// The session tick that raised it.
+    #[napi(ts_type = "number | undefined")]
+    pub tick: Option<f64>,
 }
 
 /// An alert a session raised (its deliveries run on the monitor's alert manager).
@@ -147,6 +154,12 @@ pub struct StatusUpdate {
     /// Milliseconds until the next tick; `null` once finished.
     #[napi(js_name = "next_tick_in_ms", ts_type = "number | null")]
     pub next_tick_in_ms: f64,
+    /// Sources that could not be read at this tick.
+    #[napi(
+        js_name = "source_errors",
+        ts_type = "Array<{ source: string; message: string }>"
+    )]
+    pub source_errors: Value,
 }
 
 /// Yielded instead of updates a listener fell too far behind to receive: it skipped `skipped`
@@ -286,4 +299,11 @@ pub struct Report {
     /// Metrics whose comparison detectors had no baseline or too few samples at the end.
     #[napi(js_name = "no_data")]
     pub no_data: Vec<String>,
+    /// Which baseline judged each compared metric (`'the window before the deployment (360
+    /// values)'`, `'the control track (...)'`, `'the last 3 healthy deployments (...)'`).
+    #[napi(ts_type = "Record<string, string>")]
+    pub baselines: Value,
+    /// What to know about how the verdict was reached (no earlier baseline, too few values,
+    /// sources that could not be read).
+    pub notes: Vec<String>,
 }

@@ -77,12 +77,15 @@ class _Finding(TypedDict):
     n: int
     rule: str
     message: str
+    index: NotRequired[int]
+    """0-based position, in the metric's stream since the session started, of the value that
+    raised it (absent for findings stated in code)."""
+    tick: NotRequired[int]
+    """The session tick that raised it."""
 
 class _DetectorFinding(_Finding):
     """A finding of :class:`Detector`, with the 0-based position in the stream of the value
-    that raised it."""
-
-    index: int
+    that raised it in ``index``."""
 
 class _StatusUpdate(TypedDict):
     """Published after every tick, and once more (``phase == "finished"``, no checks, the
@@ -98,6 +101,47 @@ class _StatusUpdate(TypedDict):
     verdict: _Verdict
     reason: str
     next_tick_in_ms: float | None
+    source_errors: list[_SourceError]
+    """Sources that could not be read at this tick."""
+
+class _SourceError(TypedDict):
+    source: str
+    message: str
+
+class _RecordedSample(TypedDict):
+    metric: str
+    timestamp: float
+    """Seconds since the Unix epoch."""
+    value: float
+    labels: NotRequired[dict[str, str]]
+
+class _RecordedCounts(TypedDict):
+    metric: str
+    timestamp: float
+    errors: int
+    requests: int
+
+class _RecordedCheck(TypedDict):
+    name: str
+    at: float
+    """Seconds after the deployment started."""
+    status: Literal["pass", "warn", "fail", "error"]
+    latency_ms: NotRequired[float]
+    message: NotRequired[str]
+    category: NotRequired[_Category]
+
+class _Recording(TypedDict):
+    """A recorded deployment for :meth:`Monitor.replay`."""
+
+    started_at: float
+    """When the deployment started, seconds since the Unix epoch: the session's time 0."""
+    completed_after: NotRequired[float]
+    """Seconds after ``started_at`` at which the deployment reported success."""
+    samples: NotRequired[list[_RecordedSample]]
+    counts: NotRequired[list[_RecordedCounts]]
+    control_samples: NotRequired[list[_RecordedSample]]
+    control_counts: NotRequired[list[_RecordedCounts]]
+    checks: NotRequired[list[_RecordedCheck]]
 
 class _Skipped(TypedDict):
     """Given instead of updates to a listener that fell behind: how many it missed."""
@@ -164,6 +208,12 @@ class _Report(TypedDict):
     alerts: list[_AlertSummary]
     alert_failures: list[_AlertFailure]
     no_data: list[str]
+    baselines: dict[str, str]
+    """Which baseline judged each compared metric (``"the window before the deployment (360
+    values)"``, ``"the control track (...)"``, ``"the last 3 healthy deployments (...)"``)."""
+    notes: list[str]
+    """How the verdict was reached where it matters: no earlier baseline, too few values,
+    sources that could not be read."""
 
 class _RollbackInfo(TypedDict):
     """What the rollback hook is called with."""
@@ -603,8 +653,9 @@ class Monitor:
     ``history`` records every session (start, updates, report) in a :class:`History`.
 
     ``baselines`` maps metrics to baseline values (lists, ``array.array("d")``, numpy
-    arrays): the ``baseline`` detectors of ``config["detectors"]`` on those metrics judge every
-    session's pushed samples against them.
+    arrays) for the value detectors, or to counts — an ``(errors, requests)`` tuple or an
+    ``{"errors": e, "requests": r}`` dict — for the ``error_rate`` detectors. A baseline given
+    here takes precedence over the control track, the pre-deploy window and the store.
 
     ``baseline_store`` (a :class:`BaselineStore`) keeps every session's samples and outcome,
     keyed by repository, environment and metric: the ``baseline`` detectors of later sessions
@@ -624,7 +675,7 @@ class Monitor:
         checks: Mapping[str, _CheckFn] | None = None,
         notifiers: Mapping[str, _NotifierFn] | None = None,
         history: History | None = None,
-        baselines: Mapping[str, _Values] | None = None,
+        baselines: Mapping[str, _Values | tuple[int, int] | _Counts] | None = None,
         baseline_store: BaselineStore | None = None,
     ) -> None: ...
     def add_check(self, name: str, f: _CheckFn, *, category: _Category | None = None) -> None:
@@ -656,6 +707,17 @@ class Monitor:
     async def run(self, event: DeploymentEvent | Mapping[str, Any]) -> _Report:
         """Start a session and return its report. Cancelling the awaiting task cancels the
         session."""
+
+    async def replay(self, event: DeploymentEvent | Mapping[str, Any], recording: _Recording) -> _Report:
+        """Replay a recorded deployment through this monitor's pipeline on a virtual clock (no
+        wall clock, no sleeping) and return the report it would have given. The recording's
+        samples and counts stand in for the sources (those before ``started_at`` are the
+        pre-deploy window), its check outcomes for the checks; nothing is sent or recorded.
+
+        Raises:
+            ValidationError: naming a bad field of the recording (``samples[3].value``).
+            TypeError: for a value JSON cannot hold.
+        """
 
 @final
 class Session:
