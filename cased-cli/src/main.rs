@@ -23,6 +23,8 @@ mod history;
 mod monitor;
 mod notify;
 mod progress;
+mod replay;
+mod settings;
 
 use std::process::ExitCode;
 
@@ -81,6 +83,9 @@ enum Command {
     Check(check::CheckArgs),
     /// Watch cased catch a bad deploy of a local demo service (nothing to configure).
     Demo(demo::DemoArgs),
+    /// Re-judge deployments in history under a (new) configuration and show which verdicts
+    /// would change, and how much earlier or later the first finding would come.
+    Replay(replay::ReplayArgs),
 }
 
 /// Why a subcommand failed; decides the exit code and what is printed on stderr.
@@ -184,6 +189,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Command::Report(args) => history::report(args).await,
             Command::Check(args) => check::run(args).await,
             Command::Demo(args) => demo::run(args).await,
+            Command::Replay(args) => replay::run(args).await,
         }
     })
 }

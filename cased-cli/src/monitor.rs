@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cased_core::alert::{ChannelConfig, InAppEvent};
+use cased_core::metrics::SqliteBaselineStore;
 use cased_core::report::{self, ReportContext};
 use cased_core::{
     DeploymentEvent, Error, HistoryStore, Monitor, MonitorConfig, Report, Session, SqliteHistory,
@@ -32,6 +33,22 @@ const ALERT_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Where history is kept unless `--history` says otherwise.
 pub(crate) const DEFAULT_HISTORY: &str = ".cased/history.db";
+
+/// The baseline store's file name, beside the history unless `--baselines` says otherwise.
+pub(crate) const BASELINES_FILE: &str = "baselines.db";
+
+/// The baseline store's path: `explicit`, else `baselines.db` beside the history.
+pub(crate) fn baselines_path(explicit: Option<&Path>, history: &Path) -> PathBuf {
+    explicit.map_or_else(
+        || {
+            history
+                .parent()
+                .unwrap_or(Path::new(""))
+                .join(BASELINES_FILE)
+        },
+        Path::to_path_buf,
+    )
+}
 
 /// Flags of `cased monitor`.
 #[derive(Debug, clap::Args)]
@@ -56,14 +73,47 @@ pub(crate) struct MonitorArgs {
     #[arg(long, value_name = "PATH", env = "CASED_HISTORY", default_value = DEFAULT_HISTORY)]
     history: PathBuf,
 
+    /// The baseline store (SQLite): each deployment's samples and outcome, so the next one is
+    /// compared with the last healthy ones [default: baselines.db beside the history].
+    #[arg(long, value_name = "PATH", env = "CASED_BASELINES")]
+    baselines: Option<PathBuf>,
+
     /// Also write the Markdown report to this file.
     #[arg(long, value_name = "FILE")]
     summary: Option<PathBuf>,
+
+    /// Post the deployment event to the deployments API first (as `[api] notify = true`; key
+    /// from CASED_API_KEY, URL from CASED_BASE_URL).
+    #[arg(long)]
+    notify: bool,
+
+    /// Run this shell command when the verdict turns unhealthy (as `[rollback] command`).
+    #[arg(long, value_name = "COMMAND")]
+    rollback_command: Option<String>,
 }
 
 /// Runs `cased monitor`.
 pub(crate) async fn run(args: MonitorArgs) -> Result<(), Failure> {
-    let config = load_config(&args.config)?;
+    let (config, mut settings) = load_config_and_settings(&args.config)?;
+    if args.notify {
+        settings
+            .api
+            .get_or_insert(crate::settings::ApiSettings {
+                notify: true,
+                base_url: None,
+                api_key_env: cased_core::API_KEY_ENV.to_owned(),
+            })
+            .notify = true;
+    }
+    if let Some(command) = &args.rollback_command {
+        settings.rollback = Some(crate::settings::RollbackSettings {
+            command: command.clone(),
+            timeout: settings
+                .rollback
+                .as_ref()
+                .map_or(std::time::Duration::from_secs(300), |r| r.timeout),
+        });
+    }
     let event = match &args.event_json {
         Some(path) => {
             let text = read(path)?;
@@ -79,7 +129,17 @@ pub(crate) async fn run(args: MonitorArgs) -> Result<(), Failure> {
         .filter(|c| matches!(c, ChannelConfig::Inapp(_)))
         .map(|c| c.name().to_owned())
         .collect();
-    let monitor = Monitor::builder(config).history(history.clone()).build()?;
+    let baselines = open_baselines(&baselines_path(args.baselines.as_deref(), &args.history))?;
+    let mut builder = Monitor::builder(config)
+        .history(history.clone())
+        .baseline_store(baselines);
+    if let Some(r) = &settings.rollback {
+        builder = builder.on_rollback(crate::settings::rollback_hook(r));
+    }
+    let monitor = builder.build()?;
+    if let Some(api) = settings.api.as_ref().filter(|a| a.notify) {
+        crate::settings::notify(api, &event).await;
+    }
     // In-app alert channels are printed on the console.
     let mut printers = Vec::new();
     for name in inapp {
@@ -255,11 +315,43 @@ pub(crate) fn write(path: &Path, text: &str) -> Result<(), Failure> {
         .map_err(|e| Failure::Other(format!("cannot write {}: {e}", path.display())))
 }
 
+/// Opens (creating) the SQLite baseline store at `path`.
+pub(crate) fn open_baselines(path: &Path) -> Result<Arc<SqliteBaselineStore>, Failure> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Failure::Other(format!(
+                "cannot create the baselines directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+    }
+    SqliteBaselineStore::open(path).map(Arc::new).map_err(|e| {
+        Failure::Other(format!(
+            "cannot open the baseline store {}: {e}",
+            path.display()
+        ))
+    })
+}
+
 /// Reads a configuration file: TOML, or JSON when the name ends in `.json`.
 pub(crate) fn load_config(path: &Path) -> Result<MonitorConfig, Failure> {
+    load_config_and_settings(path).map(|(c, _)| c)
+}
+
+/// Reads a configuration file and the `[api]` and `[rollback]` tables beside it.
+pub(crate) fn load_config_and_settings(
+    path: &Path,
+) -> Result<(MonitorConfig, crate::settings::Settings), Failure> {
     let text = read(path)?;
-    let value = parse_file(path, &text)?;
-    MonitorConfig::from_value(value).map_err(|e| config_error(path, &text, e))
+    let mut value = parse_file(path, &text)?;
+    let settings = crate::settings::split(&mut value).map_err(|e| match e {
+        Failure::Usage(m) => {
+            Failure::Usage(format!("invalid configuration in {}: {m}", path.display()))
+        }
+        other => other,
+    })?;
+    let config = MonitorConfig::from_value(value).map_err(|e| config_error(path, &text, e))?;
+    Ok((config, settings))
 }
 
 /// The file as a JSON value; syntax errors name the line.

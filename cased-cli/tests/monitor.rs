@@ -462,3 +462,86 @@ fn the_healthy_demo_exits_0() {
     );
     assert!(r.stdout.contains("verdict: healthy"), "{}", r.stdout);
 }
+
+#[test]
+fn an_unhealthy_verdict_runs_the_rollback_command_once() {
+    let dir = temp_dir();
+    let marker = dir.join("rolled-back");
+    let extra = format!(
+        "[rollback]\ncommand = 'printf \"%s|%s\" \"$CASED_REPOSITORY\" \"$CASED_REASON\" >> {}'\ntimeout = \"10s\"\n",
+        marker.display()
+    );
+    let path = config(&dir, Some(&server(503)), &extra);
+    let out = run(&mut monitor(&dir, &path));
+    out.expect_code(1);
+    assert!(out.stdout.contains("rolling back"), "{}", out.stdout);
+    let written = std::fs::read_to_string(&marker).expect("the rollback command ran");
+    assert!(written.starts_with("acme/shop|1 failed tick"), "{written}");
+    assert_eq!(
+        written.matches("acme/shop|").count(),
+        1,
+        "exactly once: {written}"
+    );
+    assert!(
+        dir.join("baselines.db").exists(),
+        "the baseline store sits beside the history"
+    );
+    let bad = config(&dir, None, "[rollback]\ncommand = \" \"\n");
+    let out = run(&mut monitor(&dir, &bad));
+    out.expect_code(3);
+    assert!(
+        out.stderr.contains("[rollback]") && out.stderr.contains("must not be empty"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn replay_rejudges_history_under_a_new_configuration() {
+    let dir = temp_dir();
+    let url = server(503);
+    let strict = config(&dir, Some(&url), "");
+    run(&mut monitor(&dir, &strict)).expect_code(1);
+    let lenient_dir = dir.join("lenient");
+    std::fs::create_dir_all(&lenient_dir).unwrap();
+    let lenient = config(&lenient_dir, Some(&url), "failure_limit = 1000\n");
+    let out = run(cased()
+        .arg("replay")
+        .arg("--config")
+        .arg(&lenient)
+        .arg("--history")
+        .arg(dir.join("history.db")));
+    out.expect_code(0);
+    assert!(
+        out.stdout.contains("unhealthy -> degraded"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("1 deployment(s) re-judged: 1 verdict(s) would change"),
+        "{}",
+        out.stdout
+    );
+    let same = run(cased()
+        .arg("replay")
+        .arg("--config")
+        .arg(&strict)
+        .arg("--history")
+        .arg(dir.join("history.db"))
+        .arg("--json"));
+    same.expect_code(0);
+    let row: serde_json::Value = serde_json::from_str(same.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (row["before"].as_str(), row["after"].as_str()),
+        (Some("unhealthy"), Some("unhealthy")),
+        "{row}"
+    );
+    let none = run(cased()
+        .arg("replay")
+        .arg("--config")
+        .arg(&strict)
+        .arg("--history")
+        .arg(dir.join("nothing.db")));
+    none.expect_code(3);
+}

@@ -92,3 +92,15 @@ describe('error rates', () => {
     await session.wait()
   })
 })
+
+describe('the replay example', () => {
+  test('runs and catches the regression', async () => {
+    const { execFile } = await import('node:child_process')
+    const { promisify } = await import('node:util')
+    const { fileURLToPath } = await import('node:url')
+    const script = fileURLToPath(new URL('../../examples/node/replay.mjs', import.meta.url))
+    const { stdout } = await promisify(execFile)(process.execPath, [script], { timeout: 60_000 })
+    assert.match(stdout, /^verdict: unhealthy/)
+    assert.match(stdout, /baseline: the window before the deployment \(360 values\)/)
+  })
+})

@@ -111,3 +111,14 @@ async def test_pushed_counts_are_judged_in_a_live_session() -> None:
     session.push_counts("api.http", 100, 1000)
     report = await session.wait()
     assert report["verdict"] == "unhealthy", report["reason"]
+
+
+def test_the_replay_example_runs() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "examples" / "python" / "replay.py"
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.startswith("verdict: unhealthy"), out.stdout + out.stderr
+    assert "baseline: the window before the deployment (360 values)" in out.stdout

@@ -103,6 +103,18 @@ pub trait BaselineStore: fmt::Debug + Send + Sync {
         n: usize,
         exclude: Option<&str>,
     ) -> Result<Option<Baseline>>;
+
+    /// Every sample kept for `deployment` of `repository` in `environment`, with its window, in
+    /// time order (what `cased replay` replays).
+    ///
+    /// # Errors
+    /// Store errors as [`Error::Storage`].
+    async fn samples(
+        &self,
+        repository: &str,
+        environment: &str,
+        deployment: &str,
+    ) -> Result<Vec<(WindowKind, Sample)>>;
 }
 
 fn check_samples(samples: &[Sample]) -> Result<()> {
@@ -123,8 +135,8 @@ struct Memory {
     seq: u64,
     /// (repository, environment, deployment) -> (sequence, healthy)
     deployments: HashMap<(String, String, String), (u64, Option<bool>)>,
-    /// (key, deployment, kind) -> values
-    samples: HashMap<(BaselineKey, String, WindowKind), Vec<f64>>,
+    /// (key, deployment, kind) -> samples
+    samples: HashMap<(BaselineKey, String, WindowKind), Vec<Sample>>,
 }
 
 /// A [`BaselineStore`] in memory (tests, short-lived processes).
@@ -176,7 +188,10 @@ impl BaselineStore for MemoryBaselineStore {
         m.samples
             .entry((key.clone(), deployment.to_owned(), kind))
             .or_default()
-            .extend(samples.iter().map(|s| s.value));
+            .extend(samples.iter().map(|s| Sample {
+                metric: key.metric.clone(),
+                ..s.clone()
+            }));
         Ok(())
     }
 
@@ -205,7 +220,12 @@ impl BaselineStore for MemoryBaselineStore {
         Ok(m.samples
             .get(&(key.clone(), deployment.to_owned(), WindowKind::PreDeploy))
             .filter(|v| !v.is_empty())
-            .map(|v| Baseline::new(BaselineSource::PreDeploy, v.clone())))
+            .map(|v| {
+                Baseline::new(
+                    BaselineSource::PreDeploy,
+                    v.iter().map(|s| s.value).collect(),
+                )
+            }))
     }
 
     async fn last_healthy(
@@ -237,8 +257,10 @@ impl BaselineStore for MemoryBaselineStore {
         }
         let mut values = Vec::new();
         for (_, d) in &healthy {
-            values.extend_from_slice(
-                &m.samples[&(key.clone(), (*d).clone(), WindowKind::Deployment)],
+            values.extend(
+                m.samples[&(key.clone(), (*d).clone(), WindowKind::Deployment)]
+                    .iter()
+                    .map(|s| s.value),
             );
         }
         Ok(Some(Baseline::new(
@@ -247,6 +269,25 @@ impl BaselineStore for MemoryBaselineStore {
             },
             values,
         )))
+    }
+
+    async fn samples(
+        &self,
+        repository: &str,
+        environment: &str,
+        deployment: &str,
+    ) -> Result<Vec<(WindowKind, Sample)>> {
+        let m = self.inner.lock().expect("baseline store lock");
+        let mut out: Vec<(WindowKind, Sample)> = m
+            .samples
+            .iter()
+            .filter(|((k, d, _), _)| {
+                k.repository == repository && k.environment == environment && d == deployment
+            })
+            .flat_map(|((_, _, kind), v)| v.iter().map(|s| (*kind, s.clone())))
+            .collect();
+        out.sort_by(|a, b| a.1.timestamp.total_cmp(&b.1.timestamp));
+        Ok(out)
     }
 }
 
@@ -488,6 +529,36 @@ mod sqlite {
             })
             .await
         }
+
+        async fn samples(
+            &self,
+            repository: &str,
+            environment: &str,
+            deployment: &str,
+        ) -> Result<Vec<(WindowKind, Sample)>> {
+            let (r, e, d) = (
+                repository.to_owned(),
+                environment.to_owned(),
+                deployment.to_owned(),
+            );
+            self.with(move |c| {
+                let mut st = c.prepare_cached(
+                    "SELECT s.metric, s.window, s.ts, s.value, s.labels FROM samples s JOIN deployments d ON d.id = s.deployment_id
+                     WHERE d.repository = ?1 AND d.environment = ?2 AND d.deployment = ?3 ORDER BY s.ts, s.rowid",
+                )?;
+                st.query_map(params![r, e, d], |row| {
+                    let window: String = row.get(1)?;
+                    let labels: String = row.get(4)?;
+                    let kind = if window == "pre_deploy" { WindowKind::PreDeploy } else { WindowKind::Deployment };
+                    Ok((
+                        kind,
+                        Sample { metric: row.get(0)?, labels: serde_json::from_str(&labels).unwrap_or_default(), timestamp: row.get(2)?, value: row.get(3)? },
+                    ))
+                })?
+                .collect()
+            })
+            .await
+        }
     }
 }
 
@@ -515,6 +586,46 @@ mod tests {
 
     async fn exercise(store: Arc<dyn BaselineStore>) {
         let key = BaselineKey::new("acme/web", "production", "latency");
+        store
+            .record(
+                &key,
+                "d-0",
+                WindowKind::PreDeploy,
+                &[Sample::at("x", -5.0, 7.0)],
+            )
+            .await
+            .unwrap();
+        store
+            .record(
+                &key,
+                "d-0",
+                WindowKind::Deployment,
+                &[Sample::at("x", 3.0, 8.0)],
+            )
+            .await
+            .unwrap();
+        let kept = store
+            .samples("acme/web", "production", "d-0")
+            .await
+            .unwrap();
+        let got: Vec<(WindowKind, &str, f64, f64)> = kept
+            .iter()
+            .map(|(k, s)| (*k, s.metric.as_str(), s.timestamp, s.value))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (WindowKind::PreDeploy, "latency", -5.0, 7.0),
+                (WindowKind::Deployment, "latency", 3.0, 8.0)
+            ]
+        );
+        assert!(
+            store
+                .samples("acme/web", "staging", "d-0")
+                .await
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(store.last_healthy(&key, 3, None).await.unwrap(), None);
         store
             .record(&key, "d1", WindowKind::PreDeploy, &samples(&[1.0, 2.0]))
