@@ -65,7 +65,7 @@ pub struct CheckOutcome {
     /// Pass, warn, fail or error.
     pub status: CheckStatus,
     /// How long the check took.
-    #[serde(rename = "latency_ms", serialize_with = "crate::update::as_millis")]
+    #[serde(rename = "latency_ms", serialize_with = "crate::duration::as_millis")]
     pub latency: Duration,
     /// One line for a person.
     pub message: String,

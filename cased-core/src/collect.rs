@@ -6,22 +6,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::check::{CheckOutcome, CheckStatus, HealthCheck};
 use crate::detect::Counts;
 use crate::metrics::{CountsSample, PollContext, Polled, Sample, Source, SourcePlan};
-use crate::update::CheckResult;
-
-/// A source poll that failed, as reported in updates.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SourceError {
-    /// The source's name.
-    pub source: String,
-    /// What went wrong.
-    pub message: String,
-}
+use crate::update::{CheckResult, SourceError};
 
 /// One source of a session and when it is next due.
 #[derive(Debug)]

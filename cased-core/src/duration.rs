@@ -4,6 +4,26 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serializer};
 
+/// Serde adapter: a `Duration` as fractional milliseconds (the `*_ms` fields of updates and
+/// reports).
+pub(crate) fn as_millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64() * 1000.0)
+}
+
+/// Reads what [`as_millis`] wrote (fractional milliseconds), exact to the nanosecond for spans
+/// below about a hundred days.
+pub(crate) fn from_millis<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    millis_to_duration(f64::deserialize(d)?).map_err(serde::de::Error::custom)
+}
+
+pub(crate) fn millis_to_duration(ms: f64) -> Result<Duration, String> {
+    if (0.0..1.0e15).contains(&ms) {
+        Ok(Duration::from_nanos((ms * 1.0e6).round() as u64))
+    } else {
+        Err(format!("{ms} is not a valid number of milliseconds"))
+    }
+}
+
 /// Parses a human duration such as `"10s"`, `"1m"` or `"250ms"`.
 ///
 /// # Errors

@@ -34,7 +34,6 @@ pub use client::{
     API_KEY_ENV, ApiResponse, Client, ClientBuilder, DEFAULT_BASE_URL, DEPLOYMENTS_PATH,
     RetryPolicy, parse_retry_after,
 };
-pub use collect::SourceError;
 pub use config::MonitorConfig;
 pub use detect::{
     BaselineComparisonDetector, ChangepointDetector, Counts, CusumDetector, DetectorConfig,
@@ -54,11 +53,11 @@ pub use replay::{RecordedCheck, RecordedCounts, Recording};
 pub use report::ReportContext;
 pub use schedule::{Delays, MAX_SCHEDULE_SPAN, MIN_INTERVAL, Schedule, ScheduleConfig};
 pub use secret::Secret;
-pub use session::{Session, UpdateEvent, Updates};
+pub use session::{Recorded, Session, UpdateEvent, Updates, record_session};
 pub use severity::Severity;
 pub use update::{
     AlertFailure, AlertSummary, CheckResult, DeploymentInfo, EndReason, MetricSummary, Phase,
-    Report, RollbackRecord, StatusUpdate, TickRecord,
+    Report, RollbackRecord, SourceError, StatusUpdate, TickRecord,
 };
 pub use verdict::{
     Counters, FindingRules, Judgement, NoDataPolicy, Verdict, VerdictConfig, VerdictTracker,

@@ -29,6 +29,7 @@ use crate::collect::{Collected, Collector, Pushed};
 use crate::detect::{Counts, DetectorSet, Finding};
 use crate::error::{Error, Result};
 use crate::event::{DeploymentEvent, DeploymentStatus};
+use crate::history::HistoryStore;
 use crate::metrics::{PollContext, Polled, Sample, Source, WindowKind};
 use crate::plan::{Plan, RollbackContext};
 use crate::update::{
@@ -804,7 +805,7 @@ impl SessionTask {
         findings: Vec<Finding>,
         judgement: Judgement,
         next_tick_in: Option<Duration>,
-        source_errors: Vec<crate::collect::SourceError>,
+        source_errors: Vec<crate::update::SourceError>,
     ) -> Arc<StatusUpdate> {
         let update = Arc::new(StatusUpdate {
             session_id: Arc::clone(&self.shared.id),
@@ -1008,4 +1009,54 @@ fn group_samples(
         ));
     }
     out
+}
+
+/// What [`Session::record_to`] leaves: the session's report and the writes that failed.
+#[derive(Debug)]
+pub struct Recorded {
+    /// The session's final report.
+    pub report: Report,
+    /// Every write that failed (logged as they happened); empty when all were kept.
+    pub errors: Vec<crate::Error>,
+}
+
+/// Follows `session` to its end, writing its start, every update and its final report to
+/// `store`, and returns the report. A failed write is logged and collected, never fatal: the
+/// session goes on, and the final report write fills in what the updates missed.
+///
+/// Call it right after [`Monitor::start`](crate::Monitor::start) with the same event (a monitor
+/// built with [`MonitorBuilder::history`](crate::MonitorBuilder::history) records by itself).
+pub async fn record_session(
+    store: &dyn HistoryStore,
+    session: &Session,
+    event: &DeploymentEvent,
+) -> Recorded {
+    let mut errors = Vec::new();
+    let keep = |r: Result<()>, errors: &mut Vec<crate::Error>| {
+        if let Err(e) = r {
+            tracing::warn!(session = session.id(), error = %e, "history write failed");
+            errors.push(e);
+        }
+    };
+    let mut updates = session.updates();
+    let started = crate::history::now_unix_ms();
+    keep(
+        store.begin_session(session.id(), event, started).await,
+        &mut errors,
+    );
+    while let Some(item) = updates.next().await {
+        if let UpdateEvent::Update(u) = item {
+            keep(store.record_update(&u).await, &mut errors);
+        }
+    }
+    let report = session.wait().await;
+    keep(store.record_report(&report).await, &mut errors);
+    Recorded { report, errors }
+}
+
+impl Session {
+    /// Records this session in `store` as it runs; see [`record_session`].
+    pub async fn record_to(&self, store: &dyn HistoryStore, event: &DeploymentEvent) -> Recorded {
+        record_session(store, self, event).await
+    }
 }

@@ -8,33 +8,15 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::check::{CheckCategory, CheckStatus};
-use crate::collect::SourceError;
+use crate::duration::{as_millis, from_millis, millis_to_duration};
 use crate::event::DeploymentEvent;
 use crate::verdict::{Counters, Verdict};
-
-pub(crate) fn as_millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(d.as_secs_f64() * 1000.0)
-}
-
-/// Reads what [`as_millis`] wrote (fractional milliseconds), exact to the nanosecond for spans
-/// below about a hundred days.
-pub(crate) fn from_millis<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    millis_to_duration(f64::deserialize(d)?).map_err(serde::de::Error::custom)
-}
 
 fn opt_from_millis<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     Option::<f64>::deserialize(d)?
         .map(millis_to_duration)
         .transpose()
         .map_err(serde::de::Error::custom)
-}
-
-pub(crate) fn millis_to_duration(ms: f64) -> Result<Duration, String> {
-    if (0.0..1.0e15).contains(&ms) {
-        Ok(Duration::from_nanos((ms * 1.0e6).round() as u64))
-    } else {
-        Err(format!("{ms} is not a valid number of milliseconds"))
-    }
 }
 
 /// `null` (how JSON writes a NaN) reads back as NaN.
@@ -257,16 +239,13 @@ pub struct AlertFailure {
     pub error: Option<String>,
 }
 
-impl From<&crate::alert::DeliveryReport> for AlertFailure {
-    fn from(r: &crate::alert::DeliveryReport) -> Self {
-        Self {
-            channel: r.channel.clone(),
-            notification_id: r.notification_id.clone(),
-            keys: r.keys.clone(),
-            attempts: r.attempts,
-            error: r.error.clone(),
-        }
-    }
+/// A source poll that failed, as reported in updates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceError {
+    /// The source's name.
+    pub source: String,
+    /// What went wrong.
+    pub message: String,
 }
 
 /// The final report of a session.

@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use cased_core::history::{
     AlertRecord, Bucket, DeploymentFilter, DetectedBy, DetectionSummary, HistoryStore,
-    SCHEMA_VERSION, SqliteHistory, VerdictCounts, record_session,
+    SCHEMA_VERSION, SqliteHistory, VerdictCounts,
 };
+use cased_core::record_session;
 use cased_core::{
     CheckCategory, CheckOutcome, CheckResult, CheckStatus, Counters, DeploymentEvent,
     DeploymentInfo, DeploymentStatus, EndReason, ErrorKind, Finding, FnCheck, Monitor,

@@ -19,7 +19,7 @@ use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
 
 use super::config::DeliveryConfig;
-use super::manager::Notifier;
+use super::notifier::Notifier;
 use super::{AlertState, Notification, NotificationKind};
 use crate::severity::Severity;
 
@@ -129,7 +129,7 @@ pub struct DeliveryReport {
     /// Attempts made (0 when coalesced or never sent).
     pub attempts: u32,
     /// Time from the first attempt to the outcome.
-    #[serde(rename = "elapsed_ms", serialize_with = "crate::update::as_millis")]
+    #[serde(rename = "elapsed_ms", serialize_with = "crate::duration::as_millis")]
     pub elapsed: Duration,
     /// The last error, for a failure.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -206,7 +206,7 @@ impl Deliveries {
 
 fn opt_millis<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
     match d {
-        Some(d) => crate::update::as_millis(d, s),
+        Some(d) => crate::duration::as_millis(d, s),
         None => s.serialize_none(),
     }
 }

@@ -13,7 +13,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::config::{EmailChannelConfig, SmtpTls, resolve_secret};
 use super::delivery::NotifyError;
-use super::manager::Notifier;
+use super::notifier::Notifier;
 use super::{AlertState, Notification};
 use crate::error::{Problems, Result};
 

@@ -7,7 +7,7 @@ use tokio::sync::broadcast;
 
 use super::Notification;
 use super::delivery::NotifyError;
-use super::manager::Notifier;
+use super::notifier::Notifier;
 
 /// The notifier of an in-app channel: every notification goes to every current listener.
 /// Delivery never fails and never waits; a listener that falls behind is told how many it missed.

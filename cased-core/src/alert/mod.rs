@@ -69,10 +69,10 @@ use std::time::SystemTime;
 
 use serde::{Serialize, Serializer};
 
+use crate::detect::Finding;
 use crate::error::{Problems, Result};
 use crate::event::DeploymentEvent;
 use crate::severity::Severity;
-use crate::update::Finding;
 
 mod config;
 mod delivery;
@@ -80,6 +80,7 @@ mod delivery;
 mod email;
 mod inapp;
 mod manager;
+mod notifier;
 mod policy;
 mod route;
 mod slack;
@@ -93,7 +94,8 @@ pub use delivery::{Deliveries, DeliveryEvent, DeliveryOutcome, DeliveryReport, N
 #[cfg(feature = "email")]
 pub use email::EmailNotifier;
 pub use inapp::{InAppEvent, InAppNotifier, InAppStream};
-pub use manager::{AlertManager, AlertManagerBuilder, AlertStats, FnNotifier, Notifier};
+pub use manager::{AlertManager, AlertManagerBuilder, AlertStats};
+pub use notifier::{FnNotifier, Notifier};
 pub(crate) use policy::AlertPolicy;
 pub use slack::{SlackNotifier, slack_message};
 pub use webhook::{

@@ -11,7 +11,7 @@ use crate::detect::{DetectionKind, Finding};
 use crate::event::DeploymentEvent;
 use crate::history::AlertRecord;
 use crate::severity::Severity;
-use crate::update::AlertSummary;
+use crate::update::{AlertFailure, AlertSummary};
 use crate::verdict::{FindingRules, Judgement, Verdict};
 
 /// The alert decisions of one session.
@@ -146,6 +146,18 @@ impl AlertPolicy {
                 tracing::error!(error = %e, "alert not queued");
                 None
             }
+        }
+    }
+}
+
+impl From<&super::DeliveryReport> for AlertFailure {
+    fn from(r: &super::DeliveryReport) -> Self {
+        Self {
+            channel: r.channel.clone(),
+            notification_id: r.notification_id.clone(),
+            keys: r.keys.clone(),
+            attempts: r.attempts,
+            error: r.error.clone(),
         }
     }
 }

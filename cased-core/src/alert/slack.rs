@@ -7,7 +7,7 @@ use std::fmt;
 use serde_json::{Value, json};
 
 use super::delivery::NotifyError;
-use super::manager::Notifier;
+use super::notifier::Notifier;
 use super::{AlertState, Notification, NotificationKind};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
@@ -186,7 +186,7 @@ pub fn slack_message(n: &Notification, max_findings: usize) -> Value {
         }
         blocks.push(json!({"type": "section", "fields": fields}));
     }
-    let mut findings: Vec<&crate::update::Finding> = n
+    let mut findings: Vec<&crate::detect::Finding> = n
         .alerts
         .iter()
         .filter(|a| a.is_firing())

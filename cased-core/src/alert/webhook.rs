@@ -23,7 +23,7 @@ use reqwest::header::{self, HeaderName, HeaderValue};
 
 use super::Notification;
 use super::delivery::NotifyError;
-use super::manager::Notifier;
+use super::notifier::Notifier;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 

@@ -18,7 +18,8 @@
 //! - [`HistoryStore::record_report`] with the final [`Report`]: the verdict, and any tick or
 //!   finding the updates missed (a lagging listener), written idempotently.
 //!
-//! [`record_session`] does all of this for a running [`Session`] by following its updates.
+//! [`Session::record_to`](crate::Session::record_to) does all of this for a running session
+//! by following its updates.
 //!
 //! # Definitions
 //! - **Success rate**: among finished deployments with a conclusive verdict,
@@ -39,7 +40,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::event::DeploymentEvent;
-use crate::session::{Session, UpdateEvent};
 use crate::severity::Severity;
 use crate::update::{EndReason, Finding, Report, StatusUpdate, TickRecord};
 use crate::verdict::Verdict;
@@ -417,48 +417,6 @@ pub trait HistoryStore: Send + Sync + fmt::Debug {
     async fn prune(&self, before_unix_ms: u64) -> Result<u64>;
 }
 
-/// What [`record_session`] leaves: the session's report and the writes that failed.
-#[derive(Debug)]
-pub struct Recorded {
-    /// The session's final report.
-    pub report: Report,
-    /// Every write that failed (logged as they happened); empty when all were kept.
-    pub errors: Vec<crate::Error>,
-}
-
-/// Follows `session` to its end, writing its start, every update and its final report to
-/// `store`, and returns the report. A failed write is logged and collected, never fatal: the
-/// session goes on, and the final report write fills in what the updates missed.
-///
-/// Call it right after [`Monitor::start`](crate::Monitor::start) with the same event.
-pub async fn record_session(
-    store: &dyn HistoryStore,
-    session: &Session,
-    event: &DeploymentEvent,
-) -> Recorded {
-    let mut errors = Vec::new();
-    let keep = |r: Result<()>, errors: &mut Vec<crate::Error>| {
-        if let Err(e) = r {
-            tracing::warn!(session = session.id(), error = %e, "history write failed");
-            errors.push(e);
-        }
-    };
-    let mut updates = session.updates();
-    let started = now_unix_ms();
-    keep(
-        store.begin_session(session.id(), event, started).await,
-        &mut errors,
-    );
-    while let Some(item) = updates.next().await {
-        if let UpdateEvent::Update(u) = item {
-            keep(store.record_update(&u).await, &mut errors);
-        }
-    }
-    let report = session.wait().await;
-    keep(store.record_report(&report).await, &mut errors);
-    Recorded { report, errors }
-}
-
 /// A store shared by many sessions.
 pub type SharedHistory = Arc<dyn HistoryStore>;
 
@@ -475,11 +433,11 @@ pub(crate) mod ms {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        crate::update::as_millis(d, s)
+        crate::duration::as_millis(d, s)
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        crate::update::millis_to_duration(f64::deserialize(d)?).map_err(serde::de::Error::custom)
+        crate::duration::millis_to_duration(f64::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
 
@@ -491,7 +449,7 @@ pub(crate) mod opt_ms {
 
     pub(crate) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
         match d {
-            Some(d) => crate::update::as_millis(d, s),
+            Some(d) => crate::duration::as_millis(d, s),
             None => s.serialize_none(),
         }
     }
@@ -500,7 +458,7 @@ pub(crate) mod opt_ms {
         d: D,
     ) -> Result<Option<Duration>, D::Error> {
         Option::<f64>::deserialize(d)?
-            .map(crate::update::millis_to_duration)
+            .map(crate::duration::millis_to_duration)
             .transpose()
             .map_err(serde::de::Error::custom)
     }

@@ -342,7 +342,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn from_ms(v: f64) -> rusqlite::Result<Duration> {
-    crate::update::millis_to_duration(v).map_err(|e| {
+    crate::duration::millis_to_duration(v).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Real, e.into())
     })
 }
