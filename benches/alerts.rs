@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use cased_core::Severity;
-use cased_core::alert::{Alert, AlertManager, AlertsConfig, DeliveryEvent, DeliveryOutcome, FnNotifier};
+use cased_core::alert::{
+    Alert, AlertManager, AlertsConfig, DeliveryEvent, DeliveryOutcome, FnNotifier,
+};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;
 
@@ -25,11 +27,18 @@ const KEYS: usize = 20;
 fn alert(i: usize) -> Alert {
     let d = i % DEPLOYMENTS;
     let k = (i / DEPLOYMENTS) % KEYS;
-    Alert::builder(if k % 5 == 0 { Severity::Critical } else { Severity::Warning }, format!("finding {k}"))
-        .correlation_id(format!("deploy-{d}"))
-        .key(format!("deploy-{d}/finding-{k}"))
-        .build()
-        .unwrap()
+    Alert::builder(
+        if k % 5 == 0 {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        },
+        format!("finding {k}"),
+    )
+    .correlation_id(format!("deploy-{d}"))
+    .key(format!("deploy-{d}/finding-{k}"))
+    .build()
+    .unwrap()
 }
 
 fn sink_manager(group_wait: &str) -> (AlertManager, Arc<AtomicU64>) {
@@ -44,11 +53,21 @@ fn sink_manager(group_wait: &str) -> (AlertManager, Arc<AtomicU64>) {
         c.fetch_add(n.alert_count() as u64, Ordering::Relaxed);
         async { Ok(()) }
     });
-    (AlertManager::builder(config).notifier("sink", Arc::new(sink)).build().unwrap(), count)
+    (
+        AlertManager::builder(config)
+            .notifier("sink", Arc::new(sink))
+            .build()
+            .unwrap(),
+        count,
+    )
 }
 
 fn bench_fire(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let (manager, _) = rt.block_on(async { sink_manager("1h") });
     let alerts: Vec<Alert> = (0..DEPLOYMENTS * KEYS).map(alert).collect();
     for a in &alerts {
@@ -72,7 +91,11 @@ fn bench_fire(c: &mut Criterion) {
 }
 
 fn bench_route_and_queue(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let mut g = c.benchmark_group("alerts/route_and_queue");
     g.sample_size(20);
     for n in [1_000usize, 10_000] {
@@ -94,7 +117,10 @@ fn bench_route_and_queue(c: &mut Criterion) {
                         let stats = manager.shutdown(Duration::from_secs(60)).await;
                         total += start.elapsed();
                         assert_eq!(stats.failed, 0);
-                        assert_eq!(delivered.load(Ordering::Relaxed) as usize, alerts.len().min(DEPLOYMENTS * KEYS));
+                        assert_eq!(
+                            delivered.load(Ordering::Relaxed) as usize,
+                            alerts.len().min(DEPLOYMENTS * KEYS)
+                        );
                     }
                     total
                 }
@@ -109,7 +135,11 @@ async fn ok() -> &'static str {
 }
 
 fn bench_webhook_e2e(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let (manager, mut deliveries) = rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -138,7 +168,9 @@ fn bench_webhook_e2e(c: &mut Criterion) {
             manager.fire(a).unwrap();
             rt.block_on(async {
                 match deliveries.next().await {
-                    Some(DeliveryEvent::Report(r)) => assert_eq!(r.outcome, DeliveryOutcome::Delivered),
+                    Some(DeliveryEvent::Report(r)) => {
+                        assert_eq!(r.outcome, DeliveryOutcome::Delivered)
+                    }
                     other => panic!("{other:?}"),
                 }
             });
@@ -148,5 +180,10 @@ fn bench_webhook_e2e(c: &mut Criterion) {
     rt.block_on(manager.shutdown(Duration::from_secs(5)));
 }
 
-criterion_group!(benches, bench_fire, bench_route_and_queue, bench_webhook_e2e);
+criterion_group!(
+    benches,
+    bench_fire,
+    bench_route_and_queue,
+    bench_webhook_e2e
+);
 criterion_main!(benches);

@@ -14,8 +14,8 @@ use std::hint::black_box;
 
 use cased_core::detect::stats::{self, Alternative};
 use cased_core::detect::{
-    ChangepointConfig, ChangepointDetector, CusumConfig, CusumDetector, Detector, EwmaConfig, EwmaDetector, SpikeConfig, SpikeDetector,
-    ThresholdConfig, ThresholdDetector,
+    ChangepointConfig, ChangepointDetector, CusumConfig, CusumDetector, Detector, EwmaConfig,
+    EwmaDetector, SpikeConfig, SpikeDetector, ThresholdConfig, ThresholdDetector,
 };
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -27,7 +27,15 @@ fn normal(rng: &mut fastrand::Rng) -> f64 {
 
 fn stream_input() -> Vec<f64> {
     let mut rng = fastrand::Rng::with_seed(1);
-    (0..1_000_000).map(|i| if i % 1000 == 999 { 400.0 } else { 100.0 + 10.0 * normal(&mut rng) }).collect()
+    (0..1_000_000)
+        .map(|i| {
+            if i % 1000 == 999 {
+                400.0
+            } else {
+                100.0 + 10.0 * normal(&mut rng)
+            }
+        })
+        .collect()
 }
 
 /// The naive rolling z-score the issue compares with: running sums over a ring buffer.
@@ -68,15 +76,28 @@ fn streaming(c: &mut Criterion) {
     let mut g = c.benchmark_group("stream");
     g.throughput(Throughput::Elements(xs.len() as u64));
     g.sample_size(10);
-    g.bench_function("naive_rolling_z_1M", |b| b.iter(|| black_box(naive_rolling_z(black_box(&xs), 60, 3.5))));
+    g.bench_function("naive_rolling_z_1M", |b| {
+        b.iter(|| black_box(naive_rolling_z(black_box(&xs), 60, 3.5)))
+    });
     let spike = SpikeConfig::default();
-    let exact = SpikeConfig { refresh: Some(1), ..spike };
+    let exact = SpikeConfig {
+        refresh: Some(1),
+        ..spike
+    };
     let cusum = CusumConfig::default();
     let ewma = EwmaConfig::default();
-    let bounds = ThresholdConfig { upper: Some(300.0), trigger: 3, window: Some(5), ..ThresholdConfig::default() };
+    let bounds = ThresholdConfig {
+        upper: Some(300.0),
+        trigger: 3,
+        window: Some(5),
+        ..ThresholdConfig::default()
+    };
     // The same streams with thresholds no value reaches: the per-value cost without the
     // findings' evidence (each alarm formats its rule and sentence, about 1–2 µs).
-    let spike_quiet = SpikeConfig { threshold: 1e3, ..spike };
+    let spike_quiet = SpikeConfig {
+        threshold: 1e3,
+        ..spike
+    };
     let cusum_quiet = CusumConfig { h: 1e9, ..cusum };
     eprintln!(
         "alarms over the 1M points: spike {}, spike exact {}, cusum {}, ewma {}, threshold {}",
@@ -86,30 +107,64 @@ fn streaming(c: &mut Criterion) {
         alarms(EwmaDetector::new(ewma).unwrap(), &xs),
         alarms(ThresholdDetector::new(bounds).unwrap(), &xs),
     );
-    g.bench_function("spike_robust_z_1M", |b| b.iter(|| alarms(SpikeDetector::new(spike).unwrap(), &xs)));
-    g.bench_function("spike_robust_z_exact_1M", |b| b.iter(|| alarms(SpikeDetector::new(exact).unwrap(), &xs)));
-    g.bench_function("spike_robust_z_no_alarms_1M", |b| b.iter(|| alarms(SpikeDetector::new(spike_quiet).unwrap(), &xs)));
-    g.bench_function("cusum_no_alarms_1M", |b| b.iter(|| alarms(CusumDetector::new(cusum_quiet).unwrap(), &xs)));
-    g.bench_function("cusum_1M", |b| b.iter(|| alarms(CusumDetector::new(cusum).unwrap(), &xs)));
-    g.bench_function("ewma_1M", |b| b.iter(|| alarms(EwmaDetector::new(ewma).unwrap(), &xs)));
-    g.bench_function("threshold_3_of_5_1M", |b| b.iter(|| alarms(ThresholdDetector::new(bounds).unwrap(), &xs)));
+    g.bench_function("spike_robust_z_1M", |b| {
+        b.iter(|| alarms(SpikeDetector::new(spike).unwrap(), &xs))
+    });
+    g.bench_function("spike_robust_z_exact_1M", |b| {
+        b.iter(|| alarms(SpikeDetector::new(exact).unwrap(), &xs))
+    });
+    g.bench_function("spike_robust_z_no_alarms_1M", |b| {
+        b.iter(|| alarms(SpikeDetector::new(spike_quiet).unwrap(), &xs))
+    });
+    g.bench_function("cusum_no_alarms_1M", |b| {
+        b.iter(|| alarms(CusumDetector::new(cusum_quiet).unwrap(), &xs))
+    });
+    g.bench_function("cusum_1M", |b| {
+        b.iter(|| alarms(CusumDetector::new(cusum).unwrap(), &xs))
+    });
+    g.bench_function("ewma_1M", |b| {
+        b.iter(|| alarms(EwmaDetector::new(ewma).unwrap(), &xs))
+    });
+    g.bench_function("threshold_3_of_5_1M", |b| {
+        b.iter(|| alarms(ThresholdDetector::new(bounds).unwrap(), &xs))
+    });
     g.finish();
 }
 
 fn tests(c: &mut Criterion) {
     let mut rng = fastrand::Rng::with_seed(2);
-    let x: Vec<f64> = (0..1000).map(|_| (normal(&mut rng) * 100.0).round() / 100.0).collect();
-    let y: Vec<f64> = (0..1000).map(|_| ((0.1 + normal(&mut rng)) * 100.0).round() / 100.0).collect();
-    c.bench_function("mwu/1000v1000", |b| b.iter(|| black_box(stats::mann_whitney(black_box(&x), black_box(&y), Alternative::TwoSided).unwrap())));
-    c.bench_function("hodges_lehmann/1000v1000", |b| b.iter(|| black_box(stats::hodges_lehmann(black_box(&x), black_box(&y), 0.95).unwrap())));
-    let ramp: Vec<f64> = (0..1000).map(|i| 0.01 * f64::from(i) + normal(&mut rng)).collect();
-    c.bench_function("mann_kendall/1000", |b| b.iter(|| black_box(stats::mann_kendall(black_box(&ramp)).unwrap())));
-    c.bench_function("theil_sen/1000", |b| b.iter(|| black_box(stats::theil_sen(black_box(&ramp)).unwrap())));
+    let x: Vec<f64> = (0..1000)
+        .map(|_| (normal(&mut rng) * 100.0).round() / 100.0)
+        .collect();
+    let y: Vec<f64> = (0..1000)
+        .map(|_| ((0.1 + normal(&mut rng)) * 100.0).round() / 100.0)
+        .collect();
+    c.bench_function("mwu/1000v1000", |b| {
+        b.iter(|| {
+            black_box(
+                stats::mann_whitney(black_box(&x), black_box(&y), Alternative::TwoSided).unwrap(),
+            )
+        })
+    });
+    c.bench_function("hodges_lehmann/1000v1000", |b| {
+        b.iter(|| black_box(stats::hodges_lehmann(black_box(&x), black_box(&y), 0.95).unwrap()))
+    });
+    let ramp: Vec<f64> = (0..1000)
+        .map(|i| 0.01 * f64::from(i) + normal(&mut rng))
+        .collect();
+    c.bench_function("mann_kendall/1000", |b| {
+        b.iter(|| black_box(stats::mann_kendall(black_box(&ramp)).unwrap()))
+    });
+    c.bench_function("theil_sen/1000", |b| {
+        b.iter(|| black_box(stats::theil_sen(black_box(&ramp)).unwrap()))
+    });
 }
 
 fn bocpd(c: &mut Criterion) {
     let mut rng = fastrand::Rng::with_seed(3);
-    let xs: Vec<f64> = (0..10_000).map(|i| f64::from(i / 2000) * 3.0 + normal(&mut rng)).collect();
+    let xs: Vec<f64> = (0..10_000)
+        .map(|i| f64::from(i / 2000) * 3.0 + normal(&mut rng))
+        .collect();
     let mut g = c.benchmark_group("bocpd");
     g.throughput(Throughput::Elements(xs.len() as u64));
     g.sample_size(10);

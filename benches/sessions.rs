@@ -17,7 +17,11 @@ use cased_core::{
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 fn rss_bytes(sys: &mut System, pid: Pid) -> u64 {
-    sys.refresh_processes_specifics(ProcessesToUpdate::Some(&[pid]), true, ProcessRefreshKind::nothing().with_memory());
+    sys.refresh_processes_specifics(
+        ProcessesToUpdate::Some(&[pid]),
+        true,
+        ProcessRefreshKind::nothing().with_memory(),
+    );
     sys.process(pid).map_or(0, |p| p.memory())
 }
 
@@ -30,9 +34,18 @@ fn percentile(sorted: &[Duration], q: f64) -> Duration {
 }
 
 fn main() {
-    let n: usize = std::env::var("CASED_BENCH_SESSIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
-    let buffer: usize = std::env::var("CASED_BENCH_UPDATE_BUFFER").ok().and_then(|v| v.parse().ok()).unwrap_or(16);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let n: usize = std::env::var("CASED_BENCH_SESSIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let buffer: usize = std::env::var("CASED_BENCH_UPDATE_BUFFER")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let pid = sysinfo::get_current_pid().expect("pid");
     let mut sys = System::new();
 
@@ -42,7 +55,10 @@ fn main() {
             cooldown: Duration::from_secs(10),
             ..Default::default()
         },
-        verdict: VerdictConfig { min_samples: 5, ..Default::default() },
+        verdict: VerdictConfig {
+            min_samples: 5,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let monitor = Monitor::builder(config)
@@ -51,7 +67,11 @@ fn main() {
         .update_buffer(buffer)
         .build()
         .expect("monitor");
-    let event = DeploymentEvent::builder("Deploy v2").repository("acme/shop").environment("bench").build().unwrap();
+    let event = DeploymentEvent::builder("Deploy v2")
+        .repository("acme/shop")
+        .environment("bench")
+        .build()
+        .unwrap();
 
     // Warm the runtime and allocator with one session so its one-off costs are not counted.
     runtime.block_on(async {
@@ -80,19 +100,38 @@ fn main() {
         (reports, during)
     });
 
-    let mut late: Vec<Duration> = reports.iter().flat_map(|r| r.ticks.iter().map(|t| t.late)).collect();
+    let mut late: Vec<Duration> = reports
+        .iter()
+        .flat_map(|r| r.ticks.iter().map(|t| t.late))
+        .collect();
     late.sort();
     let ticks = late.len();
-    let healthy = reports.iter().filter(|r| r.verdict == cased_core::Verdict::Healthy).count();
+    let healthy = reports
+        .iter()
+        .filter(|r| r.verdict == cased_core::Verdict::Healthy)
+        .count();
     let per_session = during.saturating_sub(before) as f64 / n as f64;
     println!("sessions                 {n}");
     println!("update buffer            {buffer}");
     println!("ticks run                {ticks}");
     println!("healthy verdicts         {healthy}");
-    println!("RSS before / during      {:.1} MiB / {:.1} MiB", before as f64 / 1048576.0, during as f64 / 1048576.0);
+    println!(
+        "RSS before / during      {:.1} MiB / {:.1} MiB",
+        before as f64 / 1048576.0,
+        during as f64 / 1048576.0
+    );
     println!("resident bytes/session   {per_session:.0}");
-    println!("tick lateness p50        {:.3} ms", percentile(&late, 0.50).as_secs_f64() * 1000.0);
-    println!("tick lateness p99        {:.3} ms", percentile(&late, 0.99).as_secs_f64() * 1000.0);
-    println!("tick lateness max        {:.3} ms", late.last().copied().unwrap_or_default().as_secs_f64() * 1000.0);
+    println!(
+        "tick lateness p50        {:.3} ms",
+        percentile(&late, 0.50).as_secs_f64() * 1000.0
+    );
+    println!(
+        "tick lateness p99        {:.3} ms",
+        percentile(&late, 0.99).as_secs_f64() * 1000.0
+    );
+    println!(
+        "tick lateness max        {:.3} ms",
+        late.last().copied().unwrap_or_default().as_secs_f64() * 1000.0
+    );
     assert_eq!(healthy, n, "every session should end healthy");
 }

@@ -12,9 +12,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use cased_core::alert::{
-    Alert, AlertManager, AlertState, AlertsConfig, DeliveryEvent, DeliveryOutcome, DeliveryReport, Deliveries,
-    FnNotifier, InAppEvent, Notification, NOTIFICATION_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, slack_message,
-    verify_webhook_signature,
+    Alert, AlertManager, AlertState, AlertsConfig, Deliveries, DeliveryEvent, DeliveryOutcome,
+    DeliveryReport, FnNotifier, InAppEvent, NOTIFICATION_ID_HEADER, Notification, SIGNATURE_HEADER,
+    TIMESTAMP_HEADER, slack_message, verify_webhook_signature,
 };
 use cased_core::{DeploymentEvent, Finding, Severity};
 use serde_json::{Value, json};
@@ -43,7 +43,11 @@ fn alert(severity: Severity, title: &str) -> Alert {
     Alert::builder(severity, title)
         .summary("p99 went from 180 ms to 410 ms after the deploy")
         .event(&event())
-        .finding(finding("latency_p99", severity, "p99 latency is 2.3x the baseline (p < 0.001)"))
+        .finding(finding(
+            "latency_p99",
+            severity,
+            "p99 latency is 2.3x the baseline (p < 0.001)",
+        ))
         .build()
         .unwrap()
 }
@@ -58,7 +62,10 @@ fn fast_delivery() -> Value {
 }
 
 async fn next_report(d: &mut Deliveries) -> Arc<DeliveryReport> {
-    match tokio::time::timeout(Duration::from_secs(30), d.next()).await.expect("a delivery report within 30 s") {
+    match tokio::time::timeout(Duration::from_secs(30), d.next())
+        .await
+        .expect("a delivery report within 30 s")
+    {
         Some(DeliveryEvent::Report(r)) => r,
         Some(DeliveryEvent::Skipped(n)) => panic!("{n} reports skipped"),
         None => panic!("the delivery stream ended"),
@@ -69,7 +76,10 @@ async fn next_report(d: &mut Deliveries) -> Arc<DeliveryReport> {
 async fn next_final(d: &mut Deliveries) -> Arc<DeliveryReport> {
     loop {
         let r = next_report(d).await;
-        if matches!(r.outcome, DeliveryOutcome::Delivered | DeliveryOutcome::Failed) {
+        if matches!(
+            r.outcome,
+            DeliveryOutcome::Delivered | DeliveryOutcome::Failed
+        ) {
             return r;
         }
     }
@@ -121,10 +131,18 @@ impl Receiver {
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = mpsc::unbounded_channel();
         let (open_gate, gate) = watch::channel(open);
-        let state = Arc::new(ReceiverState { tx, replies: Mutex::new(replies.into()), gate });
+        let state = Arc::new(ReceiverState {
+            tx,
+            replies: Mutex::new(replies.into()),
+            gate,
+        });
         let app = axum::Router::new().fallback(record).with_state(state);
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { addr, rx, open_gate }
+        Self {
+            addr,
+            rx,
+            open_gate,
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -136,12 +154,25 @@ impl Receiver {
     }
 
     async fn next(&mut self) -> Received {
-        tokio::time::timeout(Duration::from_secs(30), self.rx.recv()).await.expect("a request within 30 s").unwrap()
+        tokio::time::timeout(Duration::from_secs(30), self.rx.recv())
+            .await
+            .expect("a request within 30 s")
+            .unwrap()
     }
 }
 
-async fn record(State(s): State<Arc<ReceiverState>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let _ = s.tx.send(Received { path: uri.path().to_owned(), headers, body, at: std::time::Instant::now() });
+async fn record(
+    State(s): State<Arc<ReceiverState>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let _ = s.tx.send(Received {
+        path: uri.path().to_owned(),
+        headers,
+        body,
+        at: std::time::Instant::now(),
+    });
     let reply = s.replies.lock().unwrap().pop_front();
     let mut gate = s.gate.clone();
     let _ = gate.wait_for(|open| *open).await;
@@ -159,7 +190,11 @@ async fn record(State(s): State<Arc<ReceiverState>>, uri: Uri, headers: HeaderMa
 }
 
 fn header<'a>(r: &'a Received, name: &str) -> &'a str {
-    r.headers.get(name).unwrap_or_else(|| panic!("no {name} header")).to_str().unwrap()
+    r.headers
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} header"))
+        .to_str()
+        .unwrap()
 }
 
 // ---------------------------------------------------------------- Slack
@@ -175,7 +210,9 @@ async fn slack_gets_the_exact_block_kit_message() {
     })))
     .unwrap();
     let mut deliveries = alerts.deliveries();
-    alerts.fire(alert(Severity::Critical, "p99 latency doubled")).unwrap();
+    alerts
+        .fire(alert(Severity::Critical, "p99 latency doubled"))
+        .unwrap();
     let got = slack.next().await;
     let report = next_final(&mut deliveries).await;
     assert_eq!(report.outcome, DeliveryOutcome::Delivered);
@@ -215,9 +252,20 @@ async fn slack_gets_the_exact_block_kit_message() {
     let got = slack.next().await;
     let body: Value = serde_json::from_slice(&got.body).unwrap();
     assert_eq!(body["attachments"][0]["color"], "#2EB67D");
-    assert_eq!(body["text"], "[RESOLVED] p99 latency doubled — acme/web (production)");
-    assert!(body["attachments"][0]["blocks"][1]["text"]["text"].as_str().unwrap().starts_with("• *RESOLVED*"));
-    assert_eq!(next_final(&mut deliveries).await.status, AlertState::Resolved);
+    assert_eq!(
+        body["text"],
+        "[RESOLVED] p99 latency doubled — acme/web (production)"
+    );
+    assert!(
+        body["attachments"][0]["blocks"][1]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("• *RESOLVED*")
+    );
+    assert_eq!(
+        next_final(&mut deliveries).await.status,
+        AlertState::Resolved
+    );
     alerts.shutdown(Duration::from_secs(5)).await;
 }
 
@@ -225,17 +273,29 @@ async fn slack_gets_the_exact_block_kit_message() {
 fn slack_colours_follow_the_severity() {
     let colour = |s| {
         let n = notification_of(vec![alert(s, "x")]);
-        slack_message(&n, 5)["attachments"][0]["color"].as_str().unwrap().to_owned()
+        slack_message(&n, 5)["attachments"][0]["color"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     };
     assert_eq!(
-        [Severity::Info, Severity::Warning, Severity::Critical, Severity::Emergency].map(colour),
+        [
+            Severity::Info,
+            Severity::Warning,
+            Severity::Critical,
+            Severity::Emergency
+        ]
+        .map(colour),
         ["#439FE0", "#DAA038", "#D40E0D", "#7A0019"]
     );
 }
 
 /// A notification made the way the manager makes it, through an in-app channel.
 fn notification_of(alerts: Vec<Alert>) -> Notification {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let m = AlertManager::new(config(json!({
             "channels": [{"name": "app", "type": "inapp"}],
@@ -246,7 +306,9 @@ fn notification_of(alerts: Vec<Alert>) -> Notification {
         for a in alerts {
             m.fire(a).unwrap();
         }
-        let Some(InAppEvent::Notification(n)) = s.next().await else { panic!("no notification") };
+        let Some(InAppEvent::Notification(n)) = s.next().await else {
+            panic!("no notification")
+        };
         m.shutdown(Duration::from_secs(1)).await;
         (*n).clone()
     })
@@ -268,9 +330,13 @@ async fn the_webhook_body_is_the_documented_json_signed_over_timestamp_and_body(
     })))
     .unwrap();
     let mut app = alerts.subscribe("app").unwrap();
-    alerts.fire(alert(Severity::Warning, "error rate up")).unwrap();
+    alerts
+        .fire(alert(Severity::Warning, "error rate up"))
+        .unwrap();
     let got = hook.next().await;
-    let Some(InAppEvent::Notification(n)) = app.next().await else { panic!("no in-app notification") };
+    let Some(InAppEvent::Notification(n)) = app.next().await else {
+        panic!("no in-app notification")
+    };
 
     // The exact bytes: the notification's JSON, as the in-app channel saw it.
     assert_eq!(std::str::from_utf8(&got.body).unwrap(), n.to_json());
@@ -281,10 +347,31 @@ async fn the_webhook_body_is_the_documented_json_signed_over_timestamp_and_body(
     let ts = header(&got, TIMESTAMP_HEADER);
     let sig = header(&got, SIGNATURE_HEADER);
     let now = SystemTime::now();
-    verify_webhook_signature("whsec_s3cret", ts, &got.body, sig, Duration::from_secs(300), now).unwrap();
-    assert!(verify_webhook_signature("wrong", ts, &got.body, sig, Duration::from_secs(300), now).is_err());
+    verify_webhook_signature(
+        "whsec_s3cret",
+        ts,
+        &got.body,
+        sig,
+        Duration::from_secs(300),
+        now,
+    )
+    .unwrap();
+    assert!(
+        verify_webhook_signature("wrong", ts, &got.body, sig, Duration::from_secs(300), now)
+            .is_err()
+    );
     let replay_later = now + Duration::from_secs(301);
-    assert!(verify_webhook_signature("whsec_s3cret", ts, &got.body, sig, Duration::from_secs(300), replay_later).is_err());
+    assert!(
+        verify_webhook_signature(
+            "whsec_s3cret",
+            ts,
+            &got.body,
+            sig,
+            Duration::from_secs(300),
+            replay_later
+        )
+        .is_err()
+    );
 
     let v: Value = serde_json::from_slice(&got.body).unwrap();
     assert_eq!(v["schema"], "cased.notification/v1");
@@ -304,10 +391,16 @@ async fn the_webhook_body_is_the_documented_json_signed_over_timestamp_and_body(
     assert_eq!(a["schema"], "cased.alert/v1");
     assert_eq!(a["key"], "deploy-42/error rate up");
     assert_eq!(a["state"], "firing");
-    assert_eq!(a["findings"][0], json!({"metric": "latency_p99", "detector": "baseline", "severity": "warning",
+    assert_eq!(
+        a["findings"][0],
+        json!({"metric": "latency_p99", "detector": "baseline", "severity": "warning",
         "kind": "alarm", "current": 0.0, "baseline": null, "statistic": 0.0, "p_value": null, "confidence": 1.0,
-        "effect_size": 0.0, "n": 0, "rule": "", "message": "p99 latency is 2.3x the baseline (p < 0.001)"}));
-    assert_eq!((v["omitted"].clone(), v["omitted_keys"].clone()), (json!(0), json!([])));
+        "effect_size": 0.0, "n": 0, "rule": "", "message": "p99 latency is 2.3x the baseline (p < 0.001)"})
+    );
+    assert_eq!(
+        (v["omitted"].clone(), v["omitted_keys"].clone()),
+        (json!(0), json!([]))
+    );
     alerts.shutdown(Duration::from_secs(5)).await;
 }
 
@@ -317,7 +410,10 @@ async fn the_webhook_body_is_the_documented_json_signed_over_timestamp_and_body(
 /// `.venv` and `python3` that can import it. Missing aiosmtpd is a failure, never a skip.
 fn python() -> String {
     if let Ok(p) = std::env::var("CASED_TEST_PYTHON") {
-        assert!(can_import_aiosmtpd(&p), "CASED_TEST_PYTHON={p} cannot import aiosmtpd: run `{p} -m pip install aiosmtpd`");
+        assert!(
+            can_import_aiosmtpd(&p),
+            "CASED_TEST_PYTHON={p} cannot import aiosmtpd: run `{p} -m pip install aiosmtpd`"
+        );
         return p;
     }
     let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python");
@@ -331,7 +427,10 @@ fn python() -> String {
 }
 
 fn can_import_aiosmtpd(python: &str) -> bool {
-    std::process::Command::new(python).args(["-c", "import aiosmtpd"]).output().is_ok_and(|o| o.status.success())
+    std::process::Command::new(python)
+        .args(["-c", "import aiosmtpd"])
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 struct SmtpSink {
@@ -344,9 +443,18 @@ impl SmtpSink {
     async fn start(credentials: Option<(&str, &str)>) -> Self {
         use tokio::io::AsyncBufReadExt;
         let py = python();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let mut cmd = tokio::process::Command::new(&py);
-        cmd.args(["-W", "ignore", concat!(env!("CARGO_MANIFEST_DIR"), "/support/smtp_sink.py"), &port.to_string()]);
+        cmd.args([
+            "-W",
+            "ignore",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/support/smtp_sink.py"),
+            &port.to_string(),
+        ]);
         if let Some((u, p)) = credentials {
             cmd.args([u, p]);
         }
@@ -357,13 +465,17 @@ impl SmtpSink {
             .spawn()
             .expect("start the SMTP sink");
         let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let ready = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await.expect("SMTP sink ready");
+        let ready = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("SMTP sink ready");
         assert_eq!(ready.unwrap().as_deref(), Some("ready"));
         Self { port, child, lines }
     }
 
     async fn next(&mut self) -> Value {
-        let line = tokio::time::timeout(Duration::from_secs(30), self.lines.next_line()).await.expect("an email within 30 s");
+        let line = tokio::time::timeout(Duration::from_secs(30), self.lines.next_line())
+            .await
+            .expect("an email within 30 s");
         serde_json::from_str(&line.unwrap().expect("the SMTP sink ended")).unwrap()
     }
 }
@@ -388,15 +500,25 @@ async fn email_reaches_a_real_smtp_server_with_auth_and_both_parts() {
     .unwrap();
     let mut deliveries = alerts.deliveries();
     let mut a = alert(Severity::Emergency, "checkout <down>");
-    a.findings.push(finding("error_rate", Severity::Critical, "errors 14% vs 0.2% before"));
+    a.findings.push(finding(
+        "error_rate",
+        Severity::Critical,
+        "errors 14% vs 0.2% before",
+    ));
     alerts.fire(a).unwrap();
     let mail = smtp.next().await;
     let report = next_final(&mut deliveries).await;
     assert_eq!(report.outcome, DeliveryOutcome::Delivered, "{report:?}");
     assert_eq!(mail["mail_from"], "alerts@example.com");
-    assert_eq!(mail["rcpt_tos"], json!(["oncall@example.com", "lead@example.com"]));
+    assert_eq!(
+        mail["rcpt_tos"],
+        json!(["oncall@example.com", "lead@example.com"])
+    );
     assert_eq!(mail["login"], "alerts");
-    assert_eq!(mail["subject"], "[cased] [EMERGENCY] checkout <down> — acme/web (production)");
+    assert_eq!(
+        mail["subject"],
+        "[cased] [EMERGENCY] checkout <down> — acme/web (production)"
+    );
     assert_eq!(mail["notification_id"], report.notification_id.as_str());
     assert_eq!(mail["content_type"], "multipart/alternative");
     let text = mail["text"].as_str().unwrap();
@@ -409,16 +531,28 @@ async fn email_reaches_a_real_smtp_server_with_auth_and_both_parts() {
         "Link: https://ci.example/acme/web/runs/7",
         "Correlation id: deploy-42",
     ] {
-        assert!(text.contains(needle), "{needle:?} not in the text part:\n{text}");
+        assert!(
+            text.contains(needle),
+            "{needle:?} not in the text part:\n{text}"
+        );
     }
     let html = mail["html"].as_str().unwrap();
-    assert!(html.contains("checkout &lt;down&gt;") && !html.contains("<down>"), "{html}");
-    assert!(html.contains("<a href=\"https://ci.example/acme/web/runs/7\">"), "{html}");
+    assert!(
+        html.contains("checkout &lt;down&gt;") && !html.contains("<down>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<a href=\"https://ci.example/acme/web/runs/7\">"),
+        "{html}"
+    );
     assert!(html.contains("border-left:6px solid #7A0019"), "{html}");
 
     alerts.resolve("deploy-42/checkout <down>").unwrap();
     let mail = smtp.next().await;
-    assert_eq!(mail["subject"], "[cased] [RESOLVED] checkout <down> — acme/web (production)");
+    assert_eq!(
+        mail["subject"],
+        "[cased] [RESOLVED] checkout <down> — acme/web (production)"
+    );
     alerts.shutdown(Duration::from_secs(5)).await;
 }
 
@@ -436,7 +570,11 @@ async fn a_wrong_smtp_password_is_a_final_failure_that_never_shows_the_password(
     let mut deliveries = alerts.deliveries();
     alerts.fire(alert(Severity::Critical, "x")).unwrap();
     let r = next_final(&mut deliveries).await;
-    assert_eq!((r.outcome, r.attempts), (DeliveryOutcome::Failed, 1), "535 is permanent: {r:?}");
+    assert_eq!(
+        (r.outcome, r.attempts),
+        (DeliveryOutcome::Failed, 1),
+        "535 is permanent: {r:?}"
+    );
     let error = r.error.as_deref().unwrap();
     assert!(error.contains("535"), "{error}");
     assert!(!error.contains("pa55"), "{error}");
@@ -448,7 +586,11 @@ async fn a_wrong_smtp_password_is_a_final_failure_that_never_shows_the_password(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_down_then_up_gets_the_notification_once_up() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let alerts = AlertManager::new(config(json!({
         "channels": [{"name": "hooks", "type": "webhook", "url": format!("http://127.0.0.1:{port}/in"), "secret": "k"}],
         "routes": [{"channels": ["hooks"], "group_wait": "0s"}],
@@ -459,9 +601,18 @@ async fn a_receiver_down_then_up_gets_the_notification_once_up() {
     alerts.fire(alert(Severity::Critical, "down")).unwrap();
     let first = next_report(&mut deliveries).await;
     assert_eq!(first.outcome, DeliveryOutcome::Retrying);
-    assert!(first.error.as_deref().unwrap().contains("could not be reached"), "{first:?}");
+    assert!(
+        first
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("could not be reached"),
+        "{first:?}"
+    );
     // Now the receiver comes up on that port.
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
     let mut hook = Receiver::serve(listener, Vec::new(), true);
     let got = hook.next().await;
     let done = next_final(&mut deliveries).await;
@@ -494,11 +645,17 @@ async fn server_errors_are_retried_with_the_same_notification_id() {
         .collect();
     let r1 = next_report(&mut deliveries).await;
     assert_eq!(r1.outcome, DeliveryOutcome::Retrying);
-    assert_eq!(r1.error.as_deref(), Some("the webhook answered HTTP 500: boom"));
+    assert_eq!(
+        r1.error.as_deref(),
+        Some("the webhook answered HTTP 500: boom")
+    );
     let r2 = next_report(&mut deliveries).await;
     assert_eq!(r2.error.as_deref(), Some("the webhook answered HTTP 503"));
     let done = next_report(&mut deliveries).await;
-    assert_eq!((done.outcome, done.attempts), (DeliveryOutcome::Delivered, 3));
+    assert_eq!(
+        (done.outcome, done.attempts),
+        (DeliveryOutcome::Delivered, 3)
+    );
     assert_eq!(ids, vec![done.notification_id.clone(); 3]);
     assert_eq!(alerts.stats().retries, 2);
     alerts.shutdown(Duration::from_secs(5)).await;
@@ -518,14 +675,22 @@ async fn a_client_error_is_not_retried() {
     hook.next().await;
     let r = next_report(&mut deliveries).await;
     assert_eq!((r.outcome, r.attempts), (DeliveryOutcome::Failed, 1));
-    assert_eq!(r.error.as_deref(), Some("Slack answered HTTP 404: no_service"));
+    assert_eq!(
+        r.error.as_deref(),
+        Some("Slack answered HTTP 404: no_service")
+    );
     assert_eq!(alerts.failures()[0].notification_id, r.notification_id);
     alerts.shutdown(Duration::from_secs(5)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_are_honoured_with_retry_after() {
-    let mut hook = Receiver::start(vec![Reply::Status(429, vec![("retry-after", "1")], "slow down")]).await;
+    let mut hook = Receiver::start(vec![Reply::Status(
+        429,
+        vec![("retry-after", "1")],
+        "slow down",
+    )])
+    .await;
     let alerts = AlertManager::new(config(json!({
         "channels": [{"name": "hooks", "type": "webhook", "url": hook.url("/in"), "secret": "k"}],
         "routes": [{"channels": ["hooks"], "group_wait": "0s"}],
@@ -538,11 +703,20 @@ async fn rate_limits_are_honoured_with_retry_after() {
     let first = hook.next().await;
     let second = hook.next().await;
     let r = next_report(&mut deliveries).await;
-    assert_eq!((r.outcome, r.retry_in), (DeliveryOutcome::Retrying, Some(Duration::from_secs(1))));
+    assert_eq!(
+        (r.outcome, r.retry_in),
+        (DeliveryOutcome::Retrying, Some(Duration::from_secs(1)))
+    );
     let done = next_report(&mut deliveries).await;
-    assert_eq!((done.outcome, done.attempts), (DeliveryOutcome::Delivered, 2));
+    assert_eq!(
+        (done.outcome, done.attempts),
+        (DeliveryOutcome::Delivered, 2)
+    );
     let gap = second.at - first.at;
-    assert!(gap >= Duration::from_secs(1), "retried after {gap:?}, before Retry-After");
+    assert!(
+        gap >= Duration::from_secs(1),
+        "retried after {gap:?}, before Retry-After"
+    );
     alerts.shutdown(Duration::from_secs(5)).await;
 }
 
@@ -566,15 +740,31 @@ async fn a_hanging_receiver_times_out_and_never_holds_up_other_channels() {
     stuck.next().await;
     fine.next().await;
     let r = next_final(&mut deliveries).await;
-    assert_eq!((r.channel.as_str(), r.outcome), ("fine", DeliveryOutcome::Delivered), "the fast channel finishes first");
+    assert_eq!(
+        (r.channel.as_str(), r.outcome),
+        ("fine", DeliveryOutcome::Delivered),
+        "the fast channel finishes first"
+    );
     // While `stuck` still waits, `fine` takes more.
     alerts.fire(alert(Severity::Critical, "second")).unwrap();
     fine.next().await;
     let r = next_final(&mut deliveries).await;
-    assert_eq!((r.channel.as_str(), r.outcome), ("fine", DeliveryOutcome::Delivered));
+    assert_eq!(
+        (r.channel.as_str(), r.outcome),
+        ("fine", DeliveryOutcome::Delivered)
+    );
     let r = next_final(&mut deliveries).await;
-    assert_eq!((r.channel.as_str(), r.outcome, r.attempts), ("stuck", DeliveryOutcome::Failed, 2));
-    assert!(r.error.as_deref().unwrap().contains("no answer within 300ms"), "{r:?}");
+    assert_eq!(
+        (r.channel.as_str(), r.outcome, r.attempts),
+        ("stuck", DeliveryOutcome::Failed, 2)
+    );
+    assert!(
+        r.error
+            .as_deref()
+            .unwrap()
+            .contains("no answer within 300ms"),
+        "{r:?}"
+    );
     assert!(started.elapsed() >= Duration::from_millis(600));
     alerts.shutdown(Duration::from_secs(5)).await;
 }
@@ -625,7 +815,10 @@ async fn a_storm_of_10000_alerts_is_coalesced_in_bounded_queues_and_nothing_is_l
     let mut received_keys = HashSet::new();
     for b in &bodies {
         let v: Value = serde_json::from_slice(&b.body).unwrap();
-        assert!(v["alerts"].as_array().unwrap().len() <= 20, "max_alerts caps every body");
+        assert!(
+            v["alerts"].as_array().unwrap().len() <= 20,
+            "max_alerts caps every body"
+        );
         for a in v["alerts"].as_array().unwrap() {
             received_keys.insert(a["key"].as_str().unwrap().to_owned());
         }
@@ -633,19 +826,49 @@ async fn a_storm_of_10000_alerts_is_coalesced_in_bounded_queues_and_nothing_is_l
             received_keys.insert(k.as_str().unwrap().to_owned());
         }
     }
-    let delivered: Vec<_> = reports.iter().filter(|r| r.outcome == DeliveryOutcome::Delivered).collect();
-    let coalesced: Vec<_> = reports.iter().filter(|r| r.outcome == DeliveryOutcome::Coalesced).collect();
+    let delivered: Vec<_> = reports
+        .iter()
+        .filter(|r| r.outcome == DeliveryOutcome::Delivered)
+        .collect();
+    let coalesced: Vec<_> = reports
+        .iter()
+        .filter(|r| r.outcome == DeliveryOutcome::Coalesced)
+        .collect();
     assert_eq!(stats.failed, 0, "nothing failed");
-    assert_eq!(bodies.len(), delivered.len(), "one request per delivered report");
+    assert_eq!(
+        bodies.len(),
+        delivered.len(),
+        "one request per delivered report"
+    );
     assert_eq!(received_keys, all, "every key reached the receiver");
-    let report_keys: HashSet<String> = delivered.iter().flat_map(|r| r.keys.iter().cloned()).collect();
+    let report_keys: HashSet<String> = delivered
+        .iter()
+        .flat_map(|r| r.keys.iter().cloned())
+        .collect();
     assert_eq!(report_keys, all, "and the delivery reports say so");
     // Hundreds of group notifications went through a queue of 16 groups plus a digest.
-    assert!(stats.max_queue_depth <= 17, "queue depth {}", stats.max_queue_depth);
-    assert!(delivered.len() < 500, "fewer requests than deployments: {}", delivered.len());
+    assert!(
+        stats.max_queue_depth <= 17,
+        "queue depth {}",
+        stats.max_queue_depth
+    );
+    assert!(
+        delivered.len() < 500,
+        "fewer requests than deployments: {}",
+        delivered.len()
+    );
     assert!(!coalesced.is_empty() && stats.coalesced as usize == coalesced.len());
-    assert!(coalesced.iter().all(|r| r.coalesced_into.is_some() && !r.keys.is_empty()));
-    assert!(coalesced.iter().flat_map(|r| r.keys.iter()).all(|k| all.contains(k)));
+    assert!(
+        coalesced
+            .iter()
+            .all(|r| r.coalesced_into.is_some() && !r.keys.is_empty())
+    );
+    assert!(
+        coalesced
+            .iter()
+            .flat_map(|r| r.keys.iter())
+            .all(|k| all.contains(k))
+    );
     assert_eq!((stats.fired, stats.deduplicated), (10_000, 0));
 }
 
@@ -656,10 +879,23 @@ async fn secrets_never_reach_logs_errors_or_debug() {
     let logs = cased_tests::CapturedLogs::new();
     let _guard = tracing::subscriber::set_default(logs.subscriber());
 
-    let mut slack = Receiver::start(vec![Reply::Status(500, vec![], "oops"), Reply::Status(404, vec![], "no_team")]).await;
+    let mut slack = Receiver::start(vec![
+        Reply::Status(500, vec![], "oops"),
+        Reply::Status(404, vec![], "no_team"),
+    ])
+    .await;
     let mut hook = Receiver::start(vec![Reply::Status(401, vec![], "bad signature")]).await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let secrets = ["SLACKtok3nPART", "whsec_TOPsecret", "HDRt0ken", "SMTPpa55word"];
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let secrets = [
+        "SLACKtok3nPART",
+        "whsec_TOPsecret",
+        "HDRt0ken",
+        "SMTPpa55word",
+    ];
     let cfg = config(json!({
         "channels": [
             {"name": "ops", "type": "slack", "webhook_url": slack.url("/services/T0/B0/SLACKtok3nPART")},
@@ -681,15 +917,31 @@ async fn secrets_never_reach_logs_errors_or_debug() {
     while finals.len() < 3 {
         finals.push(next_final(&mut deliveries).await);
     }
-    assert!(finals.iter().all(|r| r.outcome == DeliveryOutcome::Failed), "{finals:?}");
+    assert!(
+        finals.iter().all(|r| r.outcome == DeliveryOutcome::Failed),
+        "{finals:?}"
+    );
     alerts.shutdown(Duration::from_secs(5)).await;
 
     let logs = logs.contents();
-    assert!(logs.contains("notification not delivered"), "the logs were captured:\n{logs}");
+    assert!(
+        logs.contains("notification not delivered"),
+        "the logs were captured:\n{logs}"
+    );
     assert!(logs.contains("retrying notification"), "{logs}");
-    let mut shown = vec![logs, format!("{cfg:?}"), serde_json::to_string(&cfg).unwrap(), format!("{alerts:?}")];
+    let mut shown = vec![
+        logs,
+        format!("{cfg:?}"),
+        serde_json::to_string(&cfg).unwrap(),
+        format!("{alerts:?}"),
+    ];
     shown.extend(finals.iter().map(|r| format!("{r:?}")));
-    shown.extend(alerts.failures().iter().map(|r| serde_json::to_string(&**r).unwrap()));
+    shown.extend(
+        alerts
+            .failures()
+            .iter()
+            .map(|r| serde_json::to_string(&**r).unwrap()),
+    );
     for text in &shown {
         for s in secrets {
             assert!(!text.contains(s), "{s} leaked into:\n{text}");
@@ -728,7 +980,10 @@ fn recording(cfg: Value, channels: &[&str]) -> (AlertManager, Seen) {
 }
 
 async fn seen(rx: &mut Seen) -> (String, Arc<Notification>, Instant) {
-    tokio::time::timeout(Duration::from_secs(24 * 3600), rx.recv()).await.expect("a notification").unwrap()
+    tokio::time::timeout(Duration::from_secs(24 * 3600), rx.recv())
+        .await
+        .expect("a notification")
+        .unwrap()
 }
 
 async fn nothing_within(rx: &mut Seen, d: Duration) {
@@ -738,7 +993,10 @@ async fn nothing_within(rx: &mut Seen, d: Duration) {
 }
 
 fn titles(n: &Notification) -> Vec<(&str, AlertState)> {
-    n.alerts.iter().map(|a| (a.title.as_str(), a.state)).collect()
+    n.alerts
+        .iter()
+        .map(|a| (a.title.as_str(), a.state))
+        .collect()
 }
 
 fn alert_in(severity: Severity, title: &str, env: Option<&str>, deploy: &str) -> Alert {
@@ -746,7 +1004,10 @@ fn alert_in(severity: Severity, title: &str, env: Option<&str>, deploy: &str) ->
     if let Some(e) = env {
         b = b.environment(e);
     }
-    Alert::builder(severity, title).event(&b.build().unwrap()).build().unwrap()
+    Alert::builder(severity, title)
+        .event(&b.build().unwrap())
+        .build()
+        .unwrap()
 }
 
 #[tokio::test(start_paused = true)]
@@ -765,14 +1026,24 @@ async fn the_routing_table_filters_by_severity_and_environment() {
     );
     let cases = [
         (Severity::Info, Some("production"), vec!["all"]),
-        (Severity::Warning, Some("production"), vec!["all", "prod-warn"]),
+        (
+            Severity::Warning,
+            Some("production"),
+            vec!["all", "prod-warn"],
+        ),
         (Severity::Warning, Some("staging"), vec!["all"]),
         (Severity::Warning, None, vec!["all"]),
         (Severity::Critical, Some("staging"), vec!["all", "crit"]),
-        (Severity::Emergency, Some("production"), vec!["all", "crit", "prod-warn"]),
+        (
+            Severity::Emergency,
+            Some("production"),
+            vec!["all", "crit", "prod-warn"],
+        ),
     ];
     for (i, (sev, env, want)) in cases.into_iter().enumerate() {
-        alerts.fire(alert_in(sev, "x", env, &format!("d{i}"))).unwrap();
+        alerts
+            .fire(alert_in(sev, "x", env, &format!("d{i}")))
+            .unwrap();
         let mut got = Vec::new();
         for _ in 0..want.len() {
             got.push(seen(&mut rx).await.0);
@@ -792,21 +1063,43 @@ async fn duplicates_are_dropped_within_the_repeat_interval_and_repeated_after_it
         &["c"],
     );
     let t0 = Instant::now();
-    alerts.fire(alert_in(Severity::Critical, "down", None, "d")).unwrap();
+    alerts
+        .fire(alert_in(Severity::Critical, "down", None, "d"))
+        .unwrap();
     let (_, n, at) = seen(&mut rx).await;
-    assert_eq!((at - t0, titles(&n)), (Duration::from_secs(30), vec![("down", AlertState::Firing)]));
+    assert_eq!(
+        (at - t0, titles(&n)),
+        (Duration::from_secs(30), vec![("down", AlertState::Firing)])
+    );
     tokio::time::sleep(Duration::from_secs(60)).await;
-    alerts.fire(alert_in(Severity::Critical, "down", None, "d")).unwrap();
-    alerts.fire(alert_in(Severity::Warning, "down", None, "d")).unwrap();
+    alerts
+        .fire(alert_in(Severity::Critical, "down", None, "d"))
+        .unwrap();
+    alerts
+        .fire(alert_in(Severity::Warning, "down", None, "d"))
+        .unwrap();
     // Nothing until the repeat interval after the first message...
     let (_, n, at) = seen(&mut rx).await;
-    assert_eq!(at - t0, Duration::from_secs(30 + 3600), "repeated after the repeat interval, not before");
-    assert_eq!(n.alerts[0].severity, Severity::Critical, "a lower duplicate does not lower the alert");
+    assert_eq!(
+        at - t0,
+        Duration::from_secs(30 + 3600),
+        "repeated after the repeat interval, not before"
+    );
+    assert_eq!(
+        n.alerts[0].severity,
+        Severity::Critical,
+        "a lower duplicate does not lower the alert"
+    );
     assert_eq!(alerts.stats().deduplicated, 2);
     // ...and a raised severity is a change, told after the group interval.
-    alerts.fire(alert_in(Severity::Emergency, "down", None, "d")).unwrap();
+    alerts
+        .fire(alert_in(Severity::Emergency, "down", None, "d"))
+        .unwrap();
     let (_, n, at) = seen(&mut rx).await;
-    assert_eq!((at - t0, n.severity), (Duration::from_secs(30 + 3600 + 300), Severity::Emergency));
+    assert_eq!(
+        (at - t0, n.severity),
+        (Duration::from_secs(30 + 3600 + 300), Severity::Emergency)
+    );
     alerts.shutdown(Duration::from_secs(1)).await;
 }
 
@@ -819,16 +1112,33 @@ async fn one_message_per_group_wait_per_deployment() {
     );
     let t0 = Instant::now();
     for i in 0..5 {
-        alerts.fire(alert_in(Severity::Warning, &format!("finding {i}"), None, "d1")).unwrap();
+        alerts
+            .fire(alert_in(
+                Severity::Warning,
+                &format!("finding {i}"),
+                None,
+                "d1",
+            ))
+            .unwrap();
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
-    alerts.fire(alert_in(Severity::Critical, "other deploy", None, "d2")).unwrap();
+    alerts
+        .fire(alert_in(Severity::Critical, "other deploy", None, "d2"))
+        .unwrap();
     let (_, n, at) = seen(&mut rx).await;
-    assert_eq!((at - t0, n.group_key.as_str(), n.alerts.len()), (Duration::from_secs(30), "d1", 5));
+    assert_eq!(
+        (at - t0, n.group_key.as_str(), n.alerts.len()),
+        (Duration::from_secs(30), "d1", 5)
+    );
     let (_, n, at) = seen(&mut rx).await;
-    assert_eq!((at - t0, n.group_key.as_str(), n.alerts.len()), (Duration::from_secs(55), "d2", 1));
+    assert_eq!(
+        (at - t0, n.group_key.as_str(), n.alerts.len()),
+        (Duration::from_secs(55), "d2", 1)
+    );
     // A new finding in d1 waits for the group interval and comes with the others.
-    alerts.fire(alert_in(Severity::Warning, "finding 5", None, "d1")).unwrap();
+    alerts
+        .fire(alert_in(Severity::Warning, "finding 5", None, "d1"))
+        .unwrap();
     let (_, n, at) = seen(&mut rx).await;
     assert_eq!((at - t0, n.alerts.len()), (Duration::from_secs(150), 6));
     assert_eq!(alerts.stats().notifications, 3);
@@ -849,20 +1159,35 @@ async fn a_critical_alert_that_stays_firing_escalates_to_the_second_route_as_eme
         &["team", "pager"],
     );
     let t0 = Instant::now();
-    alerts.fire(alert_in(Severity::Critical, "checkout down", None, "d")).unwrap();
-    alerts.fire(alert_in(Severity::Warning, "slow", None, "d")).unwrap();
+    alerts
+        .fire(alert_in(Severity::Critical, "checkout down", None, "d"))
+        .unwrap();
+    alerts
+        .fire(alert_in(Severity::Warning, "slow", None, "d"))
+        .unwrap();
     let (c, _, at) = seen(&mut rx).await;
     assert_eq!((c.as_str(), at - t0), ("team", Duration::from_secs(10)));
     let (c, n, at) = seen(&mut rx).await;
-    assert_eq!((c.as_str(), at - t0), ("pager", Duration::from_secs(15 * 60)));
+    assert_eq!(
+        (c.as_str(), at - t0),
+        ("pager", Duration::from_secs(15 * 60))
+    );
     assert!(n.escalated && n.alerts[0].escalated);
-    assert_eq!((n.severity, titles(&n)), (Severity::Emergency, vec![("checkout down", AlertState::Firing)]));
+    assert_eq!(
+        (n.severity, titles(&n)),
+        (
+            Severity::Emergency,
+            vec![("checkout down", AlertState::Firing)]
+        )
+    );
     nothing_within(&mut rx, Duration::from_secs(3 * 3600)).await;
     assert_eq!(alerts.stats().escalated, 1);
 
     // Resolved before its delay: no escalation.
     let t1 = Instant::now();
-    alerts.fire(alert_in(Severity::Critical, "db down", None, "e")).unwrap();
+    alerts
+        .fire(alert_in(Severity::Critical, "db down", None, "e"))
+        .unwrap();
     let (c, _, at) = seen(&mut rx).await;
     assert_eq!((c.as_str(), at - t1), ("team", Duration::from_secs(10)));
     tokio::time::sleep(Duration::from_secs(60)).await;
@@ -882,8 +1207,12 @@ async fn resolved_messages_go_only_to_channels_that_opt_in() {
         &["quiet", "tell-me"],
     );
     let t0 = Instant::now();
-    alerts.fire(alert_in(Severity::Critical, "down", None, "d")).unwrap();
-    alerts.fire(alert_in(Severity::Warning, "slow", None, "d")).unwrap();
+    alerts
+        .fire(alert_in(Severity::Critical, "down", None, "d"))
+        .unwrap();
+    alerts
+        .fire(alert_in(Severity::Warning, "slow", None, "d"))
+        .unwrap();
     let mut first: Vec<String> = vec![seen(&mut rx).await.0, seen(&mut rx).await.0];
     first.sort();
     assert_eq!(first, ["quiet", "tell-me"]);
@@ -892,16 +1221,33 @@ async fn resolved_messages_go_only_to_channels_that_opt_in() {
     // `quiet` gets the group without the resolved alert; `tell-me` sees it resolved.
     let mut got = [seen(&mut rx).await, seen(&mut rx).await];
     got.sort_by(|a, b| a.0.cmp(&b.0));
-    assert_eq!(got[0].2 - t0, Duration::from_secs(70), "one group interval after the last message");
-    assert_eq!((got[0].0.as_str(), titles(&got[0].1)), ("quiet", vec![("slow", AlertState::Firing)]));
+    assert_eq!(
+        got[0].2 - t0,
+        Duration::from_secs(70),
+        "one group interval after the last message"
+    );
+    assert_eq!(
+        (got[0].0.as_str(), titles(&got[0].1)),
+        ("quiet", vec![("slow", AlertState::Firing)])
+    );
     assert_eq!(
         (got[1].0.as_str(), titles(&got[1].1)),
-        ("tell-me", vec![("slow", AlertState::Firing), ("down", AlertState::Resolved)])
+        (
+            "tell-me",
+            vec![("slow", AlertState::Firing), ("down", AlertState::Resolved)]
+        )
     );
     // The whole deployment clears: only `tell-me` hears of it.
     alerts.resolve_group("d").unwrap();
     let (c, n, _) = seen(&mut rx).await;
-    assert_eq!((c.as_str(), n.status, titles(&n)), ("tell-me", AlertState::Resolved, vec![("slow", AlertState::Resolved)]));
+    assert_eq!(
+        (c.as_str(), n.status, titles(&n)),
+        (
+            "tell-me",
+            AlertState::Resolved,
+            vec![("slow", AlertState::Resolved)]
+        )
+    );
     nothing_within(&mut rx, Duration::from_secs(24 * 3600)).await;
     assert!(alerts.firing().is_empty());
     alerts.shutdown(Duration::from_secs(1)).await;
@@ -914,13 +1260,23 @@ async fn shutdown_sends_what_waits_and_then_refuses_alerts() {
         &["c"],
     );
     let mut d = alerts.deliveries();
-    alerts.fire(alert_in(Severity::Warning, "pending", None, "d")).unwrap();
+    alerts
+        .fire(alert_in(Severity::Warning, "pending", None, "d"))
+        .unwrap();
     let stats = alerts.shutdown(Duration::from_secs(5)).await;
     let (_, n, _) = seen(&mut rx).await;
     assert_eq!(titles(&n), [("pending", AlertState::Firing)]);
     assert_eq!(stats.delivered, 1);
-    assert_eq!(next_report(&mut d).await.outcome, DeliveryOutcome::Delivered);
-    assert!(d.next().await.is_none(), "the delivery stream ends after shutdown");
-    let e = alerts.fire(alert_in(Severity::Warning, "late", None, "d")).unwrap_err();
+    assert_eq!(
+        next_report(&mut d).await.outcome,
+        DeliveryOutcome::Delivered
+    );
+    assert!(
+        d.next().await.is_none(),
+        "the delivery stream ends after shutdown"
+    );
+    let e = alerts
+        .fire(alert_in(Severity::Warning, "late", None, "d"))
+        .unwrap_err();
     assert_eq!(e.kind().code(), "closed");
 }

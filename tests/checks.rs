@@ -16,7 +16,9 @@ async fn run(config: Value) -> CheckOutcome {
 }
 
 fn evidence(o: &CheckOutcome) -> &Value {
-    o.evidence.as_ref().unwrap_or_else(|| panic!("no evidence on {o:?}"))
+    o.evidence
+        .as_ref()
+        .unwrap_or_else(|| panic!("no evidence on {o:?}"))
 }
 
 #[track_caller]
@@ -44,10 +46,17 @@ async fn http_connection_refused_fails() {
 #[tokio::test]
 async fn http_reset_mid_response_fails() {
     let addr = reset_mid_response().await;
-    let o = run(json!({"name": "web", "type": "http", "url": format!("http://{addr}/"), "timeout": "5s"})).await;
+    let o = run(
+        json!({"name": "web", "type": "http", "url": format!("http://{addr}/"), "timeout": "5s"}),
+    )
+    .await;
     assert_status(&o, CheckStatus::Fail);
     let e = evidence(&o);
-    assert_eq!((e["phase"].as_str(), e["error"].as_str()), (Some("body"), Some("connection_reset")), "{o:#?}");
+    assert_eq!(
+        (e["phase"].as_str(), e["error"].as_str()),
+        (Some("body"), Some("connection_reset")),
+        "{o:#?}"
+    );
     assert_eq!(e["status"], 200);
     assert!(e["body_bytes"].as_u64().unwrap() <= 10, "{o:#?}");
 }
@@ -65,7 +74,11 @@ async fn http_server_that_never_answers_times_out() {
     let o = run(json!({"name": "web", "type": "http", "url": format!("http://{addr}/"), "timeout": "300ms"})).await;
     assert_fails_with(&o, "timeout");
     assert_eq!(evidence(&o)["phase"], "headers");
-    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
     assert!(o.latency >= Duration::from_millis(300));
 }
 
@@ -79,7 +92,11 @@ async fn http_slow_body_beyond_the_timeout_fails() {
     assert_eq!(e["phase"], "body");
     let read = e["body_bytes"].as_u64().unwrap();
     assert!((1..100).contains(&read), "{o:#?}");
-    assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -87,8 +104,10 @@ async fn http_100_mb_body_is_cut_at_the_cap() {
     const TOTAL: u64 = 100 << 20;
     let (addr, written) = huge_body_server(TOTAL).await;
     let started = Instant::now();
-    let o = run(json!({"name": "web", "type": "http", "url": format!("http://{addr}/"), "timeout": "20s",
-                       "max_body_bytes": 1 << 20, "expect": {"body_contains": "["}}))
+    let o = run(
+        json!({"name": "web", "type": "http", "url": format!("http://{addr}/"), "timeout": "20s",
+                       "max_body_bytes": 1 << 20, "expect": {"body_contains": "["}}),
+    )
     .await;
     let took = started.elapsed();
     assert_status(&o, CheckStatus::Pass);
@@ -109,7 +128,9 @@ async fn http_redirect_loop_fails() {
     assert_fails_with(&o, "redirect_loop");
     assert!(o.message.contains("redirect loop"), "{}", o.message);
     // A limit below the loop's length stops earlier with its own reason.
-    let o = run(json!({"name": "web", "type": "http", "url": s.url("/loop/a"), "max_redirects": 1})).await;
+    let o =
+        run(json!({"name": "web", "type": "http", "url": s.url("/loop/a"), "max_redirects": 1}))
+            .await;
     assert_fails_with(&o, "too_many_redirects");
 }
 
@@ -128,8 +149,10 @@ async fn http_self_signed_certificate_fails_by_default_and_passes_with_the_opt_o
 #[tokio::test]
 async fn http_invalid_json_with_a_pointer_fails_with_evidence() {
     let s = http_server().await;
-    let o = run(json!({"name": "api", "type": "http", "url": s.url("/bad-json"),
-                       "expect": {"json": [{"pointer": "/status", "equals": "ok"}]}}))
+    let o = run(
+        json!({"name": "api", "type": "http", "url": s.url("/bad-json"),
+                       "expect": {"json": [{"pointer": "/status", "equals": "ok"}]}}),
+    )
     .await;
     assert_status(&o, CheckStatus::Fail);
     assert!(o.message.contains("not valid JSON"), "{}", o.message);
@@ -143,12 +166,22 @@ async fn http_5xx_fails_with_the_status_and_the_body() {
     let s = http_server().await;
     let o = run(json!({"name": "web", "type": "http", "url": s.url("/500")})).await;
     assert_status(&o, CheckStatus::Fail);
-    assert!(o.message.contains("HTTP 500, expected 2xx"), "{}", o.message);
+    assert!(
+        o.message.contains("HTTP 500, expected 2xx"),
+        "{}",
+        o.message
+    );
     let f = &evidence(&o)["failures"][0];
-    assert_eq!((f["expected"].clone(), f["got"].clone()), (json!(["2xx"]), json!(500)));
+    assert_eq!(
+        (f["expected"].clone(), f["got"].clone()),
+        (json!(["2xx"]), json!(500))
+    );
     assert_eq!(f["body_excerpt"], "database is down");
     // ...unless 500 is what is expected.
-    let o = run(json!({"name": "web", "type": "http", "url": s.url("/500"), "expect": {"status": [500]}})).await;
+    let o = run(
+        json!({"name": "web", "type": "http", "url": s.url("/500"), "expect": {"status": [500]}}),
+    )
+    .await;
     assert_status(&o, CheckStatus::Pass);
 }
 
@@ -157,32 +190,39 @@ async fn http_5xx_fails_with_the_status_and_the_body() {
 #[tokio::test]
 async fn http_sends_method_headers_and_body() {
     let s = http_server().await;
-    let o = run(json!({"name": "echo", "type": "http", "url": s.url("/echo"), "method": "post",
+    let o = run(
+        json!({"name": "echo", "type": "http", "url": s.url("/echo"), "method": "post",
                        "headers": {"x-test": "hello"}, "body": "payload",
-                       "expect": {"body_regex": "^POST\\nhello\\npayload$"}}))
+                       "expect": {"body_regex": "^POST\\nhello\\npayload$"}}),
+    )
     .await;
     assert_status(&o, CheckStatus::Pass);
     assert_eq!(evidence(&o)["status"], 200);
     let t = &evidence(&o)["timings_ms"];
-    assert!(t["headers"].as_f64().unwrap() <= t["total"].as_f64().unwrap(), "{t}");
+    assert!(
+        t["headers"].as_f64().unwrap() <= t["total"].as_f64().unwrap(),
+        "{t}"
+    );
 }
 
 #[tokio::test]
 async fn http_json_pointers_equal_exist_and_match() {
     let s = http_server().await;
-    let o = run(json!({"name": "api", "type": "http", "url": s.url("/json"), "expect": {
-        "json": [
-            {"pointer": "/status", "equals": "ok"},
-            {"pointer": "/db/up", "equals": true},
-            {"pointer": "/note", "equals": null},
-            {"pointer": "/items/1", "exists": true},
-            {"pointer": "/missing", "exists": false},
-            {"pointer": "/version", "regex": "^2\\.\\d+"},
-            {"pointer": "/db/latency_ms", "regex": "^\\d$"}
-        ],
-        "headers": {"X-Service": "api", "content-type": "application/json"},
-        "body_contains": "\"items\""
-    }}))
+    let o = run(
+        json!({"name": "api", "type": "http", "url": s.url("/json"), "expect": {
+            "json": [
+                {"pointer": "/status", "equals": "ok"},
+                {"pointer": "/db/up", "equals": true},
+                {"pointer": "/note", "equals": null},
+                {"pointer": "/items/1", "exists": true},
+                {"pointer": "/missing", "exists": false},
+                {"pointer": "/version", "regex": "^2\\.\\d+"},
+                {"pointer": "/db/latency_ms", "regex": "^\\d$"}
+            ],
+            "headers": {"X-Service": "api", "content-type": "application/json"},
+            "body_contains": "\"items\""
+        }}),
+    )
     .await;
     assert_status(&o, CheckStatus::Pass);
 
@@ -196,22 +236,35 @@ async fn http_json_pointers_equal_exist_and_match() {
     assert!(o.message.contains("(and 3 more)"), "{}", o.message);
     let f = evidence(&o)["failures"].as_array().unwrap().clone();
     assert_eq!(f.len(), 4);
-    assert_eq!((f[0]["expected"].clone(), f[0]["got"].clone()), (json!("web"), json!(["api"])));
-    assert_eq!((f[1]["expected"].clone(), f[1]["got"].clone()), (json!("degraded"), json!("ok")));
-    assert_eq!((f[2]["expected"].clone(), f[2]["got"].clone()), (json!("present"), Value::Null));
+    assert_eq!(
+        (f[0]["expected"].clone(), f[0]["got"].clone()),
+        (json!("web"), json!(["api"]))
+    );
+    assert_eq!(
+        (f[1]["expected"].clone(), f[1]["got"].clone()),
+        (json!("degraded"), json!("ok"))
+    );
+    assert_eq!(
+        (f[2]["expected"].clone(), f[2]["got"].clone()),
+        (json!("present"), Value::Null)
+    );
     assert_eq!(f[3]["got"], "2.3.1");
 }
 
 #[tokio::test]
 async fn http_latency_budget_warns_then_fails() {
     let s = http_server().await;
-    let o = run(json!({"name": "slow", "type": "http", "url": s.url("/slow?ms=300"),
-                       "expect": {"warn_latency": "100ms", "max_latency": "10s"}}))
+    let o = run(
+        json!({"name": "slow", "type": "http", "url": s.url("/slow?ms=300"),
+                       "expect": {"warn_latency": "100ms", "max_latency": "10s"}}),
+    )
     .await;
     assert_status(&o, CheckStatus::Warn);
     assert_eq!(evidence(&o)["failures"][0]["check"], "warn_latency");
-    let o = run(json!({"name": "slow", "type": "http", "url": s.url("/slow?ms=300"),
-                       "expect": {"warn_latency": "50ms", "max_latency": "100ms"}}))
+    let o = run(
+        json!({"name": "slow", "type": "http", "url": s.url("/slow?ms=300"),
+                       "expect": {"warn_latency": "50ms", "max_latency": "100ms"}}),
+    )
     .await;
     assert_status(&o, CheckStatus::Fail);
     assert_eq!(evidence(&o)["failures"][0]["check"], "max_latency");
@@ -225,7 +278,9 @@ async fn http_redirects_are_followed_or_not() {
     let s = http_server().await;
     let o = run(json!({"name": "r", "type": "http", "url": s.url("/redirect"), "expect": {"body_contains": "ok"}})).await;
     assert_status(&o, CheckStatus::Pass);
-    let o = run(json!({"name": "r", "type": "http", "url": s.url("/redirect"), "max_redirects": 0})).await;
+    let o =
+        run(json!({"name": "r", "type": "http", "url": s.url("/redirect"), "max_redirects": 0}))
+            .await;
     assert_status(&o, CheckStatus::Fail);
     assert_eq!(evidence(&o)["status"], 307);
     let o = run(json!({"name": "r", "type": "http", "url": s.url("/redirect"), "max_redirects": 0, "expect": {"status": ["3xx"]}})).await;
@@ -253,9 +308,17 @@ async fn http_fresh_connections_are_new_each_run_and_pooled_ones_are_reused() {
 async fn http_checks_are_constructible_in_code_and_categorised() {
     let s = http_server().await;
     let mut config = HttpCheckConfig::new("api", s.url("/json"));
-    assert_eq!(HttpCheck::new(config.clone()).unwrap().category(), CheckCategory::Availability);
-    config.expect.json.push(JsonExpect::equals("/status", json!("ok")));
-    config.headers.insert("authorization".into(), "Bearer s3cr3t-token".into());
+    assert_eq!(
+        HttpCheck::new(config.clone()).unwrap().category(),
+        CheckCategory::Availability
+    );
+    config
+        .expect
+        .json
+        .push(JsonExpect::equals("/status", json!("ok")));
+    config
+        .headers
+        .insert("authorization".into(), "Bearer s3cr3t-token".into());
     let check = HttpCheck::new(config).unwrap();
     assert_eq!(check.category(), CheckCategory::Endpoint);
     assert!(!format!("{check:?}").contains("s3cr3t"), "{check:?}");
@@ -268,7 +331,10 @@ async fn passwords_in_urls_stay_out_of_messages() {
     let o = run(json!({"name": "web", "type": "http", "url": format!("http://user:hunter2@127.0.0.1:{port}/")})).await;
     assert_status(&o, CheckStatus::Fail);
     let shown = format!("{o:?}");
-    assert!(!shown.contains("hunter2") && shown.contains("***"), "{shown}");
+    assert!(
+        !shown.contains("hunter2") && shown.contains("***"),
+        "{shown}"
+    );
 }
 
 // ---------------------------------------------------------------- TCP and DNS
@@ -276,7 +342,8 @@ async fn passwords_in_urls_stay_out_of_messages() {
 #[tokio::test]
 async fn tcp_connects_sends_and_expects() {
     let addr = line_server().await;
-    let o = run(json!({"name": "t", "type": "tcp", "host": "127.0.0.1", "port": addr.port()})).await;
+    let o =
+        run(json!({"name": "t", "type": "tcp", "host": "127.0.0.1", "port": addr.port()})).await;
     assert_status(&o, CheckStatus::Pass);
     let o = run(json!({"name": "t", "type": "tcp", "host": "127.0.0.1", "port": addr.port(), "send": "hello\n", "expect": "PONG hello"})).await;
     assert_status(&o, CheckStatus::Pass);
@@ -288,12 +355,16 @@ async fn tcp_connects_sends_and_expects() {
 #[tokio::test]
 async fn tcp_faults_are_outcomes() {
     let port = closed_port().await;
-    let o = TcpCheck::new(TcpCheckConfig::new("t", "127.0.0.1", port)).unwrap().check().await;
+    let o = TcpCheck::new(TcpCheckConfig::new("t", "127.0.0.1", port))
+        .unwrap()
+        .check()
+        .await;
     assert_fails_with(&o, "connection_refused");
     let addr = silent_server().await;
     let o = run(json!({"name": "t", "type": "tcp", "host": "127.0.0.1", "port": addr.port(), "expect": "220", "timeout": "200ms"})).await;
     assert_fails_with(&o, "timeout");
-    let o = run(json!({"name": "t", "type": "tcp", "host": "no-such-host.invalid", "port": 80})).await;
+    let o =
+        run(json!({"name": "t", "type": "tcp", "host": "no-such-host.invalid", "port": 80})).await;
     assert_fails_with(&o, "dns");
 }
 
@@ -301,12 +372,22 @@ async fn tcp_faults_are_outcomes() {
 async fn dns_resolves_localhost_and_checks_addresses() {
     let o = run(json!({"name": "d", "type": "dns", "host": "localhost"})).await;
     assert_status(&o, CheckStatus::Pass);
-    let o = run(json!({"name": "d", "type": "dns", "host": "localhost", "addresses": ["127.0.0.1"]})).await;
+    let o =
+        run(json!({"name": "d", "type": "dns", "host": "localhost", "addresses": ["127.0.0.1"]}))
+            .await;
     assert_status(&o, CheckStatus::Pass);
-    let o = run(json!({"name": "d", "type": "dns", "host": "localhost", "addresses": ["10.9.9.9"]})).await;
+    let o =
+        run(json!({"name": "d", "type": "dns", "host": "localhost", "addresses": ["10.9.9.9"]}))
+            .await;
     assert_status(&o, CheckStatus::Fail);
     assert_eq!(evidence(&o)["expected"], json!(["10.9.9.9"]));
-    assert!(evidence(&o)["got"].as_array().unwrap().contains(&json!("127.0.0.1")), "{o:#?}");
+    assert!(
+        evidence(&o)["got"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("127.0.0.1")),
+        "{o:#?}"
+    );
 }
 
 #[tokio::test]
@@ -329,7 +410,10 @@ async fn postgres_select_1_passes() {
     let (url, password) = postgres_parts();
     let o = run(json!({"name": "db", "type": "postgres", "url": url, "password": password})).await;
     assert_status(&o, CheckStatus::Pass);
-    let config = CheckConfig::from_value(json!({"name": "db", "type": "postgres", "url": url, "password": password})).unwrap();
+    let config = CheckConfig::from_value(
+        json!({"name": "db", "type": "postgres", "url": url, "password": password}),
+    )
+    .unwrap();
     assert_eq!(config.build().unwrap().category(), CheckCategory::Database);
     assert!(!format!("{config:?}{:?}", config.build().unwrap()).contains(&password));
 }
@@ -337,7 +421,9 @@ async fn postgres_select_1_passes() {
 #[tokio::test]
 async fn postgres_wrong_password_fails_without_showing_it() {
     let (url, _) = postgres_parts();
-    let o = run(json!({"name": "db", "type": "postgres", "url": url, "password": "wrong-pass-1234"})).await;
+    let o =
+        run(json!({"name": "db", "type": "postgres", "url": url, "password": "wrong-pass-1234"}))
+            .await;
     assert_fails_with(&o, "auth");
     assert_eq!(evidence(&o)["sqlstate"], "28P01");
     assert!(!format!("{o:?}").contains("wrong-pass-1234"));
@@ -348,7 +434,9 @@ async fn postgres_wrong_database_fails() {
     let (url, password) = postgres_parts();
     let mut u = url::Url::parse(&url).unwrap();
     u.set_path("/no_such_database");
-    let o = run(json!({"name": "db", "type": "postgres", "url": u.to_string(), "password": password})).await;
+    let o =
+        run(json!({"name": "db", "type": "postgres", "url": u.to_string(), "password": password}))
+            .await;
     assert_fails_with(&o, "no_such_database");
 }
 
@@ -374,7 +462,9 @@ async fn postgres_tls_required_from_a_plain_server_fails() {
 
 #[tokio::test]
 async fn redis_ping_passes() {
-    let o = run(json!({"name": "cache", "type": "redis", "url": service_url("CASED_TEST_REDIS_URL")})).await;
+    let o =
+        run(json!({"name": "cache", "type": "redis", "url": service_url("CASED_TEST_REDIS_URL")}))
+            .await;
     assert_status(&o, CheckStatus::Pass);
     assert!(o.message.contains("PONG"), "{}", o.message);
 }
@@ -382,7 +472,9 @@ async fn redis_ping_passes() {
 #[tokio::test]
 async fn redis_down_or_wrong_fails() {
     let port = closed_port().await;
-    let o = run(json!({"name": "cache", "type": "redis", "url": format!("redis://127.0.0.1:{port}")})).await;
+    let o =
+        run(json!({"name": "cache", "type": "redis", "url": format!("redis://127.0.0.1:{port}")}))
+            .await;
     assert_fails_with(&o, "connection_refused");
     // AUTH on a server without a password is refused: a fail, with the server's words.
     let o = run(json!({"name": "cache", "type": "redis", "url": service_url("CASED_TEST_REDIS_URL"), "password": "not-needed-999"})).await;
@@ -390,7 +482,8 @@ async fn redis_down_or_wrong_fails() {
     assert!(!format!("{o:?}").contains("not-needed-999"));
     // An HTTP server is not Redis.
     let s = http_server().await;
-    let o = run(json!({"name": "cache", "type": "redis", "url": s.base.replace("http", "redis")})).await;
+    let o = run(json!({"name": "cache", "type": "redis", "url": s.base.replace("http", "redis")}))
+        .await;
     assert_status(&o, CheckStatus::Fail);
 }
 
@@ -398,8 +491,10 @@ async fn redis_down_or_wrong_fails() {
 
 #[tokio::test]
 async fn command_output_and_exit_code_match() {
-    let o = run(json!({"name": "c", "type": "command", "program": "echo", "args": ["hello", "$((1+2))"],
-                       "expect": {"stdout_regex": "^hello \\$\\(\\(1\\+2\\)\\)\\n$"}}))
+    let o = run(
+        json!({"name": "c", "type": "command", "program": "echo", "args": ["hello", "$((1+2))"],
+                       "expect": {"stdout_regex": "^hello \\$\\(\\(1\\+2\\)\\)\\n$"}}),
+    )
     .await;
     assert_status(&o, CheckStatus::Pass);
     let o = run(json!({"name": "c", "type": "command", "program": "echo $((1+2)) >&2; exit 3", "shell": true,
@@ -413,7 +508,10 @@ async fn command_output_and_exit_code_match() {
 
 #[tokio::test]
 async fn command_missing_is_an_error() {
-    let o = run(json!({"name": "c", "type": "command", "program": "/nonexistent/cased-no-such-program"})).await;
+    let o = run(
+        json!({"name": "c", "type": "command", "program": "/nonexistent/cased-no-such-program"}),
+    )
+    .await;
     assert_status(&o, CheckStatus::Error);
     assert_eq!(evidence(&o)["error"], "not_found");
 }
@@ -423,23 +521,36 @@ async fn command_timing_out_is_killed_and_fails() {
     let started = Instant::now();
     let o = run(json!({"name": "c", "type": "command", "program": "sleep", "args": ["30"], "timeout": "200ms"})).await;
     assert_fails_with(&o, "timeout");
-    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
     let pid = evidence(&o)["pid"].as_u64().unwrap();
-    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "process {pid} still exists");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "process {pid} still exists"
+    );
 }
 
 #[tokio::test]
 async fn command_non_zero_exit_fails() {
     let o = run(json!({"name": "c", "type": "command", "program": "false"})).await;
     assert_status(&o, CheckStatus::Fail);
-    assert_eq!(evidence(&o)["failures"][0], json!({"check": "exit_code", "expected": 0, "got": 1}));
+    assert_eq!(
+        evidence(&o)["failures"][0],
+        json!({"check": "exit_code", "expected": 0, "got": 1})
+    );
 }
 
 // ---------------------------------------------------------------- configuration
 
 #[test]
 fn unknown_keys_and_bad_values_name_the_field() {
-    let e = CheckConfig::from_value(json!({"name": "t", "type": "tcp", "host": "h", "port": 1, "sned": "x"})).unwrap_err();
+    let e = CheckConfig::from_value(
+        json!({"name": "t", "type": "tcp", "host": "h", "port": 1, "sned": "x"}),
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("unknown field `sned`"), "{e}");
     let e = CheckConfig::from_value(json!({"name": "t", "type": "http", "url": "http://x", "expect": {"json": [{"pointer": "/a", "equal": 1}]}})).unwrap_err();
     assert!(e.to_string().contains("equal"), "{e}");
@@ -451,32 +562,97 @@ fn unknown_keys_and_bad_values_name_the_field() {
         "expect": {"status": [], "warn_latency": "2s", "max_latency": "1s", "body_regex": "(",
                    "json": [{"pointer": "a", "exists": true}, {"pointer": "/b"}, {"pointer": "/c", "regex": "["}]}}))
     .unwrap();
-    let fields: Vec<String> = bad.build().unwrap_err().field_errors().iter().map(|f| f.field.clone()).collect();
+    let fields: Vec<String> = bad
+        .build()
+        .unwrap_err()
+        .field_errors()
+        .iter()
+        .map(|f| f.field.clone())
+        .collect();
     assert_eq!(
         fields,
-        ["name", "url", "method", "headers.bad header", "timeout", "expect.status", "expect.warn_latency", "expect.body_regex",
-         "expect.json[0].pointer", "expect.json[1]", "expect.json[2].regex"]
+        [
+            "name",
+            "url",
+            "method",
+            "headers.bad header",
+            "timeout",
+            "expect.status",
+            "expect.warn_latency",
+            "expect.body_regex",
+            "expect.json[0].pointer",
+            "expect.json[1]",
+            "expect.json[2].regex"
+        ]
     );
     let fields = |v: Value| -> Vec<String> {
-        CheckConfig::from_value(v).unwrap().build().unwrap_err().field_errors().iter().map(|f| f.field.clone()).collect()
+        CheckConfig::from_value(v)
+            .unwrap()
+            .build()
+            .unwrap_err()
+            .field_errors()
+            .iter()
+            .map(|f| f.field.clone())
+            .collect()
     };
-    assert_eq!(fields(json!({"name": "t", "type": "tcp", "host": "", "port": 0, "expect": ""})), ["host", "port", "expect"]);
-    assert_eq!(fields(json!({"name": "d", "type": "dns", "host": "a b"})), ["host"]);
-    assert_eq!(fields(json!({"name": "p", "type": "postgres", "url": "postgres://u:pw@h/db"})), ["url"]);
-    assert_eq!(fields(json!({"name": "r", "type": "redis", "url": "http://h"})), ["url"]);
-    assert_eq!(fields(json!({"name": "c", "type": "command", "program": "x", "args": ["y"], "shell": true,
-                             "expect": {"stdout_regex": "("}})), ["args", "expect.stdout_regex"]);
+    assert_eq!(
+        fields(json!({"name": "t", "type": "tcp", "host": "", "port": 0, "expect": ""})),
+        ["host", "port", "expect"]
+    );
+    assert_eq!(
+        fields(json!({"name": "d", "type": "dns", "host": "a b"})),
+        ["host"]
+    );
+    assert_eq!(
+        fields(json!({"name": "p", "type": "postgres", "url": "postgres://u:pw@h/db"})),
+        ["url"]
+    );
+    assert_eq!(
+        fields(json!({"name": "r", "type": "redis", "url": "http://h"})),
+        ["url"]
+    );
+    assert_eq!(
+        fields(
+            json!({"name": "c", "type": "command", "program": "x", "args": ["y"], "shell": true,
+                             "expect": {"stdout_regex": "("}})
+        ),
+        ["args", "expect.stdout_regex"]
+    );
 }
 
 #[test]
 fn categories_default_by_type_and_can_be_set() {
-    let cat = |v: Value| CheckConfig::from_value(v).unwrap().build().unwrap().category();
-    assert_eq!(cat(json!({"name": "t", "type": "tcp", "host": "h", "port": 1})), CheckCategory::Availability);
-    assert_eq!(cat(json!({"name": "d", "type": "dns", "host": "h"})), CheckCategory::Dependency);
-    assert_eq!(cat(json!({"name": "r", "type": "redis", "url": "redis://h"})), CheckCategory::Dependency);
-    assert_eq!(cat(json!({"name": "p", "type": "postgres", "url": "postgres://u@h/db"})), CheckCategory::Database);
-    assert_eq!(cat(json!({"name": "c", "type": "command", "program": "true"})), CheckCategory::Availability);
-    assert_eq!(cat(json!({"name": "h", "type": "http", "url": "http://h", "category": "dependency"})), CheckCategory::Dependency);
+    let cat = |v: Value| {
+        CheckConfig::from_value(v)
+            .unwrap()
+            .build()
+            .unwrap()
+            .category()
+    };
+    assert_eq!(
+        cat(json!({"name": "t", "type": "tcp", "host": "h", "port": 1})),
+        CheckCategory::Availability
+    );
+    assert_eq!(
+        cat(json!({"name": "d", "type": "dns", "host": "h"})),
+        CheckCategory::Dependency
+    );
+    assert_eq!(
+        cat(json!({"name": "r", "type": "redis", "url": "redis://h"})),
+        CheckCategory::Dependency
+    );
+    assert_eq!(
+        cat(json!({"name": "p", "type": "postgres", "url": "postgres://u@h/db"})),
+        CheckCategory::Database
+    );
+    assert_eq!(
+        cat(json!({"name": "c", "type": "command", "program": "true"})),
+        CheckCategory::Availability
+    );
+    assert_eq!(
+        cat(json!({"name": "h", "type": "http", "url": "http://h", "category": "dependency"})),
+        CheckCategory::Dependency
+    );
 }
 
 #[test]
@@ -484,7 +660,10 @@ fn configurations_round_trip_without_secrets() {
     let v = json!({"name": "r", "type": "redis", "url": "redis://h:1", "password": "pw-123456", "timeout": "2s"});
     let c = CheckConfig::from_value(v).unwrap();
     let back = serde_json::to_value(&c).unwrap();
-    assert_eq!(back, json!({"name": "r", "type": "redis", "url": "redis://h:1", "timeout": "2s"}));
+    assert_eq!(
+        back,
+        json!({"name": "r", "type": "redis", "url": "redis://h:1", "timeout": "2s"})
+    );
     let v = json!({"name": "h", "type": "http", "url": "http://h/", "expect": {"status": [200, "3xx"], "json": [{"pointer": "/a", "equals": null}]}});
     let c = CheckConfig::from_value(v).unwrap();
     let again = CheckConfig::from_value(serde_json::to_value(&c).unwrap()).unwrap();

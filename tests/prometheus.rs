@@ -17,9 +17,16 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 fn prometheus_bin() -> String {
-    let bin = std::env::var("CASED_TEST_PROMETHEUS_BIN").unwrap_or_else(|_| "prometheus".to_owned());
-    let found = std::process::Command::new(&bin).arg("--version").output().is_ok_and(|o| o.status.success());
-    assert!(found, "the Prometheus test needs a `prometheus` binary ({bin:?} not found): run `bash .ci/prometheus.sh`");
+    let bin =
+        std::env::var("CASED_TEST_PROMETHEUS_BIN").unwrap_or_else(|_| "prometheus".to_owned());
+    let found = std::process::Command::new(&bin)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "the Prometheus test needs a `prometheus` binary ({bin:?} not found): run `bash .ci/prometheus.sh`"
+    );
     bin
 }
 
@@ -30,13 +37,20 @@ async fn exporter(scraped: mpsc::UnboundedSender<()>) -> u16 {
     }
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let app = Router::new().route("/metrics", get(metrics)).with_state(scraped);
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(scraped);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     port
 }
 
 async fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[tokio::test]
@@ -58,7 +72,10 @@ async fn queries_a_real_prometheus() {
     .unwrap();
     let mut server = tokio::process::Command::new(bin)
         .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{web}"))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -68,21 +85,40 @@ async fn queries_a_real_prometheus() {
     for n in 1..=2 {
         tokio::time::timeout(Duration::from_secs(60), scraped.recv())
             .await
-            .unwrap_or_else(|_| panic!("Prometheus did not scrape the exporter ({n} of 2) within 60 s"));
+            .unwrap_or_else(|_| {
+                panic!("Prometheus did not scrape the exporter ({n} of 2) within 60 s")
+            });
     }
 
-    let source = PrometheusSource::builder(format!("http://127.0.0.1:{web}")).build().unwrap();
-    let samples = source.query("requests", "cased_demo_requests_total", None).await.unwrap();
+    let source = PrometheusSource::builder(format!("http://127.0.0.1:{web}"))
+        .build()
+        .unwrap();
+    let samples = source
+        .query("requests", "cased_demo_requests_total", None)
+        .await
+        .unwrap();
     assert_eq!(samples.len(), 1, "{samples:?}");
     assert_eq!(samples[0].metric, "requests");
     assert_eq!(samples[0].value, 42.0);
 
     let now = cased_core::metrics::unix_now();
-    let range = source.query_range("requests", "cased_demo_requests_total", now - 60.0, now, Duration::from_secs(1)).await.unwrap();
+    let range = source
+        .query_range(
+            "requests",
+            "cased_demo_requests_total",
+            now - 60.0,
+            now,
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap();
     assert!(!range.is_empty());
     assert!(range.iter().all(|s| s.value == 42.0), "{range:?}");
 
-    let none = source.query("missing", "cased_no_such_metric", None).await.unwrap_err();
+    let none = source
+        .query("missing", "cased_no_such_metric", None)
+        .await
+        .unwrap_err();
     assert_eq!(none.kind(), ErrorKind::NoData);
     let bad = source.query("bad", "sum(", None).await.unwrap_err();
     assert_eq!(bad.kind(), ErrorKind::Query, "{bad}");

@@ -20,7 +20,9 @@ use futures::StreamExt;
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let usage = "usage: checks_load <http-pooled|http-fresh|tcp|reqwest-raw> <url|host:port> <n> <concurrency>";
-    let [_, mode, target, n, c] = args.as_slice() else { panic!("{usage}") };
+    let [_, mode, target, n, c] = args.as_slice() else {
+        panic!("{usage}")
+    };
     let n: usize = n.parse().expect(usage);
     let c: usize = c.parse().expect(usage);
     if mode == "reqwest-raw" {
@@ -29,12 +31,23 @@ async fn main() {
     let check: Arc<dyn HealthCheck> = match mode.as_str() {
         "http-pooled" | "http-fresh" => {
             let mut config = HttpCheckConfig::new("bench", target.clone());
-            config.connection = if mode == "http-pooled" { ConnectionMode::Pooled } else { ConnectionMode::Fresh };
+            config.connection = if mode == "http-pooled" {
+                ConnectionMode::Pooled
+            } else {
+                ConnectionMode::Fresh
+            };
             Arc::new(HttpCheck::new(config).expect("valid http check"))
         }
         "tcp" => {
             let (host, port) = target.rsplit_once(':').expect("host:port");
-            Arc::new(TcpCheck::new(TcpCheckConfig::new("bench", host, port.parse().expect("port"))).expect("valid tcp check"))
+            Arc::new(
+                TcpCheck::new(TcpCheckConfig::new(
+                    "bench",
+                    host,
+                    port.parse().expect("port"),
+                ))
+                .expect("valid tcp check"),
+            )
         }
         _ => panic!("{usage}"),
     };
@@ -61,7 +74,14 @@ async fn raw_reqwest(url: &str, n: usize, c: usize) {
                         Ok(r) => r.bytes().await.is_ok(),
                         Err(_) => false,
                     };
-                    (if ok { CheckStatus::Pass } else { CheckStatus::Error }, t.elapsed())
+                    (
+                        if ok {
+                            CheckStatus::Pass
+                        } else {
+                            CheckStatus::Error
+                        },
+                        t.elapsed(),
+                    )
                 })
             })
             .buffer_unordered(c)
@@ -74,11 +94,21 @@ async fn raw_reqwest(url: &str, n: usize, c: usize) {
     report("reqwest-raw", n, c, started.elapsed(), results);
 }
 
-fn report(mode: &str, n: usize, c: usize, elapsed: Duration, results: Vec<(CheckStatus, Duration)>) {
-    let errors = results.iter().filter(|(s, _)| *s != CheckStatus::Pass).count();
+fn report(
+    mode: &str,
+    n: usize,
+    c: usize,
+    elapsed: Duration,
+    results: Vec<(CheckStatus, Duration)>,
+) {
+    let errors = results
+        .iter()
+        .filter(|(s, _)| *s != CheckStatus::Pass)
+        .count();
     let mut lat: Vec<Duration> = results.iter().map(|(_, l)| *l).collect();
     lat.sort();
-    let q = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1000.0;
+    let q =
+        |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1000.0;
     println!(
         "{{\"mode\":\"{mode}\",\"n\":{n},\"concurrency\":{c},\"checks_per_s\":{:.0},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"errors\":{errors}}}",
         n as f64 / elapsed.as_secs_f64(),

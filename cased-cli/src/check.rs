@@ -18,8 +18,10 @@ use crate::monitor::{config_error, parse_file, read};
 
 /// Flags of `cased check`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Exit codes: 0 every check passed or warned, 1 a check failed or could not run, \
-3 invalid configuration.")]
+#[command(
+    after_help = "Exit codes: 0 every check passed or warned, 1 a check failed or could not run, \
+3 invalid configuration."
+)]
 pub(crate) struct CheckArgs {
     /// An http(s) URL (checked with GET, expecting 2xx/3xx), a TOML or JSON file holding one check
     /// or a monitor configuration (its `checks`), or one check as inline JSON.
@@ -67,7 +69,9 @@ async fn futures_join(checks: &[CheckConfig]) -> Result<Vec<cased_core::CheckOut
     }
     let mut outcomes = Vec::new();
     for (i, h) in handles.into_iter().enumerate() {
-        let outcome = h.await.map_err(|e| Failure::Other(format!("check {i} panicked: {e}")))?;
+        let outcome = h
+            .await
+            .map_err(|e| Failure::Other(format!("check {i} panicked: {e}")))?;
         outcomes.push(outcome.map_err(|e| prefixed(e, &format!("checks[{i}]"), checks.len() > 1))?);
     }
     Ok(outcomes)
@@ -94,7 +98,8 @@ fn checks_of(target: &str) -> Result<Vec<CheckConfig>, Failure> {
         return Ok(vec![CheckConfig::from_value(v)?]);
     }
     if t.starts_with('{') {
-        let v: Value = serde_json::from_str(t).map_err(|e| Failure::Usage(format!("invalid inline JSON: {e}")))?;
+        let v: Value = serde_json::from_str(t)
+            .map_err(|e| Failure::Usage(format!("invalid inline JSON: {e}")))?;
         return Ok(vec![CheckConfig::from_value(v)?]);
     }
     let path = Path::new(target);
@@ -109,10 +114,15 @@ fn checks_of(target: &str) -> Result<Vec<CheckConfig>, Failure> {
     if is_monitor {
         let config = MonitorConfig::from_value(value).map_err(|e| config_error(path, &text, e))?;
         if config.checks.is_empty() {
-            return Err(Failure::Usage(format!("{} declares no checks", path.display())));
+            return Err(Failure::Usage(format!(
+                "{} declares no checks",
+                path.display()
+            )));
         }
         Ok(config.checks)
     } else {
-        Ok(vec![CheckConfig::from_value(value).map_err(|e| config_error(path, &text, e))?])
+        Ok(vec![
+            CheckConfig::from_value(value).map_err(|e| config_error(path, &text, e))?,
+        ])
     }
 }

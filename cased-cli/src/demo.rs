@@ -25,9 +25,11 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use cased_core::report::{self, Baseline, SeriesPoint, check_latency_metric};
 use cased_core::alert::InAppEvent;
-use cased_core::{DeploymentEvent, DeploymentStatus, Monitor, MonitorConfig, RollbackHook, Session};
+use cased_core::report::{self, Baseline, SeriesPoint, check_latency_metric};
+use cased_core::{
+    DeploymentEvent, DeploymentStatus, Monitor, MonitorConfig, RollbackHook, Session,
+};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
@@ -38,8 +40,10 @@ use crate::{Failure, verdict_exit_code};
 
 /// Flags of `cased demo`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Exit codes: 1 when the regression is caught (unhealthy, the default), \
-0 with --healthy; 2 inconclusive, 3 usage error.")]
+#[command(
+    after_help = "Exit codes: 1 when the regression is caught (unhealthy, the default), \
+0 with --healthy; 2 inconclusive, 3 usage error."
+)]
 pub(crate) struct DemoArgs {
     /// Deploy a good version instead: the demo ends healthy.
     #[arg(long)]
@@ -76,7 +80,9 @@ impl Service {
             return 0.0;
         }
         let since = *self.since.lock().expect("since lock");
-        since.map_or(0.0, |t| (0.5 * (t.elapsed().as_secs_f64() - 0.5)).clamp(0.0, 1.0))
+        since.map_or(0.0, |t| {
+            (0.5 * (t.elapsed().as_secs_f64() - 0.5)).clamp(0.0, 1.0)
+        })
     }
 
     fn set(&self, latency_ms: u64, failing: bool) {
@@ -90,7 +96,10 @@ async fn health(State(svc): State<Arc<Service>>) -> (StatusCode, String) {
     let base = svc.latency_ms.load(Ordering::Relaxed);
     tokio::time::sleep(Duration::from_millis(base + fastrand::u64(0..=base / 5))).await;
     if fastrand::f64() < svc.error_rate() {
-        (StatusCode::SERVICE_UNAVAILABLE, "{\"status\":\"unavailable\"}".to_owned())
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{\"status\":\"unavailable\"}".to_owned(),
+        )
     } else {
         (StatusCode::OK, "{\"status\":\"ok\"}".to_owned())
     }
@@ -116,7 +125,11 @@ async fn receive_alert(body: String) -> StatusCode {
 
 /// Clears the live status line on a terminal, so a message does not land in its middle.
 fn clear_line() -> &'static str {
-    if std::io::IsTerminal::is_terminal(&std::io::stdout()) { "\r\x1b[2K" } else { "" }
+    if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        "\r\x1b[2K"
+    } else {
+        ""
+    }
 }
 
 /// One traffic sample.
@@ -132,7 +145,8 @@ async fn get_health(port: u16) -> (f64, bool) {
     let started = Instant::now();
     let result = async {
         let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-        s.write_all(b"GET /health HTTP/1.1\r\nhost: demo\r\nconnection: close\r\n\r\n").await?;
+        s.write_all(b"GET /health HTTP/1.1\r\nhost: demo\r\nconnection: close\r\n\r\n")
+            .await?;
         let mut buf = Vec::new();
         s.read_to_end(&mut buf).await?;
         Ok::<_, std::io::Error>(buf)
@@ -147,11 +161,19 @@ async fn get_health(port: u16) -> (f64, bool) {
 /// Runs `cased demo`.
 pub(crate) async fn run(args: DemoArgs) -> Result<(), Failure> {
     let (baseline_for, rollout_for, cooldown) = if args.fast {
-        (Duration::from_millis(1200), Duration::from_millis(300), if args.healthy { "2s" } else { "4s" })
+        (
+            Duration::from_millis(1200),
+            Duration::from_millis(300),
+            if args.healthy { "2s" } else { "4s" },
+        )
     } else {
         (Duration::from_secs(2), Duration::from_secs(1), "4s")
     };
-    let svc = Arc::new(Service { latency_ms: AtomicU64::new(V1_LATENCY_MS), failing: AtomicBool::new(false), since: Mutex::new(None) });
+    let svc = Arc::new(Service {
+        latency_ms: AtomicU64::new(V1_LATENCY_MS),
+        failing: AtomicBool::new(false),
+        since: Mutex::new(None),
+    });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| Failure::Other(format!("cannot start the demo service: {e}")))?;
@@ -175,7 +197,11 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), Failure> {
                 every.tick().await;
                 let at = Instant::now();
                 let (latency_ms, error) = get_health(port).await;
-                samples.lock().expect("samples lock").push(Sample { at, latency_ms, error });
+                samples.lock().expect("samples lock").push(Sample {
+                    at,
+                    latency_ms,
+                    error,
+                });
                 if let Some(s) = live.lock().expect("live lock").as_ref() {
                     let _ = s.push(TRAFFIC_LATENCY, latency_ms);
                     let _ = s.push(TRAFFIC_ERRORS, if error { 1.0 } else { 0.0 });
@@ -184,7 +210,10 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), Failure> {
         })
     };
 
-    println!("\n[1/3] baseline: healthy traffic against v1 for {}", crate::progress::short(baseline_for));
+    println!(
+        "\n[1/3] baseline: healthy traffic against v1 for {}",
+        crate::progress::short(baseline_for)
+    );
     tokio::time::sleep(baseline_for).await;
     let base: Vec<Sample> = samples.lock().expect("samples lock").clone();
     let band = band(&base);
@@ -221,7 +250,12 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), Failure> {
     let hook = RollbackHook::new(move |ctx: cased_core::RollbackContext| {
         let svc = Arc::clone(&rollback_svc);
         async move {
-            println!("{}rollback: {} ({})", clear_line(), ctx.event.deployment_request(), ctx.reason);
+            println!(
+                "{}rollback: {} ({})",
+                clear_line(),
+                ctx.event.deployment_request(),
+                ctx.reason
+            );
             svc.set(V1_LATENCY_MS, false);
             println!("rollback: {SERVICE} is back on v1");
             Ok(())
@@ -241,14 +275,29 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), Failure> {
         let mut seen = std::collections::HashSet::new();
         while let Some(event) = console.next().await {
             if let InAppEvent::Notification(n) = event {
-                for a in n.alerts.iter().filter(|a| seen.insert((a.key.clone(), format!("{:?}", a.state)))) {
-                    println!("{}alert [{}] {:?}: {}: {}", clear_line(), a.severity, a.state, a.title, a.summary);
+                for a in n
+                    .alerts
+                    .iter()
+                    .filter(|a| seen.insert((a.key.clone(), format!("{:?}", a.state))))
+                {
+                    println!(
+                        "{}alert [{}] {:?}: {}: {}",
+                        clear_line(),
+                        a.severity,
+                        a.state,
+                        a.title,
+                        a.summary
+                    );
                 }
             }
         }
     });
 
-    let version = if args.healthy { "v2 (a good release)" } else { "v2 (with a regression)" };
+    let version = if args.healthy {
+        "v2 (a good release)"
+    } else {
+        "v2 (with a regression)"
+    };
     println!("\n[2/3] deploy: {SERVICE} {version} rolls out; monitoring on a compressed schedule");
     if !args.healthy {
         svc.set(V2_BAD_LATENCY_MS, true);
@@ -270,7 +319,9 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), Failure> {
             session.complete();
         })
     };
-    println!("      alerts go to the console (in-app channel) and to a local webhook receiver (POST /alerts)");
+    println!(
+        "      alerts go to the console (in-app channel) and to a local webhook receiver (POST /alerts)"
+    );
     let report = watch(&session, Style::detect(), |prev, u| {
         println!("verdict: {prev} -> {}: {}", u.verdict, u.reason);
     })
@@ -296,16 +347,32 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), Failure> {
     };
     context.series.insert(
         TRAFFIC_LATENCY.to_owned(),
-        all.iter().map(|s| SeriesPoint { elapsed_ms: rel(s), value: s.latency_ms }).collect(),
+        all.iter()
+            .map(|s| SeriesPoint {
+                elapsed_ms: rel(s),
+                value: s.latency_ms,
+            })
+            .collect(),
     );
     context.series.insert(
         TRAFFIC_ERRORS.to_owned(),
-        all.iter().map(|s| SeriesPoint { elapsed_ms: rel(s), value: if s.error { 1.0 } else { 0.0 } }).collect(),
+        all.iter()
+            .map(|s| SeriesPoint {
+                elapsed_ms: rel(s),
+                value: if s.error { 1.0 } else { 0.0 },
+            })
+            .collect(),
     );
-    context.baselines.insert(TRAFFIC_LATENCY.to_owned(), band.clone());
-    context.baselines.insert(check_latency_metric(SERVICE), band);
+    context
+        .baselines
+        .insert(TRAFFIC_LATENCY.to_owned(), band.clone());
+    context
+        .baselines
+        .insert(check_latency_metric(SERVICE), band);
     let html = report::to_html(&report, &context);
-    let html_path = args.out.join(format!("demo-report-{}.html", report.session_id));
+    let html_path = args
+        .out
+        .join(format!("demo-report-{}.html", report.session_id));
     write(&html_path, &html)?;
     println!(
         "verdict: {} after {}: {}",
@@ -343,7 +410,11 @@ fn band(samples: &[Sample]) -> Baseline {
     let var = if samples.len() < 2 {
         0.0
     } else {
-        samples.iter().map(|s| (s.latency_ms - m).powi(2)).sum::<f64>() / (samples.len() - 1) as f64
+        samples
+            .iter()
+            .map(|s| (s.latency_ms - m).powi(2))
+            .sum::<f64>()
+            / (samples.len() - 1) as f64
     };
     let half = (3.0 * var.sqrt()).max(2.0);
     Baseline {

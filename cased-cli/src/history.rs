@@ -83,7 +83,12 @@ pub(crate) struct ReportArgs {
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
-    s.parse::<Format>().map_err(|e| e.field_errors().first().map(|f| f.message.clone()).unwrap_or_else(|| e.to_string()))
+    s.parse::<Format>().map_err(|e| {
+        e.field_errors()
+            .first()
+            .map(|f| f.message.clone())
+            .unwrap_or_else(|| e.to_string())
+    })
 }
 
 fn filter(args: &HistoryArgs) -> DeploymentFilter {
@@ -115,7 +120,11 @@ pub(crate) async fn run(args: HistoryArgs) -> Result<(), Failure> {
             let f = filter(&args).limit(args.limit);
             let rows = store.deployments(&f).await?;
             if args.json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&rows).expect("records serialize"))?;
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&rows).expect("records serialize")
+                )?;
             } else {
                 write_table(&mut out, &rows)?;
             }
@@ -131,12 +140,22 @@ pub(crate) async fn run(args: HistoryArgs) -> Result<(), Failure> {
             let summary = DetectionSummary::of(&detections);
             if args.json {
                 let v = serde_json::json!({"buckets": counts, "time_to_detect": summary});
-                writeln!(out, "{}", serde_json::to_string_pretty(&v).expect("stats serialize"))?;
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&v).expect("stats serialize")
+                )?;
             } else {
                 writeln!(
                     out,
                     "{:<12} {:>5} {:>8} {:>8} {:>9} {:>12} {:>8}",
-                    "bucket", "total", "healthy", "degraded", "unhealthy", "inconclusive", "success"
+                    "bucket",
+                    "total",
+                    "healthy",
+                    "degraded",
+                    "unhealthy",
+                    "inconclusive",
+                    "success"
                 )?;
                 for c in &counts {
                     writeln!(
@@ -148,7 +167,8 @@ pub(crate) async fn run(args: HistoryArgs) -> Result<(), Failure> {
                         c.degraded,
                         c.unhealthy,
                         c.inconclusive,
-                        c.success_rate.map_or("-".to_owned(), |r| format!("{:.0}%", r * 100.0))
+                        c.success_rate
+                            .map_or("-".to_owned(), |r| format!("{:.0}%", r * 100.0))
                     )?;
                 }
                 match summary {
@@ -199,7 +219,8 @@ fn write_table(out: &mut impl Write, rows: &[DeploymentRecord]) -> std::io::Resu
 }
 
 fn datetime(unix_ms: u64) -> String {
-    let t = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(unix_ms)).to_string();
+    let t =
+        humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(unix_ms)).to_string();
     t.trim_end_matches('Z').replace('T', " ")
 }
 
@@ -213,7 +234,9 @@ pub(crate) async fn report(args: ReportArgs) -> Result<(), Failure> {
     let store = open_history(&args.history)?;
     let id = resolve_id(store.as_ref(), &args.id).await?;
     let Some((report, context)) = report::load(store.as_ref(), &id).await? else {
-        return Err(Failure::Other(format!("session {id} has no report yet (still running, or it never finished)")));
+        return Err(Failure::Other(format!(
+            "session {id} has no report yet (still running, or it never finished)"
+        )));
     };
     let text = report::render(&report, &context, args.format);
     match &args.out {
@@ -236,10 +259,18 @@ async fn resolve_id(store: &dyn HistoryStore, given: &str) -> Result<String, Fai
         return Ok(given.to_owned());
     }
     let all = store.deployments(&DeploymentFilter::all()).await?;
-    let matches: Vec<&DeploymentRecord> = all.iter().filter(|r| r.session_id.starts_with(given)).collect();
+    let matches: Vec<&DeploymentRecord> = all
+        .iter()
+        .filter(|r| r.session_id.starts_with(given))
+        .collect();
     match matches.as_slice() {
         [one] => Ok(one.session_id.clone()),
-        [] => Err(Failure::Other(format!("no session {given:?} in history (see `cased history`)"))),
-        _ => Err(Failure::Usage(format!("{given:?} matches {} sessions; give more of the id", matches.len()))),
+        [] => Err(Failure::Other(format!(
+            "no session {given:?} in history (see `cased history`)"
+        ))),
+        _ => Err(Failure::Usage(format!(
+            "{given:?} matches {} sessions; give more of the id",
+            matches.len()
+        ))),
     }
 }

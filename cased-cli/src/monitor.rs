@@ -17,7 +17,10 @@ use std::sync::Arc;
 
 use cased_core::alert::{ChannelConfig, InAppEvent};
 use cased_core::report::{self, ReportContext};
-use cased_core::{DeploymentEvent, Error, HistoryStore, Monitor, MonitorConfig, Report, Session, SqliteHistory, Verdict};
+use cased_core::{
+    DeploymentEvent, Error, HistoryStore, Monitor, MonitorConfig, Report, Session, SqliteHistory,
+    Verdict,
+};
 use serde_json::Value;
 
 use crate::notify::{EventArgs, build_event, process_env};
@@ -32,9 +35,11 @@ pub(crate) const DEFAULT_HISTORY: &str = ".cased/history.db";
 
 /// Flags of `cased monitor`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Exit codes: 0 healthy or degraded, 1 unhealthy, 2 inconclusive (or Ctrl-C), \
+#[command(
+    after_help = "Exit codes: 0 healthy or degraded, 1 unhealthy, 2 inconclusive (or Ctrl-C), \
 3 configuration or usage error.\n\
-The Markdown report is appended to $GITHUB_STEP_SUMMARY when it is set.")]
+The Markdown report is appended to $GITHUB_STEP_SUMMARY when it is set."
+)]
 pub(crate) struct MonitorArgs {
     /// The monitor configuration: TOML (cased.toml) or JSON (*.json).
     #[arg(long, short = 'c', value_name = "FILE", default_value = "cased.toml")]
@@ -83,7 +88,10 @@ pub(crate) async fn run(args: MonitorArgs) -> Result<(), Failure> {
             while let Some(event) = stream.next().await {
                 if let InAppEvent::Notification(n) = event {
                     for a in &n.alerts {
-                        println!("alert [{}] {name}: {:?}: {}: {}", a.severity, a.state, a.title, a.summary);
+                        println!(
+                            "alert [{}] {name}: {:?}: {}: {}",
+                            a.severity, a.state, a.title, a.summary
+                        );
                     }
                 }
             }
@@ -93,7 +101,11 @@ pub(crate) async fn run(args: MonitorArgs) -> Result<(), Failure> {
         "monitoring {} with {} check{}: {}",
         describe(&event),
         monitor.check_names().len(),
-        if monitor.check_names().len() == 1 { "" } else { "s" },
+        if monitor.check_names().len() == 1 {
+            ""
+        } else {
+            "s"
+        },
         monitor.check_names().join(", ")
     );
     let session = monitor.start(event)?;
@@ -162,8 +174,11 @@ fn write_summaries(markdown: &str, summary: Option<&Path>) -> Result<(), Failure
             .create(true)
             .append(true)
             .open(&path)
-            .map_err(|e| Failure::Other(format!("cannot open $GITHUB_STEP_SUMMARY {path:?}: {e}")))?;
-        writeln!(f, "{markdown}").map_err(|e| Failure::Other(format!("cannot write $GITHUB_STEP_SUMMARY: {e}")))?;
+            .map_err(|e| {
+                Failure::Other(format!("cannot open $GITHUB_STEP_SUMMARY {path:?}: {e}"))
+            })?;
+        writeln!(f, "{markdown}")
+            .map_err(|e| Failure::Other(format!("cannot write $GITHUB_STEP_SUMMARY: {e}")))?;
     }
     if let Some(path) = summary {
         write(path, markdown)?;
@@ -180,7 +195,10 @@ fn print_outcome(report: &Report, history: &Path) {
         report.reason
     );
     if report.verdict == Verdict::Degraded && std::env::var_os("GITHUB_ACTIONS").is_some() {
-        println!("::warning title=cased::deployment degraded: {}", report.reason);
+        println!(
+            "::warning title=cased::deployment degraded: {}",
+            report.reason
+        );
     }
     println!(
         "session {} recorded in {}; `cased report {} --format html` renders it",
@@ -211,8 +229,12 @@ fn describe(event: &DeploymentEvent) -> String {
 /// Opens (creating) the SQLite history at `path`.
 pub(crate) fn open_history(path: &Path) -> Result<Arc<SqliteHistory>, Failure> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Failure::Other(format!("cannot create the history directory {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Failure::Other(format!(
+                "cannot create the history directory {}: {e}",
+                dir.display()
+            ))
+        })?;
     }
     SqliteHistory::open(path)
         .map(Arc::new)
@@ -220,14 +242,17 @@ pub(crate) fn open_history(path: &Path) -> Result<Arc<SqliteHistory>, Failure> {
 }
 
 pub(crate) fn read(path: &Path) -> Result<String, Failure> {
-    std::fs::read_to_string(path).map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))
+    std::fs::read_to_string(path)
+        .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))
 }
 
 pub(crate) fn write(path: &Path, text: &str) -> Result<(), Failure> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| Failure::Other(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Failure::Other(format!("cannot create {}: {e}", dir.display())))?;
     }
-    std::fs::write(path, text).map_err(|e| Failure::Other(format!("cannot write {}: {e}", path.display())))
+    std::fs::write(path, text)
+        .map_err(|e| Failure::Other(format!("cannot write {}: {e}", path.display())))
 }
 
 /// Reads a configuration file: TOML, or JSON when the name ends in `.json`.
@@ -239,17 +264,28 @@ pub(crate) fn load_config(path: &Path) -> Result<MonitorConfig, Failure> {
 
 /// The file as a JSON value; syntax errors name the line.
 pub(crate) fn parse_file(path: &Path, text: &str) -> Result<Value, Failure> {
-    let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let is_json = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
     if is_json {
-        serde_json::from_str(text).map_err(|e| Failure::Usage(format!("{}: invalid JSON: {e}", path.display())))
+        serde_json::from_str(text)
+            .map_err(|e| Failure::Usage(format!("{}: invalid JSON: {e}", path.display())))
     } else {
-        toml::from_str(text).map_err(|e| Failure::Usage(format!("{}: invalid TOML: {}", path.display(), e.to_string().trim_end())))
+        toml::from_str(text).map_err(|e| {
+            Failure::Usage(format!(
+                "{}: invalid TOML: {}",
+                path.display(),
+                e.to_string().trim_end()
+            ))
+        })
     }
 }
 
 /// A configuration error naming the file, each key path and, when it can be found, its line.
 pub(crate) fn config_error(path: &Path, text: &str, e: Error) -> Failure {
-    let Error::Validation(v) = &e else { return Failure::Core(e) };
+    let Error::Validation(v) = &e else {
+        return Failure::Core(e);
+    };
     let mut msg = format!("invalid configuration in {}:", path.display());
     for p in &v.errors {
         msg.push_str(&format!("\n  - {}: {}", p.field, p.message));
@@ -266,7 +302,12 @@ fn line_of(text: &str, field: &str, message: &str) -> Option<usize> {
         .split_once("unknown field `")
         .and_then(|(_, rest)| rest.split_once('`'))
         .map(|(k, _)| k.to_owned())
-        .or_else(|| field.rsplit('.').next().map(|k| k.split('[').next().unwrap_or(k).to_owned()))?;
+        .or_else(|| {
+            field
+                .rsplit('.')
+                .next()
+                .map(|k| k.split('[').next().unwrap_or(k).to_owned())
+        })?;
     if key.is_empty() || key == "config" {
         return None;
     }

@@ -142,7 +142,11 @@ pub(crate) fn build_event(
     env: &HashMap<String, String>,
     default_request: Option<&str>,
 ) -> Result<DeploymentEvent, Error> {
-    let env = if args.from_ci { env.clone() } else { HashMap::new() };
+    let env = if args.from_ci {
+        env.clone()
+    } else {
+        HashMap::new()
+    };
     let env = &env;
     let mut problems: Vec<FieldError> = Vec::new();
     let mut builder = if args.from_ci {

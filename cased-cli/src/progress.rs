@@ -21,20 +21,31 @@ pub(crate) enum Style {
 impl Style {
     /// `Live` when stdout is a terminal.
     pub(crate) fn detect() -> Self {
-        if std::io::stdout().is_terminal() { Self::Live } else { Self::Plain }
+        if std::io::stdout().is_terminal() {
+            Self::Live
+        } else {
+            Self::Plain
+        }
     }
 }
 
 /// Follows `session` until it finishes, printing its progress on stdout. `on_change` is called
 /// for every verdict change (after the first update), with the previous verdict.
-pub(crate) async fn follow(session: &Session, style: Style, mut on_change: impl FnMut(Verdict, &StatusUpdate)) {
+pub(crate) async fn follow(
+    session: &Session,
+    style: Style,
+    mut on_change: impl FnMut(Verdict, &StatusUpdate),
+) {
     let mut updates = session.updates();
     let mut last: Option<Verdict> = None;
     while let Some(item) = updates.next().await {
         let u = match item {
             UpdateEvent::Update(u) => u,
             UpdateEvent::Skipped(n) => {
-                line(style, &format!("({n} updates skipped: the display fell behind)"));
+                line(
+                    style,
+                    &format!("({n} updates skipped: the display fell behind)"),
+                );
                 continue;
             }
         };
@@ -83,12 +94,20 @@ pub(crate) fn status_line(u: &StatusUpdate) -> String {
     let bad: Vec<String> = u
         .checks
         .iter()
-        .filter(|c| matches!(c.status, CheckStatus::Fail | CheckStatus::Error | CheckStatus::Warn))
+        .filter(|c| {
+            matches!(
+                c.status,
+                CheckStatus::Fail | CheckStatus::Error | CheckStatus::Warn
+            )
+        })
         .map(|c| format!("{} {}: {}", c.status, c.name, c.message))
         .collect();
     if bad.is_empty() {
         let n = u.checks.len();
-        s.push_str(&format!(" | {n} check{} passed", if n == 1 { "" } else { "s" }));
+        s.push_str(&format!(
+            " | {n} check{} passed",
+            if n == 1 { "" } else { "s" }
+        ));
     } else {
         s.push_str(" | ");
         s.push_str(&bad.join("; "));

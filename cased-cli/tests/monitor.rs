@@ -21,7 +21,11 @@ struct Run {
 }
 
 fn run(cmd: &mut Command) -> Run {
-    let Output { status, stdout, stderr } = cmd.output().expect("the cased binary runs");
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("the cased binary runs");
     Run {
         code: status.code().expect("exited, not killed"),
         stdout: String::from_utf8(stdout).unwrap(),
@@ -32,7 +36,11 @@ fn run(cmd: &mut Command) -> Run {
 impl Run {
     #[track_caller]
     fn expect_code(&self, code: i32) -> &Self {
-        assert_eq!(self.code, code, "stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 }
@@ -80,7 +88,9 @@ fn server(status: u16) -> String {
 
 /// A cased.toml with one HTTP check of `url` (or none) on a tiny schedule.
 fn config(dir: &Path, url: Option<&str>, extra: &str) -> PathBuf {
-    let check = url.map_or(String::new(), |u| format!("[[checks]]\nname = \"web\"\ntype = \"http\"\nurl = \"{u}\"\n"));
+    let check = url.map_or(String::new(), |u| {
+        format!("[[checks]]\nname = \"web\"\ntype = \"http\"\nurl = \"{u}\"\n")
+    });
     let text = format!(
         "[schedule]\nintervals = [\"40ms\"]\ncooldown = \"300ms\"\nmax_duration = \"10s\"\n\n\
          [verdict]\nmin_samples = 2\n{extra}\n{check}"
@@ -92,14 +102,28 @@ fn config(dir: &Path, url: Option<&str>, extra: &str) -> PathBuf {
 
 fn monitor(dir: &Path, config: &Path) -> Command {
     let mut cmd = cased();
-    cmd.arg("monitor").arg("--config").arg(config).arg("--history").arg(dir.join("history.db"));
-    cmd.args(["-m", "Deploy v2", "--repository", "acme/shop", "--environment", "test"]);
+    cmd.arg("monitor")
+        .arg("--config")
+        .arg(config)
+        .arg("--history")
+        .arg(dir.join("history.db"));
+    cmd.args([
+        "-m",
+        "Deploy v2",
+        "--repository",
+        "acme/shop",
+        "--environment",
+        "test",
+    ]);
     cmd
 }
 
 /// The session id `cased monitor` printed.
 fn session_id(out: &str) -> String {
-    let line = out.lines().find(|l| l.starts_with("session ")).expect("a session line");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("session "))
+        .expect("a session line");
     line.split_whitespace().nth(1).unwrap().to_owned()
 }
 
@@ -111,37 +135,78 @@ fn healthy_exits_0_writes_the_step_summary_and_is_in_history() {
     let summary = dir.join("step-summary.md");
     std::fs::write(&summary, "# earlier step\n").unwrap();
     let own = dir.join("summary.md");
-    let r = run(monitor(&dir, &cfg).env("GITHUB_STEP_SUMMARY", &summary).arg("--summary").arg(&own));
+    let r = run(monitor(&dir, &cfg)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .arg("--summary")
+        .arg(&own));
     r.expect_code(0);
     assert!(r.stdout.contains("verdict healthy"), "{}", r.stdout);
-    assert!(r.stdout.contains("tick 1 |"), "one plain line per update: {}", r.stdout);
+    assert!(
+        r.stdout.contains("tick 1 |"),
+        "one plain line per update: {}",
+        r.stdout
+    );
     let md = std::fs::read_to_string(&summary).unwrap();
     assert!(md.starts_with("# earlier step\n"), "appended: {md}");
     assert!(md.contains("healthy"), "{md}");
-    assert_eq!(std::fs::read_to_string(&own).unwrap().trim(), md.trim_start_matches("# earlier step\n").trim());
+    assert_eq!(
+        std::fs::read_to_string(&own).unwrap().trim(),
+        md.trim_start_matches("# earlier step\n").trim()
+    );
 
     let id = session_id(&r.stdout);
     let db = dir.join("history.db");
     let h = run(cased().arg("history").arg("--history").arg(&db));
     h.expect_code(0);
-    let row = h.stdout.lines().find(|l| l.starts_with(&id)).unwrap_or_else(|| panic!("{id} listed: {}", h.stdout));
-    assert!(row.contains("acme/shop") && row.contains("test") && row.contains("healthy"), "{row}");
-    let other = run(cased().args(["history", "--repository", "other/repo", "--history"]).arg(&db));
-    assert!(!other.expect_code(0).stdout.contains(&id), "{}", other.stdout);
-    let stats = run(cased().args(["history", "stats", "--bucket", "week", "--json", "--history"]).arg(&db));
+    let row = h
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&id))
+        .unwrap_or_else(|| panic!("{id} listed: {}", h.stdout));
+    assert!(
+        row.contains("acme/shop") && row.contains("test") && row.contains("healthy"),
+        "{row}"
+    );
+    let other = run(cased()
+        .args(["history", "--repository", "other/repo", "--history"])
+        .arg(&db));
+    assert!(
+        !other.expect_code(0).stdout.contains(&id),
+        "{}",
+        other.stdout
+    );
+    let stats = run(cased()
+        .args([
+            "history",
+            "stats",
+            "--bucket",
+            "week",
+            "--json",
+            "--history",
+        ])
+        .arg(&db));
     let v: serde_json::Value = serde_json::from_str(&stats.expect_code(0).stdout).unwrap();
     assert_eq!(v["buckets"][0]["healthy"], 1, "{v}");
 
     let html = dir.join("out/report.html");
-    run(cased().args(["report", &id[..10], "--format", "html", "--out"]).arg(&html).arg("--history").arg(&db))
-        .expect_code(0);
+    run(cased()
+        .args(["report", &id[..10], "--format", "html", "--out"])
+        .arg(&html)
+        .arg("--history")
+        .arg(&db))
+    .expect_code(0);
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("<svg"), "charts in the page");
-    let json = run(cased().args(["report", &id, "--format", "json", "--history"]).arg(&db));
+    let json = run(cased()
+        .args(["report", &id, "--format", "json", "--history"])
+        .arg(&db));
     let v: serde_json::Value = serde_json::from_str(&json.expect_code(0).stdout).unwrap();
     assert_eq!(v["verdict"], "healthy");
     run(cased().args(["report", "nope", "--history"]).arg(&db)).expect_code(1);
-    run(cased().args(["report", &id, "--format", "pdf", "--history"]).arg(&db)).expect_code(3);
+    run(cased()
+        .args(["report", &id, "--format", "pdf", "--history"])
+        .arg(&db))
+    .expect_code(3);
 }
 
 #[test]
@@ -172,7 +237,11 @@ fn receiver(tx: std::sync::mpsc::Sender<String>) -> String {
                 if let Some((head, body)) = text.split_once("\r\n\r\n") {
                     let len = head
                         .lines()
-                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()))
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap())
+                        })
                         .unwrap_or(0);
                     if body.len() >= len {
                         break Some(body.to_owned());
@@ -202,9 +271,15 @@ fn alerts_of_cased_toml_are_delivered_before_exit() {
     let cfg = config(&dir, Some(&server(503)), &alerts);
     let r = run(&mut monitor(&dir, &cfg));
     r.expect_code(1);
-    let body = rx.try_recv().expect("the webhook was posted before the command exited");
+    let body = rx
+        .try_recv()
+        .expect("the webhook was posted before the command exited");
     assert!(body.contains("Deployment unhealthy"), "{body}");
-    assert!(r.stdout.contains("alert [critical] console"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("alert [critical] console"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("notifications delivered"), "{}", r.stdout);
 }
 
@@ -221,7 +296,9 @@ fn no_checks_is_inconclusive_and_exits_2() {
 fn min_samples_out_of_reach_is_inconclusive() {
     let dir = temp_dir();
     let cfg = config(&dir, Some(&server(200)), "");
-    let text = std::fs::read_to_string(&cfg).unwrap().replace("min_samples = 2", "min_samples = 1000");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("min_samples = 2", "min_samples = 1000");
     std::fs::write(&cfg, text).unwrap();
     run(&mut monitor(&dir, &cfg)).expect_code(2);
 }
@@ -231,12 +308,26 @@ fn the_event_can_come_from_a_json_file() {
     let dir = temp_dir();
     let cfg = config(&dir, Some(&server(200)), "");
     let event = dir.join("event.json");
-    std::fs::write(&event, r#"{"deployment_request": "Deploy from file", "repository_full_name": "acme/file"}"#).unwrap();
+    std::fs::write(
+        &event,
+        r#"{"deployment_request": "Deploy from file", "repository_full_name": "acme/file"}"#,
+    )
+    .unwrap();
     let mut cmd = cased();
-    cmd.arg("monitor").arg("-c").arg(&cfg).arg("--event-json").arg(&event).arg("--history").arg(dir.join("h.db"));
+    cmd.arg("monitor")
+        .arg("-c")
+        .arg(&cfg)
+        .arg("--event-json")
+        .arg(&event)
+        .arg("--history")
+        .arg(dir.join("h.db"));
     let r = run(&mut cmd);
     r.expect_code(0);
-    assert!(r.stdout.contains("\"Deploy from file\" of acme/file"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("\"Deploy from file\" of acme/file"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -244,9 +335,21 @@ fn bad_configuration_exits_3_naming_the_key_and_line() {
     let dir = temp_dir();
     let path = dir.join("cased.toml");
     let cases = [
-        ("[schedule]\nintervals = [\"1s\", \"fast\"]\n", "schedule.intervals", Some("line 2")),
-        ("[schedule]\ncooldown = \"1s\"\n\n[verdikt]\nmin_samples = 1\n", "verdikt", Some("line 4")),
-        ("[[checks]]\nname = \"a\"\ntype = \"http\"\nurl = \"http://x\"\nurll = 1\n", "urll", Some("line 5")),
+        (
+            "[schedule]\nintervals = [\"1s\", \"fast\"]\n",
+            "schedule.intervals",
+            Some("line 2"),
+        ),
+        (
+            "[schedule]\ncooldown = \"1s\"\n\n[verdikt]\nmin_samples = 1\n",
+            "verdikt",
+            Some("line 4"),
+        ),
+        (
+            "[[checks]]\nname = \"a\"\ntype = \"http\"\nurl = \"http://x\"\nurll = 1\n",
+            "urll",
+            Some("line 5"),
+        ),
         ("[schedule\nintervals = 1\n", "line 1", None),
     ];
     for (text, key, line) in cases {
@@ -268,15 +371,26 @@ fn bad_configuration_exits_3_naming_the_key_and_line() {
 
 #[test]
 fn every_command_has_help() {
-    for cmd in [&["--help"][..], &["monitor", "--help"], &["history", "--help"], &["history", "stats", "--help"],
-        &["report", "--help"], &["check", "--help"], &["demo", "--help"], &["notify", "--help"]]
-    {
+    for cmd in [
+        &["--help"][..],
+        &["monitor", "--help"],
+        &["history", "--help"],
+        &["history", "stats", "--help"],
+        &["report", "--help"],
+        &["check", "--help"],
+        &["demo", "--help"],
+        &["notify", "--help"],
+    ] {
         let r = run(cased().args(cmd));
         r.expect_code(0);
         assert!(r.stdout.contains("Usage: cased"), "{cmd:?}: {}", r.stdout);
     }
     let r = run(cased().args(["monitor", "--help"]));
-    assert!(r.stdout.contains("1 unhealthy") && r.stdout.contains("GITHUB_STEP_SUMMARY"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("1 unhealthy") && r.stdout.contains("GITHUB_STEP_SUMMARY"),
+        "{}",
+        r.stdout
+    );
     run(cased().args(["monitor", "--bogus"])).expect_code(3);
 }
 
@@ -287,7 +401,9 @@ fn check_exit_codes() {
     r.expect_code(0);
     assert!(r.stdout.starts_with("pass"), "{}", r.stdout);
     run(cased().args(["check", &server(503)])).expect_code(1);
-    let inline = format!(r#"{{"name": "api", "type": "http", "url": "{ok}", "expect": {{"status": [201]}}}}"#);
+    let inline = format!(
+        r#"{{"name": "api", "type": "http", "url": "{ok}", "expect": {{"status": [201]}}}}"#
+    );
     run(cased().args(["check", &inline])).expect_code(1);
     let r = run(cased().args(["check", r#"{"name": "api", "type": "http", "urll": "x"}"#]));
     r.expect_code(3);
@@ -307,14 +423,25 @@ fn the_demo_catches_the_regression_and_exits_1() {
     r.expect_code(1);
     assert!(r.stdout.contains("rollback: "), "{}", r.stdout);
     assert!(r.stdout.contains("verdict: unhealthy"), "{}", r.stdout);
-    assert!(r.stdout.contains("alert ["), "the in-app channel is printed: {}", r.stdout);
-    assert!(r.stdout.contains("webhook receiver: POST /alerts"), "the webhook was delivered: {}", r.stdout);
+    assert!(
+        r.stdout.contains("alert ["),
+        "the in-app channel is printed: {}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("webhook receiver: POST /alerts"),
+        "the webhook was delivered: {}",
+        r.stdout
+    );
     let page = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| p.extension().is_some_and(|e| e == "html"))
         .expect("an HTML report");
-    assert!(r.stdout.contains(&page.display().to_string()), "the path is printed");
+    assert!(
+        r.stdout.contains(&page.display().to_string()),
+        "the path is printed"
+    );
     assert!(std::fs::read_to_string(page).unwrap().contains("<svg"));
     assert!(dir.join("history.db").exists());
 }
@@ -322,9 +449,16 @@ fn the_demo_catches_the_regression_and_exits_1() {
 #[test]
 fn the_healthy_demo_exits_0() {
     let dir = temp_dir();
-    let r = run(cased().args(["demo", "--healthy", "--out"]).arg(&dir).env("CASED_DEMO_FAST", "1"));
+    let r = run(cased()
+        .args(["demo", "--healthy", "--out"])
+        .arg(&dir)
+        .env("CASED_DEMO_FAST", "1"));
     r.expect_code(0);
     assert!(!r.stdout.contains("rollback: "), "{}", r.stdout);
-    assert!(!r.stdout.contains("alert ["), "no alert for a good release: {}", r.stdout);
+    assert!(
+        !r.stdout.contains("alert ["),
+        "no alert for a good release: {}",
+        r.stdout
+    );
     assert!(r.stdout.contains("verdict: healthy"), "{}", r.stdout);
 }

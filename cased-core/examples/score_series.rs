@@ -24,10 +24,17 @@ use std::io::{BufRead, Write};
 
 use cased_core::Error;
 use cased_core::detect::stats;
-use cased_core::detect::{ChangepointConfig, ChangepointDetector, Detector, LikelihoodConfig, LikelihoodDetector, SpikeConfig, SpikeDetector};
+use cased_core::detect::{
+    ChangepointConfig, ChangepointDetector, Detector, LikelihoodConfig, LikelihoodDetector,
+    SpikeConfig, SpikeDetector,
+};
 
 fn arg(args: &[String], name: &str, default: f64) -> f64 {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn main() -> Result<(), Error> {
@@ -37,14 +44,21 @@ fn main() -> Result<(), Error> {
     let values: Vec<Option<f64>> = stdin
         .lock()
         .lines()
-        .map(|l| l.ok().and_then(|l| l.trim().parse::<f64>().ok()).filter(|v| v.is_finite()))
+        .map(|l| {
+            l.ok()
+                .and_then(|l| l.trim().parse::<f64>().ok())
+                .filter(|v| v.is_finite())
+        })
         .collect();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match mode.as_str() {
         // Answers for the peer comparisons in benches/peers_detect.py: x values, a blank line,
         // y values -> "U p"; a series -> "S z tau p" / "slope intercept".
         "mwu" | "mk" | "theil_sen" | "robust_z" => {
-            let split = values.iter().position(Option::is_none).unwrap_or(values.len());
+            let split = values
+                .iter()
+                .position(Option::is_none)
+                .unwrap_or(values.len());
             let x: Vec<f64> = values[..split].iter().flatten().copied().collect();
             let y: Vec<f64> = values[split..].iter().flatten().copied().collect();
             let line = match mode.as_str() {
@@ -65,7 +79,13 @@ fn main() -> Result<(), Error> {
                     // (default 1: the exact rolling form): count of |z| > 3.5
                     let w = arg(&args, "--window", 60.0) as usize;
                     let refresh = Some(arg(&args, "--refresh", 1.0) as usize);
-                    let mut d = SpikeDetector::new(SpikeConfig { window: w, min_samples: w, threshold: 3.5, refresh, ..SpikeConfig::default() })?;
+                    let mut d = SpikeDetector::new(SpikeConfig {
+                        window: w,
+                        min_samples: w,
+                        threshold: 3.5,
+                        refresh,
+                        ..SpikeConfig::default()
+                    })?;
                     format!("{}", d.detect(&x)?.len())
                 }
             };
@@ -89,8 +109,17 @@ fn main() -> Result<(), Error> {
                     d.update(*v)?;
                 }
             }
-            let cps: Vec<usize> = d.changepoints().iter().map(|&i| index_of[usize::try_from(i).unwrap_or(0)]).collect();
-            writeln!(out, "{}", serde_json::to_string(&cps).unwrap_or_else(|_| "[]".into())).map_err(|e| Error::Transport(e.to_string()))?;
+            let cps: Vec<usize> = d
+                .changepoints()
+                .iter()
+                .map(|&i| index_of[usize::try_from(i).unwrap_or(0)])
+                .collect();
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string(&cps).unwrap_or_else(|_| "[]".into())
+            )
+            .map_err(|e| Error::Transport(e.to_string()))?;
         }
         _ => nab(&values, &args, &mut out)?,
     }
@@ -117,7 +146,11 @@ fn nab(values: &[Option<f64>], args: &[String], out: &mut impl Write) -> Result<
     let mut last = 0.0;
     for v in values {
         if let Some(v) = *v {
-            last = if d.update(v)?.is_some() { 1.0 } else { 0.49 * d.score().min(1.0) };
+            last = if d.update(v)?.is_some() {
+                1.0
+            } else {
+                0.49 * d.score().min(1.0)
+            };
         }
         writeln!(out, "{last}").map_err(|e| Error::Transport(e.to_string()))?;
     }

@@ -77,7 +77,12 @@ pub struct CheckOutcome {
 impl CheckOutcome {
     /// An outcome with this status and message, zero latency and no evidence.
     pub fn new(status: CheckStatus, message: impl Into<String>) -> Self {
-        Self { status, latency: Duration::ZERO, message: message.into(), evidence: None }
+        Self {
+            status,
+            latency: Duration::ZERO,
+            message: message.into(),
+            evidence: None,
+        }
     }
     /// A `pass` outcome.
     pub fn pass(message: impl Into<String>) -> Self {
@@ -173,7 +178,10 @@ impl FnCheck {
 
 impl fmt::Debug for FnCheck {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FnCheck").field("name", &self.name).field("category", &self.category).finish()
+        f.debug_struct("FnCheck")
+            .field("name", &self.name)
+            .field("category", &self.category)
+            .finish()
     }
 }
 
@@ -213,13 +221,21 @@ mod tests {
 
     #[tokio::test]
     async fn a_trait_object_runs() {
-        let checks: Vec<Box<dyn HealthCheck>> =
-            vec![Box::new(AlwaysUp), Box::new(FnCheck::new("down", || async { CheckOutcome::fail("503") }))];
+        let checks: Vec<Box<dyn HealthCheck>> = vec![
+            Box::new(AlwaysUp),
+            Box::new(FnCheck::new("down", || async { CheckOutcome::fail("503") })),
+        ];
         let mut got = Vec::new();
         for c in &checks {
             got.push((c.name().to_owned(), c.check().await.status));
         }
-        assert_eq!(got, [("always-up".into(), CheckStatus::Pass), ("down".into(), CheckStatus::Fail)]);
+        assert_eq!(
+            got,
+            [
+                ("always-up".into(), CheckStatus::Pass),
+                ("down".into(), CheckStatus::Fail)
+            ]
+        );
         assert!(CheckStatus::Error > CheckStatus::Fail && CheckStatus::Fail > CheckStatus::Warn);
     }
 }

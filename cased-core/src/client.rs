@@ -56,7 +56,9 @@ impl RetryPolicy {
     #[must_use]
     pub fn backoff_cap(&self, retry: u32) -> Duration {
         let factor = 2u32.saturating_pow(retry.min(31));
-        self.initial_backoff.saturating_mul(factor).min(self.max_backoff)
+        self.initial_backoff
+            .saturating_mul(factor)
+            .min(self.max_backoff)
     }
 
     /// A "full jitter" backoff: uniform in `[0, backoff_cap(retry)]`.
@@ -163,10 +165,15 @@ impl ClientBuilder {
     /// is never echoed), a base URL that is not absolute http(s), zero timeouts or backoffs.
     pub fn build(self) -> Result<Client> {
         let mut p = Problems::default();
-        let key = self.api_key.or_else(|| std::env::var(API_KEY_ENV).ok().map(Secret::new));
+        let key = self
+            .api_key
+            .or_else(|| std::env::var(API_KEY_ENV).ok().map(Secret::new));
         let auth = match key {
             None => {
-                p.add("api_key", format!("is required: pass it to the client or set {API_KEY_ENV}"));
+                p.add(
+                    "api_key",
+                    format!("is required: pass it to the client or set {API_KEY_ENV}"),
+                );
                 None
             }
             Some(k) if k.expose().trim().is_empty() => {
@@ -179,7 +186,10 @@ impl ClientBuilder {
                     Some(v)
                 }
                 _ => {
-                    p.add("api_key", "contains whitespace or characters not allowed in an HTTP header");
+                    p.add(
+                        "api_key",
+                        "contains whitespace or characters not allowed in an HTTP header",
+                    );
                     None
                 }
             },
@@ -197,7 +207,10 @@ impl ClientBuilder {
             _ => None,
         };
         if endpoint.is_none() {
-            p.add("base_url", format!("{base:?} is not an absolute http(s) URL"));
+            p.add(
+                "base_url",
+                format!("{base:?} is not an absolute http(s) URL"),
+            );
         }
         if self.timeout.is_zero() {
             p.add("timeout", "must be greater than zero");
@@ -205,11 +218,19 @@ impl ClientBuilder {
         if self.connect_timeout.is_zero() {
             p.add("connect_timeout", "must be greater than zero");
         }
-        if self.retry.initial_backoff.is_zero() || self.retry.initial_backoff > self.retry.max_backoff {
-            p.add("retry.initial_backoff", "must be greater than zero and at most max_backoff");
+        if self.retry.initial_backoff.is_zero()
+            || self.retry.initial_backoff > self.retry.max_backoff
+        {
+            p.add(
+                "retry.initial_backoff",
+                "must be greater than zero and at most max_backoff",
+            );
         }
         if self.retry.max_retries > 100 {
-            p.add("max_retries", format!("{} is more than 100", self.retry.max_retries));
+            p.add(
+                "max_retries",
+                format!("{} is more than 100", self.retry.max_retries),
+            );
         }
         p.finish("client configuration")?;
         let (Some(auth), Some(endpoint)) = (auth, endpoint) else {
@@ -226,7 +247,13 @@ impl ClientBuilder {
             .connect_timeout(self.connect_timeout)
             .build()
             .map_err(|e| Error::Transport(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Client { inner: Arc::new(Inner { http, endpoint, retry: self.retry }) })
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                endpoint,
+                retry: self.retry,
+            }),
+        })
     }
 }
 
@@ -263,7 +290,9 @@ impl Client {
             correlation_id = event.correlation_id().unwrap_or(""),
             status = event.status().as_str(),
         );
-        self.post_with_retries(event.to_json()).instrument(span).await
+        self.post_with_retries(event.to_json())
+            .instrument(span)
+            .await
     }
 
     async fn post_with_retries(&self, body: String) -> Result<ApiResponse> {
@@ -275,7 +304,11 @@ impl Client {
             let failure = match self.attempt(body.clone()).await {
                 Ok((status, body)) => {
                     tracing::info!(status, attempt, "deployment event accepted");
-                    return Ok(ApiResponse { status, body, attempts: attempt });
+                    return Ok(ApiResponse {
+                        status,
+                        body,
+                        attempts: attempt,
+                    });
                 }
                 Err(f) => f,
             };
@@ -284,7 +317,9 @@ impl Client {
                 tracing::warn!(attempt, error = %failure.error, "deployment event not delivered");
                 return Err(failure.error);
             }
-            let delay = failure.retry_after.unwrap_or_else(|| policy.jittered_backoff(retries_done));
+            let delay = failure
+                .retry_after
+                .unwrap_or_else(|| policy.jittered_backoff(retries_done));
             if started.elapsed() + delay > policy.max_elapsed {
                 tracing::warn!(attempt, ?delay, error = %failure.error, "retry budget exhausted");
                 return Err(failure.error);
@@ -308,7 +343,10 @@ impl Client {
             Err(e) => return Err(transport_failure(&e)),
         };
         let status = response.status().as_u16();
-        let retry_after = response.headers().get(header::RETRY_AFTER).and_then(parse_retry_after);
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(parse_retry_after);
         let text = match response.text().await {
             Ok(t) => t,
             Err(e) => return Err(transport_failure(&e)),
@@ -320,12 +358,22 @@ impl Client {
         let message = server_message(status, body.as_ref());
         let (error, retryable) = match status {
             401 | 403 => (Error::Unauthorized { status, message }, false),
-            429 => (Error::RateLimited { retry_after, message }, true),
+            429 => (
+                Error::RateLimited {
+                    retry_after,
+                    message,
+                },
+                true,
+            ),
             408 | 502 | 503 | 504 => (Error::Server { status, message }, true),
             500..=599 => (Error::Server { status, message }, false),
             _ => (Error::InvalidRequest { status, message }, false),
         };
-        Err(Failure { error, retryable, retry_after })
+        Err(Failure {
+            error,
+            retryable,
+            retry_after,
+        })
     }
 }
 
@@ -333,8 +381,16 @@ fn transport_failure(e: &reqwest::Error) -> Failure {
     // Connect errors never reached the server, so retrying cannot duplicate the event.
     let retryable = e.is_connect();
     let detail = error_chain(e);
-    let error = if e.is_timeout() { Error::Timeout(detail) } else { Error::Transport(detail) };
-    Failure { error, retryable, retry_after: None }
+    let error = if e.is_timeout() {
+        Error::Timeout(detail)
+    } else {
+        Error::Transport(detail)
+    };
+    Failure {
+        error,
+        retryable,
+        retry_after: None,
+    }
 }
 
 /// `e` and its sources, joined, so "connection refused" is not hidden behind "error sending".
@@ -377,7 +433,10 @@ fn server_message(status: u16, body: Option<&Value>) -> String {
         Some(other) => other.to_string(),
     };
     if text.chars().count() > MAX_SERVER_MESSAGE {
-        text.chars().take(MAX_SERVER_MESSAGE).chain(std::iter::once('…')).collect()
+        text.chars()
+            .take(MAX_SERVER_MESSAGE)
+            .chain(std::iter::once('…'))
+            .collect()
     } else {
         text
     }
@@ -391,7 +450,10 @@ pub fn parse_retry_after(value: &HeaderValue) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     let when = httpdate::parse_http_date(s).ok()?;
-    Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+    Some(
+        when.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 #[cfg(test)]
@@ -421,19 +483,31 @@ mod tests {
         let p = RetryPolicy::default();
         let samples: Vec<Duration> = (0..2000).map(|_| p.jittered_backoff(2)).collect();
         let cap = p.backoff_cap(2);
-        assert!(samples.iter().any(|d| *d < cap / 4), "no sample in the lowest quarter");
-        assert!(samples.iter().any(|d| *d > cap * 3 / 4), "no sample in the highest quarter");
+        assert!(
+            samples.iter().any(|d| *d < cap / 4),
+            "no sample in the lowest quarter"
+        );
+        assert!(
+            samples.iter().any(|d| *d > cap * 3 / 4),
+            "no sample in the highest quarter"
+        );
     }
 
     #[test]
     fn retry_after_seconds_and_dates() {
-        assert_eq!(parse_retry_after(&HeaderValue::from_static("7")), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after(&HeaderValue::from_static("7")),
+            Some(Duration::from_secs(7))
+        );
         assert_eq!(parse_retry_after(&HeaderValue::from_static("soon")), None);
         let past = HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT");
         assert_eq!(parse_retry_after(&past), Some(Duration::ZERO));
         let future = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(120));
         let d = parse_retry_after(&HeaderValue::from_str(&future).unwrap()).unwrap();
-        assert!(d > Duration::from_secs(110) && d <= Duration::from_secs(120), "{d:?}");
+        assert!(
+            d > Duration::from_secs(110) && d <= Duration::from_secs(120),
+            "{d:?}"
+        );
     }
 
     #[test]
@@ -442,6 +516,9 @@ mod tests {
         assert_eq!(server_message(422, Some(&body)), "bad sha");
         assert_eq!(server_message(404, None), "Not Found");
         let fields = serde_json::json!({"commit_sha": ["invalid"]});
-        assert_eq!(server_message(400, Some(&fields)), r#"{"commit_sha":["invalid"]}"#);
+        assert_eq!(
+            server_message(400, Some(&fields)),
+            r#"{"commit_sha":["invalid"]}"#
+        );
     }
 }

@@ -68,7 +68,10 @@ impl MonitorConfig {
         let mut seen = std::collections::HashSet::new();
         for (i, c) in self.checks.iter().enumerate() {
             if !seen.insert(c.name()) {
-                p.add(format!("checks[{i}].name"), format!("{:?} is used by an earlier check", c.name()));
+                p.add(
+                    format!("checks[{i}].name"),
+                    format!("{:?} is used by an earlier check", c.name()),
+                );
             }
         }
         p.finish("monitor configuration")
@@ -77,7 +80,11 @@ impl MonitorConfig {
 
 fn path_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> Error {
     let path = e.path().to_string();
-    let field = if path == "." || path.is_empty() { "config".to_owned() } else { path };
+    let field = if path == "." || path.is_empty() {
+        "config".to_owned()
+    } else {
+        path
+    };
     Error::invalid(field, e.inner().to_string())
 }
 
@@ -96,21 +103,33 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(c.checks.len(), 1);
-        assert_eq!(MonitorConfig::from_value(json!({})).unwrap(), MonitorConfig::default());
+        assert_eq!(
+            MonitorConfig::from_value(json!({})).unwrap(),
+            MonitorConfig::default()
+        );
     }
 
     #[test]
     fn unknown_keys_are_named_with_their_path() {
-        let e = MonitorConfig::from_value(json!({"schedule": {"intervals": ["1s"], "cooldwn": "1m"}})).unwrap_err();
+        let e =
+            MonitorConfig::from_value(json!({"schedule": {"intervals": ["1s"], "cooldwn": "1m"}}))
+                .unwrap_err();
         assert_eq!(e.field_errors()[0].field, "schedule.cooldwn");
         assert!(e.to_string().contains("unknown field `cooldwn`"), "{e}");
         let e = MonitorConfig::from_value(json!({"verdikt": {}})).unwrap_err();
         assert!(e.to_string().contains("unknown field `verdikt`"), "{e}");
-        let e = MonitorConfig::from_value(json!({"schedule": {"intervals": ["1s", "fast"]}})).unwrap_err();
+        let e = MonitorConfig::from_value(json!({"schedule": {"intervals": ["1s", "fast"]}}))
+            .unwrap_err();
         assert_eq!(e.field_errors()[0].field, "schedule.intervals");
         assert!(e.to_string().contains("\"fast\""), "{e}");
-        let e = MonitorConfig::from_value(json!({"checks": [{"name": "a", "type": "http", "url": "http://x", "urll": 1}]})).unwrap_err();
-        assert!(e.to_string().contains("checks[0]") && e.to_string().contains("urll"), "{e}");
+        let e = MonitorConfig::from_value(
+            json!({"checks": [{"name": "a", "type": "http", "url": "http://x", "urll": 1}]}),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("checks[0]") && e.to_string().contains("urll"),
+            "{e}"
+        );
         let e = MonitorConfig::from_value(json!({"verdict": {"no_data": "maybe"}})).unwrap_err();
         assert_eq!(e.field_errors()[0].field, "verdict.no_data");
     }
@@ -134,7 +153,10 @@ mod tests {
         .unwrap();
         assert_eq!(c.detectors.len(), 1);
         assert_eq!(c.alerts.channels.len(), 1);
-        let e = MonitorConfig::from_value(json!({"detectors": [{"type": "spike", "metric": "m", "windw": 3}]})).unwrap_err();
+        let e = MonitorConfig::from_value(
+            json!({"detectors": [{"type": "spike", "metric": "m", "windw": 3}]}),
+        )
+        .unwrap_err();
         assert!(e.field_errors()[0].field.starts_with("detectors[0]"), "{e}");
     }
 }

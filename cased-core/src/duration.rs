@@ -9,7 +9,8 @@ use serde::{Deserialize, Deserializer, Serializer};
 /// # Errors
 /// A message naming the value when it does not parse (bare numbers need a unit).
 pub fn parse(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|e| format!("{s:?} is not a duration like \"10s\", \"1m\" or \"250ms\": {e}"))
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("{s:?} is not a duration like \"10s\", \"1m\" or \"250ms\": {e}"))
 }
 
 /// Formats a duration the way [`parse`] reads it (`"1m 30s"`).
@@ -47,7 +48,9 @@ pub(crate) mod human_vec {
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
         let v = Vec::<String>::deserialize(d)?;
-        v.iter().map(|s| parse(s).map_err(serde::de::Error::custom)).collect()
+        v.iter()
+            .map(|s| parse(s).map_err(serde::de::Error::custom))
+            .collect()
     }
 }
 
@@ -62,8 +65,11 @@ pub(crate) mod human_opt {
         }
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
         let s = Option::<String>::deserialize(d)?;
-        s.map(|s| parse(&s).map_err(serde::de::Error::custom)).transpose()
+        s.map(|s| parse(&s).map_err(serde::de::Error::custom))
+            .transpose()
     }
 }

@@ -187,7 +187,10 @@ pub struct FieldError {
 impl FieldError {
     /// A problem with `field`.
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -209,7 +212,12 @@ pub struct ValidationErrors {
 impl fmt::Display for ValidationErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.errors.len();
-        write!(f, "invalid {} ({n} problem{}): ", self.subject, if n == 1 { "" } else { "s" })?;
+        write!(
+            f,
+            "invalid {} ({n} problem{}): ",
+            self.subject,
+            if n == 1 { "" } else { "s" }
+        )?;
         for (i, e) in self.errors.iter().enumerate() {
             if i > 0 {
                 f.write_str("; ")?;
@@ -241,7 +249,10 @@ impl Problems {
         if self.0.is_empty() {
             Ok(())
         } else {
-            Err(Error::Validation(ValidationErrors { subject: subject.to_owned(), errors: self.0 }))
+            Err(Error::Validation(ValidationErrors {
+                subject: subject.to_owned(),
+                errors: self.0,
+            }))
         }
     }
 }

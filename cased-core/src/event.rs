@@ -51,8 +51,13 @@ pub enum DeploymentStatus {
 
 impl DeploymentStatus {
     /// All statuses, in wire order.
-    pub const ALL: [Self; 5] =
-        [Self::Pending, Self::Running, Self::Success, Self::Failure, Self::Cancelled];
+    pub const ALL: [Self; 5] = [
+        Self::Pending,
+        Self::Running,
+        Self::Success,
+        Self::Failure,
+        Self::Cancelled,
+    ];
 
     /// The wire name (`"pending"`, `"running"`, ...).
     #[must_use]
@@ -71,9 +76,15 @@ impl DeploymentStatus {
     /// # Errors
     /// [`Error::Validation`] naming `status` when `s` is not one of the five names.
     pub fn parse(s: &str) -> Result<Self> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s).ok_or_else(|| {
-            Error::invalid("status", format!("{} is not one of {}", quote(s), status_names()))
-        })
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "status",
+                    format!("{} is not one of {}", quote(s), status_names()),
+                )
+            })
     }
 }
 
@@ -84,7 +95,9 @@ impl fmt::Display for DeploymentStatus {
 }
 
 fn status_names() -> String {
-    DeploymentStatus::ALL.map(DeploymentStatus::as_str).join(", ")
+    DeploymentStatus::ALL
+        .map(DeploymentStatus::as_str)
+        .join(", ")
 }
 
 /// A validated deployment event. Serializes to exactly the JSON the API expects: absent optional
@@ -110,7 +123,10 @@ pub struct DeploymentEvent {
 impl DeploymentEvent {
     /// Starts a builder for an event describing `deployment_request` (e.g. `"Deploy v1.4.2"`).
     pub fn builder(deployment_request: impl Into<String>) -> DeploymentEventBuilder {
-        DeploymentEventBuilder { request: deployment_request.into(), ..Default::default() }
+        DeploymentEventBuilder {
+            request: deployment_request.into(),
+            ..Default::default()
+        }
     }
 
     /// A builder holding this event's fields, to change some and build again.
@@ -214,7 +230,13 @@ impl DeploymentEvent {
     /// As [`DeploymentEvent::from_json`], plus bytes that are not UTF-8 (the offset is named).
     pub fn from_slice(bytes: &[u8]) -> Result<Self> {
         let text = std::str::from_utf8(bytes).map_err(|e| {
-            Error::invalid("body", format!("is not valid UTF-8 (invalid byte at offset {})", e.valid_up_to()))
+            Error::invalid(
+                "body",
+                format!(
+                    "is not valid UTF-8 (invalid byte at offset {})",
+                    e.valid_up_to()
+                ),
+            )
         })?;
         Self::from_json(text)
     }
@@ -231,11 +253,19 @@ impl DeploymentEvent {
             ));
         };
         let mut problems = Problems::default();
-        let mut unknown: Vec<&String> = map.keys().filter(|k| !FIELDS.contains(&k.as_str())).collect();
+        let mut unknown: Vec<&String> = map
+            .keys()
+            .filter(|k| !FIELDS.contains(&k.as_str()))
+            .collect();
         unknown.sort();
         for key in unknown {
-            let hint = closest_field(key).map(|f| format!("; did you mean `{f}`?")).unwrap_or_default();
-            problems.add(key.clone(), format!("unknown field{hint} (known fields: {})", FIELDS.join(", ")));
+            let hint = closest_field(key)
+                .map(|f| format!("; did you mean `{f}`?"))
+                .unwrap_or_default();
+            problems.add(
+                key.clone(),
+                format!("unknown field{hint} (known fields: {})", FIELDS.join(", ")),
+            );
         }
         let mut builder = DeploymentEventBuilder::default();
         let mut take_str = |name: &str, problems: &mut Problems| -> Option<String> {
@@ -353,7 +383,9 @@ impl DeploymentEventBuilder {
     }
     /// Sets one metadata key.
     pub fn metadata_entry(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
-        self.metadata.get_or_insert_with(Map::new).insert(key.into(), value.into());
+        self.metadata
+            .get_or_insert_with(Map::new)
+            .insert(key.into(), value.into());
         self
     }
     /// Sets `event_metadata.environment`.
@@ -387,10 +419,15 @@ impl DeploymentEventBuilder {
         b.repository = get("GITHUB_REPOSITORY");
         b.commit_sha = get("GITHUB_SHA");
         b.git_ref = get("GITHUB_REF");
-        if let (Some(server), Some(repo), Some(run)) =
-            (get("GITHUB_SERVER_URL"), get("GITHUB_REPOSITORY"), get("GITHUB_RUN_ID"))
-        {
-            b.external_url = Some(format!("{}/{repo}/actions/runs/{run}", server.trim_end_matches('/')));
+        if let (Some(server), Some(repo), Some(run)) = (
+            get("GITHUB_SERVER_URL"),
+            get("GITHUB_REPOSITORY"),
+            get("GITHUB_RUN_ID"),
+        ) {
+            b.external_url = Some(format!(
+                "{}/{repo}/actions/runs/{run}",
+                server.trim_end_matches('/')
+            ));
             let attempt = get("GITHUB_RUN_ATTEMPT").unwrap_or_else(|| "1".into());
             b = b.correlation_id(format!("github:{repo}:{run}:{attempt}"));
         }
@@ -482,7 +519,10 @@ impl DeploymentEventBuilder {
         if let Some(s) = &self.commit_sha {
             let hex = s.bytes().all(|b| b.is_ascii_hexdigit());
             if !(7..=64).contains(&s.len()) || !hex {
-                p.add("commit_sha", format!("{} must be 7 to 64 hexadecimal characters", quote(s)));
+                p.add(
+                    "commit_sha",
+                    format!("{} must be 7 to 64 hexadecimal characters", quote(s)),
+                );
             }
         }
         if let Some(m) = &self.commit_message {
@@ -509,10 +549,19 @@ fn check_request(s: &str, p: &mut Problems) {
 fn check_text(field: &str, s: &str, max_chars: usize, p: &mut Problems) {
     let n = s.chars().count();
     if n > max_chars {
-        p.add(field, format!("is {n} characters long; at most {max_chars} are allowed"));
+        p.add(
+            field,
+            format!("is {n} characters long; at most {max_chars} are allowed"),
+        );
     }
-    if let Some(c) = s.chars().find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
-        p.add(field, format!("contains the control character U+{:04X}", c as u32));
+    if let Some(c) = s
+        .chars()
+        .find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        p.add(
+            field,
+            format!("contains the control character U+{:04X}", c as u32),
+        );
     }
 }
 
@@ -527,7 +576,14 @@ fn check_token(field: &str, s: &str, p: &mut Problems) -> bool {
         return false;
     }
     if let Some(c) = s.chars().find(|c| c.is_control() || c.is_whitespace()) {
-        p.add(field, format!("{} contains whitespace or a control character (U+{:04X})", quote(s), c as u32));
+        p.add(
+            field,
+            format!(
+                "{} contains whitespace or a control character (U+{:04X})",
+                quote(s),
+                c as u32
+            ),
+        );
         return false;
     }
     true
@@ -543,7 +599,9 @@ fn check_repository(s: &str, p: &mut Problems) {
         !seg.is_empty()
             && *seg != "."
             && *seg != ".."
-            && seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            && seg
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
     };
     if segments.len() < 2 || !segments.iter().all(valid_segment) {
         p.add(
@@ -563,8 +621,18 @@ fn check_url(s: &str, p: &mut Problems) {
     }
     match url::Url::parse(s) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-        Ok(u) => p.add(FIELD, format!("{} must be an absolute http(s) URL, not {}:", quote(s), u.scheme())),
-        Err(e) => p.add(FIELD, format!("{} is not an absolute http(s) URL: {e}", quote(s))),
+        Ok(u) => p.add(
+            FIELD,
+            format!(
+                "{} must be an absolute http(s) URL, not {}:",
+                quote(s),
+                u.scheme()
+            ),
+        ),
+        Err(e) => p.add(
+            FIELD,
+            format!("{} is not an absolute http(s) URL: {e}", quote(s)),
+        ),
     }
 }
 
@@ -574,7 +642,8 @@ fn check_ref(s: &str, p: &mut Problems) {
     }
     let bad = s.contains("..")
         || s.contains("@{")
-        || s.chars().any(|c| matches!(c, '~' | '^' | ':' | '?' | '*' | '[' | '\\'))
+        || s.chars()
+            .any(|c| matches!(c, '~' | '^' | ':' | '?' | '*' | '[' | '\\'))
         || s.ends_with('/')
         || s.ends_with('.')
         || s.ends_with(".lock");
@@ -598,7 +667,10 @@ fn check_metadata(m: &Map<String, Value>, p: &mut Problems) {
     }
     let size = serde_json::to_vec(m).map(|v| v.len()).unwrap_or(usize::MAX);
     if size > MAX_METADATA_BYTES {
-        p.add("event_metadata", format!("is {size} bytes of JSON; at most {MAX_METADATA_BYTES} are allowed"));
+        p.add(
+            "event_metadata",
+            format!("is {size} bytes of JSON; at most {MAX_METADATA_BYTES} are allowed"),
+        );
     }
 }
 
@@ -658,7 +730,10 @@ mod tests {
     fn typo_hint_names_the_close_field() {
         assert_eq!(closest_field("commit_hash"), None);
         assert_eq!(closest_field("comit_sha"), Some("commit_sha"));
-        assert_eq!(closest_field("repository-full-name"), Some("repository_full_name"));
+        assert_eq!(
+            closest_field("repository-full-name"),
+            Some("repository_full_name")
+        );
     }
 
     #[test]

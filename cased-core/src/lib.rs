@@ -26,30 +26,30 @@ mod verdict;
 pub use check::{CheckCategory, CheckOutcome, CheckStatus, FnCheck, HealthCheck};
 pub use checks::{CheckConfig, run_check};
 pub use client::{
-    API_KEY_ENV, ApiResponse, Client, ClientBuilder, DEFAULT_BASE_URL, DEPLOYMENTS_PATH, RetryPolicy,
-    parse_retry_after,
+    API_KEY_ENV, ApiResponse, Client, ClientBuilder, DEFAULT_BASE_URL, DEPLOYMENTS_PATH,
+    RetryPolicy, parse_retry_after,
 };
 pub use config::MonitorConfig;
+pub use detect::{
+    BaselineComparisonDetector, ChangepointDetector, Counts, CusumDetector, DetectorConfig,
+    DetectorSet, ErrorRateDetector, EwmaDetector, Finding, SeverityPolicy, SpikeDetector,
+    ThresholdDetector, TrendDetector,
+};
 pub use error::{Error, ErrorKind, FieldError, Result, ValidationErrors};
 pub use event::{
     DeploymentEvent, DeploymentEventBuilder, DeploymentStatus, MAX_COMMIT_MESSAGE_CHARS,
     MAX_DEPLOYMENT_REQUEST_CHARS, MAX_METADATA_BYTES, MAX_NAME_CHARS,
 };
 pub use history::{HistoryStore, SqliteHistory};
-pub use report::ReportContext;
+pub use metrics::{Baseline, BaselineSource, BaselineStore, Sample};
 pub use monitor::{Monitor, MonitorBuilder, RollbackContext, RollbackHook};
+pub use report::ReportContext;
 pub use schedule::{Delays, MAX_SCHEDULE_SPAN, MIN_INTERVAL, Schedule, ScheduleConfig};
 pub use secret::Secret;
 pub use session::{Session, UpdateEvent, Updates};
 pub use severity::Severity;
 pub use update::{
-    AlertFailure, AlertSummary,
-    CheckResult, DeploymentInfo, EndReason, MetricSummary, Phase, Report, RollbackRecord,
-    StatusUpdate, TickRecord,
+    AlertFailure, AlertSummary, CheckResult, DeploymentInfo, EndReason, MetricSummary, Phase,
+    Report, RollbackRecord, StatusUpdate, TickRecord,
 };
-pub use detect::{
-    BaselineComparisonDetector, ChangepointDetector, Counts, CusumDetector, DetectorConfig, DetectorSet, ErrorRateDetector,
-    EwmaDetector, Finding, SeverityPolicy, SpikeDetector, ThresholdDetector, TrendDetector,
-};
-pub use metrics::{Baseline, BaselineSource, BaselineStore, Sample};
 pub use verdict::{Counters, Judgement, NoDataPolicy, Verdict, VerdictConfig, VerdictTracker};

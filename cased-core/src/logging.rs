@@ -15,7 +15,9 @@ use crate::error::{Error, Result};
 pub fn init(filter: Option<&str>) -> Result<()> {
     use tracing_subscriber::EnvFilter;
     let filter = match filter {
-        Some(f) => EnvFilter::try_new(f).map_err(|e| Error::invalid("filter", format!("{f:?}: {e}")))?,
+        Some(f) => {
+            EnvFilter::try_new(f).map_err(|e| Error::invalid("filter", format!("{f:?}: {e}")))?
+        }
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
     };
     tracing_subscriber::fmt()

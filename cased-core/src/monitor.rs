@@ -10,12 +10,12 @@ use std::collections::HashMap;
 
 use crate::alert::{AlertManager, AlertsConfig, InAppStream, Notifier};
 use crate::check::HealthCheck;
-use crate::detect::{DetectorConfig, DetectorSet};
-use crate::metrics::BaselineStore;
 use crate::config::MonitorConfig;
+use crate::detect::{DetectorConfig, DetectorSet};
 use crate::error::{Error, Result};
 use crate::event::DeploymentEvent;
 use crate::history::HistoryStore;
+use crate::metrics::BaselineStore;
 use crate::schedule::Schedule;
 use crate::session::Session;
 use crate::update::Report;
@@ -32,7 +32,8 @@ pub struct RollbackContext {
     pub reason: String,
 }
 
-type RollbackFn = dyn Fn(RollbackContext) -> BoxFuture<'static, std::result::Result<(), String>> + Send + Sync;
+type RollbackFn =
+    dyn Fn(RollbackContext) -> BoxFuture<'static, std::result::Result<(), String>> + Send + Sync;
 
 /// A rollback hook: fired exactly once, when a session's verdict becomes unhealthy.
 #[derive(Clone)]
@@ -48,7 +49,10 @@ impl RollbackHook {
         F: Fn(RollbackContext) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = std::result::Result<(), String>> + Send + 'static,
     {
-        Self { f: Arc::new(move |ctx| Box::pin(f(ctx))), timeout: Duration::from_secs(60) }
+        Self {
+            f: Arc::new(move |ctx| Box::pin(f(ctx))),
+            timeout: Duration::from_secs(60),
+        }
     }
 
     /// Sets how long the hook may run.
@@ -62,14 +66,19 @@ impl RollbackHook {
         match tokio::time::timeout(self.timeout, (self.f)(ctx)).await {
             Ok(Ok(())) => None,
             Ok(Err(e)) => Some(e),
-            Err(_) => Some(format!("the rollback hook did not finish within {} ms", self.timeout.as_millis())),
+            Err(_) => Some(format!(
+                "the rollback hook did not finish within {} ms",
+                self.timeout.as_millis()
+            )),
         }
     }
 }
 
 impl fmt::Debug for RollbackHook {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RollbackHook").field("timeout", &self.timeout).finish_non_exhaustive()
+        f.debug_struct("RollbackHook")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
     }
 }
 
@@ -155,13 +164,22 @@ impl Monitor {
     /// # Errors
     /// [`Error::Validation`] on field `runtime` when called outside a tokio runtime.
     pub fn start(&self, event: DeploymentEvent) -> Result<Session> {
-        let handle = tokio::runtime::Handle::try_current()
-            .map_err(|_| Error::invalid("runtime", "Monitor::start must be called inside a tokio runtime"))?;
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| {
+            Error::invalid(
+                "runtime",
+                "Monitor::start must be called inside a tokio runtime",
+            )
+        })?;
         let alerts = {
             let _guard = handle.enter();
             self.inner.alert_manager()?
         };
-        Ok(Session::spawn(&handle, Arc::clone(&self.inner), event, alerts))
+        Ok(Session::spawn(
+            &handle,
+            Arc::clone(&self.inner),
+            event,
+            alerts,
+        ))
     }
 
     /// Starts a session and waits for its report: the one-call form.
@@ -178,12 +196,19 @@ impl Monitor {
     /// # Errors
     /// [`Error::Validation`] when no such in-app channel exists, or outside a tokio runtime.
     pub fn alerts(&self, channel: &str) -> Result<InAppStream> {
-        let handle = tokio::runtime::Handle::try_current()
-            .map_err(|_| Error::invalid("runtime", "Monitor::alerts must be called inside a tokio runtime"))?;
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| {
+            Error::invalid(
+                "runtime",
+                "Monitor::alerts must be called inside a tokio runtime",
+            )
+        })?;
         let _guard = handle.enter();
         match self.inner.alert_manager()? {
             Some(m) => m.subscribe(channel),
-            None => Err(Error::invalid("alerts.channels", "no alert channel is configured")),
+            None => Err(Error::invalid(
+                "alerts.channels",
+                "no alert channel is configured",
+            )),
         }
     }
 
@@ -292,13 +317,20 @@ impl MonitorBuilder {
         }
         if let Err(e) = self.config.alerts.validate() {
             problems.extend(e.field_errors().iter().map(|f| {
-                let field = if f.field.starts_with("alerts") { f.field.clone() } else { format!("alerts.{}", f.field) };
+                let field = if f.field.starts_with("alerts") {
+                    f.field.clone()
+                } else {
+                    format!("alerts.{}", f.field)
+                };
                 crate::FieldError::new(field, f.message.clone())
             }));
         }
         for (i, v) in self.baselines.values().enumerate() {
             if let Some(bad) = v.iter().find(|x| !x.is_finite()) {
-                problems.push(crate::FieldError::new(format!("baselines[{i}]"), format!("{bad} is not a finite number")));
+                problems.push(crate::FieldError::new(
+                    format!("baselines[{i}]"),
+                    format!("{bad} is not a finite number"),
+                ));
             }
         }
         for (i, c) in self.config.checks.iter().enumerate() {
@@ -313,14 +345,23 @@ impl MonitorBuilder {
         let mut seen = std::collections::HashSet::new();
         for c in &checks {
             if !seen.insert(c.name().to_owned()) {
-                problems.push(crate::FieldError::new("checks", format!("two checks are named {:?}", c.name())));
+                problems.push(crate::FieldError::new(
+                    "checks",
+                    format!("two checks are named {:?}", c.name()),
+                ));
             }
         }
         if self.update_buffer == 0 {
-            problems.push(crate::FieldError::new("update_buffer", "must be at least 1"));
+            problems.push(crate::FieldError::new(
+                "update_buffer",
+                "must be at least 1",
+            ));
         }
         if self.sample_window == 0 {
-            problems.push(crate::FieldError::new("sample_window", "must be at least 1"));
+            problems.push(crate::FieldError::new(
+                "sample_window",
+                "must be at least 1",
+            ));
         }
         if !problems.is_empty() {
             return Err(Error::Validation(crate::ValidationErrors {
@@ -337,7 +378,13 @@ impl MonitorBuilder {
                 update_buffer: self.update_buffer,
                 sample_window: self.sample_window,
                 history: self.history,
-                watched: Arc::new(self.config.detectors.iter().map(|d| d.metric.clone()).collect()),
+                watched: Arc::new(
+                    self.config
+                        .detectors
+                        .iter()
+                        .map(|d| d.metric.clone())
+                        .collect(),
+                ),
                 detectors: self.config.detectors,
                 baselines: self.baselines,
                 baseline_store: self.baseline_store,

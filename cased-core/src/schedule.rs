@@ -60,7 +60,9 @@ pub struct Schedule {
 
 impl Default for Schedule {
     fn default() -> Self {
-        Self { config: ScheduleConfig::default() }
+        Self {
+            config: ScheduleConfig::default(),
+        }
     }
 }
 
@@ -85,12 +87,21 @@ impl Schedule {
             }
         }
         if config.cooldown > MAX_SCHEDULE_SPAN {
-            p.add("schedule.cooldown", format!("{} is longer than 7 days", duration::format(config.cooldown)));
+            p.add(
+                "schedule.cooldown",
+                format!(
+                    "{} is longer than 7 days",
+                    duration::format(config.cooldown)
+                ),
+            );
         }
         if config.max_duration.is_zero() || config.max_duration > MAX_SCHEDULE_SPAN {
             p.add(
                 "schedule.max_duration",
-                format!("{} is outside (0, 7 days]", duration::format(config.max_duration)),
+                format!(
+                    "{} is outside (0, 7 days]",
+                    duration::format(config.max_duration)
+                ),
             );
         }
         if let Some(min) = config.intervals.iter().min()
@@ -114,7 +125,10 @@ impl Schedule {
     /// # Errors
     /// As [`Schedule::new`].
     pub fn progressive(intervals: impl IntoIterator<Item = Duration>) -> Result<Self> {
-        Self::new(ScheduleConfig { intervals: intervals.into_iter().collect(), ..Default::default() })
+        Self::new(ScheduleConfig {
+            intervals: intervals.into_iter().collect(),
+            ..Default::default()
+        })
     }
 
     /// The configuration this schedule was built from.
@@ -138,13 +152,22 @@ impl Schedule {
     /// The smallest interval (check timeouts are capped to it).
     #[must_use]
     pub fn min_interval(&self) -> Duration {
-        self.config.intervals.iter().copied().min().unwrap_or(MIN_INTERVAL)
+        self.config
+            .intervals
+            .iter()
+            .copied()
+            .min()
+            .unwrap_or(MIN_INTERVAL)
     }
 
     /// A fresh sequence of delays, starting with the first interval.
     #[must_use]
     pub fn delays(&self) -> Delays {
-        Delays { intervals: self.config.intervals.clone().into(), jitter: self.config.jitter, next: 0 }
+        Delays {
+            intervals: self.config.intervals.clone().into(),
+            jitter: self.config.jitter,
+            next: 0,
+        }
     }
 }
 
@@ -190,7 +213,11 @@ mod tests {
 
     #[test]
     fn default_progression_repeats_the_last_interval() {
-        let got: Vec<u64> = Schedule::default().delays().take(7).map(|d| d.as_secs()).collect();
+        let got: Vec<u64> = Schedule::default()
+            .delays()
+            .take(7)
+            .map(|d| d.as_secs())
+            .collect();
         assert_eq!(got, [10, 30, 60, 300, 300, 300, 300]);
     }
 
@@ -203,20 +230,35 @@ mod tests {
         })
         .unwrap();
         let delays: Vec<Duration> = s.delays().take(500).collect();
-        assert!(delays.iter().all(|d| *d >= Duration::from_millis(100) && *d <= Duration::from_millis(120)));
-        assert!(delays.iter().any(|d| *d > Duration::from_millis(110)), "jitter never used its upper half");
+        assert!(
+            delays
+                .iter()
+                .all(|d| *d >= Duration::from_millis(100) && *d <= Duration::from_millis(120))
+        );
+        assert!(
+            delays.iter().any(|d| *d > Duration::from_millis(110)),
+            "jitter never used its upper half"
+        );
     }
 
     #[test]
     fn nonsense_is_rejected_with_every_field_named() {
         let err = Schedule::new(ScheduleConfig {
-            intervals: vec![Duration::from_secs(10), Duration::ZERO, Duration::from_secs(30 * 24 * 3600)],
+            intervals: vec![
+                Duration::from_secs(10),
+                Duration::ZERO,
+                Duration::from_secs(30 * 24 * 3600),
+            ],
             cooldown: Duration::from_secs(8 * 24 * 3600),
             max_duration: Duration::ZERO,
             jitter: Duration::from_secs(11),
         })
         .unwrap_err();
-        let fields: Vec<&str> = err.field_errors().iter().map(|e| e.field.as_str()).collect();
+        let fields: Vec<&str> = err
+            .field_errors()
+            .iter()
+            .map(|e| e.field.as_str())
+            .collect();
         assert_eq!(
             fields,
             [
@@ -233,12 +275,20 @@ mod tests {
 
     #[test]
     fn config_reads_human_durations() {
-        let c: ScheduleConfig =
-            serde_json::from_str(r#"{"intervals": ["250ms", "1m"], "cooldown": "30m", "jitter": "0s"}"#).unwrap();
-        assert_eq!(c.intervals, [Duration::from_millis(250), Duration::from_secs(60)]);
+        let c: ScheduleConfig = serde_json::from_str(
+            r#"{"intervals": ["250ms", "1m"], "cooldown": "30m", "jitter": "0s"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.intervals,
+            [Duration::from_millis(250), Duration::from_secs(60)]
+        );
         assert_eq!(c.cooldown, Duration::from_secs(1800));
         assert_eq!(c.max_duration, Duration::from_secs(7200));
         let bad = serde_json::from_str::<ScheduleConfig>(r#"{"intervals": ["10"]}"#).unwrap_err();
-        assert!(bad.to_string().contains("\"10\" is not a duration"), "{bad}");
+        assert!(
+            bad.to_string().contains("\"10\" is not a duration"),
+            "{bad}"
+        );
     }
 }

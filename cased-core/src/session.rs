@@ -16,14 +16,14 @@ use tokio::time::Instant;
 use crate::alert::{Alert, AlertManager};
 use crate::check::{CheckOutcome, CheckStatus, HealthCheck};
 use crate::detect::{Counts, DetectorSet, Finding};
-use crate::metrics::{Baseline, BaselineKey, Sample, WindowKind};
-use crate::severity::Severity;
 use crate::error::{Error, Result};
 use crate::event::{DeploymentEvent, DeploymentStatus};
+use crate::metrics::{Baseline, BaselineKey, Sample, WindowKind};
 use crate::monitor::{MonitorInner, RollbackContext};
+use crate::severity::Severity;
 use crate::update::{
-    AlertFailure, AlertSummary, CheckResult, DeploymentInfo, EndReason, MetricSummary, Phase, Report, RollbackRecord, StatusUpdate,
-    TickRecord,
+    AlertFailure, AlertSummary, CheckResult, DeploymentInfo, EndReason, MetricSummary, Phase,
+    Report, RollbackRecord, StatusUpdate, TickRecord,
 };
 use crate::verdict::{Judgement, Verdict, VerdictTracker};
 
@@ -106,12 +106,16 @@ impl Updates {
             match self.rx.recv().await {
                 Ok(u) => {
                     // Skip what `first` already covered (subscribing and reading `latest` race).
-                    if self.last_tick.is_some_and(|(t, p)| (u.tick, u.phase == Phase::Finished) <= (t, p == Phase::Finished)) {
+                    if self.last_tick.is_some_and(|(t, p)| {
+                        (u.tick, u.phase == Phase::Finished) <= (t, p == Phase::Finished)
+                    }) {
                         continue;
                     }
                     return Some(self.give(u));
                 }
-                Err(broadcast::error::RecvError::Lagged(n)) => return Some(UpdateEvent::Skipped(n)),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    return Some(UpdateEvent::Skipped(n));
+                }
                 Err(broadcast::error::RecvError::Closed) => {
                     self.done = true;
                     return None;
@@ -130,7 +134,9 @@ impl Updates {
 
     /// The updates as a `futures::Stream`.
     pub fn into_stream(self) -> impl Stream<Item = UpdateEvent> + Send + Unpin {
-        Box::pin(futures::stream::unfold(self, |mut u| async move { u.next().await.map(|e| (e, u)) }))
+        Box::pin(futures::stream::unfold(self, |mut u| async move {
+            u.next().await.map(|e| (e, u))
+        }))
     }
 }
 
@@ -178,7 +184,12 @@ impl Session {
     pub fn updates(&self) -> Updates {
         let rx = self.shared.updates.subscribe();
         let first = self.shared.latest.lock().expect("latest lock").clone();
-        Updates { rx, first, last_tick: None, done: false }
+        Updates {
+            rx,
+            first,
+            last_tick: None,
+            done: false,
+        }
     }
 
     /// The deployment succeeded: the cool-down starts now (no effect once finished or when the
@@ -199,7 +210,10 @@ impl Session {
 
     fn signal(&self, to: Control) {
         self.shared.control.send_if_modified(|c| {
-            let allowed = matches!((*c, to), (Control::Running, _) | (Control::Succeeded, Control::Failed | Control::Cancelled));
+            let allowed = matches!(
+                (*c, to),
+                (Control::Running, _) | (Control::Succeeded, Control::Failed | Control::Cancelled)
+            );
             if allowed {
                 *c = to;
             }
@@ -218,10 +232,16 @@ impl Session {
             return Err(Error::invalid("metric", "must not be empty"));
         }
         if !value.is_finite() {
-            return Err(Error::invalid("value", format!("{value} is not a finite number")));
+            return Err(Error::invalid(
+                "value",
+                format!("{value} is not a finite number"),
+            ));
         }
         if self.is_finished() {
-            return Err(Error::invalid("session", "has finished; the sample was not recorded"));
+            return Err(Error::invalid(
+                "session",
+                "has finished; the sample was not recorded",
+            ));
         }
         if self.shared.watched.contains(metric) {
             self.enqueue(Pending::Value(metric.into(), value))?;
@@ -248,10 +268,16 @@ impl Session {
         }
         let counts = Counts::new(errors, requests)?;
         if self.is_finished() {
-            return Err(Error::invalid("session", "has finished; the counts were not recorded"));
+            return Err(Error::invalid(
+                "session",
+                "has finished; the counts were not recorded",
+            ));
         }
         if !self.shared.watched.contains(metric) {
-            return Err(Error::invalid("metric", format!("{metric:?} has no error-rate detector; the counts would be ignored")));
+            return Err(Error::invalid(
+                "metric",
+                format!("{metric:?} has no error-rate detector; the counts would be ignored"),
+            ));
         }
         self.enqueue(Pending::Counts(metric.into(), counts))
     }
@@ -261,7 +287,9 @@ impl Session {
         if pending.len() >= MAX_PENDING {
             return Err(Error::invalid(
                 "value",
-                format!("{MAX_PENDING} samples already wait for the next tick; this one was not recorded"),
+                format!(
+                    "{MAX_PENDING} samples already wait for the next tick; this one was not recorded"
+                ),
             ));
         }
         pending.push(sample);
@@ -271,7 +299,10 @@ impl Session {
     /// Waits for the session to end and returns its report.
     pub async fn wait(&self) -> Report {
         let mut rx = self.shared.report.subscribe();
-        let report = rx.wait_for(Option::is_some).await.expect("the report sender lives in Shared");
+        let report = rx
+            .wait_for(Option::is_some)
+            .await
+            .expect("the report sender lives in Shared");
         Report::clone(report.as_ref().expect("waited for Some"))
     }
 
@@ -314,7 +345,12 @@ struct SessionTask {
 }
 
 impl SessionTask {
-    fn new(monitor: Arc<MonitorInner>, shared: Arc<Shared>, event: DeploymentEvent, alerts: Option<AlertManager>) -> Self {
+    fn new(
+        monitor: Arc<MonitorInner>,
+        shared: Arc<Shared>,
+        event: DeploymentEvent,
+        alerts: Option<AlertManager>,
+    ) -> Self {
         let info = Arc::new(DeploymentInfo::of(&event, &shared.id));
         let tracker = VerdictTracker::new(monitor.verdict.clone(), monitor.checks.len());
         let detectors = monitor.detector_set();
@@ -351,7 +387,10 @@ impl SessionTask {
         );
         let run = async {
             if let Some(h) = &self.monitor.history {
-                let started = self.started_wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+                let started = self
+                    .started_wall
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64);
                 if let Err(e) = h.begin_session(&self.shared.id, &self.event, started).await {
                     tracing::warn!(error = %e, "history: cannot record the session start");
                 }
@@ -375,8 +414,12 @@ impl SessionTask {
     /// pre-deploy window for this deployment (its correlation id), else the last 5 healthy
     /// deployments. Without one, the detector reports no data and the no-data policy decides.
     async fn load_baselines(&mut self) {
-        let metrics: Vec<(String, &'static str)> =
-            self.detectors.baseline_metrics().into_iter().map(|(m, t)| (m.to_owned(), t)).collect();
+        let metrics: Vec<(String, &'static str)> = self
+            .detectors
+            .baseline_metrics()
+            .into_iter()
+            .map(|(m, t)| (m.to_owned(), t))
+            .collect();
         for (metric, kind) in metrics {
             if kind != "baseline" {
                 continue; // error-rate baselines are counts: given in code, not from samples.
@@ -414,15 +457,25 @@ impl SessionTask {
         let now = crate::metrics::unix_now();
         let mut samples = Vec::with_capacity(results.len() * 2);
         for r in results.iter().filter(|r| r.status != CheckStatus::Error) {
-            samples.push(Sample::at(format!("{}.latency_ms", r.name), now, r.latency.as_secs_f64() * 1000.0));
+            samples.push(Sample::at(
+                format!("{}.latency_ms", r.name),
+                now,
+                r.latency.as_secs_f64() * 1000.0,
+            ));
             let ok = matches!(r.status, CheckStatus::Pass | CheckStatus::Warn);
-            samples.push(Sample::at(format!("{}.success", r.name), now, if ok { 1.0 } else { 0.0 }));
+            samples.push(Sample::at(
+                format!("{}.success", r.name),
+                now,
+                if ok { 1.0 } else { 0.0 },
+            ));
         }
         let pending = std::mem::take(&mut *self.shared.pending.lock().expect("pending lock"));
         let mut findings = Vec::new();
         for p in pending {
             match p {
-                Pending::Value(metric, value) => samples.push(Sample::at(metric.to_string(), now, value)),
+                Pending::Value(metric, value) => {
+                    samples.push(Sample::at(metric.to_string(), now, value))
+                }
                 Pending::Counts(metric, counts) => {
                     if let Err(e) = self.detectors.observe_counts(&metric, counts) {
                         tracing::warn!(error = %e, %metric, "counts not used");
@@ -447,7 +500,14 @@ impl SessionTask {
 
     /// Raises an alert, if alerting is configured; an alert that cannot be queued is logged
     /// (delivery failures are reported by the alert manager).
-    fn alert(&mut self, severity: Severity, title: String, summary: String, key: String, findings: Vec<Finding>) {
+    fn alert(
+        &mut self,
+        severity: Severity,
+        title: String,
+        summary: String,
+        key: String,
+        findings: Vec<Finding>,
+    ) {
         let Some(manager) = &self.alerts else { return };
         let alert = Alert::builder(severity, title.clone())
             .summary(summary)
@@ -457,7 +517,11 @@ impl SessionTask {
             .findings(findings)
             .build();
         match alert.and_then(|a| manager.fire(a)) {
-            Ok(()) => self.fired.push(AlertSummary { key, severity, title }),
+            Ok(()) => self.fired.push(AlertSummary {
+                key,
+                severity,
+                title,
+            }),
             Err(e) => tracing::error!(error = %e, "alert not queued"),
         }
     }
@@ -483,10 +547,16 @@ impl SessionTask {
             let state = *control.borrow_and_update();
             match state {
                 Control::Failed => {
-                    return (EndReason::DeploymentFailed, self.judged(Verdict::Inconclusive, "the deployment reported failure"));
+                    return (
+                        EndReason::DeploymentFailed,
+                        self.judged(Verdict::Inconclusive, "the deployment reported failure"),
+                    );
                 }
                 Control::Cancelled => {
-                    return (EndReason::Cancelled, self.judged(Verdict::Inconclusive, "the session was cancelled"));
+                    return (
+                        EndReason::Cancelled,
+                        self.judged(Verdict::Inconclusive, "the session was cancelled"),
+                    );
                 }
                 Control::Succeeded if cooldown_end.is_none() => {
                     let now = Instant::now();
@@ -497,7 +567,11 @@ impl SessionTask {
                 }
                 _ => {}
             }
-            let end_at = if self.extended { deadline } else { cooldown_end.unwrap_or(deadline) };
+            let end_at = if self.extended {
+                deadline
+            } else {
+                cooldown_end.unwrap_or(deadline)
+            };
             tokio::select! {
                 biased;
                 changed = control.changed() => {
@@ -541,7 +615,10 @@ impl SessionTask {
         let c = self.tracker.counters();
         Judgement {
             verdict,
-            reason: format!("{why} after {} ticks ({} failed, {} measured)", self.tick, c.failed_ticks, c.measured_ticks),
+            reason: format!(
+                "{why} after {} ticks ({} failed, {} measured)",
+                self.tick, c.failed_ticks, c.measured_ticks
+            ),
         }
     }
 
@@ -552,21 +629,38 @@ impl SessionTask {
         }
         let elapsed = Instant::now() - self.started;
         let cap = self.monitor.schedule.min_interval();
-        let runs = self.monitor.checks.iter().map(|c| run_one(Arc::clone(c), cap));
+        let runs = self
+            .monitor
+            .checks
+            .iter()
+            .map(|c| run_one(Arc::clone(c), cap));
         let results: Vec<CheckResult> = futures::future::join_all(runs).await;
-        let view: Vec<(&str, CheckStatus, &str)> =
-            results.iter().map(|r| (&*r.name, r.status, r.message.as_str())).collect();
+        let view: Vec<(&str, CheckStatus, &str)> = results
+            .iter()
+            .map(|r| (&*r.name, r.status, r.message.as_str()))
+            .collect();
         self.tracker.record_tick(&view);
         let findings = self.detect(&results);
         for f in &findings {
             if f.severity >= Severity::Critical && f.kind == crate::detect::DetectionKind::Alarm {
-                self.tracker.record_critical(format!("{} finding on {} ({}): {}", f.severity, f.metric, f.detector, f.message));
-            } else if f.severity == Severity::Warning && f.kind == crate::detect::DetectionKind::Alarm {
+                self.tracker.record_critical(format!(
+                    "{} finding on {} ({}): {}",
+                    f.severity, f.metric, f.detector, f.message
+                ));
+            } else if f.severity == Severity::Warning
+                && f.kind == crate::detect::DetectionKind::Alarm
+            {
                 self.tracker.record_warning();
             }
             if f.severity >= Severity::Warning {
                 let key = format!("{}/{}/{}", self.shared.id, f.metric, f.detector);
-                self.alert(f.severity, format!("{}: {}", f.metric, f.detector), f.message.clone(), key, vec![f.clone()]);
+                self.alert(
+                    f.severity,
+                    format!("{}: {}", f.metric, f.detector),
+                    f.message.clone(),
+                    key,
+                    vec![f.clone()],
+                );
             }
         }
         self.findings.extend(findings.iter().cloned());
@@ -611,7 +705,9 @@ impl SessionTask {
     }
 
     async fn fire_rollback(&mut self, judgement: &Judgement) {
-        let Some(hook) = self.monitor.rollback.clone() else { return };
+        let Some(hook) = self.monitor.rollback.clone() else {
+            return;
+        };
         tracing::warn!(reason = %judgement.reason, "deployment unhealthy; firing the rollback hook");
         let ctx = RollbackContext {
             session_id: self.shared.id.to_string(),
@@ -635,8 +731,19 @@ impl SessionTask {
         let judgement = self.apply_detector_no_data(&ended_by, judgement);
         if judgement.verdict == Verdict::Unhealthy {
             let key = format!("{}/verdict", self.shared.id);
-            let findings = self.findings.iter().filter(|f| f.severity >= Severity::Critical).cloned().collect();
-            self.alert(Severity::Critical, "Deployment unhealthy".into(), judgement.reason.clone(), key, findings);
+            let findings = self
+                .findings
+                .iter()
+                .filter(|f| f.severity >= Severity::Critical)
+                .cloned()
+                .collect();
+            self.alert(
+                Severity::Critical,
+                "Deployment unhealthy".into(),
+                judgement.reason.clone(),
+                key,
+                findings,
+            );
         } else if matches!(judgement.verdict, Verdict::Healthy | Verdict::Degraded)
             && let Some(m) = &self.alerts
         {
@@ -653,9 +760,21 @@ impl SessionTask {
             .iter()
             .map(|(k, w)| {
                 let n = w.values.len();
-                let mean = if n == 0 { 0.0 } else { w.values.iter().sum::<f64>() / n as f64 };
+                let mean = if n == 0 {
+                    0.0
+                } else {
+                    w.values.iter().sum::<f64>() / n as f64
+                };
                 let last = w.values.back().copied().unwrap_or(f64::NAN);
-                (k.to_string(), MetricSummary { count: w.count, window: n, last, mean })
+                (
+                    k.to_string(),
+                    MetricSummary {
+                        count: w.count,
+                        window: n,
+                        last,
+                        mean,
+                    },
+                )
             })
             .collect::<BTreeMap<_, _>>();
         let report = Report {
@@ -664,7 +783,10 @@ impl SessionTask {
             verdict: judgement.verdict,
             reason: judgement.reason,
             ended_by,
-            started_at_unix_ms: self.started_wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+            started_at_unix_ms: self
+                .started_wall
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
             duration: Instant::now() - self.started,
             cooldown_started: self.cooldown_started,
             extended: self.extended,
@@ -675,7 +797,11 @@ impl SessionTask {
             rollback: self.rollback.take(),
             alerts: std::mem::take(&mut self.fired),
             alert_failures: self.alerts.as_ref().map_or_else(Vec::new, |m| {
-                m.failures().iter().filter(|r| r.group_key == *self.shared.id).map(|r| AlertFailure::from(&**r)).collect()
+                m.failures()
+                    .iter()
+                    .filter(|r| r.group_key == *self.shared.id)
+                    .map(|r| AlertFailure::from(&**r))
+                    .collect()
             }),
             no_data: self.no_data.clone(),
         };
@@ -694,16 +820,36 @@ impl SessionTask {
     /// Under the no-data policy, a normal end whose comparison detectors never had data is not
     /// healthy: `fail` makes it unhealthy, otherwise it is inconclusive, and the reason says so.
     fn apply_detector_no_data(&self, ended_by: &EndReason, j: Judgement) -> Judgement {
-        let normal_end = matches!(ended_by, EndReason::CooldownElapsed | EndReason::MaxDuration);
-        if !normal_end || self.no_data.is_empty() || !matches!(j.verdict, Verdict::Healthy | Verdict::Degraded) {
+        let normal_end = matches!(
+            ended_by,
+            EndReason::CooldownElapsed | EndReason::MaxDuration
+        );
+        if !normal_end
+            || self.no_data.is_empty()
+            || !matches!(j.verdict, Verdict::Healthy | Verdict::Degraded)
+        {
             return j;
         }
-        let what = format!("no baseline or too few samples for {}", self.no_data.join(", "));
+        let what = format!(
+            "no baseline or too few samples for {}",
+            self.no_data.join(", ")
+        );
         match self.monitor.verdict.no_data {
-            crate::NoDataPolicy::Fail => Judgement { verdict: Verdict::Unhealthy, reason: format!("{what} (no_data = fail)") },
+            crate::NoDataPolicy::Fail => Judgement {
+                verdict: Verdict::Unhealthy,
+                reason: format!("{what} (no_data = fail)"),
+            },
             policy => Judgement {
                 verdict: Verdict::Inconclusive,
-                reason: format!("{what} (no_data = {}); checks: {}", if policy == crate::NoDataPolicy::Extend { "extend" } else { "inconclusive" }, j.reason),
+                reason: format!(
+                    "{what} (no_data = {}); checks: {}",
+                    if policy == crate::NoDataPolicy::Extend {
+                        "extend"
+                    } else {
+                        "inconclusive"
+                    },
+                    j.reason
+                ),
             },
         }
     }
@@ -712,20 +858,33 @@ impl SessionTask {
     /// outcome is healthy when the checks and findings were (`verdict`, before the no-data
     /// policy), so the first deployment can become the baseline of the next.
     async fn record_baselines(&mut self, verdict: Verdict) {
-        let Some(store) = self.monitor.baseline_store.clone() else { return };
+        let Some(store) = self.monitor.baseline_store.clone() else {
+            return;
+        };
         let id = self.info.correlation_id.clone();
         let mut by_metric: BTreeMap<String, Vec<Sample>> = BTreeMap::new();
         for s in std::mem::take(&mut self.observed) {
             by_metric.entry(s.metric.clone()).or_default().push(s);
         }
         for (metric, samples) in by_metric {
-            if let Err(e) = store.record(&self.baseline_key(&metric), &id, WindowKind::Deployment, &samples).await {
+            if let Err(e) = store
+                .record(
+                    &self.baseline_key(&metric),
+                    &id,
+                    WindowKind::Deployment,
+                    &samples,
+                )
+                .await
+            {
                 tracing::warn!(error = %e, metric, "baseline store: cannot record the samples");
             }
         }
         let repo = self.info.repository.as_deref().unwrap_or("");
         let env = self.info.environment.as_deref().unwrap_or("");
-        if let Err(e) = store.set_outcome(repo, env, &id, verdict == Verdict::Healthy).await {
+        if let Err(e) = store
+            .set_outcome(repo, env, &id, verdict == Verdict::Healthy)
+            .await
+        {
             tracing::warn!(error = %e, "baseline store: cannot record the outcome");
         }
     }
@@ -738,8 +897,11 @@ async fn run_one(check: Arc<dyn HealthCheck>, cap: Duration) -> CheckResult {
     let started = Instant::now();
     let outcome = match tokio::time::timeout(limit, check.check()).await {
         Ok(o) => o,
-        Err(_) => CheckOutcome::error(format!("the check did not finish within {} ms", limit.as_millis()))
-            .with_latency(started.elapsed()),
+        Err(_) => CheckOutcome::error(format!(
+            "the check did not finish within {} ms",
+            limit.as_millis()
+        ))
+        .with_latency(started.elapsed()),
     };
     CheckResult {
         name: check.name().into(),

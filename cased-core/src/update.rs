@@ -22,7 +22,10 @@ pub(crate) fn from_millis<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D
 }
 
 fn opt_from_millis<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    Option::<f64>::deserialize(d)?.map(millis_to_duration).transpose().map_err(serde::de::Error::custom)
+    Option::<f64>::deserialize(d)?
+        .map(millis_to_duration)
+        .transpose()
+        .map_err(serde::de::Error::custom)
 }
 
 pub(crate) fn millis_to_duration(ms: f64) -> Result<Duration, String> {
@@ -107,7 +110,11 @@ pub struct CheckResult {
     /// Pass, warn, fail or error.
     pub status: CheckStatus,
     /// How long it took.
-    #[serde(rename = "latency_ms", serialize_with = "as_millis", deserialize_with = "from_millis")]
+    #[serde(
+        rename = "latency_ms",
+        serialize_with = "as_millis",
+        deserialize_with = "from_millis"
+    )]
     pub latency: Duration,
     /// One line for a person.
     pub message: String,
@@ -127,7 +134,11 @@ pub struct StatusUpdate {
     /// The tick number (1 = first); the finishing update repeats the last tick's number.
     pub tick: u32,
     /// Time since the session started.
-    #[serde(rename = "elapsed_ms", serialize_with = "as_millis", deserialize_with = "from_millis")]
+    #[serde(
+        rename = "elapsed_ms",
+        serialize_with = "as_millis",
+        deserialize_with = "from_millis"
+    )]
     pub elapsed: Duration,
     /// Each check's result in this tick (empty in the finishing update).
     pub checks: Vec<CheckResult>,
@@ -138,7 +149,11 @@ pub struct StatusUpdate {
     /// Why.
     pub reason: String,
     /// Time until the next tick; `None` once finished.
-    #[serde(rename = "next_tick_in_ms", serialize_with = "opt_millis", deserialize_with = "opt_from_millis")]
+    #[serde(
+        rename = "next_tick_in_ms",
+        serialize_with = "opt_millis",
+        deserialize_with = "opt_from_millis"
+    )]
     pub next_tick_in: Option<Duration>,
 }
 
@@ -165,10 +180,18 @@ pub struct TickRecord {
     /// The phase the tick ran in.
     pub phase: Phase,
     /// When it started, from the session's start.
-    #[serde(rename = "elapsed_ms", serialize_with = "as_millis", deserialize_with = "from_millis")]
+    #[serde(
+        rename = "elapsed_ms",
+        serialize_with = "as_millis",
+        deserialize_with = "from_millis"
+    )]
     pub elapsed: Duration,
     /// How late it started against the schedule.
-    #[serde(rename = "late_ms", serialize_with = "as_millis", deserialize_with = "from_millis")]
+    #[serde(
+        rename = "late_ms",
+        serialize_with = "as_millis",
+        deserialize_with = "from_millis"
+    )]
     pub late: Duration,
     /// Each check's result.
     pub checks: Vec<CheckResult>,
@@ -194,7 +217,11 @@ pub struct MetricSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RollbackRecord {
     /// When it fired, from the session's start.
-    #[serde(rename = "elapsed_ms", serialize_with = "as_millis", deserialize_with = "from_millis")]
+    #[serde(
+        rename = "elapsed_ms",
+        serialize_with = "as_millis",
+        deserialize_with = "from_millis"
+    )]
     pub elapsed: Duration,
     /// `None` when the hook succeeded, otherwise its error.
     pub error: Option<String>,
@@ -254,10 +281,18 @@ pub struct Report {
     /// Wall-clock start, milliseconds since the Unix epoch.
     pub started_at_unix_ms: u64,
     /// How long the session lasted.
-    #[serde(rename = "duration_ms", serialize_with = "as_millis", deserialize_with = "from_millis")]
+    #[serde(
+        rename = "duration_ms",
+        serialize_with = "as_millis",
+        deserialize_with = "from_millis"
+    )]
     pub duration: Duration,
     /// When the cool-down started, from the session's start.
-    #[serde(rename = "cooldown_started_ms", serialize_with = "opt_millis", deserialize_with = "opt_from_millis")]
+    #[serde(
+        rename = "cooldown_started_ms",
+        serialize_with = "opt_millis",
+        deserialize_with = "opt_from_millis"
+    )]
     pub cooldown_started: Option<Duration>,
     /// Whether the no-data policy `extend` kept the session past its cool-down.
     pub extended: bool,

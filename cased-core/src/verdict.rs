@@ -73,7 +73,12 @@ pub struct VerdictConfig {
 
 impl Default for VerdictConfig {
     fn default() -> Self {
-        Self { failure_limit: 0, consecutive_error_limit: 4, min_samples: 5, no_data: NoDataPolicy::Inconclusive }
+        Self {
+            failure_limit: 0,
+            consecutive_error_limit: 4,
+            min_samples: 5,
+            no_data: NoDataPolicy::Inconclusive,
+        }
     }
 }
 
@@ -104,7 +109,10 @@ pub struct Judgement {
 
 impl Judgement {
     fn new(verdict: Verdict, reason: impl Into<String>) -> Self {
-        Self { verdict, reason: reason.into() }
+        Self {
+            verdict,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -121,7 +129,12 @@ impl VerdictTracker {
     /// A tracker for `checks` checks.
     #[must_use]
     pub fn new(config: VerdictConfig, checks: usize) -> Self {
-        Self { config, counters: Counters::default(), consecutive_errors: vec![0; checks], terminal: None }
+        Self {
+            config,
+            counters: Counters::default(),
+            consecutive_errors: vec![0; checks],
+            terminal: None,
+        }
     }
 
     /// The counters so far.
@@ -158,7 +171,9 @@ impl VerdictTracker {
             if *status == CheckStatus::Error {
                 self.counters.errors += 1;
                 self.consecutive_errors[i] += 1;
-                if self.consecutive_errors[i] > self.config.consecutive_error_limit && self.terminal.is_none() {
+                if self.consecutive_errors[i] > self.config.consecutive_error_limit
+                    && self.terminal.is_none()
+                {
                     self.terminal = Some(Judgement::new(
                         Verdict::Inconclusive,
                         format!(
@@ -188,7 +203,11 @@ impl VerdictTracker {
                     format!(
                         "{} failed tick{} (limit {}); check {name:?} failed: {message}",
                         self.counters.failed_ticks,
-                        if self.counters.failed_ticks == 1 { "" } else { "s" },
+                        if self.counters.failed_ticks == 1 {
+                            ""
+                        } else {
+                            "s"
+                        },
                         self.config.failure_limit
                     ),
                 ));
@@ -205,7 +224,11 @@ impl VerdictTracker {
 
     /// Records a finding severe enough to end the session unhealthy at once.
     pub fn record_critical(&mut self, reason: impl Into<String>) {
-        if self.terminal.as_ref().is_none_or(|j| j.verdict != Verdict::Unhealthy) {
+        if self
+            .terminal
+            .as_ref()
+            .is_none_or(|j| j.verdict != Verdict::Unhealthy)
+        {
             self.terminal = Some(Judgement::new(Verdict::Unhealthy, reason));
         }
     }
@@ -243,10 +266,14 @@ impl VerdictTracker {
             self.counters.measured_ticks, self.config.min_samples
         );
         match self.config.no_data {
-            NoDataPolicy::Fail => Judgement::new(Verdict::Unhealthy, format!("no data: {have} (no_data = fail)")),
-            NoDataPolicy::Inconclusive => {
-                Judgement::new(Verdict::Inconclusive, format!("no data: {have} (no_data = inconclusive)"))
-            }
+            NoDataPolicy::Fail => Judgement::new(
+                Verdict::Unhealthy,
+                format!("no data: {have} (no_data = fail)"),
+            ),
+            NoDataPolicy::Inconclusive => Judgement::new(
+                Verdict::Inconclusive,
+                format!("no data: {have} (no_data = inconclusive)"),
+            ),
             NoDataPolicy::Extend => Judgement::new(
                 Verdict::Inconclusive,
                 format!("no data: {have} even after extending to max_duration (no_data = extend)"),
@@ -261,11 +288,18 @@ impl VerdictTracker {
                 Verdict::Degraded,
                 format!(
                     "{} failed (limit {}) and {} warning ticks in {} measured; {} warning findings",
-                    c.failed_ticks, self.config.failure_limit, c.warned_ticks, c.measured_ticks, c.warning_findings
+                    c.failed_ticks,
+                    self.config.failure_limit,
+                    c.warned_ticks,
+                    c.measured_ticks,
+                    c.warning_findings
                 ),
             )
         } else {
-            Judgement::new(Verdict::Healthy, format!("all {} measured ticks passed", c.measured_ticks))
+            Judgement::new(
+                Verdict::Healthy,
+                format!("all {} measured ticks passed", c.measured_ticks),
+            )
         }
     }
 }
@@ -275,9 +309,19 @@ mod tests {
     use super::*;
     use CheckStatus::*;
 
-    fn tracker(failure_limit: u32, error_limit: u32, min_samples: u32, no_data: NoDataPolicy) -> VerdictTracker {
+    fn tracker(
+        failure_limit: u32,
+        error_limit: u32,
+        min_samples: u32,
+        no_data: NoDataPolicy,
+    ) -> VerdictTracker {
         VerdictTracker::new(
-            VerdictConfig { failure_limit, consecutive_error_limit: error_limit, min_samples, no_data },
+            VerdictConfig {
+                failure_limit,
+                consecutive_error_limit: error_limit,
+                min_samples,
+                no_data,
+            },
             2,
         )
     }
@@ -291,7 +335,11 @@ mod tests {
         t.record_tick(&[("a", Fail, "timeout"), ("b", Pass, "")]);
         let j = t.terminal().expect("two failures exceed a limit of 1");
         assert_eq!(j.verdict, Verdict::Unhealthy);
-        assert!(j.reason.contains("2 failed ticks (limit 1)") && j.reason.contains("\"a\""), "{}", j.reason);
+        assert!(
+            j.reason.contains("2 failed ticks (limit 1)") && j.reason.contains("\"a\""),
+            "{}",
+            j.reason
+        );
     }
 
     #[test]
@@ -299,7 +347,11 @@ mod tests {
         let mut t = tracker(0, 4, 5, NoDataPolicy::Inconclusive);
         t.record_tick(&[("a", Fail, "HTTP 500"), ("b", Fail, "x")]);
         assert_eq!(t.terminal().unwrap().verdict, Verdict::Unhealthy);
-        assert_eq!(t.counters().failed_ticks, 1, "a tick with two failures is one failed tick");
+        assert_eq!(
+            t.counters().failed_ticks,
+            1,
+            "a tick with two failures is one failed tick"
+        );
     }
 
     #[test]
@@ -308,7 +360,11 @@ mod tests {
         for _ in 0..2 {
             t.record_tick(&[("a", Error, "dns"), ("b", Pass, "")]);
         }
-        assert_eq!(t.terminal(), None, "2 consecutive errors are within a limit of 2");
+        assert_eq!(
+            t.terminal(),
+            None,
+            "2 consecutive errors are within a limit of 2"
+        );
         t.record_tick(&[("a", Pass, ""), ("b", Pass, "")]);
         for _ in 0..2 {
             t.record_tick(&[("a", Error, "dns"), ("b", Pass, "")]);
@@ -317,7 +373,11 @@ mod tests {
         t.record_tick(&[("a", Error, "dns"), ("b", Pass, "")]);
         let j = t.terminal().unwrap();
         assert_eq!(j.verdict, Verdict::Inconclusive);
-        assert!(j.reason.contains("3 times in a row (limit 2)"), "{}", j.reason);
+        assert!(
+            j.reason.contains("3 times in a row (limit 2)"),
+            "{}",
+            j.reason
+        );
         assert_eq!(t.counters().failed_ticks, 0);
     }
 
@@ -327,21 +387,36 @@ mod tests {
         t.record_tick(&[("a", Pass, ""), ("b", Pass, "")]);
         t.record_tick(&[("a", Error, "x"), ("b", Error, "y")]);
         t.record_tick(&[("a", Pass, ""), ("b", Pass, "")]);
-        assert_eq!(t.current().verdict, Verdict::Inconclusive, "an all-error tick measures nothing");
+        assert_eq!(
+            t.current().verdict,
+            Verdict::Inconclusive,
+            "an all-error tick measures nothing"
+        );
         assert_eq!(t.conclude().verdict, Verdict::Inconclusive);
         t.record_tick(&[("a", Pass, ""), ("b", Warn, "slow")]);
         assert_eq!(t.conclude().verdict, Verdict::Degraded);
         let mut h = tracker(0, 4, 1, NoDataPolicy::Inconclusive);
         h.record_tick(&[("a", Pass, "")]);
-        assert_eq!(h.conclude(), Judgement::new(Verdict::Healthy, "all 1 measured ticks passed"));
+        assert_eq!(
+            h.conclude(),
+            Judgement::new(Verdict::Healthy, "all 1 measured ticks passed")
+        );
     }
 
     #[test]
     fn no_data_policies_are_reported() {
         for (policy, verdict, word) in [
             (NoDataPolicy::Fail, Verdict::Unhealthy, "no_data = fail"),
-            (NoDataPolicy::Inconclusive, Verdict::Inconclusive, "no_data = inconclusive"),
-            (NoDataPolicy::Extend, Verdict::Inconclusive, "no_data = extend"),
+            (
+                NoDataPolicy::Inconclusive,
+                Verdict::Inconclusive,
+                "no_data = inconclusive",
+            ),
+            (
+                NoDataPolicy::Extend,
+                Verdict::Inconclusive,
+                "no_data = extend",
+            ),
         ] {
             let j = tracker(0, 4, 2, policy).conclude();
             assert_eq!(j.verdict, verdict);

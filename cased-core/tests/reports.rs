@@ -8,8 +8,8 @@ use std::time::Duration;
 use cased_core::history::{AlertRecord, HistoryStore, SqliteHistory};
 use cased_core::report::{self, Baseline, Format, ReportContext, SeriesPoint};
 use cased_core::{
-    CheckCategory, CheckOutcome, DeploymentEvent, DeploymentStatus, EndReason, Finding, FnCheck, Monitor,
-    MonitorConfig, Report, RollbackHook, ScheduleConfig, Severity, StatusUpdate, Verdict,
+    CheckCategory, CheckOutcome, DeploymentEvent, DeploymentStatus, EndReason, Finding, FnCheck,
+    Monitor, MonitorConfig, Report, RollbackHook, ScheduleConfig, Severity, StatusUpdate, Verdict,
 };
 use quick_xml::events::Event;
 
@@ -48,16 +48,23 @@ async fn fixture() -> (Report, ReportContext) {
         }
     })
     .category(CheckCategory::Endpoint);
-    let db = FnCheck::new("db", || async { CheckOutcome::pass("SELECT 1").with_latency(Duration::from_micros(3400)) })
-        .category(CheckCategory::Database);
+    let db = FnCheck::new("db", || async {
+        CheckOutcome::pass("SELECT 1").with_latency(Duration::from_micros(3400))
+    })
+    .category(CheckCategory::Database);
     let config = MonitorConfig {
-        schedule: ScheduleConfig { intervals: vec![Duration::from_secs(10)], ..Default::default() },
+        schedule: ScheduleConfig {
+            intervals: vec![Duration::from_secs(10)],
+            ..Default::default()
+        },
         ..Default::default()
     };
     let monitor = Monitor::builder(config)
         .check(web)
         .check(db)
-        .on_rollback(RollbackHook::new(|_| async { Err("deploy API answered 502".to_owned()) }))
+        .on_rollback(RollbackHook::new(|_| async {
+            Err("deploy API answered 502".to_owned())
+        }))
         .build()
         .unwrap();
     let session = monitor.start(event()).unwrap();
@@ -67,25 +74,58 @@ async fn fixture() -> (Report, ReportContext) {
     tokio::time::sleep(Duration::from_secs(15)).await;
     session.complete();
     let mut report = session.wait().await;
-    assert_eq!((report.verdict, report.ended_by, report.ticks.len()), (Verdict::Unhealthy, EndReason::Unhealthy, 3));
+    assert_eq!(
+        (report.verdict, report.ended_by, report.ticks.len()),
+        (Verdict::Unhealthy, EndReason::Unhealthy, 3)
+    );
     report.session_id = "deploy-42-0000beef".into();
     report.started_at_unix_ms = STARTED;
     report.findings = vec![
-        Finding::new("web.latency_ms", "baseline", Severity::Warning, "web latency 15 ms vs 10 ms before (+50%)"),
-        Finding::new("error_rate", "error_rate", Severity::Critical, "errors 12/200 vs 1/400 before <script>x</script>"),
+        Finding::new(
+            "web.latency_ms",
+            "baseline",
+            Severity::Warning,
+            "web latency 15 ms vs 10 ms before (+50%)",
+        ),
+        Finding::new(
+            "error_rate",
+            "error_rate",
+            Severity::Critical,
+            "errors 12/200 vs 1/400 before <script>x</script>",
+        ),
     ];
     let context = ReportContext {
         baselines: [
-            ("web.latency_ms".to_owned(), Baseline { low: 8.0, high: 14.0, label: "last 5 healthy deployments".into() }),
-            ("error_rate".to_owned(), Baseline { low: 0.0, high: 0.01, label: "the hour before".into() }),
+            (
+                "web.latency_ms".to_owned(),
+                Baseline {
+                    low: 8.0,
+                    high: 14.0,
+                    label: "last 5 healthy deployments".into(),
+                },
+            ),
+            (
+                "error_rate".to_owned(),
+                Baseline {
+                    low: 0.0,
+                    high: 0.01,
+                    label: "the hour before".into(),
+                },
+            ),
         ]
         .into(),
         series: [(
             "error_rate".to_owned(),
-            [(-60_000.0, 0.002), (-30_000.0, 0.004), (0.0, 0.003), (10_000.0, 0.02), (20_000.0, 0.06)]
-                .into_iter()
-                .map(|(elapsed_ms, value)| SeriesPoint { elapsed_ms, value })
-                .collect(),
+            [
+                (-60_000.0, 0.002),
+                (-30_000.0, 0.004),
+                (0.0, 0.003),
+                (10_000.0, 0.02),
+                (20_000.0, 0.06),
+            ]
+            .into_iter()
+            .map(|(elapsed_ms, value)| SeriesPoint { elapsed_ms, value })
+            .collect(),
         )]
         .into(),
         finding_ticks: vec![Some(2), Some(3)],
@@ -101,14 +141,23 @@ async fn fixture() -> (Report, ReportContext) {
 }
 
 fn golden(name: &str, actual: &str) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
     if std::env::var_os("CASED_UPDATE_GOLDEN").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, actual).unwrap();
     }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (set CASED_UPDATE_GOLDEN=1 to write it)", path.display()));
-    assert!(actual == expected, "{name} differs from the golden file:\n{actual}");
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (set CASED_UPDATE_GOLDEN=1 to write it)",
+            path.display()
+        )
+    });
+    assert!(
+        actual == expected,
+        "{name} differs from the golden file:\n{actual}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -116,10 +165,18 @@ async fn markdown_matches_the_golden_file() {
     let (report, context) = fixture().await;
     let md = report::to_markdown(&report, &context);
     golden("report.md", &md);
-    assert!(md.starts_with("## Deployment unhealthy: acme/shop to prod\n\n**Verdict: unhealthy.**"));
-    assert!(!md.contains("<script>") && !md.contains("<b>"), "raw HTML in the Markdown");
+    assert!(
+        md.starts_with("## Deployment unhealthy: acme/shop to prod\n\n**Verdict: unhealthy.**")
+    );
+    assert!(
+        !md.contains("<script>") && !md.contains("<b>"),
+        "raw HTML in the Markdown"
+    );
     let findings = md.find("### Findings").unwrap();
-    assert!(findings < md.find("### Ticks").unwrap(), "findings come before the ticks");
+    assert!(
+        findings < md.find("### Ticks").unwrap(),
+        "findings come before the ticks"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -145,13 +202,18 @@ fn parse(html: &str) -> (Vec<String>, Vec<String>) {
             Ok(Event::Start(e)) => {
                 let name = String::from_utf8(e.name().as_ref().to_vec()).unwrap();
                 if name == "svg" {
-                    let attr = e.try_get_attribute("data-metric").unwrap().expect("every chart names its metric");
+                    let attr = e
+                        .try_get_attribute("data-metric")
+                        .unwrap()
+                        .expect("every chart names its metric");
                     svgs.push(String::from_utf8(attr.value.to_vec()).unwrap());
                 }
                 stack.push(name.clone());
                 names.push(name);
             }
-            Ok(Event::Empty(e)) => names.push(String::from_utf8(e.name().as_ref().to_vec()).unwrap()),
+            Ok(Event::Empty(e)) => {
+                names.push(String::from_utf8(e.name().as_ref().to_vec()).unwrap())
+            }
             Ok(Event::End(_)) => {
                 stack.pop().expect("an end tag without a start");
             }
@@ -168,18 +230,27 @@ async fn html_is_well_formed_self_contained_and_charts_every_metric() {
     let (report, context) = fixture().await;
     let html = report::to_html(&report, &context);
     let (names, svgs) = parse(&html);
-    assert_eq!(svgs, ["web.latency_ms", "db.latency_ms", "p99_ms", "error_rate"], "one chart per metric");
+    assert_eq!(
+        svgs,
+        ["web.latency_ms", "db.latency_ms", "p99_ms", "error_rate"],
+        "one chart per metric"
+    );
     for required in ["html", "head", "title", "style", "body", "table", "figure"] {
         assert!(names.iter().any(|n| n == required), "no <{required}>");
     }
     for forbidden in ["script", "link", "img", "iframe", "a", "object", "embed"] {
-        assert!(!names.iter().any(|n| n == forbidden), "a <{forbidden}> element");
+        assert!(
+            !names.iter().any(|n| n == forbidden),
+            "a <{forbidden}> element"
+        );
     }
     // Nothing external: the only URL is the pipeline's, shown escaped as text.
     let escaped_url = PIPELINE.replace('&', "&amp;");
     assert_eq!(html.matches(&escaped_url).count(), 1);
     let rest = html.replace(&escaped_url, "");
-    for needle in ["http://", "https://", "href=", "src=", "url(", "@import", "xlink"] {
+    for needle in [
+        "http://", "https://", "href=", "src=", "url(", "@import", "xlink",
+    ] {
         assert!(!rest.contains(needle), "found {needle:?} in the HTML");
     }
     // User text is escaped.
@@ -191,7 +262,9 @@ async fn html_is_well_formed_self_contained_and_charts_every_metric() {
 
 /// The SVG of one metric's chart.
 fn chart<'a>(html: &'a str, metric: &str) -> &'a str {
-    let start = html.find(&format!("<svg class=\"chart\" data-metric=\"{metric}\"")).expect("chart present");
+    let start = html
+        .find(&format!("<svg class=\"chart\" data-metric=\"{metric}\""))
+        .expect("chart present");
     let end = start + html[start..].find("</svg>").unwrap();
     &html[start..end]
 }
@@ -202,17 +275,32 @@ async fn charts_show_baselines_deploy_and_cooldown_starts_and_findings() {
     let html = report::to_html(&report, &context);
     let web = chart(&html, "web.latency_ms");
     assert_eq!(web.matches("<rect class=\"baseline\"").count(), 1);
-    assert_eq!(web.matches("<circle class=\"sample").count(), 3, "one sample per tick");
-    assert_eq!(web.matches("<g class=\"finding warning\"").count(), 1, "the latency finding at tick 2");
+    assert_eq!(
+        web.matches("<circle class=\"sample").count(),
+        3,
+        "one sample per tick"
+    );
+    assert_eq!(
+        web.matches("<g class=\"finding warning\"").count(),
+        1,
+        "the latency finding at tick 2"
+    );
     assert!(web.contains("finding 1: web latency 15 ms"));
     // Cool-down started at 15 s: the tick at 20 s is after it.
     assert_eq!(web.matches("class=\"cooldown-start\"").count(), 1);
     assert_eq!(web.matches("class=\"sample cooldown\"").count(), 1);
     assert_eq!(web.matches("class=\"sample after\"").count(), 2);
-    assert!(!web.contains("deploy-start"), "no samples before the deploy");
+    assert!(
+        !web.contains("deploy-start"),
+        "no samples before the deploy"
+    );
 
     let errors = chart(&html, "error_rate");
-    assert_eq!(errors.matches("class=\"sample before\"").count(), 2, "two samples before the deploy");
+    assert_eq!(
+        errors.matches("class=\"sample before\"").count(),
+        2,
+        "two samples before the deploy"
+    );
     assert_eq!(errors.matches("class=\"deploy-start\"").count(), 1);
     assert_eq!(errors.matches("<g class=\"finding critical\"").count(), 1);
     assert!(errors.contains("<rect class=\"baseline\""));
@@ -220,10 +308,17 @@ async fn charts_show_baselines_deploy_and_cooldown_starts_and_findings() {
     let db = chart(&html, "db.latency_ms");
     assert!(!db.contains("baseline") && !db.contains("finding"));
     let pushed = chart(&html, "p99_ms");
-    assert_eq!(pushed.matches("<line class=\"level\"").count(), 2, "mean and last of the pushed samples");
+    assert_eq!(
+        pushed.matches("<line class=\"level\"").count(),
+        2,
+        "mean and last of the pushed samples"
+    );
 
     // Without the finding ticks the findings are listed but not placed.
-    let untimed = ReportContext { finding_ticks: Vec::new(), ..context };
+    let untimed = ReportContext {
+        finding_ticks: Vec::new(),
+        ..context
+    };
     let html = report::to_html(&report, &untimed);
     assert!(!html.contains("<g class=\"finding"));
     assert!(html.contains("1 finding(s) on this metric without a known time are not marked."));
@@ -236,7 +331,10 @@ async fn json_round_trips_and_formats_parse() {
     assert_eq!(Report::from_json(&json).unwrap(), report);
     assert_eq!("md".parse::<Format>().unwrap(), Format::Markdown);
     assert_eq!("HTML".parse::<Format>().unwrap(), Format::Html);
-    assert_eq!("pdf".parse::<Format>().unwrap_err().field_errors()[0].field, "format");
+    assert_eq!(
+        "pdf".parse::<Format>().unwrap_err().field_errors()[0].field,
+        "format"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -244,7 +342,10 @@ async fn reports_from_history_carry_finding_ticks_and_alerts() {
     let (report, context) = fixture().await;
     let store = SqliteHistory::in_memory().unwrap();
     let id: &str = &report.session_id;
-    store.begin_session(id, &report.event, report.started_at_unix_ms).await.unwrap();
+    store
+        .begin_session(id, &report.event, report.started_at_unix_ms)
+        .await
+        .unwrap();
     let info = Arc::new(cased_core::DeploymentInfo {
         deployment_request: report.event.deployment_request().into(),
         repository: Some("acme/shop".into()),
@@ -280,7 +381,14 @@ async fn reports_from_history_carry_finding_ticks_and_alerts() {
     assert_eq!(loaded, report);
     assert_eq!(ctx.finding_ticks, [Some(2), Some(3)]);
     assert_eq!(ctx.alerts, context.alerts);
-    let expected = ReportContext { baselines: Default::default(), series: Default::default(), ..context };
-    assert_eq!(report::to_markdown(&loaded, &ctx), report::to_markdown(&report, &expected));
+    let expected = ReportContext {
+        baselines: Default::default(),
+        series: Default::default(),
+        ..context
+    };
+    assert_eq!(
+        report::to_markdown(&loaded, &ctx),
+        report::to_markdown(&report, &expected)
+    );
     assert!(report::load(&store, "unknown").await.unwrap().is_none());
 }

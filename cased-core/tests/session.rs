@@ -6,16 +6,26 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use cased_core::{
-    CheckOutcome, CheckStatus, DeploymentEvent, DeploymentStatus, EndReason, FnCheck, Monitor, MonitorConfig,
-    NoDataPolicy, Phase, Report, RollbackHook, ScheduleConfig, UpdateEvent, Verdict, VerdictConfig,
+    CheckOutcome, CheckStatus, DeploymentEvent, DeploymentStatus, EndReason, FnCheck, Monitor,
+    MonitorConfig, NoDataPolicy, Phase, Report, RollbackHook, ScheduleConfig, UpdateEvent, Verdict,
+    VerdictConfig,
 };
 
 fn event(status: DeploymentStatus) -> DeploymentEvent {
-    DeploymentEvent::builder("Deploy v2").repository("acme/shop").status(status).environment("prod").build().unwrap()
+    DeploymentEvent::builder("Deploy v2")
+        .repository("acme/shop")
+        .status(status)
+        .environment("prod")
+        .build()
+        .unwrap()
 }
 
 fn secs(report: &Report) -> Vec<u64> {
-    report.ticks.iter().map(|t| t.elapsed.as_millis() as u64 / 1000).collect()
+    report
+        .ticks
+        .iter()
+        .map(|t| t.elapsed.as_millis() as u64 / 1000)
+        .collect()
 }
 
 fn ok_check() -> FnCheck {
@@ -33,7 +43,10 @@ async fn default_schedule_ticks_progressively_then_cools_down() {
     tokio::time::sleep(Duration::from_secs(120)).await;
     session.complete();
     let report = session.wait().await;
-    assert_eq!(secs(&report), [0, 10, 40, 100, 400, 700, 1000, 1300, 1600, 1900]);
+    assert_eq!(
+        secs(&report),
+        [0, 10, 40, 100, 400, 700, 1000, 1300, 1600, 1900]
+    );
     assert_eq!(report.cooldown_started, Some(Duration::from_secs(120)));
     assert_eq!(report.duration, Duration::from_secs(120 + 1800));
     assert_eq!(report.ended_by, EndReason::CooldownElapsed);
@@ -41,7 +54,10 @@ async fn default_schedule_ticks_progressively_then_cools_down() {
     let phases: Vec<Phase> = report.ticks.iter().map(|t| t.phase).collect();
     assert_eq!(&phases[..4], [Phase::Active; 4]);
     assert!(phases[4..].iter().all(|p| *p == Phase::Cooldown));
-    assert!(report.ticks.iter().all(|t| t.late.is_zero()), "ticks ran late under a paused clock");
+    assert!(
+        report.ticks.iter().all(|t| t.late.is_zero()),
+        "ticks ran late under a paused clock"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -57,10 +73,16 @@ async fn an_event_already_successful_starts_in_cooldown() {
 #[tokio::test(start_paused = true)]
 async fn max_duration_ends_a_deployment_that_never_completes() {
     let config = MonitorConfig {
-        schedule: ScheduleConfig { max_duration: Duration::from_secs(1000), ..Default::default() },
+        schedule: ScheduleConfig {
+            max_duration: Duration::from_secs(1000),
+            ..Default::default()
+        },
         ..Default::default()
     };
-    let report = monitor_with(config, ok_check()).run(event(DeploymentStatus::Running)).await.unwrap();
+    let report = monitor_with(config, ok_check())
+        .run(event(DeploymentStatus::Running))
+        .await
+        .unwrap();
     assert_eq!(secs(&report), [0, 10, 40, 100, 400, 700, 1000]);
     assert_eq!(report.ended_by, EndReason::MaxDuration);
     assert_eq!(report.duration, Duration::from_secs(1000));
@@ -73,16 +95,21 @@ async fn fail_and_cancel_end_the_session_with_that_outcome() {
     for (end, expected) in [(0, EndReason::DeploymentFailed), (1, EndReason::Cancelled)] {
         let session = monitor.start(event(DeploymentStatus::Running)).unwrap();
         tokio::time::sleep(Duration::from_secs(15)).await;
-        if end == 0 { session.fail() } else { session.cancel() }
+        if end == 0 {
+            session.fail()
+        } else {
+            session.cancel()
+        }
         let report = session.wait().await;
         assert_eq!(report.ended_by, expected);
         assert_eq!(report.verdict, Verdict::Inconclusive);
         assert_eq!(secs(&report), [0, 10]);
         assert_eq!(report.duration, Duration::from_secs(15));
     }
-    for (status, expected) in
-        [(DeploymentStatus::Failure, EndReason::DeploymentFailed), (DeploymentStatus::Cancelled, EndReason::Cancelled)]
-    {
+    for (status, expected) in [
+        (DeploymentStatus::Failure, EndReason::DeploymentFailed),
+        (DeploymentStatus::Cancelled, EndReason::Cancelled),
+    ] {
         let report = monitor.run(event(status)).await.unwrap();
         assert_eq!(report.ended_by, expected);
         assert!(report.ticks.is_empty());
@@ -92,12 +119,20 @@ async fn fail_and_cancel_end_the_session_with_that_outcome() {
 #[tokio::test(start_paused = true)]
 async fn a_hanging_check_neither_delays_others_nor_the_next_tick() {
     let config = MonitorConfig {
-        schedule: ScheduleConfig { intervals: vec![Duration::from_secs(1)], ..Default::default() },
-        verdict: VerdictConfig { consecutive_error_limit: 2, ..Default::default() },
+        schedule: ScheduleConfig {
+            intervals: vec![Duration::from_secs(1)],
+            ..Default::default()
+        },
+        verdict: VerdictConfig {
+            consecutive_error_limit: 2,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let monitor = Monitor::builder(config)
-        .check(FnCheck::new("hangs", || futures::future::pending::<CheckOutcome>()))
+        .check(FnCheck::new("hangs", || {
+            futures::future::pending::<CheckOutcome>()
+        }))
         .check(ok_check())
         .build()
         .unwrap();
@@ -108,10 +143,19 @@ async fn a_hanging_check_neither_delays_others_nor_the_next_tick() {
     for t in &report.ticks {
         assert!(t.late.is_zero());
         assert_eq!(t.checks[0].status, CheckStatus::Error);
-        assert_eq!(t.checks[0].message, "the check did not finish within 1000 ms");
+        assert_eq!(
+            t.checks[0].message,
+            "the check did not finish within 1000 ms"
+        );
         assert_eq!(t.checks[1].status, CheckStatus::Pass);
     }
-    assert!(report.reason.contains("\"hangs\" could not run 3 times in a row (limit 2)"), "{}", report.reason);
+    assert!(
+        report
+            .reason
+            .contains("\"hangs\" could not run 3 times in a row (limit 2)"),
+        "{}",
+        report.reason
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -127,11 +171,16 @@ async fn the_rollback_hook_fires_exactly_once_when_unhealthy() {
         }
     });
     let config = MonitorConfig {
-        verdict: VerdictConfig { failure_limit: 1, ..Default::default() },
+        verdict: VerdictConfig {
+            failure_limit: 1,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let monitor = Monitor::builder(config)
-        .check(FnCheck::new("web", || async { CheckOutcome::fail("HTTP 503") }))
+        .check(FnCheck::new("web", || async {
+            CheckOutcome::fail("HTTP 503")
+        }))
         .on_rollback(hook)
         .build()
         .unwrap();
@@ -139,7 +188,11 @@ async fn the_rollback_hook_fires_exactly_once_when_unhealthy() {
     assert_eq!(fired.load(Ordering::SeqCst), 1);
     assert_eq!(report.verdict, Verdict::Unhealthy);
     assert_eq!(report.ended_by, EndReason::Unhealthy);
-    assert_eq!(secs(&report), [0, 10], "a failure limit of 1 tolerates the first failed tick");
+    assert_eq!(
+        secs(&report),
+        [0, 10],
+        "a failure limit of 1 tolerates the first failed tick"
+    );
     let rollback = report.rollback.expect("recorded");
     assert_eq!(rollback.elapsed, Duration::from_secs(10));
     assert_eq!(rollback.error.as_deref(), Some("rollback API said no"));
@@ -155,7 +208,11 @@ async fn no_data_policies_decide_and_say_so() {
     };
     let config = |no_data| MonitorConfig {
         schedule: schedule.clone(),
-        verdict: VerdictConfig { min_samples: 5, no_data, ..Default::default() },
+        verdict: VerdictConfig {
+            min_samples: 5,
+            no_data,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let fired = Arc::new(AtomicU32::new(0));
@@ -170,16 +227,34 @@ async fn no_data_policies_decide_and_say_so() {
     assert_eq!((r.verdict, r.ticks.len()), (Verdict::Unhealthy, 3));
     assert!(r.reason.contains("no_data = fail"), "{}", r.reason);
     let inconclusive = monitor_with(config(NoDataPolicy::Inconclusive), ok_check());
-    let r = inconclusive.run(event(DeploymentStatus::Success)).await.unwrap();
+    let r = inconclusive
+        .run(event(DeploymentStatus::Success))
+        .await
+        .unwrap();
     assert_eq!(r.verdict, Verdict::Inconclusive);
-    assert!(r.reason.contains("only 3 of 5 measured ticks"), "{}", r.reason);
+    assert!(
+        r.reason.contains("only 3 of 5 measured ticks"),
+        "{}",
+        r.reason
+    );
     // Extend keeps ticking past the cool-down until five ticks were measured.
-    let extend = Monitor::builder(config(NoDataPolicy::Extend)).check(ok_check()).on_rollback(hook).build().unwrap();
+    let extend = Monitor::builder(config(NoDataPolicy::Extend))
+        .check(ok_check())
+        .on_rollback(hook)
+        .build()
+        .unwrap();
     let r = extend.run(event(DeploymentStatus::Success)).await.unwrap();
     assert!(r.extended);
     assert_eq!(secs(&r), [0, 60, 120, 180, 240]);
-    assert_eq!((r.verdict, r.ended_by), (Verdict::Healthy, EndReason::CooldownElapsed));
-    assert_eq!(fired.load(Ordering::SeqCst), 0, "no rollback for a healthy deployment");
+    assert_eq!(
+        (r.verdict, r.ended_by),
+        (Verdict::Healthy, EndReason::CooldownElapsed)
+    );
+    assert_eq!(
+        fired.load(Ordering::SeqCst),
+        0,
+        "no rollback for a healthy deployment"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -192,20 +267,28 @@ async fn listeners_follow_updates_in_order_and_laggards_are_told() {
         },
         ..Default::default()
     };
-    let monitor = Monitor::builder(config).check(ok_check()).update_buffer(2).build().unwrap();
+    let monitor = Monitor::builder(config)
+        .check(ok_check())
+        .update_buffer(2)
+        .build()
+        .unwrap();
     let session = monitor.start(event(DeploymentStatus::Success)).unwrap();
     let mut fast = session.updates();
     let mut slow = session.updates();
     let mut ticks = Vec::new();
     while let Some(item) = fast.next().await {
-        let UpdateEvent::Update(u) = item else { panic!("the fast listener lagged") };
+        let UpdateEvent::Update(u) = item else {
+            panic!("the fast listener lagged")
+        };
         ticks.push((u.tick, u.phase));
         let json: serde_json::Value = serde_json::from_str(&u.to_json()).unwrap();
         assert_eq!(json["deployment"]["repository"], "acme/shop");
         assert_eq!(json["deployment"]["environment"], "prod");
     }
-    let expected: Vec<(u32, Phase)> =
-        (1..=6).map(|t| (t, Phase::Cooldown)).chain([(6, Phase::Finished)]).collect();
+    let expected: Vec<(u32, Phase)> = (1..=6)
+        .map(|t| (t, Phase::Cooldown))
+        .chain([(6, Phase::Finished)])
+        .collect();
     assert_eq!(ticks, expected);
     let mut slow_items = Vec::new();
     while let Some(item) = slow.next().await {
@@ -216,26 +299,51 @@ async fn listeners_follow_updates_in_order_and_laggards_are_told() {
         "the slow listener must be told it skipped updates: {slow_items:?}"
     );
     let last = slow_items.last().unwrap();
-    assert!(matches!(last, UpdateEvent::Update(u) if u.phase == Phase::Finished && u.verdict == Verdict::Healthy));
+    assert!(
+        matches!(last, UpdateEvent::Update(u) if u.phase == Phase::Finished && u.verdict == Verdict::Healthy)
+    );
     let late = session.updates().next().await;
-    assert!(matches!(late, Some(UpdateEvent::Update(u)) if u.phase == Phase::Finished), "a late listener gets the last update");
+    assert!(
+        matches!(late, Some(UpdateEvent::Update(u)) if u.phase == Phase::Finished),
+        "a late listener gets the last update"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn pushed_samples_are_windowed_and_checked() {
     let config = MonitorConfig {
-        schedule: ScheduleConfig { cooldown: Duration::from_secs(30), ..Default::default() },
+        schedule: ScheduleConfig {
+            cooldown: Duration::from_secs(30),
+            ..Default::default()
+        },
         ..Default::default()
     };
-    let monitor = Monitor::builder(config).check(ok_check()).sample_window(3).build().unwrap();
+    let monitor = Monitor::builder(config)
+        .check(ok_check())
+        .sample_window(3)
+        .build()
+        .unwrap();
     let session = monitor.start(event(DeploymentStatus::Success)).unwrap();
     for v in [1.0, 2.0, 3.0, 4.0, 5.0] {
         session.push("latency_ms", v).unwrap();
     }
-    assert_eq!(session.push("latency_ms", f64::NAN).unwrap_err().field_errors()[0].field, "value");
-    assert_eq!(session.push(" ", 1.0).unwrap_err().field_errors()[0].field, "metric");
+    assert_eq!(
+        session
+            .push("latency_ms", f64::NAN)
+            .unwrap_err()
+            .field_errors()[0]
+            .field,
+        "value"
+    );
+    assert_eq!(
+        session.push(" ", 1.0).unwrap_err().field_errors()[0].field,
+        "metric"
+    );
     let report = session.wait().await;
-    assert_eq!(session.push("latency_ms", 1.0).unwrap_err().field_errors()[0].field, "session");
+    assert_eq!(
+        session.push("latency_ms", 1.0).unwrap_err().field_errors()[0].field,
+        "session"
+    );
     let m = &report.metrics["latency_ms"];
     assert_eq!((m.count, m.window, m.last, m.mean), (5, 3, 5.0, 4.0));
     let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
@@ -255,8 +363,14 @@ async fn a_monitor_with_history_keeps_every_tick_and_the_report() {
     use cased_core::history::{DeploymentFilter, HistoryStore, SqliteHistory};
     let store = Arc::new(SqliteHistory::in_memory().unwrap());
     let config = MonitorConfig {
-        schedule: ScheduleConfig { cooldown: Duration::from_secs(100), ..Default::default() },
-        verdict: VerdictConfig { min_samples: 3, ..Default::default() },
+        schedule: ScheduleConfig {
+            cooldown: Duration::from_secs(100),
+            ..Default::default()
+        },
+        verdict: VerdictConfig {
+            min_samples: 3,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let monitor = Monitor::builder(config)
@@ -266,14 +380,24 @@ async fn a_monitor_with_history_keeps_every_tick_and_the_report() {
         .unwrap();
     let session = monitor.start(event(DeploymentStatus::Success)).unwrap();
     let report = session.wait().await;
-    assert_eq!(secs(&report), [0, 10, 40, 100], "a tick due exactly at the end of the cool-down runs");
-    let rows = store.deployments(&DeploymentFilter::default()).await.unwrap();
+    assert_eq!(
+        secs(&report),
+        [0, 10, 40, 100],
+        "a tick due exactly at the end of the cool-down runs"
+    );
+    let rows = store
+        .deployments(&DeploymentFilter::default())
+        .await
+        .unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].session_id, session.id());
     assert_eq!(rows[0].verdict, Some(Verdict::Healthy));
     assert_eq!(rows[0].repository.as_deref(), Some("acme/shop"));
     assert_eq!(store.ticks(session.id()).await.unwrap().len(), 4);
-    assert_eq!(store.report(session.id()).await.unwrap().unwrap().verdict, Verdict::Healthy);
+    assert_eq!(
+        store.report(session.id()).await.unwrap().unwrap().verdict,
+        Verdict::Healthy
+    );
 }
 
 /// A check whose latency steps from 20 ms to 300 ms at its fourth run.
@@ -323,19 +447,39 @@ async fn a_critical_finding_ends_unhealthy_alerts_and_rolls_back() {
     let session = monitor.start(event(DeploymentStatus::Success)).unwrap();
     let mut inapp = monitor.alerts("app").unwrap();
     let report = session.wait().await;
-    assert_eq!((report.verdict, report.ended_by), (Verdict::Unhealthy, EndReason::Unhealthy));
-    assert_eq!(secs(&report), [0, 1, 2, 3], "the fourth tick's 300 ms breaches the 100 ms bound");
+    assert_eq!(
+        (report.verdict, report.ended_by),
+        (Verdict::Unhealthy, EndReason::Unhealthy)
+    );
+    assert_eq!(
+        secs(&report),
+        [0, 1, 2, 3],
+        "the fourth tick's 300 ms breaches the 100 ms bound"
+    );
     assert_eq!(fired.load(Ordering::SeqCst), 1);
     let finding = &report.findings[0];
-    assert_eq!((finding.metric.as_str(), finding.detector.as_str()), ("web.latency_ms", "threshold"));
-    assert!(finding.severity >= cased_core::Severity::Critical, "{finding:?}");
-    assert!(report.reason.contains("web.latency_ms"), "{}", report.reason);
+    assert_eq!(
+        (finding.metric.as_str(), finding.detector.as_str()),
+        ("web.latency_ms", "threshold")
+    );
+    assert!(
+        finding.severity >= cased_core::Severity::Critical,
+        "{finding:?}"
+    );
+    assert!(
+        report.reason.contains("web.latency_ms"),
+        "{}",
+        report.reason
+    );
     let keys: Vec<&str> = report.alerts.iter().map(|a| a.key.as_str()).collect();
     assert_eq!(keys.len(), 2, "{keys:?}");
     assert!(keys[1].ends_with("/verdict"));
     let notification = rx.recv().await.expect("the custom channel got the alert");
     assert_eq!(notification.group_key, session.id());
-    assert!(inapp.next().await.is_some(), "the in-app channel got it too");
+    assert!(
+        inapp.next().await.is_some(),
+        "the in-app channel got it too"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -350,7 +494,13 @@ async fn a_comparison_detector_without_baseline_is_inconclusive_not_healthy() {
     let report = monitor.run(event(DeploymentStatus::Success)).await.unwrap();
     assert_eq!(report.verdict, Verdict::Inconclusive);
     assert_eq!(report.no_data, ["web.latency_ms"]);
-    assert!(report.reason.contains("no baseline or too few samples for web.latency_ms"), "{}", report.reason);
+    assert!(
+        report
+            .reason
+            .contains("no baseline or too few samples for web.latency_ms"),
+        "{}",
+        report.reason
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -362,9 +512,17 @@ async fn a_provided_baseline_catches_a_latency_step() {
     }))
     .unwrap();
     let baseline: Vec<f64> = (0..30).map(|i| 18.0 + f64::from(i % 5)).collect();
-    let monitor = Monitor::builder(config).check(stepping_check()).baseline("web.latency_ms", baseline).build().unwrap();
+    let monitor = Monitor::builder(config)
+        .check(stepping_check())
+        .baseline("web.latency_ms", baseline)
+        .build()
+        .unwrap();
     let report = monitor.run(event(DeploymentStatus::Success)).await.unwrap();
-    let f = report.findings.iter().find(|f| f.detector == "baseline").expect("the step is found");
+    let f = report
+        .findings
+        .iter()
+        .find(|f| f.detector == "baseline")
+        .expect("the step is found");
     assert_eq!(f.metric, "web.latency_ms");
     assert!(f.p_value.is_some_and(|p| p < 0.05), "{f:?}");
     assert_ne!(report.verdict, Verdict::Healthy);
@@ -383,16 +541,53 @@ async fn a_baseline_store_makes_one_deployment_the_baseline_of_the_next() {
         let runs = Arc::new(AtomicU32::new(0));
         FnCheck::new("web", move || {
             let n = runs.fetch_add(1, Ordering::SeqCst);
-            async move { CheckOutcome::pass("HTTP 200").with_latency(Duration::from_millis(20 + u64::from(n % 4))) }
+            async move {
+                CheckOutcome::pass("HTTP 200")
+                    .with_latency(Duration::from_millis(20 + u64::from(n % 4)))
+            }
         })
     };
     let store = Arc::new(MemoryBaselineStore::default());
-    let monitor = Monitor::builder(config.clone()).check(steady()).baseline_store(store.clone()).build().unwrap();
-    let first = monitor.run(event(DeploymentStatus::Success).to_builder().correlation_id("deploy-1").build().unwrap()).await.unwrap();
-    assert_eq!(first.no_data, ["web.latency_ms"], "nothing to compare the first deployment with");
+    let monitor = Monitor::builder(config.clone())
+        .check(steady())
+        .baseline_store(store.clone())
+        .build()
+        .unwrap();
+    let first = monitor
+        .run(
+            event(DeploymentStatus::Success)
+                .to_builder()
+                .correlation_id("deploy-1")
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        first.no_data,
+        ["web.latency_ms"],
+        "nothing to compare the first deployment with"
+    );
     assert_eq!(first.verdict, Verdict::Inconclusive);
-    let monitor = Monitor::builder(config).check(steady()).baseline_store(store).build().unwrap();
-    let second = monitor.run(event(DeploymentStatus::Success).to_builder().correlation_id("deploy-2").build().unwrap()).await.unwrap();
-    assert!(second.no_data.is_empty(), "the first deployment is the baseline: {:?}", second.no_data);
+    let monitor = Monitor::builder(config)
+        .check(steady())
+        .baseline_store(store)
+        .build()
+        .unwrap();
+    let second = monitor
+        .run(
+            event(DeploymentStatus::Success)
+                .to_builder()
+                .correlation_id("deploy-2")
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        second.no_data.is_empty(),
+        "the first deployment is the baseline: {:?}",
+        second.no_data
+    );
     assert_eq!(second.verdict, Verdict::Healthy, "{}", second.reason);
 }

@@ -70,13 +70,23 @@ pub fn verify_webhook_signature(
     now_secs: Option<f64>,
 ) -> Result<()> {
     let tolerance = Duration::try_from_secs_f64(tolerance_secs.unwrap_or(DEFAULT_TOLERANCE_SECS))
-        .map_err(|_| napi::Error::new(napi::Status::InvalidArg, "toleranceSecs must be a non-negative number"))?;
+        .map_err(|_| {
+        napi::Error::new(
+            napi::Status::InvalidArg,
+            "toleranceSecs must be a non-negative number",
+        )
+    })?;
     let now = match now_secs {
         None => SystemTime::now(),
         Some(s) => Duration::try_from_secs_f64(s)
             .ok()
             .and_then(|d| UNIX_EPOCH.checked_add(d))
-            .ok_or_else(|| napi::Error::new(napi::Status::InvalidArg, "nowSecs must be a non-negative number of Unix seconds"))?,
+            .ok_or_else(|| {
+                napi::Error::new(
+                    napi::Status::InvalidArg,
+                    "nowSecs must be a non-negative number of Unix seconds",
+                )
+            })?,
     };
     cased_core::alert::verify_webhook_signature(
         &secret,
@@ -93,7 +103,11 @@ pub fn verify_webhook_signature(
 /// lowercase hex HMAC-SHA256 of `"{timestamp}.{body}"` keyed with `secret` — for tests of a
 /// receiver, and for relaying.
 #[napi(ts_args_type = "secret: string, timestamp: string | number, body: string | Uint8Array")]
-pub fn sign_webhook(secret: String, timestamp: Either<String, i64>, body: Either<String, Buffer>) -> String {
+pub fn sign_webhook(
+    secret: String,
+    timestamp: Either<String, i64>,
+    body: Either<String, Buffer>,
+) -> String {
     cased_core::alert::sign_webhook(&secret, &timestamp_text(timestamp), bytes(&body))
 }
 
@@ -120,7 +134,10 @@ pub struct AlertStream {
 
 impl From<InAppStream> for AlertStream {
     fn from(stream: InAppStream) -> Self {
-        Self { inner: Arc::new(Mutex::new(Some(stream))), closed: Arc::new(AtomicBool::new(false)) }
+        Self {
+            inner: Arc::new(Mutex::new(Some(stream))),
+            closed: Arc::new(AtomicBool::new(false)),
+        }
     }
 }
 
@@ -130,7 +147,10 @@ impl AsyncGenerator for AlertStream {
     type Next = ();
     type Return = ();
 
-    fn next(&mut self, _value: Option<()>) -> impl Future<Output = Result<Option<AlertItem>>> + Send + 'static {
+    fn next(
+        &mut self,
+        _value: Option<()>,
+    ) -> impl Future<Output = Result<Option<AlertItem>>> + Send + 'static {
         let inner = Arc::clone(&self.inner);
         let closed = Arc::clone(&self.closed);
         async move {
@@ -154,7 +174,10 @@ impl AsyncGenerator for AlertStream {
         }
     }
 
-    fn complete(&mut self, _value: Option<()>) -> impl Future<Output = Result<Option<AlertItem>>> + Send + 'static {
+    fn complete(
+        &mut self,
+        _value: Option<()>,
+    ) -> impl Future<Output = Result<Option<AlertItem>>> + Send + 'static {
         self.closed.store(true, Ordering::Release);
         if let Ok(mut stream) = self.inner.try_lock() {
             *stream = None;

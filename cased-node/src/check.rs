@@ -306,7 +306,10 @@ pub struct CommandExpect {
 /// never a rejection. The Promise rejects only for a configuration the core refuses: `code:
 /// 'validation'`, with `fields` named by the core from the check (`url`, `expect.status`, or
 /// `check` for the object as a whole).
-#[napi(ts_args_type = "config: CheckConfig", ts_return_type = "Promise<CheckOutcome>")]
+#[napi(
+    ts_args_type = "config: CheckConfig",
+    ts_return_type = "Promise<CheckOutcome>"
+)]
 pub fn run_check<'env>(env: &'env Env, config: Option<Value>) -> Result<PromiseRaw<'env, Json>> {
     let config = config.unwrap_or(Value::Null);
     env.spawn_future_with_callback(
@@ -421,8 +424,14 @@ pub(crate) fn custom_check(name: String, f: JsFn<(), JsOutcome>) -> FnCheck {
         async move {
             let started = Instant::now();
             match f.call(()).await {
-                Ok(JsOutcome { outcome, timed: true }) => outcome,
-                Ok(JsOutcome { outcome, timed: false }) => outcome.with_latency(started.elapsed()),
+                Ok(JsOutcome {
+                    outcome,
+                    timed: true,
+                }) => outcome,
+                Ok(JsOutcome {
+                    outcome,
+                    timed: false,
+                }) => outcome.with_latency(started.elapsed()),
                 Err(message) => CoreOutcome::error(message).with_latency(started.elapsed()),
             }
         }

@@ -73,7 +73,10 @@ pub struct AlertChannelConfig {
     /// Unique among channels; routes refer to it.
     pub name: String,
     /// The kind of channel: `custom` is delivered by the notifier function of the same name.
-    #[napi(js_name = "type", ts_type = "'slack' | 'webhook' | 'email' | 'inapp' | 'custom'")]
+    #[napi(
+        js_name = "type",
+        ts_type = "'slack' | 'webhook' | 'email' | 'inapp' | 'custom'"
+    )]
     pub kind: String,
     /// Also tell this channel when alerts resolve (opt-in).
     #[napi(js_name = "send_resolved")]
@@ -92,7 +95,10 @@ pub struct AlertRouteConfig {
     /// The channels told, by name.
     pub channels: Vec<String>,
     /// Alerts below this severity are not taken (default `info`: all).
-    #[napi(js_name = "min_severity", ts_type = "'info' | 'warning' | 'critical' | 'emergency'")]
+    #[napi(
+        js_name = "min_severity",
+        ts_type = "'info' | 'warning' | 'critical' | 'emergency'"
+    )]
     pub min_severity: Option<String>,
     /// Only alerts of these environments are taken (default: all).
     pub environments: Option<Vec<String>>,
@@ -108,7 +114,9 @@ pub struct AlertRouteConfig {
     pub repeat_interval: Option<String>,
     /// Re-notify another route when a critical alert stays firing:
     /// `{ after, route, min_severity?, raise_to_emergency? }`.
-    #[napi(ts_type = "{ after: string; route: string; min_severity?: 'warning' | 'critical' | 'emergency'; raise_to_emergency?: boolean }")]
+    #[napi(
+        ts_type = "{ after: string; route: string; min_severity?: 'warning' | 'critical' | 'emergency'; raise_to_emergency?: boolean }"
+    )]
     pub escalation: Option<Value>,
     /// Takes only alerts escalated to it.
     #[napi(js_name = "escalation_only")]

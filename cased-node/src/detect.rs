@@ -3,12 +3,16 @@
 //! and the one-off comparisons `compare` / `compareErrorRates` (the core's `compare_values` /
 //! `compare_counts`) for callers who hold their own baseline.
 
-use cased_core::detect::{BuiltDetector, Detection, IndexedFinding, compare_counts, compare_values};
-use cased_core::{
-    BaselineComparisonDetector, Counts as CoreCounts, DetectorConfig as CoreConfig, FieldError, SeverityPolicy,
-    ValidationErrors,
+use cased_core::detect::{
+    BuiltDetector, Detection, IndexedFinding, compare_counts, compare_values,
 };
-use napi::bindgen_prelude::{Either, Float64Array, FromNapiValue, JsObjectValue, JsValue, Object, Unknown};
+use cased_core::{
+    BaselineComparisonDetector, Counts as CoreCounts, DetectorConfig as CoreConfig, FieldError,
+    SeverityPolicy, ValidationErrors,
+};
+use napi::bindgen_prelude::{
+    Either, Float64Array, FromNapiValue, JsObjectValue, JsValue, Object, Unknown,
+};
 use napi::{Env, Result, ValueType};
 use napi_derive::napi;
 use serde_json::Value;
@@ -55,6 +59,7 @@ pub struct DetectorConfig {
 enum Inner {
     Stream(Box<dyn cased_core::detect::Detector>),
     Baseline(BaselineComparisonDetector),
+    Shift(cased_core::detect::ShiftDetector),
 }
 
 impl Inner {
@@ -62,6 +67,7 @@ impl Inner {
         match self {
             Self::Stream(d) => d.as_mut(),
             Self::Baseline(d) => d,
+            Self::Shift(d) => d,
         }
     }
 
@@ -69,6 +75,7 @@ impl Inner {
         match self {
             Self::Stream(d) => d.score(),
             Self::Baseline(d) => cased_core::detect::Detector::score(d),
+            Self::Shift(d) => cased_core::detect::Detector::score(d),
         }
     }
 }
@@ -106,7 +113,10 @@ impl Detector {
     /// Builds the detector. Throws a `validation` error naming each bad key or value by its
     /// path (`threshold`, `type`, or `config` for the object as a whole); `error_rate` is
     /// refused on `type` (it judges counts: use `compareErrorRates`).
-    #[napi(constructor, ts_args_type = "config: DetectorConfig & Record<string, unknown>")]
+    #[napi(
+        constructor,
+        ts_args_type = "config: DetectorConfig & Record<string, unknown>"
+    )]
     pub fn new(env: &Env, config: Option<Value>) -> Result<Self> {
         build(config.unwrap_or(Value::Null)).map_err(|e| to_js_error(env, e))
     }
@@ -136,7 +146,9 @@ impl Detector {
     #[napi(ts_return_type = "(Finding & { index: number }) | null")]
     pub fn update(&mut self, env: &Env, x: f64) -> Result<Option<Json>> {
         match self.inner.detector().update(x) {
-            Ok(d) => Ok(d.map(|d| Json(serde_json::to_string(&self.finding(d)).expect("findings always serialize")))),
+            Ok(d) => Ok(d.map(|d| {
+                Json(serde_json::to_string(&self.finding(d)).expect("findings always serialize"))
+            })),
             Err(e) => Err(to_js_error(env, e)),
         }
     }
@@ -144,13 +156,19 @@ impl Detector {
     /// Feeds every value in order, continuing from the current state, and returns every
     /// finding: the same as calling `update` on each. Throws a `validation` error on
     /// `values[i]` at the first value that is not finite (the values before it are consumed).
-    #[napi(ts_args_type = "values: number[] | Float64Array", ts_return_type = "Array<Finding & { index: number }>")]
+    #[napi(
+        ts_args_type = "values: number[] | Float64Array",
+        ts_return_type = "Array<Finding & { index: number }>"
+    )]
     pub fn detect(&mut self, env: &Env, values: Either<Vec<f64>, Float64Array>) -> Result<Json> {
         let detections = self.inner.detector().detect(slice(&values));
         match detections {
             Ok(ds) => {
-                let findings: Vec<IndexedFinding> = ds.into_iter().map(|d| self.finding(d)).collect();
-                Ok(Json(serde_json::to_string(&findings).expect("findings always serialize")))
+                let findings: Vec<IndexedFinding> =
+                    ds.into_iter().map(|d| self.finding(d)).collect();
+                Ok(Json(
+                    serde_json::to_string(&findings).expect("findings always serialize"),
+                ))
             }
             Err(e) => Err(to_js_error(env, e)),
         }
@@ -162,17 +180,26 @@ impl Detector {
         self.inner.detector().reset();
     }
 
-    /// Gives a `baseline` detector its baseline values (replacing any earlier baseline; the
-    /// values fed so far stay). Throws a `validation` error on `type` for any other type of
-    /// detector, and for empty or non-finite values.
+    /// Gives a `baseline` or `shift` detector its baseline values, oldest first (replacing any
+    /// earlier baseline; a `baseline` detector keeps the values fed so far, a `shift` detector
+    /// starts again after the new baseline). Throws a `validation` error on `type` for any
+    /// other type of detector, and for empty or non-finite values.
     #[napi(ts_args_type = "values: number[] | Float64Array")]
-    pub fn set_baseline(&mut self, env: &Env, values: Either<Vec<f64>, Float64Array>) -> Result<()> {
+    pub fn set_baseline(
+        &mut self,
+        env: &Env,
+        values: Either<Vec<f64>, Float64Array>,
+    ) -> Result<()> {
         let result = match &mut self.inner {
             Inner::Baseline(d) => d.set_baseline(slice(&values)),
+            Inner::Shift(d) => d.set_baseline(slice(&values)),
             Inner::Stream(_) => Err(invalid(
                 "detector",
                 "type",
-                format!("only baseline detectors take a baseline, this one is {:?}", self.config.kind.type_name()),
+                format!(
+                    "only baseline and shift detectors take a baseline, this one is {:?}",
+                    self.config.kind.type_name()
+                ),
             )),
         };
         result.map_err(|e| to_js_error(env, e))
@@ -209,6 +236,7 @@ fn build(config: Value) -> cased_core::Result<Detector> {
     let inner = match built {
         BuiltDetector::Stream(d) => Inner::Stream(d),
         BuiltDetector::Baseline(d) => Inner::Baseline(d),
+        BuiltDetector::Shift(d) => Inner::Shift(d),
         BuiltDetector::ErrorRate(_) => {
             return Err(invalid(
                 "detector configuration",
@@ -217,7 +245,11 @@ fn build(config: Value) -> cased_core::Result<Detector> {
             ));
         }
     };
-    Ok(Detector { config, policy, inner })
+    Ok(Detector {
+        config,
+        policy,
+        inner,
+    })
 }
 
 // --- one-off comparisons ----------------------------------------------------------------------
@@ -473,10 +505,18 @@ pub fn compare(
     config: Option<Value>,
     options: Option<Unknown<'_>>,
 ) -> Result<Json> {
-    let judged = metric_option(options, "value")?
-        .and_then(|metric| compare_values(config.unwrap_or(Value::Null), &metric, slice(&baseline), slice(&current)));
+    let judged = metric_option(options, "value")?.and_then(|metric| {
+        compare_values(
+            config.unwrap_or(Value::Null),
+            &metric,
+            slice(&baseline),
+            slice(&current),
+        )
+    });
     match judged {
-        Ok(j) => Ok(Json(serde_json::to_string(&j).expect("comparisons always serialize"))),
+        Ok(j) => Ok(Json(
+            serde_json::to_string(&j).expect("comparisons always serialize"),
+        )),
         Err(e) => Err(to_js_error(env, e)),
     }
 }
@@ -506,12 +546,18 @@ pub fn compare_error_rates(
     config: Option<Value>,
     options: Option<Unknown<'_>>,
 ) -> Result<Json> {
-    let judged = match (metric_option(options, "errors")?, counts("baseline", baseline)?, counts("current", current)?) {
+    let judged = match (
+        metric_option(options, "errors")?,
+        counts("baseline", baseline)?,
+        counts("current", current)?,
+    ) {
         (Ok(metric), Ok(b), Ok(c)) => compare_counts(config.unwrap_or(Value::Null), &metric, b, c),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(e),
     };
     match judged {
-        Ok(j) => Ok(Json(serde_json::to_string(&j).expect("comparisons always serialize"))),
+        Ok(j) => Ok(Json(
+            serde_json::to_string(&j).expect("comparisons always serialize"),
+        )),
         Err(e) => Err(to_js_error(env, e)),
     }
 }
@@ -551,8 +597,13 @@ fn counts(what: &str, v: Unknown<'_>) -> Result<cased_core::Result<CoreCounts>> 
 }
 
 /// The metric of a comparison's `options` (`{ metric }`), `default` when absent.
-fn metric_option(options: Option<Unknown<'_>>, default: &str) -> Result<cased_core::Result<String>> {
-    let Some(options) = options else { return Ok(Ok(default.to_owned())) };
+fn metric_option(
+    options: Option<Unknown<'_>>,
+    default: &str,
+) -> Result<cased_core::Result<String>> {
+    let Some(options) = options else {
+        return Ok(Ok(default.to_owned()));
+    };
     match options.get_type()? {
         ValueType::Null | ValueType::Undefined => return Ok(Ok(default.to_owned())),
         ValueType::Object if !options.is_array()? => {}
@@ -560,18 +611,31 @@ fn metric_option(options: Option<Unknown<'_>>, default: &str) -> Result<cased_co
             return Ok(Err(invalid(
                 "comparison",
                 "options",
-                format!("must be an object such as {{ metric }}, got {}", type_name(&options)?),
+                format!(
+                    "must be an object such as {{ metric }}, got {}",
+                    type_name(&options)?
+                ),
             )));
         }
     }
     let options = Object::from_unknown(options)?;
     for key in Object::keys(&options)? {
         if key != "metric" {
-            return Ok(Err(invalid("comparison", &key, "unknown option (known options: metric)")));
+            return Ok(Err(invalid(
+                "comparison",
+                &key,
+                "unknown option (known options: metric)",
+            )));
         }
     }
     match option(&options, "metric")? {
         None => Ok(Ok(default.to_owned())),
-        Some(v) => Ok(string(v)?.map_err(|got| invalid("comparison", "metric", format!("must be a string, got {got}")))),
+        Some(v) => Ok(string(v)?.map_err(|got| {
+            invalid(
+                "comparison",
+                "metric",
+                format!("must be a string, got {got}"),
+            )
+        })),
     }
 }

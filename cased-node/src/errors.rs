@@ -110,5 +110,10 @@ pub(crate) fn signature_error(env: &Env, err: cased_core::alert::SignatureError)
         object.set("fields", Vec::<FieldError>::new())?;
         Ok(napi::Error::from(object.to_unknown()))
     })();
-    built.unwrap_or_else(|_| napi::Error::new(Status::GenericFailure, format!("[{}] {message}", err.code())))
+    built.unwrap_or_else(|_| {
+        napi::Error::new(
+            Status::GenericFailure,
+            format!("[{}] {message}", err.code()),
+        )
+    })
 }

@@ -17,7 +17,9 @@ use crate::js::{Json, JsonText};
 /// The query result as the core's JSON.
 macro_rules! json {
     ($value:expr) => {
-        Ok(Json(serde_json::to_string(&$value).expect("history records always serialize")))
+        Ok(Json(
+            serde_json::to_string(&$value).expect("history records always serialize"),
+        ))
     };
 }
 
@@ -122,13 +124,17 @@ impl History {
     /// history, or was written by a newer cased.
     #[napi(constructor)]
     pub fn new(env: &Env, path: String) -> Result<Self> {
-        SqliteHistory::open(path).map(|inner| Self { inner }).map_err(|e| to_js_error(env, e))
+        SqliteHistory::open(path)
+            .map(|inner| Self { inner })
+            .map_err(|e| to_js_error(env, e))
     }
 
     /// A history in memory, gone with the process (tests, one-off runs).
     #[napi(factory)]
     pub fn in_memory(env: &Env) -> Result<Self> {
-        SqliteHistory::in_memory().map(|inner| Self { inner }).map_err(|e| to_js_error(env, e))
+        SqliteHistory::in_memory()
+            .map(|inner| Self { inner })
+            .map_err(|e| to_js_error(env, e))
     }
 
     /// The file's path; `null` in memory.
@@ -138,8 +144,15 @@ impl History {
     }
 
     /// Deployments matching `filter`, newest first.
-    #[napi(ts_args_type = "filter?: DeploymentFilter | null", ts_return_type = "Promise<Array<DeploymentRecord>>")]
-    pub fn deployments<'env>(&self, env: &'env Env, filter: Option<JsonText>) -> Result<PromiseRaw<'env, Json>> {
+    #[napi(
+        ts_args_type = "filter?: DeploymentFilter | null",
+        ts_return_type = "Promise<Array<DeploymentRecord>>"
+    )]
+    pub fn deployments<'env>(
+        &self,
+        env: &'env Env,
+        filter: Option<JsonText>,
+    ) -> Result<PromiseRaw<'env, Json>> {
         let store = self.inner.clone();
         query(env, async move {
             let filter = read_filter(filter)?;
@@ -150,17 +163,37 @@ impl History {
     /// The final report of a session (the object `monitor.run` resolved with); `null` when
     /// unknown or unfinished.
     #[napi(ts_return_type = "Promise<Report | null>")]
-    pub fn report<'env>(&self, env: &'env Env, session_id: String) -> Result<PromiseRaw<'env, Json>> {
+    pub fn report<'env>(
+        &self,
+        env: &'env Env,
+        session_id: String,
+    ) -> Result<PromiseRaw<'env, Json>> {
         let store = self.inner.clone();
-        query(env, async move { Ok(Json(store.report(&session_id).await?.map_or_else(|| "null".to_owned(), |r| r.to_json()))) })
+        query(env, async move {
+            Ok(Json(
+                store
+                    .report(&session_id)
+                    .await?
+                    .map_or_else(|| "null".to_owned(), |r| r.to_json()),
+            ))
+        })
     }
 
     /// The findings recorded for a session, in order: `{ id, session_id, seq, tick,
     /// elapsed_ms, finding }` (the `id` is what `deploymentOfFinding` takes).
-    #[napi(ts_return_type = "Promise<Array<{ id: string; session_id: string; seq: number; tick: number | null; elapsed_ms: number | null; finding: Finding }>>")]
-    pub fn findings<'env>(&self, env: &'env Env, session_id: String) -> Result<PromiseRaw<'env, Json>> {
+    #[napi(
+        ts_return_type = "Promise<Array<{ id: string; session_id: string; seq: number; tick: number | null; elapsed_ms: number | null; finding: Finding }>>"
+    )]
+    pub fn findings<'env>(
+        &self,
+        env: &'env Env,
+        session_id: String,
+    ) -> Result<PromiseRaw<'env, Json>> {
         let store = self.inner.clone();
-        query(env, async move { json!(store.findings(&session_id).await?) })
+        query(
+            env,
+            async move { json!(store.findings(&session_id).await?) },
+        )
     }
 
     /// Verdict counts and success rate per UTC `day` or ISO `week`, oldest first; buckets
@@ -170,7 +203,12 @@ impl History {
         ts_args_type = "bucket: 'day' | 'week', filter?: DeploymentFilter | null",
         ts_return_type = "Promise<Array<{ start_unix_ms: number; healthy: number; degraded: number; unhealthy: number; inconclusive: number; unfinished: number; total: number; success_rate: number | null }>>"
     )]
-    pub fn verdict_counts<'env>(&self, env: &'env Env, bucket: String, filter: Option<JsonText>) -> Result<PromiseRaw<'env, Json>> {
+    pub fn verdict_counts<'env>(
+        &self,
+        env: &'env Env,
+        bucket: String,
+        filter: Option<JsonText>,
+    ) -> Result<PromiseRaw<'env, Json>> {
         let store = self.inner.clone();
         query(env, async move {
             let bucket: Bucket = serde_json::from_value(Value::String(bucket.clone()))
@@ -186,7 +224,11 @@ impl History {
         ts_args_type = "filter?: DeploymentFilter | null",
         ts_return_type = "Promise<Array<{ session_id: string; started_at_unix_ms: number; time_to_detect_ms: number; detected_by: 'critical_finding' | 'failed_tick'; tick: number }>>"
     )]
-    pub fn time_to_detect<'env>(&self, env: &'env Env, filter: Option<JsonText>) -> Result<PromiseRaw<'env, Json>> {
+    pub fn time_to_detect<'env>(
+        &self,
+        env: &'env Env,
+        filter: Option<JsonText>,
+    ) -> Result<PromiseRaw<'env, Json>> {
         let store = self.inner.clone();
         query(env, async move {
             let filter = read_filter(filter)?;
@@ -196,15 +238,29 @@ impl History {
 
     /// The deployment a finding (by its history `id`) belongs to; `null` when unknown.
     #[napi(ts_return_type = "Promise<DeploymentRecord | null>")]
-    pub fn deployment_of_finding<'env>(&self, env: &'env Env, finding_id: String) -> Result<PromiseRaw<'env, Json>> {
+    pub fn deployment_of_finding<'env>(
+        &self,
+        env: &'env Env,
+        finding_id: String,
+    ) -> Result<PromiseRaw<'env, Json>> {
         let store = self.inner.clone();
-        query(env, async move { json!(store.deployment_of_finding(&finding_id).await?) })
+        query(env, async move {
+            json!(store.deployment_of_finding(&finding_id).await?)
+        })
     }
 
     /// The last `n` healthy deployments matching `filter` (its verdict and limit are
     /// replaced), newest first: what baselines are built from.
-    #[napi(ts_args_type = "n: number, filter?: DeploymentFilter | null", ts_return_type = "Promise<Array<DeploymentRecord>>")]
-    pub fn last_healthy<'env>(&self, env: &'env Env, n: u32, filter: Option<JsonText>) -> Result<PromiseRaw<'env, Json>> {
+    #[napi(
+        ts_args_type = "n: number, filter?: DeploymentFilter | null",
+        ts_return_type = "Promise<Array<DeploymentRecord>>"
+    )]
+    pub fn last_healthy<'env>(
+        &self,
+        env: &'env Env,
+        n: u32,
+        filter: Option<JsonText>,
+    ) -> Result<PromiseRaw<'env, Json>> {
         let store = self.inner.clone();
         query(env, async move {
             let filter = read_filter(filter)?;
@@ -225,7 +281,9 @@ fn query<'env, F>(env: &'env Env, fut: F) -> Result<PromiseRaw<'env, Json>>
 where
     F: std::future::Future<Output = cased_core::Result<Json>> + Send + 'static,
 {
-    env.spawn_future_with_callback(async move { Ok(fut.await) }, |env, r| r.map_err(|e| to_js_error(env, e)))
+    env.spawn_future_with_callback(async move { Ok(fut.await) }, |env, r| {
+        r.map_err(|e| to_js_error(env, e))
+    })
 }
 
 fn invalid(field: &str, message: String) -> Error {
@@ -237,7 +295,9 @@ fn invalid(field: &str, message: String) -> Error {
 
 fn read_filter(filter: Option<JsonText>) -> cased_core::Result<CoreFilter> {
     match filter {
-        Some(JsonText(text)) if text != "null" => serde_json::from_str(&text).map_err(|e| invalid("filter", e.to_string())),
+        Some(JsonText(text)) if text != "null" => {
+            serde_json::from_str(&text).map_err(|e| invalid("filter", e.to_string()))
+        }
         _ => Ok(CoreFilter::default()),
     }
 }

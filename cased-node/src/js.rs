@@ -49,7 +49,9 @@ impl<T: 'static + FromNapiValue> FromNapiValue for Returned<T> {
         // SAFETY (all three): `env` and `value` come from napi on the JavaScript thread.
         let unknown = unsafe { Unknown::from_napi_value(env, value)? };
         if unknown.is_promise()? {
-            Ok(Self::Promise(unsafe { Promise::from_napi_value(env, value)? }))
+            Ok(Self::Promise(unsafe {
+                Promise::from_napi_value(env, value)?
+            }))
         } else {
             Ok(Self::Value(unsafe { T::from_napi_value(env, value)? }))
         }
@@ -138,11 +140,14 @@ impl FromNapiValue for JsonText {
         // SAFETY: `value` comes from napi on the JavaScript thread.
         let unknown = unsafe { Unknown::from_napi_value(env.raw(), value)? };
         let json: Object<'_> = env.get_global()?.get_named_property("JSON")?;
-        let stringify: Function<'_, Unknown<'_>, Unknown<'_>> = json.get_named_property("stringify")?;
+        let stringify: Function<'_, Unknown<'_>, Unknown<'_>> =
+            json.get_named_property("stringify")?;
         let text = stringify.call(unknown)?;
         if text.get_type()? == ValueType::String {
             // SAFETY: as above; it is a string.
-            Ok(Self(unsafe { String::from_napi_value(env.raw(), text.raw())? }))
+            Ok(Self(unsafe {
+                String::from_napi_value(env.raw(), text.raw())?
+            }))
         } else {
             Ok(Self("null".to_owned()))
         }

@@ -69,7 +69,10 @@ impl PrometheusSource {
     /// absolute http(s) URL, an unknown option, a value of the wrong kind (under the option's
     /// name), a zero timeout (`timeout`) or a token that cannot be sent as a header
     /// (`authorization`).
-    #[napi(constructor, ts_args_type = "url: string, options?: PrometheusSourceOptions | null")]
+    #[napi(
+        constructor,
+        ts_args_type = "url: string, options?: PrometheusSourceOptions | null"
+    )]
     pub fn new(env: &Env, url: String, options: Option<Unknown<'_>>) -> Result<Self> {
         let mut builder = core::PrometheusSource::builder(url);
         let mut problems = Vec::new();
@@ -77,17 +80,23 @@ impl PrometheusSource {
             match options.get_type()? {
                 ValueType::Null | ValueType::Undefined => {}
                 ValueType::Object if !options.is_array()? => {
-                    builder = read_options(&Object::from_unknown(options)?, builder, &mut problems)?;
+                    builder =
+                        read_options(&Object::from_unknown(options)?, builder, &mut problems)?;
                 }
                 _ => problems.push(cased_core::FieldError::new(
                     "options",
-                    format!("must be an object such as {{ bearerToken, timeoutMs }}, got {}", type_name(&options)?),
+                    format!(
+                        "must be an object such as {{ bearerToken, timeoutMs }}, got {}",
+                        type_name(&options)?
+                    ),
                 )),
             }
         }
         let built = builder.build();
         if problems.is_empty() {
-            return built.map(|inner| Self { inner }).map_err(|e| to_js_error(env, e));
+            return built
+                .map(|inner| Self { inner })
+                .map_err(|e| to_js_error(env, e));
         }
         if let Err(e) = &built {
             problems.extend(e.field_errors().iter().cloned());
@@ -104,10 +113,22 @@ impl PrometheusSource {
     /// An instant query (`/api/v1/query`) at `time` (seconds since the Unix epoch; now when
     /// omitted): each series of the vector (or the scalar) becomes one sample of `metric`.
     /// Rejects with `code: 'no_data'` when the query matches no series.
-    #[napi(ts_args_type = "metric: string, promql: string, time?: number | null", ts_return_type = "Promise<Array<Sample>>")]
-    pub fn query<'env>(&self, env: &'env Env, metric: String, promql: String, time: Option<f64>) -> Result<PromiseRaw<'env, Json>> {
+    #[napi(
+        ts_args_type = "metric: string, promql: string, time?: number | null",
+        ts_return_type = "Promise<Array<Sample>>"
+    )]
+    pub fn query<'env>(
+        &self,
+        env: &'env Env,
+        metric: String,
+        promql: String,
+        time: Option<f64>,
+    ) -> Result<PromiseRaw<'env, Json>> {
         let source = self.inner.clone();
-        samples(env, async move { source.query(&metric, &promql, time).await })
+        samples(
+            env,
+            async move { source.query(&metric, &promql, time).await },
+        )
     }
 
     /// A range query (`/api/v1/query_range`) from `start` to `end` (seconds since the Unix
@@ -128,7 +149,10 @@ impl PrometheusSource {
             let step = Duration::try_from_secs_f64(step_seconds).map_err(|_| {
                 cased_core::Error::Validation(cased_core::ValidationErrors {
                     subject: "Prometheus range query".to_owned(),
-                    errors: vec![cased_core::FieldError::new("stepSeconds", "must be a positive number of seconds")],
+                    errors: vec![cased_core::FieldError::new(
+                        "stepSeconds",
+                        "must be a positive number of seconds",
+                    )],
                 })
             })?;
             source.query_range(&metric, &promql, start, end, step).await
@@ -160,14 +184,20 @@ fn read_options(
     for key in Object::keys(options)? {
         if !OPTION_NAMES.contains(&key.as_str()) {
             let known = OPTION_NAMES.join(", ");
-            problems.push(cased_core::FieldError::new(key, format!("unknown option (known options: {known})")));
+            problems.push(cased_core::FieldError::new(
+                key,
+                format!("unknown option (known options: {known})"),
+            ));
         }
     }
     // The token is read only once its type is checked, so a mistyped one is never echoed.
     if let Some(v) = option(options, "bearerToken")? {
         match string(v)? {
             Ok(token) => builder = builder.bearer_token(token),
-            Err(got) => problems.push(cased_core::FieldError::new("bearerToken", format!("must be a string, got {got}"))),
+            Err(got) => problems.push(cased_core::FieldError::new(
+                "bearerToken",
+                format!("must be a string, got {got}"),
+            )),
         }
     }
     if let Some(v) = option(options, "timeoutMs")? {
@@ -178,8 +208,14 @@ fn read_options(
         });
         match timeout {
             Ok(Some(t)) => builder = builder.timeout(t),
-            Ok(None) => problems.push(cased_core::FieldError::new("timeoutMs", "must be a finite, non-negative number of milliseconds")),
-            Err(got) => problems.push(cased_core::FieldError::new("timeoutMs", format!("must be a number of milliseconds, got {got}"))),
+            Ok(None) => problems.push(cased_core::FieldError::new(
+                "timeoutMs",
+                "must be a finite, non-negative number of milliseconds",
+            )),
+            Err(got) => problems.push(cased_core::FieldError::new(
+                "timeoutMs",
+                format!("must be a number of milliseconds, got {got}"),
+            )),
         }
     }
     Ok(builder)
@@ -207,7 +243,9 @@ impl HostSource {
     #[napi(constructor)]
     #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
-        Self { inner: core::HostSource::new() }
+        Self {
+            inner: core::HostSource::new(),
+        }
     }
 
     /// Takes the host's samples now (synchronously; it reads the kernel's counters).
@@ -244,14 +282,20 @@ impl BaselineStore {
     #[napi(factory)]
     pub fn sqlite(env: &Env, path: String) -> Result<Self> {
         core::SqliteBaselineStore::open(&path)
-            .map(|s| Self { inner: Arc::new(s), path: Some(path) })
+            .map(|s| Self {
+                inner: Arc::new(s),
+                path: Some(path),
+            })
             .map_err(|e| to_js_error(env, e))
     }
 
     /// A store in memory, gone with the process (tests, one-off runs).
     #[napi(factory)]
     pub fn in_memory() -> Self {
-        Self { inner: Arc::new(core::MemoryBaselineStore::new()), path: None }
+        Self {
+            inner: Arc::new(core::MemoryBaselineStore::new()),
+            path: None,
+        }
     }
 
     /// The SQLite file's path, as given; `null` in memory.

@@ -1,23 +1,31 @@
 //! The monitor: mirrors `cased_core::Monitor` (built from the one configuration, plus custom
 //! checks and a rollback hook written in JavaScript) and `cased_core::RollbackContext`.
 
-use napi::bindgen_prelude::{ClassInstance, FromNapiValue, Function, JsValue, Object, PromiseRaw, Unknown};
+use napi::bindgen_prelude::{
+    ClassInstance, FromNapiValue, Function, JsValue, Object, PromiseRaw, Unknown,
+};
 use napi::{Env, Result, ValueType};
 use napi_derive::napi;
 use serde_json::{Value, json};
 
+use crate::alert::AlertStream;
 use crate::check::{JsOutcome, custom_check};
 use crate::client::type_name;
 use crate::errors::to_js_error;
 use crate::event::DeploymentEvent;
-use crate::js::{Ignored, JsFn, Json, Returned};
-use crate::alert::AlertStream;
 use crate::history::History;
+use crate::js::{Ignored, JsFn, Json, Returned};
 use crate::metrics::BaselineStore;
 use crate::session::{Session, report_json};
 
 /// The option names `new Monitor(config, options)` accepts; any other key is reported by name.
-const OPTION_NAMES: [&str; 5] = ["checks", "onRollback", "notifiers", "history", "baselineStore"];
+const OPTION_NAMES: [&str; 5] = [
+    "checks",
+    "onRollback",
+    "notifiers",
+    "history",
+    "baselineStore",
+];
 
 /// What the rollback hook is given.
 #[napi(object, object_from_js = false, object_to_js = false)]
@@ -91,7 +99,10 @@ impl Monitor {
     /// `checks[0].url`), a check name used twice (`checks[1].name`, or `checks` when a custom
     /// check has a configured check's name), a custom check that is not a function
     /// (`checks.<name>`), an `onRollback` that is not one, or an unknown option.
-    #[napi(constructor, ts_args_type = "config?: MonitorConfig | null, options?: MonitorOptions | null")]
+    #[napi(
+        constructor,
+        ts_args_type = "config?: MonitorConfig | null, options?: MonitorOptions | null"
+    )]
     pub fn new(env: &Env, config: Option<Value>, options: Option<Unknown<'_>>) -> Result<Self> {
         let mut problems = Vec::new();
         let config = cased_core::MonitorConfig::from_value(config.unwrap_or_else(|| json!({})));
@@ -106,11 +117,15 @@ impl Monitor {
             match options.get_type()? {
                 ValueType::Null | ValueType::Undefined => {}
                 ValueType::Object if !options.is_array()? => {
-                    builder = read_options(&Object::from_unknown(options)?, builder, &mut problems)?;
+                    builder =
+                        read_options(&Object::from_unknown(options)?, builder, &mut problems)?;
                 }
                 _ => problems.push(cased_core::FieldError::new(
                     "options",
-                    format!("must be an object such as {{ checks, onRollback }}, got {}", type_name(&options)?),
+                    format!(
+                        "must be an object such as {{ checks, onRollback }}, got {}",
+                        type_name(&options)?
+                    ),
                 )),
             }
         }
@@ -146,14 +161,22 @@ impl Monitor {
     /// The names of the checks each tick runs: the configured ones, then the custom ones.
     #[napi(getter)]
     pub fn check_names(&self) -> Vec<String> {
-        self.inner.check_names().into_iter().map(str::to_owned).collect()
+        self.inner
+            .check_names()
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Starts a session for `event` and resolves with it; the first tick runs at once. An event
     /// whose status is `failure` or `cancelled` gives a session that has already ended with that
     /// outcome; `success` starts in the cool-down.
     #[napi(ts_return_type = "Promise<Session>")]
-    pub fn start<'env>(&self, env: &'env Env, event: &DeploymentEvent) -> Result<PromiseRaw<'env, Session>> {
+    pub fn start<'env>(
+        &self,
+        env: &'env Env,
+        event: &DeploymentEvent,
+    ) -> Result<PromiseRaw<'env, Session>> {
         let monitor = self.inner.clone();
         let event = event.inner.clone();
         // Inside the future: the core's `start` needs the current (napi's) tokio runtime.
@@ -164,12 +187,21 @@ impl Monitor {
 
     /// Starts a session and resolves with its final report: the one-call form.
     #[napi(ts_return_type = "Promise<Report>")]
-    pub fn run<'env>(&self, env: &'env Env, event: &DeploymentEvent) -> Result<PromiseRaw<'env, Json>> {
+    pub fn run<'env>(
+        &self,
+        env: &'env Env,
+        event: &DeploymentEvent,
+    ) -> Result<PromiseRaw<'env, Json>> {
         let monitor = self.inner.clone();
         let event = event.inner.clone();
-        env.spawn_future_with_callback(async move { Ok(monitor.run(event).await) }, |env, report| {
-            report.map(|r| report_json(&r)).map_err(|e| to_js_error(env, e))
-        })
+        env.spawn_future_with_callback(
+            async move { Ok(monitor.run(event).await) },
+            |env, report| {
+                report
+                    .map(|r| report_json(&r))
+                    .map_err(|e| to_js_error(env, e))
+            },
+        )
     }
 }
 
@@ -183,7 +215,10 @@ fn read_options(
     for key in Object::keys(options)? {
         if !OPTION_NAMES.contains(&key.as_str()) {
             let known = OPTION_NAMES.join(", ");
-            problems.push(cased_core::FieldError::new(key, format!("unknown option (known options: {known})")));
+            problems.push(cased_core::FieldError::new(
+                key,
+                format!("unknown option (known options: {known})"),
+            ));
         }
     }
     if let Some(checks) = option(options, "checks")? {
@@ -191,7 +226,9 @@ fn read_options(
             let checks = Object::from_unknown(checks)?;
             for name in Object::keys(&checks)? {
                 let field = format!("checks.{name}");
-                let Some(f) = function::<(), JsOutcome>(&checks, &name, &field, problems)? else { continue };
+                let Some(f) = function::<(), JsOutcome>(&checks, &name, &field, problems)? else {
+                    continue;
+                };
                 builder = builder.map(|b| b.check(custom_check(name, f)));
             }
         } else {
@@ -210,7 +247,10 @@ fn read_options(
             let notifiers = Object::from_unknown(notifiers)?;
             for name in Object::keys(&notifiers)? {
                 let field = format!("notifiers.{name}");
-                let Some(f) = function::<Json, Ignored>(&notifiers, &name, &field, problems)? else { continue };
+                let Some(f) = function::<Json, Ignored>(&notifiers, &name, &field, problems)?
+                else {
+                    continue;
+                };
                 let notifier = notifier(&name, f);
                 builder = builder.map(|b| b.notifier(name, notifier));
             }
@@ -224,21 +264,31 @@ fn read_options(
     }
     if let Some(history) = option(options, "history")? {
         // SAFETY: napi's own checked unwrap of a class instance (a wrong type is an error).
-        match unsafe { ClassInstance::<History>::from_napi_value(history.value().env, history.raw()) } {
+        match unsafe {
+            ClassInstance::<History>::from_napi_value(history.value().env, history.raw())
+        } {
             Ok(history) => builder = builder.map(|b| b.history(history.store())),
             Err(_) => {
                 let got = type_name(&history)?;
-                problems.push(cased_core::FieldError::new("history", format!("must be a History, got {got}")));
+                problems.push(cased_core::FieldError::new(
+                    "history",
+                    format!("must be a History, got {got}"),
+                ));
             }
         }
     }
     if let Some(store) = option(options, "baselineStore")? {
         // SAFETY: napi's own checked unwrap of a class instance (a wrong type is an error).
-        match unsafe { ClassInstance::<BaselineStore>::from_napi_value(store.value().env, store.raw()) } {
+        match unsafe {
+            ClassInstance::<BaselineStore>::from_napi_value(store.value().env, store.raw())
+        } {
             Ok(store) => builder = builder.map(|b| b.baseline_store(store.store())),
             Err(_) => {
                 let got = type_name(&store)?;
-                problems.push(cased_core::FieldError::new("baselineStore", format!("must be a BaselineStore, got {got}")));
+                problems.push(cased_core::FieldError::new(
+                    "baselineStore",
+                    format!("must be a BaselineStore, got {got}"),
+                ));
             }
         }
     }
@@ -257,10 +307,15 @@ where
     Args: 'static + napi::bindgen_prelude::JsValuesTupleIntoVec,
     T: 'static + FromNapiValue + Send,
 {
-    let Some(value) = option(object, name)? else { return Ok(None) };
+    let Some(value) = option(object, name)? else {
+        return Ok(None);
+    };
     if value.get_type()? != ValueType::Function {
         let got = type_name(&value)?;
-        problems.push(cased_core::FieldError::new(field, format!("must be a function, got {got}")));
+        problems.push(cased_core::FieldError::new(
+            field,
+            format!("must be a function, got {got}"),
+        ));
         return Ok(None);
     }
     let f = Function::<Args, Returned<T>>::from_unknown(value)?;
@@ -279,15 +334,18 @@ fn option<'a>(object: &Object<'a>, name: &str) -> Result<Option<Unknown<'a>>> {
 /// what it throws or rejects with fails the attempt (retried).
 fn notifier(name: &str, f: JsFn<Json, Ignored>) -> std::sync::Arc<dyn cased_core::alert::Notifier> {
     let f = std::sync::Arc::new(f);
-    std::sync::Arc::new(cased_core::alert::FnNotifier::new(name, move |n: std::sync::Arc<cased_core::alert::Notification>| {
-        let f = std::sync::Arc::clone(&f);
-        async move {
-            f.call(Json(n.to_json()))
-                .await
-                .map(|Ignored| ())
-                .map_err(cased_core::alert::NotifyError::retryable)
-        }
-    }))
+    std::sync::Arc::new(cased_core::alert::FnNotifier::new(
+        name,
+        move |n: std::sync::Arc<cased_core::alert::Notification>| {
+            let f = std::sync::Arc::clone(&f);
+            async move {
+                f.call(Json(n.to_json()))
+                    .await
+                    .map(|Ignored| ())
+                    .map_err(cased_core::alert::NotifyError::retryable)
+            }
+        },
+    ))
 }
 
 /// The core's rollback hook calling the JavaScript one with a `RollbackContext`; what it throws

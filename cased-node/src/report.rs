@@ -20,7 +20,11 @@ use crate::js::JsonText;
 pub fn render_report(env: &Env, report: JsonText, format: String) -> Result<String> {
     let rendered = Format::from_str(&format).and_then(|format| {
         let report = cased_core::Report::from_json(&report.0)?;
-        Ok(cased_core::report::render(&report, &ReportContext::default(), format))
+        Ok(cased_core::report::render(
+            &report,
+            &ReportContext::default(),
+            format,
+        ))
     });
     rendered.map_err(|e| to_js_error(env, e))
 }

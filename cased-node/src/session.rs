@@ -139,7 +139,10 @@ impl AsyncGenerator for Updates {
     type Next = ();
     type Return = ();
 
-    fn next(&mut self, _value: Option<()>) -> impl Future<Output = Result<Option<UpdateItem>>> + Send + 'static {
+    fn next(
+        &mut self,
+        _value: Option<()>,
+    ) -> impl Future<Output = Result<Option<UpdateItem>>> + Send + 'static {
         let inner = Arc::clone(&self.inner);
         let closed = Arc::clone(&self.closed);
         async move {
@@ -158,7 +161,10 @@ impl AsyncGenerator for Updates {
         }
     }
 
-    fn complete(&mut self, _value: Option<()>) -> impl Future<Output = Result<Option<UpdateItem>>> + Send + 'static {
+    fn complete(
+        &mut self,
+        _value: Option<()>,
+    ) -> impl Future<Output = Result<Option<UpdateItem>>> + Send + 'static {
         // Stop following: drop the subscription now, or as soon as a pending `next()` returns.
         self.closed.store(true, Ordering::Release);
         if let Ok(mut updates) = self.inner.try_lock() {

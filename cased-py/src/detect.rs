@@ -9,8 +9,10 @@
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use cased_core::detect::ShiftDetector;
 use cased_core::detect::{
-    BuiltDetector, Detection, Detector, IndexedFinding, SeverityPolicy, compare_counts, compare_values,
+    BuiltDetector, Detection, Detector, IndexedFinding, SeverityPolicy, compare_counts,
+    compare_values,
 };
 use cased_core::{BaselineComparisonDetector, Counts, DetectorConfig};
 use pyo3::prelude::*;
@@ -93,12 +95,13 @@ pub(crate) fn values(obj: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
     })
 }
 
-/// The detector behind a `cased.Detector`: a streaming one, or a baseline comparison (which
-/// also takes a baseline).
+/// The detector behind a `cased.Detector`: a streaming one, or one that also takes a baseline
+/// (a baseline comparison, or the shift detector).
 #[derive(Debug)]
 enum Inner {
     Stream(Box<dyn Detector>),
     Baseline(BaselineComparisonDetector),
+    Shift(ShiftDetector),
 }
 
 impl Inner {
@@ -106,6 +109,7 @@ impl Inner {
         match self {
             Self::Stream(d) => d.as_mut(),
             Self::Baseline(d) => d,
+            Self::Shift(d) => d,
         }
     }
 }
@@ -133,6 +137,7 @@ fn build(config: &DetectorConfig) -> cased_core::Result<Inner> {
     Ok(match config.kind.build()? {
         BuiltDetector::Stream(d) => Inner::Stream(d),
         BuiltDetector::Baseline(d) => Inner::Baseline(d),
+        BuiltDetector::Shift(d) => Inner::Shift(d),
         BuiltDetector::ErrorRate(_) => {
             return Err(CoreError::invalid(
                 "detector configuration",
@@ -159,6 +164,7 @@ impl PyDetector {
         let policy = config.severity.unwrap_or_else(|| match &inner {
             Inner::Stream(d) => d.default_severity(),
             Inner::Baseline(d) => Detector::default_severity(d),
+            Inner::Shift(d) => d.default_severity(),
         });
         Ok(Self {
             config,
@@ -225,17 +231,18 @@ impl PyDetector {
         self.inner().detector().reset();
     }
 
-    /// Sets the baseline of a `baseline` detector.
+    /// Sets the baseline of a `baseline` or `shift` detector (values oldest first).
     fn set_baseline(&self, values: &Bound<'_, PyAny>) -> PyResult<()> {
         let xs = self::values(values)?;
         match &mut *self.inner() {
             Inner::Baseline(d) => d.set_baseline(&xs).map_err(CoreError)?,
+            Inner::Shift(d) => d.set_baseline(&xs).map_err(CoreError)?,
             Inner::Stream(_) => {
                 return Err(CoreError::invalid(
                     "detector",
                     "type",
                     format!(
-                        "only baseline detectors take a baseline, this one is {:?}",
+                        "only baseline and shift detectors take a baseline, this one is {:?}",
                         self.config.kind.type_name()
                     ),
                 )

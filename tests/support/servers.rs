@@ -86,7 +86,12 @@ pub async fn http_server() -> TestHttp {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
     });
     TestHttp { base, peers }
 }
@@ -128,7 +133,9 @@ where
 pub async fn reset_mid_response() -> SocketAddr {
     raw_server(|mut s| async move {
         read_request_head(&mut s).await;
-        let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n0123456789").await;
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n0123456789")
+            .await;
         let _ = s.flush().await;
         let _ = s.set_zero_linger();
         drop(s);
@@ -149,7 +156,10 @@ pub async fn silent_server() -> SocketAddr {
 pub async fn slow_body_server() -> SocketAddr {
     raw_server(|mut s| async move {
         read_request_head(&mut s).await;
-        if s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n").await.is_err() {
+        if s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n")
+            .await
+            .is_err()
+        {
             return;
         }
         for _ in 0..100 {
@@ -172,7 +182,9 @@ pub async fn huge_body_server(total: u64) -> (SocketAddr, oneshot::Receiver<u64>
         let (mut s, _) = listener.accept().await.unwrap();
         read_request_head(&mut s).await;
         let written = Arc::new(AtomicU64::new(0));
-        let head = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {total}\r\n\r\n");
+        let head = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {total}\r\n\r\n"
+        );
         if s.write_all(head.as_bytes()).await.is_ok() {
             let chunk = vec![b'['; 64 << 10];
             while written.load(Ordering::Relaxed) < total {
@@ -212,7 +224,9 @@ pub async fn line_server() -> SocketAddr {
 /// An HTTPS server with a fresh self-signed certificate for `localhost` and `127.0.0.1`,
 /// answering every request with 200 "ok". Returns its address.
 pub async fn self_signed_https() -> SocketAddr {
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
     let der = rustls::pki_types::CertificateDer::from(cert.cert.der().to_vec());
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -226,7 +240,9 @@ pub async fn self_signed_https() -> SocketAddr {
     raw_server(move |s| {
         let acceptor = acceptor.clone();
         async move {
-            let Ok(mut tls) = acceptor.accept(s).await else { return };
+            let Ok(mut tls) = acceptor.accept(s).await else {
+                return;
+            };
             let mut buf = Vec::new();
             let mut b = [0u8; 1024];
             while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -235,7 +251,9 @@ pub async fn self_signed_https() -> SocketAddr {
                     Ok(n) => buf.extend_from_slice(&b[..n]),
                 }
             }
-            let _ = tls.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok").await;
+            let _ = tls
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+                .await;
             let _ = tls.shutdown().await;
         }
     })
@@ -249,8 +267,14 @@ pub fn service_url(var: &str) -> String {
     match std::env::var(var) {
         Ok(v) if !v.is_empty() => v,
         _ => {
-            let ci = if std::env::var_os("CI").is_some() { " (CI is set: .ci/run must start the services)" } else { "" };
-            panic!("{var} is not set{ci}: start Postgres and Redis with `eval \"$(.ci/pg-redis.sh)\"` and run the tests again");
+            let ci = if std::env::var_os("CI").is_some() {
+                " (CI is set: .ci/run must start the services)"
+            } else {
+                ""
+            };
+            panic!(
+                "{var} is not set{ci}: start Postgres and Redis with `eval \"$(.ci/pg-redis.sh)\"` and run the tests again"
+            );
         }
     }
 }

@@ -121,7 +121,11 @@ pub struct WebhookChannelConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_env: Option<String>,
     /// Extra request headers (values are treated as secrets: they may hold tokens).
-    #[serde(default, with = "secret_map", skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        with = "secret_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub headers: BTreeMap<String, Secret>,
     /// Also tell this channel when alerts resolve.
     #[serde(default)]
@@ -299,10 +303,16 @@ impl DeliveryConfig {
             p.add(format!("{at}.timeout"), "must be greater than zero");
         }
         if self.initial_backoff.is_zero() || self.initial_backoff > self.max_backoff {
-            p.add(format!("{at}.initial_backoff"), "must be greater than zero and at most max_backoff");
+            p.add(
+                format!("{at}.initial_backoff"),
+                "must be greater than zero and at most max_backoff",
+            );
         }
         if self.max_retries > 100 {
-            p.add(format!("{at}.max_retries"), format!("{} is more than 100", self.max_retries));
+            p.add(
+                format!("{at}.max_retries"),
+                format!("{} is more than 100", self.max_retries),
+            );
         }
         if self.queue_capacity == 0 {
             p.add(format!("{at}.queue_capacity"), "must be at least 1");
@@ -380,7 +390,11 @@ impl AlertsConfig {
     pub fn from_value(value: Value) -> Result<Self> {
         let config: Self = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
-            let field = if path == "." || path.is_empty() { "alerts".to_owned() } else { path };
+            let field = if path == "." || path.is_empty() {
+                "alerts".to_owned()
+            } else {
+                path
+            };
             Error::invalid(field, e.inner().to_string())
         })?;
         config.validate()?;
@@ -427,26 +441,47 @@ impl AlertsConfig {
             if c.name().trim().is_empty() {
                 p.add(format!("{at}.name"), "must not be empty");
             } else if !names.insert(c.name()) {
-                p.add(format!("{at}.name"), format!("{:?} is used by an earlier channel", c.name()));
+                p.add(
+                    format!("{at}.name"),
+                    format!("{:?} is used by an earlier channel", c.name()),
+                );
             }
             if let Some(d) = c.delivery() {
                 d.check(&format!("{at}.delivery"), &mut p);
             }
             match c {
                 ChannelConfig::Slack(s) => {
-                    one_of(&mut p, &at, "webhook_url", s.webhook_url.is_some(), s.webhook_url_env.is_some());
+                    one_of(
+                        &mut p,
+                        &at,
+                        "webhook_url",
+                        s.webhook_url.is_some(),
+                        s.webhook_url_env.is_some(),
+                    );
                     if let Some(u) = &s.webhook_url
                         && !is_http_url(u.expose())
                     {
                         // Never echo the value: the path is the token.
-                        p.add(format!("{at}.webhook_url"), "is not an absolute http(s) URL");
+                        p.add(
+                            format!("{at}.webhook_url"),
+                            "is not an absolute http(s) URL",
+                        );
                     }
                 }
                 ChannelConfig::Webhook(w) => {
                     if !is_http_url(&w.url) {
-                        p.add(format!("{at}.url"), format!("{:?} is not an absolute http(s) URL", redact_url(&w.url)));
+                        p.add(
+                            format!("{at}.url"),
+                            format!("{:?} is not an absolute http(s) URL", redact_url(&w.url)),
+                        );
                     }
-                    one_of(&mut p, &at, "secret", w.secret.is_some(), w.secret_env.is_some());
+                    one_of(
+                        &mut p,
+                        &at,
+                        "secret",
+                        w.secret.is_some(),
+                        w.secret_env.is_some(),
+                    );
                     if w.secret.as_ref().is_some_and(|s| s.expose().is_empty()) {
                         p.add(format!("{at}.secret"), "must not be empty");
                     }
@@ -454,7 +489,10 @@ impl AlertsConfig {
                         if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err()
                             || reqwest::header::HeaderValue::from_str(v.expose()).is_err()
                         {
-                            p.add(format!("{at}.headers.{k}"), "is not a valid HTTP header (name or value)");
+                            p.add(
+                                format!("{at}.headers.{k}"),
+                                "is not a valid HTTP header (name or value)",
+                            );
                         }
                     }
                 }
@@ -468,21 +506,30 @@ impl AlertsConfig {
             let at = format!("routes[{i}]");
             let name = &routes[i].name;
             if !route_names.insert(name.as_str()) {
-                p.add(format!("{at}.name"), format!("{name:?} is used by an earlier route"));
+                p.add(
+                    format!("{at}.name"),
+                    format!("{name:?} is used by an earlier route"),
+                );
             }
             if r.channels.is_empty() {
                 p.add(format!("{at}.channels"), "must name at least one channel");
             }
             for (j, c) in r.channels.iter().enumerate() {
                 if !self.channels.iter().any(|ch| ch.name() == c) {
-                    p.add(format!("{at}.channels[{j}]"), format!("{c:?} is not a configured channel"));
+                    p.add(
+                        format!("{at}.channels[{j}]"),
+                        format!("{c:?} is not a configured channel"),
+                    );
                 }
             }
             if r.group_interval.is_zero() {
                 p.add(format!("{at}.group_interval"), "must be greater than zero");
             }
             if r.repeat_interval < r.group_interval {
-                p.add(format!("{at}.repeat_interval"), "must be at least group_interval");
+                p.add(
+                    format!("{at}.repeat_interval"),
+                    "must be at least group_interval",
+                );
             }
         }
         for (i, r) in routes.iter().enumerate() {
@@ -491,7 +538,10 @@ impl AlertsConfig {
             if e.route == r.name {
                 p.add(format!("{at}.route"), "must name another route");
             } else if !routes.iter().any(|o| o.name == e.route) {
-                p.add(format!("{at}.route"), format!("{:?} is not a configured route", e.route));
+                p.add(
+                    format!("{at}.route"),
+                    format!("{:?} is not a configured route", e.route),
+                );
             }
             if e.after.is_zero() {
                 p.add(format!("{at}.after"), "must be greater than zero");
@@ -503,8 +553,14 @@ impl AlertsConfig {
 
 fn one_of(p: &mut Problems, at: &str, key: &str, inline: bool, env: bool) {
     match (inline, env) {
-        (false, false) => p.add(format!("{at}.{key}"), format!("is required (or {key}_env, the variable holding it)")),
-        (true, true) => p.add(format!("{at}.{key}"), format!("give either {key} or {key}_env, not both")),
+        (false, false) => p.add(
+            format!("{at}.{key}"),
+            format!("is required (or {key}_env, the variable holding it)"),
+        ),
+        (true, true) => p.add(
+            format!("{at}.{key}"),
+            format!("give either {key} or {key}_env, not both"),
+        ),
         _ => {}
     }
 }
@@ -517,11 +573,17 @@ fn check_email(e: &EmailChannelConfig, at: &str, p: &mut Problems) {
         p.add(format!("{at}.to"), "must name at least one recipient");
     }
     if e.password.is_some() && e.password_env.is_some() {
-        p.add(format!("{at}.password"), "give either password or password_env, not both");
+        p.add(
+            format!("{at}.password"),
+            "give either password or password_env, not both",
+        );
     }
     let has_password = e.password.is_some() || e.password_env.is_some();
     if has_password != e.username.is_some() {
-        p.add(format!("{at}.username"), "username and password (or password_env) go together");
+        p.add(
+            format!("{at}.username"),
+            "username and password (or password_env) go together",
+        );
     }
     if has_password && e.tls == SmtpTls::None && !is_loopback(&e.host) {
         p.add(format!("{at}.tls"), "\"none\" would send the password in clear text; use starttls or tls (plain is for loopback relays)");
@@ -529,20 +591,33 @@ fn check_email(e: &EmailChannelConfig, at: &str, p: &mut Problems) {
     #[cfg(feature = "email")]
     {
         if e.from.parse::<lettre::message::Mailbox>().is_err() {
-            p.add(format!("{at}.from"), format!("{:?} is not an email address", e.from));
+            p.add(
+                format!("{at}.from"),
+                format!("{:?} is not an email address", e.from),
+            );
         }
         for (j, t) in e.to.iter().enumerate() {
             if t.parse::<lettre::message::Mailbox>().is_err() {
-                p.add(format!("{at}.to[{j}]"), format!("{t:?} is not an email address"));
+                p.add(
+                    format!("{at}.to[{j}]"),
+                    format!("{t:?} is not an email address"),
+                );
             }
         }
     }
     #[cfg(not(feature = "email"))]
-    p.add(format!("{at}.type"), "email channels need cased-core's `email` feature, which this build lacks");
+    p.add(
+        format!("{at}.type"),
+        "email channels need cased-core's `email` feature, which this build lacks",
+    );
 }
 
 pub(crate) fn is_loopback(host: &str) -> bool {
-    host == "localhost" || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn is_http_url(s: &str) -> bool {
@@ -556,7 +631,11 @@ pub(crate) fn redact_url(s: &str) -> String {
         Ok(u) => {
             let host = u.host_str().unwrap_or("");
             let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
-            let rest = if (u.path().is_empty() || u.path() == "/") && u.query().is_none() { "" } else { "/[redacted]" };
+            let rest = if (u.path().is_empty() || u.path() == "/") && u.query().is_none() {
+                ""
+            } else {
+                "/[redacted]"
+            };
             format!("{}://{host}{port}{rest}", u.scheme())
         }
         Err(_) => "[unparsable URL]".to_owned(),
@@ -564,7 +643,11 @@ pub(crate) fn redact_url(s: &str) -> String {
 }
 
 /// Reads a secret given inline or by environment variable.
-pub(crate) fn resolve_secret(inline: Option<&Secret>, env: Option<&str>, field: &str) -> Result<Secret> {
+pub(crate) fn resolve_secret(
+    inline: Option<&Secret>,
+    env: Option<&str>,
+    field: &str,
+) -> Result<Secret> {
     if let Some(s) = inline {
         return Ok(s.clone());
     }
@@ -573,7 +656,10 @@ pub(crate) fn resolve_secret(inline: Option<&Secret>, env: Option<&str>, field: 
     };
     match std::env::var(var) {
         Ok(v) if !v.is_empty() => Ok(Secret::new(v)),
-        _ => Err(Error::invalid(format!("{field}_env"), format!("the environment variable {var} is not set"))),
+        _ => Err(Error::invalid(
+            format!("{field}_env"),
+            format!("the environment variable {var} is not set"),
+        )),
     }
 }
 
@@ -582,14 +668,19 @@ const REDACTED: &str = "[redacted]";
 mod secret_opt {
     use super::*;
 
-    pub(super) fn serialize<S: Serializer>(v: &Option<Secret>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(
+        v: &Option<Secret>,
+        s: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
         match v {
             Some(_) => s.serialize_str(REDACTED),
             None => s.serialize_none(),
         }
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Secret>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> std::result::Result<Option<Secret>, D::Error> {
         Ok(Option::<String>::deserialize(d)?.map(Secret::new))
     }
 }
@@ -597,12 +688,20 @@ mod secret_opt {
 mod secret_map {
     use super::*;
 
-    pub(super) fn serialize<S: Serializer>(v: &BTreeMap<String, Secret>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(
+        v: &BTreeMap<String, Secret>,
+        s: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
         s.collect_map(v.keys().map(|k| (k, REDACTED)))
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<BTreeMap<String, Secret>, D::Error> {
-        Ok(BTreeMap::<String, String>::deserialize(d)?.into_iter().map(|(k, v)| (k, Secret::new(v))).collect())
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> std::result::Result<BTreeMap<String, Secret>, D::Error> {
+        Ok(BTreeMap::<String, String>::deserialize(d)?
+            .into_iter()
+            .map(|(k, v)| (k, Secret::new(v)))
+            .collect())
     }
 }
 
@@ -630,7 +729,10 @@ mod tests {
             "delivery": {"timeout": "5s", "max_retries": 2}
         }))
         .unwrap();
-        assert_eq!(c.routes[0].escalation.as_ref().unwrap().after, Duration::from_secs(900));
+        assert_eq!(
+            c.routes[0].escalation.as_ref().unwrap().after,
+            Duration::from_secs(900)
+        );
         assert_eq!(c.delivery.timeout, Duration::from_secs(5));
         assert_eq!(c.delivery.queue_capacity, 256);
         let text = serde_json::to_string(&c).unwrap();
@@ -644,11 +746,21 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_named_with_their_path() {
-        let e = AlertsConfig::from_value(json!({"channels": [{"name": "a", "type": "inapp", "sendresolved": true}]})).unwrap_err();
-        assert!(e.to_string().contains("channels[0]") && e.to_string().contains("sendresolved"), "{e}");
-        let e = AlertsConfig::from_value(json!({"routes": [{"channels": ["a"], "group_wait": "soon"}]})).unwrap_err();
+        let e = AlertsConfig::from_value(
+            json!({"channels": [{"name": "a", "type": "inapp", "sendresolved": true}]}),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("channels[0]") && e.to_string().contains("sendresolved"),
+            "{e}"
+        );
+        let e = AlertsConfig::from_value(
+            json!({"routes": [{"channels": ["a"], "group_wait": "soon"}]}),
+        )
+        .unwrap_err();
         assert_eq!(e.field_errors()[0].field, "routes[0].group_wait");
-        let e = AlertsConfig::from_value(json!({"channels": [{"name": "a", "type": "pager"}]})).unwrap_err();
+        let e = AlertsConfig::from_value(json!({"channels": [{"name": "a", "type": "pager"}]}))
+            .unwrap_err();
         assert!(e.to_string().contains("pager"), "{e}");
     }
 
@@ -692,16 +804,31 @@ mod tests {
 
     #[test]
     fn without_routes_every_channel_gets_every_alert() {
-        let c = AlertsConfig::from_value(json!({"channels": [{"name": "a", "type": "inapp"}, {"name": "b", "type": "custom"}]})).unwrap();
+        let c = AlertsConfig::from_value(
+            json!({"channels": [{"name": "a", "type": "inapp"}, {"name": "b", "type": "custom"}]}),
+        )
+        .unwrap();
         let r = c.effective_routes();
-        assert_eq!((r.len(), r[0].name.as_str(), r[0].channels.clone()), (1, "default", vec!["a".to_owned(), "b".to_owned()]));
-        assert_eq!(AlertsConfig::from_value(json!({})).unwrap(), AlertsConfig::default());
+        assert_eq!(
+            (r.len(), r[0].name.as_str(), r[0].channels.clone()),
+            (1, "default", vec!["a".to_owned(), "b".to_owned()])
+        );
+        assert_eq!(
+            AlertsConfig::from_value(json!({})).unwrap(),
+            AlertsConfig::default()
+        );
     }
 
     #[test]
     fn urls_are_redacted_to_their_origin() {
-        assert_eq!(redact_url("https://hooks.slack.com/services/T0/B0/tok"), "https://hooks.slack.com/[redacted]");
-        assert_eq!(redact_url("http://127.0.0.1:8080/"), "http://127.0.0.1:8080");
+        assert_eq!(
+            redact_url("https://hooks.slack.com/services/T0/B0/tok"),
+            "https://hooks.slack.com/[redacted]"
+        );
+        assert_eq!(
+            redact_url("http://127.0.0.1:8080/"),
+            "http://127.0.0.1:8080"
+        );
         assert_eq!(redact_url("http://h/x?token=1"), "http://h/[redacted]");
     }
 }

@@ -35,11 +35,21 @@ pub struct NotifyError {
 impl NotifyError {
     /// A failure worth retrying (connection refused, timeout, 5xx, 429...).
     pub fn retryable(message: impl Into<String>) -> Self {
-        Self { message: message.into(), retryable: true, retry_after: None, status: None }
+        Self {
+            message: message.into(),
+            retryable: true,
+            retry_after: None,
+            status: None,
+        }
     }
     /// A failure that retrying cannot fix (the receiver rejected the message).
     pub fn permanent(message: impl Into<String>) -> Self {
-        Self { message: message.into(), retryable: false, retry_after: None, status: None }
+        Self {
+            message: message.into(),
+            retryable: false,
+            retry_after: None,
+            status: None,
+        }
     }
     /// The receiver asked to wait this long before the next attempt.
     #[must_use]
@@ -128,7 +138,11 @@ pub struct DeliveryReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub coalesced_into: Option<String>,
     /// For a retry: the wait before the next attempt.
-    #[serde(rename = "retry_in_ms", serialize_with = "opt_millis", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "retry_in_ms",
+        serialize_with = "opt_millis",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub retry_in: Option<Duration>,
     /// When the outcome was reached.
     #[serde(serialize_with = "super::rfc3339")]
@@ -184,7 +198,9 @@ impl Deliveries {
 
     /// The outcomes as a `futures::Stream`.
     pub fn into_stream(self) -> impl Stream<Item = DeliveryEvent> + Send + Unpin {
-        Box::pin(futures::stream::unfold(self, |mut d| async move { d.next().await.map(|e| (e, d)) }))
+        Box::pin(futures::stream::unfold(self, |mut d| async move {
+            d.next().await.map(|e| (e, d))
+        }))
     }
 }
 
@@ -238,7 +254,12 @@ impl Reporter {
     }
 
     pub(crate) fn failures(&self) -> Vec<Arc<DeliveryReport>> {
-        self.failures.lock().expect("failures lock").iter().cloned().collect()
+        self.failures
+            .lock()
+            .expect("failures lock")
+            .iter()
+            .cloned()
+            .collect()
     }
 
     pub(crate) fn close(&self) {
@@ -306,7 +327,10 @@ pub(crate) struct ChannelQueue {
 
 impl fmt::Debug for ChannelQueue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChannelQueue").field("name", &self.name).field("notifier", &self.notifier).finish_non_exhaustive()
+        f.debug_struct("ChannelQueue")
+            .field("name", &self.name)
+            .field("notifier", &self.notifier)
+            .finish_non_exhaustive()
     }
 }
 
@@ -354,9 +378,11 @@ impl ChannelQueue {
                 self.reporter.report(r);
                 return;
             }
-            if let Some(q) =
-                s.items.iter_mut().find(|q| q.kind == NotificationKind::Group && q.route == n.route && q.group_key == n.group_key)
-            {
+            if let Some(q) = s.items.iter_mut().find(|q| {
+                q.kind == NotificationKind::Group
+                    && q.route == n.route
+                    && q.group_key == n.group_key
+            }) {
                 let older = std::mem::replace(q, n);
                 coalesced.push((older, q.id.clone()));
                 merge(q, &coalesced[0].0, self.config.max_alerts);
@@ -364,7 +390,13 @@ impl ChannelQueue {
                 s.items.push_back(n);
             } else {
                 let digest = s.digest.get_or_insert_with(|| {
-                    let mut d = Notification::new(format!("{}-digest", n.id), "*", "*", Vec::new(), usize::MAX);
+                    let mut d = Notification::new(
+                        format!("{}-digest", n.id),
+                        "*",
+                        "*",
+                        Vec::new(),
+                        usize::MAX,
+                    );
                     d.kind = NotificationKind::Digest;
                     d.correlation_id = None;
                     d.deployment = None;
@@ -445,13 +477,14 @@ impl ChannelQueue {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            let result = match tokio::time::timeout(self.config.timeout, self.notifier.notify(n)).await {
-                Ok(r) => r,
-                Err(_) => Err(NotifyError::retryable(format!(
-                    "no answer within {} (attempt timeout)",
-                    crate::duration::format(self.config.timeout)
-                ))),
-            };
+            let result =
+                match tokio::time::timeout(self.config.timeout, self.notifier.notify(n)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(NotifyError::retryable(format!(
+                        "no answer within {} (attempt timeout)",
+                        crate::duration::format(self.config.timeout)
+                    ))),
+                };
             let error = match result {
                 Ok(()) => {
                     let mut r = DeliveryReport::new(&self.name, n, DeliveryOutcome::Delivered);
@@ -472,7 +505,9 @@ impl ChannelQueue {
             if !error.is_retryable() || retries_done >= policy.max_retries {
                 return give_up(&error);
             }
-            let delay = error.retry_after().unwrap_or_else(|| policy.jittered_backoff(retries_done));
+            let delay = error
+                .retry_after()
+                .unwrap_or_else(|| policy.jittered_backoff(retries_done));
             if started.elapsed() + delay > policy.max_elapsed {
                 return give_up(&error);
             }
@@ -513,7 +548,11 @@ mod tests {
     use crate::alert::{Alert, FnNotifier};
 
     fn alert(key: &str, group: &str, state: AlertState) -> Arc<Alert> {
-        let mut a = Alert::builder(Severity::Warning, key).key(key).correlation_id(group).build().unwrap();
+        let mut a = Alert::builder(Severity::Warning, key)
+            .key(key)
+            .correlation_id(group)
+            .build()
+            .unwrap();
         a.state = state;
         Arc::new(a)
     }
@@ -524,17 +563,38 @@ mod tests {
 
     fn queue(capacity: usize, send_resolved: bool) -> (ChannelQueue, Arc<Reporter>) {
         let reporter = Arc::new(Reporter::new(64));
-        let config = DeliveryConfig { queue_capacity: capacity, max_alerts: 2, ..DeliveryConfig::default() };
+        let config = DeliveryConfig {
+            queue_capacity: capacity,
+            max_alerts: 2,
+            ..DeliveryConfig::default()
+        };
         let n = Arc::new(FnNotifier::new("t", |_| async { Ok(()) }));
-        (ChannelQueue::new("c", n, config, send_resolved, Arc::clone(&reporter)), reporter)
+        (
+            ChannelQueue::new("c", n, config, send_resolved, Arc::clone(&reporter)),
+            reporter,
+        )
     }
 
     #[test]
     fn a_newer_snapshot_of_a_queued_group_replaces_it_and_keeps_what_only_the_older_had() {
         let (q, reporter) = queue(4, true);
         let mut reports = reporter.subscribe();
-        q.enqueue(note("n1", "g", vec![alert("a", "g", AlertState::Firing), alert("gone", "g", AlertState::Resolved)]));
-        q.enqueue(note("n2", "g", vec![alert("a", "g", AlertState::Firing), alert("b", "g", AlertState::Firing)]));
+        q.enqueue(note(
+            "n1",
+            "g",
+            vec![
+                alert("a", "g", AlertState::Firing),
+                alert("gone", "g", AlertState::Resolved),
+            ],
+        ));
+        q.enqueue(note(
+            "n2",
+            "g",
+            vec![
+                alert("a", "g", AlertState::Firing),
+                alert("b", "g", AlertState::Firing),
+            ],
+        ));
         let s = q.state.lock().unwrap();
         assert_eq!(s.items.len(), 1);
         let n = &s.items[0];
@@ -542,9 +602,22 @@ mod tests {
         let mut keys = n.keys();
         keys.sort();
         assert_eq!(keys, ["a", "b", "gone"]);
-        assert_eq!((n.alerts.len(), n.omitted), (2, 1), "max_alerts 2: the rest listed by key");
-        let Ok(r) = reports.rx.try_recv() else { panic!("no coalescing report") };
-        assert_eq!((r.outcome, r.notification_id.as_str(), r.coalesced_into.as_deref()), (DeliveryOutcome::Coalesced, "n1", Some("n2")));
+        assert_eq!(
+            (n.alerts.len(), n.omitted),
+            (2, 1),
+            "max_alerts 2: the rest listed by key"
+        );
+        let Ok(r) = reports.rx.try_recv() else {
+            panic!("no coalescing report")
+        };
+        assert_eq!(
+            (
+                r.outcome,
+                r.notification_id.as_str(),
+                r.coalesced_into.as_deref()
+            ),
+            (DeliveryOutcome::Coalesced, "n1", Some("n2"))
+        );
         assert_eq!(r.keys, ["a", "gone"]);
     }
 
@@ -553,15 +626,25 @@ mod tests {
         let (q, reporter) = queue(2, true);
         for g in 0..5 {
             let group = format!("g{g}");
-            q.enqueue(note(&format!("n{g}"), &group, vec![alert(&format!("{group}/k"), &group, AlertState::Firing)]));
+            q.enqueue(note(
+                &format!("n{g}"),
+                &group,
+                vec![alert(&format!("{group}/k"), &group, AlertState::Firing)],
+            ));
         }
         let s = q.state.lock().unwrap();
         assert_eq!(s.items.len(), 2);
         let d = s.digest.as_ref().unwrap();
-        assert_eq!((d.kind, d.group_key.as_str(), d.deployment.is_none()), (NotificationKind::Digest, "*", true));
+        assert_eq!(
+            (d.kind, d.group_key.as_str(), d.deployment.is_none()),
+            (NotificationKind::Digest, "*", true)
+        );
         assert_eq!(d.coalesced_groups, ["g2", "g3", "g4"]);
         assert_eq!(d.alert_count(), 3);
-        assert_eq!((s.max_depth, reporter.counters.lock().unwrap().coalesced), (3, 3));
+        assert_eq!(
+            (s.max_depth, reporter.counters.lock().unwrap().coalesced),
+            (3, 3)
+        );
     }
 
     #[test]
@@ -569,7 +652,14 @@ mod tests {
         let (q, _) = queue(4, false);
         q.enqueue(note("n1", "g", vec![alert("a", "g", AlertState::Resolved)]));
         assert!(q.state.lock().unwrap().items.is_empty());
-        q.enqueue(note("n2", "g", vec![alert("a", "g", AlertState::Resolved), alert("b", "g", AlertState::Firing)]));
+        q.enqueue(note(
+            "n2",
+            "g",
+            vec![
+                alert("a", "g", AlertState::Resolved),
+                alert("b", "g", AlertState::Firing),
+            ],
+        ));
         assert_eq!(q.state.lock().unwrap().items[0].keys(), ["b"]);
     }
 
@@ -579,6 +669,9 @@ mod tests {
         q.close();
         q.enqueue(note("late", "g", vec![alert("a", "g", AlertState::Firing)]));
         let f = reporter.failures();
-        assert_eq!((f.len(), f[0].outcome, f[0].notification_id.as_str()), (1, DeliveryOutcome::Failed, "late"));
+        assert_eq!(
+            (f.len(), f[0].outcome, f[0].notification_id.as_str()),
+            (1, DeliveryOutcome::Failed, "late")
+        );
     }
 }

@@ -39,7 +39,10 @@ impl fmt::Debug for EmailNotifier {
             .field("username", &self.username)
             .field("password", &self.username.as_ref().map(|_| "[redacted]"))
             .field("from", &self.from.to_string())
-            .field("to", &self.to.iter().map(ToString::to_string).collect::<Vec<_>>())
+            .field(
+                "to",
+                &self.to.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -52,7 +55,11 @@ impl EmailNotifier {
     /// addresses, an unset `password_env`, a TLS setup that cannot be made.
     pub fn from_config(c: &EmailChannelConfig, timeout: Duration) -> Result<Self> {
         let mut p = Problems::default();
-        let from = c.from.parse::<Mailbox>().map_err(|_| p.add("from", format!("{:?} is not an email address", c.from))).ok();
+        let from = c
+            .from
+            .parse::<Mailbox>()
+            .map_err(|_| p.add("from", format!("{:?} is not an email address", c.from)))
+            .ok();
         let mut to = Vec::new();
         for (i, t) in c.to.iter().enumerate() {
             match t.parse::<Mailbox>() {
@@ -63,17 +70,25 @@ impl EmailNotifier {
         if to.is_empty() && !p.has("to[0]") {
             p.add("to", "must name at least one recipient");
         }
-        let password = match (&c.username, c.password.is_some() || c.password_env.is_some()) {
-            (Some(_), true) => match resolve_secret(c.password.as_ref(), c.password_env.as_deref(), "password") {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    p.extend_from(&e);
-                    None
+        let password = match (
+            &c.username,
+            c.password.is_some() || c.password_env.is_some(),
+        ) {
+            (Some(_), true) => {
+                match resolve_secret(c.password.as_ref(), c.password_env.as_deref(), "password") {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        p.extend_from(&e);
+                        None
+                    }
                 }
-            },
+            }
             (None, false) => None,
             _ => {
-                p.add("username", "username and password (or password_env) go together");
+                p.add(
+                    "username",
+                    "username and password (or password_env) go together",
+                );
                 None
             }
         };
@@ -85,7 +100,11 @@ impl EmailNotifier {
         let tls = match c.tls {
             SmtpTls::None => Some(Tls::None),
             SmtpTls::Starttls | SmtpTls::Tls => match TlsParameters::new(c.host.clone()) {
-                Ok(params) => Some(if c.tls == SmtpTls::Tls { Tls::Wrapper(params) } else { Tls::Required(params) }),
+                Ok(params) => Some(if c.tls == SmtpTls::Tls {
+                    Tls::Wrapper(params)
+                } else {
+                    Tls::Required(params)
+                }),
                 Err(e) => {
                     p.add("tls", format!("cannot set up TLS for {:?}: {e}", c.host));
                     None
@@ -93,13 +112,16 @@ impl EmailNotifier {
             },
         };
         p.finish("email channel")?;
-        let (Some(from), Some(tls)) = (from, tls) else { unreachable!("problems were reported above") };
+        let (Some(from), Some(tls)) = (from, tls) else {
+            unreachable!("problems were reported above")
+        };
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(c.host.clone())
             .port(port)
             .tls(tls)
             .timeout(Some(timeout));
         if let (Some(user), Some(password)) = (&c.username, &password) {
-            builder = builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
+            builder =
+                builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
         }
         Ok(Self {
             transport: builder.build(),
@@ -138,7 +160,9 @@ impl EmailNotifier {
     }
 
     fn message(&self, n: &Notification) -> std::result::Result<Message, NotifyError> {
-        let subject = format!("{} {}", self.subject_prefix, n.headline()).trim().to_owned();
+        let subject = format!("{} {}", self.subject_prefix, n.headline())
+            .trim()
+            .to_owned();
         let mut b = Message::builder()
             .from(self.from.clone())
             .subject(subject)
@@ -147,8 +171,11 @@ impl EmailNotifier {
         for t in &self.to {
             b = b.to(t.clone());
         }
-        b.multipart(MultiPart::alternative_plain_html(text_body(n), html_body(n)))
-            .map_err(|e| NotifyError::permanent(format!("cannot build the email: {e}")))
+        b.multipart(MultiPart::alternative_plain_html(
+            text_body(n),
+            html_body(n),
+        ))
+        .map_err(|e| NotifyError::permanent(format!("cannot build the email: {e}")))
     }
 }
 
@@ -160,7 +187,11 @@ impl Notifier for EmailNotifier {
             Ok(_) => Ok(()),
             Err(e) => {
                 let text = format!("SMTP {}:{}: {}", self.host, self.port, error_chain(&e));
-                if e.is_permanent() { Err(NotifyError::permanent(text)) } else { Err(NotifyError::retryable(text)) }
+                if e.is_permanent() {
+                    Err(NotifyError::permanent(text))
+                } else {
+                    Err(NotifyError::retryable(text))
+                }
             }
         }
     }
@@ -220,7 +251,11 @@ fn deployment_lines(n: &Notification) -> Vec<(&'static str, String)> {
 }
 
 fn state_label(a: &super::Alert) -> String {
-    if a.state == AlertState::Resolved { "RESOLVED".into() } else { a.severity.as_str().to_uppercase() }
+    if a.state == AlertState::Resolved {
+        "RESOLVED".into()
+    } else {
+        a.severity.as_str().to_uppercase()
+    }
 }
 
 /// The text part.
@@ -232,11 +267,18 @@ fn text_body(n: &Notification) -> String {
             out.push_str(&format!("  {}\n", a.summary));
         }
         for f in &a.findings {
-            out.push_str(&format!("  * {} ({}, {}): {}\n", f.metric, f.detector, f.severity, f.message));
+            out.push_str(&format!(
+                "  * {} ({}, {}): {}\n",
+                f.metric, f.detector, f.severity, f.message
+            ));
         }
     }
     if n.omitted > 0 {
-        out.push_str(&format!("- ...and {} more: {}\n", n.omitted, n.omitted_keys.join(", ")));
+        out.push_str(&format!(
+            "- ...and {} more: {}\n",
+            n.omitted,
+            n.omitted_keys.join(", ")
+        ));
     }
     out.push('\n');
     for (k, v) in deployment_lines(n) {
@@ -246,7 +288,11 @@ fn text_body(n: &Notification) -> String {
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 /// The HTML part (inline styles only, as mail clients want).
@@ -263,7 +309,11 @@ fn html_body(n: &Notification) -> String {
         html_escape(&n.headline())
     );
     for a in &n.alerts {
-        out.push_str(&format!("<li><strong>{}</strong> {}", state_label(a), html_escape(&a.title)));
+        out.push_str(&format!(
+            "<li><strong>{}</strong> {}",
+            state_label(a),
+            html_escape(&a.title)
+        ));
         if !a.summary.is_empty() {
             out.push_str(&format!("<br>{}", html_escape(&a.summary)));
         }
@@ -321,10 +371,18 @@ mod tests {
         };
         let n = EmailNotifier::from_config(&c, Duration::from_secs(5)).unwrap();
         let d = format!("{n:?}");
-        assert!(!d.contains("pa55-w0rd") && d.contains("[redacted]") && d.contains("587"), "{d}");
-        let a = super::super::Alert::builder(crate::Severity::Warning, "<script>").correlation_id("c").build().unwrap();
+        assert!(
+            !d.contains("pa55-w0rd") && d.contains("[redacted]") && d.contains("587"),
+            "{d}"
+        );
+        let a = super::super::Alert::builder(crate::Severity::Warning, "<script>")
+            .correlation_id("c")
+            .build()
+            .unwrap();
         let note = Notification::new("id1".into(), "r", "c", vec![std::sync::Arc::new(a)], 10);
-        assert!(html_body(&note).contains("&lt;script&gt;") && !html_body(&note).contains("<script>"));
+        assert!(
+            html_body(&note).contains("&lt;script&gt;") && !html_body(&note).contains("<script>")
+        );
         assert!(text_body(&note).contains("- [WARNING] <script>"));
     }
 

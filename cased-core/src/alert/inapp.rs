@@ -20,7 +20,9 @@ impl InAppNotifier {
     /// A channel keeping up to `buffer` notifications for slow listeners.
     #[must_use]
     pub fn new(buffer: usize) -> Self {
-        Self { tx: Arc::new(Mutex::new(Some(broadcast::channel(buffer.max(1)).0))) }
+        Self {
+            tx: Arc::new(Mutex::new(Some(broadcast::channel(buffer.max(1)).0))),
+        }
     }
 
     /// Follows the notifications sent from now on.
@@ -77,6 +79,8 @@ impl InAppStream {
 
     /// The notifications as a `futures::Stream`.
     pub fn into_stream(self) -> impl Stream<Item = InAppEvent> + Send + Unpin {
-        Box::pin(futures::stream::unfold(self, |mut s| async move { s.next().await.map(|e| (e, s)) }))
+        Box::pin(futures::stream::unfold(self, |mut s| async move {
+            s.next().await.map(|e| (e, s))
+        }))
     }
 }

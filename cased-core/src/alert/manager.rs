@@ -35,7 +35,9 @@ pub trait Notifier: Send + Sync + fmt::Debug {
     async fn notify(&self, notification: &Notification) -> std::result::Result<(), NotifyError>;
 }
 
-type NotifyFn = dyn Fn(Arc<Notification>) -> BoxFuture<'static, std::result::Result<(), NotifyError>> + Send + Sync;
+type NotifyFn = dyn Fn(Arc<Notification>) -> BoxFuture<'static, std::result::Result<(), NotifyError>>
+    + Send
+    + Sync;
 
 /// A custom notifier from an async closure.
 ///
@@ -58,13 +60,18 @@ impl FnNotifier {
         F: Fn(Arc<Notification>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = std::result::Result<(), NotifyError>> + Send + 'static,
     {
-        Self { name: name.into(), f: Arc::new(move |n| Box::pin(f(n))) }
+        Self {
+            name: name.into(),
+            f: Arc::new(move |n| Box::pin(f(n))),
+        }
     }
 }
 
 impl fmt::Debug for FnNotifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FnNotifier").field("name", &self.name).finish()
+        f.debug_struct("FnNotifier")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -145,26 +152,38 @@ impl AlertManagerBuilder {
     /// or no tokio runtime.
     pub fn build(self) -> Result<AlertManager> {
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
-            return Err(Error::invalid("runtime", "an alert manager must be built inside a tokio runtime"));
+            return Err(Error::invalid(
+                "runtime",
+                "an alert manager must be built inside a tokio runtime",
+            ));
         };
         let mut config = self.config;
         config.validate()?;
         let mut p = Problems::default();
         // Code-given notifiers without a configured channel become channels.
-        let mut extra: Vec<&String> = self.custom.keys().filter(|n| !config.channels.iter().any(|c| c.name() == *n)).collect();
+        let mut extra: Vec<&String> = self
+            .custom
+            .keys()
+            .filter(|n| !config.channels.iter().any(|c| c.name() == *n))
+            .collect();
         extra.sort();
         for name in extra {
-            config.channels.push(ChannelConfig::Custom(super::config::CommonChannelConfig {
-                name: name.clone(),
-                send_resolved: true,
-                delivery: None,
-            }));
+            config
+                .channels
+                .push(ChannelConfig::Custom(super::config::CommonChannelConfig {
+                    name: name.clone(),
+                    send_resolved: true,
+                    delivery: None,
+                }));
         }
         let routes = config.effective_routes();
         let reporter = Arc::new(Reporter::new(self.report_buffer));
         // One HTTP client for every HTTP channel, built only when there is one (it loads the
         // platform's TLS roots).
-        let needs_http = config.channels.iter().any(|c| matches!(c, ChannelConfig::Slack(_) | ChannelConfig::Webhook(_)));
+        let needs_http = config
+            .channels
+            .iter()
+            .any(|c| matches!(c, ChannelConfig::Slack(_) | ChannelConfig::Webhook(_)));
         let http = needs_http
             .then(|| {
                 reqwest::Client::builder()
@@ -182,8 +201,15 @@ impl AlertManagerBuilder {
             let delivery: DeliveryConfig = c.delivery().copied().unwrap_or(config.delivery);
             let notifier: Option<Arc<dyn Notifier>> = match c {
                 ChannelConfig::Slack(s) => {
-                    match resolve_secret(s.webhook_url.as_ref(), s.webhook_url_env.as_deref(), &format!("{at}.webhook_url")) {
-                        Ok(url) => match SlackNotifier::with_client(http.clone().expect("built for HTTP channels"), url) {
+                    match resolve_secret(
+                        s.webhook_url.as_ref(),
+                        s.webhook_url_env.as_deref(),
+                        &format!("{at}.webhook_url"),
+                    ) {
+                        Ok(url) => match SlackNotifier::with_client(
+                            http.clone().expect("built for HTTP channels"),
+                            url,
+                        ) {
                             Ok(n) => Some(Arc::new(n.max_findings(s.max_findings))),
                             Err(e) => {
                                 p.add(format!("{at}.webhook_url"), e.to_string());
@@ -197,8 +223,16 @@ impl AlertManagerBuilder {
                     }
                 }
                 ChannelConfig::Webhook(w) => {
-                    match resolve_secret(w.secret.as_ref(), w.secret_env.as_deref(), &format!("{at}.secret")) {
-                        Ok(secret) => match WebhookNotifier::with_client(http.clone().expect("built for HTTP channels"), &w.url, secret) {
+                    match resolve_secret(
+                        w.secret.as_ref(),
+                        w.secret_env.as_deref(),
+                        &format!("{at}.secret"),
+                    ) {
+                        Ok(secret) => match WebhookNotifier::with_client(
+                            http.clone().expect("built for HTTP channels"),
+                            &w.url,
+                            secret,
+                        ) {
                             Ok(n) => Some(Arc::new(n.headers(w.headers.clone()))),
                             Err(e) => {
                                 p.extend_from(&e);
@@ -212,15 +246,17 @@ impl AlertManagerBuilder {
                     }
                 }
                 #[cfg(feature = "email")]
-                ChannelConfig::Email(e) => match super::email::EmailNotifier::from_config(e, delivery.timeout) {
-                    Ok(n) => Some(Arc::new(n)),
-                    Err(err) => {
-                        for f in err.field_errors() {
-                            p.add(format!("{at}.{}", f.field), f.message.clone());
+                ChannelConfig::Email(e) => {
+                    match super::email::EmailNotifier::from_config(e, delivery.timeout) {
+                        Ok(n) => Some(Arc::new(n)),
+                        Err(err) => {
+                            for f in err.field_errors() {
+                                p.add(format!("{at}.{}", f.field), f.message.clone());
+                            }
+                            None
                         }
-                        None
                     }
-                },
+                }
                 #[cfg(not(feature = "email"))]
                 ChannelConfig::Email(_) => None,
                 ChannelConfig::Inapp(_) => {
@@ -231,19 +267,36 @@ impl AlertManagerBuilder {
                 ChannelConfig::Custom(_) => match self.custom.get(c.name()) {
                     Some(n) => Some(Arc::clone(n)),
                     None => {
-                        p.add(format!("{at}.name"), format!("custom channel {:?} has no notifier: give one to the builder", c.name()));
+                        p.add(
+                            format!("{at}.name"),
+                            format!(
+                                "custom channel {:?} has no notifier: give one to the builder",
+                                c.name()
+                            ),
+                        );
                         None
                     }
                 },
             };
             if let Some(n) = notifier {
-                channels.push(Arc::new(ChannelQueue::new(c.name(), n, delivery, c.send_resolved(), Arc::clone(&reporter))));
+                channels.push(Arc::new(ChannelQueue::new(
+                    c.name(),
+                    n,
+                    delivery,
+                    c.send_resolved(),
+                    Arc::clone(&reporter),
+                )));
             }
         }
         p.finish("alerts configuration")?;
         let route_channels: Vec<Vec<usize>> = routes
             .iter()
-            .map(|r| r.channels.iter().filter_map(|name| channels.iter().position(|c| &*c.name == name)).collect())
+            .map(|r| {
+                r.channels
+                    .iter()
+                    .filter_map(|name| channels.iter().position(|c| &*c.name == name))
+                    .collect()
+            })
             .collect();
         let inner = Arc::new(Inner {
             router: Mutex::new(Router::new(&routes)),
@@ -316,7 +369,11 @@ async fn route_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
                 return;
             }
         }
-        let out = inner.router.lock().expect("router lock").tick(Instant::now());
+        let out = inner
+            .router
+            .lock()
+            .expect("router lock")
+            .tick(Instant::now());
         inner.dispatch(out);
     }
 }
@@ -347,7 +404,9 @@ pub struct AlertManager {
 
 impl fmt::Debug for AlertManager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AlertManager").field("channels", &self.inner.channels).finish_non_exhaustive()
+        f.debug_struct("AlertManager")
+            .field("channels", &self.inner.channels)
+            .finish_non_exhaustive()
     }
 }
 
@@ -362,7 +421,12 @@ impl AlertManager {
 
     /// Starts a builder, to add notifiers given in code.
     pub fn builder(config: AlertsConfig) -> AlertManagerBuilder {
-        AlertManagerBuilder { config, custom: HashMap::new(), report_buffer: 1024, inapp_buffer: 256 }
+        AlertManagerBuilder {
+            config,
+            custom: HashMap::new(),
+            report_buffer: 1024,
+            inapp_buffer: 256,
+        }
     }
 
     /// Fires an alert: routed, deduplicated and grouped now; delivered later by the channels.
@@ -372,7 +436,13 @@ impl AlertManager {
     /// [`Error::Closed`] after [`Self::shutdown`].
     pub fn fire(&self, alert: Alert) -> Result<()> {
         self.ensure_open()?;
-        if self.inner.router.lock().expect("router lock").fire(alert, Instant::now()) {
+        if self
+            .inner
+            .router
+            .lock()
+            .expect("router lock")
+            .fire(alert, Instant::now())
+        {
             self.inner.wake.notify_one();
         }
         Ok(())
@@ -385,7 +455,12 @@ impl AlertManager {
     /// [`Error::Closed`] after [`Self::shutdown`].
     pub fn resolve(&self, key: &str) -> Result<usize> {
         self.ensure_open()?;
-        let n = self.inner.router.lock().expect("router lock").resolve(key, Instant::now());
+        let n = self
+            .inner
+            .router
+            .lock()
+            .expect("router lock")
+            .resolve(key, Instant::now());
         self.inner.wake.notify_one();
         Ok(n)
     }
@@ -397,7 +472,12 @@ impl AlertManager {
     /// [`Error::Closed`] after [`Self::shutdown`].
     pub fn resolve_group(&self, correlation_id: &str) -> Result<usize> {
         self.ensure_open()?;
-        let n = self.inner.router.lock().expect("router lock").resolve_group(correlation_id, Instant::now());
+        let n = self
+            .inner
+            .router
+            .lock()
+            .expect("router lock")
+            .resolve_group(correlation_id, Instant::now());
         self.inner.wake.notify_one();
         Ok(n)
     }
@@ -432,7 +512,9 @@ impl AlertManager {
             .expect("inapp lock")
             .get(channel)
             .map(InAppNotifier::subscribe)
-            .ok_or_else(|| Error::invalid("channel", format!("{channel:?} is not an in-app channel")))
+            .ok_or_else(|| {
+                Error::invalid("channel", format!("{channel:?} is not an in-app channel"))
+            })
     }
 
     /// The counters so far.
@@ -466,11 +548,16 @@ impl AlertManager {
     /// waits), and lets the channels deliver for up to `grace`; what is still undelivered then is
     /// reported as failed. Ends the delivery and in-app streams. Idempotent.
     pub async fn shutdown(&self, grace: Duration) -> AlertStats {
-        if self.inner.closed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        if self
+            .inner
+            .closed
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
             return self.stats();
         }
         let _ = self.inner.stop.send(true);
-        let tasks: Vec<JoinHandle<()>> = std::mem::take(&mut *self.inner.tasks.lock().expect("tasks lock"));
+        let tasks: Vec<JoinHandle<()>> =
+            std::mem::take(&mut *self.inner.tasks.lock().expect("tasks lock"));
         let deadline = Instant::now() + grace;
         for t in tasks {
             let abort = t.abort_handle();

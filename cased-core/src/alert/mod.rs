@@ -85,18 +85,18 @@ mod slack;
 mod webhook;
 
 pub use config::{
-    AlertsConfig, ChannelConfig, CommonChannelConfig, DeliveryConfig, EmailChannelConfig, EscalationConfig,
-    RouteConfig, SlackChannelConfig, SmtpTls, WebhookChannelConfig,
+    AlertsConfig, ChannelConfig, CommonChannelConfig, DeliveryConfig, EmailChannelConfig,
+    EscalationConfig, RouteConfig, SlackChannelConfig, SmtpTls, WebhookChannelConfig,
 };
-pub use delivery::{DeliveryEvent, DeliveryOutcome, DeliveryReport, Deliveries, NotifyError};
+pub use delivery::{Deliveries, DeliveryEvent, DeliveryOutcome, DeliveryReport, NotifyError};
 #[cfg(feature = "email")]
 pub use email::EmailNotifier;
 pub use inapp::{InAppEvent, InAppNotifier, InAppStream};
 pub use manager::{AlertManager, AlertManagerBuilder, AlertStats, FnNotifier, Notifier};
 pub use slack::{SlackNotifier, slack_message};
 pub use webhook::{
-    EVENT_HEADER, NOTIFICATION_ID_HEADER, SIGNATURE_HEADER, SignatureError, TIMESTAMP_HEADER, WebhookNotifier,
-    sign_webhook, verify_webhook_signature,
+    EVENT_HEADER, NOTIFICATION_ID_HEADER, SIGNATURE_HEADER, SignatureError, TIMESTAMP_HEADER,
+    WebhookNotifier, sign_webhook, verify_webhook_signature,
 };
 
 /// The schema name of an [`Alert`] in JSON.
@@ -195,14 +195,21 @@ pub struct Alert {
     #[serde(serialize_with = "rfc3339")]
     pub updated_at: SystemTime,
     /// When it was resolved.
-    #[serde(serialize_with = "rfc3339_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        serialize_with = "rfc3339_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub resolved_at: Option<SystemTime>,
 }
 
 impl Alert {
     /// Starts an alert of `severity` titled `title`.
     pub fn builder(severity: Severity, title: impl Into<String>) -> AlertBuilder {
-        AlertBuilder { severity, title: title.into(), ..AlertBuilder::default() }
+        AlertBuilder {
+            severity,
+            title: title.into(),
+            ..AlertBuilder::default()
+        }
     }
 
     /// Whether the alert is firing.
@@ -283,10 +290,17 @@ impl AlertBuilder {
         }
         let correlation_id = self
             .correlation_id
-            .or_else(|| self.deployment.as_ref().map(|d| d.deployment_request.clone()))
+            .or_else(|| {
+                self.deployment
+                    .as_ref()
+                    .map(|d| d.deployment_request.clone())
+            })
             .unwrap_or_default();
         if correlation_id.trim().is_empty() {
-            p.add("correlation_id", "is required: give one or the deployment event");
+            p.add(
+                "correlation_id",
+                "is required: give one or the deployment event",
+            );
         }
         if self.key.as_deref().is_some_and(|k| k.trim().is_empty()) {
             p.add("key", "must not be empty");
@@ -295,7 +309,9 @@ impl AlertBuilder {
         let now = SystemTime::now();
         Ok(Alert {
             schema: (),
-            key: self.key.unwrap_or_else(|| format!("{correlation_id}/{}", self.title)),
+            key: self
+                .key
+                .unwrap_or_else(|| format!("{correlation_id}/{}", self.title)),
             severity: self.severity,
             state: AlertState::Firing,
             title: self.title,
@@ -372,7 +388,10 @@ impl Notification {
         max_alerts: usize,
     ) -> Self {
         sort_alerts(&mut alerts);
-        let deployment = alerts.first().map(|a| a.deployment.clone()).filter(|d| *d != AlertDeployment::default());
+        let deployment = alerts
+            .first()
+            .map(|a| a.deployment.clone())
+            .filter(|d| *d != AlertDeployment::default());
         let mut n = Self {
             schema: (),
             id,
@@ -399,7 +418,11 @@ impl Notification {
     pub(crate) fn refresh(&mut self, max_alerts: usize) {
         sort_alerts(&mut self.alerts);
         let firing = self.alerts.iter().any(|a| a.is_firing());
-        self.status = if firing { AlertState::Firing } else { AlertState::Resolved };
+        self.status = if firing {
+            AlertState::Firing
+        } else {
+            AlertState::Resolved
+        };
         self.severity = self
             .alerts
             .iter()
@@ -419,7 +442,11 @@ impl Notification {
     /// The dedup keys of every alert it covers (shown and omitted).
     #[must_use]
     pub fn keys(&self) -> Vec<String> {
-        self.alerts.iter().map(|a| a.key.clone()).chain(self.omitted_keys.iter().cloned()).collect()
+        self.alerts
+            .iter()
+            .map(|a| a.key.clone())
+            .chain(self.omitted_keys.iter().cloned())
+            .collect()
     }
 
     /// How many alerts it covers (shown and omitted).
@@ -455,7 +482,10 @@ impl Notification {
                 out.push_str(&format!(" ({env})"));
             }
         } else if !self.coalesced_groups.is_empty() {
-            out.push_str(&format!(" — {} deployments (coalesced)", self.coalesced_groups.len()));
+            out.push_str(&format!(
+                " — {} deployments (coalesced)",
+                self.coalesced_groups.len()
+            ));
         }
         if self.escalated {
             out.push_str(" [escalated]");
@@ -466,7 +496,10 @@ impl Notification {
 
 fn sort_alerts(alerts: &mut [Arc<Alert>]) {
     alerts.sort_by(|a, b| {
-        b.is_firing().cmp(&a.is_firing()).then(b.severity.cmp(&a.severity)).then(a.started_at.cmp(&b.started_at))
+        b.is_firing()
+            .cmp(&a.is_firing())
+            .then(b.severity.cmp(&a.severity))
+            .then(a.started_at.cmp(&b.started_at))
     });
 }
 
@@ -486,7 +519,10 @@ fn rfc3339<S: Serializer>(t: &SystemTime, s: S) -> std::result::Result<S::Ok, S:
     s.serialize_str(&format_time(*t))
 }
 
-fn rfc3339_opt<S: Serializer>(t: &Option<SystemTime>, s: S) -> std::result::Result<S::Ok, S::Error> {
+fn rfc3339_opt<S: Serializer>(
+    t: &Option<SystemTime>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
     match t {
         Some(t) => rfc3339(t, s),
         None => s.serialize_none(),
@@ -533,10 +569,16 @@ mod tests {
 
     #[test]
     fn an_alert_needs_a_title_and_a_correlation_id() {
-        let e = Alert::builder(Severity::Info, " ").key("").build().unwrap_err();
+        let e = Alert::builder(Severity::Info, " ")
+            .key("")
+            .build()
+            .unwrap_err();
         let fields: Vec<&str> = e.field_errors().iter().map(|f| f.field.as_str()).collect();
         assert_eq!(fields, ["title", "correlation_id", "key"]);
-        let a = Alert::builder(Severity::Info, "x").deployment(AlertDeployment::of(&event())).build().unwrap();
+        let a = Alert::builder(Severity::Info, "x")
+            .deployment(AlertDeployment::of(&event()))
+            .build()
+            .unwrap();
         assert_eq!(a.correlation_id, "Deploy v1.4.2");
     }
 
@@ -545,13 +587,25 @@ mod tests {
         let mk = |s, t: &str| Arc::new(Alert::builder(s, t).correlation_id("c").build().unwrap());
         let mut resolved = (*mk(Severity::Emergency, "gone")).clone();
         resolved.state = AlertState::Resolved;
-        let alerts = vec![mk(Severity::Info, "a"), Arc::new(resolved), mk(Severity::Critical, "b"), mk(Severity::Warning, "c")];
+        let alerts = vec![
+            mk(Severity::Info, "a"),
+            Arc::new(resolved),
+            mk(Severity::Critical, "b"),
+            mk(Severity::Warning, "c"),
+        ];
         let n = Notification::new("n1".into(), "default", "c", alerts, 2);
         assert_eq!(n.status, AlertState::Firing);
-        assert_eq!(n.severity, Severity::Critical, "resolved alerts do not raise a firing notification");
+        assert_eq!(
+            n.severity,
+            Severity::Critical,
+            "resolved alerts do not raise a firing notification"
+        );
         let titles: Vec<&str> = n.alerts.iter().map(|a| a.title.as_str()).collect();
         assert_eq!(titles, ["b", "c"]);
-        assert_eq!((n.omitted, n.omitted_keys.clone()), (2, vec!["c/a".to_owned(), "c/gone".to_owned()]));
+        assert_eq!(
+            (n.omitted, n.omitted_keys.clone()),
+            (2, vec!["c/a".to_owned(), "c/gone".to_owned()])
+        );
         assert_eq!(n.alert_count(), 4);
         assert_eq!(n.headline(), "[CRITICAL] 4 alerts");
         let v: serde_json::Value = serde_json::from_str(&n.to_json()).unwrap();

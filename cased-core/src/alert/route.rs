@@ -108,7 +108,11 @@ pub(crate) struct Router {
 impl Router {
     /// A router over validated routes (escalation targets must exist).
     pub(crate) fn new(routes: &[RouteConfig]) -> Self {
-        let by_name: HashMap<&str, usize> = routes.iter().enumerate().map(|(i, r)| (r.name.as_str(), i)).collect();
+        let by_name: HashMap<&str, usize> = routes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.name.as_str(), i))
+            .collect();
         let routes = routes
             .iter()
             .map(|r| RouteRt {
@@ -165,7 +169,8 @@ impl Router {
         let mut changed = false;
         for r in 0..self.routes.len() {
             let route = &self.routes[r];
-            let env_ok = route.environments.is_empty() || env.is_some_and(|e| route.environments.iter().any(|x| x == e));
+            let env_ok = route.environments.is_empty()
+                || env.is_some_and(|e| route.environments.iter().any(|x| x == e));
             if route.escalation_only || alert.severity < route.min_severity || !env_ok {
                 continue;
             }
@@ -208,7 +213,14 @@ impl Router {
             }
             Some(e) => {
                 // Resolved, its resolution not told yet: a new firing episode.
-                *e = Entry { alert, dirty: true, notified: false, firing_since: now, escalate_at: None, escalation_done: false };
+                *e = Entry {
+                    alert,
+                    dirty: true,
+                    notified: false,
+                    firing_since: now,
+                    escalate_at: None,
+                    escalation_done: false,
+                };
                 e
             }
             None => {
@@ -233,7 +245,11 @@ impl Router {
             entry.escalate_at = Some(at);
             escalate_at = Some(at);
         }
-        let flush = if changed { schedule_change(group, now, group_wait, group_interval) } else { None };
+        let flush = if changed {
+            schedule_change(group, now, group_wait, group_interval)
+        } else {
+            None
+        };
         if let Some(at) = escalate_at {
             self.push_timer(at, Timer::Escalate(gid.clone(), key));
         }
@@ -245,7 +261,9 @@ impl Router {
 
     /// Resolves `key` on every route where it fires; returns on how many.
     pub(crate) fn resolve(&mut self, key: &str, now: Instant) -> usize {
-        let Some(gids) = self.index.get(key).cloned() else { return 0 };
+        let Some(gids) = self.index.get(key).cloned() else {
+            return 0;
+        };
         let mut n = 0;
         for gid in gids {
             n += usize::from(self.resolve_in(&gid, key, now));
@@ -261,7 +279,12 @@ impl Router {
         let mut targets: Vec<(GroupId, String)> = Vec::new();
         for (gid, g) in &self.groups {
             if &*gid.1 == correlation_id {
-                targets.extend(g.alerts.iter().filter(|(_, e)| e.alert.is_firing()).map(|(k, _)| (gid.clone(), k.clone())));
+                targets.extend(
+                    g.alerts
+                        .iter()
+                        .filter(|(_, e)| e.alert.is_firing())
+                        .map(|(k, _)| (gid.clone(), k.clone())),
+                );
             }
         }
         let mut n = 0;
@@ -279,8 +302,12 @@ impl Router {
     fn resolve_in(&mut self, gid: &GroupId, key: &str, now: Instant) -> bool {
         let route = &self.routes[gid.0];
         let (group_wait, group_interval) = (route.group_wait, route.group_interval);
-        let Some(group) = self.groups.get_mut(gid) else { return false };
-        let Some(e) = group.alerts.get_mut(key) else { return false };
+        let Some(group) = self.groups.get_mut(gid) else {
+            return false;
+        };
+        let Some(e) = group.alerts.get_mut(key) else {
+            return false;
+        };
         if !e.alert.is_firing() {
             return false;
         }
@@ -339,10 +366,15 @@ impl Router {
             if *at > now {
                 break;
             }
-            let Some(Reverse((at, _, timer))) = self.timers.pop() else { break };
+            let Some(Reverse((at, _, timer))) = self.timers.pop() else {
+                break;
+            };
             match timer {
                 Timer::Flush(gid) => {
-                    if self.groups.get(&gid).is_some_and(|g| g.next_flush == Some(at))
+                    if self
+                        .groups
+                        .get(&gid)
+                        .is_some_and(|g| g.next_flush == Some(at))
                         && let Some(o) = self.flush(&gid, now)
                     {
                         out.push(o);
@@ -356,8 +388,12 @@ impl Router {
 
     /// Flushes every group with something untold, ignoring the timers (at shutdown).
     pub(crate) fn flush_all(&mut self, now: Instant) -> Vec<Outgoing> {
-        let mut gids: Vec<GroupId> =
-            self.groups.iter().filter(|(_, g)| g.alerts.values().any(|e| e.dirty)).map(|(k, _)| k.clone()).collect();
+        let mut gids: Vec<GroupId> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| g.alerts.values().any(|e| e.dirty))
+            .map(|(k, _)| k.clone())
+            .collect();
         gids.sort();
         gids.iter().filter_map(|gid| self.flush(gid, now)).collect()
     }
@@ -372,8 +408,12 @@ impl Router {
         let mut next = None;
         let mut made = None;
         if changed || (repeat_due && any_firing) {
-            let alerts: Vec<Arc<Alert>> =
-                group.alerts.values().filter(|e| e.alert.is_firing() || e.dirty).map(|e| Arc::clone(&e.alert)).collect();
+            let alerts: Vec<Arc<Alert>> = group
+                .alerts
+                .values()
+                .filter(|e| e.alert.is_firing() || e.dirty)
+                .map(|e| Arc::clone(&e.alert))
+                .collect();
             let mut resolved_keys = Vec::new();
             for (k, e) in &mut group.alerts {
                 e.dirty = false;
@@ -392,7 +432,10 @@ impl Router {
             self.next_id += 1;
             let id = format!("{:016x}-{}", self.id_prefix, self.next_id);
             let route = &self.routes[gid.0];
-            made = Some(Outgoing { route: gid.0, notification: Notification::new(id, &route.name, &gid.1, alerts, usize::MAX) });
+            made = Some(Outgoing {
+                route: gid.0,
+                notification: Notification::new(id, &route.name, &gid.1, alerts, usize::MAX),
+            });
             self.stats.notifications += 1;
             for k in &resolved_keys {
                 self.unindex(k, gid);
@@ -411,9 +454,17 @@ impl Router {
     }
 
     fn escalate(&mut self, gid: &GroupId, key: &str, at: Instant, now: Instant) {
-        let Some(esc) = self.routes[gid.0].escalation else { return };
-        let Some(e) = self.groups.get_mut(gid).and_then(|g| g.alerts.get_mut(key)) else { return };
-        if e.escalate_at != Some(at) || !e.alert.is_firing() || e.escalation_done || e.alert.severity < esc.min_severity {
+        let Some(esc) = self.routes[gid.0].escalation else {
+            return;
+        };
+        let Some(e) = self.groups.get_mut(gid).and_then(|g| g.alerts.get_mut(key)) else {
+            return;
+        };
+        if e.escalate_at != Some(at)
+            || !e.alert.is_firing()
+            || e.escalation_done
+            || e.alert.severity < esc.min_severity
+        {
             return;
         }
         e.escalation_done = true;
@@ -436,7 +487,12 @@ impl Router {
 }
 
 /// Schedules a group's flush after a change; returns the new flush time if it moved.
-fn schedule_change(group: &mut Group, now: Instant, group_wait: Duration, group_interval: Duration) -> Option<Instant> {
+fn schedule_change(
+    group: &mut Group,
+    now: Instant,
+    group_wait: Duration,
+    group_interval: Duration,
+) -> Option<Instant> {
     let due = match group.last_sent {
         None => group.next_flush.unwrap_or(now + group_wait),
         Some(t) => (t + group_interval).max(now),
@@ -460,8 +516,8 @@ fn moved_earlier(before: Option<Instant>, after: Option<Instant>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::config::EscalationConfig;
     use crate::alert::AlertDeployment;
+    use crate::alert::config::EscalationConfig;
 
     fn route(name: &str) -> RouteConfig {
         RouteConfig {
@@ -487,7 +543,11 @@ mod tests {
     }
 
     fn titles(o: &Outgoing) -> Vec<(String, AlertState)> {
-        o.notification.alerts.iter().map(|a| (a.title.clone(), a.state)).collect()
+        o.notification
+            .alerts
+            .iter()
+            .map(|a| (a.title.clone(), a.state))
+            .collect()
     }
 
     #[test]
@@ -495,12 +555,21 @@ mod tests {
         let t0 = Instant::now();
         let mut r = Router::new(&[route("r")]);
         assert!(r.fire(alert(Severity::Warning, "a", "d1", None), t0));
-        assert!(!r.fire(alert(Severity::Critical, "b", "d1", None), t0 + Duration::from_secs(3)));
+        assert!(!r.fire(
+            alert(Severity::Critical, "b", "d1", None),
+            t0 + Duration::from_secs(3)
+        ));
         assert_eq!(r.next_deadline(), Some(t0 + Duration::from_secs(10)));
         assert!(r.tick(t0 + Duration::from_secs(9)).is_empty());
         let out = r.tick(t0 + Duration::from_secs(10));
         assert_eq!(out.len(), 1);
-        assert_eq!(titles(&out[0]), [("b".into(), AlertState::Firing), ("a".into(), AlertState::Firing)]);
+        assert_eq!(
+            titles(&out[0]),
+            [
+                ("b".into(), AlertState::Firing),
+                ("a".into(), AlertState::Firing)
+            ]
+        );
         assert_eq!(out[0].notification.group_key, "d1");
     }
 
@@ -523,7 +592,11 @@ mod tests {
         r.fire(alert(Severity::Critical, "a", "d1", None), t0 + s(3002));
         assert!(r.tick(t0 + s(3060)).is_empty());
         let out = r.tick(t0 + s(3061));
-        assert_eq!(out[0].notification.severity, Severity::Critical, "a raised severity is a change");
+        assert_eq!(
+            out[0].notification.severity,
+            Severity::Critical,
+            "a raised severity is a change"
+        );
         // Nothing changes: repeated after the repeat interval.
         assert!(r.tick(t0 + s(3061 + 3599)).is_empty());
         assert_eq!(r.tick(t0 + s(3061 + 3600)).len(), 1);
@@ -557,11 +630,20 @@ mod tests {
         let mut crit = route("crit");
         crit.min_severity = Severity::Critical;
         let mut r = Router::new(&[prod, crit]);
-        r.fire(alert(Severity::Warning, "w-prod", "d", Some("production")), t0);
-        r.fire(alert(Severity::Critical, "c-stag", "d", Some("staging")), t0);
+        r.fire(
+            alert(Severity::Warning, "w-prod", "d", Some("production")),
+            t0,
+        );
+        r.fire(
+            alert(Severity::Critical, "c-stag", "d", Some("staging")),
+            t0,
+        );
         r.fire(alert(Severity::Info, "i-none", "d", None), t0);
         let out = r.tick(t0 + Duration::from_secs(10));
-        let by_route: Vec<(&str, Vec<(String, AlertState)>)> = out.iter().map(|o| (r.route_name(o.route), titles(o))).collect();
+        let by_route: Vec<(&str, Vec<(String, AlertState)>)> = out
+            .iter()
+            .map(|o| (r.route_name(o.route), titles(o)))
+            .collect();
         assert_eq!(by_route.len(), 2);
         assert!(by_route.contains(&("prod", vec![("w-prod".into(), AlertState::Firing)])));
         assert!(by_route.contains(&("crit", vec![("c-stag".into(), AlertState::Firing)])));
@@ -573,8 +655,12 @@ mod tests {
         let t0 = Instant::now();
         let s = Duration::from_secs;
         let mut main = route("main");
-        main.escalation =
-            Some(EscalationConfig { after: s(900), route: "page".into(), min_severity: Severity::Critical, raise_to_emergency: true });
+        main.escalation = Some(EscalationConfig {
+            after: s(900),
+            route: "page".into(),
+            min_severity: Severity::Critical,
+            raise_to_emergency: true,
+        });
         let mut page = route("page");
         page.escalation_only = true;
         page.group_wait = Duration::ZERO;
@@ -589,8 +675,17 @@ mod tests {
         assert_eq!(r.route_name(out[0].route), "page");
         let n = &out[0].notification;
         assert!(n.escalated);
-        assert_eq!((n.severity, titles(&out[0])), (Severity::Emergency, vec![("down".into(), AlertState::Firing)]));
-        assert!(r.tick(t0 + s(3000)).is_empty(), "escalates once per firing episode");
+        assert_eq!(
+            (n.severity, titles(&out[0])),
+            (
+                Severity::Emergency,
+                vec![("down".into(), AlertState::Firing)]
+            )
+        );
+        assert!(
+            r.tick(t0 + s(3000)).is_empty(),
+            "escalates once per firing episode"
+        );
         // Both routes told the alert, so both tell its resolution.
         r.resolve("d/down", t0 + s(3001));
         let out = r.tick(t0 + s(3001 + 60));
@@ -602,8 +697,12 @@ mod tests {
         let t0 = Instant::now();
         let s = Duration::from_secs;
         let mut main = route("main");
-        main.escalation =
-            Some(EscalationConfig { after: s(900), route: "page".into(), min_severity: Severity::Critical, raise_to_emergency: false });
+        main.escalation = Some(EscalationConfig {
+            after: s(900),
+            route: "page".into(),
+            min_severity: Severity::Critical,
+            raise_to_emergency: false,
+        });
         let mut page = route("page");
         page.escalation_only = true;
         let mut r = Router::new(&[main, page]);

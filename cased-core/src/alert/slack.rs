@@ -48,9 +48,18 @@ impl SlackNotifier {
     pub(crate) fn with_client(http: reqwest::Client, url: Secret) -> Result<Self> {
         match url::Url::parse(url.expose()) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-            _ => return Err(Error::invalid("webhook_url", "is not an absolute http(s) URL")),
+            _ => {
+                return Err(Error::invalid(
+                    "webhook_url",
+                    "is not an absolute http(s) URL",
+                ));
+            }
         }
-        Ok(Self { http, url, max_findings: 5 })
+        Ok(Self {
+            http,
+            url,
+            max_findings: 5,
+        })
     }
 
     /// Findings listed in a message (default 5).
@@ -97,14 +106,19 @@ fn emoji(n: &Notification) -> &'static str {
 
 /// Slack's mrkdwn escaping of `&`, `<` and `>`.
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 fn cut(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_owned()
     } else {
-        s.chars().take(max - 1).chain(std::iter::once('…')).collect()
+        s.chars()
+            .take(max - 1)
+            .chain(std::iter::once('…'))
+            .collect()
     }
 }
 
@@ -126,7 +140,11 @@ pub fn slack_message(n: &Notification, max_findings: usize) -> Value {
         .alerts
         .iter()
         .map(|a| {
-            let state = if a.is_firing() { a.severity.as_str().to_uppercase() } else { "RESOLVED".into() };
+            let state = if a.is_firing() {
+                a.severity.as_str().to_uppercase()
+            } else {
+                "RESOLVED".into()
+            };
             let mut line = format!("• *{state}* {}", esc(&a.title));
             if !a.summary.is_empty() {
                 line.push_str(&format!(" — {}", esc(&a.summary)));
@@ -147,7 +165,10 @@ pub fn slack_message(n: &Notification, max_findings: usize) -> Value {
     }
     blocks.push(json!({"type": "section", "text": mrkdwn(alerts_text)}));
     if let Some(d) = &n.deployment {
-        let mut fields = vec![mrkdwn(format!("*Deployment*\n{}", esc(&d.deployment_request)))];
+        let mut fields = vec![mrkdwn(format!(
+            "*Deployment*\n{}",
+            esc(&d.deployment_request)
+        ))];
         if let Some(r) = &d.repository {
             fields.push(mrkdwn(format!("*Repository*\n{}", esc(r))));
         }
@@ -155,27 +176,44 @@ pub fn slack_message(n: &Notification, max_findings: usize) -> Value {
             fields.push(mrkdwn(format!("*Environment*\n{}", esc(e))));
         }
         if let Some(s) = &d.commit_sha {
-            fields.push(mrkdwn(format!("*Commit*\n`{}`", esc(&s.chars().take(12).collect::<String>()))));
+            fields.push(mrkdwn(format!(
+                "*Commit*\n`{}`",
+                esc(&s.chars().take(12).collect::<String>())
+            )));
         }
         if let Some(r) = &d.git_ref {
             fields.push(mrkdwn(format!("*Ref*\n{}", esc(r))));
         }
         blocks.push(json!({"type": "section", "fields": fields}));
     }
-    let mut findings: Vec<&crate::update::Finding> =
-        n.alerts.iter().filter(|a| a.is_firing()).flat_map(|a| a.findings.iter()).collect();
+    let mut findings: Vec<&crate::update::Finding> = n
+        .alerts
+        .iter()
+        .filter(|a| a.is_firing())
+        .flat_map(|a| a.findings.iter())
+        .collect();
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     if max_findings > 0 && !findings.is_empty() {
         let mut text = String::from("*Findings*");
         for f in findings.iter().take(max_findings) {
-            text.push_str(&format!("\n• *{}* ({}, {}): {}", esc(&f.metric), esc(&f.detector), f.severity, esc(&f.message)));
+            text.push_str(&format!(
+                "\n• *{}* ({}, {}): {}",
+                esc(&f.metric),
+                esc(&f.detector),
+                f.severity,
+                esc(&f.message)
+            ));
         }
         if findings.len() > max_findings {
             text.push_str(&format!("\n_…and {} more_", findings.len() - max_findings));
         }
         blocks.push(json!({"type": "section", "text": mrkdwn(text)}));
     }
-    if let Some(url) = n.deployment.as_ref().and_then(|d| d.external_url.as_deref()) {
+    if let Some(url) = n
+        .deployment
+        .as_ref()
+        .and_then(|d| d.external_url.as_deref())
+    {
         blocks.push(json!({
             "type": "actions",
             "elements": [{"type": "button", "text": {"type": "plain_text", "text": "View deployment"}, "url": url}]

@@ -21,9 +21,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use hmac::{KeyInit, Mac};
 use reqwest::header::{self, HeaderName, HeaderValue};
 
+use super::Notification;
 use super::delivery::NotifyError;
 use super::manager::Notifier;
-use super::Notification;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 
@@ -82,14 +82,22 @@ impl WebhookNotifier {
             _ => {
                 return Err(Error::invalid(
                     "url",
-                    format!("{:?} is not an absolute http(s) URL", super::config::redact_url(url)),
+                    format!(
+                        "{:?} is not an absolute http(s) URL",
+                        super::config::redact_url(url)
+                    ),
                 ));
             }
         };
         if secret.expose().is_empty() {
             return Err(Error::invalid("secret", "must not be empty"));
         }
-        Ok(Self { http, url, secret, headers: BTreeMap::new() })
+        Ok(Self {
+            http,
+            url,
+            secret,
+            headers: BTreeMap::new(),
+        })
     }
 
     /// Extra headers sent with every request (their values are treated as secrets).
@@ -115,7 +123,10 @@ impl Notifier for WebhookNotifier {
             .header(NOTIFICATION_ID_HEADER, &n.id)
             .header(EVENT_HEADER, n.status.as_str());
         for (k, v) in &self.headers {
-            if let (Ok(name), Ok(mut value)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v.expose())) {
+            if let (Ok(name), Ok(mut value)) = (
+                HeaderName::from_bytes(k.as_bytes()),
+                HeaderValue::from_str(v.expose()),
+            ) {
                 value.set_sensitive(true);
                 request = request.header(name, value);
             }
@@ -125,10 +136,16 @@ impl Notifier for WebhookNotifier {
 }
 
 /// Sends a request and classifies the answer. Errors never contain the URL.
-pub(crate) async fn send(request: reqwest::RequestBuilder, who: &str) -> std::result::Result<(), NotifyError> {
+pub(crate) async fn send(
+    request: reqwest::RequestBuilder,
+    who: &str,
+) -> std::result::Result<(), NotifyError> {
     let mut response = request.send().await.map_err(|e| transport_error(e, who))?;
     let status = response.status().as_u16();
-    let retry_after = response.headers().get(header::RETRY_AFTER).and_then(crate::client::parse_retry_after);
+    let retry_after = response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(crate::client::parse_retry_after);
     // Only the start of the answer is kept: a receiver cannot make us buffer a huge body.
     let mut bytes = Vec::new();
     while bytes.len() < MAX_ANSWER_BYTES {
@@ -168,7 +185,11 @@ fn transport_error(e: reqwest::Error, who: &str) -> NotifyError {
         }
         source = s.source();
     }
-    let what = if timeout { "timed out" } else { "could not be reached" };
+    let what = if timeout {
+        "timed out"
+    } else {
+        "could not be reached"
+    };
     NotifyError::retryable(format!("{who} {what}: {detail}"))
 }
 
@@ -177,7 +198,8 @@ fn unix_seconds(t: SystemTime) -> u64 {
 }
 
 fn mac(secret: &str, timestamp: &str, body: &[u8]) -> HmacSha256 {
-    let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    let mut mac =
+        HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
     mac.update(timestamp.as_bytes());
     mac.update(b".");
     mac.update(body);
@@ -256,7 +278,10 @@ pub fn verify_webhook_signature(
     tolerance: Duration,
     now: SystemTime,
 ) -> std::result::Result<(), SignatureError> {
-    let ts: u64 = timestamp.trim().parse().map_err(|_| SignatureError::MalformedTimestamp)?;
+    let ts: u64 = timestamp
+        .trim()
+        .parse()
+        .map_err(|_| SignatureError::MalformedTimestamp)?;
     let now = unix_seconds(now);
     if now.abs_diff(ts) > tolerance.as_secs() {
         return Err(SignatureError::OutsideTolerance);
@@ -271,7 +296,10 @@ pub fn verify_webhook_signature(
         return Err(SignatureError::MalformedSignature);
     }
     let expected = mac(secret, timestamp.trim(), body);
-    if candidates.iter().any(|c| expected.clone().verify_slice(c).is_ok()) {
+    if candidates
+        .iter()
+        .any(|c| expected.clone().verify_slice(c).is_ok())
+    {
         Ok(())
     } else {
         Err(SignatureError::Mismatch)
@@ -282,7 +310,10 @@ fn decode_hex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return None;
     }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 #[cfg(test)]
@@ -306,37 +337,81 @@ mod tests {
         let tol = Duration::from_secs(300);
         let body = br#"{"schema":"cased.notification/v1"}"#;
         let sig = sign_webhook(SECRET, "1700000000", body);
-        assert_eq!(verify_webhook_signature(SECRET, "1700000000", body, &sig, tol, t), Ok(()));
-        assert_eq!(verify_webhook_signature(SECRET, "1700000000", body, &sig, tol, t - Duration::from_secs(300)), Ok(()));
         assert_eq!(
-            verify_webhook_signature(SECRET, "1700000000", body, &sig, tol, t + Duration::from_secs(301)),
+            verify_webhook_signature(SECRET, "1700000000", body, &sig, tol, t),
+            Ok(())
+        );
+        assert_eq!(
+            verify_webhook_signature(
+                SECRET,
+                "1700000000",
+                body,
+                &sig,
+                tol,
+                t - Duration::from_secs(300)
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            verify_webhook_signature(
+                SECRET,
+                "1700000000",
+                body,
+                &sig,
+                tol,
+                t + Duration::from_secs(301)
+            ),
             Err(SignatureError::OutsideTolerance)
         );
         assert_eq!(
             verify_webhook_signature(SECRET, "1700000000", b"{\"schema\":1}", &sig, tol, t),
             Err(SignatureError::Mismatch)
         );
-        assert_eq!(verify_webhook_signature("other", "1700000000", body, &sig, tol, t), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify_webhook_signature("other", "1700000000", body, &sig, tol, t),
+            Err(SignatureError::Mismatch)
+        );
         // The timestamp is signed: moving it breaks the signature.
-        assert_eq!(verify_webhook_signature(SECRET, "1700000001", body, &sig, tol, t), Err(SignatureError::Mismatch));
-        assert_eq!(verify_webhook_signature(SECRET, "soon", body, &sig, tol, t), Err(SignatureError::MalformedTimestamp));
-        assert_eq!(verify_webhook_signature(SECRET, "1700000000", body, "sha256=ab", tol, t), Err(SignatureError::MalformedSignature));
-        assert_eq!(verify_webhook_signature(SECRET, "1700000000", body, "v1=zz", tol, t), Err(SignatureError::MalformedSignature));
+        assert_eq!(
+            verify_webhook_signature(SECRET, "1700000001", body, &sig, tol, t),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify_webhook_signature(SECRET, "soon", body, &sig, tol, t),
+            Err(SignatureError::MalformedTimestamp)
+        );
+        assert_eq!(
+            verify_webhook_signature(SECRET, "1700000000", body, "sha256=ab", tol, t),
+            Err(SignatureError::MalformedSignature)
+        );
+        assert_eq!(
+            verify_webhook_signature(SECRET, "1700000000", body, "v1=zz", tol, t),
+            Err(SignatureError::MalformedSignature)
+        );
         // Rotation: any listed signature may match.
         let old = sign_webhook("old-secret", "1700000000", body);
-        assert_eq!(verify_webhook_signature(SECRET, "1700000000", body, &format!("{old}, {sig}"), tol, t), Ok(()));
+        assert_eq!(
+            verify_webhook_signature(SECRET, "1700000000", body, &format!("{old}, {sig}"), tol, t),
+            Ok(())
+        );
     }
 
     #[test]
     fn debug_never_shows_the_secret_or_the_path() {
         let mut h = BTreeMap::new();
         h.insert("authorization".to_owned(), Secret::new("Bearer hdr-token"));
-        let n = WebhookNotifier::new("https://hooks.example/in/p4th-token?k=q-token", Secret::new("whsec_zzz")).unwrap().headers(h);
+        let n = WebhookNotifier::new(
+            "https://hooks.example/in/p4th-token?k=q-token",
+            Secret::new("whsec_zzz"),
+        )
+        .unwrap()
+        .headers(h);
         let d = format!("{n:?}");
         for s in ["whsec_zzz", "hdr-token", "p4th-token", "q-token"] {
             assert!(!d.contains(s), "{s} in {d}");
         }
-        let e = WebhookNotifier::new("ftp://hooks.example/in/p4th-token", Secret::new("x")).unwrap_err();
+        let e = WebhookNotifier::new("ftp://hooks.example/in/p4th-token", Secret::new("x"))
+            .unwrap_err();
         assert!(!e.to_string().contains("p4th-token"), "{e}");
     }
 }

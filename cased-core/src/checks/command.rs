@@ -108,7 +108,9 @@ pub struct CommandCheck {
 }
 
 async fn read_capped<R: AsyncRead + Unpin>(pipe: Option<R>) -> Vec<u8> {
-    let Some(mut pipe) = pipe else { return Vec::new() };
+    let Some(mut pipe) = pipe else {
+        return Vec::new();
+    };
     let mut kept = Vec::new();
     let mut buf = [0u8; 8192];
     while let Ok(n) = pipe.read(&mut buf).await {
@@ -136,7 +138,10 @@ impl CommandCheck {
             p.add("program", "must not be empty");
         }
         if config.shell && !config.args.is_empty() {
-            p.add("args", "must be empty with `shell: true` (write the arguments into the script)");
+            p.add(
+                "args",
+                "must be empty with `shell: true` (write the arguments into the script)",
+            );
         }
         if config.timeout.is_zero() {
             p.add("timeout", "must be greater than zero");
@@ -153,14 +158,21 @@ impl CommandCheck {
         let stdout_regex = compile("expect.stdout_regex", &config.expect.stdout_regex);
         let stderr_regex = compile("expect.stderr_regex", &config.expect.stderr_regex);
         p.finish(&format!("command check {:?}", config.name))?;
-        Ok(Self { config, stdout_regex, stderr_regex })
+        Ok(Self {
+            config,
+            stdout_regex,
+            stderr_regex,
+        })
     }
 
     fn shown(&self) -> String {
         if self.config.shell {
             format!("sh -c {:?}", self.config.program)
         } else {
-            std::iter::once(self.config.program.as_str()).chain(self.config.args.iter().map(String::as_str)).collect::<Vec<_>>().join(" ")
+            std::iter::once(self.config.program.as_str())
+                .chain(self.config.args.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" ")
         }
     }
 }
@@ -212,7 +224,8 @@ impl HealthCheck for CommandCheck {
         let pid = child.id();
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
         let ran = tokio::time::timeout(c.timeout, async {
-            let (out, err, status) = tokio::join!(read_capped(stdout), read_capped(stderr), child.wait());
+            let (out, err, status) =
+                tokio::join!(read_capped(stdout), read_capped(stderr), child.wait());
             (out, err, status)
         })
         .await;
@@ -229,7 +242,11 @@ impl HealthCheck for CommandCheck {
             }
             Ok((out, err, Ok(status))) => (out, err, status),
             Ok((_, _, Err(e))) => {
-                return CheckOutcome::error(format!("{}: cannot wait for the program: {e}", self.shown())).with_latency(started.elapsed());
+                return CheckOutcome::error(format!(
+                    "{}: cannot wait for the program: {e}",
+                    self.shown()
+                ))
+                .with_latency(started.elapsed());
             }
         };
         let latency = started.elapsed();
@@ -239,12 +256,19 @@ impl HealthCheck for CommandCheck {
         let err_s = String::from_utf8_lossy(&err);
         let mut misses: Vec<(String, serde_json::Value)> = Vec::new();
         if code != Some(e.exit_code) {
-            let got = code.map_or_else(|| format!("killed by a signal ({status})"), |c| format!("exit code {c}"));
-            misses.push((format!("{got}, expected {}", e.exit_code), json!({"check": "exit_code", "expected": e.exit_code, "got": code})));
+            let got = code.map_or_else(
+                || format!("killed by a signal ({status})"),
+                |c| format!("exit code {c}"),
+            );
+            misses.push((
+                format!("{got}, expected {}", e.exit_code),
+                json!({"check": "exit_code", "expected": e.exit_code, "got": code}),
+            ));
         }
-        for (stream, text, contains, regex) in
-            [("stdout", &out_s, &e.stdout_contains, &self.stdout_regex), ("stderr", &err_s, &e.stderr_contains, &self.stderr_regex)]
-        {
+        for (stream, text, contains, regex) in [
+            ("stdout", &out_s, &e.stdout_contains, &self.stdout_regex),
+            ("stderr", &err_s, &e.stderr_contains, &self.stderr_regex),
+        ] {
             if let Some(want) = contains
                 && !text.contains(want.as_str())
             {
@@ -259,12 +283,21 @@ impl HealthCheck for CommandCheck {
         let mut evidence = json!({"command": self.shown(), "exit_code": code, "stdout": excerpt(&out, 512),
                                   "stderr": excerpt(&err, 512), "timings_ms": {"total": ms(latency)}});
         let outcome = if let Some((first, _)) = misses.first() {
-            let more = if misses.len() > 1 { format!(" (and {} more)", misses.len() - 1) } else { String::new() };
+            let more = if misses.len() > 1 {
+                format!(" (and {} more)", misses.len() - 1)
+            } else {
+                String::new()
+            };
             let o = CheckOutcome::fail(format!("{}: {first}{more}", self.shown()));
             evidence["failures"] = misses.into_iter().map(|(_, v)| v).collect();
             o
         } else {
-            CheckOutcome::pass(format!("{}: exit code {} in {} ms", self.shown(), e.exit_code, latency.as_millis()))
+            CheckOutcome::pass(format!(
+                "{}: exit code {} in {} ms",
+                self.shown(),
+                e.exit_code,
+                latency.as_millis()
+            ))
         };
         outcome.with_latency(latency).with_evidence(evidence)
     }

@@ -51,7 +51,13 @@ pub struct DnsCheckConfig {
 impl DnsCheckConfig {
     /// Resolve `host`; any address passes.
     pub fn new(name: impl Into<String>, host: impl Into<String>) -> Self {
-        Self { name: name.into(), host: host.into(), addresses: Vec::new(), timeout: default_timeout(), category: None }
+        Self {
+            name: name.into(),
+            host: host.into(),
+            addresses: Vec::new(),
+            timeout: default_timeout(),
+            category: None,
+        }
     }
 }
 
@@ -72,7 +78,11 @@ impl DnsCheck {
             p.add("name", "must not be empty");
         }
         let h = config.host.trim();
-        if h.is_empty() || h.len() > 253 || h.contains(char::is_whitespace) || h.contains(':') && h.parse::<IpAddr>().is_err() {
+        if h.is_empty()
+            || h.len() > 253
+            || h.contains(char::is_whitespace)
+            || h.contains(':') && h.parse::<IpAddr>().is_err()
+        {
             p.add("host", format!("{:?} is not a host name", config.host));
         }
         if config.timeout.is_zero() {
@@ -102,7 +112,14 @@ impl HealthCheck for DnsCheck {
         let latency = started.elapsed();
         let expected: Vec<String> = c.addresses.iter().map(ToString::to_string).collect();
         let got: BTreeSet<IpAddr> = match looked {
-            Err(_) => return timed_out(&format!("dns {host}"), c.timeout, latency, json!({"host": host})),
+            Err(_) => {
+                return timed_out(
+                    &format!("dns {host}"),
+                    c.timeout,
+                    latency,
+                    json!({"host": host}),
+                );
+            }
             Ok(Err(e)) => {
                 return CheckOutcome::fail(format!("dns {host}: does not resolve ({e})"))
                     .with_latency(latency)
@@ -113,15 +130,28 @@ impl HealthCheck for DnsCheck {
             Ok(Ok(addrs)) => addrs.map(|a| a.ip()).collect(),
         };
         let got_s: Vec<String> = got.iter().map(ToString::to_string).collect();
-        let missing: Vec<String> = c.addresses.iter().filter(|a| !got.contains(a)).map(ToString::to_string).collect();
+        let missing: Vec<String> = c
+            .addresses
+            .iter()
+            .filter(|a| !got.contains(a))
+            .map(ToString::to_string)
+            .collect();
         let evidence = json!({"host": host, "expected": if expected.is_empty() { json!("at least one address") } else { json!(expected) },
                               "got": got_s, "timings_ms": {"total": ms(latency)}});
         let outcome = if got.is_empty() {
             CheckOutcome::fail(format!("dns {host}: no address"))
         } else if !missing.is_empty() {
-            CheckOutcome::fail(format!("dns {host}: {} missing from the answer {}", missing.join(", "), got_s.join(", ")))
+            CheckOutcome::fail(format!(
+                "dns {host}: {} missing from the answer {}",
+                missing.join(", "),
+                got_s.join(", ")
+            ))
         } else {
-            CheckOutcome::pass(format!("dns {host}: {} in {} ms", got_s.join(", "), latency.as_millis()))
+            CheckOutcome::pass(format!(
+                "dns {host}: {} in {} ms",
+                got_s.join(", "),
+                latency.as_millis()
+            ))
         };
         outcome.with_latency(latency).with_evidence(evidence)
     }

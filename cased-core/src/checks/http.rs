@@ -73,7 +73,10 @@ impl TryFrom<serde_json::Value> for StatusSpec {
             },
             serde_json::Value::String(s) => {
                 let b = s.as_bytes();
-                if b.len() == 3 && (b'1'..=b'5').contains(&b[0]) && b[1..].eq_ignore_ascii_case(b"xx") {
+                if b.len() == 3
+                    && (b'1'..=b'5').contains(&b[0])
+                    && b[1..].eq_ignore_ascii_case(b"xx")
+                {
                     Ok(Self::Class(b[0] - b'0'))
                 } else if let Ok(c @ 100..=599) = s.parse::<u16>() {
                     Ok(Self::Code(c))
@@ -113,7 +116,11 @@ pub struct JsonExpect {
     /// A JSON pointer: `""` (the whole document) or `/a/b/0`.
     pub pointer: String,
     /// The value must equal this (`null` included).
-    #[serde(default, deserialize_with = "super::some_value", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::some_value",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub equals: Option<Value>,
     /// The value must exist (`true`) or be absent (`false`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -126,15 +133,30 @@ pub struct JsonExpect {
 impl JsonExpect {
     /// The value at `pointer` must equal `value`.
     pub fn equals(pointer: impl Into<String>, value: Value) -> Self {
-        Self { pointer: pointer.into(), equals: Some(value), exists: None, regex: None }
+        Self {
+            pointer: pointer.into(),
+            equals: Some(value),
+            exists: None,
+            regex: None,
+        }
     }
     /// The value at `pointer` must exist.
     pub fn exists(pointer: impl Into<String>) -> Self {
-        Self { pointer: pointer.into(), equals: None, exists: Some(true), regex: None }
+        Self {
+            pointer: pointer.into(),
+            equals: None,
+            exists: Some(true),
+            regex: None,
+        }
     }
     /// The value at `pointer` must match `regex`.
     pub fn regex(pointer: impl Into<String>, regex: impl Into<String>) -> Self {
-        Self { pointer: pointer.into(), equals: None, exists: None, regex: Some(regex.into()) }
+        Self {
+            pointer: pointer.into(),
+            equals: None,
+            exists: None,
+            regex: Some(regex.into()),
+        }
     }
 }
 
@@ -181,7 +203,10 @@ impl Default for HttpExpect {
 
 impl HttpExpect {
     fn checks_content(&self) -> bool {
-        self.body_contains.is_some() || self.body_regex.is_some() || !self.json.is_empty() || !self.headers.is_empty()
+        self.body_contains.is_some()
+            || self.body_regex.is_some()
+            || !self.json.is_empty()
+            || !self.headers.is_empty()
     }
 }
 
@@ -265,7 +290,10 @@ impl fmt::Debug for HttpCheckConfig {
             .field("url", &redact_url_str(&self.url))
             .field("method", &self.method)
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
-            .field("body", &self.body.as_ref().map(|b| format!("{} bytes", b.len())))
+            .field(
+                "body",
+                &self.body.as_ref().map(|b| format!("{} bytes", b.len())),
+            )
             .field("timeout", &self.timeout)
             .field("category", &self.category)
             .field("expect", &self.expect)
@@ -360,22 +388,39 @@ impl HttpCheck {
         }
         let mut parsed = None;
         match url::Url::parse(&config.url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => parsed = Some(u),
-            _ => p.add("url", format!("{:?} is not an absolute http(s) URL", redact_url_str(&config.url))),
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                parsed = Some(u)
+            }
+            _ => p.add(
+                "url",
+                format!(
+                    "{:?} is not an absolute http(s) URL",
+                    redact_url_str(&config.url)
+                ),
+            ),
         }
         let method = reqwest::Method::from_bytes(config.method.to_ascii_uppercase().as_bytes());
         if method.is_err() {
-            p.add("method", format!("{:?} is not an HTTP method", config.method));
+            p.add(
+                "method",
+                format!("{:?} is not an HTTP method", config.method),
+            );
         }
         let mut headers = HeaderMap::new();
         for (k, v) in &config.headers {
-            match (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+            match (
+                HeaderName::from_bytes(k.as_bytes()),
+                HeaderValue::from_str(v),
+            ) {
                 (Ok(name), Ok(mut value)) => {
                     value.set_sensitive(true);
                     headers.append(name, value);
                 }
                 (Err(_), _) => p.add(format!("headers.{k}"), "is not a valid header name"),
-                (_, Err(_)) => p.add(format!("headers.{k}"), "the value is not a valid header value"),
+                (_, Err(_)) => p.add(
+                    format!("headers.{k}"),
+                    "the value is not a valid header value",
+                ),
             }
         }
         if config.timeout.is_zero() {
@@ -391,23 +436,40 @@ impl HttpCheck {
         if let (Some(w), Some(m)) = (e.warn_latency, e.max_latency)
             && w >= m
         {
-            p.add("expect.warn_latency", "must be less than expect.max_latency");
+            p.add(
+                "expect.warn_latency",
+                "must be less than expect.max_latency",
+            );
         }
-        let body_regex = e.body_regex.as_ref().and_then(|r| match regex::Regex::new(r) {
-            Ok(r) => Some(r),
-            Err(err) => {
-                p.add("expect.body_regex", format!("is not a valid regular expression: {err}"));
-                None
-            }
-        });
+        let body_regex = e
+            .body_regex
+            .as_ref()
+            .and_then(|r| match regex::Regex::new(r) {
+                Ok(r) => Some(r),
+                Err(err) => {
+                    p.add(
+                        "expect.body_regex",
+                        format!("is not a valid regular expression: {err}"),
+                    );
+                    None
+                }
+            });
         let mut json = Vec::new();
         for (i, j) in e.json.iter().enumerate() {
             if !(j.pointer.is_empty() || j.pointer.starts_with('/')) {
-                p.add(format!("expect.json[{i}].pointer"), format!("{:?} is not a JSON pointer (\"\" or \"/a/b\")", j.pointer));
+                p.add(
+                    format!("expect.json[{i}].pointer"),
+                    format!("{:?} is not a JSON pointer (\"\" or \"/a/b\")", j.pointer),
+                );
             }
-            let given = usize::from(j.equals.is_some()) + usize::from(j.exists.is_some()) + usize::from(j.regex.is_some());
+            let given = usize::from(j.equals.is_some())
+                + usize::from(j.exists.is_some())
+                + usize::from(j.regex.is_some());
             if given != 1 {
-                p.add(format!("expect.json[{i}]"), "needs exactly one of `equals`, `exists`, `regex`");
+                p.add(
+                    format!("expect.json[{i}]"),
+                    "needs exactly one of `equals`, `exists`, `regex`",
+                );
                 continue;
             }
             let rule = if let Some(v) = &j.equals {
@@ -418,12 +480,18 @@ impl HttpCheck {
                 match regex::Regex::new(j.regex.as_deref().unwrap_or_default()) {
                     Ok(r) => JsonRuleKind::Regex(r),
                     Err(err) => {
-                        p.add(format!("expect.json[{i}].regex"), format!("is not a valid regular expression: {err}"));
+                        p.add(
+                            format!("expect.json[{i}].regex"),
+                            format!("is not a valid regular expression: {err}"),
+                        );
                         continue;
                     }
                 }
             };
-            json.push(JsonRule { pointer: j.pointer.clone(), rule });
+            json.push(JsonRule {
+                pointer: j.pointer.clone(),
+                rule,
+            });
         }
         let mut expect_headers = Vec::new();
         for (k, v) in &e.headers {
@@ -443,7 +511,10 @@ impl HttpCheck {
                     let e = RedirectStop(format!("more than {max} redirects"));
                     attempt.error(e)
                 } else if attempt.previous().contains(attempt.url()) {
-                    let e = RedirectStop(format!("redirect loop: {} was already visited", attempt.url()));
+                    let e = RedirectStop(format!(
+                        "redirect loop: {} was already visited",
+                        attempt.url()
+                    ));
                     attempt.error(e)
                 } else {
                     attempt.follow()
@@ -457,7 +528,9 @@ impl HttpCheck {
         if config.connection == ConnectionMode::Fresh {
             builder = builder.pool_max_idle_per_host(0);
         }
-        let http = builder.build().map_err(|e| Error::Transport(format!("cannot build the HTTP client: {e}")))?;
+        let http = builder
+            .build()
+            .map_err(|e| Error::Transport(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
             url: parsed.expect("checked above"),
             shown_url: redact_url_str(&config.url),
@@ -478,23 +551,44 @@ impl HttpCheck {
         &self.config
     }
 
-    fn transport_failure(&self, e: &reqwest::Error, phase: &str, elapsed: Duration) -> CheckOutcome {
+    fn transport_failure(
+        &self,
+        e: &reqwest::Error,
+        phase: &str,
+        elapsed: Duration,
+    ) -> CheckOutcome {
         // The top-level message names the URL (which may hold a password): start at its source.
         let detail = match std::error::Error::source(e) {
             Some(src) => error_chain(src),
-            None => if e.is_timeout() { "operation timed out".to_owned() } else { "request failed".to_owned() },
+            None => {
+                if e.is_timeout() {
+                    "operation timed out".to_owned()
+                } else {
+                    "request failed".to_owned()
+                }
+            }
         };
         let kind = if e.is_redirect() {
-            if detail.contains("redirect loop") { "redirect_loop" } else { "too_many_redirects" }
+            if detail.contains("redirect loop") {
+                "redirect_loop"
+            } else {
+                "too_many_redirects"
+            }
         } else if e.is_timeout() {
             "timeout"
         } else if e.is_dns() || detail.contains("dns error") {
             "dns"
-        } else if detail.contains("certificate") || detail.contains("InvalidCertificate") || detail.contains("tls") {
+        } else if detail.contains("certificate")
+            || detail.contains("InvalidCertificate")
+            || detail.contains("tls")
+        {
             "tls"
         } else if detail.contains("refused") {
             "connection_refused"
-        } else if detail.contains("reset") || detail.contains("closed") || detail.contains("incomplete") {
+        } else if detail.contains("reset")
+            || detail.contains("closed")
+            || detail.contains("incomplete")
+        {
             "connection_reset"
         } else if e.is_connect() {
             "connect"
@@ -515,18 +609,29 @@ impl HttpCheck {
             "body" => "cannot read the body",
             _ => "request failed",
         };
-        let status = if e.is_builder() { CheckStatus::Error } else { CheckStatus::Fail };
-        CheckOutcome::new(status, format!("{} {}: {what} ({detail})", self.method, self.shown_url))
-            .with_latency(elapsed)
-            .with_evidence(json!({
-                "url": self.shown_url, "method": self.method.as_str(), "phase": phase, "error": kind,
-                "detail": detail, "expected": "an HTTP response",
-                "timings_ms": {"total": ms(elapsed)},
-            }))
+        let status = if e.is_builder() {
+            CheckStatus::Error
+        } else {
+            CheckStatus::Fail
+        };
+        CheckOutcome::new(
+            status,
+            format!("{} {}: {what} ({detail})", self.method, self.shown_url),
+        )
+        .with_latency(elapsed)
+        .with_evidence(json!({
+            "url": self.shown_url, "method": self.method.as_str(), "phase": phase, "error": kind,
+            "detail": detail, "expected": "an HTTP response",
+            "timings_ms": {"total": ms(elapsed)},
+        }))
     }
 
     fn timeout_failure(&self, phase: &str, read: usize, elapsed: Duration) -> CheckOutcome {
-        let when = if phase == "body" { format!("reading the body ({read} bytes read)") } else { "waiting for the response headers".into() };
+        let when = if phase == "body" {
+            format!("reading the body ({read} bytes read)")
+        } else {
+            "waiting for the response headers".into()
+        };
         CheckOutcome::fail(format!(
             "{} {}: timed out after {} ms {when}",
             self.method,
@@ -554,7 +659,11 @@ struct Exchange {
 
 impl HttpCheck {
     /// Sends the request and reads the body up to the cap, recording progress in `x`.
-    async fn exchange(&self, started: Instant, x: &mut Exchange) -> std::result::Result<(), reqwest::Error> {
+    async fn exchange(
+        &self,
+        started: Instant,
+        x: &mut Exchange,
+    ) -> std::result::Result<(), reqwest::Error> {
         let mut req = self.http.request(self.method.clone(), self.url.clone());
         if !self.headers.is_empty() {
             req = req.headers(self.headers.clone());
@@ -566,7 +675,9 @@ impl HttpCheck {
         x.headers_at = Some(started.elapsed());
         x.status = resp.status().as_u16();
         let cap = usize::try_from(self.config.max_body_bytes).unwrap_or(usize::MAX);
-        let hint = resp.content_length().map_or(8 << 10, |n| usize::try_from(n).unwrap_or(usize::MAX));
+        let hint = resp
+            .content_length()
+            .map_or(8 << 10, |n| usize::try_from(n).unwrap_or(usize::MAX));
         x.body.reserve(hint.min(cap).min(64 << 10));
         while let Some(chunk) = resp.chunk().await? {
             let room = cap - x.body.len();
@@ -601,7 +712,11 @@ impl HttpCheck {
             });
         }
         for (name, want) in &self.expect_headers {
-            let got: Vec<String> = headers.get_all(name).iter().map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect();
+            let got: Vec<String> = headers
+                .get_all(name)
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .collect();
             if !got.iter().any(|g| g.trim() == want.trim()) {
                 misses.push(Miss {
                     message: format!("header {name} is {}, expected {want:?}", if got.is_empty() { "absent".to_owned() } else { format!("{:?}", got.join(", ")) }),
@@ -673,11 +788,13 @@ impl HealthCheck for HttpCheck {
         &self.config.name
     }
     fn category(&self) -> CheckCategory {
-        self.config.category.unwrap_or(if self.config.expect.checks_content() {
-            CheckCategory::Endpoint
-        } else {
-            CheckCategory::Availability
-        })
+        self.config
+            .category
+            .unwrap_or(if self.config.expect.checks_content() {
+                CheckCategory::Endpoint
+            } else {
+                CheckCategory::Availability
+            })
     }
     /// The configured timeout plus a short grace, so that the check's own timeout (a `fail`
     /// with evidence) fires before a caller's.
@@ -688,8 +805,16 @@ impl HealthCheck for HttpCheck {
         let started = Instant::now();
         // One timer for the whole exchange; `x` keeps what was got when it fires.
         let mut x = Exchange::default();
-        let ran = tokio::time::timeout_at(started + self.config.timeout, self.exchange(started, &mut x)).await;
-        let phase = if x.headers_at.is_some() { "body" } else { "headers" };
+        let ran = tokio::time::timeout_at(
+            started + self.config.timeout,
+            self.exchange(started, &mut x),
+        )
+        .await;
+        let phase = if x.headers_at.is_some() {
+            "body"
+        } else {
+            "headers"
+        };
         match ran {
             Err(_) => return self.timeout_failure(phase, x.body.len(), started.elapsed()),
             Ok(Err(e)) => {
@@ -702,7 +827,13 @@ impl HealthCheck for HttpCheck {
             }
             Ok(Ok(())) => {}
         }
-        let Exchange { headers_at, status, headers: resp_headers, body, truncated } = x;
+        let Exchange {
+            headers_at,
+            status,
+            headers: resp_headers,
+            body,
+            truncated,
+        } = x;
         let headers_at = headers_at.unwrap_or_default();
         let latency = started.elapsed();
         let misses = self.judge(status, &resp_headers, &body, truncated);
@@ -712,7 +843,11 @@ impl HealthCheck for HttpCheck {
             "timings_ms": {"headers": ms(headers_at), "total": ms(latency)},
         });
         let outcome = if let Some(first) = misses.first() {
-            let more = if misses.len() > 1 { format!(" (and {} more)", misses.len() - 1) } else { String::new() };
+            let more = if misses.len() > 1 {
+                format!(" (and {} more)", misses.len() - 1)
+            } else {
+                String::new()
+            };
             let message = format!("{}{more}", first.message);
             evidence["failures"] = Value::Array(misses.into_iter().map(|m| m.evidence).collect());
             CheckOutcome::fail(message)
@@ -721,11 +856,19 @@ impl HealthCheck for HttpCheck {
             match (e.max_latency, e.warn_latency) {
                 (Some(max), _) if latency > max => {
                     evidence["failures"] = json!([{"check": "max_latency", "expected": format!("<= {} ms", max.as_millis()), "got": ms(latency)}]);
-                    CheckOutcome::fail(format!("HTTP {status} in {} ms, over the {} ms budget", latency.as_millis(), max.as_millis()))
+                    CheckOutcome::fail(format!(
+                        "HTTP {status} in {} ms, over the {} ms budget",
+                        latency.as_millis(),
+                        max.as_millis()
+                    ))
                 }
                 (_, Some(warn)) if latency > warn => {
                     evidence["failures"] = json!([{"check": "warn_latency", "expected": format!("<= {} ms", warn.as_millis()), "got": ms(latency)}]);
-                    CheckOutcome::warn(format!("HTTP {status} in {} ms, over the {} ms warning level", latency.as_millis(), warn.as_millis()))
+                    CheckOutcome::warn(format!(
+                        "HTTP {status} in {} ms, over the {} ms warning level",
+                        latency.as_millis(),
+                        warn.as_millis()
+                    ))
                 }
                 _ => CheckOutcome::pass(format!("HTTP {status} in {} ms", latency.as_millis())),
             }

@@ -99,7 +99,11 @@ impl CheckConfig {
     pub fn from_value(value: Value) -> Result<Self> {
         serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
-            let field = if path == "." || path.is_empty() { "check".to_owned() } else { path };
+            let field = if path == "." || path.is_empty() {
+                "check".to_owned()
+            } else {
+                path
+            };
             crate::Error::invalid(field, e.inner().to_string())
         })
     }
@@ -146,12 +150,19 @@ pub(crate) fn excerpt(bytes: &[u8], max: usize) -> String {
 }
 
 /// Deserializes a present value, `null` included, as `Some`.
-pub(crate) fn some_value<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Value>, D::Error> {
+pub(crate) fn some_value<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Value>, D::Error> {
     Value::deserialize(d).map(Some)
 }
 
 /// The outcome of a check that timed out, with evidence.
-pub(crate) fn timed_out(what: &str, timeout: Duration, elapsed: Duration, extra: Value) -> CheckOutcome {
+pub(crate) fn timed_out(
+    what: &str,
+    timeout: Duration,
+    elapsed: Duration,
+    extra: Value,
+) -> CheckOutcome {
     let mut evidence = serde_json::json!({
         "error": "timeout", "expected": format!("an answer within {} ms", timeout.as_millis()),
         "got": "no answer", "elapsed_ms": ms(elapsed),
@@ -159,7 +170,10 @@ pub(crate) fn timed_out(what: &str, timeout: Duration, elapsed: Duration, extra:
     if let (Some(m), Value::Object(x)) = (evidence.as_object_mut(), extra) {
         m.extend(x);
     }
-    CheckOutcome::fail(format!("{what}: timed out after {} ms", timeout.as_millis()))
-        .with_latency(elapsed)
-        .with_evidence(evidence)
+    CheckOutcome::fail(format!(
+        "{what}: timed out after {} ms",
+        timeout.as_millis()
+    ))
+    .with_latency(elapsed)
+    .with_evidence(evidence)
 }

@@ -65,7 +65,14 @@ pub struct PostgresCheckConfig {
 impl PostgresCheckConfig {
     /// A `SELECT 1` on the database at `url`.
     pub fn new(name: impl Into<String>, url: impl Into<String>) -> Self {
-        Self { name: name.into(), url: url.into(), password: None, tls: PostgresTls::Disable, timeout: default_timeout(), category: None }
+        Self {
+            name: name.into(),
+            url: url.into(),
+            password: None,
+            tls: PostgresTls::Disable,
+            timeout: default_timeout(),
+            category: None,
+        }
     }
 }
 
@@ -89,13 +96,24 @@ impl PostgresCheck {
         }
         let mut pg = None;
         match url::Url::parse(&config.url) {
-            Ok(u) if u.password().is_some() => p.add("url", "holds a password: give it in `password`, which is kept secret"),
-            Ok(u) if matches!(u.scheme(), "postgres" | "postgresql") => match config.url.parse::<tokio_postgres::Config>() {
-                Ok(c) if c.get_hosts().is_empty() => p.add("url", "names no host"),
-                Ok(c) => pg = Some(c),
-                Err(e) => p.add("url", format!("is not a Postgres URL: {e}")),
-            },
-            _ => p.add("url", format!("{:?} is not a postgres://user@host/database URL", config.url)),
+            Ok(u) if u.password().is_some() => p.add(
+                "url",
+                "holds a password: give it in `password`, which is kept secret",
+            ),
+            Ok(u) if matches!(u.scheme(), "postgres" | "postgresql") => {
+                match config.url.parse::<tokio_postgres::Config>() {
+                    Ok(c) if c.get_hosts().is_empty() => p.add("url", "names no host"),
+                    Ok(c) => pg = Some(c),
+                    Err(e) => p.add("url", format!("is not a Postgres URL: {e}")),
+                }
+            }
+            _ => p.add(
+                "url",
+                format!(
+                    "{:?} is not a postgres://user@host/database URL",
+                    config.url
+                ),
+            ),
         }
         if config.timeout.is_zero() {
             p.add("timeout", "must be greater than zero");
@@ -105,8 +123,14 @@ impl PostgresCheck {
         let target = format!(
             "{}@{}/{}",
             pg.get_user().unwrap_or("?"),
-            url::Url::parse(&config.url).ok().and_then(|u| u.host_str().map(|h| format!("{h}:{}", u.port().unwrap_or(5432)))).unwrap_or_default(),
-            pg.get_dbname().unwrap_or_else(|| pg.get_user().unwrap_or("?")),
+            url::Url::parse(&config.url)
+                .ok()
+                .and_then(|u| u
+                    .host_str()
+                    .map(|h| format!("{h}:{}", u.port().unwrap_or(5432))))
+                .unwrap_or_default(),
+            pg.get_dbname()
+                .unwrap_or_else(|| pg.get_user().unwrap_or("?")),
         );
         pg.connect_timeout(config.timeout);
         pg.ssl_mode(match config.tls {
@@ -122,13 +146,20 @@ impl PostgresCheck {
 
     async fn run(&self, started: Instant) -> CheckOutcome {
         match self.config.tls {
-            PostgresTls::Disable => self.query(self.pg.connect(tokio_postgres::NoTls).await, started).await,
+            PostgresTls::Disable => {
+                self.query(self.pg.connect(tokio_postgres::NoTls).await, started)
+                    .await
+            }
             PostgresTls::Prefer | PostgresTls::Require => {
                 use rustls_platform_verifier::ConfigVerifierExt;
                 let tls = match rustls::ClientConfig::with_platform_verifier() {
                     Ok(c) => tokio_postgres_rustls::MakeRustlsConnect::new(c),
                     Err(e) => {
-                        return CheckOutcome::error(format!("postgres {}: cannot set up TLS ({e})", self.target)).with_latency(started.elapsed());
+                        return CheckOutcome::error(format!(
+                            "postgres {}: cannot set up TLS ({e})",
+                            self.target
+                        ))
+                        .with_latency(started.elapsed());
                     }
                 };
                 self.query(self.pg.connect(tls).await, started).await
@@ -138,7 +169,10 @@ impl PostgresCheck {
 
     async fn query<S, T>(
         &self,
-        connected: std::result::Result<(tokio_postgres::Client, tokio_postgres::Connection<S, T>), tokio_postgres::Error>,
+        connected: std::result::Result<
+            (tokio_postgres::Client, tokio_postgres::Connection<S, T>),
+            tokio_postgres::Error,
+        >,
         started: Instant,
     ) -> CheckOutcome
     where
@@ -185,7 +219,10 @@ impl PostgresCheck {
                 let text = error_chain(e);
                 if text.contains("refused") {
                     "connection_refused"
-                } else if text.contains("tls") || text.contains("TLS") || text.contains("certificate") {
+                } else if text.contains("tls")
+                    || text.contains("TLS")
+                    || text.contains("certificate")
+                {
                     "tls"
                 } else if text.contains("timed out") || text.contains("timeout") {
                     "timeout"
@@ -220,7 +257,12 @@ impl HealthCheck for PostgresCheck {
         let started = Instant::now();
         match tokio::time::timeout(self.config.timeout, self.run(started)).await {
             Ok(o) => o,
-            Err(_) => timed_out(&format!("postgres {}", self.target), self.config.timeout, started.elapsed(), json!({"target": self.target})),
+            Err(_) => timed_out(
+                &format!("postgres {}", self.target),
+                self.config.timeout,
+                started.elapsed(),
+                json!({"target": self.target}),
+            ),
         }
     }
 }

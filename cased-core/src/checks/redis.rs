@@ -48,7 +48,13 @@ pub struct RedisCheckConfig {
 impl RedisCheckConfig {
     /// A `PING` of the server at `url`.
     pub fn new(name: impl Into<String>, url: impl Into<String>) -> Self {
-        Self { name: name.into(), url: url.into(), password: None, timeout: default_timeout(), category: None }
+        Self {
+            name: name.into(),
+            url: url.into(),
+            password: None,
+            timeout: default_timeout(),
+            category: None,
+        }
     }
 }
 
@@ -85,22 +91,42 @@ impl RedisCheck {
         }
         let mut parts = None;
         match url::Url::parse(&config.url) {
-            Ok(u) if u.password().is_some() => p.add("url", "holds a password: give it in `password`, which is kept secret"),
+            Ok(u) if u.password().is_some() => p.add(
+                "url",
+                "holds a password: give it in `password`, which is kept secret",
+            ),
             Ok(u) if u.scheme() == "redis" && u.host_str().is_some_and(|h| !h.is_empty()) => {
-                let host = u.host_str().unwrap_or_default().trim_matches(['[', ']']).to_owned();
+                let host = u
+                    .host_str()
+                    .unwrap_or_default()
+                    .trim_matches(['[', ']'])
+                    .to_owned();
                 let user = (!u.username().is_empty()).then(|| u.username().to_owned());
                 parts = Some((host, u.port().unwrap_or(6379), user));
             }
             Ok(u) if u.scheme() == "rediss" => p.add("url", "rediss:// (TLS) is not supported"),
-            _ => p.add("url", format!("{:?} is not a redis://host[:port] URL", config.url)),
+            _ => p.add(
+                "url",
+                format!("{:?} is not a redis://host[:port] URL", config.url),
+            ),
         }
         if config.timeout.is_zero() {
             p.add("timeout", "must be greater than zero");
         }
         p.finish(&format!("redis check {:?}", config.name))?;
         let (host, port, user) = parts.expect("checked above");
-        let address = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
-        Ok(Self { config, host, port, user, address })
+        let address = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        Ok(Self {
+            config,
+            host,
+            port,
+            user,
+            address,
+        })
     }
 
     async fn run(&self, started: Instant) -> CheckOutcome {
@@ -112,7 +138,11 @@ impl RedisCheck {
         let stream = match TcpStream::connect((self.host.as_str(), self.port)).await {
             Ok(s) => s,
             Err(e) => {
-                let kind = if e.kind() == std::io::ErrorKind::ConnectionRefused { "connection_refused" } else { "connect" };
+                let kind = if e.kind() == std::io::ErrorKind::ConnectionRefused {
+                    "connection_refused"
+                } else {
+                    "connect"
+                };
                 return fail(kind, format!("cannot connect ({e})"), e.to_string());
             }
         };
@@ -131,10 +161,20 @@ impl RedisCheck {
             return fail("send", format!("cannot send ({e})"), e.to_string());
         }
         let mut line = String::new();
-        for step in if authenticating { &["AUTH", "PING"][..] } else { &["PING"][..] } {
+        for step in if authenticating {
+            &["AUTH", "PING"][..]
+        } else {
+            &["PING"][..]
+        } {
             line.clear();
             match (&mut stream).take(512).read_line(&mut line).await {
-                Ok(0) => return fail("connection_closed", format!("closed the connection before answering {step}"), String::new()),
+                Ok(0) => {
+                    return fail(
+                        "connection_closed",
+                        format!("closed the connection before answering {step}"),
+                        String::new(),
+                    );
+                }
                 Ok(_) => {}
                 Err(e) => return fail("read", format!("connection broken ({e})"), e.to_string()),
             }
@@ -146,16 +186,23 @@ impl RedisCheck {
         let answer = line.trim_end().to_owned();
         let latency = started.elapsed();
         if answer == "+PONG" {
-            CheckOutcome::pass(format!("redis {}: PONG in {} ms", self.address, latency.as_millis()))
-                .with_latency(latency)
-                .with_evidence(json!({"address": self.address, "timings_ms": {"total": ms(latency)}}))
+            CheckOutcome::pass(format!(
+                "redis {}: PONG in {} ms",
+                self.address,
+                latency.as_millis()
+            ))
+            .with_latency(latency)
+            .with_evidence(json!({"address": self.address, "timings_ms": {"total": ms(latency)}}))
         } else {
-            let kind = if answer.starts_with("-NOAUTH") { "auth" } else { "unexpected_answer" };
+            let kind = if answer.starts_with("-NOAUTH") {
+                "auth"
+            } else {
+                "unexpected_answer"
+            };
             fail(kind, format!("PING answered {answer:?}"), answer)
         }
     }
 }
-
 
 #[async_trait::async_trait]
 impl HealthCheck for RedisCheck {
@@ -172,7 +219,12 @@ impl HealthCheck for RedisCheck {
         let started = Instant::now();
         match tokio::time::timeout(self.config.timeout, self.run(started)).await {
             Ok(o) => o,
-            Err(_) => timed_out(&format!("redis {}", self.address), self.config.timeout, started.elapsed(), json!({"address": self.address})),
+            Err(_) => timed_out(
+                &format!("redis {}", self.address),
+                self.config.timeout,
+                started.elapsed(),
+                json!({"address": self.address}),
+            ),
         }
     }
 }
@@ -188,7 +240,8 @@ mod tests {
         c.password = Some(Secret::new("hunter2"));
         let check = RedisCheck::new(c).unwrap();
         assert!(!format!("{check:?}").contains("hunter2"));
-        let e = RedisCheck::new(RedisCheckConfig::new("cache", "redis://:hunter2@127.0.0.1")).unwrap_err();
+        let e = RedisCheck::new(RedisCheckConfig::new("cache", "redis://:hunter2@127.0.0.1"))
+            .unwrap_err();
         assert_eq!(e.field_errors()[0].field, "url");
         assert!(!e.to_string().contains("hunter2"), "{e}");
     }

@@ -54,7 +54,15 @@ pub struct TcpCheckConfig {
 impl TcpCheckConfig {
     /// A plain connect to `host:port`.
     pub fn new(name: impl Into<String>, host: impl Into<String>, port: u16) -> Self {
-        Self { name: name.into(), host: host.into(), port, send: None, expect: None, timeout: default_timeout(), category: None }
+        Self {
+            name: name.into(),
+            host: host.into(),
+            port,
+            send: None,
+            expect: None,
+            timeout: default_timeout(),
+            category: None,
+        }
     }
 }
 
@@ -108,8 +116,10 @@ impl TcpCheck {
                 };
                 return CheckOutcome::fail(format!("tcp {}: cannot connect ({e})", self.address))
                     .with_latency(started.elapsed())
-                    .with_evidence(json!({"address": self.address, "error": kind, "detail": e.to_string(),
-                                          "expected": "a TCP connection", "got": e.to_string()}));
+                    .with_evidence(
+                        json!({"address": self.address, "error": kind, "detail": e.to_string(),
+                                          "expected": "a TCP connection", "got": e.to_string()}),
+                    );
             }
         };
         let connected = started.elapsed();
@@ -141,10 +151,15 @@ impl TcpCheck {
                 Ok(0) => break false,
                 Ok(n) => got.extend_from_slice(&buf[..n.min(MAX_READ_BYTES - got.len())]),
                 Err(e) => {
-                    return CheckOutcome::fail(format!("tcp {}: connection broken while reading ({e})", self.address))
-                        .with_latency(started.elapsed())
-                        .with_evidence(json!({"address": self.address, "error": "read", "detail": e.to_string(),
-                                              "expected": expect, "got": excerpt(&got, 512)}));
+                    return CheckOutcome::fail(format!(
+                        "tcp {}: connection broken while reading ({e})",
+                        self.address
+                    ))
+                    .with_latency(started.elapsed())
+                    .with_evidence(
+                        json!({"address": self.address, "error": "read", "detail": e.to_string(),
+                                              "expected": expect, "got": excerpt(&got, 512)}),
+                    );
                 }
             }
         };
@@ -152,9 +167,17 @@ impl TcpCheck {
         let evidence = json!({"address": self.address, "expected": expect, "got": excerpt(&got, 512),
                               "timings_ms": {"connect": ms(connected), "total": ms(latency)}});
         if found {
-            CheckOutcome::pass(format!("tcp {} answered {expect:?} in {} ms", self.address, latency.as_millis()))
+            CheckOutcome::pass(format!(
+                "tcp {} answered {expect:?} in {} ms",
+                self.address,
+                latency.as_millis()
+            ))
         } else {
-            CheckOutcome::fail(format!("tcp {}: the answer does not contain {expect:?} (got {:?})", self.address, excerpt(&got, 80)))
+            CheckOutcome::fail(format!(
+                "tcp {}: the answer does not contain {expect:?} (got {:?})",
+                self.address,
+                excerpt(&got, 80)
+            ))
         }
         .with_latency(latency)
         .with_evidence(evidence)
@@ -180,7 +203,12 @@ impl HealthCheck for TcpCheck {
         let started = Instant::now();
         match tokio::time::timeout(self.config.timeout, self.run(started)).await {
             Ok(o) => o,
-            Err(_) => timed_out(&format!("tcp {}", self.address), self.config.timeout, started.elapsed(), json!({"address": self.address})),
+            Err(_) => timed_out(
+                &format!("tcp {}", self.address),
+                self.config.timeout,
+                started.elapsed(),
+                json!({"address": self.address}),
+            ),
         }
     }
 }

@@ -22,10 +22,13 @@
 use serde::{Deserialize, Serialize};
 
 use super::stats::{
-    self, Alternative, BrownForsythe, HodgesLehmann, MannWhitney, binomial_sf_ge, check_finite, check_value,
-    median_sorted,
+    self, Alternative, BrownForsythe, HodgesLehmann, MannWhitney, binomial_sf_ge, check_finite,
+    check_value, median_sorted,
 };
-use super::{Detection, DetectionKind, Detector, Direction, LookSpending, SeverityPolicy, num, pval, validate_alpha};
+use super::{
+    Detection, DetectionKind, Detector, Direction, LookSpending, SeverityPolicy, num, pval,
+    validate_alpha,
+};
 use crate::error::{Problems, Result};
 
 /// Settings of a [`BaselineComparisonDetector`].
@@ -74,7 +77,10 @@ impl Default for BaselineComparisonConfig {
 impl BaselineComparisonConfig {
     pub(crate) fn check(&self, p: &mut Problems, prefix: &str) {
         if !(self.allowed_change.is_finite() && self.allowed_change >= 0.0) {
-            p.add(format!("{prefix}allowed_change"), "must be a finite number ≥ 0");
+            p.add(
+                format!("{prefix}allowed_change"),
+                "must be a finite number ≥ 0",
+            );
         }
         if !(self.min_shift.is_finite() && self.min_shift >= 0.0) {
             p.add(format!("{prefix}min_shift"), "must be a finite number ≥ 0");
@@ -84,15 +90,24 @@ impl BaselineComparisonConfig {
             p.add(format!("{prefix}min_samples"), "must be at least 3");
         }
         if !(self.confidence > 0.0 && self.confidence < 1.0) {
-            p.add(format!("{prefix}confidence"), "must be between 0 and 1 (exclusive)");
+            p.add(
+                format!("{prefix}confidence"),
+                "must be between 0 and 1 (exclusive)",
+            );
         }
         if !(self.look_growth.is_finite() && self.look_growth >= 1.0) {
-            p.add(format!("{prefix}look_growth"), "must be a finite number ≥ 1");
+            p.add(
+                format!("{prefix}look_growth"),
+                "must be a finite number ≥ 1",
+            );
         }
         if let Some(q) = self.tail_quantile
             && !(q > 0.5 && q < 1.0)
         {
-            p.add(format!("{prefix}tail_quantile"), "must be between 0.5 and 1 (exclusive), e.g. 0.95");
+            p.add(
+                format!("{prefix}tail_quantile"),
+                "must be between 0.5 and 1 (exclusive), e.g. 0.95",
+            );
         }
     }
 }
@@ -165,14 +180,25 @@ fn tail_test(base: &[f64], cur: &[f64], q: f64, upper: bool, allowed_change: f64
     let at = if upper { q } else { 1.0 - q };
     let threshold = stats::quantile_sorted(base, at);
     let beyond = |xs: &[f64]| {
-        if upper { xs.len() - xs.partition_point(|&v| v <= threshold) } else { xs.partition_point(|&v| v < threshold) }
+        if upper {
+            xs.len() - xs.partition_point(|&v| v <= threshold)
+        } else {
+            xs.partition_point(|&v| v < threshold)
+        }
     };
     let (k0, k1) = (beyond(base), beyond(cur));
     let (n0, n1) = (base.len() as f64, cur.len() as f64);
     let ratio = 1.0 + allowed_change;
     let pi = n1 * ratio / (n1 * ratio + n0);
     let p_value = binomial_sf_ge(k1 as u64, (k0 + k1) as u64, pi);
-    TailTest { quantile: q, threshold, lower: !upper, baseline_beyond: k0, current_beyond: k1, p_value }
+    TailTest {
+        quantile: q,
+        threshold,
+        lower: !upper,
+        baseline_beyond: k0,
+        current_beyond: k1,
+        p_value,
+    }
 }
 
 /// Compares a current window against a baseline with the Mann–Whitney U test, the
@@ -291,7 +317,13 @@ impl BaselineComparisonDetector {
         Ok(Some(c))
     }
 
-    fn compare_sorted(&self, base: &[f64], current: &[f64], look: u32, level: f64) -> Result<BaselineComparison> {
+    fn compare_sorted(
+        &self,
+        base: &[f64],
+        current: &[f64],
+        look: u32,
+        level: f64,
+    ) -> Result<BaselineComparison> {
         let cfg = &self.config;
         let min = cfg.min_samples;
         if base.len() < min || current.len() < min {
@@ -311,7 +343,9 @@ impl BaselineComparisonDetector {
         let margin = (cfg.allowed_change * bm.abs()).max(cfg.min_shift);
         let shifted = |d: f64| cur.iter().map(|x| x - d).collect::<Vec<f64>>();
         let location = match cfg.direction {
-            Direction::Increase => stats::mann_whitney(&shifted(margin), base, Alternative::Greater)?,
+            Direction::Increase => {
+                stats::mann_whitney(&shifted(margin), base, Alternative::Greater)?
+            }
             Direction::Decrease => stats::mann_whitney(&shifted(-margin), base, Alternative::Less)?,
             Direction::Either => {
                 let up = stats::mann_whitney(&shifted(margin), base, Alternative::Greater)?;
@@ -339,7 +373,10 @@ impl BaselineComparisonDetector {
             }
         });
         let tail_alarm = tail.is_some_and(|t| {
-            let (s0, s1) = (t.baseline_share(base.len()), t.current_beyond as f64 / cur.len() as f64);
+            let (s0, s1) = (
+                t.baseline_share(base.len()),
+                t.current_beyond as f64 / cur.len() as f64,
+            );
             t.p_value < loc_level && s1 > s0
         });
         let spread = if cfg.spread && base.len() >= 2 && cur.len() >= 2 {
@@ -348,7 +385,9 @@ impl BaselineComparisonDetector {
             None
         };
         let spread_alarm = spread.is_some_and(|s| {
-            s.p_value < spread_level && s.spread_x > s.spread_y * (1.0 + cfg.allowed_change) && s.spread_x > 0.0
+            s.p_value < spread_level
+                && s.spread_x > s.spread_y * (1.0 + cfg.allowed_change)
+                && s.spread_x > 0.0
         });
         Ok(BaselineComparison {
             n_baseline: base.len(),
@@ -379,7 +418,10 @@ impl BaselineComparisonDetector {
             let p = c.location.p_value;
             let effect = c.relative_change.unwrap_or(c.shift.shift);
             let verb = if c.shift.shift >= 0.0 { "rose" } else { "fell" };
-            let change = c.relative_change.map(|r| format!("{}, ", pct(r))).unwrap_or_default();
+            let change = c
+                .relative_change
+                .map(|r| format!("{}, ", pct(r)))
+                .unwrap_or_default();
             return Some(Detection {
                 kind: DetectionKind::Alarm,
                 index,
@@ -419,7 +461,11 @@ impl BaselineComparisonDetector {
         }
         if c.spread_alarm {
             let s = c.spread?;
-            let ratio = if s.spread_y > 0.0 { s.spread_x / s.spread_y } else { f64::INFINITY };
+            let ratio = if s.spread_y > 0.0 {
+                s.spread_x / s.spread_y
+            } else {
+                f64::INFINITY
+            };
             return Some(Detection {
                 kind: DetectionKind::Alarm,
                 index,
@@ -430,7 +476,11 @@ impl BaselineComparisonDetector {
                 confidence: 1.0 - s.p_value,
                 effect: ratio - 1.0,
                 n: c.n_current,
-                rule: format!("Brown–Forsythe p < {} (look {}) and spread up more than the allowed change", pval(c.level), c.look),
+                rule: format!(
+                    "Brown–Forsythe p < {} (look {}) and spread up more than the allowed change",
+                    pval(c.level),
+                    c.look
+                ),
                 detail: format!(
                     "became more variable: mean absolute deviation {} against {} before ({}×), median {} against {}; Brown–Forsythe F = {}, p = {} at look {}, {} current vs {} baseline values",
                     num(s.spread_x),
@@ -452,7 +502,11 @@ impl BaselineComparisonDetector {
             let s1 = t.current_beyond as f64 / c.n_current.max(1) as f64;
             let effect = s1 / s0.max(0.5 / c.n_baseline.max(1) as f64) - 1.0;
             let side = if t.lower { "below" } else { "above" };
-            let q = if t.lower { 1.0 - t.quantile } else { t.quantile };
+            let q = if t.lower {
+                1.0 - t.quantile
+            } else {
+                t.quantile
+            };
             let pct = |r: f64| format!("{}%", num(r * 100.0));
             return Some(Detection {
                 kind: DetectionKind::Alarm,
@@ -494,7 +548,13 @@ impl BaselineComparisonDetector {
 
 /// A score below 1 when quiet: the smallest ratio log(p)/log(level) of the two tests.
 fn score_of(c: &BaselineComparison) -> f64 {
-    let r = |p: f64| if p >= 1.0 { 0.0 } else { p.max(1e-300).ln() / c.level.ln() };
+    let r = |p: f64| {
+        if p >= 1.0 {
+            0.0
+        } else {
+            p.max(1e-300).ln() / c.level.ln()
+        }
+    };
     let s = r(c.location.p_value);
     let s = c.spread.map_or(s, |b| s.max(r(b.p_value)));
     c.tail.map_or(s, |t| s.max(r(t.p_value)))
@@ -511,12 +571,17 @@ impl Detector for BaselineComparisonDetector {
     fn update(&mut self, x: f64) -> Result<Option<Detection>> {
         check_value("value", x)?;
         self.current.push(x);
-        if self.fired || self.current.len() < self.next_look || self.baseline.len() < self.config.min_samples {
+        if self.fired
+            || self.current.len() < self.next_look
+            || self.baseline.len() < self.config.min_samples
+        {
             return Ok(None);
         }
         let n = self.current.len();
         self.next_look = ((n as f64 * self.config.look_growth).ceil() as usize).max(n + 1);
-        let Some(c) = self.look()? else { return Ok(None) };
+        let Some(c) = self.look()? else {
+            return Ok(None);
+        };
         let d = self.detection(&c);
         self.fired = d.is_some();
         Ok(d)
@@ -558,15 +623,26 @@ mod tests {
 
     #[test]
     fn a_step_up_beyond_the_allowed_change_is_found_with_its_evidence() {
-        let cfg = BaselineComparisonConfig { allowed_change: 0.2, ..Default::default() };
+        let cfg = BaselineComparisonConfig {
+            allowed_change: 0.2,
+            ..Default::default()
+        };
         let d = BaselineComparisonDetector::new(cfg).unwrap();
         let base = series(1, 60, 100.0, 10.0);
         // +50%: found
         let c = d.compare(&base, &series(2, 30, 150.0, 10.0)).unwrap();
         assert!(c.location_alarm, "{c:?}");
-        assert!(c.shift.lower > 30.0 && c.shift.upper < 70.0 && c.shift.lower < c.shift.shift, "{:?}", c.shift);
+        assert!(
+            c.shift.lower > 30.0 && c.shift.upper < 70.0 && c.shift.lower < c.shift.shift,
+            "{:?}",
+            c.shift
+        );
         let det = d.detection(&c).unwrap();
-        assert!(det.detail.starts_with("rose from a median of"), "{}", det.detail);
+        assert!(
+            det.detail.starts_with("rose from a median of"),
+            "{}",
+            det.detail
+        );
         assert!(det.effect > 0.4 && det.effect < 0.6);
         // +10% is within the allowed 20%: significant as a difference, but not an alarm
         let c = d.compare(&base, &series(3, 200, 110.0, 10.0)).unwrap();
@@ -575,7 +651,11 @@ mod tests {
         // a decrease is fine for an `increase` detector
         let c = d.compare(&base, &series(4, 30, 50.0, 10.0)).unwrap();
         assert!(!c.location_alarm && d.detection(&c).is_none());
-        let either = BaselineComparisonDetector::new(BaselineComparisonConfig { direction: Direction::Either, ..cfg }).unwrap();
+        let either = BaselineComparisonDetector::new(BaselineComparisonConfig {
+            direction: Direction::Either,
+            ..cfg
+        })
+        .unwrap();
         let c = either.compare(&base, &series(4, 30, 50.0, 10.0)).unwrap();
         assert!(c.location_alarm);
         assert!(either.detection(&c).unwrap().detail.starts_with("fell"));
@@ -590,29 +670,52 @@ mod tests {
         for v in cur.iter_mut().step_by(12) {
             *v += 30.0;
         }
-        let cfg = BaselineComparisonConfig { spread: false, tail_quantile: Some(0.95), ..Default::default() };
+        let cfg = BaselineComparisonConfig {
+            spread: false,
+            tail_quantile: Some(0.95),
+            ..Default::default()
+        };
         let d = BaselineComparisonDetector::new(cfg).unwrap();
         let c = d.compare(&base, &cur).unwrap();
         assert!(!c.location_alarm, "{c:?}");
         let t = c.tail.unwrap();
-        assert_eq!(t.baseline_beyond, 20, "5% of 400 lie above the baseline's own p95");
+        assert_eq!(
+            t.baseline_beyond, 20,
+            "5% of 400 lie above the baseline's own p95"
+        );
         assert!(t.current_beyond >= 45, "{t:?}");
         assert!(c.tail_alarm && t.p_value < 0.001, "{t:?}");
         assert_eq!(c.level, 0.025, "α is split between location and tail");
         let det = d.detection(&c).unwrap();
-        assert!(det.detail.starts_with("has a heavier tail:"), "{}", det.detail);
+        assert!(
+            det.detail.starts_with("has a heavier tail:"),
+            "{}",
+            det.detail
+        );
         assert!(det.rule.contains("above its p95"), "{}", det.rule);
-        assert!(det.effect > 1.0, "more than twice the share: {}", det.effect);
+        assert!(
+            det.effect > 1.0,
+            "more than twice the share: {}",
+            det.effect
+        );
         // the same distribution again: quiet; and without the setting there is no tail test
         let c = d.compare(&base, &series(23, 400, 100.0, 5.0)).unwrap();
         assert!(!c.tail_alarm && d.detection(&c).is_none(), "{c:?}");
-        let off = BaselineComparisonDetector::new(BaselineComparisonConfig { spread: false, ..Default::default() }).unwrap();
+        let off = BaselineComparisonDetector::new(BaselineComparisonConfig {
+            spread: false,
+            ..Default::default()
+        })
+        .unwrap();
         let c = off.compare(&base, &cur).unwrap();
         assert!(c.tail.is_none() && off.detection(&c).is_none());
         // a faster tail is fine for `increase`, and found on the low side for `decrease`
         let fast: Vec<f64> = cur.iter().map(|v| 200.0 - v).collect();
         let mirrored: Vec<f64> = base.iter().map(|v| 200.0 - v).collect();
-        let down = BaselineComparisonDetector::new(BaselineComparisonConfig { direction: Direction::Decrease, ..cfg }).unwrap();
+        let down = BaselineComparisonDetector::new(BaselineComparisonConfig {
+            direction: Direction::Decrease,
+            ..cfg
+        })
+        .unwrap();
         let c = down.compare(&mirrored, &fast).unwrap();
         assert!(c.tail_alarm && c.tail.unwrap().lower, "{c:?}");
         assert!(down.detection(&c).unwrap().rule.contains("below its p5"));
@@ -621,11 +724,23 @@ mod tests {
 
     #[test]
     fn the_tail_test_keeps_its_false_alarm_rate() {
-        let cfg = BaselineComparisonConfig { spread: false, tail_quantile: Some(0.9), alpha: 0.05, ..Default::default() };
+        let cfg = BaselineComparisonConfig {
+            spread: false,
+            tail_quantile: Some(0.9),
+            alpha: 0.05,
+            ..Default::default()
+        };
         let d = BaselineComparisonDetector::new(cfg).unwrap();
         let trials = 400;
         let alarms = (0..trials)
-            .filter(|&i| d.compare(&series(1000 + i, 100, 50.0, 5.0), &series(5000 + i, 60, 50.0, 5.0)).unwrap().tail_alarm)
+            .filter(|&i| {
+                d.compare(
+                    &series(1000 + i, 100, 50.0, 5.0),
+                    &series(5000 + i, 60, 50.0, 5.0),
+                )
+                .unwrap()
+                .tail_alarm
+            })
             .count();
         // level α/2 = 0.025 per comparison, and the exact test is conservative
         assert!(alarms <= 16, "{alarms} false alarms in {trials}");
@@ -633,9 +748,19 @@ mod tests {
 
     #[test]
     fn tail_quantile_is_validated() {
-        let e = BaselineComparisonDetector::new(BaselineComparisonConfig { tail_quantile: Some(0.3), ..Default::default() }).unwrap_err();
+        let e = BaselineComparisonDetector::new(BaselineComparisonConfig {
+            tail_quantile: Some(0.3),
+            ..Default::default()
+        })
+        .unwrap_err();
         assert_eq!(e.field_errors()[0].field, "tail_quantile");
-        assert!(BaselineComparisonDetector::new(BaselineComparisonConfig { tail_quantile: Some(1.0), ..Default::default() }).is_err());
+        assert!(
+            BaselineComparisonDetector::new(BaselineComparisonConfig {
+                tail_quantile: Some(1.0),
+                ..Default::default()
+            })
+            .is_err()
+        );
     }
 
     #[test]
@@ -647,21 +772,33 @@ mod tests {
         assert!(!c.location_alarm, "same median: {c:?}");
         assert!(c.spread_alarm, "{c:?}");
         let det = d.detection(&c).unwrap();
-        assert!(det.detail.starts_with("became more variable"), "{}", det.detail);
+        assert!(
+            det.detail.starts_with("became more variable"),
+            "{}",
+            det.detail
+        );
         assert!(det.effect > 2.0);
     }
 
     #[test]
     fn the_healthy_control_raises_nothing() {
         // One seeded control; the false-alarm *rate* is checked by the simulation below.
-        let mut d = BaselineComparisonDetector::with_baseline(BaselineComparisonConfig::default(), &series(17, 100, 100.0, 10.0)).unwrap();
+        let mut d = BaselineComparisonDetector::with_baseline(
+            BaselineComparisonConfig::default(),
+            &series(17, 100, 100.0, 10.0),
+        )
+        .unwrap();
         assert!(d.detect(&series(18, 300, 100.0, 10.0)).unwrap().is_empty());
         assert!(d.score() < 1.0);
     }
 
     #[test]
     fn streaming_finds_a_2_sigma_step_after_a_deploy() {
-        let mut d = BaselineComparisonDetector::with_baseline(BaselineComparisonConfig::default(), &series(9, 120, 100.0, 10.0)).unwrap();
+        let mut d = BaselineComparisonDetector::with_baseline(
+            BaselineComparisonConfig::default(),
+            &series(9, 120, 100.0, 10.0),
+        )
+        .unwrap();
         let found = d.detect(&series(10, 100, 120.0, 10.0)).unwrap();
         assert_eq!(found.len(), 1, "fires once");
         assert!(found[0].index < 40, "found early: {}", found[0].index);
@@ -672,7 +809,11 @@ mod tests {
     fn repeated_looks_keep_the_false_alarm_rate_within_alpha() {
         // Seeded simulation under the null: baseline and current from the same distribution,
         // a look at every growth step from 10 to 200 current values (15 looks).
-        let cfg = BaselineComparisonConfig { allowed_change: 0.0, look_growth: 1.25, ..Default::default() };
+        let cfg = BaselineComparisonConfig {
+            allowed_change: 0.0,
+            look_growth: 1.25,
+            ..Default::default()
+        };
         let reps = 400;
         let mut corrected = 0;
         let mut naive = 0;
@@ -688,7 +829,8 @@ mod tests {
             let mut any = false;
             while n <= 200 {
                 let c = d.compare(&base, &cur[..n]).unwrap();
-                any |= c.location.p_value < cfg.alpha / 2.0 || c.spread.unwrap().p_value < cfg.alpha / 2.0;
+                any |= c.location.p_value < cfg.alpha / 2.0
+                    || c.spread.unwrap().p_value < cfg.alpha / 2.0;
                 n = ((n as f64 * 1.25).ceil() as usize).max(n + 1);
             }
             naive += usize::from(any);
@@ -696,7 +838,10 @@ mod tests {
         let rate = f64::from(corrected) / reps as f64;
         let naive_rate = naive as f64 / reps as f64;
         assert!(rate <= cfg.alpha, "corrected false-alarm rate {rate}");
-        assert!(naive_rate > cfg.alpha, "the uncorrected looks should inflate it: {naive_rate}");
+        assert!(
+            naive_rate > cfg.alpha,
+            "the uncorrected looks should inflate it: {naive_rate}"
+        );
     }
 
     #[test]

@@ -35,19 +35,35 @@ pub struct ChangepointConfig {
 
 impl Default for ChangepointConfig {
     fn default() -> Self {
-        Self { expected_run: 100.0, warmup: 5, kappa: 1.0, alpha: 1.0, prior_scale: 0.1, threshold: 0.95, min_distance: 20, prune: 1e-7 }
+        Self {
+            expected_run: 100.0,
+            warmup: 5,
+            kappa: 1.0,
+            alpha: 1.0,
+            prior_scale: 0.1,
+            threshold: 0.95,
+            min_distance: 20,
+            prune: 1e-7,
+        }
     }
 }
 
 impl ChangepointConfig {
     pub(crate) fn check(&self, p: &mut Problems, prefix: &str) {
         if !(self.expected_run.is_finite() && self.expected_run > 1.0) {
-            p.add(format!("{prefix}expected_run"), "must be a finite number > 1");
+            p.add(
+                format!("{prefix}expected_run"),
+                "must be a finite number > 1",
+            );
         }
         if self.warmup < 2 {
             p.add(format!("{prefix}warmup"), "must be at least 2");
         }
-        for (name, v) in [("kappa", self.kappa), ("alpha", self.alpha), ("prior_scale", self.prior_scale)] {
+        for (name, v) in [
+            ("kappa", self.kappa),
+            ("alpha", self.alpha),
+            ("prior_scale", self.prior_scale),
+        ] {
             if !(v.is_finite() && v > 0.0) {
                 p.add(format!("{prefix}{name}"), "must be a finite number > 0");
             }
@@ -154,7 +170,15 @@ impl ChangepointDetector {
         let c = &self.config;
         let var = sd * sd;
         let a = c.alpha;
-        let prior = Run { r: 0, p: 1.0, mu: mean, kappa: c.kappa, alpha: a, beta: a * c.prior_scale * var, g: ln_gamma_ratio(a) };
+        let prior = Run {
+            r: 0,
+            p: 1.0,
+            mu: mean,
+            kappa: c.kappa,
+            alpha: a,
+            beta: a * c.prior_scale * var,
+            g: ln_gamma_ratio(a),
+        };
         self.prior = Some(prior);
         // Replay the warm-up so the run that started at 0 has seen it.
         self.runs = vec![Run { r: 0, ..prior }];
@@ -169,14 +193,20 @@ impl ChangepointDetector {
         let prior = self.prior.expect("prior set");
         let h = 1.0 / self.config.expected_run;
         self.next.clear();
-        self.next.push(Run { r: 0, p: 0.0, ..prior });
+        self.next.push(Run {
+            r: 0,
+            p: 0.0,
+            ..prior
+        });
         let mut max_lp = f64::NEG_INFINITY;
         // First pass: log predictive per run, stored in `p` of the grown run temporarily.
         for run in &self.runs {
             let nu = 2.0 * run.alpha;
             let s2 = run.beta * (run.kappa + 1.0) / (run.alpha * run.kappa);
             let d = x - run.mu;
-            let lp = run.g - 0.5 * (nu * std::f64::consts::PI * s2).ln() - (nu + 1.0) / 2.0 * (d * d / (nu * s2)).ln_1p();
+            let lp = run.g
+                - 0.5 * (nu * std::f64::consts::PI * s2).ln()
+                - (nu + 1.0) / 2.0 * (d * d / (nu * s2)).ln_1p();
             max_lp = max_lp.max(lp);
             let k1 = run.kappa + 1.0;
             let grown = Run {
@@ -251,7 +281,11 @@ impl Detector for ChangepointDetector {
             self.warm_values.push(x);
             if self.warm.n >= self.config.warmup {
                 self.set_prior();
-                self.last_map = self.runs.iter().max_by(|a, b| a.p.total_cmp(&b.p)).map_or(0, |r| r.r);
+                self.last_map = self
+                    .runs
+                    .iter()
+                    .max_by(|a, b| a.p.total_cmp(&b.p))
+                    .map_or(0, |r| r.r);
             }
             return Ok(None);
         }
@@ -259,8 +293,14 @@ impl Detector for ChangepointDetector {
         let (map, mass) = self.step(x);
         self.last_map = map;
         let cp = t + 1 - map.min(t + 1); // first value of the current run
-        let far = self.last_cp.is_none_or(|last| cp >= last + self.config.min_distance as u64);
-        self.last_score = if far && cp > 0 { mass / self.config.threshold } else { 0.0 };
+        let far = self
+            .last_cp
+            .is_none_or(|last| cp >= last + self.config.min_distance as u64);
+        self.last_score = if far && cp > 0 {
+            mass / self.config.threshold
+        } else {
+            0.0
+        };
         if !(far && mass >= self.config.threshold && cp > 0) {
             return Ok(None);
         }
@@ -279,7 +319,11 @@ impl Detector for ChangepointDetector {
             confidence: mass,
             effect: effect.abs(),
             n: usize::try_from(map).unwrap_or(usize::MAX),
-            rule: format!("BOCPD: MAP run length dropped to {map}, posterior mass {} ≥ {}", num(mass), num(self.config.threshold)),
+            rule: format!(
+                "BOCPD: MAP run length dropped to {map}, posterior mass {} ≥ {}",
+                num(mass),
+                num(self.config.threshold)
+            ),
             detail: format!(
                 "changed behaviour {map} values ago (at position {cp}): mean about {} after against {} before ({}σ), posterior probability {}",
                 num(after),
@@ -330,7 +374,11 @@ mod tests {
         let cps = d.changepoints_of(&xs).unwrap();
         assert_eq!(cps.len(), 1, "{cps:?}");
         assert!((295..=305).contains(&cps[0]), "{cps:?}");
-        assert!(d.tracked() < 600, "pruning keeps the state small: {}", d.tracked());
+        assert!(
+            d.tracked() < 600,
+            "pruning keeps the state small: {}",
+            d.tracked()
+        );
     }
 
     #[test]
@@ -344,7 +392,11 @@ mod tests {
         // The default threshold (0.95, tuned on TCPD) is slow to confirm a pure variance change,
         // whose run-length posterior stays spread; 0.8 confirms it. Spread changes against a
         // baseline are the Brown–Forsythe test's job (BaselineComparisonDetector).
-        let mut d = ChangepointDetector::new(ChangepointConfig { threshold: 0.8, ..Default::default() }).unwrap();
+        let mut d = ChangepointDetector::new(ChangepointConfig {
+            threshold: 0.8,
+            ..Default::default()
+        })
+        .unwrap();
         let cps = d.changepoints_of(&xs).unwrap();
         assert!(!cps.is_empty() && (395..=410).contains(&cps[0]), "{cps:?}");
     }
@@ -360,6 +412,13 @@ mod tests {
         assert!(!found.is_empty());
         assert!(found[0].effect.is_finite() && found[0].confidence <= 1.0);
         assert!(d.update(f64::NAN).is_err());
-        assert!(ChangepointDetector::new(ChangepointConfig { expected_run: 0.5, threshold: 0.0, ..Default::default() }).is_err());
+        assert!(
+            ChangepointDetector::new(ChangepointConfig {
+                expected_run: 0.5,
+                threshold: 0.0,
+                ..Default::default()
+            })
+            .is_err()
+        );
     }
 }

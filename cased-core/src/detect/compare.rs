@@ -7,8 +7,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::{
-    BaselineComparison, BaselineComparisonDetector, Counts, DetectorConfig, DetectorKind, ErrorRateComparison,
-    ErrorRateDetector, Finding,
+    BaselineComparison, BaselineComparisonDetector, Counts, DetectorConfig, DetectorKind,
+    ErrorRateComparison, ErrorRateDetector, Finding,
 };
 use crate::error::{Error, Result};
 
@@ -30,14 +30,20 @@ fn config(detector_type: &str, metric: &str, settings: Value) -> Result<Detector
         Value::Null => Map::new(),
         Value::Object(m) => m,
         other => {
-            return Err(Error::invalid("config", format!("must be an object of settings, got {other}")));
+            return Err(Error::invalid(
+                "config",
+                format!("must be an object of settings, got {other}"),
+            ));
         }
     };
     for key in ["type", "metric"] {
         if map.contains_key(key) {
             return Err(Error::invalid(
                 format!("config.{key}"),
-                format!("is set by the call (`{key}` = {:?}); leave it out of the settings", if key == "type" { detector_type } else { metric }),
+                format!(
+                    "is set by the call (`{key}` = {:?}); leave it out of the settings",
+                    if key == "type" { detector_type } else { metric }
+                ),
             ));
         }
     }
@@ -54,14 +60,28 @@ fn config(detector_type: &str, metric: &str, settings: Value) -> Result<Detector
 ///
 /// # Errors
 /// [`Error::Validation`] naming a bad setting, or empty / non-finite samples.
-pub fn compare_values(settings: Value, metric: &str, baseline: &[f64], current: &[f64]) -> Result<Judged<BaselineComparison>> {
+pub fn compare_values(
+    settings: Value,
+    metric: &str,
+    baseline: &[f64],
+    current: &[f64],
+) -> Result<Judged<BaselineComparison>> {
     let config = config("baseline", metric, settings)?;
-    let DetectorKind::Baseline(k) = config.kind else { unreachable!("the type was set above") };
+    let DetectorKind::Baseline(k) = config.kind else {
+        unreachable!("the type was set above")
+    };
     let detector = BaselineComparisonDetector::new(k)?;
     let comparison = detector.compare(baseline, current)?;
-    let policy = config.severity.unwrap_or_else(|| super::Detector::default_severity(&detector));
-    let finding = detector.detection(&comparison).map(|d| Finding::from_detection(metric, config.name(), d, &policy));
-    Ok(Judged { comparison, finding })
+    let policy = config
+        .severity
+        .unwrap_or_else(|| super::Detector::default_severity(&detector));
+    let finding = detector
+        .detection(&comparison)
+        .map(|d| Finding::from_detection(metric, config.name(), d, &policy));
+    Ok(Judged {
+        comparison,
+        finding,
+    })
 }
 
 /// Compares current error counts with baseline counts once (exact conditional test against the
@@ -71,14 +91,28 @@ pub fn compare_values(settings: Value, metric: &str, baseline: &[f64], current: 
 ///
 /// # Errors
 /// [`Error::Validation`] naming a bad setting, or counts without requests.
-pub fn compare_counts(settings: Value, metric: &str, baseline: Counts, current: Counts) -> Result<Judged<ErrorRateComparison>> {
+pub fn compare_counts(
+    settings: Value,
+    metric: &str,
+    baseline: Counts,
+    current: Counts,
+) -> Result<Judged<ErrorRateComparison>> {
     let config = config("error_rate", metric, settings)?;
-    let DetectorKind::ErrorRate(k) = config.kind else { unreachable!("the type was set above") };
+    let DetectorKind::ErrorRate(k) = config.kind else {
+        unreachable!("the type was set above")
+    };
     let detector = ErrorRateDetector::new(k)?;
     let comparison = detector.compare(baseline, current)?;
-    let policy = config.severity.unwrap_or_else(|| detector.default_severity());
-    let finding = detector.detection(&comparison).map(|d| Finding::from_detection(metric, config.name(), d, &policy));
-    Ok(Judged { comparison, finding })
+    let policy = config
+        .severity
+        .unwrap_or_else(|| detector.default_severity());
+    let finding = detector
+        .detection(&comparison)
+        .map(|d| Finding::from_detection(metric, config.name(), d, &policy));
+    Ok(Judged {
+        comparison,
+        finding,
+    })
 }
 
 #[cfg(test)]
@@ -90,10 +124,19 @@ mod tests {
     fn a_clear_regression_is_judged_with_a_finding() {
         let base: Vec<f64> = (0..40).map(|i| 100.0 + f64::from(i % 10)).collect();
         let cur: Vec<f64> = base.iter().map(|v| v * 1.5).collect();
-        let j = compare_values(json!({"direction": "increase", "allowed_change": 0.1}), "latency", &base, &cur).unwrap();
+        let j = compare_values(
+            json!({"direction": "increase", "allowed_change": 0.1}),
+            "latency",
+            &base,
+            &cur,
+        )
+        .unwrap();
         assert!(j.comparison.location_alarm);
         let f = j.finding.as_ref().unwrap();
-        assert_eq!((f.metric.as_str(), f.detector.as_str()), ("latency", "baseline"));
+        assert_eq!(
+            (f.metric.as_str(), f.detector.as_str()),
+            ("latency", "baseline")
+        );
         let v = serde_json::to_value(&j).unwrap();
         assert_eq!(v["n_baseline"], 40, "flattened: {v}");
         assert!(v["finding"].is_object());
@@ -110,7 +153,13 @@ mod tests {
         assert!(e.to_string().contains("alpah"), "{e}");
         let e = compare_values(json!([1]), "m", &[1.0], &[1.0]).unwrap_err();
         assert_eq!(e.field_errors()[0].field, "config");
-        let e = compare_counts(json!({"type": "spike"}), "m", Counts::new(0, 1).unwrap(), Counts::new(0, 1).unwrap()).unwrap_err();
+        let e = compare_counts(
+            json!({"type": "spike"}),
+            "m",
+            Counts::new(0, 1).unwrap(),
+            Counts::new(0, 1).unwrap(),
+        )
+        .unwrap_err();
         assert_eq!(e.field_errors()[0].field, "config.type");
     }
 
@@ -125,7 +174,13 @@ mod tests {
         .unwrap();
         assert!(j.comparison.alarm);
         assert_eq!(j.finding.unwrap().detector, "http_errors");
-        let quiet = compare_counts(Value::Null, "http", Counts::new(10, 10_000).unwrap(), Counts::new(11, 10_000).unwrap()).unwrap();
+        let quiet = compare_counts(
+            Value::Null,
+            "http",
+            Counts::new(10, 10_000).unwrap(),
+            Counts::new(11, 10_000).unwrap(),
+        )
+        .unwrap();
         assert!(quiet.finding.is_none());
     }
 }

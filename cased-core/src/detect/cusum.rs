@@ -30,7 +30,15 @@ pub struct CusumConfig {
 
 impl Default for CusumConfig {
     fn default() -> Self {
-        Self { target: None, sigma: None, warmup: 20, k: 0.5, h: 5.0, direction: Direction::Either, rebase: true }
+        Self {
+            target: None,
+            sigma: None,
+            warmup: 20,
+            k: 0.5,
+            h: 5.0,
+            direction: Direction::Either,
+            rebase: true,
+        }
     }
 }
 
@@ -43,7 +51,10 @@ impl CusumConfig {
             p.add(format!("{prefix}sigma"), "must be a finite number > 0");
         }
         if (self.target.is_none() || self.sigma.is_none()) && self.warmup < 2 {
-            p.add(format!("{prefix}warmup"), "must be at least 2 to estimate the target and sigma");
+            p.add(
+                format!("{prefix}warmup"),
+                "must be at least 2 to estimate the target and sigma",
+            );
         }
         if !(self.k.is_finite() && self.k >= 0.0) {
             p.add(format!("{prefix}k"), "must be a finite number ≥ 0");
@@ -73,7 +84,11 @@ impl Warmup {
     /// Mean and sample standard deviation, σ floored at 1e-9 · max(|mean|, 1).
     pub(crate) fn estimate(&self, target: Option<f64>, sigma: Option<f64>) -> (f64, f64) {
         let mean = target.unwrap_or(self.mean);
-        let sd = if self.n > 1 { (self.m2 / (self.n - 1) as f64).sqrt() } else { 0.0 };
+        let sd = if self.n > 1 {
+            (self.m2 / (self.n - 1) as f64).sqrt()
+        } else {
+            0.0
+        };
         (mean, sigma.unwrap_or(sd).max(1e-9 * mean.abs().max(1.0)))
     }
 }
@@ -107,7 +122,19 @@ impl CusumDetector {
         let mut p = Problems::default();
         config.check(&mut p, "");
         p.finish("CUSUM detector")?;
-        let mut d = Self { config, warm: Warmup::default(), mu: 0.0, sigma: 1.0, ready: false, pos: 0.0, neg: 0.0, n_pos: 0, n_neg: 0, seen: 0, last: 0.0 };
+        let mut d = Self {
+            config,
+            warm: Warmup::default(),
+            mu: 0.0,
+            sigma: 1.0,
+            ready: false,
+            pos: 0.0,
+            neg: 0.0,
+            n_pos: 0,
+            n_neg: 0,
+            seen: 0,
+            last: 0.0,
+        };
         d.reset();
         Ok(d)
     }
@@ -163,7 +190,11 @@ impl Detector for CusumDetector {
             }
             return Ok(None);
         }
-        let (sum, n, sign) = if up { (self.pos, self.n_pos, 1.0) } else { (self.neg, self.n_neg, -1.0) };
+        let (sum, n, sign) = if up {
+            (self.pos, self.n_pos, 1.0)
+        } else {
+            (self.neg, self.n_neg, -1.0)
+        };
         let shift = k + sum / n.max(1) as f64; // in σ
         let old = self.mu;
         let new_level = self.mu + sign * shift * self.sigma;
@@ -177,7 +208,12 @@ impl Detector for CusumDetector {
             confidence: 1.0,
             effect: shift,
             n: usize::try_from(n).unwrap_or(usize::MAX),
-            rule: format!("CUSUM {} > h = {}σ (k = {}σ)", if up { "S+" } else { "S-" }, num(h), num(k)),
+            rule: format!(
+                "CUSUM {} > h = {}σ (k = {}σ)",
+                if up { "S+" } else { "S-" },
+                num(h),
+                num(k)
+            ),
             detail: format!(
                 "shifted {} from {} to about {} ({}σ, over the last {n} values; CUSUM {} = {}σ > {}σ)",
                 if up { "up" } else { "down" },
@@ -232,7 +268,14 @@ mod tests {
         // Reference: examples/eval/reference/cusum_ewma.py (numpy 2.x), the textbook recurrence
         // with target 0, sigma 1, k 0.5, h 4, no rebase, on the seeded series below.
         let xs = crate::detect::tests_support::reference_series();
-        let mut d = CusumDetector::new(CusumConfig { target: Some(0.0), sigma: Some(1.0), h: 4.0, rebase: false, ..Default::default() }).unwrap();
+        let mut d = CusumDetector::new(CusumConfig {
+            target: Some(0.0),
+            sigma: Some(1.0),
+            h: 4.0,
+            rebase: false,
+            ..Default::default()
+        })
+        .unwrap();
         let got: Vec<u64> = d.detect(&xs).unwrap().iter().map(|d| d.index).collect();
         assert_eq!(got, crate::detect::tests_support::CUSUM_ALARMS);
     }
@@ -242,7 +285,11 @@ mod tests {
         let mut rng = fastrand::Rng::with_seed(31);
         let noise = |rng: &mut fastrand::Rng| (0..12).map(|_| rng.f64()).sum::<f64>() - 6.0;
         let mut xs: Vec<f64> = (0..400).map(|_| 50.0 + 2.0 * noise(&mut rng)).collect();
-        let mut d = CusumDetector::new(CusumConfig { h: 8.0, ..Default::default() }).unwrap();
+        let mut d = CusumDetector::new(CusumConfig {
+            h: 8.0,
+            ..Default::default()
+        })
+        .unwrap();
         assert!(d.detect(&xs).unwrap().is_empty(), "control");
         d.reset();
         for x in &mut xs[200..] {
@@ -251,8 +298,16 @@ mod tests {
         let found = d.detect(&xs).unwrap();
         assert_eq!(found.len(), 1, "{found:?}");
         assert!((200..215).contains(&found[0].index), "{}", found[0].index);
-        assert!(found[0].effect > 1.0 && found[0].effect < 3.5, "{}", found[0].effect);
-        assert!(found[0].detail.starts_with("shifted up from"), "{}", found[0].detail);
+        assert!(
+            found[0].effect > 1.0 && found[0].effect < 3.5,
+            "{}",
+            found[0].effect
+        );
+        assert!(
+            found[0].detail.starts_with("shifted up from"),
+            "{}",
+            found[0].detail
+        );
     }
 
     #[test]
@@ -260,6 +315,14 @@ mod tests {
         let mut d = CusumDetector::new(CusumConfig::default()).unwrap();
         assert!(d.detect(&[3.0; 100]).unwrap().is_empty());
         assert!(d.update(f64::NAN).is_err());
-        assert!(CusumDetector::new(CusumConfig { sigma: Some(0.0), warmup: 0, h: 0.0, ..Default::default() }).is_err());
+        assert!(
+            CusumDetector::new(CusumConfig {
+                sigma: Some(0.0),
+                warmup: 0,
+                h: 0.0,
+                ..Default::default()
+            })
+            .is_err()
+        );
     }
 }

@@ -32,7 +32,12 @@ impl Counts {
     /// [`Error::Validation`] when `errors > requests`.
     pub fn new(errors: u64, requests: u64) -> Result<Self> {
         if errors > requests {
-            return Err(Error::invalid("errors", format!("{errors} errors out of {requests} requests: errors must not exceed requests")));
+            return Err(Error::invalid(
+                "errors",
+                format!(
+                    "{errors} errors out of {requests} requests: errors must not exceed requests"
+                ),
+            ));
         }
         Ok(Self { errors, requests })
     }
@@ -40,13 +45,20 @@ impl Counts {
     /// The error rate (0 when there were no requests).
     #[must_use]
     pub fn rate(&self) -> f64 {
-        if self.requests == 0 { 0.0 } else { self.errors as f64 / self.requests as f64 }
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.errors as f64 / self.requests as f64
+        }
     }
 
     /// Adds two counts.
     #[must_use]
     pub fn plus(self, other: Self) -> Self {
-        Self { errors: self.errors + other.errors, requests: self.requests + other.requests }
+        Self {
+            errors: self.errors + other.errors,
+            requests: self.requests + other.requests,
+        }
     }
 }
 
@@ -67,14 +79,22 @@ pub struct ErrorRateConfig {
 
 impl Default for ErrorRateConfig {
     fn default() -> Self {
-        Self { allowed_change: 0.1, min_increase: 0.001, alpha: 0.05, min_requests: 50 }
+        Self {
+            allowed_change: 0.1,
+            min_increase: 0.001,
+            alpha: 0.05,
+            min_requests: 50,
+        }
     }
 }
 
 impl ErrorRateConfig {
     pub(crate) fn check(&self, p: &mut Problems, prefix: &str) {
         if !(self.allowed_change.is_finite() && self.allowed_change >= 0.0) {
-            p.add(format!("{prefix}allowed_change"), "must be a finite number ≥ 0");
+            p.add(
+                format!("{prefix}allowed_change"),
+                "must be a finite number ≥ 0",
+            );
         }
         if !(self.min_increase.is_finite() && (0.0..1.0).contains(&self.min_increase)) {
             p.add(format!("{prefix}min_increase"), "must be between 0 and 1");
@@ -129,7 +149,14 @@ impl ErrorRateDetector {
         let mut p = Problems::default();
         config.check(&mut p, "");
         p.finish("error rate detector")?;
-        Ok(Self { config, baseline: None, current: Counts::default(), spending: LookSpending::new(config.alpha), fired: false, updates: 0 })
+        Ok(Self {
+            config,
+            baseline: None,
+            current: Counts::default(),
+            spending: LookSpending::new(config.alpha),
+            fired: false,
+            updates: 0,
+        })
     }
 
     /// Sets the baseline's counts.
@@ -139,7 +166,10 @@ impl ErrorRateDetector {
     pub fn set_baseline(&mut self, baseline: Counts) -> Result<()> {
         Counts::new(baseline.errors, baseline.requests)?;
         if baseline.requests == 0 {
-            return Err(Error::invalid("baseline.requests", "the baseline has no requests"));
+            return Err(Error::invalid(
+                "baseline.requests",
+                "the baseline has no requests",
+            ));
         }
         self.baseline = Some(baseline);
         Ok(())
@@ -159,7 +189,10 @@ impl ErrorRateDetector {
         Counts::new(baseline.errors, baseline.requests)?;
         Counts::new(current.errors, current.requests)?;
         if baseline.requests == 0 || current.requests == 0 {
-            return Err(Error::invalid("requests", "both sides need at least one request"));
+            return Err(Error::invalid(
+                "requests",
+                "both sides need at least one request",
+            ));
         }
         Ok(self.compare_at(baseline, current, 1, self.config.alpha))
     }
@@ -175,7 +208,15 @@ impl ErrorRateDetector {
         let total = b.errors + c.errors;
         let p_value = binomial_sf_ge(c.errors, total, pi);
         let alarm = p_value < level && p1 - p0 > self.config.min_increase;
-        ErrorRateComparison { baseline: b, current: c, z, p_value, level, look, alarm }
+        ErrorRateComparison {
+            baseline: b,
+            current: c,
+            z,
+            p_value,
+            level,
+            look,
+            alarm,
+        }
     }
 
     /// The detection a comparison amounts to, if it fired.
@@ -230,7 +271,9 @@ impl ErrorRateDetector {
         Counts::new(counts.errors, counts.requests)?;
         self.current = self.current.plus(counts);
         self.updates += 1;
-        let Some(b) = self.baseline else { return Ok(None) };
+        let Some(b) = self.baseline else {
+            return Ok(None);
+        };
         if self.fired || self.current.requests < self.config.min_requests {
             return Ok(None);
         }
@@ -279,7 +322,12 @@ impl ErrorRateDetector {
             match self.update(*c) {
                 Ok(Some(d)) => out.push(d),
                 Ok(None) => {}
-                Err(e) => return Err(Error::invalid(format!("counts[{i}]"), e.field_errors()[0].message.clone())),
+                Err(e) => {
+                    return Err(Error::invalid(
+                        format!("counts[{i}]"),
+                        e.field_errors()[0].message.clone(),
+                    ));
+                }
             }
         }
         Ok(out)
@@ -319,30 +367,58 @@ mod tests {
     fn the_conditional_test_matches_scipy_binomtest() {
         // scipy 1.17.1: binomtest(12, 12 + 10, p=1000/(1000+2000), alternative="greater").pvalue
         //   = 0.032703916240790845   (12 errors in 1000 vs 10 in 2000, no margin)
-        let d = ErrorRateDetector::new(ErrorRateConfig { allowed_change: 0.0, min_increase: 0.0, ..Default::default() }).unwrap();
+        let d = ErrorRateDetector::new(ErrorRateConfig {
+            allowed_change: 0.0,
+            min_increase: 0.0,
+            ..Default::default()
+        })
+        .unwrap();
         let c = d.compare(counts(10, 2000), counts(12, 1000)).unwrap();
-        assert!((c.p_value - 0.032703916240790845).abs() < 1e-12, "{}", c.p_value);
+        assert!(
+            (c.p_value - 0.032703916240790845).abs() < 1e-12,
+            "{}",
+            c.p_value
+        );
         assert!(c.alarm);
         // With a 10% margin the hypothesis moves: p = binomtest(12, 22, p=1100/3100, "greater").pvalue
         //   = 0.052453813654229464: no longer below 0.05
-        let d = ErrorRateDetector::new(ErrorRateConfig { min_increase: 0.0, ..Default::default() }).unwrap();
+        let d = ErrorRateDetector::new(ErrorRateConfig {
+            min_increase: 0.0,
+            ..Default::default()
+        })
+        .unwrap();
         let c = d.compare(counts(10, 2000), counts(12, 1000)).unwrap();
-        assert!((c.p_value - 0.052453813654229464).abs() < 1e-12, "{}", c.p_value);
+        assert!(
+            (c.p_value - 0.052453813654229464).abs() < 1e-12,
+            "{}",
+            c.p_value
+        );
         assert!(!c.alarm);
     }
 
     #[test]
     fn practical_margin_and_zero_baseline_errors() {
-        let d = ErrorRateDetector::new(ErrorRateConfig { min_increase: 0.01, ..Default::default() }).unwrap();
+        let d = ErrorRateDetector::new(ErrorRateConfig {
+            min_increase: 0.01,
+            ..Default::default()
+        })
+        .unwrap();
         // significant but only +0.5 points: not an alarm
-        let c = d.compare(counts(100, 100_000), counts(550, 100_000)).unwrap();
+        let c = d
+            .compare(counts(100, 100_000), counts(550, 100_000))
+            .unwrap();
         assert!(c.p_value < 1e-10 && !c.alarm);
         // no baseline errors, 5 of 200 now: alarm with a finite effect
         let c = d.compare(counts(0, 5000), counts(5, 200)).unwrap();
         assert!(c.alarm, "{c:?}");
         let det = d.detection(&c).unwrap();
         assert!(det.effect.is_finite() && det.effect > 10.0);
-        assert!(det.detail.starts_with("error rate rose to 2.5% (5 of 200 requests) from 0% (0 of 5000)"), "{}", det.detail);
+        assert!(
+            det.detail
+                .starts_with("error rate rose to 2.5% (5 of 200 requests) from 0% (0 of 5000)"),
+            "{}",
+            det.detail
+        );
     }
 
     #[test]
@@ -368,11 +444,32 @@ mod tests {
     fn nonsense_counts_are_errors() {
         assert!(Counts::new(3, 2).is_err());
         let mut d = ErrorRateDetector::new(ErrorRateConfig::default()).unwrap();
-        assert!(d.set_baseline(Counts { errors: 0, requests: 0 }).is_err());
-        let e = d.detect(&[counts(1, 2), Counts { errors: 5, requests: 1 }]).unwrap_err();
+        assert!(
+            d.set_baseline(Counts {
+                errors: 0,
+                requests: 0
+            })
+            .is_err()
+        );
+        let e = d
+            .detect(&[
+                counts(1, 2),
+                Counts {
+                    errors: 5,
+                    requests: 1,
+                },
+            ])
+            .unwrap_err();
         assert_eq!(e.field_errors()[0].field, "counts[1]");
         assert!(d.compare(counts(0, 0), counts(0, 1)).is_err());
-        assert!(ErrorRateDetector::new(ErrorRateConfig { alpha: 0.7, min_requests: 0, ..Default::default() }).is_err());
+        assert!(
+            ErrorRateDetector::new(ErrorRateConfig {
+                alpha: 0.7,
+                min_requests: 0,
+                ..Default::default()
+            })
+            .is_err()
+        );
         // no errors anywhere: defined, no alarm
         let c = d.compare(counts(0, 100), counts(0, 100)).unwrap();
         assert_eq!((c.p_value, c.alarm), (1.0, false));

@@ -31,7 +31,15 @@ pub struct EwmaConfig {
 
 impl Default for EwmaConfig {
     fn default() -> Self {
-        Self { target: None, sigma: None, warmup: 30, lambda: 0.2, width: 3.0, direction: Direction::Either, rebase: true }
+        Self {
+            target: None,
+            sigma: None,
+            warmup: 30,
+            lambda: 0.2,
+            width: 3.0,
+            direction: Direction::Either,
+            rebase: true,
+        }
     }
 }
 
@@ -44,7 +52,10 @@ impl EwmaConfig {
             p.add(format!("{prefix}sigma"), "must be a finite number > 0");
         }
         if (self.target.is_none() || self.sigma.is_none()) && self.warmup < 2 {
-            p.add(format!("{prefix}warmup"), "must be at least 2 to estimate the target and sigma");
+            p.add(
+                format!("{prefix}warmup"),
+                "must be at least 2 to estimate the target and sigma",
+            );
         }
         if !(self.lambda > 0.0 && self.lambda <= 1.0) {
             p.add(format!("{prefix}lambda"), "must be in (0, 1]");
@@ -83,7 +94,19 @@ impl EwmaDetector {
         let mut p = Problems::default();
         config.check(&mut p, "");
         p.finish("EWMA detector")?;
-        let mut d = Self { config, warm: Warmup::default(), mu: 0.0, sigma: 1.0, ready: false, relearn: false, z: 0.0, decay: 1.0, t: 0, seen: 0, last: 0.0 };
+        let mut d = Self {
+            config,
+            warm: Warmup::default(),
+            mu: 0.0,
+            sigma: 1.0,
+            ready: false,
+            relearn: false,
+            z: 0.0,
+            decay: 1.0,
+            t: 0,
+            seen: 0,
+            last: 0.0,
+        };
         d.reset();
         Ok(d)
     }
@@ -151,7 +174,11 @@ impl Detector for EwmaDetector {
             confidence: 1.0,
             effect,
             n: usize::try_from(self.t).unwrap_or(usize::MAX),
-            rule: format!("EWMA (λ = {}) outside μ ± {}σ limits", num(l), num(self.config.width)),
+            rule: format!(
+                "EWMA (λ = {}) outside μ ± {}σ limits",
+                num(l),
+                num(self.config.width)
+            ),
             detail: format!(
                 "shifted {}: its EWMA is {} against a level of {} ({}σ; limit ±{})",
                 if up { "up" } else { "down" },
@@ -199,7 +226,13 @@ mod tests {
         // Reference: examples/eval/reference/cusum_ewma.py (numpy 2.x): target 0, sigma 1,
         // lambda 0.2, L 3, exact limits, no rebase.
         let xs = crate::detect::tests_support::reference_series();
-        let mut d = EwmaDetector::new(EwmaConfig { target: Some(0.0), sigma: Some(1.0), rebase: false, ..Default::default() }).unwrap();
+        let mut d = EwmaDetector::new(EwmaConfig {
+            target: Some(0.0),
+            sigma: Some(1.0),
+            rebase: false,
+            ..Default::default()
+        })
+        .unwrap();
         let got: Vec<u64> = d.detect(&xs).unwrap().iter().map(|d| d.index).collect();
         assert_eq!(got, crate::detect::tests_support::EWMA_ALARMS);
     }
@@ -209,7 +242,11 @@ mod tests {
         let mut rng = fastrand::Rng::with_seed(41);
         let noise = |rng: &mut fastrand::Rng| (0..12).map(|_| rng.f64()).sum::<f64>() - 6.0;
         let mut xs: Vec<f64> = (0..400).map(|_| 10.0 + noise(&mut rng)).collect();
-        let mut d = EwmaDetector::new(EwmaConfig { width: 3.5, ..Default::default() }).unwrap();
+        let mut d = EwmaDetector::new(EwmaConfig {
+            width: 3.5,
+            ..Default::default()
+        })
+        .unwrap();
         assert!(d.detect(&xs).unwrap().is_empty(), "control");
         d.reset();
         for x in &mut xs[250..] {
@@ -226,6 +263,13 @@ mod tests {
         let mut d = EwmaDetector::new(EwmaConfig::default()).unwrap();
         assert!(d.detect(&[3.0; 100]).unwrap().is_empty());
         assert!(d.update(f64::INFINITY).is_err());
-        assert!(EwmaDetector::new(EwmaConfig { lambda: 0.0, width: -1.0, ..Default::default() }).is_err());
+        assert!(
+            EwmaDetector::new(EwmaConfig {
+                lambda: 0.0,
+                width: -1.0,
+                ..Default::default()
+            })
+            .is_err()
+        );
     }
 }

@@ -46,9 +46,18 @@ impl SeverityPolicy {
     #[must_use]
     pub fn relative(warning: f64, critical: f64, emergency: f64) -> Self {
         Self {
-            warning: Some(SeverityRule { min_effect: warning, min_confidence: 0.95 }),
-            critical: Some(SeverityRule { min_effect: critical, min_confidence: 0.99 }),
-            emergency: Some(SeverityRule { min_effect: emergency, min_confidence: 0.999 }),
+            warning: Some(SeverityRule {
+                min_effect: warning,
+                min_confidence: 0.95,
+            }),
+            critical: Some(SeverityRule {
+                min_effect: critical,
+                min_confidence: 0.99,
+            }),
+            emergency: Some(SeverityRule {
+                min_effect: emergency,
+                min_confidence: 0.999,
+            }),
         }
     }
 
@@ -57,7 +66,9 @@ impl SeverityPolicy {
     #[must_use]
     pub fn classify(&self, effect: f64, confidence: f64) -> Severity {
         let e = effect.abs();
-        let meets = |r: &Option<SeverityRule>| r.is_some_and(|r| e >= r.min_effect && confidence >= r.min_confidence);
+        let meets = |r: &Option<SeverityRule>| {
+            r.is_some_and(|r| e >= r.min_effect && confidence >= r.min_confidence)
+        };
         if meets(&self.emergency) {
             Severity::Emergency
         } else if meets(&self.critical) {
@@ -80,20 +91,33 @@ impl SeverityPolicy {
     }
 
     pub(crate) fn check(&self, p: &mut Problems, prefix: &str) {
-        let levels = [("warning", self.warning), ("critical", self.critical), ("emergency", self.emergency)];
+        let levels = [
+            ("warning", self.warning),
+            ("critical", self.critical),
+            ("emergency", self.emergency),
+        ];
         let mut last: Option<f64> = None;
         for (name, rule) in levels {
             let Some(r) = rule else { continue };
             if !r.min_effect.is_finite() || r.min_effect < 0.0 {
-                p.add(format!("{prefix}.{name}.min_effect"), "must be a finite number ≥ 0");
+                p.add(
+                    format!("{prefix}.{name}.min_effect"),
+                    "must be a finite number ≥ 0",
+                );
             }
             if !(0.0..=1.0).contains(&r.min_confidence) {
-                p.add(format!("{prefix}.{name}.min_confidence"), "must be between 0 and 1");
+                p.add(
+                    format!("{prefix}.{name}.min_confidence"),
+                    "must be between 0 and 1",
+                );
             }
             if let Some(l) = last
                 && r.min_effect < l
             {
-                p.add(format!("{prefix}.{name}.min_effect"), "must not be below the lower levels' min_effect");
+                p.add(
+                    format!("{prefix}.{name}.min_effect"),
+                    "must not be below the lower levels' min_effect",
+                );
             }
             last = Some(r.min_effect);
         }
@@ -135,7 +159,12 @@ impl Finding {
     /// A finding stated directly, without a detector's statistics (for custom code and tests):
     /// an alarm with confidence 1 and no statistic, p-value or baseline.
     #[must_use]
-    pub fn new(metric: impl Into<String>, detector: impl Into<String>, severity: Severity, message: impl Into<String>) -> Self {
+    pub fn new(
+        metric: impl Into<String>,
+        detector: impl Into<String>,
+        severity: Severity,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             metric: metric.into(),
             detector: detector.into(),
@@ -156,7 +185,12 @@ impl Finding {
     /// A finding about `metric` from `detector`'s `detection`, its severity from `policy`
     /// (a resolution is always `info`).
     #[must_use]
-    pub fn from_detection(metric: &str, detector: &str, detection: Detection, policy: &SeverityPolicy) -> Self {
+    pub fn from_detection(
+        metric: &str,
+        detector: &str,
+        detection: Detection,
+        policy: &SeverityPolicy,
+    ) -> Self {
         let severity = match detection.kind {
             DetectionKind::Alarm => policy.classify(detection.effect, detection.confidence),
             DetectionKind::Resolved => Severity::Info,
@@ -186,7 +220,13 @@ impl Finding {
     #[must_use]
     pub fn headline(&self) -> String {
         match self.baseline {
-            Some(b) => format!("[{}] {}: {} (baseline {})", self.severity, self.metric, num(self.current), num(b)),
+            Some(b) => format!(
+                "[{}] {}: {} (baseline {})",
+                self.severity,
+                self.metric,
+                num(self.current),
+                num(b)
+            ),
             None => format!("[{}] {}: {}", self.severity, self.metric, num(self.current)),
         }
     }
@@ -209,7 +249,10 @@ impl IndexedFinding {
     #[must_use]
     pub fn new(config: &DetectorConfig, policy: &SeverityPolicy, detection: Detection) -> Self {
         let index = detection.index;
-        Self { index, finding: Finding::from_detection(&config.metric, config.name(), detection, policy) }
+        Self {
+            index,
+            finding: Finding::from_detection(&config.metric, config.name(), detection, policy),
+        }
     }
 }
 
@@ -242,13 +285,22 @@ mod tests {
         assert_eq!(p.classify(-0.6, 0.995), Severity::Critical);
         assert_eq!(p.classify(2.5, 0.995), Severity::Critical);
         assert_eq!(p.classify(2.5, 0.9995), Severity::Emergency);
-        let only_warn = SeverityPolicy { critical: None, emergency: None, ..SeverityPolicy::default() };
+        let only_warn = SeverityPolicy {
+            critical: None,
+            emergency: None,
+            ..SeverityPolicy::default()
+        };
         assert_eq!(only_warn.classify(100.0, 1.0), Severity::Warning);
     }
 
     #[test]
     fn findings_carry_the_evidence_and_a_sentence() {
-        let f = Finding::from_detection("latency_ms", "baseline", detection(0.5, 0.999), &SeverityPolicy::default());
+        let f = Finding::from_detection(
+            "latency_ms",
+            "baseline",
+            detection(0.5, 0.999),
+            &SeverityPolicy::default(),
+        );
         assert_eq!(f.severity, Severity::Critical);
         assert_eq!(f.message, "latency_ms rose to 150 from 100.");
         assert_eq!((f.current, f.baseline, f.n), (150.0, Some(100.0), 40));
@@ -258,19 +310,34 @@ mod tests {
         assert_eq!(f.headline(), "[critical] latency_ms: 150 (baseline 100)");
         let mut d = detection(5.0, 1.0);
         d.kind = DetectionKind::Resolved;
-        assert_eq!(Finding::from_detection("m", "threshold", d, &SeverityPolicy::default()).severity, Severity::Info);
+        assert_eq!(
+            Finding::from_detection("m", "threshold", d, &SeverityPolicy::default()).severity,
+            Severity::Info
+        );
     }
 
     #[test]
     fn policies_are_validated() {
         let bad = SeverityPolicy {
-            warning: Some(SeverityRule { min_effect: 1.0, min_confidence: 2.0 }),
-            critical: Some(SeverityRule { min_effect: 0.5, min_confidence: 0.9 }),
+            warning: Some(SeverityRule {
+                min_effect: 1.0,
+                min_confidence: 2.0,
+            }),
+            critical: Some(SeverityRule {
+                min_effect: 0.5,
+                min_confidence: 0.9,
+            }),
             emergency: None,
         };
         let e = bad.validate().unwrap_err();
         let fields: Vec<_> = e.field_errors().iter().map(|f| f.field.clone()).collect();
-        assert_eq!(fields, ["severity.warning.min_confidence", "severity.critical.min_effect"]);
+        assert_eq!(
+            fields,
+            [
+                "severity.warning.min_confidence",
+                "severity.critical.min_effect"
+            ]
+        );
         assert!(SeverityPolicy::default().validate().is_ok());
     }
 }

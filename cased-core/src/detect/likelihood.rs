@@ -6,7 +6,10 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 use super::stats::{check_value, normal_sf};
-use super::{Detection, DetectionKind, Detector, SeverityPolicy, SpikeConfig, SpikeDetector, num, pval, warning_only};
+use super::{
+    Detection, DetectionKind, Detector, SeverityPolicy, SpikeConfig, SpikeDetector, num, pval,
+    warning_only,
+};
 use crate::error::{Problems, Result};
 
 /// Settings of a [`LikelihoodDetector`]. The defaults are the set chosen on half of the NAB
@@ -60,7 +63,10 @@ impl LikelihoodConfig {
     pub(crate) fn check(&self, p: &mut Problems, prefix: &str) {
         self.spike().check(p, prefix);
         if !(self.cap.is_finite() && self.cap > 0.0) {
-            p.add(format!("{prefix}cap"), format!("must be a finite number > 0, got {}", self.cap));
+            p.add(
+                format!("{prefix}cap"),
+                format!("must be a finite number > 0, got {}", self.cap),
+            );
         }
         if self.average == 0 {
             p.add(format!("{prefix}average"), "must be at least 1");
@@ -69,21 +75,36 @@ impl LikelihoodConfig {
             p.add(format!("{prefix}history"), "must be at least 2");
         }
         if self.learning < 2 || self.learning > self.history {
-            p.add(format!("{prefix}learning"), "must be at least 2 and at most `history`");
+            p.add(
+                format!("{prefix}learning"),
+                "must be at least 2 and at most `history`",
+            );
         }
         if !(self.tail > 0.0 && self.tail < 0.5) {
-            p.add(format!("{prefix}tail"), format!("must be between 0 and 0.5 (exclusive), got {}", self.tail));
+            p.add(
+                format!("{prefix}tail"),
+                format!("must be between 0 and 0.5 (exclusive), got {}", self.tail),
+            );
         }
         if let Some(m) = self.range_margin
             && !(m.is_finite() && m >= 0.0)
         {
-            p.add(format!("{prefix}range_margin"), format!("must be a finite number ≥ 0 or null, got {m}"));
+            p.add(
+                format!("{prefix}range_margin"),
+                format!("must be a finite number ≥ 0 or null, got {m}"),
+            );
         }
     }
 
     /// The spike detector that gives the robust z: it never alarms itself.
     fn spike(&self) -> SpikeConfig {
-        SpikeConfig { window: self.window, min_samples: 10.min(self.window), threshold: f64::MAX, refresh: self.refresh, ..SpikeConfig::default() }
+        SpikeConfig {
+            window: self.window,
+            min_samples: 10.min(self.window),
+            threshold: f64::MAX,
+            refresh: self.refresh,
+            ..SpikeConfig::default()
+        }
     }
 }
 
@@ -132,7 +153,12 @@ struct Rolling {
 
 impl Rolling {
     fn new(cap: usize) -> Self {
-        Self { cap, values: VecDeque::new(), sum: 0.0, sum_sq: 0.0 }
+        Self {
+            cap,
+            values: VecDeque::new(),
+            sum: 0.0,
+            sum_sq: 0.0,
+        }
     }
 
     fn push(&mut self, x: f64) {
@@ -198,7 +224,11 @@ impl LikelihoodDetector {
         let fit = (self.means.len() >= self.config.learning).then(|| {
             let mean = self.means.mean().max(MIN_MEAN);
             let sd = self.means.variance().max(MIN_VARIANCE).sqrt();
-            Fit { tail: normal_sf((m - mean) / sd), mean, sd }
+            Fit {
+                tail: normal_sf((m - mean) / sd),
+                mean,
+                sd,
+            }
         });
         self.means.push(m);
         (m, fit)
@@ -222,7 +252,15 @@ impl LikelihoodDetector {
         Some((bound, (lo, hi)))
     }
 
-    fn likelihood_detection(&self, index: u64, x: f64, median: Option<f64>, z: f64, m: f64, fit: Fit) -> Detection {
+    fn likelihood_detection(
+        &self,
+        index: u64,
+        x: f64,
+        median: Option<f64>,
+        z: f64,
+        m: f64,
+        fit: Fit,
+    ) -> Detection {
         let cap = self.config.cap;
         let n = self.means.len() - 1;
         Detection {
@@ -235,7 +273,10 @@ impl LikelihoodDetector {
             confidence: 1.0 - fit.tail,
             effect: z.abs(),
             n,
-            rule: format!("anomaly likelihood: tail probability < {}", pval(self.config.tail)),
+            rule: format!(
+                "anomaly likelihood: tail probability < {}",
+                pval(self.config.tail)
+            ),
             detail: format!(
                 "{} is unusual: the last {} values' robust z average {} against {} ± {} over the {n} before (tail probability {})",
                 num(x),
@@ -260,8 +301,17 @@ impl LikelihoodDetector {
             confidence: 1.0,
             effect: beyond,
             n: usize::try_from(index).unwrap_or(usize::MAX),
-            rule: format!("outside the range seen so far, widened by {}", num(self.config.range_margin.unwrap_or(0.0))),
-            detail: format!("{} is outside every earlier value ({} to {} over {index} values; bound {})", num(x), num(lo), num(hi), num(bound)),
+            rule: format!(
+                "outside the range seen so far, widened by {}",
+                num(self.config.range_margin.unwrap_or(0.0))
+            ),
+            detail: format!(
+                "{} is outside every earlier value ({} to {} over {index} values; bound {})",
+                num(x),
+                num(lo),
+                num(hi),
+                num(bound)
+            ),
         }
     }
 }
@@ -275,7 +325,10 @@ impl Detector for LikelihoodDetector {
         check_value("value", x)?;
         let index = self.seen;
         self.seen += 1;
-        let (z, median) = self.spike.z_of(x).map_or((0.0, None), |(z, med, _)| (z, Some(med)));
+        let (z, median) = self
+            .spike
+            .z_of(x)
+            .map_or((0.0, None), |(z, med, _)| (z, Some(med)));
         self.spike.update(x)?;
         let (m, fit) = self.likelihood((z.abs() / self.config.cap).min(1.0));
         let tail = fit.map_or(1.0, |f| f.tail);
@@ -331,7 +384,10 @@ mod tests {
 
     /// Range breach off, so that only the likelihood can fire.
     fn likelihood_only() -> LikelihoodConfig {
-        LikelihoodConfig { range_margin: None, ..LikelihoodConfig::default() }
+        LikelihoodConfig {
+            range_margin: None,
+            ..LikelihoodConfig::default()
+        }
     }
 
     #[test]
@@ -343,7 +399,12 @@ mod tests {
         for x in &mut xs[900..960] {
             *x += 25.0 * noise(&mut fastrand::Rng::with_seed(9)).abs();
         }
-        let cfg = LikelihoodConfig { quiet: 0, learning: 100, history: 400, ..likelihood_only() };
+        let cfg = LikelihoodConfig {
+            quiet: 0,
+            learning: 100,
+            history: 400,
+            ..likelihood_only()
+        };
         let mut d = LikelihoodDetector::new(cfg).unwrap();
         let mut spike = SpikeDetector::new(cfg.spike()).unwrap();
         let (mut raws, mut means, mut want) = (Vec::new(), Vec::<f64>::new(), Vec::new());
@@ -364,7 +425,10 @@ mod tests {
             means.push(m);
         }
         let got: Vec<u64> = d.detect(&xs).unwrap().iter().map(|f| f.index).collect();
-        assert!(want.first().is_some_and(|i| (900..920).contains(i)), "{want:?}");
+        assert!(
+            want.first().is_some_and(|i| (900..920).contains(i)),
+            "{want:?}"
+        );
         assert_eq!(got, want);
     }
 
@@ -374,8 +438,15 @@ mod tests {
         // an approximation in the far tail): about 1 per 8,000 values over 200,000 (score_series
         // nab on N(100, 5)); here at most 1 per 4,000.
         let long = quiet_series(50_000, 11);
-        let found = LikelihoodDetector::new(LikelihoodConfig::default()).unwrap().detect(&long).unwrap();
-        assert!(found.len() <= 12, "{} alarms on 50,000 values of noise", found.len());
+        let found = LikelihoodDetector::new(LikelihoodConfig::default())
+            .unwrap()
+            .detect(&long)
+            .unwrap();
+        assert!(
+            found.len() <= 12,
+            "{} alarms on 50,000 values of noise",
+            found.len()
+        );
         let control = quiet_series(3000, 1);
 
         let mut shifted = control.clone();
@@ -390,42 +461,95 @@ mod tests {
         for (name, xs) in [("level shift", shifted), ("variance increase", noisier)] {
             let mut d = LikelihoodDetector::new(likelihood_only()).unwrap();
             let found = d.detect(&xs).unwrap();
-            let first = found.first().unwrap_or_else(|| panic!("{name}: nothing found"));
-            assert!((2000..2030).contains(&first.index), "{name}: {}", first.index);
-            assert!(first.p_value.is_some_and(|p| p < 1e-5) && first.rule.starts_with("anomaly likelihood"), "{name}");
+            let first = found
+                .first()
+                .unwrap_or_else(|| panic!("{name}: nothing found"));
+            assert!(
+                (2000..2030).contains(&first.index),
+                "{name}: {}",
+                first.index
+            );
+            assert!(
+                first.p_value.is_some_and(|p| p < 1e-5)
+                    && first.rule.starts_with("anomaly likelihood"),
+                "{name}"
+            );
             assert!(first.detail.contains("is unusual"), "{}", first.detail);
-            assert!(found.windows(2).all(|w| w[1].index > w[0].index + 200), "{name}: one alarm per 200 values");
+            assert!(
+                found.windows(2).all(|w| w[1].index > w[0].index + 200),
+                "{name}: one alarm per 200 values"
+            );
         }
     }
 
     #[test]
     fn a_value_beyond_the_range_seen_alarms_once_then_the_detector_is_quiet() {
-        let mut xs: Vec<f64> = (0..1000).map(|i| 100.0 + 10.0 * (f64::from(i) * 0.1).sin()).collect();
-        let (lo, hi) = xs[..600].iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| (l.min(x), h.max(x)));
+        let mut xs: Vec<f64> = (0..1000)
+            .map(|i| 100.0 + 10.0 * (f64::from(i) * 0.1).sin())
+            .collect();
+        let (lo, hi) = xs[..600]
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| {
+                (l.min(x), h.max(x))
+            });
         let bound = hi + 0.05 * (hi - lo);
         xs[600] = bound + 1.0;
         xs[650] = bound + 50.0; // within the quiet period: no second alarm
-        let cfg = LikelihoodConfig { tail: 1e-300, ..LikelihoodConfig::default() }; // likelihood practically off
+        let cfg = LikelihoodConfig {
+            tail: 1e-300,
+            ..LikelihoodConfig::default()
+        }; // likelihood practically off
         let found = LikelihoodDetector::new(cfg).unwrap().detect(&xs).unwrap();
-        assert_eq!(found.iter().map(|f| f.index).collect::<Vec<_>>(), [600], "{found:?}");
+        assert_eq!(
+            found.iter().map(|f| f.index).collect::<Vec<_>>(),
+            [600],
+            "{found:?}"
+        );
         let f = &found[0];
-        assert!(f.rule.starts_with("outside the range") && f.p_value.is_none(), "{f:?}");
+        assert!(
+            f.rule.starts_with("outside the range") && f.p_value.is_none(),
+            "{f:?}"
+        );
         assert!((f.baseline.unwrap() - bound).abs() < 1e-9 && f.effect > 0.0);
         let mut early = xs[..400].to_vec();
         early[200] = 1e6; // before range_warmup: no range alarm
-        assert!(LikelihoodDetector::new(cfg).unwrap().detect(&early).unwrap().is_empty());
+        assert!(
+            LikelihoodDetector::new(cfg)
+                .unwrap()
+                .detect(&early)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
     fn bad_settings_are_named_and_bad_values_are_errors() {
-        let bad = LikelihoodConfig { window: 2, cap: 0.0, average: 0, learning: 1, tail: 0.7, range_margin: Some(f64::NAN), ..LikelihoodConfig::default() };
+        let bad = LikelihoodConfig {
+            window: 2,
+            cap: 0.0,
+            average: 0,
+            learning: 1,
+            tail: 0.7,
+            range_margin: Some(f64::NAN),
+            ..LikelihoodConfig::default()
+        };
         let e = LikelihoodDetector::new(bad).unwrap_err().to_string();
-        for field in ["window", "cap", "average", "learning", "tail", "range_margin"] {
+        for field in [
+            "window",
+            "cap",
+            "average",
+            "learning",
+            "tail",
+            "range_margin",
+        ] {
             assert!(e.contains(field), "{field} in {e}");
         }
         let mut d = LikelihoodDetector::new(LikelihoodConfig::default()).unwrap();
         assert!(d.update(f64::INFINITY).is_err());
-        assert!(d.detect(&[1.0; 500]).unwrap().is_empty(), "a constant series is defined and quiet");
+        assert!(
+            d.detect(&[1.0; 500]).unwrap().is_empty(),
+            "a constant series is defined and quiet"
+        );
         assert!(d.score() < 0.01, "{}", d.score());
     }
 }

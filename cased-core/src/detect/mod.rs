@@ -13,6 +13,7 @@
 //! | [`ErrorRateDetector`] | more errors than before | exact conditional (Poisson) test on counts with a margin |
 //! | [`SpikeDetector`] | single outliers | robust z-score (median / MAD) over a hopping or rolling window |
 //! | [`LikelihoodDetector`] | anomalies of any shape in a long series | anomaly likelihood (Numenta) over the robust z, plus a breach of the range seen so far |
+//! | [`ShiftDetector`] | a deployment that shifts a metric's level or spread | per-value scan of robust-filtered AR(1) innovations against the pre-deploy baseline (robust level, optional log scale and Theil–Sen trend), spike-guarded windows, a spread test |
 //! | [`CusumDetector`], [`EwmaDetector`] | level shifts | two-sided tabular CUSUM, EWMA control chart |
 //! | [`TrendDetector`] | slow degradation | Theil–Sen slope with the Mann–Kendall test |
 //! | [`ChangepointDetector`] | where behaviour changed | Bayesian online changepoint detection (normal-gamma) |
@@ -33,12 +34,13 @@ mod error_rate;
 mod ewma;
 mod finding;
 mod likelihood;
+mod shift;
 mod spike;
 pub mod stats;
-mod threshold;
-mod trend;
 #[cfg(test)]
 mod tests_support;
+mod threshold;
+mod trend;
 
 use std::fmt;
 
@@ -47,12 +49,15 @@ use serde::{Deserialize, Serialize};
 pub use baseline::{BaselineComparison, BaselineComparisonConfig, BaselineComparisonDetector};
 pub use changepoint::{ChangepointConfig, ChangepointDetector};
 pub use compare::{Judged, compare_counts, compare_values};
-pub use config::{BuiltDetector, DetectorConfig, DetectorKind, DetectorSet, Evaluation, parse_detectors};
+pub use config::{
+    BuiltDetector, DetectorConfig, DetectorKind, DetectorSet, Evaluation, parse_detectors,
+};
 pub use cusum::{CusumConfig, CusumDetector};
 pub use error_rate::{Counts, ErrorRateComparison, ErrorRateConfig, ErrorRateDetector};
 pub use ewma::{EwmaConfig, EwmaDetector};
 pub use finding::{Finding, IndexedFinding, SeverityPolicy, SeverityRule};
 pub use likelihood::{LikelihoodConfig, LikelihoodDetector};
+pub use shift::{ShiftConfig, ShiftDetector, Transform};
 pub use spike::{SpikeConfig, SpikeDetector};
 pub use threshold::{ThresholdConfig, ThresholdDetector};
 pub use trend::{TrendConfig, TrendDetector, TrendResult};
@@ -158,7 +163,12 @@ pub trait Detector: fmt::Debug + Send + Sync {
             match self.update(x) {
                 Ok(Some(d)) => out.push(d),
                 Ok(None) => {}
-                Err(_) => return Err(crate::Error::invalid(format!("values[{i}]"), format!("must be a finite number, got {x}"))),
+                Err(_) => {
+                    return Err(crate::Error::invalid(
+                        format!("values[{i}]"),
+                        format!("must be a finite number, got {x}"),
+                    ));
+                }
             }
         }
         Ok(out)
@@ -211,7 +221,14 @@ impl LookSpending {
 /// The policy of heuristic detectors (spike, level shift, changepoint): findings are at most
 /// `warning`; only tests against a baseline or hard limits reach `critical` by default.
 pub(crate) fn warning_only() -> SeverityPolicy {
-    SeverityPolicy { warning: Some(SeverityRule { min_effect: 0.0, min_confidence: 0.0 }), critical: None, emergency: None }
+    SeverityPolicy {
+        warning: Some(SeverityRule {
+            min_effect: 0.0,
+            min_confidence: 0.0,
+        }),
+        critical: None,
+        emergency: None,
+    }
 }
 
 /// Formats a number for a sentence: up to 4 significant digits, no trailing zeros.
@@ -228,17 +245,28 @@ pub(crate) fn num(x: f64) -> String {
     }
     let digits = (3 - a.log10().floor() as i32).max(0) as usize;
     let s = format!("{x:.digits$}");
-    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_owned() } else { s }
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
+    }
 }
 
 /// Formats a p-value.
 pub(crate) fn pval(p: f64) -> String {
-    if p < 1e-4 { format!("{p:.1e}") } else { format!("{p:.4}") }
+    if p < 1e-4 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.4}")
+    }
 }
 
 pub(crate) fn validate_alpha(p: &mut crate::error::Problems, field: &str, alpha: f64) {
     if !(alpha > 0.0 && alpha < 0.5) {
-        p.add(field, format!("must be between 0 and 0.5 (exclusive), got {alpha}"));
+        p.add(
+            field,
+            format!("must be between 0 and 0.5 (exclusive), got {alpha}"),
+        );
     }
 }
 

@@ -29,7 +29,14 @@ pub struct SpikeConfig {
 
 impl Default for SpikeConfig {
     fn default() -> Self {
-        Self { window: 60, min_samples: 10, threshold: 3.5, direction: Direction::Either, min_scale: 0.0, refresh: None }
+        Self {
+            window: 60,
+            min_samples: 10,
+            threshold: 3.5,
+            direction: Direction::Either,
+            min_scale: 0.0,
+            refresh: None,
+        }
     }
 }
 
@@ -39,7 +46,10 @@ impl SpikeConfig {
             p.add(format!("{prefix}window"), "must be at least 3");
         }
         if self.min_samples < 3 || self.min_samples > self.window {
-            p.add(format!("{prefix}min_samples"), "must be at least 3 and at most `window`");
+            p.add(
+                format!("{prefix}min_samples"),
+                "must be at least 3 and at most `window`",
+            );
         }
         if !(self.threshold.is_finite() && self.threshold > 0.0) {
             p.add(format!("{prefix}threshold"), "must be a finite number > 0");
@@ -50,7 +60,13 @@ impl SpikeConfig {
         if let Some(r) = self.refresh
             && (r == 0 || r > self.window)
         {
-            p.add(format!("{prefix}refresh"), format!("must be at least 1 and at most `window` ({}), got {r}", self.window));
+            p.add(
+                format!("{prefix}refresh"),
+                format!(
+                    "must be at least 1 and at most `window` ({}), got {r}",
+                    self.window
+                ),
+            );
         }
     }
 }
@@ -119,7 +135,8 @@ impl SpikeDetector {
     /// scale, without adding it (`None` before `min_samples`).
     #[must_use]
     pub fn z_of(&self, x: f64) -> Option<(f64, f64, f64)> {
-        self.reference.map(|(med, scale, _)| ((x - med) / scale, med, scale))
+        self.reference
+            .map(|(med, scale, _)| ((x - med) / scale, med, scale))
     }
 
     fn push(&mut self, x: f64) {
@@ -134,7 +151,9 @@ impl SpikeDetector {
             }
         }
         self.since_refresh += 1;
-        if self.ring.len() >= self.config.min_samples && (filling || self.since_refresh >= self.refresh) {
+        if self.ring.len() >= self.config.min_samples
+            && (filling || self.since_refresh >= self.refresh)
+        {
             self.recompute();
         }
     }
@@ -149,14 +168,20 @@ impl SpikeDetector {
         self.keys.extend(self.ring.iter().map(|&v| order_key(v)));
         self.keys.sort_unstable();
         self.sorted.clear();
-        self.sorted.extend(self.keys.iter().map(|&k| f64::from_bits(order_key_inverse(k))));
+        self.sorted.extend(
+            self.keys
+                .iter()
+                .map(|&k| f64::from_bits(order_key_inverse(k))),
+        );
         let med = median_sorted(&self.sorted);
         let mut scale = MAD_TO_SIGMA * kth_abs_dev_median(&self.sorted, med);
         if scale == 0.0 {
             let mean_ad = self.ring.iter().map(|&v| (v - med).abs()).sum::<f64>() / n as f64;
             scale = 1.253_314_137_315_500_3 * mean_ad;
         }
-        let scale = scale.max(self.config.min_scale).max(1e-9 * med.abs().max(1.0));
+        let scale = scale
+            .max(self.config.min_scale)
+            .max(1e-9 * med.abs().max(1.0));
         self.reference = Some((med, scale, n));
     }
 }
@@ -190,7 +215,8 @@ impl Detector for SpikeDetector {
         let z = (x - med) / scale;
         self.last_z = z;
         let t = self.config.threshold;
-        let fires = (z > t && self.config.direction.allows_up()) || (z < -t && self.config.direction.allows_down());
+        let fires = (z > t && self.config.direction.allows_up())
+            || (z < -t && self.config.direction.allows_down());
         if !fires {
             return Ok(None);
         }
@@ -230,7 +256,10 @@ impl Detector for SpikeDetector {
 
     fn default_severity(&self) -> SeverityPolicy {
         SeverityPolicy {
-            warning: Some(SeverityRule { min_effect: 0.0, min_confidence: 0.0 }),
+            warning: Some(SeverityRule {
+                min_effect: 0.0,
+                min_confidence: 0.0,
+            }),
             critical: None,
             emergency: None,
         }
@@ -246,8 +275,14 @@ mod tests {
     fn robust_z_matches_a_direct_computation() {
         // numpy: w = x[:-1]; med = np.median(w); mad = np.median(np.abs(w - med));
         //        z = (x[-1] - med) / (1.4826022185056018 * mad)
-        let xs = [10.0, 12.0, 11.0, 13.0, 9.0, 10.0, 11.0, 12.0, 10.0, 11.0, 30.0];
-        let mut d = SpikeDetector::new(SpikeConfig { window: 10, ..Default::default() }).unwrap();
+        let xs = [
+            10.0, 12.0, 11.0, 13.0, 9.0, 10.0, 11.0, 12.0, 10.0, 11.0, 30.0,
+        ];
+        let mut d = SpikeDetector::new(SpikeConfig {
+            window: 10,
+            ..Default::default()
+        })
+        .unwrap();
         let found = d.detect(&xs).unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].index, 10);
@@ -257,7 +292,13 @@ mod tests {
         let mad = mad_sorted(&w);
         assert_eq!((med, mad), (11.0, 1.0));
         assert!((found[0].statistic - 19.0 / MAD_TO_SIGMA).abs() < 1e-12);
-        assert!(found[0].detail.starts_with("spiked to 30 against a median of 11"), "{}", found[0].detail);
+        assert!(
+            found[0]
+                .detail
+                .starts_with("spiked to 30 against a median of 11"),
+            "{}",
+            found[0].detail
+        );
     }
 
     /// The robust z of `x` against `w` computed from scratch (numpy's median / MAD).
@@ -272,7 +313,12 @@ mod tests {
     fn refresh_1_is_the_exact_rolling_window_everywhere() {
         let mut rng = fastrand::Rng::with_seed(21);
         let xs: Vec<f64> = (0..500).map(|_| (rng.f64() * 20.0).round()).collect();
-        let mut d = SpikeDetector::new(SpikeConfig { window: 25, refresh: Some(1), ..Default::default() }).unwrap();
+        let mut d = SpikeDetector::new(SpikeConfig {
+            window: 25,
+            refresh: Some(1),
+            ..Default::default()
+        })
+        .unwrap();
         for (i, &x) in xs.iter().enumerate() {
             let got = d.z_of(x).map(|(z, _, _)| z);
             assert_eq!(got.is_some(), i >= 10, "at {i}");
@@ -291,11 +337,22 @@ mod tests {
         let mut rng = fastrand::Rng::with_seed(5);
         let xs: Vec<f64> = (0..300).map(|_| (rng.f64() * 50.0).round()).collect();
         for (refresh, cfg_refresh) in [(5, Some(5)), (20, None)] {
-            let mut d = SpikeDetector::new(SpikeConfig { window: 20, refresh: cfg_refresh, ..Default::default() }).unwrap();
+            let mut d = SpikeDetector::new(SpikeConfig {
+                window: 20,
+                refresh: cfg_refresh,
+                ..Default::default()
+            })
+            .unwrap();
             for (i, &x) in xs.iter().enumerate() {
                 let got = d.z_of(x).map(|(z, _, _)| z);
-                let end = if i <= 20 { i } else { 20 + refresh * ((i - 20) / refresh) };
-                if let (Some(got), Some(want)) = (got, direct_z(&xs[end.saturating_sub(20)..end], x)) {
+                let end = if i <= 20 {
+                    i
+                } else {
+                    20 + refresh * ((i - 20) / refresh)
+                };
+                if let (Some(got), Some(want)) =
+                    (got, direct_z(&xs[end.saturating_sub(20)..end], x))
+                {
                     assert!((got - want).abs() < 1e-9, "refresh {refresh}, row {i}");
                 }
                 d.update(x).unwrap();
@@ -305,7 +362,20 @@ mod tests {
 
     #[test]
     fn order_keys_sort_like_the_numbers_and_invert() {
-        let xs = [f64::MIN, -1e300, -2.5, -1.0, -1e-300, -0.0, 0.0, 1e-300, 1.0, 2.5, 1e300, f64::MAX];
+        let xs = [
+            f64::MIN,
+            -1e300,
+            -2.5,
+            -1.0,
+            -1e-300,
+            -0.0,
+            0.0,
+            1e-300,
+            1.0,
+            2.5,
+            1e300,
+            f64::MAX,
+        ];
         let keys: Vec<u64> = xs.iter().map(|&x| order_key(x)).collect();
         assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
         for (&x, &k) in xs.iter().zip(&keys) {
@@ -316,8 +386,16 @@ mod tests {
     #[test]
     fn refresh_is_validated() {
         for bad in [0, 61] {
-            let e = SpikeDetector::new(SpikeConfig { refresh: Some(bad), ..Default::default() }).unwrap_err().to_string();
-            assert!(e.contains("refresh") && e.contains(&format!("got {bad}")), "{e}");
+            let e = SpikeDetector::new(SpikeConfig {
+                refresh: Some(bad),
+                ..Default::default()
+            })
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.contains("refresh") && e.contains(&format!("got {bad}")),
+                "{e}"
+            );
         }
     }
 
@@ -326,7 +404,11 @@ mod tests {
         let mut rng = fastrand::Rng::with_seed(4);
         let noise = |rng: &mut fastrand::Rng| (0..12).map(|_| rng.f64()).sum::<f64>() - 6.0; // ~N(0,1)
         let mut xs: Vec<f64> = (0..300).map(|_| 100.0 + 5.0 * noise(&mut rng)).collect();
-        let mut d = SpikeDetector::new(SpikeConfig { threshold: 5.0, ..Default::default() }).unwrap();
+        let mut d = SpikeDetector::new(SpikeConfig {
+            threshold: 5.0,
+            ..Default::default()
+        })
+        .unwrap();
         assert!(d.detect(&xs).unwrap().is_empty(), "control");
         d.reset();
         xs[200] = 180.0;
@@ -336,13 +418,24 @@ mod tests {
 
     #[test]
     fn constant_input_is_defined_and_direction_filters() {
-        let mut d = SpikeDetector::new(SpikeConfig { direction: Direction::Increase, ..Default::default() }).unwrap();
+        let mut d = SpikeDetector::new(SpikeConfig {
+            direction: Direction::Increase,
+            ..Default::default()
+        })
+        .unwrap();
         assert!(d.detect(&[5.0; 30]).unwrap().is_empty());
         assert_eq!(d.last_z(), 0.0);
         let found = d.detect(&[4.0, 6.0]).unwrap();
         assert_eq!(found.len(), 1, "the drop is ignored, the rise is found");
         assert!(found[0].statistic.is_finite());
         assert!(d.update(f64::NAN).is_err());
-        assert!(SpikeDetector::new(SpikeConfig { window: 2, threshold: -1.0, ..Default::default() }).is_err());
+        assert!(
+            SpikeDetector::new(SpikeConfig {
+                window: 2,
+                threshold: -1.0,
+                ..Default::default()
+            })
+            .is_err()
+        );
     }
 }

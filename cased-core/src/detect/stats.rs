@@ -21,14 +21,24 @@ pub(crate) fn check_finite(field: &str, xs: &[f64]) -> Result<()> {
 /// `Err` naming `field` when `xs` holds a NaN or an infinity (empty is fine).
 pub(crate) fn check_values(field: &str, xs: &[f64]) -> Result<()> {
     match xs.iter().position(|x| !x.is_finite()) {
-        Some(i) => Err(Error::invalid(format!("{field}[{i}]"), format!("must be a finite number, got {}", xs[i]))),
+        Some(i) => Err(Error::invalid(
+            format!("{field}[{i}]"),
+            format!("must be a finite number, got {}", xs[i]),
+        )),
         None => Ok(()),
     }
 }
 
 /// `Err` naming `field` when `x` is NaN or infinite.
 pub(crate) fn check_value(field: &str, x: f64) -> Result<()> {
-    if x.is_finite() { Ok(()) } else { Err(Error::invalid(field, format!("must be a finite number, got {x}"))) }
+    if x.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            field,
+            format!("must be a finite number, got {x}"),
+        ))
+    }
 }
 
 /// Upper tail of the standard normal, P(Z > z).
@@ -65,7 +75,11 @@ pub fn median_sorted(sorted: &[f64]) -> f64 {
     if n == 0 {
         return f64::NAN;
     }
-    if n % 2 == 1 { sorted[n / 2] } else { 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]) }
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        0.5 * (sorted[n / 2 - 1] + sorted[n / 2])
+    }
 }
 
 /// The `q`-quantile of sorted values by linear interpolation between order statistics
@@ -92,7 +106,10 @@ pub fn median_in_place(xs: &mut [f64]) -> f64 {
     if n % 2 == 1 {
         hi
     } else {
-        let lo = xs[..n / 2].iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let lo = xs[..n / 2]
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
         0.5 * (lo + hi)
     }
 }
@@ -115,11 +132,21 @@ pub(crate) fn kth_abs_dev_median(sorted: &[f64], m: f64) -> f64 {
     let left = |i: usize| m - sorted[split - 1 - i]; // ascending in i, len = split
     let right = |i: usize| sorted[split + i] - m; // ascending in i, len = n - split
     let kth = |k: usize| kth_of_two(split, n - split, k, &left, &right);
-    if n % 2 == 1 { kth(n / 2) } else { 0.5 * (kth(n / 2 - 1) + kth(n / 2)) }
+    if n % 2 == 1 {
+        kth(n / 2)
+    } else {
+        0.5 * (kth(n / 2 - 1) + kth(n / 2))
+    }
 }
 
 /// The k-th (0-based) smallest element of the union of two ascending sequences given by index.
-fn kth_of_two(na: usize, nb: usize, k: usize, a: &impl Fn(usize) -> f64, b: &impl Fn(usize) -> f64) -> f64 {
+fn kth_of_two(
+    na: usize,
+    nb: usize,
+    k: usize,
+    a: &impl Fn(usize) -> f64,
+    b: &impl Fn(usize) -> f64,
+) -> f64 {
     // Binary search on how many elements come from `a`.
     let (mut lo, mut hi) = (k.saturating_sub(nb), k.min(na));
     loop {
@@ -253,9 +280,19 @@ pub fn mann_whitney(x: &[f64], y: &[f64], alternative: Alternative) -> Result<Ma
             Alternative::Less => cdf(u),
             Alternative::TwoSided => (2.0 * sf(u.max(n1 * n2 - u))).min(1.0),
         };
-        return Ok(MannWhitney { u: u1, z, p_value: p.clamp(0.0, 1.0), method: MwuMethod::Exact });
+        return Ok(MannWhitney {
+            u: u1,
+            z,
+            p_value: p.clamp(0.0, 1.0),
+            method: MwuMethod::Exact,
+        });
     }
-    Ok(MannWhitney { u: u1, z, p_value: p_asym.clamp(0.0, 1.0), method: MwuMethod::Asymptotic })
+    Ok(MannWhitney {
+        u: u1,
+        z,
+        p_value: p_asym.clamp(0.0, 1.0),
+        method: MwuMethod::Asymptotic,
+    })
 }
 
 /// The exact null CDF of U for sample sizes `m` and `n` (no ties): `cdf[u] = P(U ≤ u)`.
@@ -441,7 +478,10 @@ pub fn brown_forsythe(x: &[f64], y: &[f64]) -> Result<BrownForsythe> {
     check_finite("x", x)?;
     check_finite("y", y)?;
     if x.len() < 2 || y.len() < 2 {
-        return Err(Error::invalid("samples", "the Brown–Forsythe test needs at least 2 values per sample"));
+        return Err(Error::invalid(
+            "samples",
+            "the Brown–Forsythe test needs at least 2 values per sample",
+        ));
     }
     let dev = |s: &[f64]| {
         let mut v = s.to_vec();
@@ -455,16 +495,26 @@ pub fn brown_forsythe(x: &[f64], y: &[f64]) -> Result<BrownForsythe> {
     let n = n1 + n2;
     let grand = (mx * n1 + my * n2) / n;
     let between = n1 * (mx - grand).powi(2) + n2 * (my - grand).powi(2);
-    let within: f64 = zx.iter().map(|z| (z - mx).powi(2)).sum::<f64>() + zy.iter().map(|z| (z - my).powi(2)).sum::<f64>();
+    let within: f64 = zx.iter().map(|z| (z - mx).powi(2)).sum::<f64>()
+        + zy.iter().map(|z| (z - my).powi(2)).sum::<f64>();
     let df2 = n - 2.0;
     let (f, p) = if within == 0.0 {
-        if between == 0.0 { (0.0, 1.0) } else { (f64::INFINITY, 0.0) }
+        if between == 0.0 {
+            (0.0, 1.0)
+        } else {
+            (f64::INFINITY, 0.0)
+        }
     } else {
         let f = between / (within / df2);
         let dist = FisherSnedecor::new(1.0, df2).expect("valid degrees of freedom");
         (f, dist.sf(f))
     };
-    Ok(BrownForsythe { f, p_value: p, spread_x: mx, spread_y: my })
+    Ok(BrownForsythe {
+        f,
+        p_value: p,
+        spread_x: mx,
+        spread_y: my,
+    })
 }
 
 /// The result of a Mann–Kendall trend test.
@@ -490,7 +540,10 @@ pub struct MannKendall {
 pub fn mann_kendall(xs: &[f64]) -> Result<MannKendall> {
     check_finite("values", xs)?;
     if xs.len() < 3 {
-        return Err(Error::invalid("values", "the Mann–Kendall test needs at least 3 values"));
+        return Err(Error::invalid(
+            "values",
+            "the Mann–Kendall test needs at least 3 values",
+        ));
     }
     let n = xs.len();
     let fnn = n as f64;
@@ -515,9 +568,19 @@ pub fn mann_kendall(xs: &[f64]) -> Result<MannKendall> {
     let concordant = pairs - discordant - tied;
     let s = concordant - discordant;
     let var_s = (fnn * (fnn - 1.0) * (2.0 * fnn + 5.0) - tie_var) / 18.0;
-    let z = if var_s <= 0.0 || s == 0.0 { 0.0 } else { (s - s.signum()) / var_s.sqrt() };
+    let z = if var_s <= 0.0 || s == 0.0 {
+        0.0
+    } else {
+        (s - s.signum()) / var_s.sqrt()
+    };
     let p = (2.0 * normal_sf(z.abs())).min(1.0);
-    Ok(MannKendall { s, var_s, z, tau: s / pairs, p_value: p })
+    Ok(MannKendall {
+        s,
+        var_s,
+        z,
+        tau: s / pairs,
+        p_value: p,
+    })
 }
 
 /// Sorts `v` ascending and returns the number of strict inversions (i < j, v_i > v_j).
@@ -620,7 +683,10 @@ mod tests {
     fn quantiles_match_numpy() {
         // numpy.quantile([1, 2, 3, 4, 10], [0.95, 0.5, 0.05, 0, 1]) = [8.8, 3, 1.2, 1, 10]
         let xs = [1.0, 2.0, 3.0, 4.0, 10.0];
-        let got: Vec<f64> = [0.95, 0.5, 0.05, 0.0, 1.0].iter().map(|&q| quantile_sorted(&xs, q)).collect();
+        let got: Vec<f64> = [0.95, 0.5, 0.05, 0.0, 1.0]
+            .iter()
+            .map(|&q| quantile_sorted(&xs, q))
+            .collect();
         for (g, w) in got.iter().zip([8.8, 3.0, 1.2, 1.0, 10.0]) {
             assert!((g - w).abs() < 1e-12, "{got:?}");
         }
@@ -631,16 +697,40 @@ mod tests {
     fn exact_mwu_of_two_separated_samples_of_five_is_0_0079() {
         // Regression for statrs 0.19.1 (SETUP-NOTES 4), which answers 1.0 here.
         // scipy 1.17.1: mannwhitneyu([1,2,3,4,5], [6,7,8,9,10], method="exact") -> U=0, p=0.007936507936507936
-        let r = mann_whitney(&[1.0, 2.0, 3.0, 4.0, 5.0], &[6.0, 7.0, 8.0, 9.0, 10.0], Alternative::TwoSided).unwrap();
+        let r = mann_whitney(
+            &[1.0, 2.0, 3.0, 4.0, 5.0],
+            &[6.0, 7.0, 8.0, 9.0, 10.0],
+            Alternative::TwoSided,
+        )
+        .unwrap();
         assert_eq!(r.method, MwuMethod::Exact);
         assert_eq!(r.u, 0.0);
-        assert!(close(r.p_value, 0.007936507936507936, 1e-12), "{}", r.p_value);
-        let r = mann_whitney(&[6.0, 7.0, 8.0, 9.0, 10.0], &[1.0, 2.0, 3.0, 4.0, 5.0], Alternative::TwoSided).unwrap();
+        assert!(
+            close(r.p_value, 0.007936507936507936, 1e-12),
+            "{}",
+            r.p_value
+        );
+        let r = mann_whitney(
+            &[6.0, 7.0, 8.0, 9.0, 10.0],
+            &[1.0, 2.0, 3.0, 4.0, 5.0],
+            Alternative::TwoSided,
+        )
+        .unwrap();
         assert_eq!(r.u, 25.0);
         assert!(close(r.p_value, 0.007936507936507936, 1e-12));
-        let r = mann_whitney(&[6.0, 7.0, 8.0, 9.0, 10.0], &[1.0, 2.0, 3.0, 4.0, 5.0], Alternative::Greater).unwrap();
+        let r = mann_whitney(
+            &[6.0, 7.0, 8.0, 9.0, 10.0],
+            &[1.0, 2.0, 3.0, 4.0, 5.0],
+            Alternative::Greater,
+        )
+        .unwrap();
         assert!(close(r.p_value, 1.0 / 252.0, 1e-12));
-        let r = mann_whitney(&[6.0, 7.0, 8.0, 9.0, 10.0], &[1.0, 2.0, 3.0, 4.0, 5.0], Alternative::Less).unwrap();
+        let r = mann_whitney(
+            &[6.0, 7.0, 8.0, 9.0, 10.0],
+            &[1.0, 2.0, 3.0, 4.0, 5.0],
+            Alternative::Less,
+        )
+        .unwrap();
         assert!(close(r.p_value, 1.0, 1e-12));
     }
 
@@ -681,10 +771,15 @@ mod tests {
             let n1 = 1 + rng.usize(..40);
             let n2 = 1 + rng.usize(..40);
             let mut x: Vec<f64> = (0..n1).map(|_| (rng.f64() * 10.0).round() / 2.0).collect();
-            let mut y: Vec<f64> = (0..n2).map(|_| (rng.f64() * 10.0).round() / 2.0 + trial as f64 * 0.01).collect();
+            let mut y: Vec<f64> = (0..n2)
+                .map(|_| (rng.f64() * 10.0).round() / 2.0 + trial as f64 * 0.01)
+                .collect();
             sort(&mut x);
             sort(&mut y);
-            let mut all: Vec<f64> = x.iter().flat_map(|a| y.iter().map(move |b| a - b)).collect();
+            let mut all: Vec<f64> = x
+                .iter()
+                .flat_map(|a| y.iter().map(move |b| a - b))
+                .collect();
             sort(&mut all);
             for k in [1, all.len() / 3 + 1, all.len() / 2 + 1, all.len()] {
                 assert_eq!(kth_difference(&x, &y, k), all[k - 1], "trial {trial} k {k}");
@@ -728,9 +823,18 @@ mod tests {
             assert!(close(r.p_value, p, 1e-10), "{alt:?}: {} vs {p}", r.p_value);
         }
         // scipy: mannwhitneyu(BIG_X, BIG_Y, method="asymptotic") -> U = 17099.5, p = 0.025041145790357926
-        let r = mann_whitney(&crate::detect::tests_support::BIG_X, &crate::detect::tests_support::BIG_Y, Alternative::TwoSided).unwrap();
+        let r = mann_whitney(
+            &crate::detect::tests_support::BIG_X,
+            &crate::detect::tests_support::BIG_Y,
+            Alternative::TwoSided,
+        )
+        .unwrap();
         assert_eq!(r.u, 17099.5);
-        assert!(close(r.p_value, 0.025041145790357926, 1e-10), "{}", r.p_value);
+        assert!(
+            close(r.p_value, 0.025041145790357926, 1e-10),
+            "{}",
+            r.p_value
+        );
     }
 
     #[test]
@@ -755,34 +859,61 @@ mod tests {
         // differences, C = floor(n1 n2 / 2 - norm.ppf(1 - a/2) sqrt(n1 n2 (n1 + n2 + 1) / 12)).
         let h = hodges_lehmann(&A, &B, 0.95).unwrap();
         assert_eq!((h.shift, h.lower, h.upper), (2.0, 0.0, 4.5));
-        let h = hodges_lehmann(&crate::detect::tests_support::BIG_X, &crate::detect::tests_support::BIG_Y, 0.95).unwrap();
-        assert!(close(h.shift, 0.22, 1e-12) && close(h.lower, 0.03, 1e-9) && close(h.upper, 0.42, 1e-9), "{h:?}");
+        let h = hodges_lehmann(
+            &crate::detect::tests_support::BIG_X,
+            &crate::detect::tests_support::BIG_Y,
+            0.95,
+        )
+        .unwrap();
+        assert!(
+            close(h.shift, 0.22, 1e-12) && close(h.lower, 0.03, 1e-9) && close(h.upper, 0.42, 1e-9),
+            "{h:?}"
+        );
         let h = hodges_lehmann(&C, &D, 0.90).unwrap();
-        assert!(close(h.shift, 2.3, 1e-12) && close(h.lower, -0.2, 1e-9) && close(h.upper, 4.5, 1e-12), "{h:?}");
+        assert!(
+            close(h.shift, 2.3, 1e-12) && close(h.lower, -0.2, 1e-9) && close(h.upper, 4.5, 1e-12),
+            "{h:?}"
+        );
     }
 
     #[test]
     fn brown_forsythe_matches_scipy_levene_median() {
         // scipy 1.17.1: levene(A, B, center="median") -> F = 5.004155502217376, p = 0.03683460076333643
         let r = brown_forsythe(&A, &B).unwrap();
-        assert!(close(r.f, 5.004155502217376, 1e-10) && close(r.p_value, 0.03683460076333643, 1e-8), "{r:?}");
+        assert!(
+            close(r.f, 5.004155502217376, 1e-10) && close(r.p_value, 0.03683460076333643, 1e-8),
+            "{r:?}"
+        );
         // levene(BIG_X, 2 * BIG_Y, center="median") -> F = 73.86332951521338, p = 2.873736110528263e-16
-        let y2: Vec<f64> = crate::detect::tests_support::BIG_Y.iter().map(|v| v * 2.0).collect();
+        let y2: Vec<f64> = crate::detect::tests_support::BIG_Y
+            .iter()
+            .map(|v| v * 2.0)
+            .collect();
         let r = brown_forsythe(&crate::detect::tests_support::BIG_X, &y2).unwrap();
-        assert!(close(r.f, 73.86332951521338, 1e-10) && close(r.p_value, 2.873736110528263e-16, 1e-6), "{r:?}");
+        assert!(
+            close(r.f, 73.86332951521338, 1e-10) && close(r.p_value, 2.873736110528263e-16, 1e-6),
+            "{r:?}"
+        );
     }
 
     #[test]
     fn mann_kendall_and_theil_sen_match_pymannkendall_and_scipy() {
         // pymannkendall 1.4.3: original_test(T) -> S 156, var_s 939.333.., z 5.057336265907032,
         // Tau 0.8210526315789474, p 4.2515318332547736e-07; scipy theilslopes(T) -> 0.5, 2.25
-        let t = [3.0, 4.0, 4.0, 2.0, 5.0, 6.0, 6.0, 6.0, 5.0, 7.0, 8.0, 7.0, 9.0, 9.0, 10.0, 8.0, 11.0, 12.0, 12.0, 11.0];
+        let t = [
+            3.0, 4.0, 4.0, 2.0, 5.0, 6.0, 6.0, 6.0, 5.0, 7.0, 8.0, 7.0, 9.0, 9.0, 10.0, 8.0, 11.0,
+            12.0, 12.0, 11.0,
+        ];
         let r = mann_kendall(&t).unwrap();
         assert_eq!(r.s, 156.0);
         assert!(close(r.var_s, 939.3333333333334, 1e-12));
         assert!(close(r.z, 5.057336265907032, 1e-12));
         assert!(close(r.tau, 0.8210526315789474, 1e-12));
-        assert!(close(r.p_value, 4.2515318332547736e-07, 1e-6), "{}", r.p_value);
+        assert!(
+            close(r.p_value, 4.2515318332547736e-07, 1e-6),
+            "{}",
+            r.p_value
+        );
         assert_eq!(theil_sen(&t).unwrap(), (0.5, 2.25));
         // original_test(MK_W) -> S 13956, var 3011921.3333333335, z 8.040962348102402, Tau 0.3111705685618729
         // theilslopes(MK_W) -> 0.006279110071272286, -0.6387269556552067
@@ -794,7 +925,11 @@ mod tests {
         assert!(close(r.tau, 0.3111705685618729, 1e-12));
         assert!(r.p_value < 1e-14);
         let (slope, intercept) = theil_sen(&w).unwrap();
-        assert!(close(slope, 0.006279110071272286, 1e-12) && close(intercept, -0.6387269556552067, 1e-12), "{slope} {intercept}");
+        assert!(
+            close(slope, 0.006279110071272286, 1e-12)
+                && close(intercept, -0.6387269556552067, 1e-12),
+            "{slope} {intercept}"
+        );
     }
 
     #[test]

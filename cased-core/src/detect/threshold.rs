@@ -26,7 +26,13 @@ pub struct ThresholdConfig {
 
 impl Default for ThresholdConfig {
     fn default() -> Self {
-        Self { lower: None, upper: None, trigger: 1, window: None, resolve: 1 }
+        Self {
+            lower: None,
+            upper: None,
+            trigger: 1,
+            window: None,
+            resolve: 1,
+        }
     }
 }
 
@@ -152,21 +158,31 @@ impl Detector for ThresholdDetector {
                 effect: 0.0,
                 n: self.config.resolve,
                 rule: format!("{} values in a row within bounds", self.config.resolve),
-                detail: format!("is back within bounds ({} for {} values in a row)", num(x), self.config.resolve),
+                detail: format!(
+                    "is back within bounds ({} for {} values in a row)",
+                    num(x),
+                    self.config.resolve
+                ),
             }));
         }
         if self.recent.len() == self.window && self.recent.pop_front() == Some(true) {
             self.breaches -= 1;
         }
         self.recent.push_back(breach.is_some());
-        let Some((bound, side)) = breach else { return Ok(None) };
+        let Some((bound, side)) = breach else {
+            return Ok(None);
+        };
         self.breaches += 1;
         if self.breaches < self.config.trigger {
             return Ok(None);
         }
         self.alarming = true;
         self.ok_run = 0;
-        let effect = if bound == 0.0 { (x - bound).abs() } else { (x - bound).abs() / bound.abs() };
+        let effect = if bound == 0.0 {
+            (x - bound).abs()
+        } else {
+            (x - bound).abs() / bound.abs()
+        };
         let (k, n) = (self.config.trigger, self.window);
         Ok(Some(Detection {
             kind: DetectionKind::Alarm,
@@ -183,7 +199,11 @@ impl Detector for ThresholdDetector {
                 "was {} ({side} the limit {}){}",
                 num(x),
                 num(bound),
-                if n > 1 { format!("; {} of the last {n} values broke it", self.breaches) } else { String::new() }
+                if n > 1 {
+                    format!("; {} of the last {n} values broke it", self.breaches)
+                } else {
+                    String::new()
+                }
             ),
         }))
     }
@@ -197,7 +217,11 @@ impl Detector for ThresholdDetector {
     }
 
     fn score(&self) -> f64 {
-        if self.alarming { 1.0 } else { self.breaches as f64 / self.config.trigger as f64 }
+        if self.alarming {
+            1.0
+        } else {
+            self.breaches as f64 / self.config.trigger as f64
+        }
     }
 }
 
@@ -211,26 +235,48 @@ mod tests {
 
     #[test]
     fn k_of_n_triggers_and_resolves_after_m_in_a_row() {
-        let cfg = ThresholdConfig { upper: Some(500.0), trigger: 2, window: Some(3), resolve: 2, ..Default::default() };
+        let cfg = ThresholdConfig {
+            upper: Some(500.0),
+            trigger: 2,
+            window: Some(3),
+            resolve: 2,
+            ..Default::default()
+        };
         let mut d = ThresholdDetector::new(cfg).unwrap();
         //             0      1      2      3      4      5      6      7      8      9
-        let xs = [100.0, 600.0, 100.0, 100.0, 700.0, 100.0, 800.0, 100.0, 600.0, 100.0];
+        let xs = [
+            100.0, 600.0, 100.0, 100.0, 700.0, 100.0, 800.0, 100.0, 600.0, 100.0,
+        ];
         let mut more = xs.to_vec();
         more.extend([100.0, 100.0]);
         let found = d.detect(&more).unwrap();
         // 1: one breach in [0..=1]; 4: window [2,3,4] one breach; 6: window [4,5,6] two -> alarm.
         // resolve needs 2 OK in a row: 7 ok, 8 breach, 9 ok, 10 ok -> resolved at 10.
-        assert_eq!(kinds(&found), [(6, DetectionKind::Alarm), (10, DetectionKind::Resolved)]);
+        assert_eq!(
+            kinds(&found),
+            [(6, DetectionKind::Alarm), (10, DetectionKind::Resolved)]
+        );
         assert_eq!(found[0].rule, "2 of the last 3 values above 500");
         assert!((found[0].effect - 0.6).abs() < 1e-12);
-        assert!(found[0].detail.contains("was 800 (above the limit 500)"), "{}", found[0].detail);
+        assert!(
+            found[0].detail.contains("was 800 (above the limit 500)"),
+            "{}",
+            found[0].detail
+        );
     }
 
     #[test]
     fn single_breach_alarms_with_defaults_and_lower_bounds_work() {
-        let mut d = ThresholdDetector::new(ThresholdConfig { lower: Some(0.99), ..Default::default() }).unwrap();
+        let mut d = ThresholdDetector::new(ThresholdConfig {
+            lower: Some(0.99),
+            ..Default::default()
+        })
+        .unwrap();
         let found = d.detect(&[1.0, 0.995, 0.5, 0.5, 1.0]).unwrap();
-        assert_eq!(kinds(&found), [(2, DetectionKind::Alarm), (4, DetectionKind::Resolved)]);
+        assert_eq!(
+            kinds(&found),
+            [(2, DetectionKind::Alarm), (4, DetectionKind::Resolved)]
+        );
         assert!(found[0].detail.contains("below"));
     }
 
@@ -247,9 +293,18 @@ mod tests {
         let fields: Vec<_> = e.field_errors().iter().map(|f| f.field.clone()).collect();
         assert_eq!(fields, ["upper", "trigger", "resolve"]);
         assert!(ThresholdDetector::new(ThresholdConfig::default()).is_err());
-        let e = ThresholdDetector::new(ThresholdConfig { upper: Some(1.0), trigger: 3, window: Some(2), ..Default::default() });
+        let e = ThresholdDetector::new(ThresholdConfig {
+            upper: Some(1.0),
+            trigger: 3,
+            window: Some(2),
+            ..Default::default()
+        });
         assert_eq!(e.unwrap_err().field_errors()[0].field, "window");
-        let mut d = ThresholdDetector::new(ThresholdConfig { upper: Some(1.0), ..Default::default() }).unwrap();
+        let mut d = ThresholdDetector::new(ThresholdConfig {
+            upper: Some(1.0),
+            ..Default::default()
+        })
+        .unwrap();
         assert!(d.update(f64::NAN).is_err());
         assert!(d.update(f64::INFINITY).is_err());
     }

@@ -5,7 +5,10 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 use super::stats::{self, MannKendall, check_value};
-use super::{Detection, DetectionKind, Detector, Direction, LookSpending, SeverityPolicy, num, pval, validate_alpha};
+use super::{
+    Detection, DetectionKind, Detector, Direction, LookSpending, SeverityPolicy, num, pval,
+    validate_alpha,
+};
 use crate::error::{Problems, Result};
 
 /// Settings of a [`TrendDetector`].
@@ -53,14 +56,20 @@ impl TrendConfig {
             p.add(format!("{prefix}window"), "must be at least `min_samples`");
         }
         if !(self.allowed_change.is_finite() && self.allowed_change >= 0.0) {
-            p.add(format!("{prefix}allowed_change"), "must be a finite number ≥ 0");
+            p.add(
+                format!("{prefix}allowed_change"),
+                "must be a finite number ≥ 0",
+            );
         }
         if !(self.min_change.is_finite() && self.min_change >= 0.0) {
             p.add(format!("{prefix}min_change"), "must be a finite number ≥ 0");
         }
         validate_alpha(p, &format!("{prefix}alpha"), self.alpha);
         if !(self.look_growth.is_finite() && self.look_growth >= 1.0) {
-            p.add(format!("{prefix}look_growth"), "must be a finite number ≥ 1");
+            p.add(
+                format!("{prefix}look_growth"),
+                "must be a finite number ≥ 1",
+            );
         }
     }
 }
@@ -134,7 +143,13 @@ impl TrendDetector {
     pub fn test(&self, xs: &[f64]) -> Result<TrendResult> {
         stats::check_finite("values", xs)?;
         if xs.len() < self.config.min_samples {
-            return Err(crate::Error::invalid("values", format!("need at least {} values (min_samples)", self.config.min_samples)));
+            return Err(crate::Error::invalid(
+                "values",
+                format!(
+                    "need at least {} values (min_samples)",
+                    self.config.min_samples
+                ),
+            ));
         }
         self.test_at(xs, 1, self.config.alpha)
     }
@@ -160,7 +175,18 @@ impl TrendDetector {
             Direction::Either => change.abs() > margin,
         };
         let alarm = p_value < level && big;
-        Ok(TrendResult { n, mann_kendall: mk, slope, intercept, median, change, p_value, level, look, alarm })
+        Ok(TrendResult {
+            n,
+            mann_kendall: mk,
+            slope,
+            intercept,
+            median,
+            change,
+            p_value,
+            level,
+            look,
+            alarm,
+        })
     }
 
     /// The detection a result amounts to, if it fired.
@@ -169,7 +195,11 @@ impl TrendDetector {
         if !r.alarm {
             return None;
         }
-        let effect = if r.median != 0.0 { r.change / r.median.abs() } else { r.change };
+        let effect = if r.median != 0.0 {
+            r.change / r.median.abs()
+        } else {
+            r.change
+        };
         Some(Detection {
             kind: DetectionKind::Alarm,
             index,
@@ -180,7 +210,12 @@ impl TrendDetector {
             confidence: 1.0 - r.p_value,
             effect,
             n: r.n,
-            rule: format!("Mann–Kendall p < {} (look {}) and Theil–Sen change beyond the allowed {}%", pval(r.level), r.look, num(self.config.allowed_change * 100.0)),
+            rule: format!(
+                "Mann–Kendall p < {} (look {}) and Theil–Sen change beyond the allowed {}%",
+                pval(r.level),
+                r.look,
+                num(self.config.allowed_change * 100.0)
+            ),
             detail: format!(
                 "is trending {}: {} per value over the last {} values ({} in all, {}% of its median {}); Mann–Kendall S = {}, tau = {}, p = {} at look {}",
                 if r.slope >= 0.0 { "up" } else { "down" },
@@ -216,11 +251,21 @@ impl Detector for TrendDetector {
         }
         let n = self.seen;
         let w = self.config.window as u64;
-        self.next_look = if n < w { ((n as f64 * self.config.look_growth).ceil() as u64).max(n + 1).min(w) } else { n + (w / 4).max(1) };
+        self.next_look = if n < w {
+            ((n as f64 * self.config.look_growth).ceil() as u64)
+                .max(n + 1)
+                .min(w)
+        } else {
+            n + (w / 4).max(1)
+        };
         let (k, level) = self.spending.next_look();
         let xs: Vec<f64> = self.values.iter().copied().collect();
         let r = self.test_at(&xs, k, level)?;
-        self.last = if r.p_value >= 1.0 { 0.0 } else { r.p_value.max(1e-300).ln() / level.ln() };
+        self.last = if r.p_value >= 1.0 {
+            0.0
+        } else {
+            r.p_value.max(1e-300).ln() / level.ln()
+        };
         let d = self.detection(&r, index);
         self.fired = d.is_some();
         Ok(d)
@@ -257,16 +302,26 @@ mod tests {
         assert!(d.detect(&control).unwrap().is_empty());
         d.reset();
         // +0.5 per value: +60 (30%) over a 120-value window, buried in σ = 10 noise
-        let ramp: Vec<f64> = (0..300).map(|i| 200.0 + 0.5 * i as f64 + 10.0 * noise(&mut rng)).collect();
+        let ramp: Vec<f64> = (0..300)
+            .map(|i| 200.0 + 0.5 * i as f64 + 10.0 * noise(&mut rng))
+            .collect();
         let found = d.detect(&ramp).unwrap();
         assert_eq!(found.len(), 1);
         assert!(found[0].index < 120, "{}", found[0].index);
-        assert!(found[0].detail.starts_with("is trending up"), "{}", found[0].detail);
+        assert!(
+            found[0].detail.starts_with("is trending up"),
+            "{}",
+            found[0].detail
+        );
     }
 
     #[test]
     fn a_significant_but_small_trend_is_within_the_allowance() {
-        let d = TrendDetector::new(TrendConfig { allowed_change: 0.5, ..Default::default() }).unwrap();
+        let d = TrendDetector::new(TrendConfig {
+            allowed_change: 0.5,
+            ..Default::default()
+        })
+        .unwrap();
         let xs: Vec<f64> = (0..100).map(|i| 100.0 + 0.1 * i as f64).collect(); // +10%
         let r = d.test(&xs).unwrap();
         assert!(r.p_value < 1e-10 && !r.alarm);
@@ -280,6 +335,13 @@ mod tests {
         assert!(d.test(&[f64::NAN; 20]).is_err());
         let r = d.test(&[1.0; 20]).unwrap();
         assert!(!r.alarm && r.slope == 0.0);
-        assert!(TrendDetector::new(TrendConfig { min_samples: 2, window: 1, ..Default::default() }).is_err());
+        assert!(
+            TrendDetector::new(TrendConfig {
+                min_samples: 2,
+                window: 1,
+                ..Default::default()
+            })
+            .is_err()
+        );
     }
 }

@@ -44,7 +44,7 @@ use crate::severity::Severity;
 use crate::update::{EndReason, Finding, Report, StatusUpdate, TickRecord};
 use crate::verdict::Verdict;
 
-pub use sqlite::{SqliteHistory, SqliteOptions, SCHEMA_VERSION};
+pub use sqlite::{SCHEMA_VERSION, SqliteHistory, SqliteOptions};
 
 /// An alert as history keeps it: the fields queries need, plus the whole alert as JSON.
 ///
@@ -105,8 +105,8 @@ impl AlertRecord {
     /// [`Error::Validation`](crate::Error::Validation) on field `payload` when it does not
     /// serialize to JSON.
     pub fn with_payload(mut self, alert: &impl Serialize) -> Result<Self> {
-        self.payload =
-            serde_json::to_value(alert).map_err(|e| crate::Error::invalid("payload", e.to_string()))?;
+        self.payload = serde_json::to_value(alert)
+            .map_err(|e| crate::Error::invalid("payload", e.to_string()))?;
         Ok(self)
     }
 }
@@ -339,7 +339,12 @@ impl DetectionSummary {
 pub trait HistoryStore: Send + Sync + fmt::Debug {
     /// Records that a session started for `event` at `started_at_unix_ms`. Does nothing when
     /// the session is already recorded.
-    async fn begin_session(&self, session_id: &str, event: &DeploymentEvent, started_at_unix_ms: u64) -> Result<()>;
+    async fn begin_session(
+        &self,
+        session_id: &str,
+        event: &DeploymentEvent,
+        started_at_unix_ms: u64,
+    ) -> Result<()>;
 
     /// Records one status update: its tick and check results (none for the finishing update)
     /// and its findings, in one transaction. A session not begun is begun from the update's
@@ -378,7 +383,11 @@ pub trait HistoryStore: Send + Sync + fmt::Debug {
 
     /// Verdict counts and success rate per bucket, oldest first; buckets without deployments
     /// are left out. `filter.limit` is ignored.
-    async fn verdict_counts(&self, filter: &DeploymentFilter, bucket: Bucket) -> Result<Vec<VerdictCounts>>;
+    async fn verdict_counts(
+        &self,
+        filter: &DeploymentFilter,
+        bucket: Bucket,
+    ) -> Result<Vec<VerdictCounts>>;
 
     /// The time to detect of every matching deployment that was detected, oldest first.
     /// `filter.limit` is ignored.
@@ -392,7 +401,11 @@ pub trait HistoryStore: Send + Sync + fmt::Debug {
 
     /// The last `n` healthy deployments matching `filter` (its verdict and limit are
     /// replaced), newest first: what baselines are built from.
-    async fn last_healthy(&self, filter: &DeploymentFilter, n: usize) -> Result<Vec<DeploymentRecord>> {
+    async fn last_healthy(
+        &self,
+        filter: &DeploymentFilter,
+        n: usize,
+    ) -> Result<Vec<DeploymentRecord>> {
         let mut f = filter.clone();
         f.verdict = Some(Verdict::Healthy);
         f.limit = Some(n);
@@ -418,7 +431,11 @@ pub struct Recorded {
 /// session goes on, and the final report write fills in what the updates missed.
 ///
 /// Call it right after [`Monitor::start`](crate::Monitor::start) with the same event.
-pub async fn record_session(store: &dyn HistoryStore, session: &Session, event: &DeploymentEvent) -> Recorded {
+pub async fn record_session(
+    store: &dyn HistoryStore,
+    session: &Session,
+    event: &DeploymentEvent,
+) -> Recorded {
     let mut errors = Vec::new();
     let keep = |r: Result<()>, errors: &mut Vec<crate::Error>| {
         if let Err(e) = r {
@@ -428,7 +445,10 @@ pub async fn record_session(store: &dyn HistoryStore, session: &Session, event: 
     };
     let mut updates = session.updates();
     let started = now_unix_ms();
-    keep(store.begin_session(session.id(), event, started).await, &mut errors);
+    keep(
+        store.begin_session(session.id(), event, started).await,
+        &mut errors,
+    );
     while let Some(item) = updates.next().await {
         if let UpdateEvent::Update(u) = item {
             keep(store.record_update(&u).await, &mut errors);
@@ -443,7 +463,9 @@ pub async fn record_session(store: &dyn HistoryStore, session: &Session, event: 
 pub type SharedHistory = Arc<dyn HistoryStore>;
 
 pub(crate) fn now_unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Durations as fractional milliseconds.
@@ -474,7 +496,9 @@ pub(crate) mod opt_ms {
         }
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
         Option::<f64>::deserialize(d)?
             .map(crate::update::millis_to_duration)
             .transpose()

@@ -15,19 +15,21 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    AlertRecord, Bucket, DeploymentFilter, DeploymentRecord, DetectedBy, Detection, HistoryStore, StoredFinding,
-    VerdictCounts, now_unix_ms,
+    AlertRecord, Bucket, DeploymentFilter, DeploymentRecord, DetectedBy, Detection, HistoryStore,
+    StoredFinding, VerdictCounts, now_unix_ms,
 };
 use crate::error::{Error, Result};
 use crate::event::DeploymentEvent;
+use crate::severity::Severity;
 use crate::update::{CheckResult, DeploymentInfo, Finding, Report, StatusUpdate, TickRecord};
 use crate::verdict::Verdict;
-use crate::severity::Severity;
 
 /// The schema version this build writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -125,7 +127,10 @@ pub struct SqliteOptions {
 
 impl Default for SqliteOptions {
     fn default() -> Self {
-        Self { full_sync: false, busy_timeout: Duration::from_secs(5) }
+        Self {
+            full_sync: false,
+            busy_timeout: Duration::from_secs(5),
+        }
     }
 }
 
@@ -145,7 +150,9 @@ struct Inner {
 
 impl std::fmt::Debug for SqliteHistory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteHistory").field("path", &self.inner.path).finish_non_exhaustive()
+        f.debug_struct("SqliteHistory")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -175,12 +182,17 @@ impl SqliteHistory {
         configure(&writer, options)?;
         let mode: String = writer.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(Error::Storage(format!("{} cannot use WAL (journal mode {mode})", path.display())));
+            return Err(Error::Storage(format!(
+                "{} cannot use WAL (journal mode {mode})",
+                path.display()
+            )));
         }
         migrate(&mut writer)?;
         let reader = Connection::open_with_flags(
             path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
         )?;
         configure(&reader, options)?;
         Ok(Self {
@@ -200,7 +212,13 @@ impl SqliteHistory {
         let mut conn = Connection::open_in_memory()?;
         configure(&conn, &SqliteOptions::default())?;
         migrate(&mut conn)?;
-        Ok(Self { inner: Arc::new(Inner { writer: Mutex::new(conn), reader: None, path: None }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                writer: Mutex::new(conn),
+                reader: None,
+                path: None,
+            }),
+        })
     }
 
     /// The file, or `None` in memory.
@@ -214,7 +232,8 @@ impl SqliteHistory {
     /// # Errors
     /// [`Error::Storage`] when it cannot be read.
     pub async fn schema_version(&self) -> Result<u32> {
-        self.read(|c| Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?)).await
+        self.read(|c| Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?))
+            .await
     }
 
     async fn write<T, F>(&self, f: F) -> Result<T>
@@ -261,7 +280,11 @@ fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
 fn configure(conn: &Connection, options: &SqliteOptions) -> Result<()> {
     conn.busy_timeout(options.busy_timeout)?;
     conn.pragma_update(None, "foreign_keys", true)?;
-    conn.pragma_update(None, "synchronous", if options.full_sync { "FULL" } else { "NORMAL" })?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        if options.full_sync { "FULL" } else { "NORMAL" },
+    )?;
     Ok(())
 }
 
@@ -274,8 +297,13 @@ fn migrate(conn: &mut Connection) -> Result<()> {
              ({SCHEMA_VERSION}); upgrade cased"
         )));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().filter(|(i, _)| *i >= version as usize) {
-        tx.execute_batch(sql).map_err(|e| Error::Storage(format!("migration to version {}: {e}", i + 1)))?;
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i >= version as usize)
+    {
+        tx.execute_batch(sql)
+            .map_err(|e| Error::Storage(format!("migration to version {}: {e}", i + 1)))?;
         tracing::info!(version = i + 1, "history schema migrated");
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
@@ -294,13 +322,15 @@ fn name<T: Serialize>(v: &T) -> String {
 }
 
 fn parse<T: DeserializeOwned>(s: &str) -> rusqlite::Result<T> {
-    serde_json::from_value(serde_json::Value::String(s.to_owned()))
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
 }
 
 fn parse_json<T: DeserializeOwned>(s: &str) -> rusqlite::Result<T> {
-    serde_json::from_str(s)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+    serde_json::from_str(s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
 }
 
 fn to_json<T: Serialize>(v: &T) -> Result<String> {
@@ -404,7 +434,13 @@ fn upsert_tick(
     Ok(())
 }
 
-fn insert_finding(tx: &Transaction<'_>, session_id: &str, seq: u32, tick: Option<u32>, f: &Finding) -> Result<()> {
+fn insert_finding(
+    tx: &Transaction<'_>,
+    session_id: &str,
+    seq: u32,
+    tick: Option<u32>,
+    f: &Finding,
+) -> Result<()> {
     tx.prepare_cached(
         "INSERT INTO findings (id, session_id, seq, tick, metric, detector, severity, severity_rank, message, finding_json)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -440,8 +476,11 @@ fn write_update(tx: &Transaction<'_>, u: &StatusUpdate) -> Result<()> {
         upsert_tick(tx, &u.session_id, &record, None, false)?;
     }
     if !u.findings.is_empty() {
-        let known: u32 =
-            tx.query_row("SELECT count(*) FROM findings WHERE session_id = ?1", [&*u.session_id], |r| r.get(0))?;
+        let known: u32 = tx.query_row(
+            "SELECT count(*) FROM findings WHERE session_id = ?1",
+            [&*u.session_id],
+            |r| r.get(0),
+        )?;
         let tick = is_tick.then_some(u.tick);
         for (i, f) in u.findings.iter().enumerate() {
             insert_finding(tx, &u.session_id, known + 1 + i as u32, tick, f)?;
@@ -454,7 +493,14 @@ fn write_report(tx: &Transaction<'_>, r: &Report) -> Result<()> {
     let id: &str = &r.session_id;
     let info = DeploymentInfo::of(&r.event, id);
     let event_json = r.event.to_json();
-    insert_deployment(tx, id, &info, r.event.git_ref(), r.started_at_unix_ms, Some(&event_json))?;
+    insert_deployment(
+        tx,
+        id,
+        &info,
+        r.event.git_ref(),
+        r.started_at_unix_ms,
+        Some(&event_json),
+    )?;
     tx.prepare_cached(
         "UPDATE deployments SET started_at_ms = ?2, git_ref = ?3, duration_ms = ?4, verdict = ?5, reason = ?6,
                 ended_by = ?7, event_json = ?8, report_json = ?9
@@ -477,13 +523,23 @@ fn write_report(tx: &Transaction<'_>, r: &Report) -> Result<()> {
     // Keep the tick at which each finding was raised: match the report's findings, in order,
     // with those the updates recorded.
     let mut known: Vec<(Option<u32>, Finding)> = {
-        let mut stmt = tx.prepare_cached("SELECT tick, finding_json FROM findings WHERE session_id = ?1 ORDER BY seq")?;
-        stmt.query_map([id], |row| Ok((row.get(0)?, parse_json::<Finding>(&row.get::<_, String>(1)?)?)))?
-            .collect::<rusqlite::Result<_>>()?
+        let mut stmt = tx.prepare_cached(
+            "SELECT tick, finding_json FROM findings WHERE session_id = ?1 ORDER BY seq",
+        )?;
+        stmt.query_map([id], |row| {
+            Ok((
+                row.get(0)?,
+                parse_json::<Finding>(&row.get::<_, String>(1)?)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?
     };
     tx.execute("DELETE FROM findings WHERE session_id = ?1", [id])?;
     for (i, f) in r.findings.iter().enumerate() {
-        let tick = known.iter().position(|(_, k)| k == f).and_then(|p| known.remove(p).0);
+        let tick = known
+            .iter()
+            .position(|(_, k)| k == f)
+            .and_then(|p| known.remove(p).0);
         insert_finding(tx, id, i as u32 + 1, tick, f)?;
     }
     Ok(())
@@ -491,11 +547,17 @@ fn write_report(tx: &Transaction<'_>, r: &Report) -> Result<()> {
 
 fn write_alert(tx: &Transaction<'_>, session_id: &str, a: &AlertRecord) -> Result<()> {
     let exists: bool = tx
-        .query_row("SELECT 1 FROM deployments WHERE session_id = ?1", [session_id], |_| Ok(()))
+        .query_row(
+            "SELECT 1 FROM deployments WHERE session_id = ?1",
+            [session_id],
+            |_| Ok(()),
+        )
         .optional()?
         .is_some();
     if !exists {
-        return Err(Error::Storage(format!("no session {session_id:?} in history; begin it before its alerts")));
+        return Err(Error::Storage(format!(
+            "no session {session_id:?} in history; begin it before its alerts"
+        )));
     }
     tx.prepare_cached(
         "INSERT INTO alerts (id, session_id, dedup_key, severity, state, title, created_at_ms, updated_at_ms, alert_json)
@@ -521,7 +583,8 @@ fn write_alert(tx: &Transaction<'_>, session_id: &str, a: &AlertRecord) -> Resul
 
 // ---- reads -------------------------------------------------------------------------------
 
-const DEPLOYMENT_COLUMNS: &str = "d.session_id, d.correlation_id, d.deployment_request, d.repository, d.environment,
+const DEPLOYMENT_COLUMNS: &str =
+    "d.session_id, d.correlation_id, d.deployment_request, d.repository, d.environment,
     d.commit_sha, d.git_ref, d.started_at_ms, d.duration_ms, d.verdict, d.reason, d.ended_by,
     (SELECT t.verdict FROM ticks t WHERE t.session_id = d.session_id ORDER BY t.tick DESC LIMIT 1),
     (SELECT count(*) FROM ticks t WHERE t.session_id = d.session_id),
@@ -562,15 +625,35 @@ fn where_clause(f: &DeploymentFilter) -> (String, Vec<SqlValue>) {
     };
     eq("d.repository =", f.repository.clone().map(SqlValue::Text));
     eq("d.environment =", f.environment.clone().map(SqlValue::Text));
-    eq("d.correlation_id =", f.correlation_id.clone().map(SqlValue::Text));
-    eq("d.verdict =", f.verdict.map(|v| SqlValue::Text(v.as_str().to_owned())));
-    eq("d.started_at_ms >=", f.since_unix_ms.map(|v| SqlValue::Integer(unix(v))));
-    eq("d.started_at_ms <", f.until_unix_ms.map(|v| SqlValue::Integer(unix(v))));
-    let clause = if conds.is_empty() { String::new() } else { format!("WHERE {}", conds.join(" AND ")) };
+    eq(
+        "d.correlation_id =",
+        f.correlation_id.clone().map(SqlValue::Text),
+    );
+    eq(
+        "d.verdict =",
+        f.verdict.map(|v| SqlValue::Text(v.as_str().to_owned())),
+    );
+    eq(
+        "d.started_at_ms >=",
+        f.since_unix_ms.map(|v| SqlValue::Integer(unix(v))),
+    );
+    eq(
+        "d.started_at_ms <",
+        f.until_unix_ms.map(|v| SqlValue::Integer(unix(v))),
+    );
+    let clause = if conds.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conds.join(" AND "))
+    };
     (clause, args)
 }
 
-fn query_deployments(c: &Connection, sql_tail: &str, args: Vec<SqlValue>) -> Result<Vec<DeploymentRecord>> {
+fn query_deployments(
+    c: &Connection,
+    sql_tail: &str,
+    args: Vec<SqlValue>,
+) -> Result<Vec<DeploymentRecord>> {
     let sql = format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments d {sql_tail}");
     let mut stmt = c.prepare_cached(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(args), deployment_row)?;
@@ -643,25 +726,36 @@ fn read_findings(c: &Connection, session_id: &str) -> Result<Vec<StoredFinding>>
 }
 
 fn read_alerts(c: &Connection, session_id: &str) -> Result<Vec<AlertRecord>> {
-    let mut stmt =
-        c.prepare_cached("SELECT alert_json FROM alerts WHERE session_id = ?1 ORDER BY created_at_ms, id")?;
+    let mut stmt = c.prepare_cached(
+        "SELECT alert_json FROM alerts WHERE session_id = ?1 ORDER BY created_at_ms, id",
+    )?;
     let rows = stmt.query_map([session_id], |r| parse_json(&r.get::<_, String>(0)?))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 const DAY_MS: i64 = 86_400_000;
 
-fn verdict_counts(c: &Connection, filter: &DeploymentFilter, bucket: Bucket) -> Result<Vec<VerdictCounts>> {
+fn verdict_counts(
+    c: &Connection,
+    filter: &DeploymentFilter,
+    bucket: Bucket,
+) -> Result<Vec<VerdictCounts>> {
     let (clause, args) = where_clause(filter);
     let key = match bucket {
         Bucket::Day => "d.started_at_ms / 86400000",
         // 1970-01-01 was a Thursday: shifting by 3 days makes weeks start on Monday.
         Bucket::Week => "(d.started_at_ms / 86400000 + 3) / 7",
     };
-    let sql = format!("SELECT {key} AS b, d.verdict, count(*) FROM deployments d {clause} GROUP BY b, d.verdict ORDER BY b");
+    let sql = format!(
+        "SELECT {key} AS b, d.verdict, count(*) FROM deployments d {clause} GROUP BY b, d.verdict ORDER BY b"
+    );
     let mut stmt = c.prepare_cached(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, u32>(2)?))
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, Option<String>>(1)?,
+            r.get::<_, u32>(2)?,
+        ))
     })?;
     let mut out: Vec<(i64, VerdictCounts)> = Vec::new();
     for row in rows {
@@ -672,7 +766,13 @@ fn verdict_counts(c: &Connection, filter: &DeploymentFilter, bucket: Bucket) -> 
                 Bucket::Week => b * 7 - 3,
             };
             let start = (start_day * DAY_MS).max(0) as u64;
-            out.push((b, VerdictCounts { start_unix_ms: start, ..Default::default() }));
+            out.push((
+                b,
+                VerdictCounts {
+                    start_unix_ms: start,
+                    ..Default::default()
+                },
+            ));
         }
         let v = &mut out.last_mut().expect("pushed above").1;
         match verdict.as_deref().map(parse::<Verdict>).transpose()? {
@@ -706,10 +806,13 @@ fn time_to_detect(c: &Connection, filter: &DeploymentFilter) -> Result<Vec<Detec
     );
     let candidates: Vec<(String, i64, Option<u32>, Option<u32>)> = {
         let mut stmt = c.prepare_cached(&sql)?;
-        stmt.query_map(rusqlite::params_from_iter(args), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-            .collect::<rusqlite::Result<_>>()?
+        stmt.query_map(rusqlite::params_from_iter(args), |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?
     };
-    let mut elapsed = c.prepare_cached("SELECT elapsed_ms FROM ticks WHERE session_id = ?1 AND tick = ?2")?;
+    let mut elapsed =
+        c.prepare_cached("SELECT elapsed_ms FROM ticks WHERE session_id = ?1 AND tick = ?2")?;
     let mut out = Vec::new();
     for (session_id, started, finding_tick, failed_tick) in candidates {
         let (tick, by) = match (finding_tick, failed_tick) {
@@ -731,13 +834,25 @@ fn time_to_detect(c: &Connection, filter: &DeploymentFilter) -> Result<Vec<Detec
 
 #[async_trait::async_trait]
 impl HistoryStore for SqliteHistory {
-    async fn begin_session(&self, session_id: &str, event: &DeploymentEvent, started_at_unix_ms: u64) -> Result<()> {
+    async fn begin_session(
+        &self,
+        session_id: &str,
+        event: &DeploymentEvent,
+        started_at_unix_ms: u64,
+    ) -> Result<()> {
         let session_id = session_id.to_owned();
         let info = DeploymentInfo::of(event, &session_id);
         let git_ref = event.git_ref().map(str::to_owned);
         let event_json = event.to_json();
         self.write(move |tx| {
-            insert_deployment(tx, &session_id, &info, git_ref.as_deref(), started_at_unix_ms, Some(&event_json))
+            insert_deployment(
+                tx,
+                &session_id,
+                &info,
+                git_ref.as_deref(),
+                started_at_unix_ms,
+                Some(&event_json),
+            )
         })
         .await
     }
@@ -749,7 +864,8 @@ impl HistoryStore for SqliteHistory {
 
     async fn record_alert(&self, session_id: &str, alert: &AlertRecord) -> Result<()> {
         let (session_id, alert) = (session_id.to_owned(), alert.clone());
-        self.write(move |tx| write_alert(tx, &session_id, &alert)).await
+        self.write(move |tx| write_alert(tx, &session_id, &alert))
+            .await
     }
 
     async fn record_report(&self, report: &Report) -> Result<()> {
@@ -769,7 +885,9 @@ impl HistoryStore for SqliteHistory {
 
     async fn deployment(&self, session_id: &str) -> Result<Option<DeploymentRecord>> {
         let args = vec![SqlValue::Text(session_id.to_owned())];
-        let rows = self.read(move |c| query_deployments(c, "WHERE d.session_id = ?1", args)).await?;
+        let rows = self
+            .read(move |c| query_deployments(c, "WHERE d.session_id = ?1", args))
+            .await?;
         Ok(rows.into_iter().next())
     }
 
@@ -777,10 +895,17 @@ impl HistoryStore for SqliteHistory {
         let id = session_id.to_owned();
         self.read(move |c| {
             let json: Option<Option<String>> = c
-                .query_row("SELECT report_json FROM deployments WHERE session_id = ?1", [&id], |r| r.get(0))
+                .query_row(
+                    "SELECT report_json FROM deployments WHERE session_id = ?1",
+                    [&id],
+                    |r| r.get(0),
+                )
                 .optional()?;
             json.flatten()
-                .map(|j| Report::from_json(&j).map_err(|e| Error::Storage(format!("stored report of {id}: {e}"))))
+                .map(|j| {
+                    Report::from_json(&j)
+                        .map_err(|e| Error::Storage(format!("stored report of {id}: {e}")))
+                })
                 .transpose()
         })
         .await
@@ -790,10 +915,17 @@ impl HistoryStore for SqliteHistory {
         let id = session_id.to_owned();
         self.read(move |c| {
             let json: Option<Option<String>> = c
-                .query_row("SELECT event_json FROM deployments WHERE session_id = ?1", [&id], |r| r.get(0))
+                .query_row(
+                    "SELECT event_json FROM deployments WHERE session_id = ?1",
+                    [&id],
+                    |r| r.get(0),
+                )
                 .optional()?;
             json.flatten()
-                .map(|j| DeploymentEvent::from_json(&j).map_err(|e| Error::Storage(format!("stored event of {id}: {e}"))))
+                .map(|j| {
+                    DeploymentEvent::from_json(&j)
+                        .map_err(|e| Error::Storage(format!("stored event of {id}: {e}")))
+                })
                 .transpose()
         })
         .await
@@ -814,7 +946,11 @@ impl HistoryStore for SqliteHistory {
         self.read(move |c| read_alerts(c, &id)).await
     }
 
-    async fn verdict_counts(&self, filter: &DeploymentFilter, bucket: Bucket) -> Result<Vec<VerdictCounts>> {
+    async fn verdict_counts(
+        &self,
+        filter: &DeploymentFilter,
+        bucket: Bucket,
+    ) -> Result<Vec<VerdictCounts>> {
         let filter = filter.clone();
         self.read(move |c| verdict_counts(c, &filter, bucket)).await
     }
@@ -827,18 +963,29 @@ impl HistoryStore for SqliteHistory {
     async fn deployment_of_finding(&self, finding_id: &str) -> Result<Option<DeploymentRecord>> {
         let args = vec![SqlValue::Text(finding_id.to_owned())];
         let tail = "WHERE d.session_id = (SELECT session_id FROM findings WHERE id = ?1)";
-        Ok(self.read(move |c| query_deployments(c, tail, args)).await?.into_iter().next())
+        Ok(self
+            .read(move |c| query_deployments(c, tail, args))
+            .await?
+            .into_iter()
+            .next())
     }
 
     async fn deployment_of_alert(&self, alert_id: &str) -> Result<Option<DeploymentRecord>> {
         let args = vec![SqlValue::Text(alert_id.to_owned())];
         let tail = "WHERE d.session_id = (SELECT session_id FROM alerts WHERE id = ?1)";
-        Ok(self.read(move |c| query_deployments(c, tail, args)).await?.into_iter().next())
+        Ok(self
+            .read(move |c| query_deployments(c, tail, args))
+            .await?
+            .into_iter()
+            .next())
     }
 
     async fn prune(&self, before_unix_ms: u64) -> Result<u64> {
         self.write(move |tx| {
-            Ok(tx.execute("DELETE FROM deployments WHERE started_at_ms < ?1", [unix(before_unix_ms)])? as u64)
+            Ok(tx.execute(
+                "DELETE FROM deployments WHERE started_at_ms < ?1",
+                [unix(before_unix_ms)],
+            )? as u64)
         })
         .await
     }

@@ -28,9 +28,15 @@ impl HostSource {
     #[must_use]
     pub fn new() -> Self {
         let system = System::new_with_specifics(
-            RefreshKind::nothing().with_cpu(CpuRefreshKind::nothing().with_cpu_usage()).with_memory(MemoryRefreshKind::nothing().with_ram()),
+            RefreshKind::nothing()
+                .with_cpu(CpuRefreshKind::nothing().with_cpu_usage())
+                .with_memory(MemoryRefreshKind::nothing().with_ram()),
         );
-        Self { system, disks: Disks::new_with_refreshed_list(), primed: false }
+        Self {
+            system,
+            disks: Disks::new_with_refreshed_list(),
+            primed: false,
+        }
     }
 
     /// Takes the host's samples now.
@@ -40,13 +46,19 @@ impl HostSource {
         self.disks.refresh(true);
         let mut out = Vec::new();
         if self.primed {
-            out.push(Sample::new("host_cpu_percent", f64::from(self.system.global_cpu_usage())));
+            out.push(Sample::new(
+                "host_cpu_percent",
+                f64::from(self.system.global_cpu_usage()),
+            ));
         }
         self.primed = true;
         let total = self.system.total_memory();
         let used = self.system.used_memory();
         if total > 0 {
-            out.push(Sample::new("host_memory_used_percent", used as f64 / total as f64 * 100.0));
+            out.push(Sample::new(
+                "host_memory_used_percent",
+                used as f64 / total as f64 * 100.0,
+            ));
         }
         out.push(Sample::new("host_memory_used_bytes", used as f64));
         for d in self.disks.list() {
@@ -72,13 +84,27 @@ mod tests {
     fn samples_memory_and_disks_then_cpu() {
         let mut h = HostSource::new();
         let first = h.sample();
-        assert!(!first.iter().any(|s| s.metric == "host_cpu_percent"), "no CPU figure before a second call");
-        let mem = first.iter().find(|s| s.metric == "host_memory_used_percent").expect("memory");
+        assert!(
+            !first.iter().any(|s| s.metric == "host_cpu_percent"),
+            "no CPU figure before a second call"
+        );
+        let mem = first
+            .iter()
+            .find(|s| s.metric == "host_memory_used_percent")
+            .expect("memory");
         assert!(mem.value > 0.0 && mem.value <= 100.0, "{}", mem.value);
-        assert!(first.iter().filter(|s| s.metric == "host_disk_used_percent").all(|s| (0.0..=100.0).contains(&s.value) && s.labels.contains_key("mount")));
+        assert!(
+            first
+                .iter()
+                .filter(|s| s.metric == "host_disk_used_percent")
+                .all(|s| (0.0..=100.0).contains(&s.value) && s.labels.contains_key("mount"))
+        );
         std::thread::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL); // sysinfo needs two readings apart in time
         let second = h.sample();
-        let cpu = second.iter().find(|s| s.metric == "host_cpu_percent").expect("cpu");
+        let cpu = second
+            .iter()
+            .find(|s| s.metric == "host_cpu_percent")
+            .expect("cpu");
         assert!((0.0..=100.0).contains(&cpu.value), "{}", cpu.value);
     }
 }

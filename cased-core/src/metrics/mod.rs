@@ -45,13 +45,23 @@ impl Sample {
     /// A sample of `metric` taken now, without labels.
     #[must_use]
     pub fn new(metric: impl Into<String>, value: f64) -> Self {
-        Self { metric: metric.into(), labels: Labels::new(), timestamp: unix_now(), value }
+        Self {
+            metric: metric.into(),
+            labels: Labels::new(),
+            timestamp: unix_now(),
+            value,
+        }
     }
 
     /// A sample at `timestamp` (seconds since the Unix epoch).
     #[must_use]
     pub fn at(metric: impl Into<String>, timestamp: f64, value: f64) -> Self {
-        Self { metric: metric.into(), labels: Labels::new(), timestamp, value }
+        Self {
+            metric: metric.into(),
+            labels: Labels::new(),
+            timestamp,
+            value,
+        }
     }
 
     /// Adds a label.
@@ -65,7 +75,9 @@ impl Sample {
 /// Seconds since the Unix epoch, now.
 #[must_use]
 pub fn unix_now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Where a baseline came from.
@@ -91,7 +103,9 @@ impl BaselineSource {
         match self {
             Self::PreDeploy => "the window before the deployment".into(),
             Self::LastHealthy { deployments: 1 } => "the last healthy deployment".into(),
-            Self::LastHealthy { deployments } => format!("the last {deployments} healthy deployments"),
+            Self::LastHealthy { deployments } => {
+                format!("the last {deployments} healthy deployments")
+            }
             Self::Provided => "a baseline provided by the caller".into(),
         }
     }
@@ -119,7 +133,10 @@ impl Baseline {
     /// [`Error::Validation`](crate::Error) when `values` is empty or not finite.
     pub fn provided(values: &[f64]) -> crate::Result<Self> {
         crate::detect::stats::check_finite("baseline", values)?;
-        Ok(Self { source: BaselineSource::Provided, values: values.to_vec() })
+        Ok(Self {
+            source: BaselineSource::Provided,
+            values: values.to_vec(),
+        })
     }
 
     /// How many values it has.

@@ -25,8 +25,16 @@ pub struct BaselineKey {
 impl BaselineKey {
     /// A key.
     #[must_use]
-    pub fn new(repository: impl Into<String>, environment: impl Into<String>, metric: impl Into<String>) -> Self {
-        Self { repository: repository.into(), environment: environment.into(), metric: metric.into() }
+    pub fn new(
+        repository: impl Into<String>,
+        environment: impl Into<String>,
+        metric: impl Into<String>,
+    ) -> Self {
+        Self {
+            repository: repository.into(),
+            environment: environment.into(),
+            metric: metric.into(),
+        }
     }
 }
 
@@ -58,13 +66,25 @@ pub trait BaselineStore: fmt::Debug + Send + Sync {
     /// # Errors
     /// [`Error::Validation`] for values that are not finite; store errors as
     /// [`Error::Storage`].
-    async fn record(&self, key: &BaselineKey, deployment: &str, kind: WindowKind, samples: &[Sample]) -> Result<()>;
+    async fn record(
+        &self,
+        key: &BaselineKey,
+        deployment: &str,
+        kind: WindowKind,
+        samples: &[Sample],
+    ) -> Result<()>;
 
     /// Records how `deployment` of `repository` in `environment` ended.
     ///
     /// # Errors
     /// Store errors as [`Error::Storage`].
-    async fn set_outcome(&self, repository: &str, environment: &str, deployment: &str, healthy: bool) -> Result<()>;
+    async fn set_outcome(
+        &self,
+        repository: &str,
+        environment: &str,
+        deployment: &str,
+        healthy: bool,
+    ) -> Result<()>;
 
     /// The window recorded before `deployment`, if any.
     ///
@@ -77,12 +97,23 @@ pub trait BaselineStore: fmt::Debug + Send + Sync {
     ///
     /// # Errors
     /// Store errors as [`Error::Storage`].
-    async fn last_healthy(&self, key: &BaselineKey, n: usize, exclude: Option<&str>) -> Result<Option<Baseline>>;
+    async fn last_healthy(
+        &self,
+        key: &BaselineKey,
+        n: usize,
+        exclude: Option<&str>,
+    ) -> Result<Option<Baseline>>;
 }
 
 fn check_samples(samples: &[Sample]) -> Result<()> {
-    match samples.iter().position(|s| !s.value.is_finite() || !s.timestamp.is_finite()) {
-        Some(i) => Err(Error::invalid(format!("samples[{i}]"), "value and timestamp must be finite numbers")),
+    match samples
+        .iter()
+        .position(|s| !s.value.is_finite() || !s.timestamp.is_finite())
+    {
+        Some(i) => Err(Error::invalid(
+            format!("samples[{i}]"),
+            "value and timestamp must be finite numbers",
+        )),
         None => Ok(()),
     }
 }
@@ -110,8 +141,17 @@ impl MemoryBaselineStore {
     }
 }
 
-fn touch(m: &mut Memory, repository: &str, environment: &str, deployment: &str) -> (u64, Option<bool>) {
-    let k = (repository.to_owned(), environment.to_owned(), deployment.to_owned());
+fn touch(
+    m: &mut Memory,
+    repository: &str,
+    environment: &str,
+    deployment: &str,
+) -> (u64, Option<bool>) {
+    let k = (
+        repository.to_owned(),
+        environment.to_owned(),
+        deployment.to_owned(),
+    );
     if let Some(v) = m.deployments.get(&k) {
         return *v;
     }
@@ -123,18 +163,40 @@ fn touch(m: &mut Memory, repository: &str, environment: &str, deployment: &str) 
 
 #[async_trait]
 impl BaselineStore for MemoryBaselineStore {
-    async fn record(&self, key: &BaselineKey, deployment: &str, kind: WindowKind, samples: &[Sample]) -> Result<()> {
+    async fn record(
+        &self,
+        key: &BaselineKey,
+        deployment: &str,
+        kind: WindowKind,
+        samples: &[Sample],
+    ) -> Result<()> {
         check_samples(samples)?;
         let mut m = self.inner.lock().expect("baseline store lock");
         touch(&mut m, &key.repository, &key.environment, deployment);
-        m.samples.entry((key.clone(), deployment.to_owned(), kind)).or_default().extend(samples.iter().map(|s| s.value));
+        m.samples
+            .entry((key.clone(), deployment.to_owned(), kind))
+            .or_default()
+            .extend(samples.iter().map(|s| s.value));
         Ok(())
     }
 
-    async fn set_outcome(&self, repository: &str, environment: &str, deployment: &str, healthy: bool) -> Result<()> {
+    async fn set_outcome(
+        &self,
+        repository: &str,
+        environment: &str,
+        deployment: &str,
+        healthy: bool,
+    ) -> Result<()> {
         let mut m = self.inner.lock().expect("baseline store lock");
         let (seq, _) = touch(&mut m, repository, environment, deployment);
-        m.deployments.insert((repository.to_owned(), environment.to_owned(), deployment.to_owned()), (seq, Some(healthy)));
+        m.deployments.insert(
+            (
+                repository.to_owned(),
+                environment.to_owned(),
+                deployment.to_owned(),
+            ),
+            (seq, Some(healthy)),
+        );
         Ok(())
     }
 
@@ -146,15 +208,26 @@ impl BaselineStore for MemoryBaselineStore {
             .map(|v| Baseline::new(BaselineSource::PreDeploy, v.clone())))
     }
 
-    async fn last_healthy(&self, key: &BaselineKey, n: usize, exclude: Option<&str>) -> Result<Option<Baseline>> {
+    async fn last_healthy(
+        &self,
+        key: &BaselineKey,
+        n: usize,
+        exclude: Option<&str>,
+    ) -> Result<Option<Baseline>> {
         let m = self.inner.lock().expect("baseline store lock");
         let mut healthy: Vec<(u64, &String)> = m
             .deployments
             .iter()
             .filter(|((r, e, d), (_, h))| {
-                *r == key.repository && *e == key.environment && *h == Some(true) && Some(d.as_str()) != exclude
+                *r == key.repository
+                    && *e == key.environment
+                    && *h == Some(true)
+                    && Some(d.as_str()) != exclude
             })
-            .filter(|((_, _, d), _)| m.samples.contains_key(&(key.clone(), d.clone(), WindowKind::Deployment)))
+            .filter(|((_, _, d), _)| {
+                m.samples
+                    .contains_key(&(key.clone(), d.clone(), WindowKind::Deployment))
+            })
             .map(|((_, _, d), (seq, _))| (*seq, d))
             .collect();
         healthy.sort_by_key(|h| std::cmp::Reverse(h.0));
@@ -164,9 +237,16 @@ impl BaselineStore for MemoryBaselineStore {
         }
         let mut values = Vec::new();
         for (_, d) in &healthy {
-            values.extend_from_slice(&m.samples[&(key.clone(), (*d).clone(), WindowKind::Deployment)]);
+            values.extend_from_slice(
+                &m.samples[&(key.clone(), (*d).clone(), WindowKind::Deployment)],
+            );
         }
-        Ok(Some(Baseline::new(BaselineSource::LastHealthy { deployments: healthy.len() }, values)))
+        Ok(Some(Baseline::new(
+            BaselineSource::LastHealthy {
+                deployments: healthy.len(),
+            },
+            values,
+        )))
     }
 }
 
@@ -235,11 +315,16 @@ mod sqlite {
         }
 
         fn init(conn: Connection) -> Result<Self> {
-            conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| db_err(&e))?;
-            conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| db_err(&e))?;
-            conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| db_err(&e))?;
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(|e| db_err(&e))?;
+            conn.pragma_update(None, "synchronous", "NORMAL")
+                .map_err(|e| db_err(&e))?;
+            conn.busy_timeout(std::time::Duration::from_secs(5))
+                .map_err(|e| db_err(&e))?;
             conn.execute_batch(SCHEMA).map_err(|e| db_err(&e))?;
-            Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+            Ok(Self {
+                conn: Arc::new(Mutex::new(conn)),
+            })
         }
 
         /// The journal mode in force (`"wal"` for a file store).
@@ -248,10 +333,14 @@ mod sqlite {
         /// [`Error::Storage`] when SQLite fails.
         pub fn journal_mode(&self) -> Result<String> {
             let c = self.conn.lock().expect("sqlite lock");
-            c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(|e| db_err(&e))
+            c.query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                .map_err(|e| db_err(&e))
         }
 
-        async fn with<T: Send + 'static>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static) -> Result<T> {
+        async fn with<T: Send + 'static>(
+            &self,
+            f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+        ) -> Result<T> {
             let conn = Arc::clone(&self.conn);
             tokio::task::spawn_blocking(move || {
                 let mut c = conn.lock().expect("sqlite lock");
@@ -263,7 +352,12 @@ mod sqlite {
         }
     }
 
-    fn deployment_id(c: &Connection, repository: &str, environment: &str, deployment: &str) -> rusqlite::Result<i64> {
+    fn deployment_id(
+        c: &Connection,
+        repository: &str,
+        environment: &str,
+        deployment: &str,
+    ) -> rusqlite::Result<i64> {
         c.execute(
             "INSERT OR IGNORE INTO deployments (repository, environment, deployment) VALUES (?1, ?2, ?3)",
             params![repository, environment, deployment],
@@ -277,18 +371,31 @@ mod sqlite {
 
     fn values(c: &Connection, id: i64, metric: &str, window: &str) -> rusqlite::Result<Vec<f64>> {
         let mut st = c.prepare_cached("SELECT value FROM samples WHERE deployment_id = ?1 AND metric = ?2 AND window = ?3 ORDER BY rowid")?;
-        st.query_map(params![id, metric, window], |r| r.get(0))?.collect()
+        st.query_map(params![id, metric, window], |r| r.get(0))?
+            .collect()
     }
 
     #[async_trait]
     impl BaselineStore for SqliteBaselineStore {
-        async fn record(&self, key: &BaselineKey, deployment: &str, kind: WindowKind, samples: &[Sample]) -> Result<()> {
+        async fn record(
+            &self,
+            key: &BaselineKey,
+            deployment: &str,
+            kind: WindowKind,
+            samples: &[Sample],
+        ) -> Result<()> {
             check_samples(samples)?;
             let key = key.clone();
             let deployment = deployment.to_owned();
             let rows: Vec<(f64, f64, String)> = samples
                 .iter()
-                .map(|s| (s.timestamp, s.value, serde_json::to_string(&s.labels).unwrap_or_else(|_| "{}".into())))
+                .map(|s| {
+                    (
+                        s.timestamp,
+                        s.value,
+                        serde_json::to_string(&s.labels).unwrap_or_else(|_| "{}".into()),
+                    )
+                })
                 .collect();
             self.with(move |c| {
                 let tx = c.transaction()?;
@@ -304,17 +411,34 @@ mod sqlite {
             .await
         }
 
-        async fn set_outcome(&self, repository: &str, environment: &str, deployment: &str, healthy: bool) -> Result<()> {
-            let (r, e, d) = (repository.to_owned(), environment.to_owned(), deployment.to_owned());
+        async fn set_outcome(
+            &self,
+            repository: &str,
+            environment: &str,
+            deployment: &str,
+            healthy: bool,
+        ) -> Result<()> {
+            let (r, e, d) = (
+                repository.to_owned(),
+                environment.to_owned(),
+                deployment.to_owned(),
+            );
             self.with(move |c| {
                 let id = deployment_id(c, &r, &e, &d)?;
-                c.execute("UPDATE deployments SET healthy = ?1 WHERE id = ?2", params![healthy, id])?;
+                c.execute(
+                    "UPDATE deployments SET healthy = ?1 WHERE id = ?2",
+                    params![healthy, id],
+                )?;
                 Ok(())
             })
             .await
         }
 
-        async fn pre_deploy(&self, key: &BaselineKey, deployment: &str) -> Result<Option<Baseline>> {
+        async fn pre_deploy(
+            &self,
+            key: &BaselineKey,
+            deployment: &str,
+        ) -> Result<Option<Baseline>> {
             let key = key.clone();
             let d = deployment.to_owned();
             self.with(move |c| {
@@ -332,7 +456,12 @@ mod sqlite {
             .await
         }
 
-        async fn last_healthy(&self, key: &BaselineKey, n: usize, exclude: Option<&str>) -> Result<Option<Baseline>> {
+        async fn last_healthy(
+            &self,
+            key: &BaselineKey,
+            n: usize,
+            exclude: Option<&str>,
+        ) -> Result<Option<Baseline>> {
             let key = key.clone();
             let exclude = exclude.map(str::to_owned);
             let n = i64::try_from(n).unwrap_or(i64::MAX);
@@ -368,7 +497,11 @@ mod tests {
     use std::sync::Arc;
 
     fn samples(values: &[f64]) -> Vec<Sample> {
-        values.iter().enumerate().map(|(i, v)| Sample::at("latency", i as f64, *v)).collect()
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Sample::at("latency", i as f64, *v))
+            .collect()
     }
 
     #[cfg(feature = "sqlite")]
@@ -383,31 +516,83 @@ mod tests {
     async fn exercise(store: Arc<dyn BaselineStore>) {
         let key = BaselineKey::new("acme/web", "production", "latency");
         assert_eq!(store.last_healthy(&key, 3, None).await.unwrap(), None);
-        store.record(&key, "d1", WindowKind::PreDeploy, &samples(&[1.0, 2.0])).await.unwrap();
-        store.record(&key, "d1", WindowKind::Deployment, &samples(&[10.0, 11.0])).await.unwrap();
-        store.set_outcome("acme/web", "production", "d1", true).await.unwrap();
-        store.record(&key, "d2", WindowKind::Deployment, &samples(&[20.0])).await.unwrap();
-        store.set_outcome("acme/web", "production", "d2", false).await.unwrap();
-        store.record(&key, "d3", WindowKind::Deployment, &samples(&[30.0, 31.0])).await.unwrap();
-        store.set_outcome("acme/web", "production", "d3", true).await.unwrap();
-        store.record(&key, "d4", WindowKind::Deployment, &samples(&[40.0])).await.unwrap();
-        store.set_outcome("acme/web", "production", "d4", true).await.unwrap();
+        store
+            .record(&key, "d1", WindowKind::PreDeploy, &samples(&[1.0, 2.0]))
+            .await
+            .unwrap();
+        store
+            .record(&key, "d1", WindowKind::Deployment, &samples(&[10.0, 11.0]))
+            .await
+            .unwrap();
+        store
+            .set_outcome("acme/web", "production", "d1", true)
+            .await
+            .unwrap();
+        store
+            .record(&key, "d2", WindowKind::Deployment, &samples(&[20.0]))
+            .await
+            .unwrap();
+        store
+            .set_outcome("acme/web", "production", "d2", false)
+            .await
+            .unwrap();
+        store
+            .record(&key, "d3", WindowKind::Deployment, &samples(&[30.0, 31.0]))
+            .await
+            .unwrap();
+        store
+            .set_outcome("acme/web", "production", "d3", true)
+            .await
+            .unwrap();
+        store
+            .record(&key, "d4", WindowKind::Deployment, &samples(&[40.0]))
+            .await
+            .unwrap();
+        store
+            .set_outcome("acme/web", "production", "d4", true)
+            .await
+            .unwrap();
         // another environment does not leak in
         let staging = BaselineKey::new("acme/web", "staging", "latency");
-        store.record(&staging, "s1", WindowKind::Deployment, &samples(&[99.0])).await.unwrap();
-        store.set_outcome("acme/web", "staging", "s1", true).await.unwrap();
+        store
+            .record(&staging, "s1", WindowKind::Deployment, &samples(&[99.0]))
+            .await
+            .unwrap();
+        store
+            .set_outcome("acme/web", "staging", "s1", true)
+            .await
+            .unwrap();
 
         let pre = store.pre_deploy(&key, "d1").await.unwrap().unwrap();
-        assert_eq!((pre.source.clone(), pre.values), (BaselineSource::PreDeploy, vec![1.0, 2.0]));
+        assert_eq!(
+            (pre.source.clone(), pre.values),
+            (BaselineSource::PreDeploy, vec![1.0, 2.0])
+        );
         assert_eq!(store.pre_deploy(&key, "d2").await.unwrap(), None);
         let b = store.last_healthy(&key, 2, None).await.unwrap().unwrap();
         assert_eq!(b.source, BaselineSource::LastHealthy { deployments: 2 });
         assert_eq!(b.values, [40.0, 30.0, 31.0]);
-        let b = store.last_healthy(&key, 5, Some("d4")).await.unwrap().unwrap();
-        assert_eq!(b.values, [30.0, 31.0, 10.0, 11.0], "unhealthy d2 skipped, d4 excluded");
+        let b = store
+            .last_healthy(&key, 5, Some("d4"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            b.values,
+            [30.0, 31.0, 10.0, 11.0],
+            "unhealthy d2 skipped, d4 excluded"
+        );
         assert_eq!(b.source.describe(), "the last 2 healthy deployments");
         let bad = [Sample::at("latency", 0.0, f64::NAN)];
-        assert_eq!(store.record(&key, "d5", WindowKind::Deployment, &bad).await.unwrap_err().field_errors()[0].field, "samples[0]");
+        assert_eq!(
+            store
+                .record(&key, "d5", WindowKind::Deployment, &bad)
+                .await
+                .unwrap_err()
+                .field_errors()[0]
+                .field,
+            "samples[0]"
+        );
     }
 
     #[tokio::test]
@@ -424,7 +609,11 @@ mod tests {
     #[cfg(feature = "sqlite")]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sqlite_file_store_is_wal_and_safe_for_concurrent_sessions() {
-        let dir = std::env::temp_dir().join(format!("cased-baselines-{}-{}", std::process::id(), fastrand::u64(..)));
+        let dir = std::env::temp_dir().join(format!(
+            "cased-baselines-{}-{}",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("baselines.sqlite");
         let store = SqliteBaselineStore::open(&path).unwrap();
@@ -437,9 +626,19 @@ mod tests {
                 let key = BaselineKey::new("acme/web", "production", format!("m{}", t % 2));
                 for d in 0..10 {
                     let dep = format!("t{t}-d{d}");
-                    let vals: Vec<Sample> = (0..20).map(|i| Sample::at(key.metric.clone(), f64::from(i), f64::from(t * 100 + d))).collect();
-                    store.record(&key, &dep, WindowKind::Deployment, &vals).await.unwrap();
-                    store.set_outcome("acme/web", "production", &dep, true).await.unwrap();
+                    let vals: Vec<Sample> = (0..20)
+                        .map(|i| {
+                            Sample::at(key.metric.clone(), f64::from(i), f64::from(t * 100 + d))
+                        })
+                        .collect();
+                    store
+                        .record(&key, &dep, WindowKind::Deployment, &vals)
+                        .await
+                        .unwrap();
+                    store
+                        .set_outcome("acme/web", "production", &dep, true)
+                        .await
+                        .unwrap();
                 }
             }));
         }
@@ -448,11 +647,24 @@ mod tests {
         }
         let key = BaselineKey::new("acme/web", "production", "m0");
         let b = store.last_healthy(&key, 1000, None).await.unwrap().unwrap();
-        assert_eq!(b.source, BaselineSource::LastHealthy { deployments: 40 }, "4 tasks x 10 deployments on m0");
+        assert_eq!(
+            b.source,
+            BaselineSource::LastHealthy { deployments: 40 },
+            "4 tasks x 10 deployments on m0"
+        );
         assert_eq!(b.values.len(), 800);
         // reopening the file sees the same data
         let again = SqliteBaselineStore::open(&path).unwrap();
-        assert_eq!(again.last_healthy(&key, 3, None).await.unwrap().unwrap().values.len(), 60);
+        assert_eq!(
+            again
+                .last_healthy(&key, 3, None)
+                .await
+                .unwrap()
+                .unwrap()
+                .values
+                .len(),
+            60
+        );
         drop(again);
         drop(store);
         std::fs::remove_dir_all(&dir).unwrap();

@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 use super::markdown::ended_by;
 use super::svg::{Chart, Mark, esc};
 use super::{
-    ReportContext, check_latency_metric, check_stats, finding_time, headline, latency, number, shown_ticks, span,
-    timestamp,
+    ReportContext, check_latency_metric, check_stats, finding_time, headline, latency, number,
+    shown_ticks, span, timestamp,
 };
 use crate::update::Report;
 
@@ -79,16 +79,25 @@ fn facts(o: &mut String, r: &Report) {
     row("Deployment", Some(esc(e.deployment_request())));
     row("Repository", e.repository_full_name().map(esc));
     row("Environment", e.environment().map(esc));
-    row("Commit", e.commit_sha().map(|c| format!("<code>{}</code>", esc(c))));
+    row(
+        "Commit",
+        e.commit_sha().map(|c| format!("<code>{}</code>", esc(c))),
+    );
     row("Commit message", e.commit_message().map(esc));
     row("Ref", e.git_ref().map(esc));
     row("Status", Some(e.status().as_str().to_owned()));
     // Shown as text, not a link: the page refers to nothing outside itself.
-    row("Pipeline", e.external_url().map(|u| format!("<code>{}</code>", esc(u))));
+    row(
+        "Pipeline",
+        e.external_url().map(|u| format!("<code>{}</code>", esc(u))),
+    );
     row("Session", Some(esc(&r.session_id)));
     row("Started", Some(timestamp(r.started_at_unix_ms)));
     row("Duration", Some(span(r.duration)));
-    row("Cool-down started", r.cooldown_started.map(|d| format!("at {}", span(d))));
+    row(
+        "Cool-down started",
+        r.cooldown_started.map(|d| format!("at {}", span(d))),
+    );
     row("Ended by", Some(ended_by(r)));
     let c = &r.counters;
     row(
@@ -110,7 +119,10 @@ fn facts(o: &mut String, r: &Report) {
         }),
     );
     if r.extended {
-        row("Extended", Some("kept monitoring past the cool-down for lack of data".to_owned()));
+        row(
+            "Extended",
+            Some("kept monitoring past the cool-down for lack of data".to_owned()),
+        );
     }
     o.push_str("</table></section>\n");
 }
@@ -125,7 +137,10 @@ fn findings(o: &mut String, r: &Report, ctx: &ReportContext) {
         "<table><tr><th>#</th><th>Severity</th><th>Metric</th><th>Detector</th><th>Raised</th><th>Evidence</th></tr>\n",
     );
     for (i, f) in r.findings.iter().enumerate() {
-        let at = finding_time(r, ctx, i).map_or_else(|| "-".to_owned(), |(t, d)| format!("tick {t} ({})", span(d)));
+        let at = finding_time(r, ctx, i).map_or_else(
+            || "-".to_owned(),
+            |(t, d)| format!("tick {t} ({})", span(d)),
+        );
         let _ = writeln!(
             o,
             "<tr><td class=\"num\">{}</td><td class=\"sev-{s}\">{s}</td><td>{}</td><td>{}</td><td>{at}</td><td>{}</td></tr>",
@@ -180,38 +195,55 @@ fn charts(o: &mut String, r: &Report, ctx: &ReportContext) {
         );
         let (marks, untimed) = marks_for(&key, Some(&s.name));
         let caption = format!("Latency of check {} ({} samples)", s.name, points.len());
-        figures.push((key.clone(), caption, untimed, Chart {
-            key: key.clone(),
-            unit: "ms".into(),
-            points,
-            baseline: ctx.baselines.get(&key),
-            cooldown_at: cooldown,
-            end_secs: end,
-            marks,
-            levels: Vec::new(),
-        }));
+        figures.push((
+            key.clone(),
+            caption,
+            untimed,
+            Chart {
+                key: key.clone(),
+                unit: "ms".into(),
+                points,
+                baseline: ctx.baselines.get(&key),
+                cooldown_at: cooldown,
+                end_secs: end,
+                marks,
+                levels: Vec::new(),
+            },
+        ));
         charted.insert(key);
     }
     for (name, m) in &r.metrics {
         let (marks, untimed) = marks_for(name, None);
         let (points, levels, caption) = match ctx.series.get(name) {
-            Some(series) => (to_points(series), Vec::new(), format!("{name} ({} samples)", series.len())),
+            Some(series) => (
+                to_points(series),
+                Vec::new(),
+                format!("{name} ({} samples)", series.len()),
+            ),
             None => (
                 Vec::new(),
                 vec![("mean".to_owned(), m.mean), ("last".to_owned(), m.last)],
-                format!("{name}: summary of {} pushed samples ({} in the window)", m.count, m.window),
+                format!(
+                    "{name}: summary of {} pushed samples ({} in the window)",
+                    m.count, m.window
+                ),
             ),
         };
-        figures.push((name.clone(), caption, untimed, Chart {
-            key: name.clone(),
-            unit: name.clone(),
-            points,
-            baseline: ctx.baselines.get(name),
-            cooldown_at: cooldown,
-            end_secs: end,
-            marks,
-            levels,
-        }));
+        figures.push((
+            name.clone(),
+            caption,
+            untimed,
+            Chart {
+                key: name.clone(),
+                unit: name.clone(),
+                points,
+                baseline: ctx.baselines.get(name),
+                cooldown_at: cooldown,
+                end_secs: end,
+                marks,
+                levels,
+            },
+        ));
         charted.insert(name.clone());
     }
     for (name, series) in &ctx.series {
@@ -219,30 +251,49 @@ fn charts(o: &mut String, r: &Report, ctx: &ReportContext) {
             continue;
         }
         let (marks, untimed) = marks_for(name, None);
-        figures.push((name.clone(), format!("{name} ({} samples)", series.len()), untimed, Chart {
-            key: name.clone(),
-            unit: name.clone(),
-            points: to_points(series),
-            baseline: ctx.baselines.get(name),
-            cooldown_at: cooldown,
-            end_secs: end,
-            marks,
-            levels: Vec::new(),
-        }));
+        figures.push((
+            name.clone(),
+            format!("{name} ({} samples)", series.len()),
+            untimed,
+            Chart {
+                key: name.clone(),
+                unit: name.clone(),
+                points: to_points(series),
+                baseline: ctx.baselines.get(name),
+                cooldown_at: cooldown,
+                end_secs: end,
+                marks,
+                levels: Vec::new(),
+            },
+        ));
     }
     o.push_str("<section id=\"charts\"><h2>Metrics</h2>\n");
     if figures.is_empty() {
         o.push_str("<p>No metrics were recorded.</p>\n");
     }
     for (key, caption, untimed, chart) in figures {
-        let _ = write!(o, "<figure data-metric=\"{}\"><figcaption>{}", esc(&key), esc(&caption));
+        let _ = write!(
+            o,
+            "<figure data-metric=\"{}\"><figcaption>{}",
+            esc(&key),
+            esc(&caption)
+        );
         if let Some(b) = chart.baseline {
-            let _ = write!(o, "; baseline {} to {} ({})", number(b.low), number(b.high), esc(&b.label));
+            let _ = write!(
+                o,
+                "; baseline {} to {} ({})",
+                number(b.low),
+                number(b.high),
+                esc(&b.label)
+            );
         }
         o.push_str("</figcaption>\n");
         o.push_str(&chart.render());
         if untimed > 0 {
-            let _ = write!(o, "\n<p>{untimed} finding(s) on this metric without a known time are not marked.</p>");
+            let _ = write!(
+                o,
+                "\n<p>{untimed} finding(s) on this metric without a known time are not marked.</p>"
+            );
         }
         o.push_str("\n</figure>\n");
     }
@@ -250,7 +301,10 @@ fn charts(o: &mut String, r: &Report, ctx: &ReportContext) {
 }
 
 fn to_points(series: &[super::SeriesPoint]) -> Vec<(f64, f64)> {
-    series.iter().map(|p| (p.elapsed_ms / 1000.0, p.value)).collect()
+    series
+        .iter()
+        .map(|p| (p.elapsed_ms / 1000.0, p.value))
+        .collect()
 }
 
 fn checks_and_ticks(o: &mut String, r: &Report) {
@@ -282,10 +336,23 @@ fn checks_and_ticks(o: &mut String, r: &Report) {
     let (ticks, omitted) = shown_ticks(r);
     for (k, t) in ticks.iter().enumerate() {
         if omitted > 0 && k == 10 {
-            let _ = writeln!(o, "<tr><td colspan=\"{}\">{omitted} ticks omitted</td></tr>", 4 + stats.len());
+            let _ = writeln!(
+                o,
+                "<tr><td colspan=\"{}\">{omitted} ticks omitted</td></tr>",
+                4 + stats.len()
+            );
         }
-        let phase = serde_json::to_value(t.phase).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-        let _ = write!(o, "<tr><td class=\"num\">{}</td><td>{}</td><td>{phase}</td><td>{}</td>", t.tick, span(t.elapsed), t.verdict);
+        let phase = serde_json::to_value(t.phase)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let _ = write!(
+            o,
+            "<tr><td class=\"num\">{}</td><td>{}</td><td>{phase}</td><td>{}</td>",
+            t.tick,
+            span(t.elapsed),
+            t.verdict
+        );
         for s in &stats {
             match t.checks.iter().find(|c| *c.name == s.name) {
                 Some(c) => {

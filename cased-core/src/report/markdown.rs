@@ -2,7 +2,10 @@
 
 use std::fmt::Write as _;
 
-use super::{ReportContext, check_stats, finding_time, headline, latency, number, shown_ticks, span, timestamp};
+use super::{
+    ReportContext, check_stats, finding_time, headline, latency, number, shown_ticks, span,
+    timestamp,
+};
 use crate::update::Report;
 
 /// Escapes text for a Markdown table cell (or a line): no table breaks, no raw HTML.
@@ -30,7 +33,11 @@ pub(super) fn render(r: &Report, ctx: &ReportContext) -> String {
     let _ = writeln!(o, "**Verdict: {}.** {}\n", r.verdict, cell(&r.reason));
 
     let e = &r.event;
-    let _ = writeln!(o, "| Deployment | {} |\n|---|---|", cell(e.deployment_request()));
+    let _ = writeln!(
+        o,
+        "| Deployment | {} |\n|---|---|",
+        cell(e.deployment_request())
+    );
     let mut fact = |k: &str, v: Option<String>| {
         if let Some(v) = v {
             let _ = writeln!(o, "| {k} | {v} |");
@@ -45,7 +52,10 @@ pub(super) fn render(r: &Report, ctx: &ReportContext) -> String {
     fact("Session", Some(cell(&r.session_id)));
     fact("Started", Some(timestamp(r.started_at_unix_ms)));
     fact("Duration", Some(span(r.duration)));
-    fact("Cool-down started", r.cooldown_started.map(|d| format!("at {}", span(d))));
+    fact(
+        "Cool-down started",
+        r.cooldown_started.map(|d| format!("at {}", span(d))),
+    );
     fact("Ended by", Some(ended_by(r)));
     let c = &r.counters;
     fact(
@@ -67,16 +77,25 @@ pub(super) fn render(r: &Report, ctx: &ReportContext) -> String {
         }),
     );
     if r.extended {
-        fact("Extended", Some("kept monitoring past the cool-down for lack of data".to_owned()));
+        fact(
+            "Extended",
+            Some("kept monitoring past the cool-down for lack of data".to_owned()),
+        );
     }
 
     let _ = writeln!(o, "\n### Findings\n");
     if r.findings.is_empty() {
         let _ = writeln!(o, "No findings.");
     } else {
-        let _ = writeln!(o, "| # | Severity | Metric | Detector | Raised | Evidence |\n|---|---|---|---|---|---|");
+        let _ = writeln!(
+            o,
+            "| # | Severity | Metric | Detector | Raised | Evidence |\n|---|---|---|---|---|---|"
+        );
         for (i, f) in r.findings.iter().enumerate() {
-            let at = finding_time(r, ctx, i).map_or_else(|| "-".to_owned(), |(t, d)| format!("tick {t} ({})", span(d)));
+            let at = finding_time(r, ctx, i).map_or_else(
+                || "-".to_owned(),
+                |(t, d)| format!("tick {t} ({})", span(d)),
+            );
             let _ = writeln!(
                 o,
                 "| {} | {} | {} | {} | {at} | {} |",
@@ -99,7 +118,12 @@ pub(super) fn render(r: &Report, ctx: &ReportContext) -> String {
             let [p, w, f, e] = s.counts;
             let med = s.median().map_or_else(|| "-".to_owned(), latency);
             let max = s.max().map_or_else(|| "-".to_owned(), latency);
-            let _ = writeln!(o, "| {} | {} | {p} | {w} | {f} | {e} | {med} | {max} |", cell(&s.name), s.category);
+            let _ = writeln!(
+                o,
+                "| {} | {} | {p} | {w} | {f} | {e} | {med} | {max} |",
+                cell(&s.name),
+                s.category
+            );
         }
 
         let _ = write!(o, "\n### Ticks\n\n| Tick | At | Phase | Verdict |");
@@ -114,10 +138,23 @@ pub(super) fn render(r: &Report, ctx: &ReportContext) -> String {
         let (ticks, omitted) = shown_ticks(r);
         for (k, t) in ticks.iter().enumerate() {
             if omitted > 0 && k == 10 {
-                let _ = writeln!(o, "| ... | {omitted} ticks omitted | | |{}", " |".repeat(stats.len()));
+                let _ = writeln!(
+                    o,
+                    "| ... | {omitted} ticks omitted | | |{}",
+                    " |".repeat(stats.len())
+                );
             }
-            let phase = serde_json::to_value(t.phase).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-            let _ = write!(o, "| {} | {} | {phase} | {} |", t.tick, span(t.elapsed), t.verdict);
+            let phase = serde_json::to_value(t.phase)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let _ = write!(
+                o,
+                "| {} | {} | {phase} | {} |",
+                t.tick,
+                span(t.elapsed),
+                t.verdict
+            );
             for s in &stats {
                 match t.checks.iter().find(|c| *c.name == s.name) {
                     Some(c) => {
@@ -131,14 +168,28 @@ pub(super) fn render(r: &Report, ctx: &ReportContext) -> String {
     }
 
     if !r.metrics.is_empty() {
-        let _ = writeln!(o, "\n### Pushed metrics\n\n| Metric | Samples | In window | Last | Mean |\n|---|---|---|---|---|");
+        let _ = writeln!(
+            o,
+            "\n### Pushed metrics\n\n| Metric | Samples | In window | Last | Mean |\n|---|---|---|---|---|"
+        );
         for (name, m) in &r.metrics {
-            let _ = writeln!(o, "| {} | {} | {} | {} | {} |", cell(name), m.count, m.window, number(m.last), number(m.mean));
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} |",
+                cell(name),
+                m.count,
+                m.window,
+                number(m.last),
+                number(m.mean)
+            );
         }
     }
 
     if !ctx.alerts.is_empty() {
-        let _ = writeln!(o, "\n### Alerts\n\n| Severity | State | Title | Dedup key | Fired |\n|---|---|---|---|---|");
+        let _ = writeln!(
+            o,
+            "\n### Alerts\n\n| Severity | State | Title | Dedup key | Fired |\n|---|---|---|---|---|"
+        );
         for a in &ctx.alerts {
             let _ = writeln!(
                 o,

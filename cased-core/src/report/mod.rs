@@ -93,7 +93,10 @@ impl FromStr for Format {
             "json" => Ok(Self::Json),
             "md" | "markdown" => Ok(Self::Markdown),
             "html" | "htm" => Ok(Self::Html),
-            other => Err(Error::invalid("format", format!("{other:?} is not one of json, md, html"))),
+            other => Err(Error::invalid(
+                "format",
+                format!("{other:?} is not one of json, md, html"),
+            )),
         }
     }
 }
@@ -144,19 +147,36 @@ pub fn to_html(report: &Report, context: &ReportContext) -> String {
 ///
 /// # Errors
 /// [`Error::Storage`] when the store fails.
-pub async fn load(store: &dyn HistoryStore, session_id: &str) -> Result<Option<(Report, ReportContext)>> {
-    let Some(report) = store.report(session_id).await? else { return Ok(None) };
+pub async fn load(
+    store: &dyn HistoryStore,
+    session_id: &str,
+) -> Result<Option<(Report, ReportContext)>> {
+    let Some(report) = store.report(session_id).await? else {
+        return Ok(None);
+    };
     let findings = store.findings(session_id).await?;
-    let finding_ticks = (0..report.findings.len()).map(|i| findings.get(i).and_then(|f| f.tick)).collect();
+    let finding_ticks = (0..report.findings.len())
+        .map(|i| findings.get(i).and_then(|f| f.tick))
+        .collect();
     let alerts = store.alerts(session_id).await?;
-    Ok(Some((report, ReportContext { finding_ticks, alerts, ..ReportContext::default() })))
+    Ok(Some((
+        report,
+        ReportContext {
+            finding_ticks,
+            alerts,
+            ..ReportContext::default()
+        },
+    )))
 }
 
 // ---- shared formatting --------------------------------------------------------------------
 
 /// `"Deployment unhealthy: acme/shop to prod"`.
 pub(crate) fn headline(report: &Report) -> String {
-    let what = report.event.repository_full_name().unwrap_or(report.event.deployment_request());
+    let what = report
+        .event
+        .repository_full_name()
+        .unwrap_or(report.event.deployment_request());
     match report.event.environment() {
         Some(env) => format!("Deployment {}: {what} to {env}", report.verdict),
         None => format!("Deployment {}: {what}", report.verdict),
@@ -213,7 +233,8 @@ pub(crate) fn number(v: f64) -> String {
 
 /// `"2024-01-01T10:00:00Z"`.
 pub(crate) fn timestamp(unix_ms: u64) -> String {
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_millis(unix_ms)).to_string()
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_millis(unix_ms))
+        .to_string()
 }
 
 /// Per-check statistics over the ticks.
@@ -270,9 +291,17 @@ fn category_name(c: crate::CheckCategory) -> &'static str {
 }
 
 /// When finding `i` was raised: its tick and that tick's start, where known.
-pub(crate) fn finding_time(report: &Report, context: &ReportContext, i: usize) -> Option<(u32, Duration)> {
+pub(crate) fn finding_time(
+    report: &Report,
+    context: &ReportContext,
+    i: usize,
+) -> Option<(u32, Duration)> {
     let tick = context.finding_ticks.get(i).copied().flatten()?;
-    report.ticks.iter().find(|t| t.tick == tick).map(|t| (tick, t.elapsed))
+    report
+        .ticks
+        .iter()
+        .find(|t| t.tick == tick)
+        .map(|t| (tick, t.elapsed))
 }
 
 /// The ticks shown in tables: all up to 50, else the first 10 and the last 40.
@@ -281,6 +310,12 @@ pub(crate) fn shown_ticks(report: &Report) -> (Vec<&crate::TickRecord>, usize) {
     if n <= 50 {
         (report.ticks.iter().collect(), 0)
     } else {
-        (report.ticks[..10].iter().chain(&report.ticks[n - 40..]).collect(), n - 50)
+        (
+            report.ticks[..10]
+                .iter()
+                .chain(&report.ticks[n - 40..])
+                .collect(),
+            n - 50,
+        )
     }
 }

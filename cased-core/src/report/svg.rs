@@ -58,7 +58,12 @@ pub(super) struct Chart<'a> {
 
 impl Chart<'_> {
     pub(super) fn render(&self) -> String {
-        let xs = self.points.iter().map(|p| p.0).chain(self.marks.iter().map(|m| m.at_secs)).chain(self.cooldown_at);
+        let xs = self
+            .points
+            .iter()
+            .map(|p| p.0)
+            .chain(self.marks.iter().map(|m| m.at_secs))
+            .chain(self.cooldown_at);
         let (mut x0, mut x1) = (0.0f64, self.end_secs.max(0.0));
         for x in xs {
             x0 = x0.min(x);
@@ -104,8 +109,14 @@ impl Chart<'_> {
             o,
             r#"<svg class="chart" data-metric="{key}" role="img" viewBox="0 0 {W} {H}" width="{W}" height="{H}"><title>{key}</title>"#
         );
-        let _ = write!(o, r#"<rect class="plot" x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}"/>"#);
-        if let Some(b) = self.baseline.filter(|b| b.low.is_finite() && b.high.is_finite()) {
+        let _ = write!(
+            o,
+            r#"<rect class="plot" x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}"/>"#
+        );
+        if let Some(b) = self
+            .baseline
+            .filter(|b| b.low.is_finite() && b.high.is_finite())
+        {
             let (lo, hi) = (b.low.min(b.high), b.low.max(b.high));
             let _ = write!(
                 o,
@@ -175,12 +186,23 @@ impl Chart<'_> {
                 esc(&format!("{label} {}", number(*v)))
             );
         }
-        let mut pts: Vec<(f64, f64)> = self.points.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
+        let mut pts: Vec<(f64, f64)> = self
+            .points
+            .iter()
+            .copied()
+            .filter(|p| p.0.is_finite() && p.1.is_finite())
+            .collect();
         pts.sort_by(|a, b| a.0.total_cmp(&b.0));
         if pts.len() > 1 {
             o.push_str(r#"<polyline class="series" points=""#);
             for (i, (x, y)) in pts.iter().enumerate() {
-                let _ = write!(o, "{}{:.1},{:.1}", if i == 0 { "" } else { " " }, sx(*x), sy(*y));
+                let _ = write!(
+                    o,
+                    "{}{:.1},{:.1}",
+                    if i == 0 { "" } else { " " },
+                    sx(*x),
+                    sy(*y)
+                );
             }
             o.push_str(r#""/>"#);
         }
@@ -209,7 +231,12 @@ impl Chart<'_> {
                 m.severity,
                 TOP + ph,
                 x - 5.0,
-                esc(&format!("{} ({}) at {}", m.label, m.severity, secs_label(m.at_secs)))
+                esc(&format!(
+                    "{} ({}) at {}",
+                    m.label,
+                    m.severity,
+                    secs_label(m.at_secs)
+                ))
             );
         }
         o.push_str("</svg>");
@@ -219,7 +246,11 @@ impl Chart<'_> {
 
 fn vline(o: &mut String, x: f64, class: &str, label: &str, row: f64) {
     // Labels near the right edge go on the line's left.
-    let (lx, anchor) = if x > W - RIGHT - 110.0 { (x - 4.0, "end") } else { (x + 4.0, "start") };
+    let (lx, anchor) = if x > W - RIGHT - 110.0 {
+        (x - 4.0, "end")
+    } else {
+        (x + 4.0, "start")
+    };
     let _ = write!(
         o,
         r#"<line class="{class}" x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{:.1}"/><text class="marker-label" x="{lx:.1}" y="{:.1}" text-anchor="{anchor}">{label}</text>"#,
@@ -250,8 +281,16 @@ fn secs_label(s: f64) -> String {
     if a < 60.0 {
         format!("{sign}{}s", number((a * 10.0).round() / 10.0))
     } else if a < 3600.0 {
-        format!("{sign}{}m{:02}s", (a / 60.0).floor(), (a % 60.0).round() as u64 % 60)
+        format!(
+            "{sign}{}m{:02}s",
+            (a / 60.0).floor(),
+            (a % 60.0).round() as u64 % 60
+        )
     } else {
-        format!("{sign}{}h{:02}m", (a / 3600.0).floor(), ((a % 3600.0) / 60.0).floor())
+        format!(
+            "{sign}{}h{:02}m",
+            (a / 3600.0).floor(),
+            ((a % 3600.0) / 60.0).floor()
+        )
     }
 }
