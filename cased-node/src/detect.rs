@@ -323,6 +323,10 @@ pub struct CompareOptions {
     /// The metric the finding names (default `value` for `compare`, `errors` for
     /// `compareErrorRates`).
     pub metric: Option<String>,
+    /// Judge as this look (1-based) of a session, at the share of α a session spends on it,
+    /// so a loop of calls with looks 1, 2, 3… keeps its false-alarm rate within α. Default:
+    /// one look at the full level α.
+    pub look: Option<u32>,
 }
 
 /// A Mann–Whitney U test (`BaselineComparison.location`).
@@ -485,7 +489,8 @@ pub struct ErrorRateComparison {
 /// against the allowed change, the Hodges–Lehmann shift with its confidence interval, the
 /// Brown–Forsythe spread test and, with `tail_quantile`, the tail test — the core's `compare_values`, as Python's `cased.compare`.
 /// `config` holds a `baseline` detector's settings (`null`: the defaults); `options.metric`
-/// (default `'value'`) names the metric in the finding.
+/// (default `'value'`) names the metric in the finding; `options.look` (1-based) judges the
+/// call as that look of a session, spending α across a loop of calls.
 ///
 /// ```js
 /// const found = compare(lastWeek, today, { allowed_change: 0.1 }, { metric: 'latency_ms' })
@@ -505,12 +510,13 @@ pub fn compare(
     config: Option<Value>,
     options: Option<Unknown<'_>>,
 ) -> Result<Json> {
-    let judged = metric_option(options, "value")?.and_then(|metric| {
+    let judged = compare_options(options, "value")?.and_then(|(metric, look)| {
         compare_values(
             config.unwrap_or(Value::Null),
             &metric,
             slice(&baseline),
             slice(&current),
+            look,
         )
     });
     match judged {
@@ -525,7 +531,7 @@ pub fn compare(
 /// conditional (Poisson) test against the allowed change at the full level α — the core's
 /// `compare_counts`, as Python's `cased.compare_error_rates`. `config` holds an `error_rate`
 /// detector's settings (`null`: the defaults); `options.metric` (default `'errors'`) names the
-/// metric in the finding.
+/// metric in the finding; `options.look` (1-based) judges the call as that look of a session.
 ///
 /// ```js
 /// const found = compareErrorRates([12, 10_000], [85, 10_000], null, { metric: 'http_errors' })
@@ -547,11 +553,13 @@ pub fn compare_error_rates(
     options: Option<Unknown<'_>>,
 ) -> Result<Json> {
     let judged = match (
-        metric_option(options, "errors")?,
+        compare_options(options, "errors")?,
         counts("baseline", baseline)?,
         counts("current", current)?,
     ) {
-        (Ok(metric), Ok(b), Ok(c)) => compare_counts(config.unwrap_or(Value::Null), &metric, b, c),
+        (Ok((metric, look)), Ok(b), Ok(c)) => {
+            compare_counts(config.unwrap_or(Value::Null), &metric, b, c, look)
+        }
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(e),
     };
     match judged {
@@ -597,22 +605,22 @@ fn counts(what: &str, v: Unknown<'_>) -> Result<cased_core::Result<CoreCounts>> 
 }
 
 /// The metric of a comparison's `options` (`{ metric }`), `default` when absent.
-fn metric_option(
+fn compare_options(
     options: Option<Unknown<'_>>,
     default: &str,
-) -> Result<cased_core::Result<String>> {
+) -> Result<cased_core::Result<(String, Option<u32>)>> {
     let Some(options) = options else {
-        return Ok(Ok(default.to_owned()));
+        return Ok(Ok((default.to_owned(), None)));
     };
     match options.get_type()? {
-        ValueType::Null | ValueType::Undefined => return Ok(Ok(default.to_owned())),
+        ValueType::Null | ValueType::Undefined => return Ok(Ok((default.to_owned(), None))),
         ValueType::Object if !options.is_array()? => {}
         _ => {
             return Ok(Err(invalid(
                 "comparison",
                 "options",
                 format!(
-                    "must be an object such as {{ metric }}, got {}",
+                    "must be an object such as {{ metric, look }}, got {}",
                     type_name(&options)?
                 ),
             )));
@@ -620,22 +628,46 @@ fn metric_option(
     }
     let options = Object::from_unknown(options)?;
     for key in Object::keys(&options)? {
-        if key != "metric" {
+        if key != "metric" && key != "look" {
             return Ok(Err(invalid(
                 "comparison",
                 &key,
-                "unknown option (known options: metric)",
+                "unknown option (known options: metric, look)",
             )));
         }
     }
-    match option(&options, "metric")? {
-        None => Ok(Ok(default.to_owned())),
-        Some(v) => Ok(string(v)?.map_err(|got| {
-            invalid(
-                "comparison",
-                "metric",
-                format!("must be a string, got {got}"),
-            )
-        })),
-    }
+    let metric = match option(&options, "metric")? {
+        None => default.to_owned(),
+        Some(v) => match string(v)? {
+            Ok(m) => m,
+            Err(got) => {
+                return Ok(Err(invalid(
+                    "comparison",
+                    "metric",
+                    format!("must be a string, got {got}"),
+                )));
+            }
+        },
+    };
+    let look = match option(&options, "look")? {
+        None => None,
+        Some(v) => match number(v)? {
+            Ok(k) if k >= 1.0 && k.fract() == 0.0 && k <= f64::from(u32::MAX) => Some(k as u32),
+            Ok(k) => {
+                return Ok(Err(invalid(
+                    "comparison",
+                    "look",
+                    format!("must be a whole number ≥ 1, got {k}"),
+                )));
+            }
+            Err(got) => {
+                return Ok(Err(invalid(
+                    "comparison",
+                    "look",
+                    format!("must be a number, got {got}"),
+                )));
+            }
+        },
+    };
+    Ok(Ok((metric, look)))
 }

@@ -264,19 +264,24 @@ impl PyDetector {
 
 /// One comparison of `current` with `baseline` (Mann–Whitney U against the allowed change,
 /// Hodges–Lehmann shift, Brown–Forsythe spread) at the full level α.
+///
+/// `look` (1-based) judges the call as that look of a session, at the share of α a session
+/// spends on it, so a loop of calls with looks 1, 2, 3… keeps its false-alarm rate within α;
+/// None (the default) is one look at the full level α.
 #[pyfunction]
-#[pyo3(signature = (baseline, current, config=None, *, metric="value"))]
+#[pyo3(signature = (baseline, current, config=None, *, metric="value", look=None))]
 pub(crate) fn compare<'py>(
     baseline: &Bound<'py, PyAny>,
     current: &Bound<'py, PyAny>,
     config: Option<&Bound<'py, PyAny>>,
     metric: &str,
+    look: Option<u32>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = baseline.py();
     let settings = settings(config)?;
     let (b, c) = (values(baseline)?, values(current)?);
     let judged = py
-        .detach(|| compare_values(settings, metric, &b, &c))
+        .detach(|| compare_values(settings, metric, &b, &c, look))
         .map_err(CoreError)?;
     Ok(pythonize(py, &judged)?)
 }
@@ -291,19 +296,21 @@ fn counts(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<Counts> {
     Ok(Counts::new(errors, requests).map_err(CoreError)?)
 }
 
-/// One comparison of current error counts with baseline counts at the full level α.
+/// One comparison of current error counts with baseline counts at the full level α, or, with
+/// `look` (1-based), as that look of a session.
 #[pyfunction]
-#[pyo3(signature = (baseline, current, config=None, *, metric="errors"))]
+#[pyo3(signature = (baseline, current, config=None, *, metric="errors", look=None))]
 pub(crate) fn compare_error_rates<'py>(
     baseline: &Bound<'py, PyAny>,
     current: &Bound<'py, PyAny>,
     config: Option<&Bound<'py, PyAny>>,
     metric: &str,
+    look: Option<u32>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = baseline.py();
     let settings = settings(config)?;
     let (b, c) = (counts("baseline", baseline)?, counts("current", current)?);
-    let judged = compare_counts(settings, metric, b, c).map_err(CoreError)?;
+    let judged = compare_counts(settings, metric, b, c, look).map_err(CoreError)?;
     Ok(pythonize(py, &judged)?)
 }
 

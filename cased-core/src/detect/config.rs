@@ -427,6 +427,38 @@ impl DetectorSet {
         Ok(n)
     }
 
+    /// Gives the error-rate detectors of `metric` their baseline as per-sample counts (oldest
+    /// first): the sum is the baseline and the samples' spread its overdispersion factor (see
+    /// [`ErrorRateDetector::set_baseline_series`]); returns how many detectors took it.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] when the series has no requests or a sample has more errors than
+    /// requests.
+    pub fn set_baseline_count_series(
+        &mut self,
+        metric: &str,
+        series: &[Counts],
+        source: &str,
+    ) -> Result<usize> {
+        let mut n = 0;
+        for e in self
+            .entries
+            .iter_mut()
+            .filter(|e| e.config.metric == metric)
+        {
+            if let BuiltDetector::ErrorRate(d) = &mut e.state {
+                d.set_baseline_series(series)?;
+                let requests: u64 = series.iter().map(|c| c.requests).sum();
+                e.baseline = Some((
+                    source.to_owned(),
+                    usize::try_from(requests).unwrap_or(usize::MAX),
+                ));
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// Feeds one sample to every detector of its metric. Streaming detectors judge it now;
     /// their findings are returned. Comparison detectors only collect it.
     ///

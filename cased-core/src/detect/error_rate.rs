@@ -138,6 +138,8 @@ pub struct ErrorRateDetector {
     spending: LookSpending,
     fired: bool,
     updates: u64,
+    /// Overdispersion factor (≥ 1) the counts are divided by before the test.
+    dispersion: f64,
 }
 
 impl ErrorRateDetector {
@@ -156,7 +158,50 @@ impl ErrorRateDetector {
             spending: LookSpending::new(config.alpha),
             fired: false,
             updates: 0,
+            dispersion: 1.0,
         })
+    }
+
+    /// Sets the baseline from its per-sample counts (oldest first): their sum is the baseline,
+    /// and their spread gives the overdispersion factor d = max(1, Pearson χ² / (n − 1)). With
+    /// d > 1 (errors that come in bursts) both sides' counts are divided by d before the
+    /// exact test (the quasi-Poisson correction), so that bursty baselines do not turn into
+    /// false alarms. Returns d.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] when the series is empty, has no requests, or a sample has more
+    /// errors than requests.
+    pub fn set_baseline_series(&mut self, series: &[Counts]) -> Result<f64> {
+        let mut total = Counts::default();
+        for (i, c) in series.iter().enumerate() {
+            Counts::new(c.errors, c.requests)
+                .map_err(|e| Error::invalid(format!("baseline[{i}]"), e.to_string()))?;
+            total = total.plus(*c);
+        }
+        self.set_baseline(total)?;
+        let p = total.rate();
+        let used: Vec<&Counts> = series.iter().filter(|c| c.requests > 0).collect();
+        let d = if used.len() >= 2 && p > 0.0 && p < 1.0 {
+            let chi2: f64 = used
+                .iter()
+                .map(|c| {
+                    let n = c.requests as f64;
+                    (c.errors as f64 - n * p).powi(2) / (n * p * (1.0 - p))
+                })
+                .sum();
+            (chi2 / (used.len() - 1) as f64).max(1.0)
+        } else {
+            1.0
+        };
+        self.dispersion = d;
+        Ok(d)
+    }
+
+    /// The overdispersion factor in use (1 unless set by
+    /// [`set_baseline_series`](Self::set_baseline_series)).
+    #[must_use]
+    pub fn dispersion(&self) -> f64 {
+        self.dispersion
     }
 
     /// Sets the baseline's counts.
@@ -197,7 +242,50 @@ impl ErrorRateDetector {
         Ok(self.compare_at(baseline, current, 1, self.config.alpha))
     }
 
+    /// One comparison as look `look` (1-based) of a session, at the level
+    /// [`LookSpending::level`] gives that look.
+    ///
+    /// # Errors
+    /// As [`compare`](Self::compare), and [`Error::Validation`] on `look` when it is 0.
+    pub fn compare_at_look(
+        &self,
+        baseline: Counts,
+        current: Counts,
+        look: u32,
+    ) -> Result<ErrorRateComparison> {
+        if look == 0 {
+            return Err(Error::invalid("look", "looks are numbered from 1"));
+        }
+        let mut c = self.compare(baseline, current)?;
+        c = self.compare_at(
+            c.baseline,
+            c.current,
+            look,
+            LookSpending::level(self.config.alpha, look),
+        );
+        Ok(c)
+    }
+
     fn compare_at(&self, b: Counts, c: Counts, look: u32, level: f64) -> ErrorRateComparison {
+        let mut cmp = self.compare_scaled(self.deflate(b), self.deflate(c), look, level);
+        (cmp.baseline, cmp.current) = (b, c);
+        cmp
+    }
+
+    /// Counts divided by the overdispersion factor (rounded; at least one request).
+    fn deflate(&self, c: Counts) -> Counts {
+        if self.dispersion <= 1.0 {
+            return c;
+        }
+        let d = self.dispersion;
+        let requests = ((c.requests as f64 / d).round() as u64).max(1);
+        Counts {
+            errors: ((c.errors as f64 / d).round() as u64).min(requests),
+            requests,
+        }
+    }
+
+    fn compare_scaled(&self, b: Counts, c: Counts, look: u32, level: f64) -> ErrorRateComparison {
         let (n0, n1) = (b.requests as f64, c.requests as f64);
         let (p0, p1) = (b.rate(), c.rate());
         let pooled = (b.errors + c.errors) as f64 / (n0 + n1);
