@@ -309,6 +309,9 @@ pub struct ErrorRateSettings {
     /// Requests needed in the current window (streaming only; default 50).
     #[napi(js_name = "min_requests")]
     pub min_requests: Option<f64>,
+    /// Look again once the requests have grown by this factor (streaming only; default 1).
+    #[napi(js_name = "look_growth")]
+    pub look_growth: Option<f64>,
     /// The name the finding carries (default `error_rate`).
     pub name: Option<String>,
     /// Severity rules of the finding (default: the detector's own).

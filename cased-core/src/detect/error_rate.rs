@@ -75,6 +75,11 @@ pub struct ErrorRateConfig {
     pub alpha: f64,
     /// Requests needed in the current window before any look (default 50).
     pub min_requests: u64,
+    /// Look again only once the current window's requests have grown by this factor since the
+    /// last look (default 1: every update looks). Fed every few seconds, looks spaced
+    /// geometrically (e.g. 1.25) keep the later looks' share of α from vanishing: 180 updates
+    /// are 23 looks instead of 180.
+    pub look_growth: f64,
 }
 
 impl Default for ErrorRateConfig {
@@ -84,6 +89,7 @@ impl Default for ErrorRateConfig {
             min_increase: 0.001,
             alpha: 0.05,
             min_requests: 50,
+            look_growth: 1.0,
         }
     }
 }
@@ -100,6 +106,12 @@ impl ErrorRateConfig {
             p.add(format!("{prefix}min_increase"), "must be between 0 and 1");
         }
         validate_alpha(p, &format!("{prefix}alpha"), self.alpha);
+        if !(self.look_growth.is_finite() && self.look_growth >= 1.0) {
+            p.add(
+                format!("{prefix}look_growth"),
+                "must be a finite number ≥ 1",
+            );
+        }
         if self.min_requests == 0 {
             p.add(format!("{prefix}min_requests"), "must be at least 1");
         }
@@ -140,6 +152,8 @@ pub struct ErrorRateDetector {
     updates: u64,
     /// Overdispersion factor (≥ 1) the counts are divided by before the test.
     dispersion: f64,
+    /// Requests the current window needs before the next look (`look_growth`).
+    next_look_at: u64,
 }
 
 impl ErrorRateDetector {
@@ -159,6 +173,7 @@ impl ErrorRateDetector {
             fired: false,
             updates: 0,
             dispersion: 1.0,
+            next_look_at: 0,
         })
     }
 
@@ -362,9 +377,10 @@ impl ErrorRateDetector {
         let Some(b) = self.baseline else {
             return Ok(None);
         };
-        if self.fired || self.current.requests < self.config.min_requests {
+        if self.fired || !self.due() {
             return Ok(None);
         }
+        self.advance();
         let (k, level) = self.spending.next_look();
         let c = self.compare_at(b, self.current, k, level);
         let d = self.detection(&c);
@@ -390,8 +406,25 @@ impl ErrorRateDetector {
         if self.current.requests < self.config.min_requests {
             return None;
         }
+        self.advance();
         let (k, level) = self.spending.next_look();
         Some(self.compare_at(b, self.current, k, level))
+    }
+
+    /// Whether the current window is ready for its next look: at least `min_requests`
+    /// requests, grown by `look_growth` since the last look.
+    #[must_use]
+    pub fn due(&self) -> bool {
+        self.current.requests >= self.config.min_requests.max(self.next_look_at)
+    }
+
+    fn advance(&mut self) {
+        let grown = (self.current.requests as f64 * self.config.look_growth).ceil() as u64;
+        self.next_look_at = if self.config.look_growth > 1.0 {
+            grown
+        } else {
+            0
+        };
     }
 
     /// Whether a baseline is set.
@@ -427,6 +460,7 @@ impl ErrorRateDetector {
         self.spending.reset();
         self.fired = false;
         self.updates = 0;
+        self.next_look_at = 0;
     }
 
     /// The default severity policy: relative increases of 0 / 100% / 500%.
@@ -446,6 +480,75 @@ impl ErrorRateDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_baseline_series_gives_its_sum_and_overdispersion() {
+        let steady: Vec<Counts> = (0..100)
+            .map(|i| Counts::new(10 + (i % 3), 2000).unwrap())
+            .collect();
+        let mut d = ErrorRateDetector::new(ErrorRateConfig::default()).unwrap();
+        assert_eq!(
+            d.set_baseline_series(&steady).unwrap(),
+            1.0,
+            "less spread than binomial: no correction"
+        );
+        assert_eq!(d.look().map(|c| c.baseline), None, "no current counts yet");
+        let bursty: Vec<Counts> = (0..100)
+            .map(|i| Counts::new(if i % 10 == 0 { 60 } else { 5 }, 2000).unwrap())
+            .collect();
+        let factor = d.set_baseline_series(&bursty).unwrap();
+        assert!(factor > 5.0, "{factor}");
+        // 30% more errors: significant for Poisson counts, not once the bursts are allowed for
+        let current = Counts::new(751, 110_000).unwrap();
+        let mut plain = ErrorRateDetector::new(ErrorRateConfig::default()).unwrap();
+        plain
+            .set_baseline(Counts::new(1050, 200_000).unwrap())
+            .unwrap();
+        assert!(
+            plain
+                .compare(Counts::new(1050, 200_000).unwrap(), current)
+                .unwrap()
+                .alarm
+        );
+        assert!(
+            !d.compare(Counts::new(1050, 200_000).unwrap(), current)
+                .unwrap()
+                .alarm
+        );
+        let e = d
+            .set_baseline_series(&[Counts {
+                errors: 3,
+                requests: 2,
+            }])
+            .unwrap_err();
+        assert_eq!(e.field_errors()[0].field, "baseline[0]");
+    }
+
+    #[test]
+    fn look_growth_spaces_the_looks() {
+        let config = ErrorRateConfig {
+            look_growth: 1.5,
+            ..ErrorRateConfig::default()
+        };
+        let mut d = ErrorRateDetector::new(config).unwrap();
+        d.set_baseline(Counts::new(10, 10_000).unwrap()).unwrap();
+        let mut looks = 0;
+        for _ in 0..20 {
+            d.add(Counts::new(1, 100).unwrap()).unwrap();
+            if d.due() {
+                looks += usize::from(d.look().is_some());
+            }
+        }
+        // looks at 100, 200, 300, 500, 800, 1200, 1800 requests
+        assert_eq!(looks, 7);
+        assert_eq!(d.look().unwrap().look, 8);
+        let e = ErrorRateDetector::new(ErrorRateConfig {
+            look_growth: 0.5,
+            ..ErrorRateConfig::default()
+        })
+        .unwrap_err();
+        assert_eq!(e.field_errors()[0].field, "look_growth");
+    }
 
     fn counts(e: u64, n: u64) -> Counts {
         Counts::new(e, n).unwrap()
