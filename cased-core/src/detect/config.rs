@@ -542,7 +542,7 @@ impl DetectorSet {
                 BuiltDetector::ErrorRate(d) => {
                     if !d.has_baseline() || d.current().requests == 0 {
                         push_unique(&mut ev.no_data, &e.config.metric);
-                    } else if !e.fired && e.fresh > 0 && d.due() {
+                    } else if !e.fired && e.fresh > 0 && !d.waiting() {
                         e.fresh = 0;
                         match d.look() {
                             Some(c) => {

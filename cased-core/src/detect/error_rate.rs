@@ -418,6 +418,14 @@ impl ErrorRateDetector {
         self.current.requests >= self.config.min_requests.max(self.next_look_at)
     }
 
+    /// Whether the window has enough requests to judge but has not grown by `look_growth`
+    /// since the last look (not a lack of data: the next look is simply not due).
+    #[must_use]
+    pub fn waiting(&self) -> bool {
+        self.current.requests >= self.config.min_requests
+            && self.current.requests < self.next_look_at
+    }
+
     fn advance(&mut self) {
         let grown = (self.current.requests as f64 * self.config.look_growth).ceil() as u64;
         self.next_look_at = if self.config.look_growth > 1.0 {
