@@ -226,9 +226,10 @@ export declare class Detector {
   /** Forgets every value seen (the configuration, and a baseline, stay). */
   reset(): void
   /**
-   * Gives a `baseline` detector its baseline values (replacing any earlier baseline; the
-   * values fed so far stay). Throws a `validation` error on `type` for any other type of
-   * detector, and for empty or non-finite values.
+   * Gives a `baseline` or `shift` detector its baseline values, oldest first (replacing any
+   * earlier baseline; a `baseline` detector keeps the values fed so far, a `shift` detector
+   * starts again after the new baseline). Throws a `validation` error on `type` for any
+   * other type of detector, and for empty or non-finite values.
    */
   setBaseline(values: number[] | Float64Array): void
 }
@@ -892,7 +893,8 @@ export interface CommandExpect {
  * against the allowed change, the Hodges–Lehmann shift with its confidence interval, the
  * Brown–Forsythe spread test and, with `tail_quantile`, the tail test — the core's `compare_values`, as Python's `cased.compare`.
  * `config` holds a `baseline` detector's settings (`null`: the defaults); `options.metric`
- * (default `'value'`) names the metric in the finding.
+ * (default `'value'`) names the metric in the finding; `options.look` (1-based) judges the
+ * call as that look of a session, spending α across a loop of calls.
  *
  * ```js
  * const found = compare(lastWeek, today, { allowed_change: 0.1 }, { metric: 'latency_ms' })
@@ -909,7 +911,7 @@ export declare function compare(baseline: number[] | Float64Array, current: numb
  * conditional (Poisson) test against the allowed change at the full level α — the core's
  * `compare_counts`, as Python's `cased.compare_error_rates`. `config` holds an `error_rate`
  * detector's settings (`null`: the defaults); `options.metric` (default `'errors'`) names the
- * metric in the finding.
+ * metric in the finding; `options.look` (1-based) judges the call as that look of a session.
  *
  * ```js
  * const found = compareErrorRates([12, 10_000], [85, 10_000], null, { metric: 'http_errors' })
@@ -929,6 +931,12 @@ export interface CompareOptions {
    * `compareErrorRates`).
    */
   metric?: string
+  /**
+   * Judge as this look (1-based) of a session, at the share of α a session spends on it,
+   * so a loop of calls with looks 1, 2, 3… keeps its false-alarm rate within α. Default:
+   * one look at the full level α.
+   */
+  look?: number
 }
 
 /** The counters behind a verdict. */
@@ -1185,6 +1193,8 @@ export interface ErrorRateSettings {
   alpha?: number
   /** Requests needed in the current window (streaming only; default 50). */
   min_requests?: number
+  /** Look again once the requests have grown by this factor (streaming only; default 1). */
+  look_growth?: number
   /** The name the finding carries (default `error_rate`). */
   name?: string
   /** Severity rules of the finding (default: the detector's own). */

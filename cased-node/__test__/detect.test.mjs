@@ -183,7 +183,7 @@ describe('Detector of type baseline', () => {
     assert.equal(e.fields.length, 1)
     e = catchCased(() => new Detector({ type: 'spike', metric: 'm' }).setBaseline([1, 2]), 'validation')
     assert.deepEqual(fieldNames(e), ['type'])
-    assert.match(e.message, /only baseline detectors/)
+    assert.match(e.message, /only baseline and shift detectors/)
   })
 })
 
@@ -273,6 +273,25 @@ describe('compare', () => {
   })
 })
 
+describe('shift detector', () => {
+  test('judges each value against its baseline and fires once', () => {
+    let seed = 7
+    const noise = () => {
+      seed = (seed * 16807) % 2147483647
+      return (seed / 2147483647 - 0.5) * 4
+    }
+    const detector = new Detector({ type: 'shift', metric: 'cpu' })
+    detector.setBaseline(Array.from({ length: 360 }, () => 40 + noise()))
+    const post = [...Array.from({ length: 20 }, () => 40 + noise()), ...Array.from({ length: 20 }, () => 52 + noise())]
+    const found = detector.detect(post)
+    assert.equal(found.length, 1)
+    assert.ok(found[0].index >= 20 && found[0].index <= 23, `index ${found[0].index}`)
+    assert.match(found[0].rule, /^shift z/)
+    const e = catchCased(() => new Detector({ type: 'shift', metric: 'cpu', clip: 0.1 }), 'validation')
+    assert.deepEqual(fieldNames(e), ['clip'])
+  })
+})
+
 describe('compareErrorRates', () => {
   test('judges counts', () => {
     const found = compareErrorRates([10, 10_000], [100, 10_000])
@@ -292,6 +311,23 @@ describe('compareErrorRates', () => {
     const named = compareErrorRates([10, 10_000], [100, 10_000], { name: 'http_errors' }, { metric: 'http' })
     assert.equal(named.finding.detector, 'http_errors')
     assert.match(named.finding.message, /^http /)
+  })
+
+  test('a look number spends alpha across a loop of calls', () => {
+    const one = compareErrorRates([50, 10_000], [95, 10_000])
+    const late = compareErrorRates([50, 10_000], [95, 10_000], null, { look: 40 })
+    assert.equal(one.alarm, true)
+    assert.equal(late.look, 40)
+    assert.equal(late.p_value, one.p_value)
+    assert.equal(late.alarm, false)
+    assert.equal(late.finding, null)
+    const baseline = Array.from({ length: 40 }, (_, i) => 100 + (i % 10))
+    const current = baseline.map((v) => v * 1.3)
+    const third = compare(baseline, current, null, { look: 3 })
+    assert.equal(third.look, 3)
+    assert.ok(third.level < compare(baseline, current).level / 9)
+    const e = catchCased(() => compare(baseline, current, null, { look: 0 }), 'validation')
+    assert.deepEqual(fieldNames(e), ['look'])
   })
 
   test('counts must be pairs of non-negative integers, errors at most requests', () => {

@@ -59,6 +59,7 @@ pub struct DetectorConfig {
 enum Inner {
     Stream(Box<dyn cased_core::detect::Detector>),
     Baseline(BaselineComparisonDetector),
+    Shift(cased_core::detect::ShiftDetector),
 }
 
 impl Inner {
@@ -66,6 +67,7 @@ impl Inner {
         match self {
             Self::Stream(d) => d.as_mut(),
             Self::Baseline(d) => d,
+            Self::Shift(d) => d,
         }
     }
 
@@ -73,6 +75,7 @@ impl Inner {
         match self {
             Self::Stream(d) => d.score(),
             Self::Baseline(d) => cased_core::detect::Detector::score(d),
+            Self::Shift(d) => cased_core::detect::Detector::score(d),
         }
     }
 }
@@ -177,9 +180,10 @@ impl Detector {
         self.inner.detector().reset();
     }
 
-    /// Gives a `baseline` detector its baseline values (replacing any earlier baseline; the
-    /// values fed so far stay). Throws a `validation` error on `type` for any other type of
-    /// detector, and for empty or non-finite values.
+    /// Gives a `baseline` or `shift` detector its baseline values, oldest first (replacing any
+    /// earlier baseline; a `baseline` detector keeps the values fed so far, a `shift` detector
+    /// starts again after the new baseline). Throws a `validation` error on `type` for any
+    /// other type of detector, and for empty or non-finite values.
     #[napi(ts_args_type = "values: number[] | Float64Array")]
     pub fn set_baseline(
         &mut self,
@@ -188,11 +192,12 @@ impl Detector {
     ) -> Result<()> {
         let result = match &mut self.inner {
             Inner::Baseline(d) => d.set_baseline(slice(&values)),
+            Inner::Shift(d) => d.set_baseline(slice(&values)),
             Inner::Stream(_) => Err(invalid(
                 "detector",
                 "type",
                 format!(
-                    "only baseline detectors take a baseline, this one is {:?}",
+                    "only baseline and shift detectors take a baseline, this one is {:?}",
                     self.config.kind.type_name()
                 ),
             )),
@@ -231,6 +236,7 @@ fn build(config: Value) -> cased_core::Result<Detector> {
     let inner = match built {
         BuiltDetector::Stream(d) => Inner::Stream(d),
         BuiltDetector::Baseline(d) => Inner::Baseline(d),
+        BuiltDetector::Shift(d) => Inner::Shift(d),
         BuiltDetector::ErrorRate(_) => {
             return Err(invalid(
                 "detector configuration",
@@ -303,6 +309,9 @@ pub struct ErrorRateSettings {
     /// Requests needed in the current window (streaming only; default 50).
     #[napi(js_name = "min_requests")]
     pub min_requests: Option<f64>,
+    /// Look again once the requests have grown by this factor (streaming only; default 1).
+    #[napi(js_name = "look_growth")]
+    pub look_growth: Option<f64>,
     /// The name the finding carries (default `error_rate`).
     pub name: Option<String>,
     /// Severity rules of the finding (default: the detector's own).
@@ -317,6 +326,10 @@ pub struct CompareOptions {
     /// The metric the finding names (default `value` for `compare`, `errors` for
     /// `compareErrorRates`).
     pub metric: Option<String>,
+    /// Judge as this look (1-based) of a session, at the share of α a session spends on it,
+    /// so a loop of calls with looks 1, 2, 3… keeps its false-alarm rate within α. Default:
+    /// one look at the full level α.
+    pub look: Option<u32>,
 }
 
 /// A Mann–Whitney U test (`BaselineComparison.location`).
@@ -479,7 +492,8 @@ pub struct ErrorRateComparison {
 /// against the allowed change, the Hodges–Lehmann shift with its confidence interval, the
 /// Brown–Forsythe spread test and, with `tail_quantile`, the tail test — the core's `compare_values`, as Python's `cased.compare`.
 /// `config` holds a `baseline` detector's settings (`null`: the defaults); `options.metric`
-/// (default `'value'`) names the metric in the finding.
+/// (default `'value'`) names the metric in the finding; `options.look` (1-based) judges the
+/// call as that look of a session, spending α across a loop of calls.
 ///
 /// ```js
 /// const found = compare(lastWeek, today, { allowed_change: 0.1 }, { metric: 'latency_ms' })
@@ -499,12 +513,13 @@ pub fn compare(
     config: Option<Value>,
     options: Option<Unknown<'_>>,
 ) -> Result<Json> {
-    let judged = metric_option(options, "value")?.and_then(|metric| {
+    let judged = compare_options(options, "value")?.and_then(|(metric, look)| {
         compare_values(
             config.unwrap_or(Value::Null),
             &metric,
             slice(&baseline),
             slice(&current),
+            look,
         )
     });
     match judged {
@@ -519,7 +534,7 @@ pub fn compare(
 /// conditional (Poisson) test against the allowed change at the full level α — the core's
 /// `compare_counts`, as Python's `cased.compare_error_rates`. `config` holds an `error_rate`
 /// detector's settings (`null`: the defaults); `options.metric` (default `'errors'`) names the
-/// metric in the finding.
+/// metric in the finding; `options.look` (1-based) judges the call as that look of a session.
 ///
 /// ```js
 /// const found = compareErrorRates([12, 10_000], [85, 10_000], null, { metric: 'http_errors' })
@@ -541,11 +556,13 @@ pub fn compare_error_rates(
     options: Option<Unknown<'_>>,
 ) -> Result<Json> {
     let judged = match (
-        metric_option(options, "errors")?,
+        compare_options(options, "errors")?,
         counts("baseline", baseline)?,
         counts("current", current)?,
     ) {
-        (Ok(metric), Ok(b), Ok(c)) => compare_counts(config.unwrap_or(Value::Null), &metric, b, c),
+        (Ok((metric, look)), Ok(b), Ok(c)) => {
+            compare_counts(config.unwrap_or(Value::Null), &metric, b, c, look)
+        }
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(e),
     };
     match judged {
@@ -591,22 +608,22 @@ fn counts(what: &str, v: Unknown<'_>) -> Result<cased_core::Result<CoreCounts>> 
 }
 
 /// The metric of a comparison's `options` (`{ metric }`), `default` when absent.
-fn metric_option(
+fn compare_options(
     options: Option<Unknown<'_>>,
     default: &str,
-) -> Result<cased_core::Result<String>> {
+) -> Result<cased_core::Result<(String, Option<u32>)>> {
     let Some(options) = options else {
-        return Ok(Ok(default.to_owned()));
+        return Ok(Ok((default.to_owned(), None)));
     };
     match options.get_type()? {
-        ValueType::Null | ValueType::Undefined => return Ok(Ok(default.to_owned())),
+        ValueType::Null | ValueType::Undefined => return Ok(Ok((default.to_owned(), None))),
         ValueType::Object if !options.is_array()? => {}
         _ => {
             return Ok(Err(invalid(
                 "comparison",
                 "options",
                 format!(
-                    "must be an object such as {{ metric }}, got {}",
+                    "must be an object such as {{ metric, look }}, got {}",
                     type_name(&options)?
                 ),
             )));
@@ -614,22 +631,46 @@ fn metric_option(
     }
     let options = Object::from_unknown(options)?;
     for key in Object::keys(&options)? {
-        if key != "metric" {
+        if key != "metric" && key != "look" {
             return Ok(Err(invalid(
                 "comparison",
                 &key,
-                "unknown option (known options: metric)",
+                "unknown option (known options: metric, look)",
             )));
         }
     }
-    match option(&options, "metric")? {
-        None => Ok(Ok(default.to_owned())),
-        Some(v) => Ok(string(v)?.map_err(|got| {
-            invalid(
-                "comparison",
-                "metric",
-                format!("must be a string, got {got}"),
-            )
-        })),
-    }
+    let metric = match option(&options, "metric")? {
+        None => default.to_owned(),
+        Some(v) => match string(v)? {
+            Ok(m) => m,
+            Err(got) => {
+                return Ok(Err(invalid(
+                    "comparison",
+                    "metric",
+                    format!("must be a string, got {got}"),
+                )));
+            }
+        },
+    };
+    let look = match option(&options, "look")? {
+        None => None,
+        Some(v) => match number(v)? {
+            Ok(k) if k >= 1.0 && k.fract() == 0.0 && k <= f64::from(u32::MAX) => Some(k as u32),
+            Ok(k) => {
+                return Ok(Err(invalid(
+                    "comparison",
+                    "look",
+                    format!("must be a whole number ≥ 1, got {k}"),
+                )));
+            }
+            Err(got) => {
+                return Ok(Err(invalid(
+                    "comparison",
+                    "look",
+                    format!("must be a number, got {got}"),
+                )));
+            }
+        },
+    };
+    Ok(Ok((metric, look)))
 }

@@ -9,6 +9,7 @@
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use cased_core::detect::ShiftDetector;
 use cased_core::detect::{
     BuiltDetector, Detection, Detector, IndexedFinding, SeverityPolicy, compare_counts,
     compare_values,
@@ -94,12 +95,13 @@ pub(crate) fn values(obj: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
     })
 }
 
-/// The detector behind a `cased.Detector`: a streaming one, or a baseline comparison (which
-/// also takes a baseline).
+/// The detector behind a `cased.Detector`: a streaming one, or one that also takes a baseline
+/// (a baseline comparison, or the shift detector).
 #[derive(Debug)]
 enum Inner {
     Stream(Box<dyn Detector>),
     Baseline(BaselineComparisonDetector),
+    Shift(ShiftDetector),
 }
 
 impl Inner {
@@ -107,6 +109,7 @@ impl Inner {
         match self {
             Self::Stream(d) => d.as_mut(),
             Self::Baseline(d) => d,
+            Self::Shift(d) => d,
         }
     }
 }
@@ -134,6 +137,7 @@ fn build(config: &DetectorConfig) -> cased_core::Result<Inner> {
     Ok(match config.kind.build()? {
         BuiltDetector::Stream(d) => Inner::Stream(d),
         BuiltDetector::Baseline(d) => Inner::Baseline(d),
+        BuiltDetector::Shift(d) => Inner::Shift(d),
         BuiltDetector::ErrorRate(_) => {
             return Err(CoreError::invalid(
                 "detector configuration",
@@ -160,6 +164,7 @@ impl PyDetector {
         let policy = config.severity.unwrap_or_else(|| match &inner {
             Inner::Stream(d) => d.default_severity(),
             Inner::Baseline(d) => Detector::default_severity(d),
+            Inner::Shift(d) => d.default_severity(),
         });
         Ok(Self {
             config,
@@ -226,17 +231,18 @@ impl PyDetector {
         self.inner().detector().reset();
     }
 
-    /// Sets the baseline of a `baseline` detector.
+    /// Sets the baseline of a `baseline` or `shift` detector (values oldest first).
     fn set_baseline(&self, values: &Bound<'_, PyAny>) -> PyResult<()> {
         let xs = self::values(values)?;
         match &mut *self.inner() {
             Inner::Baseline(d) => d.set_baseline(&xs).map_err(CoreError)?,
+            Inner::Shift(d) => d.set_baseline(&xs).map_err(CoreError)?,
             Inner::Stream(_) => {
                 return Err(CoreError::invalid(
                     "detector",
                     "type",
                     format!(
-                        "only baseline detectors take a baseline, this one is {:?}",
+                        "only baseline and shift detectors take a baseline, this one is {:?}",
                         self.config.kind.type_name()
                     ),
                 )
@@ -258,19 +264,24 @@ impl PyDetector {
 
 /// One comparison of `current` with `baseline` (Mann–Whitney U against the allowed change,
 /// Hodges–Lehmann shift, Brown–Forsythe spread) at the full level α.
+///
+/// `look` (1-based) judges the call as that look of a session, at the share of α a session
+/// spends on it, so a loop of calls with looks 1, 2, 3… keeps its false-alarm rate within α;
+/// None (the default) is one look at the full level α.
 #[pyfunction]
-#[pyo3(signature = (baseline, current, config=None, *, metric="value"))]
+#[pyo3(signature = (baseline, current, config=None, *, metric="value", look=None))]
 pub(crate) fn compare<'py>(
     baseline: &Bound<'py, PyAny>,
     current: &Bound<'py, PyAny>,
     config: Option<&Bound<'py, PyAny>>,
     metric: &str,
+    look: Option<u32>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = baseline.py();
     let settings = settings(config)?;
     let (b, c) = (values(baseline)?, values(current)?);
     let judged = py
-        .detach(|| compare_values(settings, metric, &b, &c))
+        .detach(|| compare_values(settings, metric, &b, &c, look))
         .map_err(CoreError)?;
     Ok(pythonize(py, &judged)?)
 }
@@ -285,19 +296,21 @@ fn counts(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<Counts> {
     Ok(Counts::new(errors, requests).map_err(CoreError)?)
 }
 
-/// One comparison of current error counts with baseline counts at the full level α.
+/// One comparison of current error counts with baseline counts at the full level α, or, with
+/// `look` (1-based), as that look of a session.
 #[pyfunction]
-#[pyo3(signature = (baseline, current, config=None, *, metric="errors"))]
+#[pyo3(signature = (baseline, current, config=None, *, metric="errors", look=None))]
 pub(crate) fn compare_error_rates<'py>(
     baseline: &Bound<'py, PyAny>,
     current: &Bound<'py, PyAny>,
     config: Option<&Bound<'py, PyAny>>,
     metric: &str,
+    look: Option<u32>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = baseline.py();
     let settings = settings(config)?;
     let (b, c) = (counts("baseline", baseline)?, counts("current", current)?);
-    let judged = compare_counts(settings, metric, b, c).map_err(CoreError)?;
+    let judged = compare_counts(settings, metric, b, c, look).map_err(CoreError)?;
     Ok(pythonize(py, &judged)?)
 }
 

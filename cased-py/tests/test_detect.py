@@ -169,7 +169,7 @@ def test_the_baseline_detector_takes_a_baseline() -> None:
     assert finding["detector"] == "baseline" and finding["p_value"] < 0.05
     assert finding["severity"] != "info"
     assert finding["message"].startswith("p99 rose")
-    with pytest.raises(cased.ValidationError, match="only baseline detectors"):
+    with pytest.raises(cased.ValidationError, match="only baseline and shift detectors"):
         spike().set_baseline([1.0, 2.0])
 
 
@@ -255,6 +255,37 @@ def test_compare_error_rates_uses_counts() -> None:
     assert exc.value.errors[0]["field"] == "errors"
     with pytest.raises(TypeError, match="pair"):
         cased.compare_error_rates((1.5, 10), (1, 10))  # type: ignore[arg-type]
+
+
+def test_a_look_number_spends_alpha_across_a_loop_of_calls() -> None:
+    baseline = [100.0 + i % 10 for i in range(40)]
+    current = [v * 1.3 for v in baseline]
+    once = cased.compare(baseline, current)
+    third = cased.compare(baseline, current, look=3)
+    assert (once["look"], third["look"]) == (1, 3)
+    assert third["level"] < once["level"] / 9
+    one = cased.compare_error_rates((50, 10_000), (95, 10_000))
+    late = cased.compare_error_rates((50, 10_000), (95, 10_000), look=40)
+    assert one["alarm"] and late["p_value"] == one["p_value"]
+    assert not late["alarm"] and late["finding"] is None
+    with pytest.raises(cased.ValidationError) as exc:
+        cased.compare(baseline, current, look=0)
+    assert exc.value.errors[0]["field"] == "look"
+
+
+def test_the_shift_detector_judges_each_value_against_its_baseline() -> None:
+    rng = random.Random(4)
+    detector = Detector({"type": "shift", "metric": "cpu", "trend": False})
+    assert detector.update(50.0) is None, "no baseline, no verdict"
+    detector.set_baseline([40 + rng.gauss(0, 2) for _ in range(360)])
+    post = [40 + rng.gauss(0, 2) for _ in range(20)] + [52 + rng.gauss(0, 2) for _ in range(20)]
+    found = detector.detect(post)
+    assert len(found) == 1, "fires once"
+    assert 20 <= found[0]["index"] <= 23
+    assert found[0]["rule"].startswith("shift z")
+    with pytest.raises(cased.ValidationError) as exc:
+        Detector({"type": "shift", "metric": "cpu", "clip": 0.1})
+    assert exc.value.errors[0]["field"] == "clip"
 
 
 # --- detectors in sessions -------------------------------------------------------------------

@@ -26,12 +26,18 @@ import sys
 
 import cased
 
-# The configuration a user would give for each kind of metric. `METRIC` is replaced by the
-# case's metric name.
+# The configuration a user would give for each kind of metric, chosen by 5-fold cross-validation
+# on the development split (examples/eval/deploy_cv.py). `METRIC` is replaced by the case's metric.
 FAMILIES = {
-    "latency": {"detectors": [{"type": "baseline", "metric": "METRIC", "allowed_change": 0.1}]},
-    "cpu": {"detectors": [{"type": "baseline", "metric": "METRIC", "allowed_change": 0.1}]},
-    "errors": {"detectors": [{"type": "error_rate", "metric": "METRIC"}]},
+    # Latency: a level shift against the baseline's robust level and Theil–Sen trend.
+    "latency": {"detectors": [{"type": "shift", "metric": "METRIC", "trend": True, "autocorrelation": False,
+                               "threshold": 4.2, "spread_threshold": 6.0, "clip": 2.5, "spike_guard": True}]},
+    # CPU: the same on AR(1) innovations (autocorrelated series).
+    "cpu": {"detectors": [{"type": "shift", "metric": "METRIC", "trend": False, "autocorrelation": True,
+                           "threshold": 4.2, "spread_threshold": 6.0, "clip": 3.0, "spike_guard": True}]},
+    # Error counts: the exact conditional test, looked at as counts arrive.
+    "errors": {"detectors": [{"type": "error_rate", "metric": "METRIC", "alpha": 0.01, "look_growth": 1.25,
+                              "min_increase": 0.0002}]},
 }
 
 METRICS = {"latency": "api.latency_ms", "cpu": "host.cpu_percent", "errors": "api.http"}

@@ -300,6 +300,34 @@ impl BaselineComparisonDetector {
         self.compare_sorted(&b, current, 1, self.config.alpha)
     }
 
+    /// One comparison as look `look` (1-based) of a session: at the level
+    /// [`LookSpending::level`] gives that look, so a loop of calls with looks 1, 2, 3… keeps
+    /// the whole loop's false-alarm rate within α.
+    ///
+    /// # Errors
+    /// As [`compare`](Self::compare), and [`Error::Validation`](crate::Error) on `look` when
+    /// it is 0.
+    pub fn compare_at_look(
+        &self,
+        baseline: &[f64],
+        current: &[f64],
+        look: u32,
+    ) -> Result<BaselineComparison> {
+        if look == 0 {
+            return Err(crate::Error::invalid("look", "looks are numbered from 1"));
+        }
+        check_finite("baseline", baseline)?;
+        check_finite("current", current)?;
+        let mut b = baseline.to_vec();
+        stats::sort(&mut b);
+        self.compare_sorted(
+            &b,
+            current,
+            look,
+            LookSpending::level(self.config.alpha, look),
+        )
+    }
+
     /// Looks at the current window now, spending the next share of α; returns the comparison
     /// (its `location_alarm` / `spread_alarm` say whether it fired), or `None` when either
     /// side has fewer than `min_samples` values.

@@ -10,7 +10,8 @@ use super::{
     BaselineComparisonConfig, BaselineComparisonDetector, ChangepointConfig, ChangepointDetector,
     Counts, CusumConfig, CusumDetector, Detection, Detector, ErrorRateConfig, ErrorRateDetector,
     EwmaConfig, EwmaDetector, Finding, LikelihoodConfig, LikelihoodDetector, SeverityPolicy,
-    SpikeConfig, SpikeDetector, ThresholdConfig, ThresholdDetector, TrendConfig, TrendDetector,
+    ShiftConfig, ShiftDetector, SpikeConfig, SpikeDetector, ThresholdConfig, ThresholdDetector,
+    TrendConfig, TrendDetector,
 };
 use crate::error::{Error, Problems, Result};
 use crate::metrics::{Baseline, Sample};
@@ -37,6 +38,8 @@ pub enum DetectorKind {
     Changepoint(ChangepointConfig),
     /// [`LikelihoodDetector`].
     Likelihood(LikelihoodConfig),
+    /// [`ShiftDetector`] (judges each value against a baseline of values).
+    Shift(ShiftConfig),
 }
 
 impl DetectorKind {
@@ -53,6 +56,7 @@ impl DetectorKind {
             Self::Trend(_) => "trend",
             Self::Changepoint(_) => "changepoint",
             Self::Likelihood(_) => "likelihood",
+            Self::Shift(_) => "shift",
         }
     }
 }
@@ -64,8 +68,11 @@ impl DetectorKind {
 /// ```
 ///
 /// `type` picks the detector, `metric` the samples it reads, `name` (optional, default the type)
-/// names its findings, `severity` (optional) overrides its [`SeverityPolicy`]; every other key is
-/// a setting of that detector. Unknown keys are errors.
+/// names its findings, `severity` (optional) overrides its [`SeverityPolicy`]. Three optional
+/// flags say what its findings mean for the verdict: `dry_run` (evaluated and reported, never
+/// changes the verdict), `critical` (its alarm alone makes the deployment unhealthy) and
+/// `must_have_data` (no data for it fails the session instead of leaving it inconclusive); the
+/// session applies them. Every other key is a setting of that detector. Unknown keys are errors.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DetectorConfig {
     /// The metric it watches (for `error_rate`: the name counts are pushed under).
@@ -76,6 +83,16 @@ pub struct DetectorConfig {
     /// Severity rules (default: the detector's own).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub severity: Option<SeverityPolicy>,
+    /// Evaluated and reported, but its findings never change the verdict (default false).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
+    /// Its alarm alone makes the deployment unhealthy, whatever the finding's severity
+    /// (default false).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub critical: bool,
+    /// No data for it fails the session rather than leaving it inconclusive (default false).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub must_have_data: bool,
     /// The detector and its settings.
     #[serde(flatten)]
     pub kind: DetectorKind,
@@ -110,6 +127,16 @@ impl<'de> Deserialize<'de> for DetectorConfig {
                     .map_err(|e| D::Error::custom(format!("severity: {e}")))?,
             ),
         };
+        let mut flag = |key: &str| match map.remove(key) {
+            None | Some(Value::Null) => Ok(false),
+            Some(Value::Bool(b)) => Ok(b),
+            Some(other) => Err(D::Error::custom(format!(
+                "`{key}` must be true or false, got {other}"
+            ))),
+        };
+        let dry_run = flag("dry_run")?;
+        let critical = flag("critical")?;
+        let must_have_data = flag("must_have_data")?;
         if !map.contains_key("type") {
             return Err(D::Error::missing_field("type"));
         }
@@ -119,6 +146,9 @@ impl<'de> Deserialize<'de> for DetectorConfig {
             metric,
             name,
             severity,
+            dry_run,
+            critical,
+            must_have_data,
             kind,
         })
     }
@@ -132,6 +162,9 @@ impl DetectorConfig {
             metric: metric.into(),
             name: None,
             severity: None,
+            dry_run: false,
+            critical: false,
+            must_have_data: false,
             kind,
         }
     }
@@ -151,6 +184,12 @@ impl DetectorConfig {
         if let Some(s) = &self.severity {
             s.check(p, &format!("{prefix}severity"));
         }
+        if self.dry_run && self.critical {
+            p.add(
+                format!("{prefix}critical"),
+                "a dry-run detector never changes the verdict, so it cannot be `critical`",
+            );
+        }
         match &self.kind {
             DetectorKind::Threshold(c) => c.check(p, prefix),
             DetectorKind::Baseline(c) => c.check(p, prefix),
@@ -161,12 +200,13 @@ impl DetectorConfig {
             DetectorKind::Trend(c) => c.check(p, prefix),
             DetectorKind::Changepoint(c) => c.check(p, prefix),
             DetectorKind::Likelihood(c) => c.check(p, prefix),
+            DetectorKind::Shift(c) => c.check(p, prefix),
         }
     }
 }
 
-/// A detector built from its [`DetectorKind`] with [`DetectorKind::build`]: a streaming one, or
-/// one of the two comparison detectors, which judge against a baseline.
+/// A detector built from its [`DetectorKind`] with [`DetectorKind::build`]: a streaming one, the
+/// shift detector (streaming against a baseline), or one of the two comparison detectors.
 #[derive(Debug)]
 pub enum BuiltDetector {
     /// Threshold, spike, CUSUM, EWMA, trend, changepoint or likelihood: values in, detections out.
@@ -175,6 +215,8 @@ pub enum BuiltDetector {
     Baseline(BaselineComparisonDetector),
     /// An [`ErrorRateDetector`] (fed with counts).
     ErrorRate(ErrorRateDetector),
+    /// A [`ShiftDetector`]: judges every value as it arrives, against its baseline.
+    Shift(ShiftDetector),
 }
 
 impl BuiltDetector {
@@ -185,6 +227,7 @@ impl BuiltDetector {
             Self::Stream(d) => d.default_severity(),
             Self::Baseline(d) => d.default_severity(),
             Self::ErrorRate(d) => d.default_severity(),
+            Self::Shift(d) => d.default_severity(),
         }
     }
 
@@ -194,6 +237,7 @@ impl BuiltDetector {
             Self::Stream(d) => d.reset(),
             Self::Baseline(d) => d.reset(),
             Self::ErrorRate(d) => d.reset(),
+            Self::Shift(d) => d.reset(),
         }
     }
 }
@@ -214,6 +258,7 @@ impl DetectorKind {
             Self::Likelihood(k) => BuiltDetector::Stream(Box::new(LikelihoodDetector::new(*k)?)),
             Self::Baseline(k) => BuiltDetector::Baseline(BaselineComparisonDetector::new(*k)?),
             Self::ErrorRate(k) => BuiltDetector::ErrorRate(ErrorRateDetector::new(*k)?),
+            Self::Shift(k) => BuiltDetector::Shift(ShiftDetector::new(*k)?),
         })
     }
 }
@@ -246,8 +291,9 @@ pub struct Evaluation {
 ///
 /// Per tick the session calls [`observe`](Self::observe) for every new sample (and
 /// [`observe_counts`](Self::observe_counts) for pushed `(errors, requests)` pairs): streaming
-/// detectors (threshold, spike, CUSUM, EWMA, trend, changepoint) judge each value at once and
-/// their findings come back immediately. Then it calls [`evaluate`](Self::evaluate) once:
+/// detectors (threshold, spike, CUSUM, EWMA, trend, changepoint, and shift against its
+/// baseline) judge each value at once and their findings come back immediately, each
+/// [`Finding`] naming the value's 0-based position after the deployment. Then it calls [`evaluate`](Self::evaluate) once:
 /// comparison detectors (baseline, error rate) take one look at their grown window, spending
 /// α over looks (see [`LookSpending`](super::LookSpending)). Baselines are given before the
 /// first tick with [`set_baseline`](Self::set_baseline) / [`set_baseline_counts`](Self::set_baseline_counts).
@@ -307,25 +353,34 @@ impl DetectorSet {
         out
     }
 
-    /// The metrics whose detectors compare against a baseline of values (`baseline`) or
-    /// counts (`error_rate`), with the detector type.
+    /// The metrics whose detectors judge against a baseline, each with what that baseline is:
+    /// `"baseline"` for a baseline of values (the `baseline` and `shift` detectors, given with
+    /// [`set_baseline`](Self::set_baseline)) or `"error_rate"` for counts. A metric whose
+    /// `baseline` and `shift` detectors both need values is listed once.
     #[must_use]
     pub fn baseline_metrics(&self) -> Vec<(&str, &'static str)> {
-        self.entries
-            .iter()
-            .filter_map(|e| match e.state {
-                BuiltDetector::Baseline(_) => Some((e.config.metric.as_str(), "baseline")),
-                BuiltDetector::ErrorRate(_) => Some((e.config.metric.as_str(), "error_rate")),
-                BuiltDetector::Stream(_) => None,
-            })
-            .collect()
+        let mut out: Vec<(&str, &'static str)> = Vec::new();
+        for e in &self.entries {
+            let item = match e.state {
+                BuiltDetector::Baseline(_) | BuiltDetector::Shift(_) => {
+                    (e.config.metric.as_str(), "baseline")
+                }
+                BuiltDetector::ErrorRate(_) => (e.config.metric.as_str(), "error_rate"),
+                BuiltDetector::Stream(_) => continue,
+            };
+            if !out.contains(&item) {
+                out.push(item);
+            }
+        }
+        out
     }
 
-    /// Gives the baseline comparison detectors of `metric` their baseline; returns how many
-    /// detectors took it.
+    /// Gives the baseline comparison and shift detectors of `metric` their baseline (values
+    /// oldest first: the shift detector reads their order); returns how many detectors took it.
     ///
     /// # Errors
-    /// [`Error::Validation`] when the baseline's values are empty or not finite.
+    /// [`Error::Validation`] when the baseline's values are empty or not finite, or fewer than a
+    /// shift detector's `min_baseline`.
     pub fn set_baseline(&mut self, metric: &str, baseline: &Baseline) -> Result<usize> {
         let mut n = 0;
         for e in self
@@ -333,11 +388,13 @@ impl DetectorSet {
             .iter_mut()
             .filter(|e| e.config.metric == metric)
         {
-            if let BuiltDetector::Baseline(d) = &mut e.state {
-                d.set_baseline(&baseline.values)?;
-                e.baseline = Some((baseline.source.describe(), baseline.values.len()));
-                n += 1;
+            match &mut e.state {
+                BuiltDetector::Baseline(d) => d.set_baseline(&baseline.values)?,
+                BuiltDetector::Shift(d) => d.set_baseline(&baseline.values)?,
+                _ => continue,
             }
+            e.baseline = Some((baseline.source.describe(), baseline.values.len()));
+            n += 1;
         }
         Ok(n)
     }
@@ -370,6 +427,38 @@ impl DetectorSet {
         Ok(n)
     }
 
+    /// Gives the error-rate detectors of `metric` their baseline as per-sample counts (oldest
+    /// first): the sum is the baseline and the samples' spread its overdispersion factor (see
+    /// [`ErrorRateDetector::set_baseline_series`]); returns how many detectors took it.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] when the series has no requests or a sample has more errors than
+    /// requests.
+    pub fn set_baseline_count_series(
+        &mut self,
+        metric: &str,
+        series: &[Counts],
+        source: &str,
+    ) -> Result<usize> {
+        let mut n = 0;
+        for e in self
+            .entries
+            .iter_mut()
+            .filter(|e| e.config.metric == metric)
+        {
+            if let BuiltDetector::ErrorRate(d) = &mut e.state {
+                d.set_baseline_series(series)?;
+                let requests: u64 = series.iter().map(|c| c.requests).sum();
+                e.baseline = Some((
+                    source.to_owned(),
+                    usize::try_from(requests).unwrap_or(usize::MAX),
+                ));
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// Feeds one sample to every detector of its metric. Streaming detectors judge it now;
     /// their findings are returned. Comparison detectors only collect it.
     ///
@@ -385,6 +474,11 @@ impl DetectorSet {
         {
             match &mut e.state {
                 BuiltDetector::Stream(d) => {
+                    if let Some(det) = d.update(sample.value)? {
+                        out.push(finding(&e.config, &e.policy, det));
+                    }
+                }
+                BuiltDetector::Shift(d) => {
                     if let Some(det) = d.update(sample.value)? {
                         out.push(finding(&e.config, &e.policy, det));
                     }
@@ -426,6 +520,11 @@ impl DetectorSet {
             let key = format!("{}:{}", e.config.metric, e.config.name());
             match &mut e.state {
                 BuiltDetector::Stream(_) => continue,
+                BuiltDetector::Shift(d) => {
+                    if !d.has_baseline() {
+                        push_unique(&mut ev.no_data, &e.config.metric);
+                    }
+                }
                 BuiltDetector::Baseline(d) => {
                     let min = d.config().min_samples;
                     if d.baseline_len() < min || d.current_len() < min {
@@ -443,7 +542,7 @@ impl DetectorSet {
                 BuiltDetector::ErrorRate(d) => {
                     if !d.has_baseline() || d.current().requests == 0 {
                         push_unique(&mut ev.no_data, &e.config.metric);
-                    } else if !e.fired && e.fresh > 0 {
+                    } else if !e.fired && e.fresh > 0 && !d.waiting() {
                         e.fresh = 0;
                         match d.look() {
                             Some(c) => {
@@ -590,6 +689,82 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.field_errors()[0].field, "detectors[1].name");
+    }
+
+    #[test]
+    fn the_verdict_flags_parse_round_trip_and_are_checked() {
+        let c = parse_detectors(json!([
+            {"type": "spike", "metric": "m", "dry_run": true},
+            {"type": "shift", "metric": "m", "critical": true, "must_have_data": true, "transform": "log", "trend": true},
+            {"type": "spike", "metric": "n"}
+        ]))
+        .unwrap();
+        assert!(c[0].dry_run && !c[0].critical && !c[0].must_have_data);
+        assert!(!c[1].dry_run && c[1].critical && c[1].must_have_data);
+        let v = serde_json::to_value(&c[1]).unwrap();
+        assert_eq!(
+            (v["critical"].clone(), v["must_have_data"].clone()),
+            (json!(true), json!(true))
+        );
+        assert_eq!(v["transform"], "log");
+        assert_eq!(serde_json::from_value::<DetectorConfig>(v).unwrap(), c[1]);
+        let plain = serde_json::to_value(&c[2]).unwrap();
+        assert!(
+            plain.get("dry_run").is_none() && plain.get("critical").is_none(),
+            "unset flags are not serialised: {plain}"
+        );
+        let e = parse_detectors(json!([{"type": "spike", "metric": "m", "critical": "yes"}]))
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("`critical` must be true or false"),
+            "{e}"
+        );
+        let e = parse_detectors(json!([{"type": "spike", "metric": "m"}, {"type": "spike", "metric": "m", "name": "b", "dry_run": true, "critical": true}]))
+            .unwrap_err();
+        assert_eq!(e.field_errors()[0].field, "detectors[1].critical");
+        let e =
+            parse_detectors(json!([{"type": "shift", "metric": "m", "clip": 0.1}])).unwrap_err();
+        assert_eq!(e.field_errors()[0].field, "detectors[0].clip");
+    }
+
+    #[test]
+    fn a_shift_detector_judges_each_sample_at_its_own_index() {
+        let configs = parse_detectors(
+            json!([{"type": "shift", "metric": "cpu"}, {"type": "baseline", "metric": "cpu"}]),
+        )
+        .unwrap();
+        let mut set = DetectorSet::from_config(&configs).unwrap();
+        assert_eq!(
+            set.baseline_metrics(),
+            [("cpu", "baseline")],
+            "one baseline of values for both"
+        );
+        assert_eq!(set.evaluate().no_data, ["cpu"]);
+        let mut rng = fastrand::Rng::with_seed(8);
+        let base: Vec<f64> = (0..360).map(|_| 40.0 + 4.0 * (rng.f64() - 0.5)).collect();
+        assert_eq!(
+            set.set_baseline("cpu", &Baseline::new(BaselineSource::PreDeploy, base))
+                .unwrap(),
+            2
+        );
+        let mut first = None;
+        // several samples per tick, each judged at its own index; a step at post index 13
+        for tick in 0..10 {
+            for j in 0..3 {
+                let i = tick * 3 + j;
+                let v = if i >= 13 { 52.0 } else { 40.0 } + 4.0 * (rng.f64() - 0.5);
+                for f in set.observe(&sample("cpu", v)).unwrap() {
+                    if f.detector == "shift" && first.is_none() {
+                        first = Some((i, f));
+                    }
+                }
+            }
+            set.evaluate();
+        }
+        let (i, f) = first.expect("the step alarms");
+        assert!((14..=16).contains(&i), "alarmed at sample {i}");
+        assert!(f.severity >= Severity::Warning, "{f:?}");
+        assert!(f.rule.starts_with("shift z"), "{}", f.rule);
     }
 
     fn sample(metric: &str, value: f64) -> Sample {

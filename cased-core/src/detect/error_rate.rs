@@ -75,6 +75,11 @@ pub struct ErrorRateConfig {
     pub alpha: f64,
     /// Requests needed in the current window before any look (default 50).
     pub min_requests: u64,
+    /// Look again only once the current window's requests have grown by this factor since the
+    /// last look (default 1: every update looks). Fed every few seconds, looks spaced
+    /// geometrically (e.g. 1.25) keep the later looks' share of α from vanishing: 180 updates
+    /// are 23 looks instead of 180.
+    pub look_growth: f64,
 }
 
 impl Default for ErrorRateConfig {
@@ -84,6 +89,7 @@ impl Default for ErrorRateConfig {
             min_increase: 0.001,
             alpha: 0.05,
             min_requests: 50,
+            look_growth: 1.0,
         }
     }
 }
@@ -100,6 +106,12 @@ impl ErrorRateConfig {
             p.add(format!("{prefix}min_increase"), "must be between 0 and 1");
         }
         validate_alpha(p, &format!("{prefix}alpha"), self.alpha);
+        if !(self.look_growth.is_finite() && self.look_growth >= 1.0) {
+            p.add(
+                format!("{prefix}look_growth"),
+                "must be a finite number ≥ 1",
+            );
+        }
         if self.min_requests == 0 {
             p.add(format!("{prefix}min_requests"), "must be at least 1");
         }
@@ -138,6 +150,10 @@ pub struct ErrorRateDetector {
     spending: LookSpending,
     fired: bool,
     updates: u64,
+    /// Overdispersion factor (≥ 1) the counts are divided by before the test.
+    dispersion: f64,
+    /// Requests the current window needs before the next look (`look_growth`).
+    next_look_at: u64,
 }
 
 impl ErrorRateDetector {
@@ -156,7 +172,51 @@ impl ErrorRateDetector {
             spending: LookSpending::new(config.alpha),
             fired: false,
             updates: 0,
+            dispersion: 1.0,
+            next_look_at: 0,
         })
+    }
+
+    /// Sets the baseline from its per-sample counts (oldest first): their sum is the baseline,
+    /// and their spread gives the overdispersion factor d = max(1, Pearson χ² / (n − 1)). With
+    /// d > 1 (errors that come in bursts) both sides' counts are divided by d before the
+    /// exact test (the quasi-Poisson correction), so that bursty baselines do not turn into
+    /// false alarms. Returns d.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] when the series is empty, has no requests, or a sample has more
+    /// errors than requests.
+    pub fn set_baseline_series(&mut self, series: &[Counts]) -> Result<f64> {
+        let mut total = Counts::default();
+        for (i, c) in series.iter().enumerate() {
+            Counts::new(c.errors, c.requests)
+                .map_err(|e| Error::invalid(format!("baseline[{i}]"), e.to_string()))?;
+            total = total.plus(*c);
+        }
+        self.set_baseline(total)?;
+        let p = total.rate();
+        let used: Vec<&Counts> = series.iter().filter(|c| c.requests > 0).collect();
+        let d = if used.len() >= 2 && p > 0.0 && p < 1.0 {
+            let chi2: f64 = used
+                .iter()
+                .map(|c| {
+                    let n = c.requests as f64;
+                    (c.errors as f64 - n * p).powi(2) / (n * p * (1.0 - p))
+                })
+                .sum();
+            (chi2 / (used.len() - 1) as f64).max(1.0)
+        } else {
+            1.0
+        };
+        self.dispersion = d;
+        Ok(d)
+    }
+
+    /// The overdispersion factor in use (1 unless set by
+    /// [`set_baseline_series`](Self::set_baseline_series)).
+    #[must_use]
+    pub fn dispersion(&self) -> f64 {
+        self.dispersion
     }
 
     /// Sets the baseline's counts.
@@ -197,7 +257,50 @@ impl ErrorRateDetector {
         Ok(self.compare_at(baseline, current, 1, self.config.alpha))
     }
 
+    /// One comparison as look `look` (1-based) of a session, at the level
+    /// [`LookSpending::level`] gives that look.
+    ///
+    /// # Errors
+    /// As [`compare`](Self::compare), and [`Error::Validation`] on `look` when it is 0.
+    pub fn compare_at_look(
+        &self,
+        baseline: Counts,
+        current: Counts,
+        look: u32,
+    ) -> Result<ErrorRateComparison> {
+        if look == 0 {
+            return Err(Error::invalid("look", "looks are numbered from 1"));
+        }
+        let mut c = self.compare(baseline, current)?;
+        c = self.compare_at(
+            c.baseline,
+            c.current,
+            look,
+            LookSpending::level(self.config.alpha, look),
+        );
+        Ok(c)
+    }
+
     fn compare_at(&self, b: Counts, c: Counts, look: u32, level: f64) -> ErrorRateComparison {
+        let mut cmp = self.compare_scaled(self.deflate(b), self.deflate(c), look, level);
+        (cmp.baseline, cmp.current) = (b, c);
+        cmp
+    }
+
+    /// Counts divided by the overdispersion factor (rounded; at least one request).
+    fn deflate(&self, c: Counts) -> Counts {
+        if self.dispersion <= 1.0 {
+            return c;
+        }
+        let d = self.dispersion;
+        let requests = ((c.requests as f64 / d).round() as u64).max(1);
+        Counts {
+            errors: ((c.errors as f64 / d).round() as u64).min(requests),
+            requests,
+        }
+    }
+
+    fn compare_scaled(&self, b: Counts, c: Counts, look: u32, level: f64) -> ErrorRateComparison {
         let (n0, n1) = (b.requests as f64, c.requests as f64);
         let (p0, p1) = (b.rate(), c.rate());
         let pooled = (b.errors + c.errors) as f64 / (n0 + n1);
@@ -274,9 +377,10 @@ impl ErrorRateDetector {
         let Some(b) = self.baseline else {
             return Ok(None);
         };
-        if self.fired || self.current.requests < self.config.min_requests {
+        if self.fired || !self.due() {
             return Ok(None);
         }
+        self.advance();
         let (k, level) = self.spending.next_look();
         let c = self.compare_at(b, self.current, k, level);
         let d = self.detection(&c);
@@ -302,8 +406,33 @@ impl ErrorRateDetector {
         if self.current.requests < self.config.min_requests {
             return None;
         }
+        self.advance();
         let (k, level) = self.spending.next_look();
         Some(self.compare_at(b, self.current, k, level))
+    }
+
+    /// Whether the current window is ready for its next look: at least `min_requests`
+    /// requests, grown by `look_growth` since the last look.
+    #[must_use]
+    pub fn due(&self) -> bool {
+        self.current.requests >= self.config.min_requests.max(self.next_look_at)
+    }
+
+    /// Whether the window has enough requests to judge but has not grown by `look_growth`
+    /// since the last look (not a lack of data: the next look is simply not due).
+    #[must_use]
+    pub fn waiting(&self) -> bool {
+        self.current.requests >= self.config.min_requests
+            && self.current.requests < self.next_look_at
+    }
+
+    fn advance(&mut self) {
+        let grown = (self.current.requests as f64 * self.config.look_growth).ceil() as u64;
+        self.next_look_at = if self.config.look_growth > 1.0 {
+            grown
+        } else {
+            0
+        };
     }
 
     /// Whether a baseline is set.
@@ -339,6 +468,7 @@ impl ErrorRateDetector {
         self.spending.reset();
         self.fired = false;
         self.updates = 0;
+        self.next_look_at = 0;
     }
 
     /// The default severity policy: relative increases of 0 / 100% / 500%.
@@ -358,6 +488,75 @@ impl ErrorRateDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_baseline_series_gives_its_sum_and_overdispersion() {
+        let steady: Vec<Counts> = (0..100)
+            .map(|i| Counts::new(10 + (i % 3), 2000).unwrap())
+            .collect();
+        let mut d = ErrorRateDetector::new(ErrorRateConfig::default()).unwrap();
+        assert_eq!(
+            d.set_baseline_series(&steady).unwrap(),
+            1.0,
+            "less spread than binomial: no correction"
+        );
+        assert_eq!(d.look().map(|c| c.baseline), None, "no current counts yet");
+        let bursty: Vec<Counts> = (0..100)
+            .map(|i| Counts::new(if i % 10 == 0 { 60 } else { 5 }, 2000).unwrap())
+            .collect();
+        let factor = d.set_baseline_series(&bursty).unwrap();
+        assert!(factor > 5.0, "{factor}");
+        // 30% more errors: significant for Poisson counts, not once the bursts are allowed for
+        let current = Counts::new(751, 110_000).unwrap();
+        let mut plain = ErrorRateDetector::new(ErrorRateConfig::default()).unwrap();
+        plain
+            .set_baseline(Counts::new(1050, 200_000).unwrap())
+            .unwrap();
+        assert!(
+            plain
+                .compare(Counts::new(1050, 200_000).unwrap(), current)
+                .unwrap()
+                .alarm
+        );
+        assert!(
+            !d.compare(Counts::new(1050, 200_000).unwrap(), current)
+                .unwrap()
+                .alarm
+        );
+        let e = d
+            .set_baseline_series(&[Counts {
+                errors: 3,
+                requests: 2,
+            }])
+            .unwrap_err();
+        assert_eq!(e.field_errors()[0].field, "baseline[0]");
+    }
+
+    #[test]
+    fn look_growth_spaces_the_looks() {
+        let config = ErrorRateConfig {
+            look_growth: 1.5,
+            ..ErrorRateConfig::default()
+        };
+        let mut d = ErrorRateDetector::new(config).unwrap();
+        d.set_baseline(Counts::new(10, 10_000).unwrap()).unwrap();
+        let mut looks = 0;
+        for _ in 0..20 {
+            d.add(Counts::new(1, 100).unwrap()).unwrap();
+            if d.due() {
+                looks += usize::from(d.look().is_some());
+            }
+        }
+        // looks at 100, 200, 300, 500, 800, 1200, 1800 requests
+        assert_eq!(looks, 7);
+        assert_eq!(d.look().unwrap().look, 8);
+        let e = ErrorRateDetector::new(ErrorRateConfig {
+            look_growth: 0.5,
+            ..ErrorRateConfig::default()
+        })
+        .unwrap_err();
+        assert_eq!(e.field_errors()[0].field, "look_growth");
+    }
 
     fn counts(e: u64, n: u64) -> Counts {
         Counts::new(e, n).unwrap()

@@ -13,6 +13,7 @@
 //! | [`ErrorRateDetector`] | more errors than before | exact conditional (Poisson) test on counts with a margin |
 //! | [`SpikeDetector`] | single outliers | robust z-score (median / MAD) over a hopping or rolling window |
 //! | [`LikelihoodDetector`] | anomalies of any shape in a long series | anomaly likelihood (Numenta) over the robust z, plus a breach of the range seen so far |
+//! | [`ShiftDetector`] | a deployment that shifts a metric's level or spread | per-value scan of robust-filtered AR(1) innovations against the pre-deploy baseline (robust level, optional log scale and Theil–Sen trend), spike-guarded windows, a spread test |
 //! | [`CusumDetector`], [`EwmaDetector`] | level shifts | two-sided tabular CUSUM, EWMA control chart |
 //! | [`TrendDetector`] | slow degradation | Theil–Sen slope with the Mann–Kendall test |
 //! | [`ChangepointDetector`] | where behaviour changed | Bayesian online changepoint detection (normal-gamma) |
@@ -33,6 +34,7 @@ mod error_rate;
 mod ewma;
 mod finding;
 mod likelihood;
+mod shift;
 mod spike;
 pub mod stats;
 #[cfg(test)]
@@ -55,6 +57,7 @@ pub use error_rate::{Counts, ErrorRateComparison, ErrorRateConfig, ErrorRateDete
 pub use ewma::{EwmaConfig, EwmaDetector};
 pub use finding::{Finding, IndexedFinding, SeverityPolicy, SeverityRule};
 pub use likelihood::{LikelihoodConfig, LikelihoodDetector};
+pub use shift::{ShiftConfig, ShiftDetector, Transform};
 pub use spike::{SpikeConfig, SpikeDetector};
 pub use threshold::{ThresholdConfig, ThresholdDetector};
 pub use trend::{TrendConfig, TrendDetector, TrendResult};

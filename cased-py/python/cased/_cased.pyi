@@ -861,7 +861,7 @@ class Detector:
         """Forget every value seen; the configuration and a baseline stay."""
 
     def set_baseline(self, values: _Values) -> None:
-        """Give a ``baseline`` detector its baseline values.
+        """Give a ``baseline`` or ``shift`` detector its baseline values (oldest first).
 
         Raises:
             ValidationError: for another type of detector, or empty or non-finite values.
@@ -873,13 +873,16 @@ def compare(
     config: Mapping[str, Any] | None = None,
     *,
     metric: str = "value",
+    look: int | None = None,
 ) -> _BaselineComparison:
     """Compare ``current`` with ``baseline`` once: the Mann–Whitney U test against the allowed
     change, the Hodges–Lehmann shift with its confidence interval, and the Brown–Forsythe
     spread test, at the full level α. ``config`` holds the ``baseline`` detector's settings
     (``direction``, ``allowed_change``, ``min_shift``, ``alpha``, ``min_samples``,
     ``confidence``, ``spread``, ``tail_quantile``; also ``name`` and ``severity`` for the finding). ``metric``
-    names the metric in the finding's message.
+    names the metric in the finding's message. ``look`` (1-based) judges the call as that look
+    of a session, at the share of α a session spends on it, so a loop of calls with looks 1, 2,
+    3… keeps its false-alarm rate within α; None is one look at the full level α.
 
     Raises:
         ValidationError: for a bad setting, or a side that is non-finite or smaller than
@@ -892,11 +895,13 @@ def compare_error_rates(
     config: Mapping[str, Any] | None = None,
     *,
     metric: str = "errors",
+    look: int | None = None,
 ) -> _ErrorRateComparison:
     """Compare ``(errors, requests)`` counts once with the exact conditional (Poisson) test
     against the allowed change, at the full level α. ``config`` holds the ``error_rate``
     detector's settings (``allowed_change``, ``min_increase``, ``alpha``; also ``name`` and
-    ``severity`` for the finding).
+    ``severity`` for the finding). ``look`` (1-based) judges the call as that look of a
+    session, as for :func:`compare`.
 
     Raises:
         ValidationError: for a bad setting, more errors than requests, or a side without
