@@ -756,8 +756,11 @@ impl SessionTask {
         let mut counts: Vec<_> = polled.counts.iter().collect();
         counts.sort_by(|a, b| a.timestamp.total_cmp(&b.timestamp));
         for c in counts {
-            if let Err(e) = self.detectors.observe_counts(&c.metric, c.counts) {
-                tracing::warn!(error = %e, metric = %c.metric, "counts not used");
+            match self.detectors.observe_counts(&c.metric, c.counts) {
+                // Each interval's counts are judged at their own index (the detector spaces its
+                // looks by its `look_growth`).
+                Ok(()) => findings.extend(self.detectors.evaluate_metric(&c.metric).findings),
+                Err(e) => tracing::warn!(error = %e, metric = %c.metric, "counts not used"),
             }
         }
         if self.record && self.plan.baseline_store.is_some() {

@@ -515,8 +515,18 @@ impl DetectorSet {
     /// One look per comparison detector that has new data since its last look; each fires at
     /// most once per session.
     pub fn evaluate(&mut self) -> Evaluation {
+        self.evaluate_where(|_| true)
+    }
+
+    /// [`evaluate`](Self::evaluate) for the detectors of `metric` only: the session looks at an
+    /// error-rate metric after each of its counts, so each is judged at its own index.
+    pub fn evaluate_metric(&mut self, metric: &str) -> Evaluation {
+        self.evaluate_where(|m| m == metric)
+    }
+
+    fn evaluate_where(&mut self, metric: impl Fn(&str) -> bool) -> Evaluation {
         let mut ev = Evaluation::default();
-        for e in &mut self.entries {
+        for e in self.entries.iter_mut().filter(|e| metric(&e.config.metric)) {
             let key = format!("{}:{}", e.config.metric, e.config.name());
             match &mut e.state {
                 BuiltDetector::Stream(_) => continue,
