@@ -1,14 +1,17 @@
 //! Metric samples, where they come from, and the baselines they are judged against.
 //!
 //! A [`Sample`] is `(metric, labels, timestamp, value)`. Sources: the checks themselves,
-//! the host ([`HostSource`], feature `host`), Prometheus ([`PrometheusSource`]) and samples the
-//! caller pushes. A [`Baseline`] is what "normal" looked like for one metric, from a
+//! the host ([`HostSource`], feature `host`), Prometheus ([`PrometheusSource`]), the service's
+//! own exposition page ([`Exposition`]) and samples the caller pushes. A session polls the
+//! sources of its configuration ([`SourceConfig`] → [`SourcePlan`] → [`Source`]). A [`Baseline`] is what "normal" looked like for one metric, from a
 //! [`BaselineStore`] ([`MemoryBaselineStore`], [`SqliteBaselineStore`] with feature `sqlite`) or
 //! handed in by the caller.
 
 #[cfg(feature = "host")]
 mod host;
 mod prometheus;
+mod scrape;
+mod source;
 mod store;
 
 use std::collections::BTreeMap;
@@ -18,7 +21,16 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "host")]
 pub use host::HostSource;
-pub use prometheus::{PrometheusSource, PrometheusSourceBuilder};
+pub use prometheus::{
+    PrometheusCounts, PrometheusSource, PrometheusSourceBuilder, PrometheusSourceConfig,
+};
+pub use scrape::{
+    CounterSelector, Exposition, LabelMatch, MetricType, ParseError, ScrapeCounts, ScrapeMetric,
+    ScrapeSourceConfig, Series,
+};
+pub use source::{
+    CountsSample, HostSourceConfig, PollContext, Polled, Source, SourceConfig, SourcePlan,
+};
 #[cfg(feature = "sqlite")]
 pub use store::SqliteBaselineStore;
 pub use store::{BaselineKey, BaselineStore, MemoryBaselineStore, WindowKind};
@@ -45,13 +57,23 @@ impl Sample {
     /// A sample of `metric` taken now, without labels.
     #[must_use]
     pub fn new(metric: impl Into<String>, value: f64) -> Self {
-        Self { metric: metric.into(), labels: Labels::new(), timestamp: unix_now(), value }
+        Self {
+            metric: metric.into(),
+            labels: Labels::new(),
+            timestamp: unix_now(),
+            value,
+        }
     }
 
     /// A sample at `timestamp` (seconds since the Unix epoch).
     #[must_use]
     pub fn at(metric: impl Into<String>, timestamp: f64, value: f64) -> Self {
-        Self { metric: metric.into(), labels: Labels::new(), timestamp, value }
+        Self {
+            metric: metric.into(),
+            labels: Labels::new(),
+            timestamp,
+            value,
+        }
     }
 
     /// Adds a label.
@@ -65,7 +87,9 @@ impl Sample {
 /// Seconds since the Unix epoch, now.
 #[must_use]
 pub fn unix_now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Where a baseline came from.
@@ -91,7 +115,9 @@ impl BaselineSource {
         match self {
             Self::PreDeploy => "the window before the deployment".into(),
             Self::LastHealthy { deployments: 1 } => "the last healthy deployment".into(),
-            Self::LastHealthy { deployments } => format!("the last {deployments} healthy deployments"),
+            Self::LastHealthy { deployments } => {
+                format!("the last {deployments} healthy deployments")
+            }
             Self::Provided => "a baseline provided by the caller".into(),
         }
     }
@@ -119,7 +145,10 @@ impl Baseline {
     /// [`Error::Validation`](crate::Error) when `values` is empty or not finite.
     pub fn provided(values: &[f64]) -> crate::Result<Self> {
         crate::detect::stats::check_finite("baseline", values)?;
-        Ok(Self { source: BaselineSource::Provided, values: values.to_vec() })
+        Ok(Self {
+            source: BaselineSource::Provided,
+            values: values.to_vec(),
+        })
     }
 
     /// How many values it has.

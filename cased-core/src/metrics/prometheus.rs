@@ -1,13 +1,51 @@
 //! [`PrometheusSource`]: samples from Prometheus' HTTP API (`/api/v1/query`,
-//! `/api/v1/query_range`).
+//! `/api/v1/query_range`), and the `prometheus` source a session polls
+//! ([`PrometheusSourceConfig`]):
+//!
+//! ```json
+//! {"type": "prometheus", "name": "prom", "url": "http://prometheus:9090", "step": "10s",
+//!  "headers": {"Authorization": "Bearer ..."},
+//!  "queries": {"p95_ms": "1000 * histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{job=\"{{repository}}\", track=\"{{track}}\"}[1m])))"},
+//!  "counts": {"http": {"errors": "sum(increase(http_requests_total{code=~\"5..\", track=\"{{track}}\"}[10s]))",
+//!                      "requests": "sum(increase(http_requests_total{track=\"{{track}}\"}[10s]))"}},
+//!  "control": {"track": "stable"}}
+//! ```
+//!
+//! **Polls** are range queries on a grid of `step` (points at multiples of `step` since the
+//! epoch): the first poll returns the last point at or before `now - lag`, each later poll
+//! every point after the previous poll's last one, so no point is returned twice (at most
+//! 10,000 points per series per poll). **Lookback** is the same queries over the window before
+//! now. **Counts** pair the `errors` and `requests` answers by time (and by labels when they
+//! return several series), rounded to whole numbers, errors at most requests; an `errors`
+//! query that returns nothing (no error series yet) counts 0 errors.
+//!
+//! **Templates**: `{{repository}}`, `{{environment}}`, `{{commit_sha}}`, `{{version}}`,
+//! `{{metadata.KEY}}`, `{{track}}` and the keys of `canary` / `control`. Values are inserted
+//! **verbatim**: inside a PromQL string (`"..."`) a value holding `"` or `\` would change the
+//! query, so only use variables whose values are plain names (repositories, environments,
+//! versions, SHAs are). An unknown variable is a configuration error; a known one without a
+//! value for the deployment (e.g. `{{commit_sha}}` of an event without one) fails the poll,
+//! naming it. **Control**: `control` maps variables to the stable track's values (e.g.
+//! `{"track": "stable"}`); the same queries rendered with them fill `control_samples` and
+//! `control_counts`. The canary side's values come from `canary` (`track` defaults to
+//! `"canary"`).
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::source::{
+    BUILTIN_VARS, CountsSample, PollContext, Polled, Source, Template, check_headers, check_url,
+    field, header_map, read_body, request_error, secret_map,
+};
 use super::{Labels, Sample};
-use crate::error::{Error, Result};
+use crate::detect::Counts;
+use crate::duration;
+use crate::error::{Error, Problems, Result, ValidationErrors};
 use crate::secret::Secret;
 
 /// Reads samples from a Prometheus server (or anything speaking its API: Thanos, Mimir,
@@ -22,13 +60,19 @@ pub struct PrometheusSource {
     http: reqwest::Client,
     base: url::Url,
     authorization: Option<Secret>,
+    header_names: Vec<String>,
+    max_bytes: u64,
 }
 
 impl fmt::Debug for PrometheusSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PrometheusSource")
             .field("base", &self.base.as_str())
-            .field("authorization", &self.authorization.as_ref().map(|_| "[redacted]"))
+            .field(
+                "authorization",
+                &self.authorization.as_ref().map(|_| "[redacted]"),
+            )
+            .field("headers", &self.header_names)
             .finish()
     }
 }
@@ -39,7 +83,9 @@ impl fmt::Debug for PrometheusSource {
 pub struct PrometheusSourceBuilder {
     url: String,
     authorization: Option<Secret>,
+    headers: BTreeMap<String, Secret>,
     timeout: Duration,
+    max_bytes: u64,
 }
 
 impl PrometheusSourceBuilder {
@@ -56,19 +102,33 @@ impl PrometheusSourceBuilder {
         self
     }
 
-    /// How long one query may take (default 30 s).
+    /// Sends the header `name: value` with every query (e.g. `X-Scope-OrgID` for Mimir); the
+    /// value is kept secret.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<Secret>) -> Self {
+        self.headers.insert(name.into(), value.into());
+        self
+    }
+
+    /// How long one query may take, answer included (default 30 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// The largest answer read (default 32 MiB); a larger one is an error.
+    pub fn max_bytes(mut self, max: u64) -> Self {
+        self.max_bytes = max;
         self
     }
 
     /// Builds the source.
     ///
     /// # Errors
-    /// [`Error::Validation`] when the URL is not an absolute http(s) URL, the timeout is 0, or
-    /// the authorization value cannot be sent as a header.
+    /// [`Error::Validation`] when the URL is not an absolute http(s) URL, the timeout or
+    /// `max_bytes` is 0, or a header cannot be sent.
     pub fn build(self) -> Result<PrometheusSource> {
-        let mut base = url::Url::parse(&self.url).map_err(|e| Error::invalid("url", format!("not a URL: {e}")))?;
+        let mut base = url::Url::parse(&self.url)
+            .map_err(|e| Error::invalid("url", format!("not a URL: {e}")))?;
         if !matches!(base.scheme(), "http" | "https") {
             return Err(Error::invalid("url", "must be an http or https URL"));
         }
@@ -79,23 +139,43 @@ impl PrometheusSourceBuilder {
         if self.timeout.is_zero() {
             return Err(Error::invalid("timeout", "must be more than 0"));
         }
+        if self.max_bytes == 0 {
+            return Err(Error::invalid("max_bytes", "must be more than 0"));
+        }
         if let Some(a) = &self.authorization
             && reqwest::header::HeaderValue::from_str(a.expose()).is_err()
         {
-            return Err(Error::invalid("authorization", "is not a valid header value"));
+            return Err(Error::invalid(
+                "authorization",
+                "is not a valid header value",
+            ));
         }
         let http = reqwest::Client::builder()
             .timeout(self.timeout)
+            .default_headers(header_map(&self.headers)?)
             .build()
             .map_err(|e| Error::invalid("client", e.to_string()))?;
-        Ok(PrometheusSource { http, base, authorization: self.authorization })
+        let header_names = self.headers.keys().cloned().collect();
+        Ok(PrometheusSource {
+            http,
+            base,
+            authorization: self.authorization,
+            header_names,
+            max_bytes: self.max_bytes,
+        })
     }
 }
 
 impl PrometheusSource {
     /// A builder for the server at `url` (e.g. `http://prometheus:9090`).
     pub fn builder(url: impl Into<String>) -> PrometheusSourceBuilder {
-        PrometheusSourceBuilder { url: url.into(), authorization: None, timeout: Duration::from_secs(30) }
+        PrometheusSourceBuilder {
+            url: url.into(),
+            authorization: None,
+            headers: BTreeMap::new(),
+            timeout: Duration::from_secs(30),
+            max_bytes: 32 << 20,
+        }
     }
 
     /// An instant query (`/api/v1/query`) at `time` (seconds since the epoch; now when `None`).
@@ -103,7 +183,12 @@ impl PrometheusSource {
     ///
     /// # Errors
     /// See the type's docs.
-    pub async fn query(&self, metric: &str, promql: &str, time: Option<f64>) -> Result<Vec<Sample>> {
+    pub async fn query(
+        &self,
+        metric: &str,
+        promql: &str,
+        time: Option<f64>,
+    ) -> Result<Vec<Sample>> {
         let mut params = vec![("query", promql.to_owned())];
         if let Some(t) = time {
             params.push(("time", fmt_ts(t)));
@@ -111,7 +196,9 @@ impl PrometheusSource {
         let data = self.get("api/v1/query", &params).await?;
         let samples = parse_result(metric, &data)?;
         if samples.is_empty() {
-            return Err(Error::NoData(format!("the query {promql:?} matched no series")));
+            return Err(Error::NoData(format!(
+                "the query {promql:?} matched no series"
+            )));
         }
         Ok(samples)
     }
@@ -121,7 +208,36 @@ impl PrometheusSource {
     ///
     /// # Errors
     /// [`Error::Validation`] when `end < start` or `step` is 0; otherwise see the type's docs.
-    pub async fn query_range(&self, metric: &str, promql: &str, start: f64, end: f64, step: Duration) -> Result<Vec<Sample>> {
+    pub async fn query_range(
+        &self,
+        metric: &str,
+        promql: &str,
+        start: f64,
+        end: f64,
+        step: Duration,
+    ) -> Result<Vec<Sample>> {
+        let samples = self
+            .query_range_all(metric, promql, start, end, step)
+            .await?;
+        if samples.is_empty() {
+            return Err(Error::NoData(format!(
+                "the query {promql:?} returned no points between {} and {}",
+                fmt_ts(start),
+                fmt_ts(end)
+            )));
+        }
+        Ok(samples)
+    }
+
+    /// As [`query_range`](Self::query_range), an empty answer being no error.
+    pub(crate) async fn query_range_all(
+        &self,
+        metric: &str,
+        promql: &str,
+        start: f64,
+        end: f64,
+        step: Duration,
+    ) -> Result<Vec<Sample>> {
         if !(start.is_finite() && end.is_finite() && end >= start) {
             return Err(Error::invalid("end", "must be a time at or after `start`"));
         }
@@ -135,61 +251,75 @@ impl PrometheusSource {
             ("step", format!("{}", step.as_secs_f64())),
         ];
         let data = self.get("api/v1/query_range", &params).await?;
-        let samples = parse_result(metric, &data)?;
-        if samples.is_empty() {
-            return Err(Error::NoData(format!("the query {promql:?} returned no points between {} and {}", fmt_ts(start), fmt_ts(end))));
-        }
-        Ok(samples)
+        parse_result(metric, &data)
     }
 
     async fn get(&self, path: &str, params: &[(&str, String)]) -> Result<Value> {
-        let mut url = self.base.join(path).map_err(|e| Error::invalid("url", e.to_string()))?;
-        url.query_pairs_mut().extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
+        let mut url = self
+            .base
+            .join(path)
+            .map_err(|e| Error::invalid("url", e.to_string()))?;
+        url.query_pairs_mut()
+            .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
         let mut req = self.http.get(url);
         if let Some(a) = &self.authorization {
-            let mut v = reqwest::header::HeaderValue::from_str(a.expose()).map_err(|_| Error::invalid("authorization", "is not a valid header value"))?;
+            let mut v = reqwest::header::HeaderValue::from_str(a.expose())
+                .map_err(|_| Error::invalid("authorization", "is not a valid header value"))?;
             v.set_sensitive(true);
             req = req.header(reqwest::header::AUTHORIZATION, v);
         }
-        let resp = req.send().await.map_err(|e| {
-            if e.is_timeout() { Error::Timeout(format!("Prometheus at {}", self.base)) } else { Error::Transport(format!("Prometheus at {}: {}", self.base, chain(&e))) }
-        })?;
+        let what = format!("Prometheus at {}", self.base);
+        let resp = req.send().await.map_err(|e| request_error(&e, &what))?;
         let status = resp.status().as_u16();
-        let text = resp.text().await.map_err(|e| Error::Transport(format!("reading Prometheus' answer: {}", chain(&e))))?;
+        let body = read_body(resp, self.max_bytes, &what).await?;
+        let text = String::from_utf8_lossy(&body);
         let body: Option<Value> = serde_json::from_str(&text).ok();
         let api_error = body.as_ref().filter(|b| b["status"] == "error").map(|b| {
-            (b["errorType"].as_str().unwrap_or("error").to_owned(), b["error"].as_str().unwrap_or("").to_owned())
+            (
+                b["errorType"].as_str().unwrap_or("error").to_owned(),
+                b["error"].as_str().unwrap_or("").to_owned(),
+            )
         });
         match status {
-            401 | 403 => Err(Error::Unauthorized { status, message: api_error.map_or_else(|| snippet(&text), |e| e.1) }),
+            401 | 403 => Err(Error::Unauthorized {
+                status,
+                message: api_error.map_or_else(|| snippet(&text), |e| e.1),
+            }),
             _ if api_error.is_some() => {
                 let (error_type, message) = api_error.unwrap_or_default();
-                Err(Error::Query { status, error_type, message })
+                Err(Error::Query {
+                    status,
+                    error_type,
+                    message,
+                })
             }
-            500..=599 => Err(Error::Server { status, message: snippet(&text) }),
+            500..=599 => Err(Error::Server {
+                status,
+                message: snippet(&text),
+            }),
             200 => match body {
                 Some(b) if b["status"] == "success" => Ok(b["data"].clone()),
-                _ => Err(Error::Query { status, error_type: "bad_response".into(), message: format!("not a Prometheus answer: {}", snippet(&text)) }),
+                _ => Err(Error::Query {
+                    status,
+                    error_type: "bad_response".into(),
+                    message: format!("not a Prometheus answer: {}", snippet(&text)),
+                }),
             },
-            _ => Err(Error::InvalidRequest { status, message: snippet(&text) }),
+            _ => Err(Error::InvalidRequest {
+                status,
+                message: snippet(&text),
+            }),
         }
     }
-}
-
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        src = c.source();
-    }
-    s
 }
 
 fn snippet(text: &str) -> String {
     let t: String = text.chars().take(200).collect();
-    if t.is_empty() { "(empty body)".into() } else { t }
+    if t.is_empty() {
+        "(empty body)".into()
+    } else {
+        t
+    }
 }
 
 fn fmt_ts(t: f64) -> String {
@@ -197,16 +327,35 @@ fn fmt_ts(t: f64) -> String {
 }
 
 fn point(metric: &str, labels: &Labels, p: &Value) -> Result<Option<Sample>> {
-    let bad = || Error::Query { status: 200, error_type: "bad_response".into(), message: format!("malformed point {p}") };
+    let bad = || Error::Query {
+        status: 200,
+        error_type: "bad_response".into(),
+        message: format!("malformed point {p}"),
+    };
     let ts = p.get(0).and_then(Value::as_f64).ok_or_else(bad)?;
-    let v: f64 = p.get(1).and_then(Value::as_str).ok_or_else(bad)?.parse().map_err(|_| bad())?;
-    Ok(v.is_finite().then(|| Sample { metric: metric.to_owned(), labels: labels.clone(), timestamp: ts, value: v }))
+    let v: f64 = p
+        .get(1)
+        .and_then(Value::as_str)
+        .ok_or_else(bad)?
+        .parse()
+        .map_err(|_| bad())?;
+    Ok(v.is_finite().then(|| Sample {
+        metric: metric.to_owned(),
+        labels: labels.clone(),
+        timestamp: ts,
+        value: v,
+    }))
 }
 
 fn labels_of(series: &Value) -> Labels {
     series["metric"]
         .as_object()
-        .map(|m| m.iter().filter(|(k, _)| *k != "__name__").map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| *k != "__name__")
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -238,6 +387,389 @@ fn parse_result(metric: &str, data: &Value) -> Result<Vec<Sample>> {
     Ok(out)
 }
 
+/// The `prometheus` source's configuration (see the module docs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusSourceConfig {
+    /// Prefix of the metrics (default `prometheus`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Own cadence (default: every session tick).
+    #[serde(
+        default,
+        with = "duration::human_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub every: Option<Duration>,
+    /// The server, e.g. `http://prometheus:9090` (a path prefix is kept).
+    pub url: String,
+    /// Headers sent with each query (`Authorization`, `X-Scope-OrgID`); the values are secrets
+    /// (never shown, serialized as `[redacted]`).
+    #[serde(
+        default,
+        with = "secret_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub headers: BTreeMap<String, Secret>,
+    /// How long one query may take, answer included (default 10 s).
+    #[serde(default = "default_timeout", with = "duration::human")]
+    pub timeout: Duration,
+    /// The range queries' resolution (default 10 s).
+    #[serde(default = "default_step", with = "duration::human")]
+    pub step: Duration,
+    /// How far behind now the last point is taken, for scrapes still being ingested
+    /// (default 0 s).
+    #[serde(default, with = "duration::human")]
+    pub lag: Duration,
+    /// The largest answer read (default 32 MiB).
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: u64,
+    /// Value queries: metric key → PromQL (`<name>.<key>`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub queries: BTreeMap<String, String>,
+    /// Count queries: key → `errors` and `requests` PromQL, each giving counts per step (e.g.
+    /// `sum(increase(x[10s]))` with a 10 s step).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub counts: BTreeMap<String, PrometheusCounts>,
+    /// Variables of the canary (new) side; `track` defaults to `"canary"`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub canary: BTreeMap<String, String>,
+    /// Variables of the control (stable) side, e.g. `{"track": "stable"}`: when set, every
+    /// query is also run with them into `control_samples` / `control_counts`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<BTreeMap<String, String>>,
+}
+
+/// Two PromQL queries whose answers pair into `(errors, requests)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusCounts {
+    /// Failed requests per step.
+    pub errors: String,
+    /// All requests per step.
+    pub requests: String,
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_step() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_max_bytes() -> u64 {
+    32 << 20
+}
+
+/// Points per series a poll asks for at most (Prometheus refuses more than 11,000).
+const MAX_POINTS: f64 = 10_000.0;
+
+impl PrometheusSourceConfig {
+    pub(crate) fn check(&self, p: &mut Problems, prefix: &str) {
+        check_url(p, field(prefix, "url"), &self.url);
+        check_headers(p, prefix, &self.headers);
+        for (name, d) in [("timeout", self.timeout), ("step", self.step)] {
+            if d < Duration::from_millis(1) {
+                p.add(field(prefix, name), "must be at least 1ms");
+            }
+        }
+        if self.max_bytes == 0 {
+            p.add(field(prefix, "max_bytes"), "must be more than 0");
+        }
+        if self.queries.is_empty() && self.counts.is_empty() {
+            p.add(field(prefix, "queries"), "give at least one query or count");
+        }
+        let canary_knows = |v: &str| {
+            BUILTIN_VARS.contains(&v)
+                || v == "track"
+                || self.canary.contains_key(v)
+                || is_metadata(v)
+        };
+        let control = self.control.as_ref();
+        let knows = |v: &str| canary_knows(v) || control.is_some_and(|c| c.contains_key(v));
+        let mut control_used = false;
+        let mut templates = Vec::new();
+        for (key, q) in &self.queries {
+            super::scrape::check_key(p, field(prefix, &format!("queries.{key}")), key);
+            templates.push((format!("queries.{key}"), q));
+        }
+        for (key, c) in &self.counts {
+            super::scrape::check_key(p, field(prefix, &format!("counts.{key}")), key);
+            templates.push((format!("counts.{key}.errors"), &c.errors));
+            templates.push((format!("counts.{key}.requests"), &c.requests));
+        }
+        for (at, q) in templates {
+            match Template::parse(q) {
+                Err(e) => p.add(field(prefix, &at), e),
+                Ok(t) => {
+                    for v in t.vars() {
+                        if !knows(v) {
+                            p.add(
+                                field(prefix, &at),
+                                format!("unknown variable {{{{{v}}}}} (known: repository, environment, commit_sha, version, track, metadata.KEY and the keys of `canary` / `control`)"),
+                            );
+                        }
+                        control_used |= control.is_some_and(|c| c.contains_key(v));
+                    }
+                }
+            }
+        }
+        if let Some(c) = control {
+            for k in c.keys() {
+                if !canary_knows(k) {
+                    p.add(
+                        field(prefix, &format!("control.{k}")),
+                        "has no canary-side value: add it to `canary` too",
+                    );
+                }
+            }
+            if !control_used && !c.is_empty() {
+                p.add(field(prefix, "control"), "no query uses a variable it sets: the control would read the same series as the canary");
+            } else if c.is_empty() {
+                p.add(field(prefix, "control"), "is empty: give the variables of the stable track, e.g. {\"track\": \"stable\"}");
+            }
+        }
+    }
+}
+
+fn is_metadata(v: &str) -> bool {
+    v.strip_prefix("metadata.").is_some_and(|k| !k.is_empty())
+}
+
+/// What a `prometheus` source shares between sessions.
+#[derive(Debug)]
+pub(crate) struct PrometheusPlan {
+    name: String,
+    source: PrometheusSource,
+    step: Duration,
+    lag: Duration,
+    queries: Vec<(String, String, Template)>,
+    counts: Vec<(String, String, Template, Template)>,
+    canary: BTreeMap<String, String>,
+    control: Option<BTreeMap<String, String>>,
+}
+
+impl PrometheusPlan {
+    pub(crate) fn new(name: &str, c: &PrometheusSourceConfig) -> Result<Self> {
+        let mut b = PrometheusSource::builder(c.url.clone())
+            .timeout(c.timeout)
+            .max_bytes(c.max_bytes);
+        for (k, v) in &c.headers {
+            b = b.header(k.clone(), v.clone());
+        }
+        let parse = |at: String, q: &str| Template::parse(q).map_err(|e| Error::invalid(at, e));
+        let queries = c
+            .queries
+            .iter()
+            .map(|(k, q)| {
+                Ok((
+                    format!("{name}.{k}"),
+                    format!("queries.{k}"),
+                    parse(format!("queries.{k}"), q)?,
+                ))
+            })
+            .collect::<Result<_>>()?;
+        let counts = c
+            .counts
+            .iter()
+            .map(|(k, q)| {
+                Ok((
+                    format!("{name}.{k}"),
+                    format!("counts.{k}"),
+                    parse(format!("counts.{k}.errors"), &q.errors)?,
+                    parse(format!("counts.{k}.requests"), &q.requests)?,
+                ))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            name: name.to_owned(),
+            source: b.build()?,
+            step: c.step,
+            lag: c.lag,
+            queries,
+            counts,
+            canary: c.canary.clone(),
+            control: c.control.clone(),
+        })
+    }
+
+    fn grid(&self, t: f64) -> f64 {
+        let step = self.step.as_secs_f64();
+        (t / step).floor() * step
+    }
+
+    /// Every query from `start` to `end`, on both sides.
+    async fn range(&self, ctx: &PollContext, start: f64, end: f64) -> Result<Polled> {
+        let canary = self.side(ctx, None, start, end);
+        let control = async {
+            match &self.control {
+                Some(c) => self.side(ctx, Some(c), start, end).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let ((samples, counts), control) = futures::future::try_join(canary, control).await?;
+        let (control_samples, control_counts) = control.unwrap_or_default();
+        Ok(Polled {
+            samples,
+            counts,
+            control_samples,
+            control_counts,
+        })
+    }
+
+    async fn side(
+        &self,
+        ctx: &PollContext,
+        control: Option<&BTreeMap<String, String>>,
+        start: f64,
+        end: f64,
+    ) -> Result<(Vec<Sample>, Vec<CountsSample>)> {
+        let lookup = |v: &str| -> Option<String> {
+            control
+                .and_then(|c| c.get(v))
+                .or_else(|| self.canary.get(v))
+                .or_else(|| ctx.vars.get(v))
+                .cloned()
+                .or_else(|| (v == "track").then(|| "canary".to_owned()))
+        };
+        let mut missing = Vec::new();
+        let mut render = |at: &str, t: &Template| {
+            t.render(&lookup).unwrap_or_else(|v| {
+                missing.push(crate::error::FieldError::new(
+                    at,
+                    format!("the variable {{{{{v}}}}} has no value for this deployment"),
+                ));
+                String::new()
+            })
+        };
+        let queries: Vec<(&str, String)> = self
+            .queries
+            .iter()
+            .map(|(m, at, t)| (m.as_str(), render(at, t)))
+            .collect();
+        let counts: Vec<(&str, String, String)> = self
+            .counts
+            .iter()
+            .map(|(m, at, e, r)| {
+                (
+                    m.as_str(),
+                    render(&format!("{at}.errors"), e),
+                    render(&format!("{at}.requests"), r),
+                )
+            })
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::Validation(ValidationErrors {
+                subject: format!("query of source {:?}", self.name),
+                errors: missing,
+            }));
+        }
+        let step = self.step;
+        let values = futures::future::try_join_all(
+            queries
+                .iter()
+                .map(|(m, q)| self.source.query_range_all(m, q, start, end, step)),
+        );
+        let pairs = futures::future::try_join_all(counts.iter().map(|(m, e, r)| async move {
+            let (e, r) = futures::future::try_join(
+                self.source.query_range_all(m, e, start, end, step),
+                self.source.query_range_all(m, r, start, end, step),
+            )
+            .await?;
+            Ok::<_, Error>(pair_counts(m, e, r))
+        }));
+        let (values, pairs) = futures::future::try_join(values, pairs).await?;
+        Ok((
+            values.into_iter().flatten().collect(),
+            pairs.into_iter().flatten().collect(),
+        ))
+    }
+}
+
+/// Pairs `errors` with `requests` points by time (and labels when either side has several
+/// series); a missing errors point is 0 errors.
+fn pair_counts(metric: &str, errors: Vec<Sample>, requests: Vec<Sample>) -> Vec<CountsSample> {
+    let ms = |t: f64| (t * 1000.0).round() as i64;
+    let one_series = |s: &[Sample]| s.windows(2).all(|w| w[0].labels == w[1].labels);
+    let by_time = one_series(&errors) && one_series(&requests);
+    let mut errs: BTreeMap<(i64, Option<Labels>), f64> = BTreeMap::new();
+    for e in errors {
+        *errs
+            .entry((ms(e.timestamp), (!by_time).then_some(e.labels)))
+            .or_default() += e.value;
+    }
+    let count = |v: f64| {
+        if v.is_finite() && v > 0.0 {
+            v.round() as u64
+        } else {
+            0
+        }
+    };
+    requests
+        .into_iter()
+        .map(|r| {
+            let requests = count(r.value);
+            let e = errs
+                .get(&(ms(r.timestamp), (!by_time).then(|| r.labels.clone())))
+                .copied()
+                .unwrap_or(0.0);
+            CountsSample {
+                metric: metric.to_owned(),
+                labels: r.labels,
+                timestamp: r.timestamp,
+                counts: Counts {
+                    errors: count(e).min(requests),
+                    requests,
+                },
+            }
+        })
+        .collect()
+}
+
+/// One session's `prometheus` source: remembers the last point it returned.
+#[derive(Debug)]
+pub(crate) struct PrometheusPoller {
+    plan: Arc<PrometheusPlan>,
+    last: Option<f64>,
+}
+
+impl PrometheusPoller {
+    pub(crate) fn new(plan: Arc<PrometheusPlan>) -> Self {
+        Self { plan, last: None }
+    }
+}
+
+#[async_trait::async_trait]
+impl Source for PrometheusPoller {
+    async fn poll(&mut self, ctx: &PollContext) -> Result<Polled> {
+        let p = &*self.plan;
+        let step = p.step.as_secs_f64();
+        let end = p.grid(ctx.now - p.lag.as_secs_f64());
+        let start = self.last.map_or(end, |l| l + step);
+        if start > end + step * 1e-6 {
+            return Ok(Polled::default()); // no new point on the grid yet
+        }
+        let out = p
+            .range(ctx, start.max(end - (MAX_POINTS - 1.0) * step), end)
+            .await?;
+        self.last = Some(end);
+        Ok(out)
+    }
+
+    async fn lookback(&mut self, ctx: &PollContext, window: Duration) -> Result<Option<Polled>> {
+        let p = &*self.plan;
+        let step = p.step.as_secs_f64();
+        let end = p.grid(ctx.now - p.lag.as_secs_f64());
+        let start = (((ctx.now - window.as_secs_f64()) / step).ceil() * step)
+            .max(end - (MAX_POINTS - 1.0) * step);
+        if start > end {
+            return Ok(Some(Polled::default()));
+        }
+        p.range(ctx, start, end).await.map(Some)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,18 +781,33 @@ mod tests {
         let m = server
             .mock("GET", "/prom/api/v1/query")
             .match_query(Matcher::AllOf(vec![
-                Matcher::UrlEncoded("query".into(), "rate(http_requests_total{job=\"web\"}[5m])".into()),
+                Matcher::UrlEncoded(
+                    "query".into(),
+                    "rate(http_requests_total{job=\"web\"}[5m])".into(),
+                ),
                 Matcher::UrlEncoded("time".into(), "1700000000.500".into()),
             ]))
             .match_header("authorization", "Bearer s3cret")
-            .with_body(r#"{"status":"success","data":{"resultType":"vector","result":[
+            .with_body(
+                r#"{"status":"success","data":{"resultType":"vector","result":[
                 {"metric":{"__name__":"x","instance":"a"},"value":[1700000000.5,"12.5"]},
-                {"metric":{"instance":"b"},"value":[1700000000.5,"NaN"]}]}}"#)
+                {"metric":{"instance":"b"},"value":[1700000000.5,"NaN"]}]}}"#,
+            )
             .create_async()
             .await;
-        let src = PrometheusSource::builder(format!("{}/prom", server.url())).bearer_token("s3cret").build().unwrap();
+        let src = PrometheusSource::builder(format!("{}/prom", server.url()))
+            .bearer_token("s3cret")
+            .build()
+            .unwrap();
         assert!(!format!("{src:?}").contains("s3cret"));
-        let got = src.query("rps", "rate(http_requests_total{job=\"web\"}[5m])", Some(1_700_000_000.5)).await.unwrap();
+        let got = src
+            .query(
+                "rps",
+                "rate(http_requests_total{job=\"web\"}[5m])",
+                Some(1_700_000_000.5),
+            )
+            .await
+            .unwrap();
         m.assert_async().await;
         assert_eq!(got.len(), 1, "the NaN point is dropped");
         assert_eq!(got[0].metric, "rps");
@@ -281,14 +828,27 @@ mod tests {
                 Matcher::UrlEncoded("step".into(), "30".into()),
             ]))
             .match_header("authorization", "Basic dTpw")
-            .with_body(r#"{"status":"success","data":{"resultType":"matrix","result":[
-                {"metric":{"job":"w"},"values":[[100,"1"],[130,"0"],[160,"1"]]}]}}"#)
+            .with_body(
+                r#"{"status":"success","data":{"resultType":"matrix","result":[
+                {"metric":{"job":"w"},"values":[[100,"1"],[130,"0"],[160,"1"]]}]}}"#,
+            )
             .create_async()
             .await;
-        let src = PrometheusSource::builder(server.url()).authorization("Basic dTpw").build().unwrap();
-        let got = src.query_range("up", "up", 100.0, 160.0, Duration::from_secs(30)).await.unwrap();
+        let src = PrometheusSource::builder(server.url())
+            .authorization("Basic dTpw")
+            .build()
+            .unwrap();
+        let got = src
+            .query_range("up", "up", 100.0, 160.0, Duration::from_secs(30))
+            .await
+            .unwrap();
         m.assert_async().await;
-        assert_eq!(got.iter().map(|s| (s.timestamp, s.value)).collect::<Vec<_>>(), [(100.0, 1.0), (130.0, 0.0), (160.0, 1.0)]);
+        assert_eq!(
+            got.iter()
+                .map(|s| (s.timestamp, s.value))
+                .collect::<Vec<_>>(),
+            [(100.0, 1.0), (130.0, 0.0), (160.0, 1.0)]
+        );
     }
 
     #[tokio::test]
@@ -329,19 +889,48 @@ mod tests {
             .await;
         let src = PrometheusSource::builder(server.url()).build().unwrap();
         let e = src.query("m", "rate(", None).await.unwrap_err();
-        assert!(matches!(&e, Error::Query { status: 400, error_type, message } if error_type == "bad_data" && message.contains("unclosed")), "{e}");
+        assert!(
+            matches!(&e, Error::Query { status: 400, error_type, message } if error_type == "bad_data" && message.contains("unclosed")),
+            "{e}"
+        );
         assert_eq!(e.kind().code(), "query");
         let e = src.query("m", "nothing", None).await.unwrap_err();
         assert_eq!(e.kind().code(), "no_data");
         assert!(e.to_string().contains("matched no series"), "{e}");
-        let e = src.query_range("m", "x", 0.0, 60.0, Duration::from_secs(15)).await.unwrap_err();
+        let e = src
+            .query_range("m", "x", 0.0, 60.0, Duration::from_secs(15))
+            .await
+            .unwrap_err();
         assert_eq!(e.kind().code(), "no_data");
-        assert_eq!(src.query("m", "secret", None).await.unwrap_err().status(), Some(401));
-        assert_eq!(src.query("m", "down", None).await.unwrap_err().kind().code(), "server");
-        assert!(src.query_range("m", "x", 60.0, 0.0, Duration::from_secs(15)).await.is_err());
-        assert!(src.query_range("m", "x", 0.0, 60.0, Duration::ZERO).await.is_err());
+        assert_eq!(
+            src.query("m", "secret", None).await.unwrap_err().status(),
+            Some(401)
+        );
+        assert_eq!(
+            src.query("m", "down", None)
+                .await
+                .unwrap_err()
+                .kind()
+                .code(),
+            "server"
+        );
+        assert!(
+            src.query_range("m", "x", 60.0, 0.0, Duration::from_secs(15))
+                .await
+                .is_err()
+        );
+        assert!(
+            src.query_range("m", "x", 0.0, 60.0, Duration::ZERO)
+                .await
+                .is_err()
+        );
         assert!(PrometheusSource::builder("ftp://x").build().is_err());
-        assert!(PrometheusSource::builder("http://x").authorization("bad\nvalue").build().is_err());
+        assert!(
+            PrometheusSource::builder("http://x")
+                .authorization("bad\nvalue")
+                .build()
+                .is_err()
+        );
     }
 
     #[tokio::test]
@@ -349,7 +938,12 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        let src = PrometheusSource::builder(format!("http://{addr}")).build().unwrap();
-        assert_eq!(src.query("m", "up", None).await.unwrap_err().kind().code(), "transport");
+        let src = PrometheusSource::builder(format!("http://{addr}"))
+            .build()
+            .unwrap();
+        assert_eq!(
+            src.query("m", "up", None).await.unwrap_err().kind().code(),
+            "transport"
+        );
     }
 }
