@@ -946,4 +946,338 @@ mod tests {
             "transport"
         );
     }
+
+    fn matrix(points: &[(f64, &str)]) -> String {
+        let values: Vec<String> = points
+            .iter()
+            .map(|(t, v)| format!("[{t},\"{v}\"]"))
+            .collect();
+        format!(
+            r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{"job":"w"}},"values":[{}]}}]}}}}"#,
+            values.join(",")
+        )
+    }
+
+    fn range(query: &str, start: &str, end: &str) -> Matcher {
+        Matcher::AllOf(vec![
+            Matcher::UrlEncoded("query".into(), query.into()),
+            Matcher::UrlEncoded("start".into(), start.into()),
+            Matcher::UrlEncoded("end".into(), end.into()),
+            Matcher::UrlEncoded("step".into(), "10".into()),
+        ])
+    }
+
+    fn ctx(now: f64) -> PollContext {
+        PollContext {
+            now,
+            vars: [("repository".to_owned(), "acme/web".to_owned())].into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn polls_return_every_grid_point_once_on_both_tracks() {
+        let mut server = mockito::Server::new_async().await;
+        let canary = r#"lat{app="acme/web",track="canary"}"#;
+        let stable = r#"lat{app="acme/web",track="stable"}"#;
+        let errors = r#"sum(increase(err{track="canary"}[10s]))"#;
+        let requests = r#"sum(increase(req{track="canary"}[10s]))"#;
+        let stable_errors = r#"sum(increase(err{track="stable"}[10s]))"#;
+        let stable_requests = r#"sum(increase(req{track="stable"}[10s]))"#;
+        let mut mocks = Vec::new();
+        for (q, start, end, body) in [
+            (canary, "1000.000", "1000.000", matrix(&[(1000.0, "5")])),
+            (stable, "1000.000", "1000.000", matrix(&[(1000.0, "4")])),
+            (
+                canary,
+                "1010.000",
+                "1030.000",
+                matrix(&[(1010.0, "6"), (1020.0, "7"), (1030.0, "NaN")]),
+            ),
+            (
+                stable,
+                "1010.000",
+                "1030.000",
+                matrix(&[(1010.0, "4"), (1020.0, "4"), (1030.0, "4")]),
+            ),
+            (
+                errors,
+                "1000.000",
+                "1000.000",
+                r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#.to_owned(),
+            ),
+            (
+                requests,
+                "1000.000",
+                "1000.000",
+                matrix(&[(1000.0, "99.6")]),
+            ),
+            (
+                errors,
+                "1010.000",
+                "1030.000",
+                matrix(&[(1020.0, "3.2"), (1030.0, "50")]),
+            ),
+            (
+                requests,
+                "1010.000",
+                "1030.000",
+                matrix(&[(1010.0, "10"), (1020.0, "10"), (1030.0, "20")]),
+            ),
+            (
+                stable_errors,
+                "1000.000",
+                "1000.000",
+                matrix(&[(1000.0, "1")]),
+            ),
+            (
+                stable_requests,
+                "1000.000",
+                "1000.000",
+                matrix(&[(1000.0, "100")]),
+            ),
+            (
+                stable_errors,
+                "1010.000",
+                "1030.000",
+                matrix(&[(1030.0, "1")]),
+            ),
+            (
+                stable_requests,
+                "1010.000",
+                "1030.000",
+                matrix(&[(1030.0, "100")]),
+            ),
+        ] {
+            mocks.push(
+                server
+                    .mock("GET", "/api/v1/query_range")
+                    .match_query(range(q, start, end))
+                    .match_header("x-scope-orgid", "tenant-1")
+                    .with_body(body)
+                    .expect(1)
+                    .create_async()
+                    .await,
+            );
+        }
+        let plan = crate::metrics::SourceConfig::from_value(serde_json::json!({
+            "type": "prometheus", "name": "prom", "url": server.url(), "headers": {"X-Scope-OrgID": "tenant-1"},
+            "queries": {"lat": "lat{app=\"{{repository}}\",track=\"{{ track }}\"}"},
+            "counts": {"http": {"errors": "sum(increase(err{track=\"{{track}}\"}[10s]))", "requests": "sum(increase(req{track=\"{{track}}\"}[10s]))"}},
+            "control": {"track": "stable"}
+        }))
+        .unwrap()
+        .plan()
+        .unwrap();
+        assert!(plan.can_look_back());
+        let mut src = plan.start();
+        let first = src.poll(&ctx(1005.0)).await.unwrap();
+        fn vals(s: &[Sample]) -> Vec<(&str, f64, f64)> {
+            s.iter()
+                .map(|s| (s.metric.as_str(), s.timestamp, s.value))
+                .collect()
+        }
+        assert_eq!(vals(&first.samples), [("prom.lat", 1000.0, 5.0)]);
+        assert_eq!(vals(&first.control_samples), [("prom.lat", 1000.0, 4.0)]);
+        assert_eq!(first.counts.len(), 1);
+        assert_eq!(
+            (first.counts[0].metric.as_str(), first.counts[0].counts),
+            (
+                "prom.http",
+                Counts {
+                    errors: 0,
+                    requests: 100
+                }
+            ),
+            "no error series: 0 errors"
+        );
+        // Nothing new on the grid yet: no query at all.
+        assert!(src.poll(&ctx(1009.9)).await.unwrap().is_empty());
+        let second = src.poll(&ctx(1031.0)).await.unwrap();
+        assert_eq!(
+            vals(&second.samples),
+            [("prom.lat", 1010.0, 6.0), ("prom.lat", 1020.0, 7.0)],
+            "NaN dropped"
+        );
+        assert_eq!(second.control_samples.len(), 3);
+        assert_eq!(
+            first.control_counts[0].counts,
+            Counts {
+                errors: 1,
+                requests: 100
+            }
+        );
+        assert_eq!(second.control_counts.len(), 1);
+        let counts: Vec<(f64, Counts)> = second
+            .counts
+            .iter()
+            .map(|c| (c.timestamp, c.counts))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                (
+                    1010.0,
+                    Counts {
+                        errors: 0,
+                        requests: 10
+                    }
+                ),
+                (
+                    1020.0,
+                    Counts {
+                        errors: 3,
+                        requests: 10
+                    }
+                ),
+                (
+                    1030.0,
+                    Counts {
+                        errors: 20,
+                        requests: 20
+                    }
+                )
+            ]
+        );
+        for m in mocks {
+            m.assert_async().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_poll_keeps_its_place_and_lookback_covers_the_window() {
+        let mut server = mockito::Server::new_async().await;
+        let down = server
+            .mock("GET", "/api/v1/query_range")
+            .match_query(range("up", "1010.000", "1020.000"))
+            .with_status(503)
+            .expect(1)
+            .create_async()
+            .await;
+        let first = server
+            .mock("GET", "/api/v1/query_range")
+            .match_query(range("up", "1000.000", "1000.000"))
+            .with_body(matrix(&[(1000.0, "1")]))
+            .create_async()
+            .await;
+        let c: PrometheusSourceConfig = serde_json::from_value(
+            serde_json::json!({"url": server.url(), "queries": {"up": "up"}}),
+        )
+        .unwrap();
+        let plan = Arc::new(PrometheusPlan::new("p", &c).unwrap());
+        let mut src = PrometheusPoller::new(plan);
+        src.poll(&ctx(1000.0)).await.unwrap();
+        assert_eq!(
+            src.poll(&ctx(1020.0)).await.unwrap_err().kind().code(),
+            "server"
+        );
+        down.assert_async().await;
+        let retry = server
+            .mock("GET", "/api/v1/query_range")
+            .match_query(range("up", "1010.000", "1030.000"))
+            .with_body(matrix(&[(1010.0, "1")]))
+            .expect(1)
+            .create_async()
+            .await;
+        assert_eq!(src.poll(&ctx(1030.0)).await.unwrap().samples.len(), 1);
+        retry.assert_async().await;
+        let back = server
+            .mock("GET", "/api/v1/query_range")
+            .match_query(range("up", "940.000", "1000.000"))
+            .with_body(matrix(&[(940.0, "1"), (1000.0, "1")]))
+            .expect(1)
+            .create_async()
+            .await;
+        let got = src
+            .lookback(&ctx(1005.0), Duration::from_secs(65))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.samples.len(), 2);
+        back.assert_async().await;
+        first.assert_async().await;
+    }
+
+    #[tokio::test]
+    async fn a_variable_without_a_value_fails_the_poll_by_name() {
+        let c: PrometheusSourceConfig = serde_json::from_value(serde_json::json!({
+            "url": "http://127.0.0.1:1", "queries": {"a": "up{sha=\"{{commit_sha}}\"}", "b": "up{r=\"{{metadata.region}}\"}"}
+        }))
+        .unwrap();
+        let mut src = PrometheusPoller::new(Arc::new(PrometheusPlan::new("p", &c).unwrap()));
+        let e = src.poll(&ctx(1000.0)).await.unwrap_err();
+        let fields: Vec<(&str, &str)> = e
+            .field_errors()
+            .iter()
+            .map(|f| (f.field.as_str(), f.message.as_str()))
+            .collect();
+        assert_eq!(fields.len(), 2, "{e}");
+        assert_eq!(fields[0].0, "queries.a");
+        assert!(
+            fields[0].1.contains("{{commit_sha}}") && fields[1].1.contains("{{metadata.region}}"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("source \"p\""), "{e}");
+    }
+
+    #[test]
+    fn config_errors_name_their_fields_and_never_show_secrets() {
+        let c: PrometheusSourceConfig = serde_json::from_value(serde_json::json!({
+            "url": "prometheus:9090", "step": "0s", "headers": {"Authorization": "Bearer s3cret\u{7f}"},
+            "queries": {"a": "up{x=\"{{repo}}\"}", "b": "up{x=\"{{track}}\"", "c": "x{{"},
+            "counts": {"d": {"errors": "e{z=\"{{zone}}\"}", "requests": "r"}},
+            "canary": {"zone": "a"},
+            "control": {"cluster": "blue"}
+        }))
+        .unwrap();
+        let mut p = Problems::default();
+        c.check(&mut p, "sources[0]");
+        let text = format!("{p:?}");
+        for f in [
+            "url",
+            "step",
+            "headers.Authorization",
+            "queries.a",
+            "queries.c",
+            "control.cluster",
+            "control",
+        ] {
+            assert!(p.has(&format!("sources[0].{f}")), "{f}: {text}");
+        }
+        assert!(
+            !p.has("sources[0].queries.b") && !p.has("sources[0].counts.d.errors"),
+            "{text}"
+        );
+        assert!(
+            text.contains("{{repo}}") && !text.contains("s3cret"),
+            "{text}"
+        );
+        let e = serde_json::from_value::<PrometheusSourceConfig>(
+            serde_json::json!({"url": "http://x", "queries": {}, "count": {}}),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("count"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn answers_over_the_size_limit_are_refused() {
+        let mut server = mockito::Server::new_async().await;
+        let _m = server
+            .mock("GET", "/api/v1/query")
+            .match_query(Matcher::Any)
+            .with_body("x".repeat(2000))
+            .create_async()
+            .await;
+        let src = PrometheusSource::builder(server.url())
+            .max_bytes(1000)
+            .build()
+            .unwrap();
+        let e = src.query("m", "up", None).await.unwrap_err();
+        assert!(e.to_string().contains("more than 1000 bytes"), "{e}");
+        assert!(
+            PrometheusSource::builder(server.url())
+                .max_bytes(0)
+                .build()
+                .is_err()
+        );
+    }
 }

@@ -1415,4 +1415,95 @@ openmetrics_total{a="b, c=d"} 5 # {trace_id="x"} 1 1.5
             json!({"counter": "x", "match": {"a": "1", "b": {"not": "2"}, "c": {"not_regex": "3.*"}}})
         );
     }
+
+    #[tokio::test]
+    async fn polls_both_tracks_with_headers_and_refuses_bad_pages() {
+        let mut server = mockito::Server::new_async().await;
+        let canary = server
+            .mock("GET", "/canary")
+            .match_header("authorization", "Bearer s3cret")
+            .with_body("up 1\nreq_total 10\n")
+            .expect(2)
+            .create_async()
+            .await;
+        let control = server
+            .mock("GET", "/stable")
+            .with_body("up 2\nreq_total 50\n")
+            .expect(2)
+            .create_async()
+            .await;
+        let _big = server
+            .mock("GET", "/big")
+            .with_body("x 1\n".repeat(300))
+            .create_async()
+            .await;
+        let _down = server
+            .mock("GET", "/down")
+            .with_status(503)
+            .with_body("no")
+            .create_async()
+            .await;
+        let _bad = server
+            .mock("GET", "/bad")
+            .with_body("x{ 1\n")
+            .create_async()
+            .await;
+        let config = |url: &str, control: Option<&str>| {
+            let mut c = json!({
+                "type": "scrape", "name": "app", "url": format!("{}{url}", server.url()), "max_bytes": 1000,
+                "headers": {"Authorization": "Bearer s3cret"},
+                "metrics": {"up": {"gauge": "up"}, "rps": {"counter": "req"}}
+            });
+            if let Some(u) = control {
+                c["control_url"] = json!(format!("{}{u}", server.url()));
+            }
+            crate::metrics::SourceConfig::from_value(c)
+                .unwrap()
+                .plan()
+                .unwrap()
+        };
+        let plan = config("/canary", Some("/stable"));
+        assert!(!plan.can_look_back());
+        let mut src = plan.start();
+        let ctx = |now| PollContext {
+            now,
+            ..PollContext::default()
+        };
+        let first = src.poll(&ctx(100.0)).await.unwrap();
+        assert_eq!((first.samples.len(), first.control_samples.len()), (1, 1));
+        let second = src.poll(&ctx(110.0)).await.unwrap();
+        let rps = |s: &[Sample]| s.iter().find(|s| s.metric == "app.rps").map(|s| s.value);
+        assert_eq!(
+            (rps(&second.samples), rps(&second.control_samples)),
+            (Some(0.0), Some(0.0))
+        );
+        let up = |s: &[Sample]| s.iter().find(|s| s.metric == "app.up").map(|s| s.value);
+        assert_eq!(
+            (up(&second.samples), up(&second.control_samples)),
+            (Some(1.0), Some(2.0))
+        );
+        assert_eq!(
+            src.lookback(&ctx(110.0), Duration::from_secs(60))
+                .await
+                .unwrap(),
+            None
+        );
+        canary.assert_async().await;
+        control.assert_async().await;
+        for (url, code, text) in [
+            ("/big", "query", "more than 1000 bytes"),
+            ("/down", "server", "503"),
+            ("/bad", "query", "line 1"),
+        ] {
+            let e = config(url, None).start().poll(&ctx(1.0)).await.unwrap_err();
+            assert_eq!(e.kind().code(), code, "{url}: {e}");
+            assert!(
+                e.to_string().contains(text) && !e.to_string().contains("s3cret"),
+                "{url}: {e}"
+            );
+        }
+        // The control failing fails the poll, and the canary's counters stay where they were.
+        let mut src = config("/canary", Some("/down")).start();
+        assert!(src.poll(&ctx(1.0)).await.is_err());
+    }
 }
