@@ -22,6 +22,10 @@
 //!   `histogram_quantile`; no sample when nothing was observed.
 //! * `counts`: the `(errors, requests)` deltas between two scrapes, for error-rate detectors.
 //!
+//! A counter or histogram of which no series is selected gives no sample (no data, rather than
+//! a made-up 0); an `errors` counter with no series counts 0 errors (client libraries create it
+//! on the first error), a `requests` counter with none gives no counts.
+//!
 //! `match` maps a label to a value (`"route": "/login"`, an absent label matches `""`) or to
 //! `{"not": v}`, `{"regex": r}` or `{"not_regex": r}` (anchored, as in PromQL). `scale`
 //! multiplies the result (seconds → ms). The first poll only records counters (gauges are
@@ -593,9 +597,18 @@ impl ScrapePlan {
         for c in &self.counts {
             let e = deltas(&c.errors, &page, state, next, false);
             let r = deltas(&c.requests, &page, state, next, false);
-            if let (Some(e), Some(r)) = (e, r) {
-                let requests = r.first().map_or(0.0, |b| b.1).round().max(0.0) as u64;
-                let errors = (e.first().map_or(0.0, |b| b.1).round().max(0.0) as u64).min(requests);
+            // No errors series yet (client libraries create it on the first error): 0 errors.
+            if state.time.is_some()
+                && let Some(r) = r
+            {
+                let total = |d: Option<&Vec<(f64, f64)>>| {
+                    d.and_then(|d| d.first())
+                        .map_or(0.0, |b| b.1)
+                        .round()
+                        .max(0.0) as u64
+                };
+                let requests = total(Some(&r));
+                let errors = total(e.as_ref()).min(requests);
                 counts.push(CountsSample {
                     metric: c.metric.clone(),
                     labels: Labels::new(),
@@ -620,7 +633,7 @@ struct State {
 
 /// The increases of the series `sel` selects since the previous scrape, summed by bucket bound
 /// (sorted by bound; one `(+Inf, total)` entry for counters). Records the current values in
-/// `next`. `None` on the first scrape.
+/// `next`. `None` on the first scrape and when no series is selected.
 fn deltas(
     sel: &Selector,
     page: &Exposition<'_>,
@@ -649,6 +662,7 @@ fn deltas(
         groups.entry(key).or_default().push((le, s.value()));
     }
     let first = prev.time.is_none();
+    let matched = !groups.is_empty();
     let mut sum: Vec<(f64, f64)> = Vec::new();
     for (key, buckets) in groups {
         if !first {
@@ -677,7 +691,7 @@ fn deltas(
         }
         next.series.insert(key, buckets);
     }
-    if first {
+    if first || !matched {
         return None;
     }
     if !by_le && sum.is_empty() {
@@ -1304,6 +1318,27 @@ openmetrics_total{a="b, c=d"} 5 # {trace_id="x"} 1 1.5
                 errors: 5,
                 requests: 20
             }
+        );
+        // A counter that is not on the page gives no sample; a missing errors series counts 0.
+        let (s, c) = step("http_requests_total{code=\"200\"} 20\n", 1025.0);
+        assert_eq!(
+            (get(&s, "app.rps"), get(&s, "app.p50_ms")),
+            (Some(1.0), None)
+        );
+        assert_eq!(
+            c[0].counts,
+            Counts {
+                errors: 0,
+                requests: 5
+            }
+        );
+        let (s, c) = step("temperature{room=\"a\"} 1\n", 1026.0);
+        assert_eq!((get(&s, "app.rps"), c.len()), (None, 0));
+        let (s, _) = step(&page(15, 5, [0, 20, 20, 20], 22.0), 1027.0);
+        assert_eq!(
+            get(&s, "app.rps"),
+            Some(20.0),
+            "series back on the page count from 0"
         );
         // No traffic: a zero rate, no quantile, zero counts.
         let (s, c) = step(&page(15, 5, [0, 20, 20, 20], 22.0), 1030.0);
