@@ -687,12 +687,13 @@ impl PrometheusPlan {
     }
 }
 
-/// Pairs `errors` with `requests` points by time (and labels when either side has several
-/// series); a missing errors point is 0 errors.
+/// Pairs `errors` with `requests` points by time: when `requests` is one series, the errors of
+/// all series at that time; when it is several (`sum by (route)`), the errors series with the
+/// same labels. A missing errors point is 0 errors.
 fn pair_counts(metric: &str, errors: Vec<Sample>, requests: Vec<Sample>) -> Vec<CountsSample> {
     let ms = |t: f64| (t * 1000.0).round() as i64;
     let one_series = |s: &[Sample]| s.windows(2).all(|w| w[0].labels == w[1].labels);
-    let by_time = one_series(&errors) && one_series(&requests);
+    let by_time = one_series(&requests);
     let mut errs: BTreeMap<(i64, Option<Labels>), f64> = BTreeMap::new();
     for e in errors {
         *errs
@@ -1015,7 +1016,11 @@ mod tests {
                 errors,
                 "1010.000",
                 "1030.000",
-                matrix(&[(1020.0, "3.2"), (1030.0, "50")]),
+                // Split by code: the two series add up (2.2 + 1 → 3; 40 + 10 → 50, capped at 20).
+                r#"{"status":"success","data":{"resultType":"matrix","result":[
+                    {"metric":{"code":"500"},"values":[[1020,"2.2"],[1030,"40"]]},
+                    {"metric":{"code":"503"},"values":[[1020,"1"],[1030,"10"]]}]}}"#
+                    .to_owned(),
             ),
             (
                 requests,
@@ -1278,6 +1283,54 @@ mod tests {
                 .max_bytes(0)
                 .build()
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn counts_grouped_by_a_label_pair_series_by_series() {
+        let at = |route: &str, t: f64, v: f64| Sample::at("m", t, v).label("route", route);
+        let requests = vec![
+            at("/a", 10.0, 100.0),
+            at("/b", 10.0, 50.0),
+            at("/a", 20.0, 100.0),
+        ];
+        let errors = vec![
+            at("/b", 10.0, 5.4),
+            at("/a", 20.0, 150.0),
+            at("/c", 20.0, 9.0),
+        ];
+        let got: Vec<(String, f64, Counts)> = pair_counts("p.http", errors, requests)
+            .into_iter()
+            .map(|c| (c.labels["route"].clone(), c.timestamp, c.counts))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "/a".into(),
+                    10.0,
+                    Counts {
+                        errors: 0,
+                        requests: 100
+                    }
+                ),
+                (
+                    "/b".into(),
+                    10.0,
+                    Counts {
+                        errors: 5,
+                        requests: 50
+                    }
+                ),
+                (
+                    "/a".into(),
+                    20.0,
+                    Counts {
+                        errors: 100,
+                        requests: 100
+                    }
+                ),
+            ]
         );
     }
 }
