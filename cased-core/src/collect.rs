@@ -225,6 +225,7 @@ impl Pushed {
                         .push(Sample::at(metric.to_string(), at, value))
                 }
                 Self::Counts(metric, counts, at) => polled.counts.push(CountsSample {
+                    labels: Default::default(),
                     metric: metric.to_string(),
                     timestamp: at,
                     counts,

@@ -18,6 +18,7 @@ use crate::baselines::BaselineConfig;
 use crate::checks::CheckConfig;
 use crate::detect::DetectorConfig;
 use crate::error::{Error, Problems, Result};
+use crate::metrics::SourceConfig;
 use crate::schedule::ScheduleConfig;
 use crate::verdict::VerdictConfig;
 
@@ -39,6 +40,9 @@ pub struct MonitorConfig {
     /// Where baselines come from when none is handed in (pre-deploy window, previous healthy
     /// deployments).
     pub baseline: BaselineConfig,
+    /// Metric sources every session polls (`prometheus`, `scrape`, `host`); their samples are
+    /// named `<source>.<key>`.
+    pub sources: Vec<SourceConfig>,
 }
 
 impl MonitorConfig {

@@ -266,6 +266,16 @@ impl MonitorBuilder {
                 problems.extend(e.field_errors().iter().cloned());
             }
         }
+        let mut sources = Vec::with_capacity(self.config.sources.len() + self.sources.len());
+        for (i, c) in self.config.sources.iter().enumerate() {
+            match c.plan() {
+                Ok(plan) => sources.push(plan),
+                Err(e) => problems.extend(e.field_errors().iter().map(|f| {
+                    crate::FieldError::new(format!("sources[{i}].{}", f.field), f.message.clone())
+                })),
+            }
+        }
+        sources.extend(self.sources);
         for (metric, c) in &self.baseline_counts {
             if c.requests == 0 || c.errors > c.requests {
                 problems.push(crate::FieldError::new(
@@ -352,7 +362,7 @@ impl MonitorBuilder {
                 baseline_counts: self.baseline_counts,
                 baseline_store: self.baseline_store,
                 baseline: self.config.baseline,
-                sources: self.sources,
+                sources,
                 alerts_config: self.config.alerts,
                 notifiers: self.notifiers,
                 alerts: std::sync::Mutex::new(None),

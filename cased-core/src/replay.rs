@@ -191,6 +191,7 @@ impl Recording {
             let mut out: Vec<CountsSample> = v
                 .iter()
                 .map(|c| CountsSample {
+                    labels: Default::default(),
                     metric: c.metric.clone(),
                     timestamp: c.timestamp,
                     counts: Counts {

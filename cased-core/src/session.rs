@@ -457,32 +457,13 @@ impl SessionTask {
         self.wall_start + (Instant::now() - self.started).as_secs_f64()
     }
 
-    /// What sources are told: the time and the event's template variables.
+    /// What sources are told: the time and the event's template variables (plus
+    /// `correlation_id`).
     fn poll_context(&self) -> PollContext {
-        let mut vars = BTreeMap::new();
-        let mut put = |k: &str, v: Option<&str>| {
-            if let Some(v) = v {
-                vars.insert(k.to_owned(), v.to_owned());
-            }
-        };
-        put("repository", self.info.repository.as_deref());
-        put("environment", self.info.environment.as_deref());
-        put("commit_sha", self.event.commit_sha());
-        put("correlation_id", Some(&self.info.correlation_id));
-        if let Some(meta) = self.event.event_metadata() {
-            for (k, v) in meta {
-                if let Some(s) = v.as_str() {
-                    vars.insert(format!("metadata.{k}"), s.to_owned());
-                }
-            }
-            if let Some(v) = meta.get("version").and_then(|v| v.as_str()) {
-                vars.insert("version".into(), v.to_owned());
-            }
-        }
-        PollContext {
-            now: self.now_unix(),
-            vars,
-        }
+        let mut ctx = PollContext::from_event(&self.event, self.now_unix());
+        ctx.vars
+            .insert("correlation_id".into(), self.info.correlation_id.clone());
+        ctx
     }
 
     /// Gives the comparison detectors their baselines (see [`baselines`]).

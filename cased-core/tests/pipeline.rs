@@ -56,6 +56,7 @@ impl Synthetic {
                 .round()
                 .max(0.0) as u64;
             let c = CountsSample {
+                labels: Default::default(),
                 metric: self.metric.into(),
                 timestamp: t0 + t,
                 counts: Counts::new(errors, u64::from(requests)).unwrap(),

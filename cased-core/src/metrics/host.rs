@@ -1,8 +1,14 @@
-//! [`HostSource`]: CPU, memory and disk of the machine cased runs on, through `sysinfo`.
+//! [`HostSource`]: CPU, memory and disk of the machine cased runs on, through `sysinfo`, and the
+//! `host` source a session polls (see [`super::HostSourceConfig`]).
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use sysinfo::{CpuRefreshKind, Disks, MemoryRefreshKind, RefreshKind, System};
 
 use super::Sample;
+use super::source::{PollContext, Polled, Source};
+use crate::error::{Error, Result};
 
 /// Samples the host: `host_cpu_percent` (all cores), `host_memory_used_percent`,
 /// `host_memory_used_bytes`, and per mounted disk `host_disk_used_percent` (label `mount`).
@@ -76,6 +82,80 @@ impl HostSource {
     }
 }
 
+/// One session's `host` source: [`HostSource`] readings renamed `<name>.cpu_percent`,
+/// `<name>.memory_used_percent`, `<name>.disk_used_percent` (label `mount`), plus
+/// `<name>.load_1m`, stamped with the poll's time. Each reading runs on the blocking pool under
+/// a timeout; after a timeout the next poll starts a fresh reader (its CPU figure comes back one
+/// poll later).
+#[derive(Debug)]
+pub(crate) struct HostPoller {
+    name: Arc<str>,
+    timeout: Duration,
+    reader: Option<HostSource>,
+}
+
+impl HostPoller {
+    pub(crate) fn new(name: Arc<str>, timeout: Duration) -> Self {
+        Self {
+            name,
+            timeout,
+            reader: None,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Source for HostPoller {
+    async fn poll(&mut self, ctx: &PollContext) -> Result<Polled> {
+        let mut reader = self.reader.take();
+        let task = tokio::task::spawn_blocking(move || {
+            let r = reader.get_or_insert_with(HostSource::new);
+            let samples = r.sample();
+            (reader, samples, System::load_average().one)
+        });
+        let (reader, raw, load) = match tokio::time::timeout(self.timeout, task).await {
+            Ok(Ok(done)) => done,
+            Ok(Err(e)) => {
+                return Err(Error::Transport(format!(
+                    "reading the host's metrics failed: {e}"
+                )));
+            }
+            Err(_) => {
+                return Err(Error::Timeout(format!(
+                    "reading the host's metrics took more than {}",
+                    crate::duration::format(self.timeout)
+                )));
+            }
+        };
+        self.reader = reader;
+        let mut samples: Vec<Sample> = raw
+            .into_iter()
+            .filter_map(|mut s| {
+                let key = match s.metric.as_str() {
+                    "host_cpu_percent" => "cpu_percent",
+                    "host_memory_used_percent" => "memory_used_percent",
+                    "host_disk_used_percent" => "disk_used_percent",
+                    _ => return None,
+                };
+                s.metric = format!("{}.{key}", self.name);
+                s.timestamp = ctx.now;
+                Some(s)
+            })
+            .collect();
+        if load.is_finite() && cfg!(unix) {
+            samples.push(Sample::at(format!("{}.load_1m", self.name), ctx.now, load));
+        }
+        Ok(Polled {
+            samples,
+            ..Polled::default()
+        })
+    }
+
+    async fn lookback(&mut self, _ctx: &PollContext, _window: Duration) -> Result<Option<Polled>> {
+        Ok(None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,5 +186,52 @@ mod tests {
             .find(|s| s.metric == "host_cpu_percent")
             .expect("cpu");
         assert!((0.0..=100.0).contains(&cpu.value), "{}", cpu.value);
+    }
+
+    #[tokio::test]
+    async fn the_host_source_names_its_metrics_and_stamps_the_poll_time() {
+        let plan = crate::metrics::SourceConfig::from_value(
+            serde_json::json!({"type": "host", "name": "box"}),
+        )
+        .unwrap()
+        .plan()
+        .unwrap();
+        let mut src = plan.start();
+        let ctx = PollContext {
+            now: 1234.5,
+            ..PollContext::default()
+        };
+        let first = src.poll(&ctx).await.unwrap();
+        let names: Vec<&str> = first.samples.iter().map(|s| s.metric.as_str()).collect();
+        assert!(
+            names.contains(&"box.memory_used_percent") && names.contains(&"box.load_1m"),
+            "{names:?}"
+        );
+        assert!(
+            !names.contains(&"box.cpu_percent"),
+            "no CPU figure on the first poll"
+        );
+        assert!(
+            first
+                .samples
+                .iter()
+                .all(|s| s.timestamp == 1234.5 && s.metric.starts_with("box."))
+        );
+        assert!(
+            first
+                .samples
+                .iter()
+                .filter(|s| s.metric == "box.disk_used_percent")
+                .all(|s| s.labels.contains_key("mount"))
+        );
+        let second = src.poll(&ctx).await.unwrap();
+        assert!(
+            second.samples.iter().any(|s| s.metric == "box.cpu_percent"),
+            "CPU from the second poll on"
+        );
+        assert_eq!(
+            src.lookback(&ctx, Duration::from_secs(60)).await.unwrap(),
+            None
+        );
     }
 }

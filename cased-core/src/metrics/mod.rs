@@ -1,14 +1,16 @@
 //! Metric samples, where they come from, and the baselines they are judged against.
 //!
 //! A [`Sample`] is `(metric, labels, timestamp, value)`. Sources: the checks themselves,
-//! the host ([`HostSource`], feature `host`), Prometheus ([`PrometheusSource`]) and samples the
-//! caller pushes. A [`Baseline`] is what "normal" looked like for one metric, from a
+//! the host ([`HostSource`], feature `host`), Prometheus ([`PrometheusSource`]), the service's
+//! own exposition page ([`Exposition`]) and samples the caller pushes. A session polls the
+//! sources of its configuration ([`SourceConfig`] → [`SourcePlan`] → [`Source`]). A [`Baseline`] is what "normal" looked like for one metric, from a
 //! [`BaselineStore`] ([`MemoryBaselineStore`], [`SqliteBaselineStore`] with feature `sqlite`) or
 //! handed in by the caller.
 
 #[cfg(feature = "host")]
 mod host;
 mod prometheus;
+mod scrape;
 mod source;
 mod store;
 
@@ -19,8 +21,16 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "host")]
 pub use host::HostSource;
-pub use prometheus::{PrometheusSource, PrometheusSourceBuilder};
-pub use source::{CountsSample, PollContext, Polled, Source, SourcePlan};
+pub use prometheus::{
+    PrometheusCounts, PrometheusSource, PrometheusSourceBuilder, PrometheusSourceConfig,
+};
+pub use scrape::{
+    CounterSelector, Exposition, LabelMatch, MetricType, ParseError, ScrapeCounts, ScrapeMetric,
+    ScrapeSourceConfig, Series,
+};
+pub use source::{
+    CountsSample, HostSourceConfig, PollContext, Polled, Source, SourceConfig, SourcePlan,
+};
 #[cfg(feature = "sqlite")]
 pub use store::SqliteBaselineStore;
 pub use store::{BaselineKey, BaselineStore, MemoryBaselineStore, WindowKind};

@@ -1,41 +1,57 @@
-//! Metric sources a session polls: the [`Source`] trait, what one poll returns ([`Polled`]) and
-//! what it is told ([`PollContext`]).
+//! Metric sources a session polls: the [`Source`] trait, what a poll returns ([`Polled`]), and
+//! the configuration model (`MonitorConfig.sources`), one [`SourceConfig`] per entry:
+//!
+//! ```json
+//! {"type": "prometheus", "name": "prom", "url": "http://prometheus:9090", "step": "10s",
+//!  "queries": {"p95_ms": "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{app=\"{{repository}}\", track=\"{{track}}\"}[1m]))) * 1000"},
+//!  "counts": {"http": {"errors": "sum(increase(http_requests_total{code=~\"5..\", track=\"{{track}}\"}[10s]))",
+//!                      "requests": "sum(increase(http_requests_total{track=\"{{track}}\"}[10s]))"}},
+//!  "control": {"track": "stable"}}
+//! {"type": "scrape", "name": "app", "url": "http://127.0.0.1:8080/metrics", "every": "5s",
+//!  "metrics": {"rps": {"counter": "http_requests_total"},
+//!              "p95_ms": {"histogram": "http_request_duration_seconds", "quantile": 0.95, "scale": 1000}},
+//!  "counts": {"http": {"errors": {"counter": "http_requests_total", "match": {"code": {"regex": "5.."}}},
+//!                      "requests": {"counter": "http_requests_total"}}}}
+//! {"type": "host"}
+//! ```
+//!
+//! A [`SourceConfig`] is validated and turned into a [`SourcePlan`] once per monitor (it holds
+//! the shared HTTP client); each session calls [`SourcePlan::start`] for its own [`Source`],
+//! which keeps per-session state (counter values, the last poll's time). Sample metrics are
+//! named `<source name>.<key>`.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
 use super::Sample;
+use super::prometheus::{PrometheusPlan, PrometheusSourceConfig};
+use super::scrape::{ScrapePlan, ScrapeSourceConfig};
 use crate::detect::Counts;
-use crate::error::Result;
+use crate::duration;
+use crate::error::{Error, Problems, Result};
+use crate::event::DeploymentEvent;
+use crate::secret::Secret;
 
-/// `(errors, requests)` of one metric over an interval ending at `timestamp`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CountsSample {
-    /// The metric's name.
-    pub metric: String,
-    /// End of the interval, in seconds since the Unix epoch.
-    pub timestamp: f64,
-    /// The counts.
-    pub counts: Counts,
-}
-
-/// What one poll of a source returned.
+/// What one poll of a source brought: values, counts, and the same read from the control
+/// (stable) track when one is configured.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Polled {
-    /// Value samples of the monitored service.
+    /// Value samples, each metric named `<source name>.<key>`.
     pub samples: Vec<Sample>,
-    /// Counts for error-rate detectors.
+    /// `(errors, requests)` over an interval ending at `timestamp`, for error-rate detectors.
     pub counts: Vec<CountsSample>,
-    /// The same metrics read from the control (stable) track, if configured.
+    /// The same metrics read from the control track.
     pub control_samples: Vec<Sample>,
-    /// Control counts.
+    /// The same counts read from the control track.
     pub control_counts: Vec<CountsSample>,
 }
 
 impl Polled {
-    /// Whether nothing was read.
+    /// Whether the poll brought nothing at all.
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.samples.is_empty()
@@ -44,7 +60,7 @@ impl Polled {
             && self.control_counts.is_empty()
     }
 
-    /// Appends everything of `other`.
+    /// Appends everything `other` brought.
     pub fn extend(&mut self, other: Self) {
         self.samples.extend(other.samples);
         self.counts.extend(other.counts);
@@ -53,54 +69,222 @@ impl Polled {
     }
 }
 
-/// What a source is told at each poll.
+/// `(errors, requests)` of one metric over the interval ending at `timestamp`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CountsSample {
+    /// `<source name>.<key>`.
+    pub metric: String,
+    /// The series' labels (empty for the usual `sum(...)` queries and for scrapes).
+    pub labels: super::Labels,
+    /// End of the interval, seconds since the Unix epoch.
+    pub timestamp: f64,
+    /// The counts.
+    pub counts: Counts,
+}
+
+/// What a poll knows about the moment and the deployment.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PollContext {
-    /// Now, in seconds since the Unix epoch (the session's clock: virtual in a replay).
+    /// Now, in seconds since the Unix epoch (a virtual clock in replay).
     pub now: f64,
     /// Template variables: `repository`, `environment`, `commit_sha`, `version` and
-    /// `metadata.KEY` for every string metadata key of the event.
+    /// `metadata.KEY` for every string, number or boolean metadata key.
     pub vars: BTreeMap<String, String>,
 }
 
-/// A source of metric samples, one instance per session (it keeps what it needs between polls).
+impl PollContext {
+    /// A context at `now` with the variables of `event` (absent fields are absent variables).
+    #[must_use]
+    pub fn from_event(event: &DeploymentEvent, now: f64) -> Self {
+        let mut vars = BTreeMap::new();
+        if let Some(r) = event.repository_full_name() {
+            vars.insert("repository".to_owned(), r.to_owned());
+        }
+        if let Some(e) = event.environment() {
+            vars.insert("environment".to_owned(), e.to_owned());
+        }
+        if let Some(c) = event.commit_sha() {
+            vars.insert("commit_sha".to_owned(), c.to_owned());
+        }
+        for (k, v) in event.event_metadata().into_iter().flatten() {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                _ => continue,
+            };
+            if k == "version" {
+                vars.insert("version".to_owned(), text.clone());
+            }
+            vars.insert(format!("metadata.{k}"), text);
+        }
+        Self { now, vars }
+    }
+}
+
+/// A source of metrics, polled by a session. One value per session: it remembers what it
+/// already returned (counter values, the last range's end).
+///
+/// Implementations bound every request by a timeout and every body by a size limit, and
+/// never panic: a poll that cannot be done is an `Err`. A failed poll changes no state, so
+/// the next one covers the gap.
 #[async_trait::async_trait]
-pub trait Source: fmt::Debug + Send + Sync {
-    /// Everything new since the previous poll.
-    ///
-    /// # Errors
-    /// Any failure to read: the session records it and carries on.
+pub trait Source: std::fmt::Debug + Send + Sync {
+    /// Everything new since the previous poll (the first poll: the current state, or the
+    /// last step for range queries).
     async fn poll(&mut self, ctx: &PollContext) -> Result<Polled>;
 
-    /// The same metrics over `window` before `ctx.now`, for a pre-deploy baseline; `Ok(None)`
-    /// when the source cannot look back.
+    /// The same metrics over `window` before `ctx.now`, for a pre-deploy baseline;
+    /// `Ok(None)` when the source cannot look back (scrape, host).
+    async fn lookback(&mut self, ctx: &PollContext, window: Duration) -> Result<Option<Polled>>;
+}
+
+/// One entry of `MonitorConfig.sources`; `type` selects the kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SourceConfig {
+    /// PromQL range queries against a Prometheus-compatible server ([`PrometheusSourceConfig`]).
+    Prometheus(PrometheusSourceConfig),
+    /// The service's own `/metrics` page, read directly ([`ScrapeSourceConfig`]).
+    Scrape(ScrapeSourceConfig),
+    /// CPU, memory, disk and load of the machine cased runs on ([`HostSourceConfig`]).
+    Host(HostSourceConfig),
+}
+
+impl SourceConfig {
+    /// The source's name: its `name` key, else its type (`prometheus`, `scrape`, `host`).
+    #[must_use]
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Prometheus(c) => c.name.as_deref().unwrap_or("prometheus"),
+            Self::Scrape(c) => c.name.as_deref().unwrap_or("scrape"),
+            Self::Host(c) => c.name.as_deref().unwrap_or("host"),
+        }
+    }
+
+    /// Its own polling cadence (`every`); `None` polls once per session tick.
+    #[must_use]
+    pub fn every(&self) -> Option<Duration> {
+        match self {
+            Self::Prometheus(c) => c.every,
+            Self::Scrape(c) => c.every,
+            Self::Host(c) => c.every,
+        }
+    }
+
+    /// Reads one source from a JSON value.
     ///
     /// # Errors
-    /// Any failure to read.
-    async fn lookback(&mut self, ctx: &PollContext, window: Duration) -> Result<Option<Polled>>;
+    /// [`Error::Validation`] whose field is the path of the offending key.
+    pub fn from_value(value: Value) -> Result<Self> {
+        let c: Self = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." || path.is_empty() {
+                "source".to_owned()
+            } else {
+                path
+            };
+            Error::invalid(field, e.inner().to_string())
+        })?;
+        let mut p = Problems::default();
+        c.check(&mut p, "");
+        p.finish("source configuration")?;
+        Ok(c)
+    }
+
+    /// Adds every problem of this entry to `p`, fields named under `prefix` (e.g.
+    /// `sources[0]` gives `sources[0].url`).
+    pub(crate) fn check(&self, p: &mut Problems, prefix: &str) {
+        let name = self.name();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+        {
+            p.add(
+                field(prefix, "name"),
+                format!("{name:?} must be letters, digits, `_` or `-` (it prefixes metric names)"),
+            );
+        }
+        if self.every().is_some_and(|d| d.is_zero()) {
+            p.add(field(prefix, "every"), "must be more than 0");
+        }
+        match self {
+            Self::Prometheus(c) => c.check(p, prefix),
+            Self::Scrape(c) => c.check(p, prefix),
+            Self::Host(c) => c.check(p, prefix),
+        }
+    }
+
+    /// Validates the entry and builds what every session of a monitor shares (HTTP client,
+    /// parsed templates, compiled label matchers).
+    ///
+    /// # Errors
+    /// [`Error::Validation`] naming each bad field (paths start at the source).
+    pub fn plan(&self) -> Result<SourcePlan> {
+        let mut p = Problems::default();
+        self.check(&mut p, "");
+        p.finish("source configuration")?;
+        let name: Arc<str> = self.name().into();
+        let kind = match self {
+            Self::Prometheus(c) => PlanKind::Prometheus(Arc::new(PrometheusPlan::new(&name, c)?)),
+            Self::Scrape(c) => PlanKind::Scrape(Arc::new(ScrapePlan::new(&name, c)?)),
+            Self::Host(c) => host_plan(c)?,
+        };
+        Ok(SourcePlan {
+            name,
+            every: self.every(),
+            kind,
+        })
+    }
+}
+
+#[cfg(feature = "host")]
+fn host_plan(c: &HostSourceConfig) -> Result<PlanKind> {
+    Ok(PlanKind::Host(c.timeout))
+}
+
+#[cfg(not(feature = "host"))]
+fn host_plan(_: &HostSourceConfig) -> Result<PlanKind> {
+    Err(Error::invalid(
+        "type",
+        "the host source needs cased-core's `host` feature",
+    ))
+}
+
+/// A validated source, shared by every session of a monitor. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct SourcePlan {
+    name: Arc<str>,
+    every: Option<Duration>,
+    kind: PlanKind,
+}
+
+#[derive(Clone, Debug)]
+enum PlanKind {
+    Prometheus(Arc<PrometheusPlan>),
+    Scrape(Arc<ScrapePlan>),
+    #[cfg(feature = "host")]
+    Host(Duration),
+    Custom(CustomStart),
 }
 
 type StartFn = dyn Fn() -> Box<dyn Source> + Send + Sync;
 
-/// A source as the monitor plans it once: its name, cadence and how to start one per session.
+/// How a source written in code starts one per session.
 #[derive(Clone)]
-pub struct SourcePlan {
-    name: Arc<str>,
-    every: Option<Duration>,
-    start: Arc<StartFn>,
-}
+struct CustomStart(Arc<StartFn>);
 
-impl fmt::Debug for SourcePlan {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SourcePlan")
-            .field("name", &self.name)
-            .field("every", &self.every)
-            .finish_non_exhaustive()
+impl std::fmt::Debug for CustomStart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CustomStart")
     }
 }
 
 impl SourcePlan {
-    /// A plan named `name` polled every `every` (`None`: at every tick), started with `start`.
+    /// A source written in code, named `name`, polled every `every` (`None`: at every tick);
+    /// `start` makes one per session.
     pub fn new(
         name: impl Into<Arc<str>>,
         every: Option<Duration>,
@@ -109,25 +293,391 @@ impl SourcePlan {
         Self {
             name: name.into(),
             every,
-            start: Arc::new(start),
+            kind: PlanKind::Custom(CustomStart(Arc::new(start))),
         }
     }
 
-    /// Its name.
+    /// The source's name (the prefix of its metrics).
     #[must_use]
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    /// Its own cadence; `None` polls it at every tick.
+    /// Its own cadence; `None` polls once per session tick.
     #[must_use]
     pub fn every(&self) -> Option<Duration> {
         self.every
     }
 
+    /// Whether [`Source::lookback`] can return data (Prometheus only).
+    #[must_use]
+    pub fn can_look_back(&self) -> bool {
+        matches!(self.kind, PlanKind::Prometheus(_) | PlanKind::Custom(_))
+    }
+
     /// A fresh source for one session.
     #[must_use]
     pub fn start(&self) -> Box<dyn Source> {
-        (self.start)()
+        match &self.kind {
+            PlanKind::Prometheus(p) => {
+                Box::new(super::prometheus::PrometheusPoller::new(p.clone()))
+            }
+            PlanKind::Scrape(p) => Box::new(super::scrape::ScrapePoller::new(p.clone())),
+            #[cfg(feature = "host")]
+            PlanKind::Host(timeout) => {
+                Box::new(super::host::HostPoller::new(self.name.clone(), *timeout))
+            }
+            PlanKind::Custom(start) => (start.0)(),
+        }
+    }
+}
+
+/// The `host` source: the machine **cased itself runs on** (not the monitored service, unless
+/// they share it). Metrics `<name>.cpu_percent` (from the second poll on),
+/// `<name>.memory_used_percent`, `<name>.disk_used_percent` (label `mount`) and
+/// `<name>.load_1m`. Needs the `host` feature (on by default).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostSourceConfig {
+    /// Prefix of the metrics (default `host`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Own cadence (default: every session tick).
+    #[serde(
+        default,
+        with = "duration::human_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub every: Option<Duration>,
+    /// How long one reading may take (default 5 s; a hung network mount cannot hang a poll).
+    #[serde(default = "default_host_timeout", with = "duration::human")]
+    pub timeout: Duration,
+}
+
+impl Default for HostSourceConfig {
+    fn default() -> Self {
+        Self {
+            name: None,
+            every: None,
+            timeout: default_host_timeout(),
+        }
+    }
+}
+
+fn default_host_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+impl HostSourceConfig {
+    fn check(&self, p: &mut Problems, prefix: &str) {
+        if self.timeout.is_zero() {
+            p.add(field(prefix, "timeout"), "must be more than 0");
+        }
+    }
+}
+
+/// `prefix.name`, or `name` alone.
+pub(crate) fn field(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+/// Checks an absolute http(s) URL.
+pub(crate) fn check_url(p: &mut Problems, at: String, url: &str) {
+    match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => {
+            if u.password().is_some() {
+                p.add(
+                    at,
+                    "holds a password: give credentials in `headers`, which are kept secret",
+                );
+            }
+        }
+        Ok(_) => p.add(at, "must be an http or https URL"),
+        Err(e) => p.add(at, format!("not a URL: {e}")),
+    }
+}
+
+/// Checks header names and values (values are secrets: never quoted).
+pub(crate) fn check_headers(p: &mut Problems, prefix: &str, headers: &BTreeMap<String, Secret>) {
+    for (k, v) in headers {
+        if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
+            p.add(
+                field(prefix, &format!("headers.{k}")),
+                "is not a valid header name",
+            );
+        } else if reqwest::header::HeaderValue::from_str(v.expose()).is_err() {
+            p.add(
+                field(prefix, &format!("headers.{k}")),
+                "the value is not a valid header value",
+            );
+        }
+    }
+}
+
+/// Headers to send, values marked sensitive.
+pub(crate) fn header_map(headers: &BTreeMap<String, Secret>) -> Result<reqwest::header::HeaderMap> {
+    let mut map = reqwest::header::HeaderMap::new();
+    for (k, v) in headers {
+        let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| Error::invalid(format!("headers.{k}"), "is not a valid header name"))?;
+        let mut value = reqwest::header::HeaderValue::from_str(v.expose()).map_err(|_| {
+            Error::invalid(
+                format!("headers.{k}"),
+                "the value is not a valid header value",
+            )
+        })?;
+        value.set_sensitive(true);
+        map.insert(name, value);
+    }
+    Ok(map)
+}
+
+/// Reads a response body of at most `max` bytes (checked against `Content-Length` first, then
+/// while reading).
+pub(crate) async fn read_body(
+    mut resp: reqwest::Response,
+    max: u64,
+    what: &str,
+) -> Result<Vec<u8>> {
+    let too_large = || Error::Query {
+        status: 200,
+        error_type: "too_large".into(),
+        message: format!("{what} sent more than {max} bytes"),
+    };
+    if resp.content_length().is_some_and(|n| n > max) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| request_error(&e, what))? {
+        if (body.len() + chunk.len()) as u64 > max {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A reqwest error as a cased error: timeouts apart, with the whole cause chain.
+pub(crate) fn request_error(e: &reqwest::Error, what: &str) -> Error {
+    if e.is_timeout() {
+        Error::Timeout(what.to_owned())
+    } else {
+        Error::Transport(format!("{what}: {}", crate::checks::error_chain(e)))
+    }
+}
+
+/// Serde adapter: header values are secrets, serialized as `[redacted]`.
+pub(crate) mod secret_map {
+    use super::*;
+
+    pub(crate) fn serialize<S: Serializer>(
+        v: &BTreeMap<String, Secret>,
+        s: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_map(v.keys().map(|k| (k, "[redacted]")))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> std::result::Result<BTreeMap<String, Secret>, D::Error> {
+        Ok(BTreeMap::<String, String>::deserialize(d)?
+            .into_iter()
+            .map(|(k, v)| (k, Secret::new(v)))
+            .collect())
+    }
+}
+
+/// A query with `{{variable}}` placeholders, parsed once.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Template(Vec<Part>);
+
+#[derive(Debug, Clone, PartialEq)]
+enum Part {
+    Text(String),
+    Var(String),
+}
+
+/// The variables every deployment may fill (plus `metadata.KEY`).
+pub(crate) const BUILTIN_VARS: [&str; 4] = ["repository", "environment", "commit_sha", "version"];
+
+impl Template {
+    /// Parses `{{name}}` placeholders (spaces inside the braces allowed).
+    pub(crate) fn parse(text: &str) -> std::result::Result<Self, String> {
+        let mut parts = Vec::new();
+        let mut rest = text;
+        while let Some(open) = rest.find("{{") {
+            if open > 0 {
+                parts.push(Part::Text(rest[..open].to_owned()));
+            }
+            let after = &rest[open + 2..];
+            let close = after.find("}}").ok_or_else(|| {
+                format!(
+                    "`{{{{` at {} is not closed by `}}}}`",
+                    text.len() - rest.len() + open
+                )
+            })?;
+            let name = after[..close].trim();
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+            {
+                return Err(format!("{{{{{name}}}}} is not a variable name"));
+            }
+            parts.push(Part::Var(name.to_owned()));
+            rest = &after[close + 2..];
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Text(rest.to_owned()));
+        }
+        Ok(Self(parts))
+    }
+
+    /// The variables it uses.
+    pub(crate) fn vars(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().filter_map(|p| {
+            if let Part::Var(v) = p {
+                Some(v.as_str())
+            } else {
+                None
+            }
+        })
+    }
+
+    /// Fills the placeholders, values inserted verbatim; `Err(name)` for a variable without a
+    /// value.
+    pub(crate) fn render(
+        &self,
+        vars: &dyn Fn(&str) -> Option<String>,
+    ) -> std::result::Result<String, String> {
+        let mut out = String::new();
+        for p in &self.0 {
+            match p {
+                Part::Text(t) => out.push_str(t),
+                Part::Var(v) => out.push_str(&vars(v).ok_or_else(|| v.clone())?),
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn templates_parse_render_and_name_missing_variables() {
+        let t =
+            Template::parse("up{app=\"{{ repository }}\", v=\"{{metadata.version}}\"}").unwrap();
+        assert_eq!(
+            t.vars().collect::<Vec<_>>(),
+            ["repository", "metadata.version"]
+        );
+        let vars: BTreeMap<String, String> =
+            [("repository".to_owned(), "acme/web".to_owned())].into();
+        let get = |k: &str| vars.get(k).cloned();
+        assert_eq!(t.render(&get).unwrap_err(), "metadata.version");
+        let vars2: BTreeMap<String, String> = [
+            ("repository".to_owned(), "a".to_owned()),
+            ("metadata.version".to_owned(), "1.2".to_owned()),
+        ]
+        .into();
+        assert_eq!(
+            t.render(&|k| vars2.get(k).cloned()).unwrap(),
+            "up{app=\"a\", v=\"1.2\"}"
+        );
+        assert!(
+            Template::parse("x{{repository")
+                .unwrap_err()
+                .contains("not closed")
+        );
+        assert!(Template::parse("x{{ }}").is_err());
+        assert_eq!(
+            Template::parse("sum(rate(x[5m]))").unwrap().vars().count(),
+            0
+        );
+    }
+
+    #[test]
+    fn the_context_is_filled_from_the_event() {
+        let e = DeploymentEvent::builder("Deploy v2")
+            .repository("acme/web")
+            .commit_sha("abcdef1")
+            .environment("prod")
+            .metadata_entry("version", "2.0.1")
+            .metadata_entry("replicas", 3)
+            .metadata_entry("nested", json!({"x": 1}))
+            .build()
+            .unwrap();
+        let ctx = PollContext::from_event(&e, 100.0);
+        let v = |k: &str| ctx.vars.get(k).map(String::as_str);
+        assert_eq!(v("repository"), Some("acme/web"));
+        assert_eq!(v("environment"), Some("prod"));
+        assert_eq!(v("commit_sha"), Some("abcdef1"));
+        assert_eq!(v("version"), Some("2.0.1"));
+        assert_eq!(v("metadata.replicas"), Some("3"));
+        assert_eq!(v("metadata.nested"), None);
+        assert_eq!(ctx.now, 100.0);
+    }
+
+    #[test]
+    fn configs_parse_with_defaults_and_name_bad_fields() {
+        let c = SourceConfig::from_value(json!({"type": "host"})).unwrap();
+        assert_eq!(c.name(), "host");
+        assert_eq!(c.every(), None);
+        let plan = c.plan();
+        #[cfg(feature = "host")]
+        assert_eq!(plan.unwrap().name(), "host");
+        #[cfg(not(feature = "host"))]
+        assert!(plan.is_err());
+        let c = SourceConfig::from_value(json!({"type": "host", "name": "box", "every": "15s"}))
+            .unwrap();
+        assert_eq!(
+            (c.name(), c.every()),
+            ("box", Some(Duration::from_secs(15)))
+        );
+        let e = SourceConfig::from_value(json!({"type": "host", "evry": "15s"})).unwrap_err();
+        assert!(e.to_string().contains("unknown field `evry`"), "{e}");
+        let e = SourceConfig::from_value(json!({"type": "hots"})).unwrap_err();
+        assert!(e.to_string().contains("hots"), "{e}");
+        let e = SourceConfig::from_value(json!({"type": "host", "name": "a b", "every": "0s"}))
+            .unwrap_err();
+        let fields: Vec<&str> = e.field_errors().iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["name", "every"]);
+        let mut p = Problems::default();
+        SourceConfig::Host(HostSourceConfig {
+            timeout: Duration::ZERO,
+            ..HostSourceConfig::default()
+        })
+        .check(&mut p, "sources[2]");
+        assert!(p.has("sources[2].timeout"));
+    }
+
+    #[test]
+    fn header_values_are_redacted_when_serialized() {
+        let c = SourceConfig::from_value(json!({
+            "type": "scrape", "url": "http://127.0.0.1:1/metrics", "headers": {"authorization": "Bearer s3cret"},
+            "metrics": {"up": {"gauge": "up"}}
+        }))
+        .unwrap();
+        let text = serde_json::to_string(&c).unwrap();
+        assert!(
+            !text.contains("s3cret") && text.contains("[redacted]"),
+            "{text}"
+        );
+        assert!(!format!("{c:?}").contains("s3cret"));
+        assert!(!format!("{:?}", c.plan().unwrap()).contains("s3cret"));
+        let e = SourceConfig::from_value(json!({
+            "type": "scrape", "url": "http://127.0.0.1:1/metrics", "headers": {"authorization": "s3cret\n"},
+            "metrics": {"up": {"gauge": "up"}}
+        }))
+        .unwrap_err();
+        assert_eq!(e.field_errors()[0].field, "headers.authorization");
+        assert!(!e.to_string().contains("s3cret"), "{e}");
     }
 }
