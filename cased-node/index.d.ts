@@ -1403,6 +1403,13 @@ export interface MonitorConfig {
    * sources that can look back, and the previous healthy deployments in the baseline store.
    */
   baseline?: BaselineConfig
+  /**
+   * Metric sources every session polls, their samples named `<name>.<key>`:
+   * `{ type: 'prometheus', url, queries, counts, control }` (PromQL range queries templated
+   * from the event), `{ type: 'scrape', url, metrics, counts, control_url }` (the service's
+   * own `/metrics` page) or `{ type: 'host' }` (the machine cased runs on).
+   */
+  sources?: Array<{ type: 'prometheus' | 'scrape' | 'host'; name?: string; every?: string } & Record<string, unknown>>
 }
 
 /**

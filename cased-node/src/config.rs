@@ -39,6 +39,14 @@ pub struct MonitorConfig {
     /// Where baselines come from when none is given: the pre-deploy window read from the
     /// sources that can look back, and the previous healthy deployments in the baseline store.
     pub baseline: Option<BaselineConfig>,
+    /// Metric sources every session polls, their samples named `<name>.<key>`:
+    /// `{ type: 'prometheus', url, queries, counts, control }` (PromQL range queries templated
+    /// from the event), `{ type: 'scrape', url, metrics, counts, control_url }` (the service's
+    /// own `/metrics` page) or `{ type: 'host' }` (the machine cased runs on).
+    #[napi(
+        ts_type = "Array<{ type: 'prometheus' | 'scrape' | 'host'; name?: string; every?: string } & Record<string, unknown>>"
+    )]
+    pub sources: Option<Vec<Value>>,
 }
 
 /// The `baseline` section: `{ pre_deploy: '1h', previous: 5 }`.
