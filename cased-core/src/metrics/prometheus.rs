@@ -298,7 +298,7 @@ impl PrometheusSource {
                 message: snippet(&text),
             }),
             200 => match body {
-                Some(b) if b["status"] == "success" => Ok(b["data"].clone()),
+                Some(mut b) if b["status"] == "success" => Ok(b["data"].take()),
                 _ => Err(Error::Query {
                     status,
                     error_type: "bad_response".into(),
