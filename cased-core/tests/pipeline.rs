@@ -360,3 +360,54 @@ fn a_replay_needs_no_runtime_and_reports_bad_fields() {
         "the recording's clock, not the wall clock"
     );
 }
+
+/// A check whose latency is ~100 ms (a fixed wobble) until `after`, then `slow` ms.
+fn web(after: Duration, slow: u64) -> FnCheck {
+    let start = tokio::time::Instant::now();
+    let n = Arc::new(Mutex::new(0u64));
+    FnCheck::new("web", move || {
+        let mut k = n.lock().unwrap();
+        *k += 1;
+        let base = 100 + (*k * 7) % 5;
+        let ms = if start.elapsed() >= after {
+            slow + (*k * 7) % 5
+        } else {
+            base
+        };
+        async move { CheckOutcome::pass("HTTP 200").with_latency(Duration::from_millis(ms)) }
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn probes_alone_on_the_default_schedule_reach_a_verdict() {
+    let config = MonitorConfig::from_value(serde_json::json!({
+        "detectors": [{"type": "baseline", "metric": "web.latency_ms"}]
+    }))
+    .unwrap();
+    let baseline: Vec<f64> = (0..50).map(|i| 100.0 + f64::from(i % 5)).collect();
+    let slow = Monitor::builder(config.clone())
+        .check(web(Duration::ZERO, 300))
+        .baseline("web.latency_ms", baseline.clone())
+        .build()
+        .unwrap();
+    let report = slow.run(event()).await.unwrap();
+    assert_eq!(report.verdict, Verdict::Unhealthy, "{}", report.reason);
+    let same = Monitor::builder(config)
+        .check(web(Duration::ZERO, 100))
+        .baseline("web.latency_ms", baseline)
+        .build()
+        .unwrap();
+    let report = same.run(event()).await.unwrap();
+    assert_eq!(
+        report.verdict,
+        Verdict::Healthy,
+        "{} {:?}",
+        report.reason,
+        report.no_data
+    );
+    assert!(
+        report.no_data.is_empty(),
+        "the default schedule gives the detector enough values: {:?}",
+        report.no_data
+    );
+}

@@ -271,7 +271,7 @@ pub struct BaselineComparisonSettings {
     pub min_shift: Option<f64>,
     /// The false-alarm level (default 0.05).
     pub alpha: Option<f64>,
-    /// Values needed on each side (default 10, at least 3).
+    /// Values needed on each side (default 5, at least 3).
     #[napi(js_name = "min_samples")]
     pub min_samples: Option<u32>,
     /// Confidence level of the Hodges–Lehmann interval (default 0.95).

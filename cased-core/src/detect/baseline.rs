@@ -44,7 +44,8 @@ pub struct BaselineComparisonConfig {
     pub min_shift: f64,
     /// False-alarm budget for a whole session, shared by all looks and both tests (default 0.05).
     pub alpha: f64,
-    /// Values needed in the baseline and in the current window before any look (default 10).
+    /// Values needed in the baseline and in the current window before any look (default 5: the
+    /// default schedule gives 9 check ticks, and 5 separated values already reach p < 0.001).
     pub min_samples: usize,
     /// Confidence level of the Hodges–Lehmann interval (default 0.95).
     pub confidence: f64,
@@ -54,7 +55,7 @@ pub struct BaselineComparisonConfig {
     /// slower than the old p95" (default `null`: off). Between 0.5 and 1 (exclusive).
     pub tail_quantile: Option<f64>,
     /// In streaming use, the next look happens when the current window has grown by this factor
-    /// (default 1.25: looks at 10, 13, 17, 22, ... values).
+    /// (default 1.25: each look at a window at least 25 % larger than the last).
     pub look_growth: f64,
 }
 
@@ -65,7 +66,7 @@ impl Default for BaselineComparisonConfig {
             allowed_change: 0.1,
             min_shift: 0.0,
             alpha: 0.05,
-            min_samples: 10,
+            min_samples: 5,
             confidence: 0.95,
             spread: true,
             tail_quantile: None,
@@ -885,7 +886,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.field_errors().len(), 5);
         let d = BaselineComparisonDetector::new(BaselineComparisonConfig::default()).unwrap();
-        let e = d.compare(&[1.0; 5], &[2.0; 20]).unwrap_err();
+        let e = d.compare(&[1.0; 4], &[2.0; 20]).unwrap_err();
         assert!(e.to_string().contains("min_samples"), "{e}");
         assert!(d.compare(&[1.0, f64::NAN], &[2.0; 20]).is_err());
         let mut d = BaselineComparisonDetector::new(BaselineComparisonConfig::default()).unwrap();
