@@ -663,7 +663,7 @@ export interface BaselineComparisonSettings {
   min_shift?: number
   /** The false-alarm level (default 0.05). */
   alpha?: number
-  /** Values needed on each side (default 10, at least 3). */
+  /** Values needed on each side (default 5, at least 3). */
   min_samples?: number
   /** Confidence level of the Hodges–Lehmann interval (default 0.95). */
   confidence?: number

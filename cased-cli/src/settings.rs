@@ -172,3 +172,24 @@ mod tests {
         assert!(m.contains("must not be empty"), "{m}");
     }
 }
+
+#[cfg(test)]
+mod documented {
+    /// The `cased.toml` of docs/ci.md is a valid configuration, `[api]` and `[rollback]` included.
+    #[test]
+    fn the_documented_cased_toml_is_valid() {
+        let doc = include_str!("../../docs/ci.md");
+        let start = doc.find("```toml\n").expect("a toml block") + "```toml\n".len();
+        let text = &doc[start..start + doc[start..].find("```").expect("its end")];
+        let dir = std::env::temp_dir().join(format!("cased-doc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("cased.toml");
+        std::fs::write(&path, text).unwrap();
+        let (config, settings) = crate::monitor::load_config_and_settings(&path).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(config.sources.len(), 1);
+        assert!(settings.api.is_some_and(|a| a.notify));
+        assert_eq!(settings.rollback.map(|r| r.command), Some("./scripts/rollback.sh".to_owned()));
+        cased_core::Monitor::new(config).expect("the monitor builds");
+        std::fs::remove_dir_all(dir).ok();
+    }
+}
