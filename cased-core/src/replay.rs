@@ -52,6 +52,27 @@ pub struct RecordedCheck {
     pub category: CheckCategory,
 }
 
+impl RecordedCheck {
+    /// The check outcomes of a session's ticks (a report's timeline, or history's), each at its
+    /// tick's time.
+    #[must_use]
+    pub fn of_ticks(ticks: &[crate::update::TickRecord]) -> Vec<Self> {
+        ticks
+            .iter()
+            .flat_map(|t| {
+                t.checks.iter().map(|c| Self {
+                    name: c.name.to_string(),
+                    at: t.elapsed.as_secs_f64(),
+                    status: c.status,
+                    latency_ms: c.latency.as_secs_f64() * 1000.0,
+                    message: c.message.clone(),
+                    category: c.category,
+                })
+            })
+            .collect()
+    }
+}
+
 /// A recorded deployment: what the sources and checks saw, with times.
 ///
 /// ```json

@@ -291,20 +291,7 @@ async fn a_replay_of_a_live_session_gives_the_same_verdict() {
     let recording = Recording {
         started_at: live.started_at_unix_ms as f64 / 1000.0,
         samples: seen.samples,
-        checks: live
-            .ticks
-            .iter()
-            .flat_map(|t| {
-                t.checks.iter().map(|c| RecordedCheck {
-                    name: c.name.to_string(),
-                    at: t.elapsed.as_secs_f64(),
-                    status: c.status,
-                    latency_ms: c.latency.as_secs_f64() * 1000.0,
-                    message: c.message.clone(),
-                    category: c.category,
-                })
-            })
-            .collect(),
+        checks: RecordedCheck::of_ticks(&live.ticks),
         ..Recording::default()
     };
     let replayed = monitor.replay(event(), recording).await.unwrap();
