@@ -254,5 +254,6 @@ async fn run_one(check: Arc<dyn HealthCheck>, cap: Duration) -> CheckResult {
         status: outcome.status,
         latency: outcome.latency,
         message: outcome.message,
+        evidence: outcome.evidence.unwrap_or_default(),
     }
 }

@@ -50,6 +50,9 @@ pub struct RecordedCheck {
     /// What it was about.
     #[serde(default)]
     pub category: CheckCategory,
+    /// Its evidence (`null` when none).
+    #[serde(default)]
+    pub evidence: serde_json::Value,
 }
 
 impl RecordedCheck {
@@ -67,6 +70,7 @@ impl RecordedCheck {
                     latency_ms: c.latency.as_secs_f64() * 1000.0,
                     message: c.message.clone(),
                     category: c.category,
+                    evidence: c.evidence.clone(),
                 })
             })
             .collect()
@@ -358,7 +362,12 @@ impl HealthCheck for RecordedCheckRun {
                     CheckStatus::Fail => CheckOutcome::fail(r.message.clone()),
                     CheckStatus::Error => CheckOutcome::error(r.message.clone()),
                 };
-                outcome.with_latency(Duration::from_secs_f64(r.latency_ms / 1000.0))
+                let outcome = outcome.with_latency(Duration::from_secs_f64(r.latency_ms / 1000.0));
+                if r.evidence.is_null() {
+                    outcome
+                } else {
+                    outcome.with_evidence(r.evidence.clone())
+                }
             }
             None => CheckOutcome::error(format!(
                 "no outcome of {:?} was recorded before {at:.1} s",

@@ -398,3 +398,42 @@ async fn probes_alone_on_the_default_schedule_reach_a_verdict() {
         report.no_data
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn check_evidence_reaches_updates_reports_and_a_replay() {
+    let config = MonitorConfig::from_value(
+        serde_json::json!({"schedule": {"intervals": ["1s"], "cooldown": "3s"}}),
+    )
+    .unwrap();
+    let check = FnCheck::new("web", || async {
+        CheckOutcome::fail("HTTP 503").with_evidence(serde_json::json!({"status": 503}))
+    });
+    let monitor = Monitor::builder(config).check(check).build().unwrap();
+    let session = monitor.start(event()).unwrap();
+    let mut updates = session.updates();
+    let first = loop {
+        if let Some(cased_core::UpdateEvent::Update(u)) = updates.next().await
+            && !u.checks.is_empty()
+        {
+            break u;
+        }
+    };
+    assert_eq!(first.checks[0].evidence, serde_json::json!({"status": 503}));
+    let report = session.wait().await;
+    assert_eq!(report.ticks[0].checks[0].evidence["status"], 503);
+    let replayed = monitor
+        .replay(
+            event(),
+            Recording {
+                started_at: 1000.0,
+                checks: RecordedCheck::of_ticks(&report.ticks),
+                ..Recording::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        replayed.ticks[0].checks[0].evidence["status"], 503,
+        "a replay keeps the recorded evidence"
+    );
+}

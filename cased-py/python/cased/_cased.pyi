@@ -51,6 +51,8 @@ class _CheckResult(TypedDict):
     status: _CheckStatus
     latency_ms: float
     message: str
+    evidence: Any
+    """What was expected and what came back, when the check says (``None`` otherwise)."""
 
 class _DeploymentInfo(TypedDict):
     deployment_request: str
