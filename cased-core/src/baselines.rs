@@ -136,14 +136,25 @@ pub(crate) async fn choose(
         if kind == "error_rate" {
             // The pre-deploy window keeps its per-interval series: the detector reads its
             // overdispersion from it.
-            let series: Vec<Counts> =
-                from.lookback.counts.iter().filter(|c| c.metric == metric).map(|c| c.counts).collect();
+            let series: Vec<Counts> = from
+                .lookback
+                .counts
+                .iter()
+                .filter(|c| c.metric == metric)
+                .map(|c| c.counts)
+                .collect();
             if from.provided_counts.get(&metric).is_none() && !series.is_empty() {
                 let phrase = BaselineSource::PreDeploy.describe();
                 match detectors.set_baseline_count_series(&metric, &series, &phrase) {
                     Ok(_) => {
                         let total = lookback_counts[&metric];
-                        chosen.insert(metric, format!("{phrase} ({} errors in {} requests)", total.errors, total.requests));
+                        chosen.insert(
+                            metric,
+                            format!(
+                                "{phrase} ({} errors in {} requests)",
+                                total.errors, total.requests
+                            ),
+                        );
                     }
                     Err(e) => tracing::warn!(error = %e, metric, "cannot use the baseline counts"),
                 }

@@ -142,5 +142,9 @@ impl Plan {
 
 /// How the findings of the detector `d` count toward the verdict.
 pub(crate) fn rules_of(d: &DetectorConfig) -> FindingRules {
-    FindingRules { dry_run: d.dry_run, critical: d.critical, must_have_data: d.must_have_data }
+    FindingRules {
+        dry_run: d.dry_run,
+        critical: d.critical,
+        must_have_data: d.must_have_data,
+    }
 }
