@@ -27,10 +27,10 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
+use super::Counts;
 use super::Sample;
 use super::prometheus::{PrometheusPlan, PrometheusSourceConfig};
 use super::scrape::{ScrapePlan, ScrapeSourceConfig};
-use crate::detect::Counts;
 use crate::duration;
 use crate::error::{Error, Problems, Result};
 use crate::event::DeploymentEvent;
