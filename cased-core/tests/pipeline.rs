@@ -31,6 +31,8 @@ struct Synthetic {
     control: bool,
     /// As counts `(errors, requests)`: `level` is the error rate.
     counts: bool,
+    /// Half the width of the (uniform) wobble around the level.
+    noise: f64,
     t0: Option<f64>,
     next: f64,
     seen: Arc<Mutex<Polled>>,
@@ -67,7 +69,7 @@ impl Synthetic {
                 into.counts.push(c)
             }
         } else {
-            let s = Sample::at(self.metric, t0 + t, level + 2.0 * wobble(i));
+            let s = Sample::at(self.metric, t0 + t, level + self.noise * wobble(i));
             if control {
                 into.control_samples.push(s)
             } else {
@@ -116,6 +118,16 @@ fn plan(
     control: bool,
     counts: bool,
 ) -> (SourcePlan, Arc<Mutex<Polled>>) {
+    noisy_plan(metric, level, control, counts, 2.0)
+}
+
+fn noisy_plan(
+    metric: &'static str,
+    level: fn(f64) -> f64,
+    control: bool,
+    counts: bool,
+    noise: f64,
+) -> (SourcePlan, Arc<Mutex<Polled>>) {
     let seen = Arc::new(Mutex::new(Polled::default()));
     let s = Arc::clone(&seen);
     let plan = SourcePlan::new("app", None, move || {
@@ -124,6 +136,7 @@ fn plan(
             level,
             control,
             counts,
+            noise,
             t0: None,
             next: 0.0,
             seen: Arc::clone(&s),
@@ -197,6 +210,59 @@ async fn the_default_schedule_catches_a_step_and_passes_a_good_deploy() {
 
 fn errors_half_percent_then_five(t: f64) -> f64 {
     if t >= 0.0 { 0.05 } else { 0.005 }
+}
+
+/// 100 ms with a uniform wobble of ±35 ms (σ ≈ 20 ms), 3σ higher from 100 s on.
+fn three_sigma_at_100s(t: f64) -> f64 {
+    if t >= 100.0 { 160.0 } else { 100.0 }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_shift_detector_on_the_default_schedule_catches_a_3_sigma_step_and_passes_a_good_deploy()
+ {
+    let config = MonitorConfig::from_value(serde_json::json!({
+        "detectors": [{"type": "shift", "metric": "app.latency_ms", "autocorrelation": false}]
+    }))
+    .unwrap();
+    let (source, _) = noisy_plan("app.latency_ms", three_sigma_at_100s, false, false, 35.0);
+    let bad = Monitor::builder(config.clone())
+        .source(source)
+        .build()
+        .unwrap()
+        .run(event())
+        .await
+        .unwrap();
+    assert_eq!(bad.verdict, Verdict::Unhealthy, "{}", bad.reason);
+    let f = bad
+        .findings
+        .iter()
+        .find(|f| f.detector == "shift")
+        .expect("a shift finding");
+    let at = f.index.expect("an index");
+    assert!(
+        (10..=16).contains(&at),
+        "caught within 6 samples of the step at sample 10, not before: {at}"
+    );
+    let (source, _) = noisy_plan("app.latency_ms", steady, false, false, 35.0);
+    let good = Monitor::builder(config)
+        .source(source)
+        .build()
+        .unwrap()
+        .run(event())
+        .await
+        .unwrap();
+    assert_eq!(
+        good.verdict,
+        Verdict::Healthy,
+        "{} {:?}",
+        good.reason,
+        good.findings
+    );
+    assert!(
+        good.ticks.len() >= 9,
+        "the default schedule: {} ticks",
+        good.ticks.len()
+    );
 }
 
 #[tokio::test(start_paused = true)]
