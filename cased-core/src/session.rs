@@ -69,6 +69,8 @@ struct Shared {
     pending: Mutex<Vec<Pushed>>,
     watched: Arc<std::collections::HashSet<String>>,
     sample_window: usize,
+    /// The alert manager delivering this session's alerts.
+    alerts: Option<AlertManager>,
 }
 
 /// A handle on a running session. Cheap to clone; the session keeps running when every handle
@@ -169,6 +171,7 @@ impl Session {
             pending: Mutex::new(Vec::new()),
             watched: Arc::clone(&plan.watched),
             sample_window: plan.sample_window,
+            alerts: start.alerts.clone(),
         });
         let completed_after = start.completed_after;
         let task = SessionTask::new(plan, Arc::clone(&shared), start);
@@ -200,6 +203,22 @@ impl Session {
             first,
             last_tick: None,
             done: false,
+        }
+    }
+
+    /// The in-app alert stream of the channel named `channel` of the manager delivering this
+    /// session's alerts (the monitor's, or the session's own when it was started with custom
+    /// notifiers). Subscribe right after starting: only later notifications are seen.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] when no such in-app channel exists.
+    pub fn alerts(&self, channel: &str) -> Result<crate::alert::InAppStream> {
+        match &self.shared.alerts {
+            Some(m) => m.subscribe(channel),
+            None => Err(Error::invalid(
+                "alerts.channels",
+                "no alert channel is configured",
+            )),
         }
     }
 
@@ -354,6 +373,8 @@ pub(crate) struct Start {
     pub(crate) completed_after: Option<Duration>,
     /// Keep history and baselines (false in a replay: it judges again, it records nothing).
     pub(crate) record: bool,
+    /// The rollback hook of this session (the plan's, or one given at start).
+    pub(crate) rollback: Option<crate::plan::RollbackHook>,
 }
 
 /// The session's own state, owned by its task.
@@ -384,6 +405,7 @@ struct SessionTask {
     observed: Vec<Sample>,
     alerts: AlertPolicy,
     record: bool,
+    rollback_hook: Option<crate::plan::RollbackHook>,
 }
 
 impl SessionTask {
@@ -407,6 +429,7 @@ impl SessionTask {
             observed: Vec::new(),
             alerts,
             record: start.record,
+            rollback_hook: start.rollback,
             plan,
             shared,
             event: start.event,
@@ -811,7 +834,7 @@ impl SessionTask {
     }
 
     async fn fire_rollback(&mut self, judgement: &Judgement) {
-        let Some(hook) = self.plan.rollback.clone() else {
+        let Some(hook) = self.rollback_hook.clone() else {
             return;
         };
         tracing::warn!(reason = %judgement.reason, "deployment unhealthy; firing the rollback hook");

@@ -503,3 +503,52 @@ async fn check_evidence_reaches_updates_reports_and_a_replay() {
         "a replay keeps the recorded evidence"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn parts_given_at_start_join_the_plan_for_that_session_only() {
+    use cased_core::{RollbackHook, StartOptions};
+    let config = MonitorConfig::from_value(
+        serde_json::json!({"schedule": {"intervals": ["1s"], "cooldown": "5s"}}),
+    )
+    .unwrap();
+    let monitor = Monitor::builder(config)
+        .check(FnCheck::new("web", || async { CheckOutcome::pass("ok") }))
+        .build()
+        .unwrap();
+    let fired = Arc::new(Mutex::new(Vec::new()));
+    let f = Arc::clone(&fired);
+    let options = StartOptions::default()
+        .check(Arc::new(FnCheck::new("queue", || async {
+            CheckOutcome::fail("12,000 messages")
+        })))
+        .on_rollback(RollbackHook::new(move |ctx| {
+            f.lock().unwrap().push(ctx.reason);
+            async { Ok(()) }
+        }));
+    let report = monitor.start_with(event(), options).unwrap().wait().await;
+    assert_eq!(report.verdict, Verdict::Unhealthy);
+    assert_eq!(
+        report.ticks[0]
+            .checks
+            .iter()
+            .map(|c| &*c.name)
+            .collect::<Vec<_>>(),
+        ["web", "queue"]
+    );
+    assert_eq!(
+        fired.lock().unwrap().len(),
+        1,
+        "the hook given at start fired once"
+    );
+    let plain = monitor.run(event()).await.unwrap();
+    assert_eq!(
+        plain.verdict,
+        Verdict::Healthy,
+        "the next session has only the plan's check"
+    );
+    let clash = StartOptions::default().check(Arc::new(FnCheck::new("web", || async {
+        CheckOutcome::pass("")
+    })));
+    let e = monitor.start_with(event(), clash).unwrap_err();
+    assert_eq!(e.field_errors()[0].field, "checks");
+}
