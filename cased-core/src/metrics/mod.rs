@@ -12,6 +12,7 @@ mod host;
 mod prometheus;
 mod scrape;
 mod source;
+mod sources;
 mod store;
 
 use std::collections::BTreeMap;
@@ -30,9 +31,8 @@ pub use scrape::{
     CounterSelector, Exposition, LabelMatch, MetricType, ParseError, ScrapeCounts, ScrapeMetric,
     ScrapeSourceConfig, Series,
 };
-pub use source::{
-    CountsSample, HostSourceConfig, PollContext, Polled, Source, SourceConfig, SourcePlan,
-};
+pub use source::{CountsSample, PollContext, Polled, Source};
+pub use sources::{HostSourceConfig, SourceConfig, SourcePlan};
 #[cfg(feature = "sqlite")]
 pub use store::SqliteBaselineStore;
 pub use store::{BaselineKey, BaselineStore, MemoryBaselineStore, WindowKind};
