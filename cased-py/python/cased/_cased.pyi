@@ -635,6 +635,16 @@ class Monitor:
     ``cased.toml``: ``{"schedule": {...}, "checks": [...], "verdict": {...}}``; every key is
     optional.
 
+    ``config["sources"]`` lists what every session polls besides its checks, each point judged
+    at its own index: ``{"type": "prometheus", "url", "queries", "counts", "control"}`` (PromQL
+    range queries templated with ``{{repository}}``, ``{{environment}}``, ``{{commit_sha}}``,
+    ``{{metadata.KEY}}``), ``{"type": "scrape", "url", "metrics", "counts", "control_url"}`` (the
+    service's own ``/metrics`` page) and ``{"type": "host"}`` (the machine cased runs on); metrics
+    are named ``<source>.<key>``. ``config["baseline"]`` (``{"pre_deploy": "1h", "previous": 5}``)
+    says where comparison detectors find their baseline when none is given here: the control
+    track read live, the window before the deployment, the last healthy deployments. The report's
+    ``baselines`` names the one used per metric; its ``notes`` say when there was none.
+
     ``checks`` maps names to custom checks: async callables (plain callables work too) returning
     ``{"status": "pass" | "warn" | "fail" | "error", "message": str, "evidence": Any,
     "latency_ms": float}`` (the last two optional). A custom check runs on the event loop of
