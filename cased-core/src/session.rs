@@ -401,6 +401,8 @@ struct SessionTask {
     /// Metrics whose comparison detectors had no data at the last look.
     no_data: Vec<String>,
     notes: Vec<String>,
+    /// Per source that could not be read: how many times, and the last error.
+    source_failures: BTreeMap<String, (u32, String)>,
     /// Samples seen, kept for the baseline store (only when there is one).
     observed: Vec<Sample>,
     alerts: AlertPolicy,
@@ -426,6 +428,7 @@ impl SessionTask {
             findings: Vec::new(),
             no_data: Vec::new(),
             notes: Vec::new(),
+            source_failures: BTreeMap::new(),
             observed: Vec::new(),
             alerts,
             record: start.record,
@@ -719,6 +722,12 @@ impl SessionTask {
         // record
         for e in &collected.errors {
             tracing::warn!(source = %e.source, error = %e.message, "source not read");
+            let f = self
+                .source_failures
+                .entry(e.source.clone())
+                .or_insert((0, String::new()));
+            f.0 += 1;
+            f.1.clone_from(&e.message);
         }
         self.findings.extend(findings.iter().cloned());
         let judgement = self.tracker.current();
@@ -889,6 +898,17 @@ impl SessionTask {
         } else {
             judgement
         };
+        for (source, (n, last)) in &self.source_failures {
+            let times = if *n == 1 { "once" } else { "times" };
+            let n = if *n == 1 {
+                String::new()
+            } else {
+                format!("{n} ")
+            };
+            self.notes.push(format!(
+                "source {source} could not be read {n}{times}; last: {last}"
+            ));
+        }
         let records: Vec<_> = self
             .alerts
             .verdict(&judgement, &self.findings)

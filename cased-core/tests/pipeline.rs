@@ -552,3 +552,69 @@ async fn parts_given_at_start_join_the_plan_for_that_session_only() {
     let e = monitor.start_with(event(), clash).unwrap_err();
     assert_eq!(e.field_errors()[0].field, "checks");
 }
+
+/// A source that never answers in time, then fails.
+#[derive(Debug)]
+struct Broken;
+
+#[async_trait::async_trait]
+impl Source for Broken {
+    async fn poll(&mut self, _: &PollContext) -> cased_core::Result<Polled> {
+        Err(cased_core::Error::Transport("connection refused".into()))
+    }
+
+    async fn lookback(
+        &mut self,
+        _: &PollContext,
+        _: Duration,
+    ) -> cased_core::Result<Option<Polled>> {
+        futures::future::pending().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_source_that_fails_is_reported_and_never_stops_the_session() {
+    let config = MonitorConfig::from_value(serde_json::json!({
+        "schedule": {"intervals": ["1s"], "cooldown": "5s"},
+        "verdict": {"min_samples": 2}
+    }))
+    .unwrap();
+    let monitor = Monitor::builder(config)
+        .source(SourcePlan::new("broken", None, || {
+            Box::new(Broken) as Box<dyn Source>
+        }))
+        .check(FnCheck::new("web", || async { CheckOutcome::pass("ok") }))
+        .build()
+        .unwrap();
+    let session = monitor.start(event()).unwrap();
+    let mut updates = session.updates();
+    let first = loop {
+        if let Some(cased_core::UpdateEvent::Update(u)) = updates.next().await
+            && u.tick > 0
+        {
+            break u;
+        }
+    };
+    assert_eq!(first.source_errors[0].source, "broken");
+    let report = session.wait().await;
+    assert_eq!(
+        report.verdict,
+        Verdict::Healthy,
+        "the checks measured: {}",
+        report.reason
+    );
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.starts_with("source broken could not be read")
+                && n.contains("connection refused")),
+        "{:?}",
+        report.notes
+    );
+    assert!(
+        report.notes.iter().any(|n| n.contains("pre-deploy window")),
+        "the hanging look back is bounded: {:?}",
+        report.notes
+    );
+}
