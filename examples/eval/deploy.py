@@ -29,10 +29,11 @@ import cased
 # The configuration a user would give for each kind of metric, chosen by 5-fold cross-validation
 # on the development split (examples/eval/deploy_cv.py). `METRIC` is replaced by the case's metric.
 FAMILIES = {
-    # Latency: a level shift against the baseline's robust level and Theil–Sen trend.
-    "latency": {"detectors": [{"type": "shift", "metric": "METRIC", "trend": True, "autocorrelation": False,
-                               "test": "step", "threshold": 6.0, "spread_threshold": 8.0, "clip": 3.0,
-                               "spike_guard": True}]},
+    # Latency: a level shift of the log latency against the baseline's robust level and
+    # Theil–Sen trend.
+    "latency": {"detectors": [{"type": "shift", "metric": "METRIC", "transform": "log", "trend": True,
+                               "autocorrelation": False, "test": "sum", "threshold": 5.0,
+                               "spread_threshold": 7.0, "clip": 3.0, "spike_guard": True}]},
     # CPU: the step-matched test on AR(1) innovations (autocorrelated series).
     "cpu": {"detectors": [{"type": "shift", "metric": "METRIC", "trend": False, "autocorrelation": True,
                            "test": "step", "threshold": 6.0, "spread_threshold": 6.0, "clip": 2.5,
