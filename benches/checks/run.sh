@@ -44,11 +44,11 @@ if [ ! -x "$WORK/venv/bin/python" ]; then
     "$WORK/venv/bin/pip" install -q --disable-pip-version-check aiohttp uvloop
 fi
 cargo build -q --release -p cased-benches --example checks_load
-LOAD=target/${CARGO_BUILD_TARGET:+$CARGO_BUILD_TARGET/}release/examples/checks_load
+LOAD=${CARGO_TARGET_DIR:-target}/${CARGO_BUILD_TARGET:+$CARGO_BUILD_TARGET/}release/examples/checks_load
 
-echo "# machine: $(nproc) cores; $(uname -r); N=$N C=$C"
+echo "# machine: $(nproc) cores; $(uname -r); N=$N C=$C; $(uptime)"
 for round in $(seq "$ROUNDS"); do
-    echo "# round $round"
+    echo "# round $round; $(uptime)"
     wrk -t2 -c"$C" -d10s "$URL" | awk '/Requests\/sec/ {printf "{\"mode\":\"wrk\",\"checks_per_s\":%d}\n", $2}'
     "$LOAD" reqwest-raw "$URL" "$N" "$C"
     "$LOAD" http-pooled "$URL" "$N" "$C"

@@ -325,6 +325,22 @@ impl HttpCheckConfig {
     }
 }
 
+/// Whether a proxy may apply: one of the variables reqwest reads for its system proxy is set
+/// (or the platform has proxy settings reqwest may read: macOS, Windows).
+fn proxy_configured() -> bool {
+    cfg!(any(target_os = "macos", windows))
+        || [
+            "ALL_PROXY",
+            "all_proxy",
+            "HTTP_PROXY",
+            "http_proxy",
+            "HTTPS_PROXY",
+            "https_proxy",
+        ]
+        .iter()
+        .any(|k| std::env::var_os(k).is_some())
+}
+
 /// The URL with its password replaced by `***`, for messages.
 fn redact_url_str(s: &str) -> String {
     match url::Url::parse(s) {
@@ -524,7 +540,16 @@ impl HttpCheck {
         let mut builder = reqwest::Client::builder()
             .redirect(policy)
             .user_agent(concat!("cased-check/", env!("CARGO_PKG_VERSION")))
-            .tls_danger_accept_invalid_certs(config.insecure_skip_verify);
+            .tls_danger_accept_invalid_certs(config.insecure_skip_verify)
+            // A check is one request. reqwest's default policy retries only HTTP/2 protocol
+            // NACKs, which cannot happen without its `http2` feature, yet its retry layer
+            // clones every request (headers, URI, extensions) in case it does.
+            .retry(reqwest::retry::never().max_retries_per_request(0));
+        if !proxy_configured() {
+            // What reqwest's system proxy would resolve to; skips its proxy matcher (run
+            // twice per request) when no proxy variable is set.
+            builder = builder.no_proxy();
+        }
         if config.connection == ConnectionMode::Fresh {
             builder = builder.pool_max_idle_per_host(0);
         }
@@ -724,7 +749,12 @@ impl HttpCheck {
                 });
             }
         }
-        let text = String::from_utf8_lossy(body);
+        // Decoded only when an expectation reads the text (bodies run up to `max_body_bytes`).
+        let text = if e.body_contains.is_some() || self.body_regex.is_some() {
+            String::from_utf8_lossy(body)
+        } else {
+            std::borrow::Cow::Borrowed("")
+        };
         if let Some(want) = &e.body_contains
             && !text.contains(want.as_str())
         {
