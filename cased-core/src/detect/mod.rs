@@ -34,6 +34,7 @@ mod error_rate;
 mod ewma;
 mod finding;
 mod likelihood;
+mod segment;
 mod shift;
 mod spike;
 pub mod stats;
@@ -57,6 +58,10 @@ pub use error_rate::{Counts, ErrorRateComparison, ErrorRateConfig, ErrorRateDete
 pub use ewma::{EwmaConfig, EwmaDetector};
 pub use finding::{Finding, IndexedFinding, SeverityPolicy, SeverityRule};
 pub use likelihood::{LikelihoodConfig, LikelihoodDetector};
+pub use segment::{
+    MAX_SEGMENT_POINTS, Penalty, PenaltyRule, Segment, SegmentConfig, SegmentCost, Segmentation,
+    segment, segment_with,
+};
 pub use shift::{ShiftConfig, ShiftDetector, ShiftTest, Transform};
 pub use spike::{SpikeConfig, SpikeDetector};
 pub use threshold::{ThresholdConfig, ThresholdDetector};
