@@ -1702,6 +1702,61 @@ export interface ScheduleConfig {
 }
 
 /**
+ * Splits a whole series into segments with PELT, the exact optimum of the penalised cost —
+ * the core's `segment`, as Python's `cased.segment`.
+ *
+ * ```js
+ * const { changes, segments } = segment(latencies, { cost: 'normal_meanvar' })
+ * ```
+ *
+ * Throws a `validation` error naming a bad setting (`cost`, `penalty`, `min_size`), or
+ * `values` / `values[i]` (empty, non-finite, negative counts).
+ */
+export declare function segment(values: number[] | Float64Array, config?: SegmentSettings | null): Segmentation
+
+/** One segment found by `segment`: values `start..end` (end exclusive). */
+export interface Segment {
+  /** The index of its first value. */
+  start: number
+  /** One past the index of its last value. */
+  end: number
+  /** The mean of its values (the rate, for counts). */
+  mean: number
+  /** The standard deviation of its values. */
+  sd: number
+}
+
+/** What `segment` found (the core's `Segmentation`). */
+export interface Segmentation {
+  /** The index at which each change takes effect, in order. */
+  changes: Array<number>
+  /** The segments, covering the series in order. */
+  segments: Array<Segment>
+  /** The cost used. */
+  cost: 'normal_mean' | 'normal_meanvar' | 'poisson'
+  /** The penalty per change, as a number. */
+  penalty: number
+  /** The total penalised cost of this segmentation. */
+  total_cost: number
+}
+
+/** The settings `segment` takes. Keys are the wire (snake_case) names. */
+export interface SegmentSettings {
+  /**
+   * What a segment holds constant (default `normal_meanvar`: mean and variance;
+   * `normal_mean`: the mean, one variance for the series; `poisson`: the rate of counts).
+   */
+  cost?: 'normal_mean' | 'normal_meanvar' | 'poisson'
+  /**
+   * The penalty per change: `mbic` (default, (p + 2) · ln n), `bic` ((p + 1) · ln n) or a
+   * number.
+   */
+  penalty?: 'mbic' | 'bic' | number
+  /** The shortest segment, in points (default 2). */
+  min_size?: number
+}
+
+/**
  * The `X-Cased-Signature` value for `body` sent at `timestamp` (Unix seconds): `v1=` and the
  * lowercase hex HMAC-SHA256 of `"{timestamp}.{body}"` keyed with `secret` — for tests of a
  * receiver, and for relaying.

@@ -851,5 +851,6 @@ module.exports.compareErrorRates = nativeBinding.compareErrorRates
 module.exports.enableLogging = nativeBinding.enableLogging
 module.exports.renderReport = nativeBinding.renderReport
 module.exports.runCheck = nativeBinding.runCheck
+module.exports.segment = nativeBinding.segment
 module.exports.signWebhook = nativeBinding.signWebhook
 module.exports.verifyWebhookSignature = nativeBinding.verifyWebhookSignature

@@ -5,6 +5,7 @@
 
 use cased_core::detect::{
     BuiltDetector, Detection, IndexedFinding, compare_counts, compare_values,
+    segment as segment_values,
 };
 use cased_core::{
     BaselineComparisonDetector, Counts as CoreCounts, DetectorConfig as CoreConfig, FieldError,
@@ -673,4 +674,81 @@ fn compare_options(
         },
     };
     Ok(Ok((metric, look)))
+}
+
+// --- offline segmentation ---------------------------------------------------------------------
+
+/// The settings `segment` takes. Keys are the wire (snake_case) names.
+#[napi(object, object_from_js = false, object_to_js = false)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentSettings {
+    /// What a segment holds constant (default `normal_meanvar`: mean and variance;
+    /// `normal_mean`: the mean, one variance for the series; `poisson`: the rate of counts).
+    #[napi(ts_type = "'normal_mean' | 'normal_meanvar' | 'poisson'")]
+    pub cost: Option<String>,
+    /// The penalty per change: `mbic` (default, (p + 2) · ln n), `bic` ((p + 1) · ln n) or a
+    /// number.
+    #[napi(ts_type = "'mbic' | 'bic' | number")]
+    pub penalty: Option<Value>,
+    /// The shortest segment, in points (default 2).
+    #[napi(js_name = "min_size")]
+    pub min_size: Option<u32>,
+}
+
+/// One segment found by `segment`: values `start..end` (end exclusive).
+#[napi(object, object_from_js = false, object_to_js = false)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    /// The index of its first value.
+    pub start: u32,
+    /// One past the index of its last value.
+    pub end: u32,
+    /// The mean of its values (the rate, for counts).
+    pub mean: f64,
+    /// The standard deviation of its values.
+    pub sd: f64,
+}
+
+/// What `segment` found (the core's `Segmentation`).
+#[napi(object, object_from_js = false, object_to_js = false)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segmentation {
+    /// The index at which each change takes effect, in order.
+    pub changes: Vec<u32>,
+    /// The segments, covering the series in order.
+    pub segments: Vec<Segment>,
+    /// The cost used.
+    #[napi(ts_type = "'normal_mean' | 'normal_meanvar' | 'poisson'")]
+    pub cost: String,
+    /// The penalty per change, as a number.
+    pub penalty: f64,
+    /// The total penalised cost of this segmentation.
+    #[napi(js_name = "total_cost")]
+    pub total_cost: f64,
+}
+
+/// Splits a whole series into segments with PELT, the exact optimum of the penalised cost —
+/// the core's `segment`, as Python's `cased.segment`.
+///
+/// ```js
+/// const { changes, segments } = segment(latencies, { cost: 'normal_meanvar' })
+/// ```
+///
+/// Throws a `validation` error naming a bad setting (`cost`, `penalty`, `min_size`), or
+/// `values` / `values[i]` (empty, non-finite, negative counts).
+#[napi(
+    ts_args_type = "values: number[] | Float64Array, config?: SegmentSettings | null",
+    ts_return_type = "Segmentation"
+)]
+pub fn segment(
+    env: &Env,
+    values: Either<Vec<f64>, Float64Array>,
+    config: Option<Value>,
+) -> Result<Json> {
+    match segment_values(slice(&values), config.unwrap_or(Value::Null)) {
+        Ok(found) => Ok(Json(
+            serde_json::to_string(&found).expect("segmentations always serialize"),
+        )),
+        Err(e) => Err(to_js_error(env, e)),
+    }
 }

@@ -12,7 +12,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use cased_core::detect::ShiftDetector;
 use cased_core::detect::{
     BuiltDetector, Detection, Detector, IndexedFinding, SeverityPolicy, compare_counts,
-    compare_values,
+    compare_values, segment as segment_values,
 };
 use cased_core::{BaselineComparisonDetector, Counts, DetectorConfig};
 use pyo3::prelude::*;
@@ -315,8 +315,27 @@ pub(crate) fn compare_error_rates<'py>(
 }
 
 /// Registers the detector API.
+/// Splits a whole series into segments with PELT (the core's `segment`): `config` holds
+/// `cost` (`"normal_meanvar"`, `"normal_mean"` or `"poisson"`), `penalty` (`"mbic"`, `"bic"` or
+/// a number) and `min_size`.
+#[pyfunction]
+#[pyo3(signature = (values, config=None))]
+pub(crate) fn segment<'py>(
+    values: &Bound<'py, PyAny>,
+    config: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = values.py();
+    let settings = settings(config)?;
+    let xs = self::values(values)?;
+    let found = py
+        .detach(|| segment_values(&xs, settings))
+        .map_err(CoreError)?;
+    Ok(pythonize(py, &found)?)
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyDetector>()?;
+    m.add_function(wrap_pyfunction!(segment, m)?)?;
     m.add_function(wrap_pyfunction!(compare, m)?)?;
     m.add_function(wrap_pyfunction!(compare_error_rates, m)?)?;
     Ok(())

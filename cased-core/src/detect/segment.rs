@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::stats::median_in_place;
-use crate::error::{Error, Problems, Result};
+use crate::error::{Problems, Result};
 
 /// The most points [`segment`] takes in one call.
 pub const MAX_SEGMENT_POINTS: usize = 1_000_000;

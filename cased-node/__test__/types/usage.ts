@@ -13,12 +13,14 @@ import {
   Updates,
   compare,
   compareErrorRates,
+  segment,
   enableLogging,
   renderReport,
   runCheck,
   signWebhook,
   verifyWebhookSignature,
   type BaselineComparison,
+  type Segmentation,
   type CasedErrorInfo,
   type CheckConfig,
   type CheckOutcome,
@@ -210,6 +212,13 @@ export const counted: number = rates.baseline.errors + rates.current.requests + 
 compareErrorRates([1, 100, 3], [5, 100])
 // @ts-expect-error: the directions are named
 compare([1], [2], { direction: 'up' })
+
+// Offline segmentation.
+const parts: Segmentation = segment(new Float64Array([1, 1, 5, 5]), { cost: 'normal_mean', penalty: 'bic', min_size: 1 })
+export const firstChange: number | undefined = parts.changes[0]
+export const lastMean: number = parts.segments[parts.segments.length - 1].mean + parts.penalty + segment([1, 2], { penalty: 3.5 }).total_cost
+// @ts-expect-error: the costs are named
+segment([1, 2], { cost: 'median' })
 
 // Issue 6: webhook signatures.
 verifyWebhookSignature('s', '1700000000', new Uint8Array([123, 125]), signWebhook('s', 1700000000, '{}'), 300, 1700000000)

@@ -1,7 +1,7 @@
 """cased: post-deployment monitoring.
 
 Deployment events, the deployments API client, monitoring sessions (``Monitor``, ``Session``),
-custom and one-off health checks, anomaly detectors (``Detector``, ``compare``), webhook
+custom and one-off health checks, anomaly detectors (``Detector``, ``compare``, ``segment``), webhook
 signatures, metric sources (``PrometheusSource``, ``HostSource``), baseline stores
 (``BaselineStore``), the deployment history (``History``), reports (``render_report``) and the
 exception hierarchy, backed by the Rust core (``cased-core``). Everything here is re-exported from the
@@ -40,6 +40,7 @@ from ._cased import (
     enable_logging,
     render_report,
     run_check,
+    segment,
     sign_webhook,
     verify_webhook_signature,
 )
@@ -76,6 +77,7 @@ __all__ = [
     "enable_logging",
     "render_report",
     "run_check",
+    "segment",
     "sign_webhook",
     "verify_webhook_signature",
 ]

@@ -921,6 +921,37 @@ def compare_error_rates(
         TypeError: when a side is not a pair of non-negative integers.
     """
 
+class _Segment(TypedDict):
+    start: int
+    end: int
+    mean: float
+    sd: float
+
+class _Segmentation(TypedDict):
+    changes: list[int]
+    segments: list[_Segment]
+    cost: Literal["normal_mean", "normal_meanvar", "poisson"]
+    penalty: float
+    total_cost: float
+
+class _SegmentConfig(TypedDict, total=False):
+    cost: Literal["normal_mean", "normal_meanvar", "poisson"]
+    penalty: Literal["mbic", "bic"] | float
+    min_size: int
+
+def segment(values: _Values, config: _SegmentConfig | None = None) -> _Segmentation:
+    """Split a whole series into segments with PELT: the exact optimum of the penalised cost.
+    ``cost``: ``"normal_meanvar"`` (default: mean and variance change), ``"normal_mean"`` (one
+    variance, estimated from the first differences) or ``"poisson"`` (counts); ``penalty`` per
+    change: ``"mbic"`` (default, (p + 2) · ln n), ``"bic"`` ((p + 1) · ln n) or a number;
+    ``min_size``: the shortest segment (default 2). ``changes`` lists the index at which each
+    change takes effect; ``segments`` their ``start``/``end`` (exclusive), ``mean`` and ``sd``.
+
+    Raises:
+        ValidationError: for a bad setting, or empty, non-finite or (for counts) negative
+            values, naming ``values[i]``.
+    """
+
 def sign_webhook(secret: str, timestamp: str | int, body: bytes | bytearray | str) -> str:
     """The ``X-Cased-Signature`` value for ``body`` sent at ``timestamp`` (Unix seconds):
     ``"v1="`` and the hex HMAC-SHA256 of ``"{timestamp}.{body}"`` keyed with ``secret``."""
