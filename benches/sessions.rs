@@ -22,12 +22,22 @@ use cased_core::{
 };
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
-/// Live allocations by size (exact up to `BUCKETS - 1` bytes, the last bucket holds the rest).
-const BUCKETS: usize = 4097;
+/// Live allocations by size: exact below `EXACT` bytes, by power of two from there.
+const EXACT: usize = 4096;
+const BUCKETS: usize = EXACT + 64;
 static COUNTING: AtomicBool = AtomicBool::new(false);
 static LIVE_BYTES: AtomicI64 = AtomicI64::new(0);
 static LIVE_BY_SIZE: [AtomicI64; BUCKETS] = [const { AtomicI64::new(0) }; BUCKETS];
-static BIG_BYTES: AtomicI64 = AtomicI64::new(0);
+/// Live bytes of the power-of-two buckets.
+static BIG_BYTES: [AtomicI64; 64] = [const { AtomicI64::new(0) }; 64];
+
+fn bucket(size: usize) -> usize {
+    if size < EXACT {
+        size
+    } else {
+        EXACT + size.ilog2() as usize
+    }
+}
 
 /// The system allocator, counting live allocations when `COUNTING` is set. An allocation made
 /// while counting and freed after (or the reverse) skews the totals by its size only.
@@ -37,9 +47,9 @@ impl Counting {
     fn note(size: usize, sign: i64) {
         if COUNTING.load(Ordering::Relaxed) {
             LIVE_BYTES.fetch_add(sign * size as i64, Ordering::Relaxed);
-            LIVE_BY_SIZE[size.min(BUCKETS - 1)].fetch_add(sign, Ordering::Relaxed);
-            if size >= BUCKETS - 1 {
-                BIG_BYTES.fetch_add(sign * size as i64, Ordering::Relaxed);
+            LIVE_BY_SIZE[bucket(size)].fetch_add(sign, Ordering::Relaxed);
+            if size >= EXACT {
+                BIG_BYTES[size.ilog2() as usize].fetch_add(sign * size as i64, Ordering::Relaxed);
             }
         }
     }
@@ -69,21 +79,20 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 /// A snapshot of the live allocations by size.
-fn heap_snapshot() -> (i64, Vec<i64>) {
+fn heap_snapshot() -> (i64, Vec<i64>, Vec<i64>) {
+    let load = |c: &AtomicI64| c.load(Ordering::Relaxed);
     (
-        LIVE_BYTES.load(Ordering::Relaxed),
-        LIVE_BY_SIZE
-            .iter()
-            .map(|c| c.load(Ordering::Relaxed))
-            .collect(),
+        load(&LIVE_BYTES),
+        LIVE_BY_SIZE.iter().map(load).collect(),
+        BIG_BYTES.iter().map(load).collect(),
     )
 }
 
 /// Prints the heap grown between two snapshots, per session, by allocation size.
-fn print_heap(before: &(i64, Vec<i64>), during: &(i64, Vec<i64>), n: usize) {
+fn print_heap(before: &(i64, Vec<i64>, Vec<i64>), during: &(i64, Vec<i64>, Vec<i64>), n: usize) {
     let per = |b: i64| b as f64 / n as f64;
     println!("live heap bytes/session  {:.0}", per(during.0 - before.0));
-    let mut rows: Vec<(usize, i64)> = (0..BUCKETS - 1)
+    let mut rows: Vec<(usize, i64)> = (0..EXACT)
         .map(|size| (size, during.1[size] - before.1[size]))
         .filter(|&(_, c)| c > 0)
         .collect();
@@ -96,12 +105,17 @@ fn print_heap(before: &(i64, Vec<i64>), during: &(i64, Vec<i64>), n: usize) {
             per(*size as i64 * c)
         );
     }
-    println!(
-        "  >= {}  {:>14.2}  {:>13.0}",
-        BUCKETS - 1,
-        (during.1[BUCKETS - 1] - before.1[BUCKETS - 1]) as f64 / n as f64,
-        per(BIG_BYTES.load(Ordering::Relaxed))
-    );
+    for k in EXACT.ilog2() as usize..64 {
+        let count = during.1[EXACT + k] - before.1[EXACT + k];
+        let bytes = during.2[k] - before.2[k];
+        if count != 0 || bytes != 0 {
+            println!(
+                "  2^{k:<2} ..    {:>14.4}  {:>13.0}",
+                count as f64 / n as f64,
+                per(bytes)
+            );
+        }
+    }
 }
 
 fn rss_bytes(sys: &mut System, pid: Pid) -> u64 {

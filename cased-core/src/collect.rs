@@ -33,7 +33,8 @@ pub(crate) struct Collected {
 /// The checks and sources of one session.
 #[derive(Debug)]
 pub(crate) struct Collector {
-    checks: Vec<Arc<dyn HealthCheck>>,
+    /// Each check with its name, made once (every result of the check shares it).
+    checks: Vec<(Arc<str>, Arc<dyn HealthCheck>)>,
     slots: Vec<Slot>,
     /// No check or poll may run longer than this (the schedule's smallest interval).
     cap: Duration,
@@ -58,7 +59,10 @@ impl Collector {
             })
             .collect();
         Self {
-            checks,
+            checks: checks
+                .into_iter()
+                .map(|c| (Arc::from(c.name()), c))
+                .collect(),
             slots,
             cap,
             buffered: Polled::default(),
@@ -148,7 +152,12 @@ impl Collector {
     pub(crate) async fn collect(&mut self, ctx: &PollContext, checks_too: bool) -> Collected {
         let cap = self.cap;
         let results: Vec<CheckResult> = if checks_too {
-            futures::future::join_all(self.checks.iter().map(|c| run_one(Arc::clone(c), cap))).await
+            futures::future::join_all(
+                self.checks
+                    .iter()
+                    .map(|(name, c)| run_one(Arc::clone(name), Arc::clone(c), cap)),
+            )
+            .await
         } else {
             Vec::new()
         };
@@ -237,7 +246,7 @@ impl Pushed {
 
 /// Runs one check under its timeout, capped at the schedule's smallest interval so a hanging
 /// check never delays the next tick. A check that does not finish is an `error` outcome.
-async fn run_one(check: Arc<dyn HealthCheck>, cap: Duration) -> CheckResult {
+async fn run_one(name: Arc<str>, check: Arc<dyn HealthCheck>, cap: Duration) -> CheckResult {
     let limit = check.timeout().map_or(cap, |t| t.min(cap));
     let started = Instant::now();
     let outcome = match tokio::time::timeout(limit, check.check()).await {
@@ -249,7 +258,7 @@ async fn run_one(check: Arc<dyn HealthCheck>, cap: Duration) -> CheckResult {
         .with_latency(started.elapsed()),
     };
     CheckResult {
-        name: check.name().into(),
+        name,
         category: check.category(),
         status: outcome.status,
         latency: outcome.latency,

@@ -15,7 +15,7 @@
 //! channel for control and the final report.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures::Stream;
@@ -57,14 +57,23 @@ struct Window {
     count: u64,
 }
 
+/// What the deployment reported and, once the session has ended, its report: one watch
+/// channel for both (each tokio watch channel costs about 350 bytes).
+#[derive(Debug)]
+struct State {
+    control: Control,
+    report: Option<Arc<Report>>,
+}
+
 /// State shared by the session task and every handle.
 #[derive(Debug)]
 struct Shared {
     id: Arc<str>,
-    control: watch::Sender<Control>,
-    updates: broadcast::Sender<Arc<StatusUpdate>>,
+    state: watch::Sender<State>,
+    /// Made by the first listener: a session nobody follows keeps no update buffer.
+    updates: OnceLock<broadcast::Sender<Arc<StatusUpdate>>>,
+    update_buffer: usize,
     latest: Mutex<Option<Arc<StatusUpdate>>>,
-    report: watch::Sender<Option<Arc<Report>>>,
     pushed: Mutex<HashMap<Box<str>, Window>>,
     pending: Mutex<Vec<Pushed>>,
     watched: Arc<std::collections::HashSet<String>>,
@@ -161,10 +170,14 @@ impl Session {
         };
         let shared = Arc::new(Shared {
             id,
-            control: watch::channel(initial).0,
-            updates: broadcast::channel(plan.update_buffer).0,
+            state: watch::channel(State {
+                control: initial,
+                report: None,
+            })
+            .0,
+            updates: OnceLock::new(),
+            update_buffer: plan.update_buffer,
             latest: Mutex::new(None),
-            report: watch::channel(None).0,
             pushed: Mutex::new(HashMap::new()),
             pending: Mutex::new(Vec::new()),
             watched: Arc::clone(&plan.watched),
@@ -193,7 +206,11 @@ impl Session {
     /// Follows the session's updates. Any number of listeners may follow at once.
     #[must_use]
     pub fn updates(&self) -> Updates {
-        let rx = self.shared.updates.subscribe();
+        let rx = self
+            .shared
+            .updates
+            .get_or_init(|| broadcast::channel(self.shared.update_buffer).0)
+            .subscribe();
         let first = self.shared.latest.lock().expect("latest lock").clone();
         Updates {
             rx,
@@ -220,13 +237,13 @@ impl Session {
     }
 
     fn signal(&self, to: Control) {
-        self.shared.control.send_if_modified(|c| {
+        self.shared.state.send_if_modified(|s| {
             let allowed = matches!(
-                (*c, to),
+                (s.control, to),
                 (Control::Running, _) | (Control::Succeeded, Control::Failed | Control::Cancelled)
             );
             if allowed {
-                *c = to;
+                s.control = to;
             }
             allowed
         });
@@ -263,8 +280,13 @@ impl Session {
         }
         let mut pushed = self.shared.pushed.lock().expect("pushed lock");
         let w = pushed.entry(metric.into()).or_default();
-        if w.values.len() == self.shared.sample_window {
+        let window = self.shared.sample_window;
+        if w.values.len() == window {
             w.values.pop_front();
+        } else if w.values.len() == w.values.capacity() {
+            // Doubling, but never past the window (100 samples take 100 slots, not 128).
+            let len = w.values.len();
+            w.values.reserve_exact(len.max(4).min(window - len));
         }
         w.values.push_back(value);
         w.count += 1;
@@ -317,24 +339,24 @@ impl Session {
 
     /// Waits for the session to end and returns its report.
     pub async fn wait(&self) -> Report {
-        let mut rx = self.shared.report.subscribe();
-        let report = rx
-            .wait_for(Option::is_some)
+        let mut rx = self.shared.state.subscribe();
+        let state = rx
+            .wait_for(|s| s.report.is_some())
             .await
-            .expect("the report sender lives in Shared");
-        Report::clone(report.as_ref().expect("waited for Some"))
+            .expect("the state sender lives in Shared");
+        Report::clone(state.report.as_ref().expect("waited for Some"))
     }
 
     /// The report, if the session has ended.
     #[must_use]
     pub fn report(&self) -> Option<Report> {
-        self.shared.report.borrow().as_deref().cloned()
+        self.shared.state.borrow().report.as_deref().cloned()
     }
 
     /// Whether the session has ended.
     #[must_use]
     pub fn is_finished(&self) -> bool {
-        self.shared.report.borrow().is_some()
+        self.shared.state.borrow().report.is_some()
     }
 }
 
@@ -360,7 +382,8 @@ pub(crate) struct Start {
 struct SessionTask {
     plan: Arc<Plan>,
     shared: Arc<Shared>,
-    event: DeploymentEvent,
+    /// Shared with the alert policy.
+    event: Arc<DeploymentEvent>,
     info: Arc<DeploymentInfo>,
     collector: Collector,
     tracker: VerdictTracker,
@@ -392,9 +415,10 @@ impl SessionTask {
         let collector = Collector::new(start.checks, start.sources, plan.schedule.min_interval());
         let tracker = VerdictTracker::new(plan.verdict.clone(), collector.check_count());
         let detectors = plan.detector_set();
+        let event = Arc::new(start.event);
         let alerts = AlertPolicy::new(
             start.alerts,
-            start.event.clone(),
+            Arc::clone(&event),
             info.correlation_id.clone(),
         );
         Self {
@@ -409,7 +433,7 @@ impl SessionTask {
             record: start.record,
             plan,
             shared,
-            event: start.event,
+            event,
             info,
             collector,
             tracker,
@@ -424,7 +448,10 @@ impl SessionTask {
         }
     }
 
-    async fn run(mut self) {
+    /// The session from start to end. Not an `async fn`: the future is built once and
+    /// instrumented in place (an `async fn` that instruments an inner future keeps room for it
+    /// twice, about 1 KB per session).
+    fn run(mut self) -> impl std::future::Future<Output = ()> + Send {
         let span = tracing::info_span!(
             "session",
             session = &*self.shared.id,
@@ -432,7 +459,7 @@ impl SessionTask {
             environment = self.info.environment.as_deref().unwrap_or(""),
             correlation_id = &*self.info.correlation_id,
         );
-        let run = async {
+        let run = async move {
             if self.record
                 && let Some(h) = &self.plan.history
                 && let Err(e) = h
@@ -445,11 +472,12 @@ impl SessionTask {
             {
                 tracing::warn!(error = %e, "history: cannot record the session start");
             }
-            self.choose_baselines().await;
+            // Run once each: boxed, so the task's future is only as large as the tick loop.
+            Box::pin(self.choose_baselines()).await;
             let end = self.ticking().await;
-            self.finish(end).await;
+            Box::pin(self.finish(end)).await;
         };
-        tracing::Instrument::instrument(run, span).await;
+        tracing::Instrument::instrument(run, span)
     }
 
     /// Now on the session's clock, in seconds since the Unix epoch (virtual in a replay).
@@ -517,12 +545,12 @@ impl SessionTask {
     async fn ticking(&mut self) -> (EndReason, Judgement) {
         let schedule = self.plan.schedule.clone();
         let mut delays = schedule.delays();
-        let mut control = self.shared.control.subscribe();
+        let mut control = self.shared.state.subscribe();
         let deadline = self.started + schedule.max_duration();
         let mut cooldown_end: Option<Instant> = None;
         let mut next_tick = self.started;
         loop {
-            let state = *control.borrow_and_update();
+            let state = control.borrow_and_update().control;
             match state {
                 Control::Failed => {
                     return (
@@ -563,7 +591,7 @@ impl SessionTask {
                 }
                 () = tokio::time::sleep_until(end_at), if next_tick > end_at => {
                     // What the sources saw since the last tick is judged before the end.
-                    if let Some(end) = self.final_look().await {
+                    if let Some(end) = Box::pin(self.final_look()).await {
                         return end;
                     }
                     if end_at >= deadline {
@@ -608,7 +636,7 @@ impl SessionTask {
             EndReason::ErrorLimit
         };
         if j.verdict == Verdict::Unhealthy {
-            self.fire_rollback(&j).await;
+            Box::pin(self.fire_rollback(&j)).await;
         }
         Some((reason, j))
     }
@@ -657,11 +685,27 @@ impl SessionTask {
     /// One pass of the pipeline over what was collected: detect, judge, alert, record.
     async fn run_tick(
         &mut self,
-        mut collected: Collected,
+        collected: Collected,
         elapsed: Duration,
         late: Duration,
         next_tick: Option<Instant>,
     ) {
+        let (update, records) = self.pass(collected, elapsed, late, next_tick);
+        if self.record && self.plan.history.is_some() {
+            // Boxed: most sessions have no history store, and their task stays small.
+            Box::pin(self.persist(&update, &records)).await;
+        }
+    }
+
+    /// The synchronous part of a tick: detect, judge, alert, publish; returns the update and
+    /// the alerts for history.
+    fn pass(
+        &mut self,
+        mut collected: Collected,
+        elapsed: Duration,
+        late: Duration,
+        next_tick: Option<Instant>,
+    ) -> (Arc<StatusUpdate>, Vec<crate::history::AlertRecord>) {
         self.tick += 1;
         if self.phase == Phase::Pending {
             self.phase = Phase::Active;
@@ -716,7 +760,7 @@ impl SessionTask {
             next_in,
             collected.errors,
         );
-        self.persist(&update, &records).await;
+        (update, records)
     }
 
     /// Feeds the tick's data to the detectors, in time order, control first, then takes one look
@@ -806,7 +850,9 @@ impl SessionTask {
         });
         *self.shared.latest.lock().expect("latest lock") = Some(Arc::clone(&update));
         // No listener is fine: updates are also kept in the report's timeline.
-        let _ = self.shared.updates.send(Arc::clone(&update));
+        if let Some(tx) = self.shared.updates.get() {
+            let _ = tx.send(Arc::clone(&update));
+        }
         update
     }
 
@@ -817,7 +863,7 @@ impl SessionTask {
         tracing::warn!(reason = %judgement.reason, "deployment unhealthy; firing the rollback hook");
         let ctx = RollbackContext {
             session_id: self.shared.id.to_string(),
-            event: self.event.clone(),
+            event: DeploymentEvent::clone(&self.event),
             reason: judgement.reason.clone(),
         };
         let elapsed = Instant::now() - self.started;
@@ -901,7 +947,7 @@ impl SessionTask {
         let group = self.alerts.group().to_owned();
         let report = Report {
             session_id: Arc::clone(&self.shared.id),
-            event: self.event.clone(),
+            event: DeploymentEvent::clone(&self.event),
             verdict: judgement.verdict,
             reason: judgement.reason,
             ended_by,
@@ -935,7 +981,9 @@ impl SessionTask {
                 tracing::warn!(error = %e, "history: cannot record the report");
             }
         }
-        self.shared.report.send_replace(Some(Arc::new(report)));
+        self.shared
+            .state
+            .send_modify(|s| s.report = Some(Arc::new(report)));
     }
 
     /// Hands this deployment's samples and outcome to the baseline store, if there is one. The

@@ -6,6 +6,8 @@
 //! Alerts are grouped by the pipeline's correlation id, so every tool that follows that
 //! deployment (CI, the deployments API, receivers) sees the same id.
 
+use std::sync::Arc;
+
 use super::{Alert, AlertManager};
 use crate::detect::{DetectionKind, Finding};
 use crate::event::DeploymentEvent;
@@ -18,7 +20,7 @@ use crate::verdict::{FindingRules, Judgement, Verdict};
 #[derive(Debug)]
 pub(crate) struct AlertPolicy {
     manager: Option<AlertManager>,
-    event: DeploymentEvent,
+    event: Arc<DeploymentEvent>,
     group: String,
     fired: Vec<AlertSummary>,
 }
@@ -28,7 +30,7 @@ impl AlertPolicy {
     /// `manager` (none: nothing is sent and nothing recorded).
     pub(crate) fn new(
         manager: Option<AlertManager>,
-        event: DeploymentEvent,
+        event: Arc<DeploymentEvent>,
         group: String,
     ) -> Self {
         Self {
