@@ -80,6 +80,11 @@ impl Collector {
             .collect()
     }
 
+    /// Whether there are sources to poll.
+    pub(crate) fn has_sources(&self) -> bool {
+        !self.slots.is_empty()
+    }
+
     /// How many checks run at each tick.
     pub(crate) fn check_count(&self) -> usize {
         self.checks.len()
@@ -147,6 +152,29 @@ impl Collector {
         }
     }
 
+    /// Polls the sources that follow the ticks (and those with their own cadence that have not
+    /// been polled yet).
+    async fn poll_ticked(
+        &mut self,
+        ctx: &PollContext,
+        polled: &mut Polled,
+        errors: &mut Vec<SourceError>,
+    ) {
+        let cap = self.cap;
+        let now = Instant::now();
+        for slot in &mut self.slots {
+            if slot.every.is_some() && slot.next.is_some() {
+                continue;
+            }
+            let (p, e) = poll_one(slot, ctx, cap).await;
+            polled.extend(p);
+            errors.extend(e);
+            if let Some(every) = slot.every {
+                slot.next = Some(now + every);
+            }
+        }
+    }
+
     /// One tick's collection: every check (concurrently), every source without its own cadence,
     /// and what was buffered since the last tick.
     pub(crate) async fn collect(&mut self, ctx: &PollContext, checks_too: bool) -> Collected {
@@ -163,17 +191,9 @@ impl Collector {
         };
         let mut polled = std::mem::take(&mut self.buffered);
         let mut errors = std::mem::take(&mut self.buffered_errors);
-        let now = Instant::now();
-        for slot in &mut self.slots {
-            if slot.every.is_some() && slot.next.is_some() {
-                continue;
-            }
-            let (p, e) = poll_one(slot, ctx, cap).await;
-            polled.extend(p);
-            errors.extend(e);
-            if let Some(every) = slot.every {
-                slot.next = Some(now + every);
-            }
+        if self.has_sources() {
+            // Boxed: a session without sources keeps no room for a poll in its task.
+            Box::pin(self.poll_ticked(ctx, &mut polled, &mut errors)).await;
         }
         for r in results.iter().filter(|r| r.status != CheckStatus::Error) {
             polled.samples.push(Sample::at(

@@ -47,6 +47,17 @@ enum Control {
     Cancelled,
 }
 
+/// What the session's timer was set for.
+#[derive(Debug, Clone, Copy)]
+enum Due {
+    /// The next tick.
+    Tick,
+    /// A source with its own cadence.
+    Source,
+    /// The end of the cool-down (or of the session).
+    End,
+}
+
 /// Most samples that may wait for one tick; more is refused with an error (never dropped).
 const MAX_PENDING: usize = 100_000;
 
@@ -485,6 +496,19 @@ impl SessionTask {
         self.wall_start + (Instant::now() - self.started).as_secs_f64()
     }
 
+    /// A tick's context: the full one when there are sources to poll, else only the time
+    /// (the check samples' timestamp), so a tick without sources builds no variables.
+    fn tick_context(&self) -> PollContext {
+        if self.collector.has_sources() {
+            self.poll_context()
+        } else {
+            PollContext {
+                now: self.now_unix(),
+                vars: Default::default(),
+            }
+        }
+    }
+
     /// What sources are told: the time and the event's template variables (plus
     /// `correlation_id`).
     fn poll_context(&self) -> PollContext {
@@ -543,12 +567,16 @@ impl SessionTask {
 
     /// Ticks until the session must end, and says why.
     async fn ticking(&mut self) -> (EndReason, Judgement) {
-        let schedule = self.plan.schedule.clone();
+        let plan = Arc::clone(&self.plan);
+        let schedule = &plan.schedule;
         let mut delays = schedule.delays();
         let mut control = self.shared.state.subscribe();
         let deadline = self.started + schedule.max_duration();
         let mut cooldown_end: Option<Instant> = None;
         let mut next_tick = self.started;
+        // One timer, reset to whatever is due first: a tick, a source's own poll or the end.
+        let sleep = tokio::time::sleep_until(next_tick);
+        tokio::pin!(sleep);
         loop {
             let state = control.borrow_and_update().control;
             match state {
@@ -578,10 +606,17 @@ impl SessionTask {
             } else {
                 cooldown_end.unwrap_or(deadline)
             };
+            // A source's own poll is only due first when it comes before the tick and the end.
             let source_due = self
                 .collector
                 .next_due()
                 .filter(|&t| t < next_tick.min(end_at));
+            let (wake, due) = match source_due {
+                Some(t) => (t, Due::Source),
+                None if next_tick <= end_at => (next_tick, Due::Tick),
+                None => (end_at, Due::End),
+            };
+            sleep.as_mut().reset(wake);
             tokio::select! {
                 biased;
                 changed = control.changed() => {
@@ -589,37 +624,39 @@ impl SessionTask {
                         return (EndReason::Cancelled, self.judged(Verdict::Inconclusive, "the session was dropped"));
                     }
                 }
-                () = tokio::time::sleep_until(end_at), if next_tick > end_at => {
-                    // What the sources saw since the last tick is judged before the end.
-                    if let Some(end) = Box::pin(self.final_look()).await {
-                        return end;
-                    }
-                    if end_at >= deadline {
-                        return (EndReason::MaxDuration, self.tracker.conclude());
-                    }
-                    if !self.tracker.has_enough_data() && self.plan.verdict.no_data == crate::NoDataPolicy::Extend {
-                        tracing::info!("not enough data at the end of the cool-down; extending");
-                        self.extended = true;
-                        continue;
-                    }
-                    return (EndReason::CooldownElapsed, self.tracker.conclude());
-                }
-                () = tokio::time::sleep_until(source_due.unwrap_or(end_at)), if source_due.is_some() => {
-                    let ctx = self.poll_context();
-                    self.collector.poll_due(&ctx).await;
-                }
-                () = tokio::time::sleep_until(next_tick), if next_tick <= end_at => {
-                    let late = Instant::now().saturating_duration_since(next_tick);
-                    let tick_started = Instant::now();
-                    next_tick = tick_started + delays.next_delay();
-                    let ctx = self.poll_context();
-                    let collected = self.collector.collect(&ctx, true).await;
-                    self.run_tick(collected, tick_started - self.started, late, Some(next_tick)).await;
-                    if let Some(end) = self.terminal().await {
-                        return end;
-                    }
-                    if self.extended && self.tracker.has_enough_data() {
+                () = &mut sleep => match due {
+                    Due::End => {
+                        // What the sources saw since the last tick is judged before the end.
+                        if let Some(end) = Box::pin(self.final_look()).await {
+                            return end;
+                        }
+                        if end_at >= deadline {
+                            return (EndReason::MaxDuration, self.tracker.conclude());
+                        }
+                        if !self.tracker.has_enough_data() && self.plan.verdict.no_data == crate::NoDataPolicy::Extend {
+                            tracing::info!("not enough data at the end of the cool-down; extending");
+                            self.extended = true;
+                            continue;
+                        }
                         return (EndReason::CooldownElapsed, self.tracker.conclude());
+                    }
+                    Due::Source => {
+                        let ctx = self.poll_context();
+                        self.collector.poll_due(&ctx).await;
+                    }
+                    Due::Tick => {
+                        let late = Instant::now().saturating_duration_since(next_tick);
+                        let tick_started = Instant::now();
+                        next_tick = tick_started + delays.next_delay();
+                        let ctx = self.tick_context();
+                        let collected = self.collector.collect(&ctx, true).await;
+                        self.run_tick(collected, tick_started - self.started, late, Some(next_tick)).await;
+                        if let Some(end) = self.terminal().await {
+                            return end;
+                        }
+                        if self.extended && self.tracker.has_enough_data() {
+                            return (EndReason::CooldownElapsed, self.tracker.conclude());
+                        }
                     }
                 }
             }
