@@ -38,9 +38,16 @@ pub(crate) struct Collector {
     slots: Vec<Slot>,
     /// No check or poll may run longer than this (the schedule's smallest interval).
     cap: Duration,
-    /// Data polled between ticks by sources with their own cadence, waiting for the next tick.
-    buffered: Polled,
-    buffered_errors: Vec<SourceError>,
+    /// Data polled between ticks by sources with their own cadence, waiting for the next tick
+    /// (boxed when there is some: most sessions have no such source).
+    buffered: Option<Box<Buffered>>,
+}
+
+/// What sources with their own cadence polled since the last tick.
+#[derive(Debug, Default)]
+struct Buffered {
+    polled: Polled,
+    errors: Vec<SourceError>,
 }
 
 impl Collector {
@@ -65,8 +72,7 @@ impl Collector {
                 .collect(),
             slots,
             cap,
-            buffered: Polled::default(),
-            buffered_errors: Vec::new(),
+            buffered: None,
         }
     }
 
@@ -146,8 +152,9 @@ impl Collector {
             .filter(|s| s.every.is_some() && s.next.is_some_and(|n| n <= now))
         {
             let (p, e) = poll_one(slot, ctx, cap).await;
-            self.buffered.extend(p);
-            self.buffered_errors.extend(e);
+            let buffered = self.buffered.get_or_insert_default();
+            buffered.polled.extend(p);
+            buffered.errors.extend(e);
             slot.next = Some(now + slot.every.unwrap_or(cap));
         }
     }
@@ -189,8 +196,10 @@ impl Collector {
         } else {
             Vec::new()
         };
-        let mut polled = std::mem::take(&mut self.buffered);
-        let mut errors = std::mem::take(&mut self.buffered_errors);
+        let Buffered {
+            mut polled,
+            mut errors,
+        } = self.buffered.take().map(|b| *b).unwrap_or_default();
         if self.has_sources() {
             // Boxed: a session without sources keeps no room for a poll in its task.
             Box::pin(self.poll_ticked(ctx, &mut polled, &mut errors)).await;

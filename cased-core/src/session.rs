@@ -11,15 +11,15 @@
 //! ```
 //!
 //! One tokio task per session and no thread: timers, a broadcast channel for updates (bounded;
-//! a lagging listener is told how many it skipped, and never slows the checks) and a watch
-//! channel for control and the final report.
+//! a lagging listener is told how many it skipped, and never slows the checks) and one
+//! mutex-guarded state with a `Notify` for control and the final report.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures::Stream;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
 
 use crate::alert::{AlertManager, AlertPolicy};
@@ -68,8 +68,7 @@ struct Window {
     count: u64,
 }
 
-/// What the deployment reported and, once the session has ended, its report: one watch
-/// channel for both (each tokio watch channel costs about 350 bytes).
+/// What the deployment reported and, once the session has ended, its report.
 #[derive(Debug)]
 struct State {
     control: Control,
@@ -80,15 +79,33 @@ struct State {
 #[derive(Debug)]
 struct Shared {
     id: Arc<str>,
-    state: watch::Sender<State>,
+    /// Behind a mutex, with `changed` waking whoever waits for it: a tokio watch channel would
+    /// cost about 350 bytes a session (it carries 8 `Notify`).
+    state: Mutex<State>,
+    changed: Notify,
     /// Made by the first listener: a session nobody follows keeps no update buffer.
     updates: OnceLock<broadcast::Sender<Arc<StatusUpdate>>>,
     update_buffer: usize,
     latest: Mutex<Option<Arc<StatusUpdate>>>,
-    pushed: Mutex<HashMap<Box<str>, Window>>,
+    /// Sorted by metric. A session has few; a hash map's smallest table holds 4.
+    pushed: Mutex<Vec<(Box<str>, Window)>>,
     pending: Mutex<Vec<Pushed>>,
     watched: Arc<std::collections::HashSet<String>>,
     sample_window: usize,
+}
+
+impl Shared {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("state lock")
+    }
+
+    /// Changes the state with `f`, and wakes every waiter when `f` says it changed it.
+    fn modify(&self, f: impl FnOnce(&mut State) -> bool) {
+        let changed = f(&mut self.state());
+        if changed {
+            self.changed.notify_waiters();
+        }
+    }
 }
 
 /// A handle on a running session. Cheap to clone; the session keeps running when every handle
@@ -181,15 +198,15 @@ impl Session {
         };
         let shared = Arc::new(Shared {
             id,
-            state: watch::channel(State {
+            state: Mutex::new(State {
                 control: initial,
                 report: None,
-            })
-            .0,
+            }),
+            changed: Notify::new(),
             updates: OnceLock::new(),
             update_buffer: plan.update_buffer,
             latest: Mutex::new(None),
-            pushed: Mutex::new(HashMap::new()),
+            pushed: Mutex::new(Vec::new()),
             pending: Mutex::new(Vec::new()),
             watched: Arc::clone(&plan.watched),
             sample_window: plan.sample_window,
@@ -248,7 +265,7 @@ impl Session {
     }
 
     fn signal(&self, to: Control) {
-        self.shared.state.send_if_modified(|s| {
+        self.shared.modify(|s| {
             let allowed = matches!(
                 (s.control, to),
                 (Control::Running, _) | (Control::Succeeded, Control::Failed | Control::Cancelled)
@@ -290,7 +307,19 @@ impl Session {
             ))?;
         }
         let mut pushed = self.shared.pushed.lock().expect("pushed lock");
-        let w = pushed.entry(metric.into()).or_default();
+        let i = match pushed.binary_search_by(|(m, _)| (**m).cmp(metric)) {
+            Ok(i) => i,
+            Err(i) => {
+                if pushed.len() == pushed.capacity() {
+                    // Doubling from one: most sessions push one metric or none.
+                    let more = pushed.len().max(1);
+                    pushed.reserve_exact(more);
+                }
+                pushed.insert(i, (metric.into(), Window::default()));
+                i
+            }
+        };
+        let w = &mut pushed[i].1;
         let window = self.shared.sample_window;
         if w.values.len() == window {
             w.values.pop_front();
@@ -350,24 +379,30 @@ impl Session {
 
     /// Waits for the session to end and returns its report.
     pub async fn wait(&self) -> Report {
-        let mut rx = self.shared.state.subscribe();
-        let state = rx
-            .wait_for(|s| s.report.is_some())
-            .await
-            .expect("the state sender lives in Shared");
-        Report::clone(state.report.as_ref().expect("waited for Some"))
+        loop {
+            // Registered before the report is read, so a report sent from now on wakes it.
+            let changed = self.shared.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let report = self.shared.state().report.clone();
+            if let Some(report) = report {
+                return Report::clone(&report);
+            }
+            changed.await;
+        }
     }
 
     /// The report, if the session has ended.
     #[must_use]
     pub fn report(&self) -> Option<Report> {
-        self.shared.state.borrow().report.as_deref().cloned()
+        let report = self.shared.state().report.clone();
+        report.as_deref().cloned()
     }
 
     /// Whether the session has ended.
     #[must_use]
     pub fn is_finished(&self) -> bool {
-        self.shared.state.borrow().report.is_some()
+        self.shared.state().report.is_some()
     }
 }
 
@@ -568,9 +603,9 @@ impl SessionTask {
     /// Ticks until the session must end, and says why.
     async fn ticking(&mut self) -> (EndReason, Judgement) {
         let plan = Arc::clone(&self.plan);
+        let shared = Arc::clone(&self.shared);
         let schedule = &plan.schedule;
         let mut delays = schedule.delays();
-        let mut control = self.shared.state.subscribe();
         let deadline = self.started + schedule.max_duration();
         let mut cooldown_end: Option<Instant> = None;
         let mut next_tick = self.started;
@@ -578,7 +613,11 @@ impl SessionTask {
         let sleep = tokio::time::sleep_until(next_tick);
         tokio::pin!(sleep);
         loop {
-            let state = control.borrow_and_update().control;
+            // Registered before the state is read, so a change from now on wakes the loop.
+            let changed = shared.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let state = shared.state().control;
             match state {
                 Control::Failed => {
                     return (
@@ -619,11 +658,7 @@ impl SessionTask {
             sleep.as_mut().reset(wake);
             tokio::select! {
                 biased;
-                changed = control.changed() => {
-                    if changed.is_err() {
-                        return (EndReason::Cancelled, self.judged(Verdict::Inconclusive, "the session was dropped"));
-                    }
-                }
+                () = &mut changed => {}
                 () = &mut sleep => match due {
                     Due::End => {
                         // What the sources saw since the last tick is judged before the end.
@@ -642,15 +677,18 @@ impl SessionTask {
                     }
                     Due::Source => {
                         let ctx = self.poll_context();
-                        self.collector.poll_due(&ctx).await;
+                        // Boxed: only sources with their own cadence poll between ticks.
+                        Box::pin(self.collector.poll_due(&ctx)).await;
                     }
                     Due::Tick => {
                         let late = Instant::now().saturating_duration_since(next_tick);
                         let tick_started = Instant::now();
                         next_tick = tick_started + delays.next_delay();
                         let ctx = self.tick_context();
-                        let collected = self.collector.collect(&ctx, true).await;
-                        self.run_tick(collected, tick_started - self.started, late, Some(next_tick)).await;
+                        // Boxed: the checks' futures take room only while they run.
+                        let collected = Box::pin(self.collector.collect(&ctx, true)).await;
+                        let (update, alerts) = self.run_tick(collected, tick_started - self.started, late, Some(next_tick));
+                        self.persist(&update, &alerts).await;
                         if let Some(end) = self.terminal().await {
                             return end;
                         }
@@ -690,13 +728,13 @@ impl SessionTask {
         if collected.polled.is_empty() {
             return None;
         }
-        self.run_tick(
+        let (update, alerts) = self.run_tick(
             collected,
             Instant::now() - self.started,
             Duration::ZERO,
             None,
-        )
-        .await;
+        );
+        self.persist(&update, &alerts).await;
         self.terminal().await
     }
 
@@ -719,24 +757,10 @@ impl SessionTask {
             .unwrap_or_default()
     }
 
-    /// One pass of the pipeline over what was collected: detect, judge, alert, record.
-    async fn run_tick(
-        &mut self,
-        collected: Collected,
-        elapsed: Duration,
-        late: Duration,
-        next_tick: Option<Instant>,
-    ) {
-        let (update, records) = self.pass(collected, elapsed, late, next_tick);
-        if self.record && self.plan.history.is_some() {
-            // Boxed: most sessions have no history store, and their task stays small.
-            Box::pin(self.persist(&update, &records)).await;
-        }
-    }
-
-    /// The synchronous part of a tick: detect, judge, alert, publish; returns the update and
-    /// the alerts for history.
-    fn pass(
+    /// One pass of the pipeline over what was collected: detect, judge, alert, publish; returns
+    /// the update and the alerts to record (see [`Self::persist`]). Synchronous, so the task's
+    /// future keeps no room for what was collected while it waits.
+    fn run_tick(
         &mut self,
         mut collected: Collected,
         elapsed: Duration,
@@ -1018,9 +1042,11 @@ impl SessionTask {
                 tracing::warn!(error = %e, "history: cannot record the report");
             }
         }
-        self.shared
-            .state
-            .send_modify(|s| s.report = Some(Arc::new(report)));
+        let report = Arc::new(report);
+        self.shared.modify(|s| {
+            s.report = Some(report);
+            true
+        });
     }
 
     /// Hands this deployment's samples and outcome to the baseline store, if there is one. The
