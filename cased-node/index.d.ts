@@ -815,6 +815,8 @@ export interface CheckResult {
   latency_ms: number
   /** One line for a person. */
   message: string
+  /** What was expected and what came back, when the check says (`null` otherwise). */
+  evidence: unknown
 }
 
 /**

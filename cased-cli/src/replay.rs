@@ -134,21 +134,7 @@ async fn rejudge(
         .ok_or_else(|| Failure::Other(format!("history has no event for session {id}")))?;
     let before = history.report(id).await?;
     let started_at = record.started_at_unix_ms as f64 / 1000.0;
-    let checks = history
-        .ticks(id)
-        .await?
-        .iter()
-        .flat_map(|t| {
-            t.checks.iter().map(|c| RecordedCheck {
-                name: c.name.to_string(),
-                at: t.elapsed.as_secs_f64(),
-                status: c.status,
-                latency_ms: c.latency.as_secs_f64() * 1000.0,
-                message: c.message.clone(),
-                category: c.category,
-            })
-        })
-        .collect();
+    let checks = RecordedCheck::of_ticks(&history.ticks(id).await?);
     let samples = store
         .samples(
             record.repository.as_deref().unwrap_or(""),

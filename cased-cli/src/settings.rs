@@ -185,10 +185,14 @@ mod documented {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("cased.toml");
         std::fs::write(&path, text).unwrap();
-        let (config, settings) = crate::monitor::load_config_and_settings(&path).unwrap_or_else(|e| panic!("{e:?}"));
+        let (config, settings) =
+            crate::monitor::load_config_and_settings(&path).unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(config.sources.len(), 1);
         assert!(settings.api.is_some_and(|a| a.notify));
-        assert_eq!(settings.rollback.map(|r| r.command), Some("./scripts/rollback.sh".to_owned()));
+        assert_eq!(
+            settings.rollback.map(|r| r.command),
+            Some("./scripts/rollback.sh".to_owned())
+        );
         cased_core::Monitor::new(config).expect("the monitor builds");
         std::fs::remove_dir_all(dir).ok();
     }

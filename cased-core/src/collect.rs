@@ -292,5 +292,6 @@ async fn run_one(name: Arc<str>, check: Arc<dyn HealthCheck>, cap: Duration) -> 
         status: outcome.status,
         latency: outcome.latency,
         message: outcome.message,
+        evidence: outcome.evidence.unwrap_or_default(),
     }
 }

@@ -47,7 +47,7 @@ pub use event::{
 };
 pub use history::{HistoryStore, SqliteHistory};
 pub use metrics::{Baseline, BaselineSource, BaselineStore, Sample};
-pub use monitor::{Monitor, MonitorBuilder};
+pub use monitor::{Monitor, MonitorBuilder, StartOptions};
 pub use plan::{RollbackContext, RollbackHook};
 pub use replay::{RecordedCheck, RecordedCounts, Recording};
 pub use report::ReportContext;

@@ -59,26 +59,53 @@ impl Monitor {
     /// # Errors
     /// [`Error::Validation`] on field `runtime` when called outside a tokio runtime.
     pub fn start(&self, event: DeploymentEvent) -> Result<Session> {
+        self.start_with(event, StartOptions::default())
+    }
+
+    /// [`start`](Self::start) with parts given for this session only, beside the plan built
+    /// once: checks run after the monitor's, a rollback hook used instead of the monitor's, and
+    /// notifiers for `"type": "custom"` channels (given any, the session gets an alert manager
+    /// of its own). The bindings bind their callables to the caller's event loop this way.
+    ///
+    /// # Errors
+    /// As [`start`](Self::start); [`Error::Validation`] on field `checks` for a check whose name
+    /// is already used, and the alert manager's errors for the notifiers.
+    pub fn start_with(&self, event: DeploymentEvent, options: StartOptions) -> Result<Session> {
         let handle = tokio::runtime::Handle::try_current().map_err(|_| {
             Error::invalid(
                 "runtime",
                 "Monitor::start must be called inside a tokio runtime",
             )
         })?;
+        let mut checks = self.inner.checks.clone();
+        for c in options.checks {
+            if checks.iter().any(|k| k.name() == c.name()) {
+                return Err(Error::invalid(
+                    "checks",
+                    format!("two checks are named {:?}", c.name()),
+                ));
+            }
+            checks.push(c);
+        }
         let alerts = {
             let _guard = handle.enter();
-            self.inner.alert_manager()?
+            if options.notifiers.is_empty() {
+                self.inner.alert_manager()?
+            } else {
+                self.inner.alert_manager_with(&options.notifiers)?
+            }
         };
         let start = Start {
             event,
             alerts,
-            checks: self.inner.checks.clone(),
+            checks,
             sources: Collector::start_sources(&self.inner.sources),
             // Whole milliseconds, as the report keeps it: a replay of this session starts at the
             // very same instant.
             wall_start: (crate::metrics::unix_now() * 1000.0).floor() / 1000.0,
             completed_after: None,
             record: true,
+            rollback: options.rollback.or_else(|| self.inner.rollback.clone()),
         };
         Ok(Session::spawn(&handle, Arc::clone(&self.inner), start))
     }
@@ -155,6 +182,35 @@ impl Monitor {
     #[must_use]
     pub fn check_names(&self) -> Vec<&str> {
         self.inner.checks.iter().map(|c| c.name()).collect()
+    }
+}
+
+/// Parts of one session given at [`Monitor::start_with`], beside the monitor's plan.
+#[derive(Debug, Default)]
+#[must_use]
+pub struct StartOptions {
+    checks: Vec<Arc<dyn HealthCheck>>,
+    rollback: Option<RollbackHook>,
+    notifiers: Vec<(String, Arc<dyn Notifier>)>,
+}
+
+impl StartOptions {
+    /// Adds a check for this session (after the monitor's).
+    pub fn check(mut self, check: Arc<dyn HealthCheck>) -> Self {
+        self.checks.push(check);
+        self
+    }
+
+    /// The rollback hook of this session (instead of the monitor's).
+    pub fn on_rollback(mut self, hook: RollbackHook) -> Self {
+        self.rollback = Some(hook);
+        self
+    }
+
+    /// The notifier of the `"type": "custom"` channel `name` for this session.
+    pub fn notifier(mut self, name: impl Into<String>, notifier: Arc<dyn Notifier>) -> Self {
+        self.notifiers.push((name.into(), notifier));
+        self
     }
 }
 
@@ -398,6 +454,7 @@ fn replay_blocking(
             wall_start: recording.started_at,
             completed_after: recording.completed_after.map(Duration::from_secs_f64),
             record: false,
+            rollback: None,
         };
         Session::spawn(&handle, plan, start)
     };

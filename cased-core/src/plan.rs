@@ -127,6 +127,29 @@ impl Plan {
         Ok(slot.clone())
     }
 
+    /// A fresh alert manager with `notifiers` for the custom channels (one session's own; the
+    /// monitor's notifiers fill the channels not given).
+    pub(crate) fn alert_manager_with(
+        &self,
+        notifiers: &[(String, Arc<dyn Notifier>)],
+    ) -> Result<Option<AlertManager>> {
+        if self.alerts_config.channels.is_empty() {
+            return Ok(None);
+        }
+        let mut b = AlertManager::builder(self.alerts_config.clone());
+        for (name, n) in self
+            .notifiers
+            .iter()
+            .filter(|(name, _)| !notifiers.iter().any(|(m, _)| m == name))
+        {
+            b = b.notifier(name.clone(), Arc::clone(n));
+        }
+        for (name, n) in notifiers {
+            b = b.notifier(name.clone(), Arc::clone(n));
+        }
+        Ok(Some(b.build()?))
+    }
+
     /// A fresh detector set for one session (validated when the monitor was built).
     pub(crate) fn detector_set(&self) -> DetectorSet {
         DetectorSet::from_config(&self.detectors).expect("detectors were validated by the builder")

@@ -50,6 +50,31 @@ pub struct RecordedCheck {
     /// What it was about.
     #[serde(default)]
     pub category: CheckCategory,
+    /// Its evidence (`null` when none).
+    #[serde(default)]
+    pub evidence: serde_json::Value,
+}
+
+impl RecordedCheck {
+    /// The check outcomes of a session's ticks (a report's timeline, or history's), each at its
+    /// tick's time.
+    #[must_use]
+    pub fn of_ticks(ticks: &[crate::update::TickRecord]) -> Vec<Self> {
+        ticks
+            .iter()
+            .flat_map(|t| {
+                t.checks.iter().map(|c| Self {
+                    name: c.name.to_string(),
+                    at: t.elapsed.as_secs_f64(),
+                    status: c.status,
+                    latency_ms: c.latency.as_secs_f64() * 1000.0,
+                    message: c.message.clone(),
+                    category: c.category,
+                    evidence: c.evidence.clone(),
+                })
+            })
+            .collect()
+    }
 }
 
 /// A recorded deployment: what the sources and checks saw, with times.
@@ -337,7 +362,12 @@ impl HealthCheck for RecordedCheckRun {
                     CheckStatus::Fail => CheckOutcome::fail(r.message.clone()),
                     CheckStatus::Error => CheckOutcome::error(r.message.clone()),
                 };
-                outcome.with_latency(Duration::from_secs_f64(r.latency_ms / 1000.0))
+                let outcome = outcome.with_latency(Duration::from_secs_f64(r.latency_ms / 1000.0));
+                if r.evidence.is_null() {
+                    outcome
+                } else {
+                    outcome.with_evidence(r.evidence.clone())
+                }
             }
             None => CheckOutcome::error(format!(
                 "no outcome of {:?} was recorded before {at:.1} s",

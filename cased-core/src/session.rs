@@ -92,6 +92,8 @@ struct Shared {
     pending: Mutex<Vec<Pushed>>,
     watched: Arc<std::collections::HashSet<String>>,
     sample_window: usize,
+    /// The alert manager delivering this session's alerts.
+    alerts: Option<AlertManager>,
 }
 
 impl Shared {
@@ -210,6 +212,7 @@ impl Session {
             pending: Mutex::new(Vec::new()),
             watched: Arc::clone(&plan.watched),
             sample_window: plan.sample_window,
+            alerts: start.alerts.clone(),
         });
         let completed_after = start.completed_after;
         let task = SessionTask::new(plan, Arc::clone(&shared), start);
@@ -245,6 +248,22 @@ impl Session {
             first,
             last_tick: None,
             done: false,
+        }
+    }
+
+    /// The in-app alert stream of the channel named `channel` of the manager delivering this
+    /// session's alerts (the monitor's, or the session's own when it was started with custom
+    /// notifiers). Subscribe right after starting: only later notifications are seen.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] when no such in-app channel exists.
+    pub fn alerts(&self, channel: &str) -> Result<crate::alert::InAppStream> {
+        match &self.shared.alerts {
+            Some(m) => m.subscribe(channel),
+            None => Err(Error::invalid(
+                "alerts.channels",
+                "no alert channel is configured",
+            )),
         }
     }
 
@@ -422,6 +441,8 @@ pub(crate) struct Start {
     pub(crate) completed_after: Option<Duration>,
     /// Keep history and baselines (false in a replay: it judges again, it records nothing).
     pub(crate) record: bool,
+    /// The rollback hook of this session (the plan's, or one given at start).
+    pub(crate) rollback: Option<crate::plan::RollbackHook>,
 }
 
 /// The session's own state, owned by its task.
@@ -449,10 +470,13 @@ struct SessionTask {
     /// Metrics whose comparison detectors had no data at the last look.
     no_data: Vec<String>,
     notes: Vec<String>,
+    /// Per source that could not be read: how many times, and the last error.
+    source_failures: BTreeMap<String, (u32, String)>,
     /// Samples seen, kept for the baseline store (only when there is one).
     observed: Vec<Sample>,
     alerts: AlertPolicy,
     record: bool,
+    rollback_hook: Option<crate::plan::RollbackHook>,
 }
 
 impl SessionTask {
@@ -474,9 +498,11 @@ impl SessionTask {
             findings: Vec::new(),
             no_data: Vec::new(),
             notes: Vec::new(),
+            source_failures: BTreeMap::new(),
             observed: Vec::new(),
             alerts,
             record: start.record,
+            rollback_hook: start.rollback,
             plan,
             shared,
             event,
@@ -801,6 +827,12 @@ impl SessionTask {
         // record
         for e in &collected.errors {
             tracing::warn!(source = %e.source, error = %e.message, "source not read");
+            let f = self
+                .source_failures
+                .entry(e.source.clone())
+                .or_insert((0, String::new()));
+            f.0 += 1;
+            f.1.clone_from(&e.message);
         }
         self.findings.extend(findings.iter().cloned());
         let judgement = self.tracker.current();
@@ -918,7 +950,7 @@ impl SessionTask {
     }
 
     async fn fire_rollback(&mut self, judgement: &Judgement) {
-        let Some(hook) = self.plan.rollback.clone() else {
+        let Some(hook) = self.rollback_hook.clone() else {
             return;
         };
         tracing::warn!(reason = %judgement.reason, "deployment unhealthy; firing the rollback hook");
@@ -973,6 +1005,17 @@ impl SessionTask {
         } else {
             judgement
         };
+        for (source, (n, last)) in &self.source_failures {
+            let times = if *n == 1 { "once" } else { "times" };
+            let n = if *n == 1 {
+                String::new()
+            } else {
+                format!("{n} ")
+            };
+            self.notes.push(format!(
+                "source {source} could not be read {n}{times}; last: {last}"
+            ));
+        }
         let records: Vec<_> = self
             .alerts
             .verdict(&judgement, &self.findings)

@@ -101,6 +101,10 @@ pub struct CheckResult {
     pub latency: Duration,
     /// One line for a person.
     pub message: String,
+    /// What was expected and what came back, when the check says (`null` otherwise): HTTP
+    /// timings, the status and headers seen, the JSON value at a pointer...
+    #[serde(default)]
+    pub evidence: serde_json::Value,
 }
 
 pub(crate) use crate::detect::Finding;

@@ -77,6 +77,11 @@ fn check(name: &str, status: CheckStatus, latency_ms: u64) -> CheckResult {
         status,
         latency: Duration::from_millis(latency_ms),
         message: format!("{name} said {status}"),
+        evidence: if status == CheckStatus::Fail {
+            serde_json::json!({"status": 503, "expected": ["2xx"]})
+        } else {
+            serde_json::Value::Null
+        },
     }
 }
 

@@ -31,6 +31,8 @@ struct Synthetic {
     control: bool,
     /// As counts `(errors, requests)`: `level` is the error rate.
     counts: bool,
+    /// Half the width of the (uniform) wobble around the level.
+    noise: f64,
     t0: Option<f64>,
     next: f64,
     seen: Arc<Mutex<Polled>>,
@@ -67,7 +69,7 @@ impl Synthetic {
                 into.counts.push(c)
             }
         } else {
-            let s = Sample::at(self.metric, t0 + t, level + 2.0 * wobble(i));
+            let s = Sample::at(self.metric, t0 + t, level + self.noise * wobble(i));
             if control {
                 into.control_samples.push(s)
             } else {
@@ -116,6 +118,16 @@ fn plan(
     control: bool,
     counts: bool,
 ) -> (SourcePlan, Arc<Mutex<Polled>>) {
+    noisy_plan(metric, level, control, counts, 2.0)
+}
+
+fn noisy_plan(
+    metric: &'static str,
+    level: fn(f64) -> f64,
+    control: bool,
+    counts: bool,
+    noise: f64,
+) -> (SourcePlan, Arc<Mutex<Polled>>) {
     let seen = Arc::new(Mutex::new(Polled::default()));
     let s = Arc::clone(&seen);
     let plan = SourcePlan::new("app", None, move || {
@@ -124,6 +136,7 @@ fn plan(
             level,
             control,
             counts,
+            noise,
             t0: None,
             next: 0.0,
             seen: Arc::clone(&s),
@@ -197,6 +210,59 @@ async fn the_default_schedule_catches_a_step_and_passes_a_good_deploy() {
 
 fn errors_half_percent_then_five(t: f64) -> f64 {
     if t >= 0.0 { 0.05 } else { 0.005 }
+}
+
+/// 100 ms with a uniform wobble of ±35 ms (σ ≈ 20 ms), 3σ higher from 100 s on.
+fn three_sigma_at_100s(t: f64) -> f64 {
+    if t >= 100.0 { 160.0 } else { 100.0 }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_shift_detector_on_the_default_schedule_catches_a_3_sigma_step_and_passes_a_good_deploy()
+ {
+    let config = MonitorConfig::from_value(serde_json::json!({
+        "detectors": [{"type": "shift", "metric": "app.latency_ms", "autocorrelation": false}]
+    }))
+    .unwrap();
+    let (source, _) = noisy_plan("app.latency_ms", three_sigma_at_100s, false, false, 35.0);
+    let bad = Monitor::builder(config.clone())
+        .source(source)
+        .build()
+        .unwrap()
+        .run(event())
+        .await
+        .unwrap();
+    assert_eq!(bad.verdict, Verdict::Unhealthy, "{}", bad.reason);
+    let f = bad
+        .findings
+        .iter()
+        .find(|f| f.detector == "shift")
+        .expect("a shift finding");
+    let at = f.index.expect("an index");
+    assert!(
+        (10..=16).contains(&at),
+        "caught within 6 samples of the step at sample 10, not before: {at}"
+    );
+    let (source, _) = noisy_plan("app.latency_ms", steady, false, false, 35.0);
+    let good = Monitor::builder(config)
+        .source(source)
+        .build()
+        .unwrap()
+        .run(event())
+        .await
+        .unwrap();
+    assert_eq!(
+        good.verdict,
+        Verdict::Healthy,
+        "{} {:?}",
+        good.reason,
+        good.findings
+    );
+    assert!(
+        good.ticks.len() >= 9,
+        "the default schedule: {} ticks",
+        good.ticks.len()
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -291,20 +357,7 @@ async fn a_replay_of_a_live_session_gives_the_same_verdict() {
     let recording = Recording {
         started_at: live.started_at_unix_ms as f64 / 1000.0,
         samples: seen.samples,
-        checks: live
-            .ticks
-            .iter()
-            .flat_map(|t| {
-                t.checks.iter().map(|c| RecordedCheck {
-                    name: c.name.to_string(),
-                    at: t.elapsed.as_secs_f64(),
-                    status: c.status,
-                    latency_ms: c.latency.as_secs_f64() * 1000.0,
-                    message: c.message.clone(),
-                    category: c.category,
-                })
-            })
-            .collect(),
+        checks: RecordedCheck::of_ticks(&live.ticks),
         ..Recording::default()
     };
     let replayed = monitor.replay(event(), recording).await.unwrap();
@@ -409,5 +462,159 @@ async fn probes_alone_on_the_default_schedule_reach_a_verdict() {
         report.no_data.is_empty(),
         "the default schedule gives the detector enough values: {:?}",
         report.no_data
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn check_evidence_reaches_updates_reports_and_a_replay() {
+    let config = MonitorConfig::from_value(
+        serde_json::json!({"schedule": {"intervals": ["1s"], "cooldown": "3s"}}),
+    )
+    .unwrap();
+    let check = FnCheck::new("web", || async {
+        CheckOutcome::fail("HTTP 503").with_evidence(serde_json::json!({"status": 503}))
+    });
+    let monitor = Monitor::builder(config).check(check).build().unwrap();
+    let session = monitor.start(event()).unwrap();
+    let mut updates = session.updates();
+    let first = loop {
+        if let Some(cased_core::UpdateEvent::Update(u)) = updates.next().await
+            && !u.checks.is_empty()
+        {
+            break u;
+        }
+    };
+    assert_eq!(first.checks[0].evidence, serde_json::json!({"status": 503}));
+    let report = session.wait().await;
+    assert_eq!(report.ticks[0].checks[0].evidence["status"], 503);
+    let replayed = monitor
+        .replay(
+            event(),
+            Recording {
+                started_at: 1000.0,
+                checks: RecordedCheck::of_ticks(&report.ticks),
+                ..Recording::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        replayed.ticks[0].checks[0].evidence["status"], 503,
+        "a replay keeps the recorded evidence"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn parts_given_at_start_join_the_plan_for_that_session_only() {
+    use cased_core::{RollbackHook, StartOptions};
+    let config = MonitorConfig::from_value(
+        serde_json::json!({"schedule": {"intervals": ["1s"], "cooldown": "5s"}}),
+    )
+    .unwrap();
+    let monitor = Monitor::builder(config)
+        .check(FnCheck::new("web", || async { CheckOutcome::pass("ok") }))
+        .build()
+        .unwrap();
+    let fired = Arc::new(Mutex::new(Vec::new()));
+    let f = Arc::clone(&fired);
+    let options = StartOptions::default()
+        .check(Arc::new(FnCheck::new("queue", || async {
+            CheckOutcome::fail("12,000 messages")
+        })))
+        .on_rollback(RollbackHook::new(move |ctx| {
+            f.lock().unwrap().push(ctx.reason);
+            async { Ok(()) }
+        }));
+    let report = monitor.start_with(event(), options).unwrap().wait().await;
+    assert_eq!(report.verdict, Verdict::Unhealthy);
+    assert_eq!(
+        report.ticks[0]
+            .checks
+            .iter()
+            .map(|c| &*c.name)
+            .collect::<Vec<_>>(),
+        ["web", "queue"]
+    );
+    assert_eq!(
+        fired.lock().unwrap().len(),
+        1,
+        "the hook given at start fired once"
+    );
+    let plain = monitor.run(event()).await.unwrap();
+    assert_eq!(
+        plain.verdict,
+        Verdict::Healthy,
+        "the next session has only the plan's check"
+    );
+    let clash = StartOptions::default().check(Arc::new(FnCheck::new("web", || async {
+        CheckOutcome::pass("")
+    })));
+    let e = monitor.start_with(event(), clash).unwrap_err();
+    assert_eq!(e.field_errors()[0].field, "checks");
+}
+
+/// A source that never answers in time, then fails.
+#[derive(Debug)]
+struct Broken;
+
+#[async_trait::async_trait]
+impl Source for Broken {
+    async fn poll(&mut self, _: &PollContext) -> cased_core::Result<Polled> {
+        Err(cased_core::Error::Transport("connection refused".into()))
+    }
+
+    async fn lookback(
+        &mut self,
+        _: &PollContext,
+        _: Duration,
+    ) -> cased_core::Result<Option<Polled>> {
+        futures::future::pending().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_source_that_fails_is_reported_and_never_stops_the_session() {
+    let config = MonitorConfig::from_value(serde_json::json!({
+        "schedule": {"intervals": ["1s"], "cooldown": "5s"},
+        "verdict": {"min_samples": 2}
+    }))
+    .unwrap();
+    let monitor = Monitor::builder(config)
+        .source(SourcePlan::new("broken", None, || {
+            Box::new(Broken) as Box<dyn Source>
+        }))
+        .check(FnCheck::new("web", || async { CheckOutcome::pass("ok") }))
+        .build()
+        .unwrap();
+    let session = monitor.start(event()).unwrap();
+    let mut updates = session.updates();
+    let first = loop {
+        if let Some(cased_core::UpdateEvent::Update(u)) = updates.next().await
+            && u.tick > 0
+        {
+            break u;
+        }
+    };
+    assert_eq!(first.source_errors[0].source, "broken");
+    let report = session.wait().await;
+    assert_eq!(
+        report.verdict,
+        Verdict::Healthy,
+        "the checks measured: {}",
+        report.reason
+    );
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.starts_with("source broken could not be read")
+                && n.contains("connection refused")),
+        "{:?}",
+        report.notes
+    );
+    assert!(
+        report.notes.iter().any(|n| n.contains("pre-deploy window")),
+        "the hanging look back is bounded: {:?}",
+        report.notes
     );
 }

@@ -212,6 +212,7 @@ describe('custom checks and the rollback hook', () => {
       status: 'fail',
       latency_ms: 12.5,
       message: 'HTTP 503',
+      evidence: null,
     })
     assert.equal(calls.length, 1)
     assert.deepEqual(calls[0], { sessionId: report.session_id, event: deployment.toJSON(), reason: report.reason })

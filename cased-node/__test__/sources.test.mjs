@@ -74,3 +74,27 @@ describe('a scrape source in a session without checks', () => {
     assert.ok(e.fields.some((f) => f.field.startsWith('sources[0].url')), JSON.stringify(e.fields))
   })
 })
+
+describe('canary vs control', () => {
+  test('the canary is judged against the control service live', async () => {
+    const stable = await exporter((n) => page(5 * n, 1000 * n)) // 0.5 % errors
+    const slowCanary = await exporter((n) => page(100 * n, 1000 * n)) // 10 % errors
+    const goodCanary = await exporter((n) => page(5 * n, 1000 * n))
+    const withControl = (url) => {
+      const c = config(url)
+      c.sources[0].control_url = `${stable.url}/metrics`
+      return c
+    }
+    try {
+      const bad = await new Monitor(withControl(slowCanary.url)).run(event())
+      assert.equal(bad.verdict, 'unhealthy', bad.reason)
+      assert.match(bad.baselines['app.http'], /^the control track/)
+      const good = await new Monitor(withControl(goodCanary.url)).run(event())
+      assert.equal(good.verdict, 'healthy', good.reason)
+    } finally {
+      stable.close()
+      slowCanary.close()
+      goodCanary.close()
+    }
+  })
+})

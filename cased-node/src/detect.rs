@@ -236,7 +236,7 @@ fn build(config: Value) -> cased_core::Result<Detector> {
     let inner = match built {
         BuiltDetector::Stream(d) => Inner::Stream(d),
         BuiltDetector::Baseline(d) => Inner::Baseline(d),
-        BuiltDetector::Shift(d) => Inner::Shift(d),
+        BuiltDetector::Shift(d) => Inner::Shift(*d),
         BuiltDetector::ErrorRate(_) => {
             return Err(invalid(
                 "detector configuration",

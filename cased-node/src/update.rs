@@ -46,6 +46,9 @@ pub struct CheckResult {
     pub latency_ms: f64,
     /// One line for a person.
     pub message: String,
+    /// What was expected and what came back, when the check says (`null` otherwise).
+    #[napi(ts_type = "unknown")]
+    pub evidence: Value,
 }
 
 /// A detector's finding with its evidence: in updates and reports, and from `Detector`.

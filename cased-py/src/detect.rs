@@ -137,7 +137,7 @@ fn build(config: &DetectorConfig) -> cased_core::Result<Inner> {
     Ok(match config.kind.build()? {
         BuiltDetector::Stream(d) => Inner::Stream(d),
         BuiltDetector::Baseline(d) => Inner::Baseline(d),
-        BuiltDetector::Shift(d) => Inner::Shift(d),
+        BuiltDetector::Shift(d) => Inner::Shift(*d),
         BuiltDetector::ErrorRate(_) => {
             return Err(CoreError::invalid(
                 "detector configuration",

@@ -1,18 +1,19 @@
 //! `cased.Monitor`: conversions and asyncio glue around [`cased_core::Monitor`].
 //!
-//! The binding keeps the validated configuration, the custom checks, the rollback hook, the
-//! custom alert notifiers, the history, the direct baselines and the baseline store, and builds
-//! the core monitor with `Monitor::builder(..).check(FnCheck)..build()`. Python callables must
-//! run on the event loop of the caller of `start()`, in its context, and the core gives a check
-//! no per-session state, so a monitor with callables (checks, hook, notifiers) is built at every
-//! `start()` with the loop captured there (each such session then has its own alert manager);
-//! one without callables is built once, at construction. Every build is the core's validation:
-//! configuration errors are raised by the constructor and `add_check`.
+//! The binding builds the core monitor — the plan every session runs — once, at construction,
+//! from the configuration, the history, the direct baselines and the baseline store. Python
+//! callables (custom checks, the rollback hook, custom notifiers) must run on the event loop of
+//! the caller of `start()`, in its context, so they are bound there and handed to the core
+//! beside the plan with `Monitor::start_with` (a session with custom notifiers then has its own
+//! alert manager). Validation is the core's: a monitor with the callables is built by the
+//! constructor and `add_check` to raise configuration errors, never at `start()`.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use cased_core::alert::{FnNotifier, Notification, Notifier, NotifyError};
-use cased_core::{BaselineStore, Monitor, MonitorConfig, RollbackContext, RollbackHook};
+use cased_core::{
+    BaselineStore, Monitor, MonitorConfig, RollbackContext, RollbackHook, StartOptions,
+};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyCFunction, PyDict, PyString, PyTuple};
@@ -36,6 +37,8 @@ pub(crate) struct PyMonitor {
     on_rollback: Option<Arc<Py<PyAny>>>,
     extras: Extras,
     state: Mutex<State>,
+    /// The plan every session runs: everything but the Python callables.
+    plan: Monitor,
 }
 
 /// What the monitor is built with besides the configuration, checks and hook.
@@ -56,8 +59,7 @@ struct Extras {
 #[derive(Debug)]
 struct State {
     checks: Vec<CustomCheck>,
-    /// Built without an event loop: proves the whole configuration valid, and runs the sessions
-    /// when no Python callable is involved.
+    /// Built with the callables but no event loop: proves the whole configuration valid.
     validated: Monitor,
 }
 
@@ -91,7 +93,7 @@ impl PyMonitor {
 }
 
 /// The core monitor: the configuration, the custom checks and the hook, with callables bound to
-/// the loop of `locals`.
+/// the loop of `locals` (none: they report that no loop is running).
 fn build(
     config: &MonitorConfig,
     on_rollback: Option<&Arc<Py<PyAny>>>,
@@ -287,6 +289,16 @@ impl PyMonitor {
         let validated = py
             .detach(|| build(&config, on_rollback.as_ref(), &extras, &custom, None))
             .map_err(CoreError)?;
+        let plain = Extras {
+            history: extras.history.as_ref().map(|h| h.clone_ref(py)),
+            notifiers: Vec::new(),
+            baselines: extras.baselines.clone(),
+            baseline_counts: extras.baseline_counts.clone(),
+            baseline_store: extras.baseline_store.clone(),
+        };
+        let plan = py
+            .detach(|| build(&config, None, &plain, &[], None))
+            .map_err(CoreError)?;
         Ok(Self {
             config,
             on_rollback,
@@ -295,6 +307,7 @@ impl PyMonitor {
                 checks: custom,
                 validated,
             }),
+            plan,
         })
     }
 
@@ -367,23 +380,24 @@ impl PyMonitor {
     /// inside the running loop, whose loop and context the Python callables are bound to.
     fn _start(&self, py: Python<'_>, event: &Bound<'_, PyAny>) -> PyResult<PySession> {
         let event = event_arg(event)?;
-        let (checks, validated) = {
-            let state = self.state();
-            (state.checks.clone(), state.validated.clone())
-        };
-        let monitor = if checks.is_empty()
-            && self.on_rollback.is_none()
-            && self.extras.notifiers.is_empty()
-        {
-            validated
-        } else {
+        let checks = self.state().checks.clone();
+        let mut options = StartOptions::default();
+        if !checks.is_empty() || self.on_rollback.is_some() || !self.extras.notifiers.is_empty() {
             let locals = TaskLocals::with_running_loop(py)?.copy_context(py)?;
-            py.detach(|| self.build(&checks, Some(locals)))
-                .map_err(CoreError)?
-        };
+            for check in &checks {
+                options = options.check(Arc::new(check.fn_check(Some(locals.clone()))));
+            }
+            if let Some(f) = &self.on_rollback {
+                options = options.on_rollback(rollback_hook(Arc::clone(f), Some(locals.clone())));
+            }
+            for (name, f) in &self.extras.notifiers {
+                let notifier = python_notifier(name, Arc::clone(f), Some(locals.clone()));
+                options = options.notifier(name.clone(), Arc::new(notifier) as Arc<dyn Notifier>);
+            }
+        }
         let _runtime = pyo3_async_runtimes::tokio::get_runtime().enter();
-        let session = monitor.start(event).map_err(CoreError)?;
-        Ok(PySession::new(session, monitor))
+        let session = self.plan.start_with(event, options).map_err(CoreError)?;
+        Ok(PySession::new(session))
     }
 
     /// Replays a recorded deployment through this monitor's pipeline on a virtual clock: a
@@ -417,7 +431,7 @@ impl PyMonitor {
         let recording = py
             .detach(move || cased_core::Recording::from_value(value))
             .map_err(CoreError)?;
-        let monitor = self.state().validated.clone();
+        let monitor = self.plan.clone();
         crate::aio::future_into_py(py, async move {
             let report = monitor.replay(event, recording).await.map_err(CoreError)?;
             Ok(crate::session::ReportOut(report))

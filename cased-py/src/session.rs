@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use cased_core::alert::{InAppEvent, InAppStream};
-use cased_core::{Monitor, Report, Session, UpdateEvent, Updates};
+use cased_core::{Report, Session, UpdateEvent, Updates};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyIterator, PyString, PyTuple};
@@ -18,13 +18,11 @@ use crate::errors::CoreError;
 #[derive(Debug)]
 pub(crate) struct PySession {
     inner: Session,
-    /// The core monitor that started it, whose alert manager delivers its alerts.
-    monitor: Monitor,
 }
 
 impl PySession {
-    pub(crate) fn new(inner: Session, monitor: Monitor) -> Self {
-        Self { inner, monitor }
+    pub(crate) fn new(inner: Session) -> Self {
+        Self { inner }
     }
 }
 
@@ -97,7 +95,7 @@ impl PySession {
     /// Follows the in-app alert channel `channel` (an async iterator of notification dicts).
     fn alerts(&self, channel: &str) -> PyResult<PyAlerts> {
         let _runtime = pyo3_async_runtimes::tokio::get_runtime().enter();
-        let stream = self.monitor.alerts(channel).map_err(CoreError)?;
+        let stream = self.inner.alerts(channel).map_err(CoreError)?;
         Ok(PyAlerts {
             inner: Arc::new(tokio::sync::Mutex::new(stream)),
         })

@@ -121,7 +121,9 @@ async def test_results_carry_status_message_and_reported_latency() -> None:
         "status": "warn",
         "latency_ms": 12.5,
         "message": "queue is long",
+        "evidence": {"depth": 912},
     }
+    assert plain["evidence"] is None, "no evidence given: None"
     assert (plain["name"], plain["category"], plain["status"]) == ("plain", "dependency", "pass")
     assert plain["message"] == "plain functions work too"
 

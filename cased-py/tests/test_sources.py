@@ -4,7 +4,11 @@ gauge by a threshold, and no check at all."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
 import pytest
+import pytest_asyncio
 from apiserver import ApiServer, Reply
 
 import cased
@@ -73,3 +77,35 @@ async def test_a_healthy_scrape_is_healthy_and_a_bad_source_is_named(api: ApiSer
     with pytest.raises(cased.ValidationError) as e:
         cased.Monitor(bad)
     assert e.value.errors[0]["field"].startswith("sources[0].url"), e.value.errors
+
+
+@pytest_asyncio.fixture
+async def control() -> AsyncIterator[ApiServer]:
+    """A second exporter on loopback: the stable track."""
+    server = ApiServer(script=[Reply(200, "")])
+    listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+    server.port = listener.sockets[0].getsockname()[1]
+    async with listener:
+        yield server
+        listener.close()
+
+
+def control_config(canary: str, stable: str) -> dict:
+    c = config(canary)
+    c["sources"][0]["control_url"] = stable + "/metrics"
+    c["detectors"] = [{"type": "error_rate", "metric": "app.http"}]
+    return c
+
+
+@pytest.mark.asyncio
+async def test_canary_is_judged_against_the_control_service_live(api: ApiServer, control: ApiServer) -> None:
+    control.script = [page(5 * i, 1000 * i, 3) for i in range(1, 400)]  # 0.5 % errors
+    api.script = [page(100 * i, 1000 * i, 3) for i in range(1, 400)]  # 10 % errors
+    report = await cased.Monitor(control_config(api.url, control.url)).run(event())
+    assert report["verdict"] == "unhealthy", report["reason"]
+    assert report["baselines"]["app.http"].startswith("the control track"), report["baselines"]
+    api.script = [page(5 * i, 1000 * i, 3) for i in range(1, 400)]
+    api.requests.clear()
+    control.requests.clear()
+    report = await cased.Monitor(control_config(api.url, control.url)).run(event())
+    assert report["verdict"] == "healthy", (report["reason"], report["findings"])

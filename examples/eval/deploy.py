@@ -31,10 +31,12 @@ import cased
 FAMILIES = {
     # Latency: a level shift against the baseline's robust level and Theil–Sen trend.
     "latency": {"detectors": [{"type": "shift", "metric": "METRIC", "trend": True, "autocorrelation": False,
-                               "threshold": 4.2, "spread_threshold": 6.0, "clip": 2.5, "spike_guard": True}]},
-    # CPU: the same on AR(1) innovations (autocorrelated series).
+                               "test": "step", "threshold": 6.0, "spread_threshold": 8.0, "clip": 3.0,
+                               "spike_guard": True}]},
+    # CPU: the step-matched test on AR(1) innovations (autocorrelated series).
     "cpu": {"detectors": [{"type": "shift", "metric": "METRIC", "trend": False, "autocorrelation": True,
-                           "threshold": 4.2, "spread_threshold": 6.0, "clip": 3.0, "spike_guard": True}]},
+                           "test": "step", "threshold": 6.0, "spread_threshold": 6.0, "clip": 2.5,
+                           "spike_guard": True}]},
     # Error counts: the exact conditional test, looked at as counts arrive.
     "errors": {"detectors": [{"type": "error_rate", "metric": "METRIC", "alpha": 0.01, "look_growth": 1.25,
                               "min_increase": 0.0002}]},

@@ -12,8 +12,8 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::config::{EmailChannelConfig, SmtpTls, resolve_secret};
-use super::delivery::NotifyError;
 use super::notifier::Notifier;
+use super::notifier::NotifyError;
 use super::{AlertState, Notification};
 use crate::error::{Problems, Result};
 

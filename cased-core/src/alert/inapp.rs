@@ -6,8 +6,8 @@ use futures::Stream;
 use tokio::sync::broadcast;
 
 use super::Notification;
-use super::delivery::NotifyError;
 use super::notifier::Notifier;
+use super::notifier::NotifyError;
 
 /// The notifier of an in-app channel: every notification goes to every current listener.
 /// Delivery never fails and never waits; a listener that falls behind is told how many it missed.

@@ -90,12 +90,12 @@ pub use config::{
     AlertsConfig, ChannelConfig, CommonChannelConfig, DeliveryConfig, EmailChannelConfig,
     EscalationConfig, RouteConfig, SlackChannelConfig, SmtpTls, WebhookChannelConfig,
 };
-pub use delivery::{Deliveries, DeliveryEvent, DeliveryOutcome, DeliveryReport, NotifyError};
+pub use delivery::{Deliveries, DeliveryEvent, DeliveryOutcome, DeliveryReport};
 #[cfg(feature = "email")]
 pub use email::EmailNotifier;
 pub use inapp::{InAppEvent, InAppNotifier, InAppStream};
 pub use manager::{AlertManager, AlertManagerBuilder, AlertStats};
-pub use notifier::{FnNotifier, Notifier};
+pub use notifier::{FnNotifier, Notifier, NotifyError};
 pub(crate) use policy::AlertPolicy;
 pub use slack::{SlackNotifier, slack_message};
 pub use webhook::{

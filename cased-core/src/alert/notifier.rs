@@ -5,11 +5,11 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 
 use super::Notification;
-use super::delivery::NotifyError;
 
 /// Something that delivers notifications: Slack, a webhook, email, an in-app stream, or any
 /// custom implementation (the bindings wrap Python and JavaScript callables in one).
@@ -69,3 +69,73 @@ impl Notifier for FnNotifier {
         (self.f)(Arc::new(notification.clone())).await
     }
 }
+
+/// Why one delivery attempt failed, as a notifier tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyError {
+    message: String,
+    retryable: bool,
+    retry_after: Option<Duration>,
+    status: Option<u16>,
+}
+
+impl NotifyError {
+    /// A failure worth retrying (connection refused, timeout, 5xx, 429...).
+    pub fn retryable(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            retryable: true,
+            retry_after: None,
+            status: None,
+        }
+    }
+    /// A failure that retrying cannot fix (the receiver rejected the message).
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            retryable: false,
+            retry_after: None,
+            status: None,
+        }
+    }
+    /// The receiver asked to wait this long before the next attempt.
+    #[must_use]
+    pub fn with_retry_after(mut self, delay: Option<Duration>) -> Self {
+        self.retry_after = delay;
+        self
+    }
+    /// The HTTP status the receiver answered.
+    #[must_use]
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+    /// What went wrong, for a person (never contains a secret).
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+    /// Whether another attempt may succeed.
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        self.retryable
+    }
+    /// The receiver's `Retry-After`, if it sent one.
+    #[must_use]
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+    /// The receiver's HTTP status, if it answered.
+    #[must_use]
+    pub fn status(&self) -> Option<u16> {
+        self.status
+    }
+}
+
+impl fmt::Display for NotifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for NotifyError {}

@@ -6,8 +6,8 @@ use std::fmt;
 
 use serde_json::{Value, json};
 
-use super::delivery::NotifyError;
 use super::notifier::Notifier;
+use super::notifier::NotifyError;
 use super::{AlertState, Notification, NotificationKind};
 use crate::error::{Error, Result};
 use crate::secret::Secret;

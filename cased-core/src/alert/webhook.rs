@@ -22,8 +22,8 @@ use hmac::{KeyInit, Mac};
 use reqwest::header::{self, HeaderName, HeaderValue};
 
 use super::Notification;
-use super::delivery::NotifyError;
 use super::notifier::Notifier;
+use super::notifier::NotifyError;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 

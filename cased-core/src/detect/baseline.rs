@@ -18,6 +18,14 @@
 //! with the allowed change as the margin ("more than (1 + allowed_change) times as many values
 //! in the tail as before"). The false-alarm budget is split evenly between the tests that run
 //! and spent over looks (see [`LookSpending`]).
+//!
+//! **Autocorrelation.** Rank tests assume independent values; a CPU-like series is not, and
+//! looks at it alarm far more often than α. In streaming use (a session), the baseline's lag-1
+//! autocorrelation φ, read in the order it was given (time order) and clamped to [0, 0.9],
+//! widens the Mann–Whitney statistic's variance by (1 + φ) / (1 − φ) — the AR(1)
+//! effective-sample-size factor. One-off comparisons (`compare`) take the values as
+//! independent. For autocorrelated series the `shift` detector, which models them, is the
+//! better judge.
 
 use serde::{Deserialize, Serialize};
 
@@ -110,6 +118,25 @@ impl BaselineComparisonConfig {
                 "must be between 0.5 and 1 (exclusive), e.g. 0.95",
             );
         }
+    }
+}
+
+/// The one-sided rank test `m` (alternative `alt`) with its variance widened by `inflation`:
+/// the normal approximation of z / √inflation, never more significant than `m` itself.
+fn widen(m: MannWhitney, alt: Alternative, inflation: f64) -> MannWhitney {
+    if inflation <= 1.0 + 1e-9 {
+        return m;
+    }
+    let z = m.z / inflation.sqrt();
+    let p = match alt {
+        Alternative::Less => stats::normal_cdf(z),
+        _ => stats::normal_sf(z),
+    };
+    MannWhitney {
+        z,
+        p_value: p.max(m.p_value).clamp(0.0, 1.0),
+        method: stats::MwuMethod::Asymptotic,
+        ..m
     }
 }
 
@@ -216,6 +243,26 @@ pub struct BaselineComparisonDetector {
     next_look: usize,
     fired: bool,
     last_score: f64,
+    /// The AR(1) variance inflation (1 + φ) / (1 − φ) read from the baseline's order (1 for
+    /// independent values); widens the rank test in streaming looks.
+    inflation: f64,
+}
+
+/// The AR(1) effective-sample-size factor (1 + φ) / (1 − φ) of `xs` in their order: φ is the
+/// lag-1 autocorrelation, clamped to [0, 0.9]; 1 for fewer than 20 values.
+fn ar1_inflation(xs: &[f64]) -> f64 {
+    if xs.len() < 20 {
+        return 1.0;
+    }
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let var: f64 = xs.iter().map(|x| (x - mean).powi(2)).sum();
+    if var <= 0.0 {
+        return 1.0;
+    }
+    let cov: f64 = xs.windows(2).map(|w| (w[0] - mean) * (w[1] - mean)).sum();
+    let phi = (cov / var).clamp(0.0, 0.9);
+    (1.0 + phi) / (1.0 - phi)
 }
 
 impl BaselineComparisonDetector {
@@ -235,6 +282,7 @@ impl BaselineComparisonDetector {
             next_look: config.min_samples,
             fired: false,
             last_score: 0.0,
+            inflation: 1.0,
         })
     }
 
@@ -254,6 +302,7 @@ impl BaselineComparisonDetector {
     /// [`Error::Validation`](crate::Error) when `baseline` is empty or not finite.
     pub fn set_baseline(&mut self, baseline: &[f64]) -> Result<()> {
         check_finite("baseline", baseline)?;
+        self.inflation = ar1_inflation(baseline);
         self.baseline = baseline.to_vec();
         stats::sort(&mut self.baseline);
         Ok(())
@@ -298,7 +347,7 @@ impl BaselineComparisonDetector {
         check_finite("current", current)?;
         let mut b = baseline.to_vec();
         stats::sort(&mut b);
-        self.compare_sorted(&b, current, 1, self.config.alpha)
+        self.compare_sorted(&b, current, 1, self.config.alpha, 1.0)
     }
 
     /// One comparison as look `look` (1-based) of a session: at the level
@@ -326,6 +375,7 @@ impl BaselineComparisonDetector {
             current,
             look,
             LookSpending::level(self.config.alpha, look),
+            1.0,
         )
     }
 
@@ -341,17 +391,20 @@ impl BaselineComparisonDetector {
             return Ok(None);
         }
         let (k, level) = self.spending.next_look();
-        let c = self.compare_sorted(&self.baseline, &self.current, k, level)?;
+        let c = self.compare_sorted(&self.baseline, &self.current, k, level, self.inflation)?;
         self.last_score = score_of(&c);
         Ok(Some(c))
     }
 
+    /// The comparison at `level`; `inflation` > 1 widens the rank test's variance (streaming
+    /// looks at an autocorrelated baseline).
     fn compare_sorted(
         &self,
         base: &[f64],
         current: &[f64],
         look: u32,
         level: f64,
+        inflation: f64,
     ) -> Result<BaselineComparison> {
         let cfg = &self.config;
         let min = cfg.min_samples;
@@ -371,14 +424,19 @@ impl BaselineComparisonDetector {
         let cm = median_sorted(&cur);
         let margin = (cfg.allowed_change * bm.abs()).max(cfg.min_shift);
         let shifted = |d: f64| cur.iter().map(|x| x - d).collect::<Vec<f64>>();
+        let test = |d: f64, alt: Alternative| -> Result<MannWhitney> {
+            Ok(widen(
+                stats::mann_whitney(&shifted(d), base, alt)?,
+                alt,
+                inflation,
+            ))
+        };
         let location = match cfg.direction {
-            Direction::Increase => {
-                stats::mann_whitney(&shifted(margin), base, Alternative::Greater)?
-            }
-            Direction::Decrease => stats::mann_whitney(&shifted(-margin), base, Alternative::Less)?,
+            Direction::Increase => test(margin, Alternative::Greater)?,
+            Direction::Decrease => test(-margin, Alternative::Less)?,
             Direction::Either => {
-                let up = stats::mann_whitney(&shifted(margin), base, Alternative::Greater)?;
-                let down = stats::mann_whitney(&shifted(-margin), base, Alternative::Less)?;
+                let up = test(margin, Alternative::Greater)?;
+                let down = test(-margin, Alternative::Less)?;
                 let mut best = if up.p_value <= down.p_value { up } else { down };
                 best.p_value = (2.0 * best.p_value).min(1.0);
                 best
@@ -637,6 +695,58 @@ impl Detector for BaselineComparisonDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An AR(1) series (φ, level 100, innovations σ 1) from a seeded generator.
+    fn ar1(rng: &mut fastrand::Rng, n: usize, phi: f64) -> Vec<f64> {
+        let mut x = 0.0;
+        (0..n)
+            .map(|_| {
+                let (u1, u2) = (rng.f64().max(1e-12), rng.f64());
+                let e = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+                x = phi * x + e;
+                100.0 + x
+            })
+            .collect()
+    }
+
+    /// How many of 200 sessions of an unchanged AR(1) series alarm when the baseline is given
+    /// in time order (`ordered`) or shuffled (its autocorrelation hidden).
+    fn ar1_false_alarms(ordered: bool) -> usize {
+        let mut rng = fastrand::Rng::with_seed(17);
+        let mut alarms = 0;
+        for _ in 0..200 {
+            let xs = ar1(&mut rng, 540, 0.8);
+            let mut base = xs[..360].to_vec();
+            if !ordered {
+                rng.shuffle(&mut base);
+            }
+            let config = BaselineComparisonConfig {
+                allowed_change: 0.0,
+                spread: false,
+                ..Default::default()
+            };
+            let mut d = BaselineComparisonDetector::with_baseline(config, &base).unwrap();
+            alarms += usize::from(!d.detect(&xs[360..]).unwrap().is_empty());
+        }
+        alarms
+    }
+
+    #[test]
+    fn autocorrelated_series_hold_their_false_alarm_rate() {
+        let corrected = ar1_false_alarms(true);
+        let naive = ar1_false_alarms(false);
+        assert!(
+            corrected <= 16,
+            "{corrected} of 200 AR(1) sessions alarmed with the correction (α 0.05)"
+        );
+        assert!(
+            naive > 2 * corrected.max(8),
+            "without it: {naive} of 200 (with: {corrected})"
+        );
+        assert_eq!(ar1_inflation(&[1.0; 10]), 1.0, "too short to estimate");
+        let iid: Vec<f64> = (0..400).map(|i| f64::from((i * 7919) % 101)).collect();
+        assert!(ar1_inflation(&iid) < 1.2);
+    }
 
     fn normal(rng: &mut fastrand::Rng) -> f64 {
         // Box–Muller

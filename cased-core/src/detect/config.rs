@@ -216,7 +216,7 @@ pub enum BuiltDetector {
     /// An [`ErrorRateDetector`] (fed with counts).
     ErrorRate(ErrorRateDetector),
     /// A [`ShiftDetector`]: judges every value as it arrives, against its baseline.
-    Shift(ShiftDetector),
+    Shift(Box<ShiftDetector>),
 }
 
 impl BuiltDetector {
@@ -258,7 +258,7 @@ impl DetectorKind {
             Self::Likelihood(k) => BuiltDetector::Stream(Box::new(LikelihoodDetector::new(*k)?)),
             Self::Baseline(k) => BuiltDetector::Baseline(BaselineComparisonDetector::new(*k)?),
             Self::ErrorRate(k) => BuiltDetector::ErrorRate(ErrorRateDetector::new(*k)?),
-            Self::Shift(k) => BuiltDetector::Shift(ShiftDetector::new(*k)?),
+            Self::Shift(k) => BuiltDetector::Shift(Box::new(ShiftDetector::new(*k)?)),
         })
     }
 }

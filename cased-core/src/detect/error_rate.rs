@@ -14,53 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::stats::{binomial_sf_ge, normal_sf};
 use super::{Detection, DetectionKind, LookSpending, SeverityPolicy, num, pval, validate_alpha};
 use crate::error::{Error, Problems, Result};
-
-/// Errors out of requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Counts {
-    /// Failed requests.
-    pub errors: u64,
-    /// All requests (at least `errors`).
-    pub requests: u64,
-}
-
-impl Counts {
-    /// `errors` out of `requests`.
-    ///
-    /// # Errors
-    /// [`Error::Validation`] when `errors > requests`.
-    pub fn new(errors: u64, requests: u64) -> Result<Self> {
-        if errors > requests {
-            return Err(Error::invalid(
-                "errors",
-                format!(
-                    "{errors} errors out of {requests} requests: errors must not exceed requests"
-                ),
-            ));
-        }
-        Ok(Self { errors, requests })
-    }
-
-    /// The error rate (0 when there were no requests).
-    #[must_use]
-    pub fn rate(&self) -> f64 {
-        if self.requests == 0 {
-            0.0
-        } else {
-            self.errors as f64 / self.requests as f64
-        }
-    }
-
-    /// Adds two counts.
-    #[must_use]
-    pub fn plus(self, other: Self) -> Self {
-        Self {
-            errors: self.errors + other.errors,
-            requests: self.requests + other.requests,
-        }
-    }
-}
+pub use crate::metrics::Counts;
 
 /// Settings of an [`ErrorRateDetector`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

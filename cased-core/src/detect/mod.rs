@@ -57,7 +57,7 @@ pub use error_rate::{Counts, ErrorRateComparison, ErrorRateConfig, ErrorRateDete
 pub use ewma::{EwmaConfig, EwmaDetector};
 pub use finding::{Finding, IndexedFinding, SeverityPolicy, SeverityRule};
 pub use likelihood::{LikelihoodConfig, LikelihoodDetector};
-pub use shift::{ShiftConfig, ShiftDetector, Transform};
+pub use shift::{ShiftConfig, ShiftDetector, ShiftTest, Transform};
 pub use spike::{SpikeConfig, SpikeDetector};
 pub use threshold::{ThresholdConfig, ThresholdDetector};
 pub use trend::{TrendConfig, TrendDetector, TrendResult};

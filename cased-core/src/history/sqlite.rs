@@ -35,7 +35,8 @@ use crate::verdict::Verdict;
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`. Append; never edit.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE deployments (
     session_id          TEXT PRIMARY KEY,
     correlation_id      TEXT NOT NULL,
@@ -107,7 +108,10 @@ CREATE TABLE alerts (
 );
 CREATE INDEX alerts_by_session ON alerts (session_id, created_at_ms);
 CREATE INDEX alerts_by_dedup_key ON alerts (dedup_key);
-"];
+",
+    // 2: check evidence (JSON, NULL when the check gave none).
+    r"ALTER TABLE check_results ADD COLUMN evidence TEXT;",
+];
 
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
@@ -411,13 +415,13 @@ fn upsert_tick(
     .execute(params![session_id, tick.tick, name(&tick.phase), ms(tick.elapsed), late.map(ms), tick.verdict.as_str()])?;
     let conflict = if overwrite {
         "DO UPDATE SET name = excluded.name, category = excluded.category, status = excluded.status,
-                       latency_ms = excluded.latency_ms, message = excluded.message"
+                       latency_ms = excluded.latency_ms, message = excluded.message, evidence = excluded.evidence"
     } else {
         "DO NOTHING"
     };
     let mut stmt = tx.prepare_cached(&format!(
-        "INSERT INTO check_results (session_id, tick, position, name, category, status, latency_ms, message)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (session_id, tick, position) {conflict}"
+        "INSERT INTO check_results (session_id, tick, position, name, category, status, latency_ms, message, evidence)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (session_id, tick, position) {conflict}"
     ))?;
     for (i, c) in tick.checks.iter().enumerate() {
         stmt.execute(params![
@@ -428,7 +432,8 @@ fn upsert_tick(
             name(&c.category),
             c.status.as_str(),
             ms(c.latency),
-            c.message
+            c.message,
+            (!c.evidence.is_null()).then(|| c.evidence.to_string())
         ])?;
     }
     Ok(())
@@ -678,7 +683,7 @@ fn read_ticks(c: &Connection, session_id: &str) -> Result<Vec<TickRecord>> {
         .collect::<rusqlite::Result<_>>()?
     };
     let mut stmt = c.prepare_cached(
-        "SELECT tick, name, category, status, latency_ms, message FROM check_results WHERE session_id = ?1
+        "SELECT tick, name, category, status, latency_ms, message, evidence FROM check_results WHERE session_id = ?1
          ORDER BY tick, position",
     )?;
     let rows = stmt.query_map([session_id], |r| {
@@ -690,6 +695,10 @@ fn read_ticks(c: &Connection, session_id: &str) -> Result<Vec<TickRecord>> {
                 status: parse(&r.get::<_, String>(3)?)?,
                 latency: from_ms(r.get(4)?)?,
                 message: r.get(5)?,
+                evidence: r
+                    .get::<_, Option<String>>(6)?
+                    .and_then(|t| serde_json::from_str(&t).ok())
+                    .unwrap_or_default(),
             },
         ))
     })?;

@@ -12,12 +12,15 @@ mod host;
 mod prometheus;
 mod scrape;
 mod source;
+mod sources;
 mod store;
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
 
 #[cfg(feature = "host")]
 pub use host::HostSource;
@@ -28,12 +31,58 @@ pub use scrape::{
     CounterSelector, Exposition, LabelMatch, MetricType, ParseError, ScrapeCounts, ScrapeMetric,
     ScrapeSourceConfig, Series,
 };
-pub use source::{
-    CountsSample, HostSourceConfig, PollContext, Polled, Source, SourceConfig, SourcePlan,
-};
+pub use source::{CountsSample, PollContext, Polled, Source};
+pub use sources::{HostSourceConfig, SourceConfig, SourcePlan};
 #[cfg(feature = "sqlite")]
 pub use store::SqliteBaselineStore;
 pub use store::{BaselineKey, BaselineStore, MemoryBaselineStore, WindowKind};
+
+/// Errors out of requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Counts {
+    /// Failed requests.
+    pub errors: u64,
+    /// All requests (at least `errors`).
+    pub requests: u64,
+}
+
+impl Counts {
+    /// `errors` out of `requests`.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] when `errors > requests`.
+    pub fn new(errors: u64, requests: u64) -> Result<Self> {
+        if errors > requests {
+            return Err(Error::invalid(
+                "errors",
+                format!(
+                    "{errors} errors out of {requests} requests: errors must not exceed requests"
+                ),
+            ));
+        }
+        Ok(Self { errors, requests })
+    }
+
+    /// The error rate (0 when there were no requests).
+    #[must_use]
+    pub fn rate(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.errors as f64 / self.requests as f64
+        }
+    }
+
+    /// Adds two counts.
+    #[must_use]
+    pub fn plus(self, other: Self) -> Self {
+        Self {
+            errors: self.errors + other.errors,
+            requests: self.requests + other.requests,
+        }
+    }
+}
 
 /// Labels of a sample (`{"instance": "web-1", "route": "/login"}`), ordered.
 pub type Labels = BTreeMap<String, String>;
@@ -147,7 +196,15 @@ impl Baseline {
     /// # Errors
     /// [`Error::Validation`](crate::Error) when `values` is empty or not finite.
     pub fn provided(values: &[f64]) -> crate::Result<Self> {
-        crate::detect::stats::check_finite("baseline", values)?;
+        if values.is_empty() {
+            return Err(Error::invalid("baseline", "is empty"));
+        }
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(Error::invalid(
+                format!("baseline[{i}]"),
+                format!("must be a finite number, got {}", values[i]),
+            ));
+        }
         Ok(Self {
             source: BaselineSource::Provided,
             values: values.to_vec(),

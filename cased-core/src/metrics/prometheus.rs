@@ -38,12 +38,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::Counts;
 use super::source::{
     BUILTIN_VARS, CountsSample, PollContext, Polled, Source, Template, check_headers, check_url,
     field, header_map, read_body, request_error, secret_map,
 };
 use super::{Labels, Sample};
-use crate::detect::Counts;
 use crate::duration;
 use crate::error::{Error, Problems, Result, ValidationErrors};
 use crate::secret::Secret;

@@ -39,12 +39,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::Counts;
 use super::source::{
     CountsSample, PollContext, Polled, Source, check_headers, check_url, field, header_map,
     read_body, request_error, secret_map,
 };
 use super::{Labels, Sample};
-use crate::detect::Counts;
 use crate::duration;
 use crate::error::{Error, Problems, Result};
 use crate::secret::Secret;

@@ -51,6 +51,8 @@ class _CheckResult(TypedDict):
     status: _CheckStatus
     latency_ms: float
     message: str
+    evidence: Any
+    """What was expected and what came back, when the check says (``None`` otherwise)."""
 
 class _DeploymentInfo(TypedDict):
     deployment_request: str
@@ -632,6 +634,16 @@ class Monitor:
     """Starts monitoring sessions from one configuration, the same model as JSON and
     ``cased.toml``: ``{"schedule": {...}, "checks": [...], "verdict": {...}}``; every key is
     optional.
+
+    ``config["sources"]`` lists what every session polls besides its checks, each point judged
+    at its own index: ``{"type": "prometheus", "url", "queries", "counts", "control"}`` (PromQL
+    range queries templated with ``{{repository}}``, ``{{environment}}``, ``{{commit_sha}}``,
+    ``{{metadata.KEY}}``), ``{"type": "scrape", "url", "metrics", "counts", "control_url"}`` (the
+    service's own ``/metrics`` page) and ``{"type": "host"}`` (the machine cased runs on); metrics
+    are named ``<source>.<key>``. ``config["baseline"]`` (``{"pre_deploy": "1h", "previous": 5}``)
+    says where comparison detectors find their baseline when none is given here: the control
+    track read live, the window before the deployment, the last healthy deployments. The report's
+    ``baselines`` names the one used per metric; its ``notes`` say when there was none.
 
     ``checks`` maps names to custom checks: async callables (plain callables work too) returning
     ``{"status": "pass" | "warn" | "fail" | "error", "message": str, "evidence": Any,
