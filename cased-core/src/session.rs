@@ -28,13 +28,14 @@ use crate::check::{CheckStatus, HealthCheck};
 use crate::collect::{Collected, Collector, Pushed};
 use crate::detect::{Counts, DetectorSet, Finding};
 use crate::error::{Error, Result};
-use crate::event::{DeploymentEvent, DeploymentStatus};
+use crate::event::{DeploymentEvent, DeploymentStatus, StoredEvent};
 use crate::history::HistoryStore;
 use crate::metrics::{PollContext, Polled, Sample, Source, WindowKind};
 use crate::plan::{Plan, RollbackContext};
+use crate::timeline::Timeline;
 use crate::update::{
     AlertFailure, CheckResult, DeploymentInfo, EndReason, MetricSummary, Phase, Report,
-    RollbackRecord, StatusUpdate, TickRecord,
+    RollbackRecord, StatusUpdate,
 };
 use crate::verdict::{FindingRules, Judgement, Unjudged, Verdict, VerdictTracker};
 
@@ -85,13 +86,12 @@ struct Shared {
     changed: Notify,
     /// Made by the first listener: a session nobody follows keeps no update buffer.
     updates: OnceLock<broadcast::Sender<Arc<StatusUpdate>>>,
-    update_buffer: usize,
     latest: Mutex<Option<Arc<StatusUpdate>>>,
     /// Sorted by metric. A session has few; a hash map's smallest table holds 4.
     pushed: Mutex<Vec<(Box<str>, Window)>>,
     pending: Mutex<Vec<Pushed>>,
-    watched: Arc<std::collections::HashSet<String>>,
-    sample_window: usize,
+    /// The plan, for its update buffer, sample window and watched metrics.
+    plan: Arc<Plan>,
     /// The alert manager delivering this session's alerts.
     alerts: Option<AlertManager>,
 }
@@ -206,12 +206,10 @@ impl Session {
             }),
             changed: Notify::new(),
             updates: OnceLock::new(),
-            update_buffer: plan.update_buffer,
             latest: Mutex::new(None),
             pushed: Mutex::new(Vec::new()),
             pending: Mutex::new(Vec::new()),
-            watched: Arc::clone(&plan.watched),
-            sample_window: plan.sample_window,
+            plan: Arc::clone(&plan),
             alerts: start.alerts.clone(),
         });
         let completed_after = start.completed_after;
@@ -240,7 +238,7 @@ impl Session {
         let rx = self
             .shared
             .updates
-            .get_or_init(|| broadcast::channel(self.shared.update_buffer).0)
+            .get_or_init(|| broadcast::channel(self.shared.plan.update_buffer).0)
             .subscribe();
         let first = self.shared.latest.lock().expect("latest lock").clone();
         Updates {
@@ -318,7 +316,7 @@ impl Session {
                 "has finished; the sample was not recorded",
             ));
         }
-        if self.shared.watched.contains(metric) {
+        if self.shared.plan.watched.contains(metric) {
             self.enqueue(Pushed::Value(
                 metric.into(),
                 value,
@@ -339,7 +337,7 @@ impl Session {
             }
         };
         let w = &mut pushed[i].1;
-        let window = self.shared.sample_window;
+        let window = self.shared.plan.sample_window;
         if w.values.len() == window {
             w.values.pop_front();
         } else if w.values.len() == w.values.capacity() {
@@ -369,7 +367,7 @@ impl Session {
                 "has finished; the counts were not recorded",
             ));
         }
-        if !self.shared.watched.contains(metric) {
+        if !self.shared.plan.watched.contains(metric) {
             return Err(Error::invalid(
                 "metric",
                 format!("{metric:?} has no error-rate detector; the counts would be ignored"),
@@ -450,20 +448,22 @@ struct SessionTask {
     plan: Arc<Plan>,
     shared: Arc<Shared>,
     /// Shared with the alert policy.
-    event: Arc<DeploymentEvent>,
+    event: Arc<StoredEvent>,
     info: Arc<DeploymentInfo>,
     collector: Collector,
     tracker: VerdictTracker,
     phase: Phase,
     tick: u32,
-    ticks: Vec<TickRecord>,
+    ticks: Timeline,
     started: Instant,
     wall_start: f64,
     cooldown_started: Option<Duration>,
     extended: bool,
-    rollback: Option<RollbackRecord>,
+    /// Boxed: most sessions never roll back.
+    rollback: Option<Box<RollbackRecord>>,
     detectors: DetectorSet,
-    control: ControlTrack,
+    /// Made at the first control data: most sessions have no control track.
+    control: Option<Box<ControlTrack>>,
     /// Which baseline judged each compared metric.
     baselines: BTreeMap<String, String>,
     findings: Vec<Finding>,
@@ -485,15 +485,11 @@ impl SessionTask {
         let collector = Collector::new(start.checks, start.sources, plan.schedule.min_interval());
         let tracker = VerdictTracker::new(plan.verdict.clone(), collector.check_count());
         let detectors = plan.detector_set();
-        let event = Arc::new(start.event);
-        let alerts = AlertPolicy::new(
-            start.alerts,
-            Arc::clone(&event),
-            info.correlation_id.clone(),
-        );
+        let event = Arc::new(StoredEvent::new(start.event));
+        let alerts = AlertPolicy::new(start.alerts, Arc::clone(&event), Arc::clone(&info));
         Self {
             detectors,
-            control: ControlTrack::default(),
+            control: None,
             baselines: BTreeMap::new(),
             findings: Vec::new(),
             no_data: Vec::new(),
@@ -511,7 +507,7 @@ impl SessionTask {
             tracker,
             phase: Phase::Pending,
             tick: 0,
-            ticks: Vec::new(),
+            ticks: Timeline::default(),
             started: Instant::now(),
             wall_start: start.wall_start,
             cooldown_started: None,
@@ -532,24 +528,29 @@ impl SessionTask {
             correlation_id = &*self.info.correlation_id,
         );
         let run = async move {
-            if self.record
-                && let Some(h) = &self.plan.history
-                && let Err(e) = h
-                    .begin_session(
-                        &self.shared.id,
-                        &self.event,
-                        (self.wall_start * 1000.0) as u64,
-                    )
-                    .await
-            {
-                tracing::warn!(error = %e, "history: cannot record the session start");
-            }
             // Run once each: boxed, so the task's future is only as large as the tick loop.
+            Box::pin(self.begin()).await;
             Box::pin(self.choose_baselines()).await;
             let end = self.ticking().await;
             Box::pin(self.finish(end)).await;
         };
         tracing::Instrument::instrument(run, span)
+    }
+
+    /// Records the session's start in the history store, if there is one.
+    async fn begin(&self) {
+        if self.record
+            && let Some(h) = &self.plan.history
+            && let Err(e) = h
+                .begin_session(
+                    &self.shared.id,
+                    &self.event.event(),
+                    (self.wall_start * 1000.0) as u64,
+                )
+                .await
+        {
+            tracing::warn!(error = %e, "history: cannot record the session start");
+        }
     }
 
     /// Now on the session's clock, in seconds since the Unix epoch (virtual in a replay).
@@ -573,7 +574,7 @@ impl SessionTask {
     /// What sources are told: the time and the event's template variables (plus
     /// `correlation_id`).
     fn poll_context(&self) -> PollContext {
-        let mut ctx = PollContext::from_event(&self.event, self.now_unix());
+        let mut ctx = PollContext::from_event(&self.event.event(), self.now_unix());
         ctx.vars
             .insert("correlation_id".into(), self.info.correlation_id.clone());
         ctx
@@ -702,29 +703,55 @@ impl SessionTask {
                         return (EndReason::CooldownElapsed, self.tracker.conclude());
                     }
                     Due::Source => {
-                        let ctx = self.poll_context();
                         // Boxed: only sources with their own cadence poll between ticks.
-                        Box::pin(self.collector.poll_due(&ctx)).await;
+                        Box::pin(self.poll_due()).await;
                     }
                     Due::Tick => {
                         let late = Instant::now().saturating_duration_since(next_tick);
                         let tick_started = Instant::now();
                         next_tick = tick_started + delays.next_delay();
-                        let ctx = self.tick_context();
-                        // Boxed: the checks' futures take room only while they run.
-                        let collected = Box::pin(self.collector.collect(&ctx, true)).await;
-                        let (update, alerts) = self.run_tick(collected, tick_started - self.started, late, Some(next_tick));
-                        self.persist(&update, &alerts).await;
-                        if let Some(end) = self.terminal().await {
+                        // Boxed: what a tick holds while it waits (the checks' futures, the
+                        // update being recorded) takes room only while the tick runs.
+                        if let Some(end) = Box::pin(self.tick_once(tick_started, late, next_tick)).await {
                             return end;
-                        }
-                        if self.extended && self.tracker.has_enough_data() {
-                            return (EndReason::CooldownElapsed, self.tracker.conclude());
                         }
                     }
                 }
             }
         }
+    }
+
+    /// One tick: collect, run the pipeline over it, record; returns the session's end when it
+    /// must end.
+    async fn tick_once(
+        &mut self,
+        tick_started: Instant,
+        late: Duration,
+        next_tick: Instant,
+    ) -> Option<(EndReason, Judgement)> {
+        let ctx = self.tick_context();
+        let collected = self.collector.collect(&ctx, true).await;
+        drop(ctx);
+        let (update, alerts) = self.run_tick(
+            collected,
+            tick_started - self.started,
+            late,
+            Some(next_tick),
+        );
+        self.persist(&update, &alerts).await;
+        if let Some(end) = self.terminal().await {
+            return Some(end);
+        }
+        if self.extended && self.tracker.has_enough_data() {
+            return Some((EndReason::CooldownElapsed, self.tracker.conclude()));
+        }
+        None
+    }
+
+    /// Polls the sources with their own cadence that are due now.
+    async fn poll_due(&mut self) {
+        let ctx = self.poll_context();
+        self.collector.poll_due(&ctx).await;
     }
 
     /// The session's end when the verdict became terminal (the rollback hook fired when
@@ -837,14 +864,14 @@ impl SessionTask {
         self.findings.extend(findings.iter().cloned());
         let judgement = self.tracker.current();
         tracing::debug!(tick = self.tick, verdict = %judgement.verdict, "tick done");
-        self.ticks.push(TickRecord {
-            tick: self.tick,
-            phase: self.phase,
+        self.ticks.push(
+            self.tick,
+            self.phase,
             elapsed,
             late,
-            checks: collected.checks.clone(),
-            verdict: judgement.verdict,
-        });
+            &collected.checks,
+            judgement.verdict,
+        );
         let next_in = next_tick.map(|t| t.saturating_duration_since(Instant::now()));
         let update = self.publish(
             collected.checks,
@@ -859,7 +886,16 @@ impl SessionTask {
     /// Feeds the tick's data to the detectors, in time order, control first, then takes one look
     /// per comparison detector; returns the new findings.
     fn detect(&mut self, polled: &Polled) -> Vec<Finding> {
-        for (metric, phrase) in self.control.update(&mut self.detectors, polled) {
+        if self.control.is_none()
+            && (!polled.control_samples.is_empty() || !polled.control_counts.is_empty())
+        {
+            self.control = Some(Box::default());
+        }
+        let control = self.control.as_deref_mut();
+        for (metric, phrase) in control
+            .map(|c| c.update(&mut self.detectors, polled))
+            .unwrap_or_default()
+        {
             self.baselines.insert(metric, phrase);
         }
         let mut samples: Vec<&Sample> = polled.samples.iter().collect();
@@ -956,7 +992,7 @@ impl SessionTask {
         tracing::warn!(reason = %judgement.reason, "deployment unhealthy; firing the rollback hook");
         let ctx = RollbackContext {
             session_id: self.shared.id.to_string(),
-            event: DeploymentEvent::clone(&self.event),
+            event: self.event.event(),
             reason: judgement.reason.clone(),
         };
         let elapsed = Instant::now() - self.started;
@@ -964,7 +1000,7 @@ impl SessionTask {
         if let Some(e) = &error {
             tracing::error!(error = %e, "the rollback hook failed");
         }
-        self.rollback = Some(RollbackRecord { elapsed, error });
+        self.rollback = Some(Box::new(RollbackRecord { elapsed, error }));
     }
 
     /// The compared metrics that could not be judged, and why.
@@ -1051,7 +1087,7 @@ impl SessionTask {
         let group = self.alerts.group().to_owned();
         let report = Report {
             session_id: Arc::clone(&self.shared.id),
-            event: DeploymentEvent::clone(&self.event),
+            event: self.event.event(),
             verdict: judgement.verdict,
             reason: judgement.reason,
             ended_by,
@@ -1060,10 +1096,10 @@ impl SessionTask {
             cooldown_started: self.cooldown_started,
             extended: self.extended,
             counters: self.tracker.counters().clone(),
-            ticks: std::mem::take(&mut self.ticks),
+            ticks: std::mem::take(&mut self.ticks).into_records(),
             findings: std::mem::take(&mut self.findings),
             metrics,
-            rollback: self.rollback.take(),
+            rollback: self.rollback.take().map(|r| *r),
             alerts: self.alerts.take_fired(),
             alert_failures: self.alerts.manager().map_or_else(Vec::new, |m| {
                 m.failures()
