@@ -33,13 +33,21 @@ pub(crate) struct Collected {
 /// The checks and sources of one session.
 #[derive(Debug)]
 pub(crate) struct Collector {
-    checks: Vec<Arc<dyn HealthCheck>>,
+    /// Each check with its name, made once (every result of the check shares it).
+    checks: Vec<(Arc<str>, Arc<dyn HealthCheck>)>,
     slots: Vec<Slot>,
     /// No check or poll may run longer than this (the schedule's smallest interval).
     cap: Duration,
-    /// Data polled between ticks by sources with their own cadence, waiting for the next tick.
-    buffered: Polled,
-    buffered_errors: Vec<SourceError>,
+    /// Data polled between ticks by sources with their own cadence, waiting for the next tick
+    /// (boxed when there is some: most sessions have no such source).
+    buffered: Option<Box<Buffered>>,
+}
+
+/// What sources with their own cadence polled since the last tick.
+#[derive(Debug, Default)]
+struct Buffered {
+    polled: Polled,
+    errors: Vec<SourceError>,
 }
 
 impl Collector {
@@ -58,11 +66,13 @@ impl Collector {
             })
             .collect();
         Self {
-            checks,
+            checks: checks
+                .into_iter()
+                .map(|c| (Arc::from(c.name()), c))
+                .collect(),
             slots,
             cap,
-            buffered: Polled::default(),
-            buffered_errors: Vec::new(),
+            buffered: None,
         }
     }
 
@@ -74,6 +84,11 @@ impl Collector {
             .iter()
             .map(|p| (p.name().to_owned(), p.every(), p.start()))
             .collect()
+    }
+
+    /// Whether there are sources to poll.
+    pub(crate) fn has_sources(&self) -> bool {
+        !self.slots.is_empty()
     }
 
     /// How many checks run at each tick.
@@ -137,23 +152,22 @@ impl Collector {
             .filter(|s| s.every.is_some() && s.next.is_some_and(|n| n <= now))
         {
             let (p, e) = poll_one(slot, ctx, cap).await;
-            self.buffered.extend(p);
-            self.buffered_errors.extend(e);
+            let buffered = self.buffered.get_or_insert_default();
+            buffered.polled.extend(p);
+            buffered.errors.extend(e);
             slot.next = Some(now + slot.every.unwrap_or(cap));
         }
     }
 
-    /// One tick's collection: every check (concurrently), every source without its own cadence,
-    /// and what was buffered since the last tick.
-    pub(crate) async fn collect(&mut self, ctx: &PollContext, checks_too: bool) -> Collected {
+    /// Polls the sources that follow the ticks (and those with their own cadence that have not
+    /// been polled yet).
+    async fn poll_ticked(
+        &mut self,
+        ctx: &PollContext,
+        polled: &mut Polled,
+        errors: &mut Vec<SourceError>,
+    ) {
         let cap = self.cap;
-        let results: Vec<CheckResult> = if checks_too {
-            futures::future::join_all(self.checks.iter().map(|c| run_one(Arc::clone(c), cap))).await
-        } else {
-            Vec::new()
-        };
-        let mut polled = std::mem::take(&mut self.buffered);
-        let mut errors = std::mem::take(&mut self.buffered_errors);
         let now = Instant::now();
         for slot in &mut self.slots {
             if slot.every.is_some() && slot.next.is_some() {
@@ -165,6 +179,30 @@ impl Collector {
             if let Some(every) = slot.every {
                 slot.next = Some(now + every);
             }
+        }
+    }
+
+    /// One tick's collection: every check (concurrently), every source without its own cadence,
+    /// and what was buffered since the last tick.
+    pub(crate) async fn collect(&mut self, ctx: &PollContext, checks_too: bool) -> Collected {
+        let cap = self.cap;
+        let results: Vec<CheckResult> = if checks_too {
+            futures::future::join_all(
+                self.checks
+                    .iter()
+                    .map(|(name, c)| run_one(Arc::clone(name), Arc::clone(c), cap)),
+            )
+            .await
+        } else {
+            Vec::new()
+        };
+        let Buffered {
+            mut polled,
+            mut errors,
+        } = self.buffered.take().map(|b| *b).unwrap_or_default();
+        if self.has_sources() {
+            // Boxed: a session without sources keeps no room for a poll in its task.
+            Box::pin(self.poll_ticked(ctx, &mut polled, &mut errors)).await;
         }
         for r in results.iter().filter(|r| r.status != CheckStatus::Error) {
             polled.samples.push(Sample::at(
@@ -237,7 +275,7 @@ impl Pushed {
 
 /// Runs one check under its timeout, capped at the schedule's smallest interval so a hanging
 /// check never delays the next tick. A check that does not finish is an `error` outcome.
-async fn run_one(check: Arc<dyn HealthCheck>, cap: Duration) -> CheckResult {
+async fn run_one(name: Arc<str>, check: Arc<dyn HealthCheck>, cap: Duration) -> CheckResult {
     let limit = check.timeout().map_or(cap, |t| t.min(cap));
     let started = Instant::now();
     let outcome = match tokio::time::timeout(limit, check.check()).await {
@@ -249,7 +287,7 @@ async fn run_one(check: Arc<dyn HealthCheck>, cap: Duration) -> CheckResult {
         .with_latency(started.elapsed()),
     };
     CheckResult {
-        name: check.name().into(),
+        name,
         category: check.category(),
         status: outcome.status,
         latency: outcome.latency,

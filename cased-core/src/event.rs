@@ -319,6 +319,36 @@ impl DeploymentEvent {
     }
 }
 
+/// A deployment event kept for a session's lifetime, its metadata object held as a boxed slice
+/// of entries: a `serde_json::Map` with one entry takes a 632-byte tree node, more than the
+/// rest of the event. [`Self::event`] gives back an event equal to the one stored.
+#[derive(Debug)]
+pub(crate) struct StoredEvent {
+    /// The event without its metadata.
+    event: DeploymentEvent,
+    metadata: Option<Box<[(String, Value)]>>,
+}
+
+impl StoredEvent {
+    pub(crate) fn new(mut event: DeploymentEvent) -> Self {
+        let metadata = event
+            .event_metadata
+            .take()
+            .map(|m| m.into_iter().collect::<Box<[_]>>());
+        Self { event, metadata }
+    }
+
+    /// The event, as it was stored.
+    pub(crate) fn event(&self) -> DeploymentEvent {
+        let mut event = self.event.clone();
+        event.event_metadata = self
+            .metadata
+            .as_ref()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
+        event
+    }
+}
+
 impl<'de> Deserialize<'de> for DeploymentEvent {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
         let value = Value::deserialize(deserializer)?;

@@ -24,6 +24,7 @@ mod schedule;
 mod secret;
 mod session;
 mod severity;
+mod timeline;
 mod update;
 mod verdict;
 

@@ -11,15 +11,15 @@
 //! ```
 //!
 //! One tokio task per session and no thread: timers, a broadcast channel for updates (bounded;
-//! a lagging listener is told how many it skipped, and never slows the checks) and a watch
-//! channel for control and the final report.
+//! a lagging listener is told how many it skipped, and never slows the checks) and one
+//! mutex-guarded state with a `Notify` for control and the final report.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures::Stream;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
 
 use crate::alert::{AlertManager, AlertPolicy};
@@ -28,13 +28,14 @@ use crate::check::{CheckStatus, HealthCheck};
 use crate::collect::{Collected, Collector, Pushed};
 use crate::detect::{Counts, DetectorSet, Finding};
 use crate::error::{Error, Result};
-use crate::event::{DeploymentEvent, DeploymentStatus};
+use crate::event::{DeploymentEvent, DeploymentStatus, StoredEvent};
 use crate::history::HistoryStore;
 use crate::metrics::{PollContext, Polled, Sample, Source, WindowKind};
 use crate::plan::{Plan, RollbackContext};
+use crate::timeline::Timeline;
 use crate::update::{
     AlertFailure, CheckResult, DeploymentInfo, EndReason, MetricSummary, Phase, Report,
-    RollbackRecord, StatusUpdate, TickRecord,
+    RollbackRecord, StatusUpdate,
 };
 use crate::verdict::{FindingRules, Judgement, Unjudged, Verdict, VerdictTracker};
 
@@ -47,6 +48,17 @@ enum Control {
     Cancelled,
 }
 
+/// What the session's timer was set for.
+#[derive(Debug, Clone, Copy)]
+enum Due {
+    /// The next tick.
+    Tick,
+    /// A source with its own cadence.
+    Source,
+    /// The end of the cool-down (or of the session).
+    End,
+}
+
 /// Most samples that may wait for one tick; more is refused with an error (never dropped).
 const MAX_PENDING: usize = 100_000;
 
@@ -57,20 +69,45 @@ struct Window {
     count: u64,
 }
 
+/// What the deployment reported and, once the session has ended, its report.
+#[derive(Debug)]
+struct State {
+    control: Control,
+    report: Option<Arc<Report>>,
+}
+
 /// State shared by the session task and every handle.
 #[derive(Debug)]
 struct Shared {
     id: Arc<str>,
-    control: watch::Sender<Control>,
-    updates: broadcast::Sender<Arc<StatusUpdate>>,
+    /// Behind a mutex, with `changed` waking whoever waits for it: a tokio watch channel would
+    /// cost about 350 bytes a session (it carries 8 `Notify`).
+    state: Mutex<State>,
+    changed: Notify,
+    /// Made by the first listener: a session nobody follows keeps no update buffer.
+    updates: OnceLock<broadcast::Sender<Arc<StatusUpdate>>>,
     latest: Mutex<Option<Arc<StatusUpdate>>>,
-    report: watch::Sender<Option<Arc<Report>>>,
-    pushed: Mutex<HashMap<Box<str>, Window>>,
+    /// Sorted by metric. A session has few; a hash map's smallest table holds 4.
+    pushed: Mutex<Vec<(Box<str>, Window)>>,
     pending: Mutex<Vec<Pushed>>,
-    watched: Arc<std::collections::HashSet<String>>,
-    sample_window: usize,
+    /// The plan, for its update buffer, sample window and watched metrics.
+    plan: Arc<Plan>,
     /// The alert manager delivering this session's alerts.
     alerts: Option<AlertManager>,
+}
+
+impl Shared {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("state lock")
+    }
+
+    /// Changes the state with `f`, and wakes every waiter when `f` says it changed it.
+    fn modify(&self, f: impl FnOnce(&mut State) -> bool) {
+        let changed = f(&mut self.state());
+        if changed {
+            self.changed.notify_waiters();
+        }
+    }
 }
 
 /// A handle on a running session. Cheap to clone; the session keeps running when every handle
@@ -163,14 +200,16 @@ impl Session {
         };
         let shared = Arc::new(Shared {
             id,
-            control: watch::channel(initial).0,
-            updates: broadcast::channel(plan.update_buffer).0,
+            state: Mutex::new(State {
+                control: initial,
+                report: None,
+            }),
+            changed: Notify::new(),
+            updates: OnceLock::new(),
             latest: Mutex::new(None),
-            report: watch::channel(None).0,
-            pushed: Mutex::new(HashMap::new()),
+            pushed: Mutex::new(Vec::new()),
             pending: Mutex::new(Vec::new()),
-            watched: Arc::clone(&plan.watched),
-            sample_window: plan.sample_window,
+            plan: Arc::clone(&plan),
             alerts: start.alerts.clone(),
         });
         let completed_after = start.completed_after;
@@ -196,7 +235,11 @@ impl Session {
     /// Follows the session's updates. Any number of listeners may follow at once.
     #[must_use]
     pub fn updates(&self) -> Updates {
-        let rx = self.shared.updates.subscribe();
+        let rx = self
+            .shared
+            .updates
+            .get_or_init(|| broadcast::channel(self.shared.plan.update_buffer).0)
+            .subscribe();
         let first = self.shared.latest.lock().expect("latest lock").clone();
         Updates {
             rx,
@@ -239,13 +282,13 @@ impl Session {
     }
 
     fn signal(&self, to: Control) {
-        self.shared.control.send_if_modified(|c| {
+        self.shared.modify(|s| {
             let allowed = matches!(
-                (*c, to),
+                (s.control, to),
                 (Control::Running, _) | (Control::Succeeded, Control::Failed | Control::Cancelled)
             );
             if allowed {
-                *c = to;
+                s.control = to;
             }
             allowed
         });
@@ -273,7 +316,7 @@ impl Session {
                 "has finished; the sample was not recorded",
             ));
         }
-        if self.shared.watched.contains(metric) {
+        if self.shared.plan.watched.contains(metric) {
             self.enqueue(Pushed::Value(
                 metric.into(),
                 value,
@@ -281,9 +324,26 @@ impl Session {
             ))?;
         }
         let mut pushed = self.shared.pushed.lock().expect("pushed lock");
-        let w = pushed.entry(metric.into()).or_default();
-        if w.values.len() == self.shared.sample_window {
+        let i = match pushed.binary_search_by(|(m, _)| (**m).cmp(metric)) {
+            Ok(i) => i,
+            Err(i) => {
+                if pushed.len() == pushed.capacity() {
+                    // Doubling from one: most sessions push one metric or none.
+                    let more = pushed.len().max(1);
+                    pushed.reserve_exact(more);
+                }
+                pushed.insert(i, (metric.into(), Window::default()));
+                i
+            }
+        };
+        let w = &mut pushed[i].1;
+        let window = self.shared.plan.sample_window;
+        if w.values.len() == window {
             w.values.pop_front();
+        } else if w.values.len() == w.values.capacity() {
+            // Doubling, but never past the window (100 samples take 100 slots, not 128).
+            let len = w.values.len();
+            w.values.reserve_exact(len.max(4).min(window - len));
         }
         w.values.push_back(value);
         w.count += 1;
@@ -307,7 +367,7 @@ impl Session {
                 "has finished; the counts were not recorded",
             ));
         }
-        if !self.shared.watched.contains(metric) {
+        if !self.shared.plan.watched.contains(metric) {
             return Err(Error::invalid(
                 "metric",
                 format!("{metric:?} has no error-rate detector; the counts would be ignored"),
@@ -336,24 +396,30 @@ impl Session {
 
     /// Waits for the session to end and returns its report.
     pub async fn wait(&self) -> Report {
-        let mut rx = self.shared.report.subscribe();
-        let report = rx
-            .wait_for(Option::is_some)
-            .await
-            .expect("the report sender lives in Shared");
-        Report::clone(report.as_ref().expect("waited for Some"))
+        loop {
+            // Registered before the report is read, so a report sent from now on wakes it.
+            let changed = self.shared.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let report = self.shared.state().report.clone();
+            if let Some(report) = report {
+                return Report::clone(&report);
+            }
+            changed.await;
+        }
     }
 
     /// The report, if the session has ended.
     #[must_use]
     pub fn report(&self) -> Option<Report> {
-        self.shared.report.borrow().as_deref().cloned()
+        let report = self.shared.state().report.clone();
+        report.as_deref().cloned()
     }
 
     /// Whether the session has ended.
     #[must_use]
     pub fn is_finished(&self) -> bool {
-        self.shared.report.borrow().is_some()
+        self.shared.state().report.is_some()
     }
 }
 
@@ -381,20 +447,23 @@ pub(crate) struct Start {
 struct SessionTask {
     plan: Arc<Plan>,
     shared: Arc<Shared>,
-    event: DeploymentEvent,
+    /// Shared with the alert policy.
+    event: Arc<StoredEvent>,
     info: Arc<DeploymentInfo>,
     collector: Collector,
     tracker: VerdictTracker,
     phase: Phase,
     tick: u32,
-    ticks: Vec<TickRecord>,
+    ticks: Timeline,
     started: Instant,
     wall_start: f64,
     cooldown_started: Option<Duration>,
     extended: bool,
-    rollback: Option<RollbackRecord>,
+    /// Boxed: most sessions never roll back.
+    rollback: Option<Box<RollbackRecord>>,
     detectors: DetectorSet,
-    control: ControlTrack,
+    /// Made at the first control data: most sessions have no control track.
+    control: Option<Box<ControlTrack>>,
     /// Which baseline judged each compared metric.
     baselines: BTreeMap<String, String>,
     findings: Vec<Finding>,
@@ -416,14 +485,11 @@ impl SessionTask {
         let collector = Collector::new(start.checks, start.sources, plan.schedule.min_interval());
         let tracker = VerdictTracker::new(plan.verdict.clone(), collector.check_count());
         let detectors = plan.detector_set();
-        let alerts = AlertPolicy::new(
-            start.alerts,
-            start.event.clone(),
-            info.correlation_id.clone(),
-        );
+        let event = Arc::new(StoredEvent::new(start.event));
+        let alerts = AlertPolicy::new(start.alerts, Arc::clone(&event), Arc::clone(&info));
         Self {
             detectors,
-            control: ControlTrack::default(),
+            control: None,
             baselines: BTreeMap::new(),
             findings: Vec::new(),
             no_data: Vec::new(),
@@ -435,13 +501,13 @@ impl SessionTask {
             rollback_hook: start.rollback,
             plan,
             shared,
-            event: start.event,
+            event,
             info,
             collector,
             tracker,
             phase: Phase::Pending,
             tick: 0,
-            ticks: Vec::new(),
+            ticks: Timeline::default(),
             started: Instant::now(),
             wall_start: start.wall_start,
             cooldown_started: None,
@@ -450,7 +516,10 @@ impl SessionTask {
         }
     }
 
-    async fn run(mut self) {
+    /// The session from start to end. Not an `async fn`: the future is built once and
+    /// instrumented in place (an `async fn` that instruments an inner future keeps room for it
+    /// twice, about 1 KB per session).
+    fn run(mut self) -> impl std::future::Future<Output = ()> + Send {
         let span = tracing::info_span!(
             "session",
             session = &*self.shared.id,
@@ -458,24 +527,30 @@ impl SessionTask {
             environment = self.info.environment.as_deref().unwrap_or(""),
             correlation_id = &*self.info.correlation_id,
         );
-        let run = async {
-            if self.record
-                && let Some(h) = &self.plan.history
-                && let Err(e) = h
-                    .begin_session(
-                        &self.shared.id,
-                        &self.event,
-                        (self.wall_start * 1000.0) as u64,
-                    )
-                    .await
-            {
-                tracing::warn!(error = %e, "history: cannot record the session start");
-            }
-            self.choose_baselines().await;
+        let run = async move {
+            // Run once each: boxed, so the task's future is only as large as the tick loop.
+            Box::pin(self.begin()).await;
+            Box::pin(self.choose_baselines()).await;
             let end = self.ticking().await;
-            self.finish(end).await;
+            Box::pin(self.finish(end)).await;
         };
-        tracing::Instrument::instrument(run, span).await;
+        tracing::Instrument::instrument(run, span)
+    }
+
+    /// Records the session's start in the history store, if there is one.
+    async fn begin(&self) {
+        if self.record
+            && let Some(h) = &self.plan.history
+            && let Err(e) = h
+                .begin_session(
+                    &self.shared.id,
+                    &self.event.event(),
+                    (self.wall_start * 1000.0) as u64,
+                )
+                .await
+        {
+            tracing::warn!(error = %e, "history: cannot record the session start");
+        }
     }
 
     /// Now on the session's clock, in seconds since the Unix epoch (virtual in a replay).
@@ -483,10 +558,23 @@ impl SessionTask {
         self.wall_start + (Instant::now() - self.started).as_secs_f64()
     }
 
+    /// A tick's context: the full one when there are sources to poll, else only the time
+    /// (the check samples' timestamp), so a tick without sources builds no variables.
+    fn tick_context(&self) -> PollContext {
+        if self.collector.has_sources() {
+            self.poll_context()
+        } else {
+            PollContext {
+                now: self.now_unix(),
+                vars: Default::default(),
+            }
+        }
+    }
+
     /// What sources are told: the time and the event's template variables (plus
     /// `correlation_id`).
     fn poll_context(&self) -> PollContext {
-        let mut ctx = PollContext::from_event(&self.event, self.now_unix());
+        let mut ctx = PollContext::from_event(&self.event.event(), self.now_unix());
         ctx.vars
             .insert("correlation_id".into(), self.info.correlation_id.clone());
         ctx
@@ -541,14 +629,22 @@ impl SessionTask {
 
     /// Ticks until the session must end, and says why.
     async fn ticking(&mut self) -> (EndReason, Judgement) {
-        let schedule = self.plan.schedule.clone();
+        let plan = Arc::clone(&self.plan);
+        let shared = Arc::clone(&self.shared);
+        let schedule = &plan.schedule;
         let mut delays = schedule.delays();
-        let mut control = self.shared.control.subscribe();
         let deadline = self.started + schedule.max_duration();
         let mut cooldown_end: Option<Instant> = None;
         let mut next_tick = self.started;
+        // One timer, reset to whatever is due first: a tick, a source's own poll or the end.
+        let sleep = tokio::time::sleep_until(next_tick);
+        tokio::pin!(sleep);
         loop {
-            let state = *control.borrow_and_update();
+            // Registered before the state is read, so a change from now on wakes the loop.
+            let changed = shared.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let state = shared.state().control;
             match state {
                 Control::Failed => {
                     return (
@@ -576,52 +672,86 @@ impl SessionTask {
             } else {
                 cooldown_end.unwrap_or(deadline)
             };
+            // A source's own poll is only due first when it comes before the tick and the end.
             let source_due = self
                 .collector
                 .next_due()
                 .filter(|&t| t < next_tick.min(end_at));
+            let (wake, due) = match source_due {
+                Some(t) => (t, Due::Source),
+                None if next_tick <= end_at => (next_tick, Due::Tick),
+                None => (end_at, Due::End),
+            };
+            sleep.as_mut().reset(wake);
             tokio::select! {
                 biased;
-                changed = control.changed() => {
-                    if changed.is_err() {
-                        return (EndReason::Cancelled, self.judged(Verdict::Inconclusive, "the session was dropped"));
-                    }
-                }
-                () = tokio::time::sleep_until(end_at), if next_tick > end_at => {
-                    // What the sources saw since the last tick is judged before the end.
-                    if let Some(end) = self.final_look().await {
-                        return end;
-                    }
-                    if end_at >= deadline {
-                        return (EndReason::MaxDuration, self.tracker.conclude());
-                    }
-                    if !self.tracker.has_enough_data() && self.plan.verdict.no_data == crate::NoDataPolicy::Extend {
-                        tracing::info!("not enough data at the end of the cool-down; extending");
-                        self.extended = true;
-                        continue;
-                    }
-                    return (EndReason::CooldownElapsed, self.tracker.conclude());
-                }
-                () = tokio::time::sleep_until(source_due.unwrap_or(end_at)), if source_due.is_some() => {
-                    let ctx = self.poll_context();
-                    self.collector.poll_due(&ctx).await;
-                }
-                () = tokio::time::sleep_until(next_tick), if next_tick <= end_at => {
-                    let late = Instant::now().saturating_duration_since(next_tick);
-                    let tick_started = Instant::now();
-                    next_tick = tick_started + delays.next_delay();
-                    let ctx = self.poll_context();
-                    let collected = self.collector.collect(&ctx, true).await;
-                    self.run_tick(collected, tick_started - self.started, late, Some(next_tick)).await;
-                    if let Some(end) = self.terminal().await {
-                        return end;
-                    }
-                    if self.extended && self.tracker.has_enough_data() {
+                () = &mut changed => {}
+                () = &mut sleep => match due {
+                    Due::End => {
+                        // What the sources saw since the last tick is judged before the end.
+                        if let Some(end) = Box::pin(self.final_look()).await {
+                            return end;
+                        }
+                        if end_at >= deadline {
+                            return (EndReason::MaxDuration, self.tracker.conclude());
+                        }
+                        if !self.tracker.has_enough_data() && self.plan.verdict.no_data == crate::NoDataPolicy::Extend {
+                            tracing::info!("not enough data at the end of the cool-down; extending");
+                            self.extended = true;
+                            continue;
+                        }
                         return (EndReason::CooldownElapsed, self.tracker.conclude());
+                    }
+                    Due::Source => {
+                        // Boxed: only sources with their own cadence poll between ticks.
+                        Box::pin(self.poll_due()).await;
+                    }
+                    Due::Tick => {
+                        let late = Instant::now().saturating_duration_since(next_tick);
+                        let tick_started = Instant::now();
+                        next_tick = tick_started + delays.next_delay();
+                        // Boxed: what a tick holds while it waits (the checks' futures, the
+                        // update being recorded) takes room only while the tick runs.
+                        if let Some(end) = Box::pin(self.tick_once(tick_started, late, next_tick)).await {
+                            return end;
+                        }
                     }
                 }
             }
         }
+    }
+
+    /// One tick: collect, run the pipeline over it, record; returns the session's end when it
+    /// must end.
+    async fn tick_once(
+        &mut self,
+        tick_started: Instant,
+        late: Duration,
+        next_tick: Instant,
+    ) -> Option<(EndReason, Judgement)> {
+        let ctx = self.tick_context();
+        let collected = self.collector.collect(&ctx, true).await;
+        drop(ctx);
+        let (update, alerts) = self.run_tick(
+            collected,
+            tick_started - self.started,
+            late,
+            Some(next_tick),
+        );
+        self.persist(&update, &alerts).await;
+        if let Some(end) = self.terminal().await {
+            return Some(end);
+        }
+        if self.extended && self.tracker.has_enough_data() {
+            return Some((EndReason::CooldownElapsed, self.tracker.conclude()));
+        }
+        None
+    }
+
+    /// Polls the sources with their own cadence that are due now.
+    async fn poll_due(&mut self) {
+        let ctx = self.poll_context();
+        self.collector.poll_due(&ctx).await;
     }
 
     /// The session's end when the verdict became terminal (the rollback hook fired when
@@ -634,7 +764,7 @@ impl SessionTask {
             EndReason::ErrorLimit
         };
         if j.verdict == Verdict::Unhealthy {
-            self.fire_rollback(&j).await;
+            Box::pin(self.fire_rollback(&j)).await;
         }
         Some((reason, j))
     }
@@ -651,13 +781,13 @@ impl SessionTask {
         if collected.polled.is_empty() {
             return None;
         }
-        self.run_tick(
+        let (update, alerts) = self.run_tick(
             collected,
             Instant::now() - self.started,
             Duration::ZERO,
             None,
-        )
-        .await;
+        );
+        self.persist(&update, &alerts).await;
         self.terminal().await
     }
 
@@ -680,14 +810,16 @@ impl SessionTask {
             .unwrap_or_default()
     }
 
-    /// One pass of the pipeline over what was collected: detect, judge, alert, record.
-    async fn run_tick(
+    /// One pass of the pipeline over what was collected: detect, judge, alert, publish; returns
+    /// the update and the alerts to record (see [`Self::persist`]). Synchronous, so the task's
+    /// future keeps no room for what was collected while it waits.
+    fn run_tick(
         &mut self,
         mut collected: Collected,
         elapsed: Duration,
         late: Duration,
         next_tick: Option<Instant>,
-    ) {
+    ) -> (Arc<StatusUpdate>, Vec<crate::history::AlertRecord>) {
         self.tick += 1;
         if self.phase == Phase::Pending {
             self.phase = Phase::Active;
@@ -732,14 +864,14 @@ impl SessionTask {
         self.findings.extend(findings.iter().cloned());
         let judgement = self.tracker.current();
         tracing::debug!(tick = self.tick, verdict = %judgement.verdict, "tick done");
-        self.ticks.push(TickRecord {
-            tick: self.tick,
-            phase: self.phase,
+        self.ticks.push(
+            self.tick,
+            self.phase,
             elapsed,
             late,
-            checks: collected.checks.clone(),
-            verdict: judgement.verdict,
-        });
+            &collected.checks,
+            judgement.verdict,
+        );
         let next_in = next_tick.map(|t| t.saturating_duration_since(Instant::now()));
         let update = self.publish(
             collected.checks,
@@ -748,13 +880,22 @@ impl SessionTask {
             next_in,
             collected.errors,
         );
-        self.persist(&update, &records).await;
+        (update, records)
     }
 
     /// Feeds the tick's data to the detectors, in time order, control first, then takes one look
     /// per comparison detector; returns the new findings.
     fn detect(&mut self, polled: &Polled) -> Vec<Finding> {
-        for (metric, phrase) in self.control.update(&mut self.detectors, polled) {
+        if self.control.is_none()
+            && (!polled.control_samples.is_empty() || !polled.control_counts.is_empty())
+        {
+            self.control = Some(Box::default());
+        }
+        let control = self.control.as_deref_mut();
+        for (metric, phrase) in control
+            .map(|c| c.update(&mut self.detectors, polled))
+            .unwrap_or_default()
+        {
             self.baselines.insert(metric, phrase);
         }
         let mut samples: Vec<&Sample> = polled.samples.iter().collect();
@@ -838,7 +979,9 @@ impl SessionTask {
         });
         *self.shared.latest.lock().expect("latest lock") = Some(Arc::clone(&update));
         // No listener is fine: updates are also kept in the report's timeline.
-        let _ = self.shared.updates.send(Arc::clone(&update));
+        if let Some(tx) = self.shared.updates.get() {
+            let _ = tx.send(Arc::clone(&update));
+        }
         update
     }
 
@@ -849,7 +992,7 @@ impl SessionTask {
         tracing::warn!(reason = %judgement.reason, "deployment unhealthy; firing the rollback hook");
         let ctx = RollbackContext {
             session_id: self.shared.id.to_string(),
-            event: self.event.clone(),
+            event: self.event.event(),
             reason: judgement.reason.clone(),
         };
         let elapsed = Instant::now() - self.started;
@@ -857,7 +1000,7 @@ impl SessionTask {
         if let Some(e) = &error {
             tracing::error!(error = %e, "the rollback hook failed");
         }
-        self.rollback = Some(RollbackRecord { elapsed, error });
+        self.rollback = Some(Box::new(RollbackRecord { elapsed, error }));
     }
 
     /// The compared metrics that could not be judged, and why.
@@ -944,7 +1087,7 @@ impl SessionTask {
         let group = self.alerts.group().to_owned();
         let report = Report {
             session_id: Arc::clone(&self.shared.id),
-            event: self.event.clone(),
+            event: self.event.event(),
             verdict: judgement.verdict,
             reason: judgement.reason,
             ended_by,
@@ -953,10 +1096,10 @@ impl SessionTask {
             cooldown_started: self.cooldown_started,
             extended: self.extended,
             counters: self.tracker.counters().clone(),
-            ticks: std::mem::take(&mut self.ticks),
+            ticks: std::mem::take(&mut self.ticks).into_records(),
             findings: std::mem::take(&mut self.findings),
             metrics,
-            rollback: self.rollback.take(),
+            rollback: self.rollback.take().map(|r| *r),
             alerts: self.alerts.take_fired(),
             alert_failures: self.alerts.manager().map_or_else(Vec::new, |m| {
                 m.failures()
@@ -978,7 +1121,11 @@ impl SessionTask {
                 tracing::warn!(error = %e, "history: cannot record the report");
             }
         }
-        self.shared.report.send_replace(Some(Arc::new(report)));
+        let report = Arc::new(report);
+        self.shared.modify(|s| {
+            s.report = Some(report);
+            true
+        });
     }
 
     /// Hands this deployment's samples and outcome to the baseline store, if there is one. The

@@ -6,42 +6,45 @@
 //! Alerts are grouped by the pipeline's correlation id, so every tool that follows that
 //! deployment (CI, the deployments API, receivers) sees the same id.
 
+use std::sync::Arc;
+
 use super::{Alert, AlertManager};
 use crate::detect::{DetectionKind, Finding};
-use crate::event::DeploymentEvent;
+use crate::event::StoredEvent;
 use crate::history::AlertRecord;
 use crate::severity::Severity;
-use crate::update::{AlertFailure, AlertSummary};
+use crate::update::{AlertFailure, AlertSummary, DeploymentInfo};
 use crate::verdict::{FindingRules, Judgement, Verdict};
 
 /// The alert decisions of one session.
 #[derive(Debug)]
 pub(crate) struct AlertPolicy {
     manager: Option<AlertManager>,
-    event: DeploymentEvent,
-    group: String,
+    event: Arc<StoredEvent>,
+    /// Its correlation id is the alerts' group.
+    info: Arc<DeploymentInfo>,
     fired: Vec<AlertSummary>,
 }
 
 impl AlertPolicy {
-    /// Alerts of the deployment `event` grouped under `group` (its correlation id), sent through
+    /// Alerts of the deployment `event` grouped under the correlation id of `info`, sent through
     /// `manager` (none: nothing is sent and nothing recorded).
     pub(crate) fn new(
         manager: Option<AlertManager>,
-        event: DeploymentEvent,
-        group: String,
+        event: Arc<StoredEvent>,
+        info: Arc<DeploymentInfo>,
     ) -> Self {
         Self {
             manager,
             event,
-            group,
+            info,
             fired: Vec::new(),
         }
     }
 
     /// The group (correlation id) the alerts carry.
     pub(crate) fn group(&self) -> &str {
-        &self.group
+        &self.info.correlation_id
     }
 
     /// Fires the alert `f` calls for, if any; returns the record to keep in history.
@@ -49,7 +52,7 @@ impl AlertPolicy {
         if rules.dry_run || f.kind != DetectionKind::Alarm || f.severity < Severity::Warning {
             return None;
         }
-        let key = format!("{}/{}/{}", self.group, f.metric, f.detector);
+        let key = format!("{}/{}/{}", self.info.correlation_id, f.metric, f.detector);
         self.fire(
             f.severity,
             format!("{}: {}", f.metric, f.detector),
@@ -64,7 +67,7 @@ impl AlertPolicy {
     pub(crate) fn verdict(&mut self, j: &Judgement, findings: &[Finding]) -> Option<AlertRecord> {
         match j.verdict {
             Verdict::Unhealthy => {
-                let key = format!("{}/verdict", self.group);
+                let key = format!("{}/verdict", self.info.correlation_id);
                 let critical = findings
                     .iter()
                     .filter(|f| f.severity >= Severity::Critical)
@@ -80,7 +83,7 @@ impl AlertPolicy {
             }
             Verdict::Healthy | Verdict::Degraded => {
                 if let Some(m) = &self.manager {
-                    let _ = m.resolve_group(&self.group);
+                    let _ = m.resolve_group(&self.info.correlation_id);
                 }
                 None
             }
@@ -112,8 +115,8 @@ impl AlertPolicy {
         let alert = Alert::builder(severity, title.clone())
             .summary(summary)
             .key(key.clone())
-            .event(&self.event)
-            .correlation_id(self.group.clone())
+            .event(&self.event.event())
+            .correlation_id(self.info.correlation_id.clone())
             .findings(findings)
             .build();
         let alert = match alert {
