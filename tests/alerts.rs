@@ -721,6 +721,39 @@ async fn rate_limits_are_honoured_with_retry_after() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_of_u64_max_seconds_fails_that_delivery_and_the_channel_lives_on() {
+    let mut hook = Receiver::start(vec![Reply::Status(
+        503,
+        vec![("retry-after", "18446744073709551615")],
+        "busy",
+    )])
+    .await;
+    let alerts = AlertManager::new(config(json!({
+        "channels": [{"name": "hooks", "type": "webhook", "url": hook.url("/in"), "secret": "k"}],
+        "routes": [{"channels": ["hooks"], "group_wait": "0s", "group_interval": "10ms"}],
+        "delivery": fast_delivery()
+    })))
+    .unwrap();
+    let mut deliveries = alerts.deliveries();
+    alerts.fire(alert(Severity::Critical, "first")).unwrap();
+    hook.next().await;
+    let r = next_final(&mut deliveries).await;
+    assert_eq!(
+        (r.outcome, r.attempts),
+        (DeliveryOutcome::Failed, 1),
+        "{r:?}"
+    );
+    let error = r.error.as_deref().unwrap();
+    assert!(error.contains("beyond the retry budget"), "{error}");
+    // The channel's worker is still there: a later alert is delivered.
+    alerts.fire(alert(Severity::Warning, "second")).unwrap();
+    hook.next().await;
+    let r = next_final(&mut deliveries).await;
+    assert_eq!(r.outcome, DeliveryOutcome::Delivered, "{r:?}");
+    alerts.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_receiver_times_out_and_never_holds_up_other_channels() {
     let mut stuck = Receiver::start(vec![Reply::Hang, Reply::Hang]).await;
     let mut fine = Receiver::start(Vec::new()).await;

@@ -230,11 +230,14 @@ impl PyMonitor {
     ) -> PyResult<Self> {
         let value: Value = match config {
             None => Value::Object(serde_json::Map::new()),
-            Some(c) => depythonize(c).map_err(|e| {
-                pyo3::exceptions::PyTypeError::new_err(format!(
-                    "config: {e} (expected a JSON-compatible mapping)"
-                ))
-            })?,
+            Some(c) => {
+                crate::guard::check("monitor config", "config", c)?;
+                depythonize(c).map_err(|e| {
+                    pyo3::exceptions::PyTypeError::new_err(format!(
+                        "config: {e} (expected a JSON-compatible mapping)"
+                    ))
+                })?
+            }
         };
         let config = py
             .detach(move || MonitorConfig::from_value(value))
@@ -423,6 +426,7 @@ impl PyMonitor {
         recording: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let event = event_arg(event)?;
+        crate::guard::check("recording", "recording", recording)?;
         let value: Value = depythonize(recording).map_err(|e| {
             pyo3::exceptions::PyTypeError::new_err(format!(
                 "recording: {e} (expected a JSON-compatible mapping)"

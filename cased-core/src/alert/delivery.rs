@@ -438,8 +438,20 @@ impl ChannelQueue {
             let delay = error
                 .retry_after()
                 .unwrap_or_else(|| policy.jittered_backoff(retries_done));
-            if started.elapsed() + delay > policy.max_elapsed {
-                return give_up(&error);
+            // Checked: a `Retry-After` of 2^64 - 1 seconds gives up, never panics the worker.
+            if started
+                .elapsed()
+                .checked_add(delay)
+                .is_none_or(|t| t > policy.max_elapsed)
+            {
+                let mut r = give_up(&error);
+                r.error = Some(format!(
+                    "{} (the receiver asked to retry in {}, beyond the retry budget of {})",
+                    error.message(),
+                    crate::duration::format(delay),
+                    crate::duration::format(policy.max_elapsed)
+                ));
+                return r;
             }
             let mut r = give_up(&error);
             r.outcome = DeliveryOutcome::Retrying;

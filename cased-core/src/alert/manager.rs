@@ -498,7 +498,7 @@ impl AlertManager {
         let _ = self.inner.stop.send(true);
         let tasks: Vec<JoinHandle<()>> =
             std::mem::take(&mut *self.inner.tasks.lock().expect("tasks lock"));
-        let deadline = Instant::now() + grace;
+        let deadline = Instant::now() + grace.min(crate::limits::MAX_TIMEOUT);
         for t in tasks {
             let abort = t.abort_handle();
             if tokio::time::timeout_at(deadline, t).await.is_err() {

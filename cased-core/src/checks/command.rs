@@ -143,9 +143,7 @@ impl CommandCheck {
                 "must be empty with `shell: true` (write the arguments into the script)",
             );
         }
-        if config.timeout.is_zero() {
-            p.add("timeout", "must be greater than zero");
-        }
+        crate::limits::check_timeout(&mut p, "timeout", config.timeout);
         let mut compile = |field: &str, r: &Option<String>| {
             r.as_ref().and_then(|r| match regex::Regex::new(r) {
                 Ok(r) => Some(r),
@@ -186,7 +184,7 @@ impl HealthCheck for CommandCheck {
         self.config.category.unwrap_or(CheckCategory::Availability)
     }
     fn timeout(&self) -> Option<Duration> {
-        Some(self.config.timeout + TIMEOUT_GRACE)
+        Some(self.config.timeout.saturating_add(TIMEOUT_GRACE))
     }
     async fn check(&self) -> CheckOutcome {
         let c = &self.config;

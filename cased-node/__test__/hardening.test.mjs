@@ -1,0 +1,64 @@
+// Hardening: hostile input and faults end as errors and outcomes, never a crash or a hang.
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+
+import { Client, DeploymentEvent, Monitor, signWebhook, verifyWebhookSignature } from '../index.js'
+import { API_KEY, catchCased, fieldMessage, fieldNames, rejectsCased, reply, startApi } from './support.mjs'
+
+const LIMIT = 64 // cased_core::limits::MAX_JSON_DEPTH
+
+/** An object nesting `levels` objects ({} is one level). */
+function nested(levels) {
+  let d = {}
+  for (let i = 1; i < levels; i++) d = { a: d }
+  return d
+}
+
+describe('deep and cyclic input', () => {
+  test('event_metadata nested one level past the limit is a validation error naming the field', () => {
+    const e = catchCased(() => new DeploymentEvent({ deployment_request: 'd', event_metadata: nested(LIMIT + 1) }), 'validation')
+    assert.equal(fieldMessage(e, 'event_metadata'), `is nested deeper than ${LIMIT} levels`)
+    const ok = new DeploymentEvent({ deployment_request: 'd', event_metadata: nested(LIMIT) })
+    assert.deepEqual(ok.eventMetadata, nested(LIMIT))
+  })
+
+  test('a configuration nested past the limit is a validation error', () => {
+    const e = catchCased(() => new Monitor({ x: nested(LIMIT) }), 'validation')
+    assert.equal(fieldMessage(e, 'config'), `is nested deeper than ${LIMIT} levels`)
+  })
+
+  test('very deep and cyclic values throw instead of crashing', () => {
+    const cyclic = { x: 1 }
+    cyclic.s = cyclic
+    for (const bad of [nested(3000), cyclic]) {
+      assert.throws(() => new DeploymentEvent({ deployment_request: 'd', event_metadata: bad }))
+      assert.throws(() => new Monitor(bad))
+    }
+  })
+})
+
+describe('time arithmetic', () => {
+  test('a Retry-After of 2^64 - 1 seconds ends the retries with a clear server error', async (t) => {
+    const api = await startApi((_, res) => reply(res, 503, { message: 'maintenance' }, { 'retry-after': '18446744073709551615' }))
+    t.after(() => api.close())
+    const client = new Client({ apiKey: API_KEY, baseUrl: api.url })
+    const e = await rejectsCased(client.createDeployment(new DeploymentEvent({ deployment_request: 'd' })), 'server')
+    assert.match(e.message, /beyond the retry budget/)
+    assert.equal(api.requests.length, 1)
+  })
+
+  test('absurd timeouts and retry budgets are refused at configuration time, naming the key', () => {
+    const e = catchCased(() => new Monitor({ checks: [{ name: 'web', type: 'http', url: 'http://127.0.0.1:1/', timeout: '584942417y' }] }), 'validation')
+    assert.ok(fieldNames(e).some((f) => f.endsWith('timeout')), fieldNames(e))
+    assert.match(e.message, /longest timeout accepted/)
+    const d = catchCased(() => new Monitor({
+      alerts: { channels: [{ name: 'h', type: 'webhook', url: 'http://127.0.0.1:1/', secret: 'k' }], delivery: { max_elapsed: '584942417y' } },
+    }), 'validation')
+    assert.deepEqual(fieldNames(d), ['alerts.delivery.max_elapsed'])
+  })
+
+  test('verifyWebhookSignature with a now beyond the clock throws instead of panicking', () => {
+    const sig = signWebhook('k', 1_700_000_000, '{}')
+    assert.throws(() => verifyWebhookSignature('k', 1_700_000_000, '{}', sig, 300, 1.8e19), /nowSecs/)
+  })
+})
