@@ -1590,7 +1590,7 @@ export interface Report {
   /** Why. */
   reason: string
   /** Why the session ended. */
-  ended_by: 'cooldown_elapsed' | 'max_duration' | 'unhealthy' | 'error_limit' | 'deployment_failed' | 'cancelled'
+  ended_by: 'cooldown_elapsed' | 'max_duration' | 'unhealthy' | 'error_limit' | 'deployment_failed' | 'cancelled' | 'internal_error'
   /** Wall-clock start, milliseconds since the Unix epoch. */
   started_at_unix_ms: number
   /** How long the session lasted, in milliseconds. */

@@ -1313,3 +1313,44 @@ async fn shutdown_sends_what_waits_and_then_refuses_alerts() {
         .unwrap_err();
     assert_eq!(e.kind().code(), "closed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_notifier_is_a_failed_delivery_and_its_channel_lives_on() {
+    let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let c = Arc::clone(&calls);
+    let alerts = AlertManager::builder(config(json!({
+        "channels": [{"name": "c", "type": "custom"}],
+        "routes": [{"channels": ["c"], "group_wait": "0s", "group_interval": "10ms"}],
+        "delivery": fast_delivery()
+    })))
+    .notifier(
+        "c",
+        Arc::new(FnNotifier::new("c", move |_| {
+            let first = c.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+            async move {
+                assert!(!first, "boom in the notifier");
+                Ok(())
+            }
+        })),
+    )
+    .build()
+    .unwrap();
+    let mut deliveries = alerts.deliveries();
+    alerts.fire(alert(Severity::Critical, "first")).unwrap();
+    let r = next_final(&mut deliveries).await;
+    assert_eq!(
+        (r.outcome, r.attempts),
+        (DeliveryOutcome::Failed, 1),
+        "{r:?}"
+    );
+    let error = r.error.as_deref().unwrap();
+    assert!(
+        error.contains("the notifier panicked") && error.contains("boom in the notifier"),
+        "{error}"
+    );
+    assert_eq!(alerts.failures().len(), 1);
+    alerts.fire(alert(Severity::Warning, "second")).unwrap();
+    let r = next_final(&mut deliveries).await;
+    assert_eq!(r.outcome, DeliveryOutcome::Delivered, "{r:?}");
+    alerts.shutdown(Duration::from_secs(5)).await;
+}

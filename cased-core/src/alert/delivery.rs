@@ -13,7 +13,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use futures::Stream;
+use futures::{FutureExt, Stream};
 use serde::Serialize;
 use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
@@ -407,14 +407,19 @@ impl ChannelQueue {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            let result =
-                match tokio::time::timeout(self.config.timeout, self.notifier.notify(n)).await {
-                    Ok(r) => r,
-                    Err(_) => Err(NotifyError::retryable(format!(
-                        "no answer within {} (attempt timeout)",
-                        crate::duration::format(self.config.timeout)
-                    ))),
-                };
+            // A panicking notifier is a failed delivery; the channel's worker lives on.
+            let notify = std::panic::AssertUnwindSafe(self.notifier.notify(n)).catch_unwind();
+            let result = match tokio::time::timeout(self.config.timeout, notify).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(panic)) => Err(NotifyError::permanent(format!(
+                    "the notifier panicked: {}",
+                    crate::error::panic_message(&*panic)
+                ))),
+                Err(_) => Err(NotifyError::retryable(format!(
+                    "no answer within {} (attempt timeout)",
+                    crate::duration::format(self.config.timeout)
+                ))),
+            };
             let error = match result {
                 Ok(()) => {
                     let mut r = DeliveryReport::new(&self.name, n, DeliveryOutcome::Delivered);

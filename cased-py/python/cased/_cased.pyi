@@ -15,7 +15,8 @@ _Category = Literal["availability", "endpoint", "database", "dependency"]
 _Phase = Literal["pending", "active", "cooldown", "finished"]
 _Verdict = Literal["healthy", "degraded", "unhealthy", "inconclusive"]
 _EndReason = Literal[
-    "cooldown_elapsed", "max_duration", "unhealthy", "error_limit", "deployment_failed", "cancelled"
+    "cooldown_elapsed", "max_duration", "unhealthy", "error_limit", "deployment_failed", "cancelled",
+    "internal_error"
 ]
 
 class _FieldProblem(TypedDict):
