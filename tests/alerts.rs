@@ -1354,3 +1354,34 @@ async fn a_panicking_notifier_is_a_failed_delivery_and_its_channel_lives_on() {
     assert_eq!(r.outcome, DeliveryOutcome::Delivered, "{r:?}");
     alerts.shutdown(Duration::from_secs(5)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_final_verdict_alert_failure_is_in_the_report() {
+    let hook = Receiver::start(vec![Reply::Status(500, vec![], "down"); 20]).await;
+    let config = cased_core::MonitorConfig::from_value(json!({
+        "schedule": {"intervals": ["20ms"], "max_duration": "20s"},
+        "alerts": {
+            "channels": [{"name": "hooks", "type": "webhook", "url": hook.url("/in"), "secret": "k"}],
+            "routes": [{"channels": ["hooks"], "group_wait": "10ms"}],
+            "delivery": {"max_retries": 2, "initial_backoff": "10ms", "max_backoff": "20ms"}
+        }
+    }))
+    .unwrap();
+    let monitor = cased_core::Monitor::builder(config)
+        .check(cased_core::FnCheck::new("web", || async {
+            cased_core::CheckOutcome::fail("HTTP 503")
+        }))
+        .build()
+        .unwrap();
+    let report = monitor.run(event()).await.unwrap();
+    assert_eq!(report.verdict, cased_core::Verdict::Unhealthy);
+    assert_eq!(report.alerts.len(), 1, "{:?}", report.alerts);
+    assert_eq!(
+        report.alert_failures.len(),
+        1,
+        "{:?}",
+        report.alert_failures
+    );
+    let failure = serde_json::to_value(&report.alert_failures[0]).unwrap();
+    assert!(failure.to_string().contains("500"), "{failure}");
+}

@@ -15,6 +15,10 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 /// The longest retry budget (`max_elapsed`) or backoff (`max_backoff`) accepted: a day.
 pub const MAX_RETRY_SPAN: Duration = Duration::from_secs(24 * 3600);
 
+/// How long a session waits, as it ends, for its alerts to be delivered (or to fail after their
+/// retries) before its report is written; what is still undelivered then is reported failed.
+pub const ALERT_FLUSH_GRACE: Duration = Duration::from_secs(30);
+
 /// Adds a problem on `field` unless `0 < d <= MAX_TIMEOUT`.
 pub(crate) fn check_timeout(p: &mut Problems, field: impl Into<String>, d: Duration) {
     if let Some(m) = timeout_problem(d) {

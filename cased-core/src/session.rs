@@ -945,6 +945,11 @@ impl SessionTask {
             .verdict(&judgement, &self.findings)
             .into_iter()
             .collect();
+        // The report holds the outcome of every alert of the session, the verdict's included.
+        if let Some(m) = self.alerts.manager() {
+            m.flush_group(self.alerts.group(), crate::limits::ALERT_FLUSH_GRACE)
+                .await;
+        }
         let last = self.publish(Vec::new(), Vec::new(), judgement.clone(), None, Vec::new());
         self.persist(&last, &records).await;
         let metrics = self

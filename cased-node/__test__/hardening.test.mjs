@@ -62,3 +62,47 @@ describe('time arithmetic', () => {
     assert.throws(() => verifyWebhookSignature('k', 1_700_000_000, '{}', sig, 300, 1.8e19), /nowSecs/)
   })
 })
+
+describe('alerts at the end of a script', () => {
+  const config = {
+    schedule: { intervals: ['20ms'], max_duration: '20s' },
+    alerts: {
+      channels: [{ name: 'pager', type: 'custom' }],
+      routes: [{ channels: ['pager'], group_wait: '10ms' }],
+      delivery: { max_retries: 2, initial_backoff: '10ms', max_backoff: '20ms' },
+    },
+  }
+  const down = () => ({ status: 'fail', message: 'HTTP 503' })
+  const event = () => new DeploymentEvent({ deployment_request: 'Deploy v2' })
+
+  test('run() delivers its alerts before it resolves', async () => {
+    const delivered = []
+    const monitor = new Monitor(config, { checks: { web: down }, notifiers: { pager: async (n) => delivered.push(n) } })
+    const report = await monitor.run(event())
+    assert.equal(report.verdict, 'unhealthy')
+    assert.deepEqual(delivered.map((n) => n.alerts[0].key), [report.alerts[0].key])
+    assert.deepEqual(report.alert_failures, [])
+    const stats = await monitor.close()
+    assert.equal(stats.delivered, 1)
+  })
+
+  test('the final alert failure is in the report, and close() counts it', async () => {
+    const monitor = new Monitor(config, {
+      checks: { web: down },
+      notifiers: { pager: async () => { throw new Error('pager answered 500') } },
+    })
+    const report = await monitor.run(event())
+    assert.equal(report.alert_failures.length, 1)
+    assert.equal(report.alert_failures[0].channel, 'pager')
+    assert.match(report.alert_failures[0].error, /pager answered 500/)
+    const stats = await monitor.close()
+    assert.equal(stats.failed, 1)
+  })
+
+  test('Symbol.asyncDispose closes the monitor; close() validates graceMs', async () => {
+    assert.equal(typeof Monitor.prototype[Symbol.asyncDispose], 'function')
+    const monitor = new Monitor({})
+    assert.equal(await monitor[Symbol.asyncDispose](), undefined)
+    assert.throws(() => monitor.close(-1), /graceMs/)
+  })
+})

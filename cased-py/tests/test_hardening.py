@@ -123,3 +123,58 @@ def test_absurd_alert_delivery_spans_are_refused_naming_the_key() -> None:
                                   "delivery": {"max_elapsed": "584942417y", "timeout": "2h"}}})
     fields = {err["field"] for err in e.value.errors}
     assert {"alerts.delivery.max_elapsed", "alerts.delivery.timeout"} <= fields, e.value.errors
+
+
+# ---------------------------------------------------------------- alerts at the end of a script
+
+
+def alerting(channel: str = "pager") -> dict[str, Any]:
+    return {
+        "schedule": {"intervals": ["20ms"], "max_duration": "20s"},
+        "alerts": {
+            "channels": [{"name": channel, "type": "custom"}],
+            "routes": [{"channels": [channel], "group_wait": "10ms"}],
+            "delivery": {"max_retries": 2, "initial_backoff": "10ms", "max_backoff": "20ms"},
+        },
+    }
+
+
+async def down() -> dict[str, Any]:
+    return {"status": "fail", "message": "HTTP 503"}
+
+
+@pytest.mark.asyncio
+async def test_run_delivers_its_alerts_before_it_returns() -> None:
+    delivered: list[dict[str, Any]] = []
+
+    async def pager(notification: dict[str, Any]) -> None:
+        delivered.append(notification)
+
+    async with cased.Monitor(alerting(), checks={"web": down}, notifiers={"pager": pager}) as monitor:
+        report = await monitor.run({"deployment_request": "Deploy v2"})
+        # No waiting: the verdict's alert went out before run() returned.
+        assert report["verdict"] == "unhealthy"
+        assert [n["alerts"][0]["key"] for n in delivered] == [report["alerts"][0]["key"]]
+        assert report["alert_failures"] == []
+
+
+@pytest.mark.asyncio
+async def test_the_final_alert_failure_is_in_the_report() -> None:
+    async def broken(notification: dict[str, Any]) -> None:
+        raise RuntimeError("pager answered 500")
+
+    monitor = cased.Monitor(alerting(), checks={"web": down}, notifiers={"pager": broken})
+    report = await monitor.run({"deployment_request": "Deploy v2"})
+    assert report["verdict"] == "unhealthy"
+    [failure] = report["alert_failures"]
+    assert failure["channel"] == "pager"
+    assert "pager answered 500" in failure["error"]
+    stats = await monitor.close()
+    assert stats["failed"] == 1 and stats["delivered"] == 0
+
+
+@pytest.mark.asyncio
+async def test_close_validates_grace() -> None:
+    with pytest.raises(cased.ValidationError):
+        await cased.Monitor({}).close(-1.0)
+    assert (await cased.Monitor({}).close())["delivered"] == 0

@@ -372,6 +372,43 @@ impl ChannelQueue {
         }
     }
 
+    /// Whether a notification of `group_key` is queued or in flight here.
+    pub(crate) fn has_pending(&self, group_key: &str) -> bool {
+        let s = self.state.lock().expect("queue lock");
+        s.items.iter().any(|n| n.group_key == group_key)
+            || s.in_flight
+                .as_ref()
+                .is_some_and(|n| n.group_key == group_key)
+            || s.digest
+                .as_ref()
+                .is_some_and(|d| d.coalesced_groups.iter().any(|g| g == group_key))
+    }
+
+    /// Reports the notifications of `group_key` still queued or in flight as failed (after a
+    /// flush's grace) and drops them; the worker does not report an abandoned one again.
+    pub(crate) fn abandon_group(&self, group_key: &str, why: &str) {
+        let left: Vec<Notification> = {
+            let mut s = self.state.lock().expect("queue lock");
+            let mut v = Vec::new();
+            if s.in_flight
+                .as_ref()
+                .is_some_and(|n| n.group_key == group_key)
+            {
+                v.extend(s.in_flight.take());
+            }
+            let (mine, rest): (VecDeque<_>, VecDeque<_>) =
+                s.items.drain(..).partition(|n| n.group_key == group_key);
+            s.items = rest;
+            v.extend(mine);
+            v
+        };
+        for n in left {
+            let mut r = DeliveryReport::new(&self.name, &n, DeliveryOutcome::Failed);
+            r.error = Some(why.to_owned());
+            self.reporter.report(r);
+        }
+    }
+
     /// The channel's task: takes notifications in order and delivers each.
     pub(crate) async fn run(self: Arc<Self>) {
         loop {
