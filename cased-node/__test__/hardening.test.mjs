@@ -106,3 +106,18 @@ describe('alerts at the end of a script', () => {
     assert.throws(() => monitor.close(-1), /graceMs/)
   })
 })
+
+describe('command checks', () => {
+  test('a command is judged by its exit status and its orphans are killed', async () => {
+    const { runCheck } = await import('../index.js')
+    const { readFileSync } = await import('node:fs')
+    const outcome = await runCheck({ name: 'c', type: 'command', shell: true, program: 'sleep 30 & echo $!; exit 0', timeout: '20s' })
+    assert.equal(outcome.status, 'pass', JSON.stringify(outcome))
+    const pid = Number(outcome.evidence.stdout.trim())
+    let state = 'gone'
+    try {
+      state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').pop()[0]
+    } catch {}
+    assert.ok(['gone', 'Z', 'X'].includes(state), `the orphan ${pid} is ${state}`)
+  })
+})

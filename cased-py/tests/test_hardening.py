@@ -178,3 +178,25 @@ async def test_close_validates_grace() -> None:
     with pytest.raises(cased.ValidationError):
         await cased.Monitor({}).close(-1.0)
     assert (await cased.Monitor({}).close())["delivered"] == 0
+
+
+# ---------------------------------------------------------------- command checks
+
+
+def not_running(pid: int) -> bool:
+    """Gone, or a zombie (killed, not yet reaped by init)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(") ", 1)[1][0]
+    except (OSError, IndexError):
+        return True
+    return state in "ZX"
+
+
+@pytest.mark.asyncio
+async def test_a_command_is_judged_by_its_exit_status_and_its_orphans_are_killed() -> None:
+    outcome = await cased.run_check({"name": "c", "type": "command", "shell": True,
+                                     "program": "sleep 30 & echo $!; exit 0", "timeout": "20s"})
+    assert outcome["status"] == "pass", outcome
+    pid = int(outcome["evidence"]["stdout"].strip())
+    assert not_running(pid)
