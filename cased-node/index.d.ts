@@ -358,6 +358,16 @@ export declare class Monitor {
    * Rejects with a `validation` error naming a bad field of the recording.
    */
   replay(event: DeploymentEvent, recording: Recording): Promise<Report>
+  /**
+   * Flushes and stops every alert channel of this monitor: untold changes are sent at once
+   * and the channels get up to `graceMs` (default 10000, at most an hour) to deliver;
+   * whatever is still undelivered then is counted as failed, never dropped silently. Call it
+   * (or `await using monitor = new Monitor(...)`, which calls it through
+   * `Symbol.asyncDispose`) before the program exits: a session flushes its own alerts as it
+   * ends, but deliveries under way die with the process. Resolves with the channels'
+   * counters (`delivered`, `failed`, `retries`, ...), summed.
+   */
+  close(graceMs?: number | null): Promise<{ fired: number, deduplicated: number, unrouted: number, resolved: number, escalated: number, notifications: number, delivered: number, failed: number, coalesced: number, retries: number, queued: number, max_queue_depth: number }>
   /** Starts a session and resolves with its final report: the one-call form. */
   run(event: DeploymentEvent): Promise<Report>
 }
@@ -1590,7 +1600,7 @@ export interface Report {
   /** Why. */
   reason: string
   /** Why the session ended. */
-  ended_by: 'cooldown_elapsed' | 'max_duration' | 'unhealthy' | 'error_limit' | 'deployment_failed' | 'cancelled'
+  ended_by: 'cooldown_elapsed' | 'max_duration' | 'unhealthy' | 'error_limit' | 'deployment_failed' | 'cancelled' | 'internal_error'
   /** Wall-clock start, milliseconds since the Unix epoch. */
   started_at_unix_ms: number
   /** How long the session lasted, in milliseconds. */

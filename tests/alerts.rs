@@ -721,6 +721,39 @@ async fn rate_limits_are_honoured_with_retry_after() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_of_u64_max_seconds_fails_that_delivery_and_the_channel_lives_on() {
+    let mut hook = Receiver::start(vec![Reply::Status(
+        503,
+        vec![("retry-after", "18446744073709551615")],
+        "busy",
+    )])
+    .await;
+    let alerts = AlertManager::new(config(json!({
+        "channels": [{"name": "hooks", "type": "webhook", "url": hook.url("/in"), "secret": "k"}],
+        "routes": [{"channels": ["hooks"], "group_wait": "0s", "group_interval": "10ms"}],
+        "delivery": fast_delivery()
+    })))
+    .unwrap();
+    let mut deliveries = alerts.deliveries();
+    alerts.fire(alert(Severity::Critical, "first")).unwrap();
+    hook.next().await;
+    let r = next_final(&mut deliveries).await;
+    assert_eq!(
+        (r.outcome, r.attempts),
+        (DeliveryOutcome::Failed, 1),
+        "{r:?}"
+    );
+    let error = r.error.as_deref().unwrap();
+    assert!(error.contains("beyond the retry budget"), "{error}");
+    // The channel's worker is still there: a later alert is delivered.
+    alerts.fire(alert(Severity::Warning, "second")).unwrap();
+    hook.next().await;
+    let r = next_final(&mut deliveries).await;
+    assert_eq!(r.outcome, DeliveryOutcome::Delivered, "{r:?}");
+    alerts.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_receiver_times_out_and_never_holds_up_other_channels() {
     let mut stuck = Receiver::start(vec![Reply::Hang, Reply::Hang]).await;
     let mut fine = Receiver::start(Vec::new()).await;
@@ -1279,4 +1312,76 @@ async fn shutdown_sends_what_waits_and_then_refuses_alerts() {
         .fire(alert_in(Severity::Warning, "late", None, "d"))
         .unwrap_err();
     assert_eq!(e.kind().code(), "closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_notifier_is_a_failed_delivery_and_its_channel_lives_on() {
+    let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let c = Arc::clone(&calls);
+    let alerts = AlertManager::builder(config(json!({
+        "channels": [{"name": "c", "type": "custom"}],
+        "routes": [{"channels": ["c"], "group_wait": "0s", "group_interval": "10ms"}],
+        "delivery": fast_delivery()
+    })))
+    .notifier(
+        "c",
+        Arc::new(FnNotifier::new("c", move |_| {
+            let first = c.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+            async move {
+                assert!(!first, "boom in the notifier");
+                Ok(())
+            }
+        })),
+    )
+    .build()
+    .unwrap();
+    let mut deliveries = alerts.deliveries();
+    alerts.fire(alert(Severity::Critical, "first")).unwrap();
+    let r = next_final(&mut deliveries).await;
+    assert_eq!(
+        (r.outcome, r.attempts),
+        (DeliveryOutcome::Failed, 1),
+        "{r:?}"
+    );
+    let error = r.error.as_deref().unwrap();
+    assert!(
+        error.contains("the notifier panicked") && error.contains("boom in the notifier"),
+        "{error}"
+    );
+    assert_eq!(alerts.failures().len(), 1);
+    alerts.fire(alert(Severity::Warning, "second")).unwrap();
+    let r = next_final(&mut deliveries).await;
+    assert_eq!(r.outcome, DeliveryOutcome::Delivered, "{r:?}");
+    alerts.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_final_verdict_alert_failure_is_in_the_report() {
+    let hook = Receiver::start(vec![Reply::Status(500, vec![], "down"); 20]).await;
+    let config = cased_core::MonitorConfig::from_value(json!({
+        "schedule": {"intervals": ["20ms"], "max_duration": "20s"},
+        "alerts": {
+            "channels": [{"name": "hooks", "type": "webhook", "url": hook.url("/in"), "secret": "k"}],
+            "routes": [{"channels": ["hooks"], "group_wait": "10ms"}],
+            "delivery": {"max_retries": 2, "initial_backoff": "10ms", "max_backoff": "20ms"}
+        }
+    }))
+    .unwrap();
+    let monitor = cased_core::Monitor::builder(config)
+        .check(cased_core::FnCheck::new("web", || async {
+            cased_core::CheckOutcome::fail("HTTP 503")
+        }))
+        .build()
+        .unwrap();
+    let report = monitor.run(event()).await.unwrap();
+    assert_eq!(report.verdict, cased_core::Verdict::Unhealthy);
+    assert_eq!(report.alerts.len(), 1, "{:?}", report.alerts);
+    assert_eq!(
+        report.alert_failures.len(),
+        1,
+        "{:?}",
+        report.alert_failures
+    );
+    let failure = serde_json::to_value(&report.alert_failures[0]).unwrap();
+    assert!(failure.to_string().contains("500"), "{failure}");
 }

@@ -533,6 +533,52 @@ async fn command_timing_out_is_killed_and_fails() {
     );
 }
 
+/// Whether `pid` is gone or a zombie (killed, not yet reaped by init).
+fn not_running(pid: u64) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X')),
+    }
+}
+
+#[tokio::test]
+async fn command_is_judged_by_its_exit_status_and_its_orphans_are_killed() {
+    // The shell exits at once; the orphan holds stdout open for 30 s. The check must not wait
+    // for it (its timeout is shorter than the orphan's life), and must not leave it running.
+    let o = run(
+        json!({"name": "c", "type": "command", "program": "sleep 30 & echo $!; exit 0",
+                       "shell": true, "timeout": "20s"}),
+    )
+    .await;
+    assert_status(&o, CheckStatus::Pass);
+    let pid: u64 = evidence(&o)["stdout"]
+        .as_str()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(not_running(pid), "the orphan {pid} is still running");
+}
+
+#[tokio::test]
+async fn command_timing_out_kills_its_whole_process_group() {
+    let dir = std::env::temp_dir().join(format!("cased-pg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("child.pid");
+    let script = format!("sleep 30 & echo $! > {}; wait", file.display());
+    let o = run(json!({"name": "c", "type": "command", "program": script, "shell": true, "timeout": "300ms"})).await;
+    assert_fails_with(&o, "timeout");
+    let pid: u64 = std::fs::read_to_string(&file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(not_running(pid), "the shell's child {pid} is still running");
+}
+
 #[tokio::test]
 async fn command_non_zero_exit_fails() {
     let o = run(json!({"name": "c", "type": "command", "program": "false"})).await;

@@ -521,6 +521,31 @@ async fn retry_after_beyond_the_time_budget_fails_at_once_with_the_delay() {
 }
 
 #[tokio::test]
+async fn a_retry_after_of_u64_max_seconds_ends_the_retries_with_a_clear_error() {
+    let mut server = Server::new_async().await;
+    let mock = server
+        .mock("POST", DEPLOYMENTS)
+        .with_status(503)
+        .with_header("retry-after", "18446744073709551615")
+        .with_body(r#"{"message":"maintenance"}"#)
+        .expect(1)
+        .create_async()
+        .await;
+    let err = client_for(&server.url(), 3)
+        .create_deployment(&minimal_event())
+        .await
+        .unwrap_err();
+    mock.assert_async().await;
+    assert_eq!(err.kind(), ErrorKind::Server, "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("maintenance")
+            && text.contains("Retry-After 18446744073709551615s is beyond the retry budget"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn retry_after_as_a_future_http_date_beyond_the_budget() {
     let mut server = Server::new_async().await;
     let when = std::time::SystemTime::now() + Duration::from_secs(7200);

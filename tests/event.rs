@@ -52,6 +52,44 @@ fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Nesting depth
+
+fn nested(levels: usize) -> Value {
+    let mut v = json!({});
+    for _ in 1..levels {
+        v = json!({ "a": v });
+    }
+    v
+}
+
+#[test]
+fn event_metadata_nests_at_most_the_shared_depth_limit() {
+    let limit = cased_core::limits::MAX_JSON_DEPTH;
+    assert!(with("event_metadata", nested(limit)).is_ok());
+    assert_one_problem(
+        with("event_metadata", nested(limit + 1)),
+        "event_metadata",
+        &format!("nested deeper than {limit} levels"),
+    );
+}
+
+#[test]
+fn a_configuration_nests_at_most_the_shared_depth_limit() {
+    let limit = cased_core::limits::MAX_JSON_DEPTH;
+    let config = json!({ "checks": [], "x": nested(limit) });
+    assert_one_problem(
+        cased_core::MonitorConfig::from_value(config.clone()),
+        "config",
+        &format!("nested deeper than {limit} levels"),
+    );
+    assert_one_problem(
+        cased_core::MonitorConfig::from_json(&config.to_string()),
+        "config",
+        &format!("nested deeper than {limit} levels"),
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // JSON shape
 
 #[test]

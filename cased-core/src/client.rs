@@ -212,12 +212,10 @@ impl ClientBuilder {
                 format!("{base:?} is not an absolute http(s) URL"),
             );
         }
-        if self.timeout.is_zero() {
-            p.add("timeout", "must be greater than zero");
-        }
-        if self.connect_timeout.is_zero() {
-            p.add("connect_timeout", "must be greater than zero");
-        }
+        crate::limits::check_timeout(&mut p, "timeout", self.timeout);
+        crate::limits::check_timeout(&mut p, "connect_timeout", self.connect_timeout);
+        crate::limits::check_retry_span(&mut p, "retry.max_backoff", self.retry.max_backoff);
+        crate::limits::check_retry_span(&mut p, "retry.max_elapsed", self.retry.max_elapsed);
         if self.retry.initial_backoff.is_zero()
             || self.retry.initial_backoff > self.retry.max_backoff
         {
@@ -320,9 +318,24 @@ impl Client {
             let delay = failure
                 .retry_after
                 .unwrap_or_else(|| policy.jittered_backoff(retries_done));
-            if started.elapsed() + delay > policy.max_elapsed {
+            // Checked: a `Retry-After` of 2^64 - 1 seconds must end the retries, not panic.
+            if started
+                .elapsed()
+                .checked_add(delay)
+                .is_none_or(|t| t > policy.max_elapsed)
+            {
                 tracing::warn!(attempt, ?delay, error = %failure.error, "retry budget exhausted");
-                return Err(failure.error);
+                let mut error = failure.error;
+                if let (Some(wait), Error::Server { message, .. }) =
+                    (failure.retry_after, &mut error)
+                {
+                    message.push_str(&format!(
+                        " (Retry-After {}s is beyond the retry budget of {})",
+                        wait.as_secs(),
+                        crate::duration::format(policy.max_elapsed)
+                    ));
+                }
+                return Err(error);
             }
             tracing::debug!(attempt, ?delay, error = %failure.error, "retrying deployment event");
             tokio::time::sleep(delay).await;

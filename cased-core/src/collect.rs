@@ -1,11 +1,13 @@
 //! The first stage of a session tick: **collect** what there is to judge — the checks' outcomes
 //! (and their latency and success as samples), what the sources return, and what the caller
 //! pushed. Every fault is an outcome: a check that hangs is an `error` result, a source that
-//! fails or hangs is a [`SourceError`], nothing panics the session.
+//! fails or hangs is a [`SourceError`], and one that panics is caught and reported the same
+//! way: nothing panics the session.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use tokio::time::Instant;
 
 use crate::check::{CheckOutcome, CheckStatus, HealthCheck};
@@ -117,15 +119,20 @@ impl Collector {
             return (out, errors);
         }
         for slot in &mut self.slots {
-            match tokio::time::timeout(
-                self.cap.max(Duration::from_secs(1)),
-                slot.source.lookback(ctx, window),
-            )
-            .await
+            let look = std::panic::AssertUnwindSafe(slot.source.lookback(ctx, window));
+            match tokio::time::timeout(self.cap.max(Duration::from_secs(1)), look.catch_unwind())
+                .await
             {
-                Ok(Ok(Some(p))) => out.extend(p),
-                Ok(Ok(None)) => {}
-                Ok(Err(e)) => errors.push(SourceError {
+                Ok(Ok(Ok(Some(p)))) => out.extend(p),
+                Ok(Ok(Ok(None))) => {}
+                Ok(Err(panic)) => errors.push(SourceError {
+                    source: slot.name.clone(),
+                    message: format!(
+                        "cannot read the pre-deploy window: the source panicked: {}",
+                        crate::error::panic_message(&*panic)
+                    ),
+                }),
+                Ok(Ok(Err(e))) => errors.push(SourceError {
                     source: slot.name.clone(),
                     message: format!("cannot read the pre-deploy window: {e}"),
                 }),
@@ -226,9 +233,20 @@ impl Collector {
 }
 
 async fn poll_one(slot: &mut Slot, ctx: &PollContext, cap: Duration) -> (Polled, Vec<SourceError>) {
-    match tokio::time::timeout(cap, slot.source.poll(ctx)).await {
-        Ok(Ok(p)) => (p, Vec::new()),
-        Ok(Err(e)) => (
+    let poll = std::panic::AssertUnwindSafe(slot.source.poll(ctx)).catch_unwind();
+    match tokio::time::timeout(cap, poll).await {
+        Ok(Err(panic)) => (
+            Polled::default(),
+            vec![SourceError {
+                source: slot.name.clone(),
+                message: format!(
+                    "the poll panicked: {}",
+                    crate::error::panic_message(&*panic)
+                ),
+            }],
+        ),
+        Ok(Ok(Ok(p))) => (p, Vec::new()),
+        Ok(Ok(Err(e))) => (
             Polled::default(),
             vec![SourceError {
                 source: slot.name.clone(),
@@ -278,8 +296,16 @@ impl Pushed {
 async fn run_one(name: Arc<str>, check: Arc<dyn HealthCheck>, cap: Duration) -> CheckResult {
     let limit = check.timeout().map_or(cap, |t| t.min(cap));
     let started = Instant::now();
-    let outcome = match tokio::time::timeout(limit, check.check()).await {
-        Ok(o) => o,
+    // A panicking check is an `error` outcome of that check; the session goes on.
+    let run = std::panic::AssertUnwindSafe(check.check()).catch_unwind();
+    let outcome = match tokio::time::timeout(limit, run).await {
+        Ok(Ok(o)) => o,
+        Ok(Err(panic)) => {
+            let message = crate::error::panic_message(&*panic);
+            CheckOutcome::error(format!("the check panicked: {message}"))
+                .with_evidence(serde_json::json!({"error": "panic", "panic": message}))
+                .with_latency(started.elapsed())
+        }
         Err(_) => CheckOutcome::error(format!(
             "the check did not finish within {} ms",
             limit.as_millis()

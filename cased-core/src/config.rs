@@ -55,6 +55,9 @@ impl MonitorConfig {
         if !value.is_object() {
             return Err(Error::invalid("config", "must be an object"));
         }
+        if crate::limits::json_depth(&value) > crate::limits::MAX_JSON_DEPTH {
+            return Err(Error::invalid("config", crate::limits::too_deep_message()));
+        }
         let config: Self = serde_path_to_error::deserialize(value).map_err(path_error)?;
         config.check()?;
         Ok(config)
@@ -65,6 +68,11 @@ impl MonitorConfig {
     /// # Errors
     /// As [`MonitorConfig::from_value`], plus malformed JSON.
     pub fn from_json(text: &str) -> Result<Self> {
+        if let Ok(value) = serde_json::from_str::<Value>(text)
+            && crate::limits::json_depth(&value) > crate::limits::MAX_JSON_DEPTH
+        {
+            return Err(Error::invalid("config", crate::limits::too_deep_message()));
+        }
         let mut de = serde_json::Deserializer::from_str(text);
         let config: Self = serde_path_to_error::deserialize(&mut de).map_err(path_error)?;
         config.check()?;

@@ -683,6 +683,12 @@ fn check_ref(s: &str, p: &mut Problems) {
 }
 
 fn check_metadata(m: &Map<String, Value>, p: &mut Problems) {
+    // `m` is one level; a value nested too deep is refused before it is serialized.
+    let depth = 1 + m.values().map(crate::limits::json_depth).max().unwrap_or(0);
+    if depth > crate::limits::MAX_JSON_DEPTH {
+        p.add("event_metadata", crate::limits::too_deep_message());
+        return;
+    }
     for key in ["environment", "correlation_id"] {
         match m.get(key) {
             None | Some(Value::String(_)) => {}

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::alert::{AlertManager, InAppStream, Notifier};
+use crate::alert::{AlertManager, AlertStats, InAppStream, Notifier};
 use crate::check::HealthCheck;
 use crate::collect::Collector;
 use crate::config::MonitorConfig;
@@ -176,6 +176,40 @@ impl Monitor {
     #[must_use]
     pub fn alert_manager(&self) -> Option<AlertManager> {
         self.inner.alerts.lock().expect("alerts lock").clone()
+    }
+
+    /// Flushes and stops every alert channel of this monitor (the shared one and those of
+    /// sessions started with their own notifiers): untold changes are sent at once and the
+    /// channels get up to `grace` (at most an hour) to deliver; whatever is still undelivered
+    /// then is reported as failed (in the returned counters and the delivery stream), never
+    /// dropped silently. Call it before the program exits — sessions that end flush their own
+    /// alerts, but a process that exits kills deliveries still under way. A session started
+    /// afterwards gets fresh channels. Returns the counters of all the channels, summed.
+    pub async fn close(&self, grace: Duration) -> AlertStats {
+        let mut managers: Vec<AlertManager> = self
+            .inner
+            .session_alerts
+            .lock()
+            .expect("session alerts lock")
+            .drain(..)
+            .collect();
+        managers.extend(self.inner.alerts.lock().expect("alerts lock").take());
+        let all = futures::future::join_all(managers.iter().map(|m| m.shutdown(grace))).await;
+        all.into_iter().fold(AlertStats::default(), |mut t, s| {
+            t.fired += s.fired;
+            t.deduplicated += s.deduplicated;
+            t.unrouted += s.unrouted;
+            t.resolved += s.resolved;
+            t.escalated += s.escalated;
+            t.notifications += s.notifications;
+            t.delivered += s.delivered;
+            t.failed += s.failed;
+            t.coalesced += s.coalesced;
+            t.retries += s.retries;
+            t.queued += s.queued;
+            t.max_queue_depth = t.max_queue_depth.max(s.max_queue_depth);
+            t
+        })
     }
 
     /// The names of the checks each tick runs.
@@ -422,6 +456,7 @@ impl MonitorBuilder {
                 alerts_config: self.config.alerts,
                 notifiers: self.notifiers,
                 alerts: std::sync::Mutex::new(None),
+                session_alerts: std::sync::Mutex::new(Vec::new()),
             }),
         })
     }

@@ -108,6 +108,8 @@ pub(crate) struct Plan {
     pub(crate) notifiers: Vec<(String, Arc<dyn Notifier>)>,
     /// Built inside the runtime at the first `start` (its delivery tasks need one).
     pub(crate) alerts: std::sync::Mutex<Option<AlertManager>>,
+    /// The alert managers of sessions started with their own notifiers, for `Monitor::close`.
+    pub(crate) session_alerts: std::sync::Mutex<Vec<AlertManager>>,
 }
 
 impl Plan {
@@ -147,7 +149,12 @@ impl Plan {
         for (name, n) in notifiers {
             b = b.notifier(name.clone(), Arc::clone(n));
         }
-        Ok(Some(b.build()?))
+        let manager = b.build()?;
+        let mut kept = self.session_alerts.lock().expect("session alerts lock");
+        // Managers already shut down (their monitor was closed) are forgotten.
+        kept.retain(|m| !m.is_closed());
+        kept.push(manager.clone());
+        Ok(Some(manager))
     }
 
     /// A fresh detector set for one session (validated when the monitor was built).

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use futures::Stream;
+use futures::{FutureExt, Stream};
 use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
 
@@ -531,7 +531,25 @@ impl SessionTask {
             // Run once each: boxed, so the task's future is only as large as the tick loop.
             Box::pin(self.begin()).await;
             Box::pin(self.choose_baselines()).await;
-            let end = self.ticking().await;
+            // A panic anywhere in the pipeline (a detector, a stage) ends the session with an
+            // inconclusive verdict and a report, instead of leaving `wait()` pending forever.
+            let end = match std::panic::AssertUnwindSafe(self.ticking())
+                .catch_unwind()
+                .await
+            {
+                Ok(end) => end,
+                Err(panic) => {
+                    let message = crate::error::panic_message(&*panic);
+                    tracing::error!(panic = %message, "the session panicked; it ends inconclusive");
+                    (
+                        EndReason::InternalError,
+                        self.judged(
+                            Verdict::Inconclusive,
+                            &format!("cased failed while monitoring: {message}"),
+                        ),
+                    )
+                }
+            };
             Box::pin(self.finish(end)).await;
         };
         tracing::Instrument::instrument(run, span)
@@ -828,8 +846,21 @@ impl SessionTask {
             std::mem::take(&mut *self.shared.pending.lock().expect("pending lock")),
             &mut collected.polled,
         );
-        // detect
-        let mut findings = self.detect(&collected.polled);
+        // detect (a panicking detector loses this tick's findings, noted in the report)
+        let polled = &collected.polled;
+        let detected =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.detect(polled)));
+        let mut findings = detected.unwrap_or_else(|panic| {
+            let note = format!(
+                "a detector panicked: {}",
+                crate::error::panic_message(&*panic)
+            );
+            tracing::error!(tick = self.tick, "{note}");
+            if !self.notes.contains(&note) {
+                self.notes.push(note);
+            }
+            Vec::new()
+        });
         for f in &mut findings {
             f.tick = Some(self.tick);
         }
@@ -1057,6 +1088,11 @@ impl SessionTask {
             .verdict(&judgement, &self.findings)
             .into_iter()
             .collect();
+        // The report holds the outcome of every alert of the session, the verdict's included.
+        if let Some(m) = self.alerts.manager() {
+            m.flush_group(self.alerts.group(), crate::limits::ALERT_FLUSH_GRACE)
+                .await;
+        }
         let last = self.publish(Vec::new(), Vec::new(), judgement.clone(), None, Vec::new());
         self.persist(&last, &records).await;
         let metrics = self

@@ -54,6 +54,9 @@ pub enum EndReason {
     DeploymentFailed,
     /// The deployment or the caller cancelled the session.
     Cancelled,
+    /// cased itself failed while monitoring (a panic inside the session was caught); the
+    /// verdict is `inconclusive` and the reason carries the message.
+    InternalError,
 }
 
 /// The deployment a session watches, as shown in updates.

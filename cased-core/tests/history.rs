@@ -946,3 +946,23 @@ async fn a_database_from_a_newer_cased_is_refused_untouched() {
         ErrorKind::Storage
     );
 }
+
+#[tokio::test]
+async fn an_event_nested_to_the_depth_limit_reads_back_from_history() {
+    // Everything cased accepts must read back: the report wraps the event's metadata in a few
+    // more levels, and the JSON reader stops at 128.
+    let store = SqliteHistory::in_memory().unwrap();
+    let f = Fixture::new("D", "acme/shop", "prod", JAN1, Some(Verdict::Healthy));
+    let mut report = f.report(Verdict::Healthy);
+    let mut deep = serde_json::json!({});
+    for _ in 1..cased_core::limits::MAX_JSON_DEPTH {
+        deep = serde_json::json!({ "a": deep });
+    }
+    report.event = DeploymentEvent::from_value(
+        serde_json::json!({"deployment_request": "d", "event_metadata": deep}),
+    )
+    .unwrap();
+    store.record_report(&report).await.unwrap();
+    assert_eq!(store.report("D").await.unwrap().unwrap(), report);
+    assert_eq!(store.event("D").await.unwrap().unwrap(), report.event);
+}

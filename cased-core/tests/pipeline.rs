@@ -618,3 +618,56 @@ async fn a_source_that_fails_is_reported_and_never_stops_the_session() {
         report.notes
     );
 }
+
+/// A source that panics in every call.
+#[derive(Debug)]
+struct Panicking;
+
+#[async_trait::async_trait]
+impl Source for Panicking {
+    async fn poll(&mut self, _: &PollContext) -> cased_core::Result<Polled> {
+        panic!("boom in poll")
+    }
+
+    async fn lookback(
+        &mut self,
+        _: &PollContext,
+        _: Duration,
+    ) -> cased_core::Result<Option<Polled>> {
+        panic!("boom in lookback")
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_source_that_panics_is_reported_and_never_stops_the_session() {
+    let config = MonitorConfig::from_value(serde_json::json!({
+        "schedule": {"intervals": ["1s"], "cooldown": "5s"},
+        "verdict": {"min_samples": 2}
+    }))
+    .unwrap();
+    let monitor = Monitor::builder(config)
+        .source(SourcePlan::new("bad", None, || {
+            Box::new(Panicking) as Box<dyn Source>
+        }))
+        .check(FnCheck::new("web", || async { CheckOutcome::pass("ok") }))
+        .build()
+        .unwrap();
+    let report = tokio::time::timeout(Duration::from_secs(3600), monitor.run(event()))
+        .await
+        .expect("the session reached a verdict")
+        .unwrap();
+    assert_eq!(report.verdict, Verdict::Healthy, "{}", report.reason);
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("the poll panicked: boom in poll")),
+        "{:?}",
+        report.notes
+    );
+    assert!(
+        report.notes.iter().any(|n| n.contains("boom in lookback")),
+        "{:?}",
+        report.notes
+    );
+}

@@ -602,3 +602,38 @@ async fn a_baseline_store_makes_one_deployment_the_baseline_of_the_next() {
     );
     assert_eq!(second.verdict, Verdict::Healthy, "{}", second.reason);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_check_is_an_error_outcome_and_the_session_reaches_a_verdict() {
+    let boom = FnCheck::new("web", || async {
+        if true {
+            panic!("boom in the check");
+        }
+        CheckOutcome::pass("unreachable")
+    });
+    let monitor = Monitor::builder(MonitorConfig::default())
+        .check(boom)
+        .check(FnCheck::new("db", || async { CheckOutcome::pass("ok") }))
+        .build()
+        .unwrap();
+    // Under the paused clock a session that never ends fails here at once (virtual time).
+    let report = tokio::time::timeout(
+        Duration::from_secs(3 * 3600),
+        monitor.run(event(DeploymentStatus::Running)),
+    )
+    .await
+    .expect("the session reached a verdict")
+    .unwrap();
+    // Every run of the check panicked: each is an `error` (the monitor's fault, not the
+    // service's), so the error limit ends the session inconclusive — with a report.
+    assert_eq!(report.ended_by, EndReason::ErrorLimit);
+    assert_eq!(report.verdict, Verdict::Inconclusive);
+    for tick in &report.ticks {
+        let web = tick.checks.iter().find(|c| &*c.name == "web").unwrap();
+        assert_eq!(web.status, CheckStatus::Error);
+        assert_eq!(web.message, "the check panicked: boom in the check");
+        assert_eq!(web.evidence["panic"], "boom in the check");
+        let db = tick.checks.iter().find(|c| &*c.name == "db").unwrap();
+        assert_eq!(db.status, CheckStatus::Pass);
+    }
+}

@@ -24,3 +24,19 @@ pub mod monitor;
 pub mod report;
 pub mod session;
 pub mod update;
+
+/// Gives `Monitor` a `Symbol.asyncDispose` method (`await using`) that awaits `close()`, where
+/// the runtime knows the symbol (Node ≥ 20.4 with the proposal, every Node 22+ defines it).
+#[napi_derive::napi(module_exports)]
+pub fn install_dispose(
+    exports: napi::bindgen_prelude::Object<'_>,
+    env: napi::Env,
+) -> napi::Result<()> {
+    use napi::bindgen_prelude::{Function, JsObjectValue, Unknown};
+    let install: Function<'_, Unknown<'_>, ()> = env.run_script(
+        "(function (M) { if (typeof Symbol.asyncDispose === 'symbol') \
+         Object.defineProperty(M.prototype, Symbol.asyncDispose, { configurable: true, writable: true, \
+         value: function () { return this.close().then(function () {}) } }) })",
+    )?;
+    install.call(exports.get_named_property::<Unknown<'_>>("Monitor")?)
+}

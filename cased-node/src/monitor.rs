@@ -225,6 +225,37 @@ impl Monitor {
         )
     }
 
+    /// Flushes and stops every alert channel of this monitor: untold changes are sent at once
+    /// and the channels get up to `graceMs` (default 10000, at most an hour) to deliver;
+    /// whatever is still undelivered then is counted as failed, never dropped silently. Call it
+    /// (or `await using monitor = new Monitor(...)`, which calls it through
+    /// `Symbol.asyncDispose`) before the program exits: a session flushes its own alerts as it
+    /// ends, but deliveries under way die with the process. Resolves with the channels'
+    /// counters (`delivered`, `failed`, `retries`, ...), summed.
+    #[napi(
+        ts_args_type = "graceMs?: number | null",
+        ts_return_type = "Promise<{ fired: number, deduplicated: number, unrouted: number, resolved: number, escalated: number, notifications: number, delivered: number, failed: number, coalesced: number, retries: number, queued: number, max_queue_depth: number }>"
+    )]
+    pub fn close<'env>(
+        &self,
+        env: &'env Env,
+        grace_ms: Option<f64>,
+    ) -> Result<PromiseRaw<'env, Json>> {
+        let grace = std::time::Duration::try_from_secs_f64(grace_ms.unwrap_or(10_000.0) / 1000.0)
+            .map_err(|_| {
+            napi::Error::new(
+                napi::Status::InvalidArg,
+                "graceMs must be a non-negative number of milliseconds",
+            )
+        })?;
+        let monitor = self.inner.clone();
+        env.spawn_future_with_callback(async move { Ok(monitor.close(grace).await) }, |_, stats| {
+            Ok(Json(
+                serde_json::to_string(&stats).unwrap_or_else(|_| "{}".to_owned()),
+            ))
+        })
+    }
+
     /// Starts a session and resolves with its final report: the one-call form.
     #[napi(ts_return_type = "Promise<Report>")]
     pub fn run<'env>(

@@ -266,7 +266,7 @@ pub struct Report {
     /// Why the session ended.
     #[napi(
         js_name = "ended_by",
-        ts_type = "'cooldown_elapsed' | 'max_duration' | 'unhealthy' | 'error_limit' | 'deployment_failed' | 'cancelled'"
+        ts_type = "'cooldown_elapsed' | 'max_duration' | 'unhealthy' | 'error_limit' | 'deployment_failed' | 'cancelled' | 'internal_error'"
     )]
     pub ended_by: String,
     /// Wall-clock start, milliseconds since the Unix epoch.

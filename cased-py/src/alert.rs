@@ -81,7 +81,13 @@ pub(crate) fn verify_webhook_signature(
     let tolerance = seconds("tolerance", tolerance)?;
     let now = match now {
         None => SystemTime::now(),
-        Some(s) => UNIX_EPOCH + seconds("now", s)?,
+        Some(s) => UNIX_EPOCH.checked_add(seconds("now", s)?).ok_or_else(|| {
+            PyErr::from(CoreError::invalid(
+                "webhook verification",
+                "now",
+                format!("{s} is beyond the clock's range"),
+            ))
+        })?,
     };
     alert::verify_webhook_signature(
         secret,

@@ -101,6 +101,9 @@ fn returned(value: &Bound<'_, PyAny>) -> Result<(CheckOutcome, bool), String> {
         let kind = value.get_type().name().map_err(|e| e.to_string())?;
         return Err(format!("expected {SHAPE}, got {kind}"));
     }
+    if let Some(problem) = crate::guard::message(value).map_err(|e| e.to_string())? {
+        return Err(problem);
+    }
     let Value::Object(mut map) =
         depythonize::<Value>(value).map_err(|e| format!("not JSON-compatible: {e}"))?
     else {
@@ -191,6 +194,7 @@ pub(crate) fn run_check<'py>(config: &Bound<'py, PyAny>) -> PyResult<Bound<'py, 
 #[pyfunction]
 pub(crate) fn _run_check<'py>(config: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = config.py();
+    crate::guard::check("check", "config", config)?;
     let value: Value = depythonize(config).map_err(|e| {
         pyo3::exceptions::PyTypeError::new_err(format!(
             "config: {e} (expected a JSON-compatible value)"

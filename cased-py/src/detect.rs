@@ -24,6 +24,7 @@ use crate::errors::CoreError;
 
 /// A value JSON can hold, or `TypeError` naming `what`.
 fn json_arg(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+    crate::guard::check("detector", what, obj)?;
     depythonize(obj).map_err(|e| {
         pyo3::exceptions::PyTypeError::new_err(format!(
             "{what}: {e} (expected a JSON-compatible mapping)"

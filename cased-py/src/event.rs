@@ -21,6 +21,7 @@ pub(crate) struct PyDeploymentEvent {
 
 /// A Python value as JSON; a value JSON cannot hold raises `TypeError` naming `field`.
 fn to_json(field: &str, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+    crate::guard::check("deployment event", field, obj)?;
     depythonize(obj).map_err(|e| {
         PyTypeError::new_err(format!("{field}: {e} (expected a JSON-compatible value)"))
     })

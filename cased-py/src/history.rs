@@ -55,8 +55,11 @@ macro_rules! query {
 fn filter(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<DeploymentFilter> {
     match kwargs {
         None => Ok(DeploymentFilter::all()),
-        Some(k) => depythonize(k.as_any())
-            .map_err(|e| CoreError::invalid("deployment filter", "filter", e).into()),
+        Some(k) => {
+            crate::guard::check("deployment filter", "filter", k.as_any())?;
+            depythonize(k.as_any())
+                .map_err(|e| CoreError::invalid("deployment filter", "filter", e).into())
+        }
     }
 }
 

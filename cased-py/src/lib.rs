@@ -8,6 +8,7 @@ mod client;
 mod detect;
 mod errors;
 mod event;
+mod guard;
 mod history;
 mod logging;
 mod metrics;

@@ -230,11 +230,14 @@ impl PyMonitor {
     ) -> PyResult<Self> {
         let value: Value = match config {
             None => Value::Object(serde_json::Map::new()),
-            Some(c) => depythonize(c).map_err(|e| {
-                pyo3::exceptions::PyTypeError::new_err(format!(
-                    "config: {e} (expected a JSON-compatible mapping)"
-                ))
-            })?,
+            Some(c) => {
+                crate::guard::check("monitor config", "config", c)?;
+                depythonize(c).map_err(|e| {
+                    pyo3::exceptions::PyTypeError::new_err(format!(
+                        "config: {e} (expected a JSON-compatible mapping)"
+                    ))
+                })?
+            }
         };
         let config = py
             .detach(move || MonitorConfig::from_value(value))
@@ -423,6 +426,7 @@ impl PyMonitor {
         recording: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let event = event_arg(event)?;
+        crate::guard::check("recording", "recording", recording)?;
         let value: Value = depythonize(recording).map_err(|e| {
             pyo3::exceptions::PyTypeError::new_err(format!(
                 "recording: {e} (expected a JSON-compatible mapping)"
@@ -436,6 +440,47 @@ impl PyMonitor {
             let report = monitor.replay(event, recording).await.map_err(CoreError)?;
             Ok(crate::session::ReportOut(report))
         })
+    }
+
+    /// Flushes and stops every alert channel of this monitor: a coroutine (from `cased._aio`)
+    /// resolving to the channels' counters (see `cased_core::Monitor::close`).
+    #[pyo3(signature = (grace=10.0))]
+    fn close<'py>(slf: &Bound<'py, Self>, grace: f64) -> PyResult<Bound<'py, PyAny>> {
+        static GLUE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        GLUE.import(slf.py(), "cased._aio", "call")?
+            .call1((slf.getattr("_close")?, grace))
+    }
+
+    /// The asyncio future of `close`; called by the coroutine above.
+    fn _close<'py>(&self, py: Python<'py>, grace: f64) -> PyResult<Bound<'py, PyAny>> {
+        let grace = std::time::Duration::try_from_secs_f64(grace).map_err(|_| {
+            CoreError::invalid(
+                "monitor close",
+                "grace",
+                format!("must be a non-negative number of seconds, got {grace}"),
+            )
+        })?;
+        let monitor = self.plan.clone();
+        crate::aio::future_into_py(py, async move {
+            let stats = monitor.close(grace).await;
+            Python::attach(|py| Ok(pythonize(py, &stats)?.unbind()))
+        })
+    }
+
+    /// `async with Monitor(...) as monitor:` closes it (flushing its alerts) on the way out.
+    fn __aenter__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        static GLUE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        GLUE.import(slf.py(), "cased._aio", "enter")?.call1((slf,))
+    }
+
+    /// See `__aenter__`.
+    fn __aexit__<'py>(
+        slf: &Bound<'py, Self>,
+        _exc_type: &Bound<'py, PyAny>,
+        _exc: &Bound<'py, PyAny>,
+        _tb: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        Self::close(slf, 10.0)
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {

@@ -12,6 +12,7 @@ use crate::errors::CoreError;
 
 /// A JSON-compatible value, or `TypeError` naming `what`.
 fn json(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+    crate::guard::check("report", what, obj)?;
     depythonize(obj).map_err(|e| {
         pyo3::exceptions::PyTypeError::new_err(format!(
             "{what}: {e} (expected a JSON-compatible value)"

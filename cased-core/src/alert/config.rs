@@ -299,9 +299,9 @@ impl DeliveryConfig {
     }
 
     fn check(&self, at: &str, p: &mut Problems) {
-        if self.timeout.is_zero() {
-            p.add(format!("{at}.timeout"), "must be greater than zero");
-        }
+        crate::limits::check_timeout(p, format!("{at}.timeout"), self.timeout);
+        crate::limits::check_retry_span(p, format!("{at}.max_backoff"), self.max_backoff);
+        crate::limits::check_retry_span(p, format!("{at}.max_elapsed"), self.max_elapsed);
         if self.initial_backoff.is_zero() || self.initial_backoff > self.max_backoff {
             p.add(
                 format!("{at}.initial_backoff"),
@@ -525,6 +525,13 @@ impl AlertsConfig {
             if r.group_interval.is_zero() {
                 p.add(format!("{at}.group_interval"), "must be greater than zero");
             }
+            for (key, d) in [
+                ("group_wait", r.group_wait),
+                ("group_interval", r.group_interval),
+                ("repeat_interval", r.repeat_interval),
+            ] {
+                crate::limits::check_span(&mut p, format!("{at}.{key}"), d);
+            }
             if r.repeat_interval < r.group_interval {
                 p.add(
                     format!("{at}.repeat_interval"),
@@ -546,6 +553,7 @@ impl AlertsConfig {
             if e.after.is_zero() {
                 p.add(format!("{at}.after"), "must be greater than zero");
             }
+            crate::limits::check_span(&mut p, format!("{at}.after"), e.after);
         }
         p.finish("alerts configuration")
     }

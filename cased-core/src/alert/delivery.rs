@@ -13,7 +13,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use futures::Stream;
+use futures::{FutureExt, Stream};
 use serde::Serialize;
 use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
@@ -372,6 +372,43 @@ impl ChannelQueue {
         }
     }
 
+    /// Whether a notification of `group_key` is queued or in flight here.
+    pub(crate) fn has_pending(&self, group_key: &str) -> bool {
+        let s = self.state.lock().expect("queue lock");
+        s.items.iter().any(|n| n.group_key == group_key)
+            || s.in_flight
+                .as_ref()
+                .is_some_and(|n| n.group_key == group_key)
+            || s.digest
+                .as_ref()
+                .is_some_and(|d| d.coalesced_groups.iter().any(|g| g == group_key))
+    }
+
+    /// Reports the notifications of `group_key` still queued or in flight as failed (after a
+    /// flush's grace) and drops them; the worker does not report an abandoned one again.
+    pub(crate) fn abandon_group(&self, group_key: &str, why: &str) {
+        let left: Vec<Notification> = {
+            let mut s = self.state.lock().expect("queue lock");
+            let mut v = Vec::new();
+            if s.in_flight
+                .as_ref()
+                .is_some_and(|n| n.group_key == group_key)
+            {
+                v.extend(s.in_flight.take());
+            }
+            let (mine, rest): (VecDeque<_>, VecDeque<_>) =
+                s.items.drain(..).partition(|n| n.group_key == group_key);
+            s.items = rest;
+            v.extend(mine);
+            v
+        };
+        for n in left {
+            let mut r = DeliveryReport::new(&self.name, &n, DeliveryOutcome::Failed);
+            r.error = Some(why.to_owned());
+            self.reporter.report(r);
+        }
+    }
+
     /// The channel's task: takes notifications in order and delivers each.
     pub(crate) async fn run(self: Arc<Self>) {
         loop {
@@ -407,14 +444,19 @@ impl ChannelQueue {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            let result =
-                match tokio::time::timeout(self.config.timeout, self.notifier.notify(n)).await {
-                    Ok(r) => r,
-                    Err(_) => Err(NotifyError::retryable(format!(
-                        "no answer within {} (attempt timeout)",
-                        crate::duration::format(self.config.timeout)
-                    ))),
-                };
+            // A panicking notifier is a failed delivery; the channel's worker lives on.
+            let notify = std::panic::AssertUnwindSafe(self.notifier.notify(n)).catch_unwind();
+            let result = match tokio::time::timeout(self.config.timeout, notify).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(panic)) => Err(NotifyError::permanent(format!(
+                    "the notifier panicked: {}",
+                    crate::error::panic_message(&*panic)
+                ))),
+                Err(_) => Err(NotifyError::retryable(format!(
+                    "no answer within {} (attempt timeout)",
+                    crate::duration::format(self.config.timeout)
+                ))),
+            };
             let error = match result {
                 Ok(()) => {
                     let mut r = DeliveryReport::new(&self.name, n, DeliveryOutcome::Delivered);
@@ -438,8 +480,20 @@ impl ChannelQueue {
             let delay = error
                 .retry_after()
                 .unwrap_or_else(|| policy.jittered_backoff(retries_done));
-            if started.elapsed() + delay > policy.max_elapsed {
-                return give_up(&error);
+            // Checked: a `Retry-After` of 2^64 - 1 seconds gives up, never panics the worker.
+            if started
+                .elapsed()
+                .checked_add(delay)
+                .is_none_or(|t| t > policy.max_elapsed)
+            {
+                let mut r = give_up(&error);
+                r.error = Some(format!(
+                    "{} (the receiver asked to retry in {}, beyond the retry budget of {})",
+                    error.message(),
+                    crate::duration::format(delay),
+                    crate::duration::format(policy.max_elapsed)
+                ));
+                return r;
             }
             let mut r = give_up(&error);
             r.outcome = DeliveryOutcome::Retrying;

@@ -484,6 +484,45 @@ impl AlertManager {
         }
     }
 
+    /// Sends the untold changes of one deployment's groups (`group_key`, its correlation id) at
+    /// once, ignoring group waits, and waits up to `grace` for every channel to finish their
+    /// notifications (delivered, or failed after their retries). What is still queued or in
+    /// flight then is reported as failed — never dropped silently. Sessions call it as they end,
+    /// so their report holds the outcome of every alert they fired.
+    pub async fn flush_group(&self, group_key: &str, grace: Duration) {
+        if self.inner.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        // Subscribed first: no outcome between the check and the wait is missed.
+        let mut deliveries = self.deliveries();
+        let out = self
+            .inner
+            .router
+            .lock()
+            .expect("router lock")
+            .flush_group(group_key, Instant::now());
+        self.inner.dispatch(out);
+        let grace = grace.min(crate::limits::MAX_TIMEOUT);
+        let deadline = Instant::now() + grace;
+        loop {
+            if !self.inner.channels.iter().any(|c| c.has_pending(group_key)) {
+                return;
+            }
+            match tokio::time::timeout_at(deadline, deliveries.next()).await {
+                Ok(Some(_)) => {}
+                Ok(None) => return,
+                Err(_) => break,
+            }
+        }
+        let why = format!(
+            "not delivered within the {} grace given to a deployment's alerts as its session ends",
+            crate::duration::format(grace)
+        );
+        for c in &self.inner.channels {
+            c.abandon_group(group_key, &why);
+        }
+    }
+
     /// Stops taking alerts, sends every group with untold changes at once (ignoring group
     /// waits), and lets the channels deliver for up to `grace`; what is still undelivered then is
     /// reported as failed. Ends the delivery and in-app streams. Idempotent.
@@ -498,7 +537,7 @@ impl AlertManager {
         let _ = self.inner.stop.send(true);
         let tasks: Vec<JoinHandle<()>> =
             std::mem::take(&mut *self.inner.tasks.lock().expect("tasks lock"));
-        let deadline = Instant::now() + grace;
+        let deadline = Instant::now() + grace.min(crate::limits::MAX_TIMEOUT);
         for t in tasks {
             let abort = t.abort_handle();
             if tokio::time::timeout_at(deadline, t).await.is_err() {
@@ -513,6 +552,12 @@ impl AlertManager {
         }
         self.inner.reporter.close();
         self.stats()
+    }
+
+    /// Whether [`Self::shutdown`] was called.
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn ensure_open(&self) -> Result<()> {

@@ -387,6 +387,18 @@ impl Router {
     }
 
     /// Flushes every group with something untold, ignoring the timers (at shutdown).
+    /// Like [`Self::flush_all`], for the groups of one group key (one deployment) only.
+    pub(crate) fn flush_group(&mut self, group_key: &str, now: Instant) -> Vec<Outgoing> {
+        let mut gids: Vec<GroupId> = self
+            .groups
+            .iter()
+            .filter(|(k, g)| &*k.1 == group_key && g.alerts.values().any(|e| e.dirty))
+            .map(|(k, _)| k.clone())
+            .collect();
+        gids.sort();
+        gids.iter().filter_map(|gid| self.flush(gid, now)).collect()
+    }
+
     pub(crate) fn flush_all(&mut self, now: Instant) -> Vec<Outgoing> {
         let mut gids: Vec<GroupId> = self
             .groups

@@ -7,8 +7,11 @@
 //! The program is executed directly, never through a shell, unless `shell: true`: then
 //! `program` is a script for `/bin/sh -c` and `args` must be empty. Standard input is empty;
 //! up to [`MAX_OUTPUT_BYTES`] of each of stdout and stderr are kept (the rest is read and
-//! dropped so the program never blocks on a full pipe). On timeout the program is killed
-//! (SIGKILL; programs it started itself are not) and the check fails. A program that cannot
+//! dropped so the program never blocks on a full pipe). The program runs in a process group of
+//! its own: on timeout, or when the check is dropped, the whole group is killed (SIGKILL, the
+//! programs it started included) and a timeout fails the check. The check is judged by the
+//! program's own exit status as soon as it exits: what it left running in the background
+//! (`sleep 30 &`) is killed then, never waited for. A program that cannot
 //! be started (missing, not executable) is an `error`: the check could not run.
 
 use std::time::Duration;
@@ -107,6 +110,32 @@ pub struct CommandCheck {
     stderr_regex: Option<regex::Regex>,
 }
 
+/// The process group of a running command (its leader's pid), killed once: explicitly, or
+/// when the check is dropped before the program ended.
+struct Group(Option<u32>);
+
+impl Group {
+    /// Kills every process of the group (SIGKILL); later calls do nothing. Through `kill(1)`:
+    /// the crate has no unsafe code, and std has no `killpg`. A group already gone is fine.
+    fn kill(&mut self) {
+        let Some(pgid) = self.0.take() else { return };
+        if cfg!(unix) {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pgid}")])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 async fn read_capped<R: AsyncRead + Unpin>(pipe: Option<R>) -> Vec<u8> {
     let Some(mut pipe) = pipe else {
         return Vec::new();
@@ -143,9 +172,7 @@ impl CommandCheck {
                 "must be empty with `shell: true` (write the arguments into the script)",
             );
         }
-        if config.timeout.is_zero() {
-            p.add("timeout", "must be greater than zero");
-        }
+        crate::limits::check_timeout(&mut p, "timeout", config.timeout);
         let mut compile = |field: &str, r: &Option<String>| {
             r.as_ref().and_then(|r| match regex::Regex::new(r) {
                 Ok(r) => Some(r),
@@ -186,7 +213,7 @@ impl HealthCheck for CommandCheck {
         self.config.category.unwrap_or(CheckCategory::Availability)
     }
     fn timeout(&self) -> Option<Duration> {
-        Some(self.config.timeout + TIMEOUT_GRACE)
+        Some(self.config.timeout.saturating_add(TIMEOUT_GRACE))
     }
     async fn check(&self) -> CheckOutcome {
         let c = &self.config;
@@ -207,6 +234,8 @@ impl HealthCheck for CommandCheck {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
+        #[cfg(unix)]
+        cmd.process_group(0);
         let mut child = match cmd.spawn() {
             Ok(child) => child,
             Err(e) => {
@@ -222,15 +251,22 @@ impl HealthCheck for CommandCheck {
             }
         };
         let pid = child.id();
+        let mut group = Group(pid);
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        // The pipes are read on their own tasks: they end when every writer is gone, which the
+        // group kill after the program's exit ensures.
+        let out_task = tokio::spawn(read_capped(stdout));
+        let err_task = tokio::spawn(read_capped(stderr));
         let ran = tokio::time::timeout(c.timeout, async {
-            let (out, err, status) =
-                tokio::join!(read_capped(stdout), read_capped(stderr), child.wait());
-            (out, err, status)
+            let status = child.wait().await;
+            group.kill();
+            let (out, err) = tokio::join!(out_task, err_task);
+            (out.unwrap_or_default(), err.unwrap_or_default(), status)
         })
         .await;
         let (out, err, status) = match ran {
             Err(_) => {
+                group.kill();
                 let _ = child.start_kill();
                 let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
                 let latency = started.elapsed();

@@ -85,9 +85,7 @@ impl DnsCheck {
         {
             p.add("host", format!("{:?} is not a host name", config.host));
         }
-        if config.timeout.is_zero() {
-            p.add("timeout", "must be greater than zero");
-        }
+        crate::limits::check_timeout(&mut p, "timeout", config.timeout);
         p.finish(&format!("dns check {:?}", config.name))?;
         Ok(Self { config })
     }
@@ -102,7 +100,7 @@ impl HealthCheck for DnsCheck {
         self.config.category.unwrap_or(CheckCategory::Dependency)
     }
     fn timeout(&self) -> Option<Duration> {
-        Some(self.config.timeout + TIMEOUT_GRACE)
+        Some(self.config.timeout.saturating_add(TIMEOUT_GRACE))
     }
     async fn check(&self) -> CheckOutcome {
         let c = &self.config;

@@ -439,9 +439,7 @@ impl HttpCheck {
                 ),
             }
         }
-        if config.timeout.is_zero() {
-            p.add("timeout", "must be greater than zero");
-        }
+        crate::limits::check_timeout(&mut p, "timeout", config.timeout);
         if config.max_body_bytes == 0 {
             p.add("max_body_bytes", "must be at least 1");
         }
@@ -829,14 +827,16 @@ impl HealthCheck for HttpCheck {
     /// The configured timeout plus a short grace, so that the check's own timeout (a `fail`
     /// with evidence) fires before a caller's.
     fn timeout(&self) -> Option<Duration> {
-        Some(self.config.timeout + TIMEOUT_GRACE)
+        Some(self.config.timeout.saturating_add(TIMEOUT_GRACE))
     }
     async fn check(&self) -> CheckOutcome {
         let started = Instant::now();
         // One timer for the whole exchange; `x` keeps what was got when it fires.
         let mut x = Exchange::default();
         let ran = tokio::time::timeout_at(
-            started + self.config.timeout,
+            started
+                .checked_add(self.config.timeout)
+                .unwrap_or_else(|| started + crate::limits::MAX_TIMEOUT),
             self.exchange(started, &mut x),
         )
         .await;

@@ -115,9 +115,7 @@ impl PostgresCheck {
                 ),
             ),
         }
-        if config.timeout.is_zero() {
-            p.add("timeout", "must be greater than zero");
-        }
+        crate::limits::check_timeout(&mut p, "timeout", config.timeout);
         p.finish(&format!("postgres check {:?}", config.name))?;
         let mut pg = pg.expect("checked above");
         let target = format!(
@@ -251,7 +249,7 @@ impl HealthCheck for PostgresCheck {
         self.config.category.unwrap_or(CheckCategory::Database)
     }
     fn timeout(&self) -> Option<Duration> {
-        Some(self.config.timeout + TIMEOUT_GRACE)
+        Some(self.config.timeout.saturating_add(TIMEOUT_GRACE))
     }
     async fn check(&self) -> CheckOutcome {
         let started = Instant::now();

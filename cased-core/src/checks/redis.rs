@@ -110,9 +110,7 @@ impl RedisCheck {
                 format!("{:?} is not a redis://host[:port] URL", config.url),
             ),
         }
-        if config.timeout.is_zero() {
-            p.add("timeout", "must be greater than zero");
-        }
+        crate::limits::check_timeout(&mut p, "timeout", config.timeout);
         p.finish(&format!("redis check {:?}", config.name))?;
         let (host, port, user) = parts.expect("checked above");
         let address = if host.contains(':') {
@@ -213,7 +211,7 @@ impl HealthCheck for RedisCheck {
         self.config.category.unwrap_or(CheckCategory::Dependency)
     }
     fn timeout(&self) -> Option<Duration> {
-        Some(self.config.timeout + TIMEOUT_GRACE)
+        Some(self.config.timeout.saturating_add(TIMEOUT_GRACE))
     }
     async fn check(&self) -> CheckOutcome {
         let started = Instant::now();

@@ -92,9 +92,7 @@ impl TcpCheck {
         if config.expect.as_deref() == Some("") {
             p.add("expect", "must not be empty (leave it out to only connect)");
         }
-        if config.timeout.is_zero() {
-            p.add("timeout", "must be greater than zero");
-        }
+        crate::limits::check_timeout(&mut p, "timeout", config.timeout);
         p.finish(&format!("tcp check {:?}", config.name))?;
         let address = if config.host.contains(':') && !config.host.starts_with('[') {
             format!("[{}]:{}", config.host, config.port)
@@ -197,7 +195,7 @@ impl HealthCheck for TcpCheck {
         self.config.category.unwrap_or(CheckCategory::Availability)
     }
     fn timeout(&self) -> Option<Duration> {
-        Some(self.config.timeout + TIMEOUT_GRACE)
+        Some(self.config.timeout.saturating_add(TIMEOUT_GRACE))
     }
     async fn check(&self) -> CheckOutcome {
         let started = Instant::now();

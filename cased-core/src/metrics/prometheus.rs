@@ -136,8 +136,8 @@ impl PrometheusSourceBuilder {
             let p = format!("{}/", base.path());
             base.set_path(&p);
         }
-        if self.timeout.is_zero() {
-            return Err(Error::invalid("timeout", "must be more than 0"));
+        if let Some(m) = crate::limits::timeout_problem(self.timeout) {
+            return Err(Error::invalid("timeout", m));
         }
         if self.max_bytes == 0 {
             return Err(Error::invalid("max_bytes", "must be more than 0"));

@@ -222,9 +222,7 @@ impl ScrapeSourceConfig {
             check_url(p, field(prefix, "control_url"), u);
         }
         check_headers(p, prefix, &self.headers);
-        if self.timeout.is_zero() {
-            p.add(field(prefix, "timeout"), "must be more than 0");
-        }
+        crate::limits::check_timeout(p, field(prefix, "timeout"), self.timeout);
         if self.max_bytes == 0 {
             p.add(field(prefix, "max_bytes"), "must be more than 0");
         }

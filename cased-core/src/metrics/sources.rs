@@ -86,6 +86,9 @@ impl SourceConfig {
         if self.every().is_some_and(|d| d.is_zero()) {
             p.add(field(prefix, "every"), "must be more than 0");
         }
+        if let Some(every) = self.every() {
+            crate::limits::check_retry_span(p, field(prefix, "every"), every);
+        }
         match self {
             Self::Prometheus(c) => c.check(p, prefix),
             Self::Scrape(c) => c.check(p, prefix),
@@ -246,9 +249,7 @@ fn default_host_timeout() -> Duration {
 
 impl HostSourceConfig {
     fn check(&self, p: &mut Problems, prefix: &str) {
-        if self.timeout.is_zero() {
-            p.add(field(prefix, "timeout"), "must be more than 0");
-        }
+        crate::limits::check_timeout(p, field(prefix, "timeout"), self.timeout);
     }
 }
 

@@ -46,6 +46,11 @@ async def next_update(updates: Any) -> Any:
     return item
 
 
+async def enter(obj: Any) -> Any:
+    """``async with obj``: ``obj`` itself."""
+    return obj
+
+
 async def run_check(config: Any) -> Any:
     """Await ``_cased._run_check(config)``; see ``run_check``."""
     return await _cased._run_check(config)

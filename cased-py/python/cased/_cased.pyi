@@ -15,7 +15,8 @@ _Category = Literal["availability", "endpoint", "database", "dependency"]
 _Phase = Literal["pending", "active", "cooldown", "finished"]
 _Verdict = Literal["healthy", "degraded", "unhealthy", "inconclusive"]
 _EndReason = Literal[
-    "cooldown_elapsed", "max_duration", "unhealthy", "error_limit", "deployment_failed", "cancelled"
+    "cooldown_elapsed", "max_duration", "unhealthy", "error_limit", "deployment_failed", "cancelled",
+    "internal_error"
 ]
 
 class _FieldProblem(TypedDict):
@@ -718,7 +719,24 @@ class Monitor:
 
     async def run(self, event: DeploymentEvent | Mapping[str, Any]) -> _Report:
         """Start a session and return its report. Cancelling the awaiting task cancels the
-        session."""
+        session. The session's own alerts are delivered (or have failed, which the report's
+        ``alert_failures`` lists) before it returns, within 30 seconds."""
+
+    async def close(self, grace: float = 10.0) -> dict[str, int]:
+        """Flush and stop every alert channel of this monitor: untold changes are sent at once
+        and the channels get up to ``grace`` seconds (at most an hour) to deliver; whatever is
+        still undelivered then is counted as failed, never dropped silently. Call it (or use
+        ``async with Monitor(...) as monitor:``) before the program exits: a session flushes
+        its own alerts as it ends, but deliveries under way die with the process. Returns the
+        channels' counters (``delivered``, ``failed``, ``retries``, ...), summed.
+
+        Raises:
+            ValidationError: for a negative or non-finite ``grace``.
+        """
+
+    async def __aenter__(self) -> Monitor: ...
+    async def __aexit__(self, *exc: object) -> None:
+        """Awaits ``close()``."""
 
     async def replay(self, event: DeploymentEvent | Mapping[str, Any], recording: _Recording) -> _Report:
         """Replay a recorded deployment through this monitor's pipeline on a virtual clock (no

@@ -1,0 +1,202 @@
+"""Hardening: hostile input and faults end as errors and outcomes, never as a crash or a hang."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import cased
+
+LIMIT = 64  # cased_core::limits::MAX_JSON_DEPTH
+
+
+def nested(levels: int) -> dict[str, Any]:
+    """A dict nesting `levels` dicts (``{}`` is one level)."""
+    d: dict[str, Any] = {}
+    for _ in range(levels - 1):
+        d = {"a": d}
+    return d
+
+
+def cyclic() -> dict[str, Any]:
+    d: dict[str, Any] = {"x": 1}
+    d["s"] = d
+    return d
+
+
+def test_event_metadata_deep_or_cyclic_is_a_validation_error() -> None:
+    for bad, message in [(nested(3000), f"nested deeper than {LIMIT} levels"),
+                         (nested(LIMIT + 1), f"nested deeper than {LIMIT} levels"),
+                         (cyclic(), "contains a cycle")]:
+        with pytest.raises(cased.ValidationError) as e:
+            cased.DeploymentEvent("d", event_metadata=bad)
+        assert e.value.errors[0]["field"] == "event_metadata", e.value.errors
+        assert message in e.value.errors[0]["message"]
+
+
+@pytest.mark.asyncio
+async def test_an_event_mapping_holding_a_cycle_is_a_validation_error() -> None:
+    lst: list[Any] = []
+    lst.append(lst)
+    with pytest.raises(cased.ValidationError, match="contains a cycle"):
+        await cased.Monitor({}).start({"deployment_request": "d", "event_metadata": {"l": lst}})
+
+
+def test_event_metadata_at_the_limit_is_accepted() -> None:
+    event = cased.DeploymentEvent("d", event_metadata=nested(LIMIT))
+    assert event.to_dict()["event_metadata"] == nested(LIMIT)
+
+
+def test_every_entry_point_refuses_deep_and_cyclic_values() -> None:
+    for bad in [nested(3000), cyclic()]:
+        with pytest.raises(cased.ValidationError, match="config"):
+            cased.Monitor(bad)
+        with pytest.raises(cased.ValidationError, match="config"):
+            cased.Detector(bad)
+        with pytest.raises(cased.ValidationError, match="report"):
+            cased.render_report(bad)
+        with pytest.raises(cased.ValidationError, match="config"):
+            cased.compare([1.0, 2.0], [1.0, 2.0], bad)
+    # The core's own limit holds for a configuration one level too deep.
+    with pytest.raises(cased.ValidationError, match=f"nested deeper than {LIMIT} levels"):
+        cased.Monitor({"checks": [], "x": nested(LIMIT)})
+
+
+@pytest.mark.asyncio
+async def test_run_check_refuses_deep_and_cyclic_configs() -> None:
+    for bad in [nested(3000), cyclic()]:
+        with pytest.raises(cased.ValidationError, match="config"):
+            await cased.run_check(bad)
+
+
+# ---------------------------------------------------------------- time arithmetic
+
+U64_MAX = "18446744073709551615"
+
+
+@pytest.mark.asyncio
+async def test_a_retry_after_of_u64_max_seconds_is_a_server_error_not_a_panic() -> None:
+    import asyncio
+
+    from apiserver import API_KEY, ApiServer, Reply
+
+    server = ApiServer(script=[Reply(503, '{"message": "maintenance"}', {"Retry-After": U64_MAX})])
+    listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+    server.port = listener.sockets[0].getsockname()[1]
+    async with listener:
+        client = cased.Client(API_KEY, base_url=server.url)
+        with pytest.raises(cased.ServerError, match="beyond the retry budget"):
+            await client.create_deployment(cased.DeploymentEvent("d"))
+        assert len(server.requests) == 1
+        listener.close()
+        for w in server.writers:
+            w.close()
+
+
+def test_verify_webhook_signature_with_a_now_beyond_the_clock_is_a_validation_error() -> None:
+    sig = cased.sign_webhook("k", 1_700_000_000, b"{}")
+    with pytest.raises(cased.ValidationError) as e:
+        cased.verify_webhook_signature("k", 1_700_000_000, b"{}", sig, now=1.8e19)
+    assert e.value.errors[0]["field"] == "now"
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        {"name": "web", "type": "http", "url": "http://127.0.0.1:1/", "timeout": "584942417y"},
+        {"name": "port", "type": "tcp", "host": "127.0.0.1", "port": 1, "timeout": "2h"},
+        {"name": "cmd", "type": "command", "program": "true", "timeout": "584942417y"},
+    ],
+)
+def test_absurd_check_timeouts_are_refused_naming_the_key(check: dict[str, Any]) -> None:
+    with pytest.raises(cased.ValidationError) as e:
+        cased.Monitor({"checks": [check]})
+    fields = [err["field"] for err in e.value.errors]
+    assert any(f.endswith("timeout") for f in fields), e.value.errors
+    assert "longest timeout accepted" in str(e.value)
+
+
+def test_absurd_alert_delivery_spans_are_refused_naming_the_key() -> None:
+    with pytest.raises(cased.ValidationError) as e:
+        cased.Monitor({"alerts": {"channels": [{"name": "h", "type": "webhook", "url": "http://127.0.0.1:1/", "secret": "k"}],
+                                  "delivery": {"max_elapsed": "584942417y", "timeout": "2h"}}})
+    fields = {err["field"] for err in e.value.errors}
+    assert {"alerts.delivery.max_elapsed", "alerts.delivery.timeout"} <= fields, e.value.errors
+
+
+# ---------------------------------------------------------------- alerts at the end of a script
+
+
+def alerting(channel: str = "pager") -> dict[str, Any]:
+    return {
+        "schedule": {"intervals": ["20ms"], "max_duration": "20s"},
+        "alerts": {
+            "channels": [{"name": channel, "type": "custom"}],
+            "routes": [{"channels": [channel], "group_wait": "10ms"}],
+            "delivery": {"max_retries": 2, "initial_backoff": "10ms", "max_backoff": "20ms"},
+        },
+    }
+
+
+async def down() -> dict[str, Any]:
+    return {"status": "fail", "message": "HTTP 503"}
+
+
+@pytest.mark.asyncio
+async def test_run_delivers_its_alerts_before_it_returns() -> None:
+    delivered: list[dict[str, Any]] = []
+
+    async def pager(notification: dict[str, Any]) -> None:
+        delivered.append(notification)
+
+    async with cased.Monitor(alerting(), checks={"web": down}, notifiers={"pager": pager}) as monitor:
+        report = await monitor.run({"deployment_request": "Deploy v2"})
+        # No waiting: the verdict's alert went out before run() returned.
+        assert report["verdict"] == "unhealthy"
+        assert [n["alerts"][0]["key"] for n in delivered] == [report["alerts"][0]["key"]]
+        assert report["alert_failures"] == []
+
+
+@pytest.mark.asyncio
+async def test_the_final_alert_failure_is_in_the_report() -> None:
+    async def broken(notification: dict[str, Any]) -> None:
+        raise RuntimeError("pager answered 500")
+
+    monitor = cased.Monitor(alerting(), checks={"web": down}, notifiers={"pager": broken})
+    report = await monitor.run({"deployment_request": "Deploy v2"})
+    assert report["verdict"] == "unhealthy"
+    [failure] = report["alert_failures"]
+    assert failure["channel"] == "pager"
+    assert "pager answered 500" in failure["error"]
+    stats = await monitor.close()
+    assert stats["failed"] == 1 and stats["delivered"] == 0
+
+
+@pytest.mark.asyncio
+async def test_close_validates_grace() -> None:
+    with pytest.raises(cased.ValidationError):
+        await cased.Monitor({}).close(-1.0)
+    assert (await cased.Monitor({}).close())["delivered"] == 0
+
+
+# ---------------------------------------------------------------- command checks
+
+
+def not_running(pid: int) -> bool:
+    """Gone, or a zombie (killed, not yet reaped by init)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(") ", 1)[1][0]
+    except (OSError, IndexError):
+        return True
+    return state in "ZX"
+
+
+@pytest.mark.asyncio
+async def test_a_command_is_judged_by_its_exit_status_and_its_orphans_are_killed() -> None:
+    outcome = await cased.run_check({"name": "c", "type": "command", "shell": True,
+                                     "program": "sleep 30 & echo $!; exit 0", "timeout": "20s"})
+    assert outcome["status"] == "pass", outcome
+    pid = int(outcome["evidence"]["stdout"].strip())
+    assert not_running(pid)
