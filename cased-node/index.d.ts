@@ -1306,6 +1306,12 @@ export interface HttpCheckConfig {
    * (connections kept between runs: cheaper).
    */
   connection?: 'fresh' | 'pooled'
+  /**
+   * More query parameter and header names whose values are secrets, beyond the built-in
+   * list (`token`, `api_key`, `signature`...): replaced by `[redacted]` wherever the URL is
+   * shown (messages, evidence, history, reports).
+   */
+  redact?: Array<string>
 }
 
 /** What an HTTP answer must look like. */

@@ -545,3 +545,65 @@ fn replay_rejudges_history_under_a_new_configuration() {
         .arg(dir.join("nothing.db")));
     none.expect_code(3);
 }
+
+/// Every file of a SQLite database (the main file, its write-ahead log and shared memory).
+fn db_bytes(db: &Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = db.as_os_str().to_owned();
+        p.push(suffix);
+        if let Ok(b) = std::fs::read(PathBuf::from(p)) {
+            all.extend(b);
+        }
+    }
+    all
+}
+
+#[test]
+fn secrets_in_check_urls_stay_out_of_output_history_and_reports() {
+    let dir = temp_dir();
+    let down = server(503);
+    let refused = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        drop(l);
+        format!("http://127.0.0.1:{port}/health")
+    };
+    let query = "?page=2&api_key=SEKRET1&X-Api-Key=SEKRET2&access_token=SEKRET3&tenant=SEKRET4";
+    let text = format!(
+        "[schedule]\nintervals = [\"40ms\"]\ncooldown = \"300ms\"\nmax_duration = \"10s\"\n\n\
+         [verdict]\nmin_samples = 2\n\n\
+         [[checks]]\nname = \"web\"\ntype = \"http\"\nurl = \"{down}{query}\"\nredact = [\"tenant\"]\n\
+         headers = {{ authorization = \"Bearer SEKRET5\" }}\n\n\
+         [[checks]]\nname = \"api\"\ntype = \"http\"\nurl = \"{refused}{query}\"\nredact = [\"tenant\"]\n"
+    );
+    let cfg = dir.join("cased.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let r = run(&mut monitor(&dir, &cfg));
+    r.expect_code(1);
+    let shown = format!("{}{}", r.stdout, r.stderr);
+    assert!(
+        shown.contains("api_key=[redacted]") && shown.contains("page=2"),
+        "the URL is shown, redacted: {shown}"
+    );
+    let db = dir.join("history.db");
+    let id = session_id(&r.stdout);
+    let mut everything = shown.into_bytes();
+    everything.extend(db_bytes(&db));
+    for format in ["json", "html", "md"] {
+        let rep = run(cased()
+            .args(["report", &id, "--format", format, "--history"])
+            .arg(&db));
+        rep.expect_code(0);
+        if format == "json" {
+            assert!(rep.stdout.contains("tenant=[redacted]"), "{}", rep.stdout);
+        }
+        everything.extend(rep.stdout.into_bytes());
+    }
+    let checked = run(cased().args(["check", &format!("{refused}?token=SEKRET6"), "--json"]));
+    checked.expect_code(1);
+    everything.extend(checked.stdout.into_bytes());
+    everything.extend(checked.stderr.into_bytes());
+    let text = String::from_utf8_lossy(&everything);
+    assert!(!text.contains("SEKRET"), "a secret leaked: {text}");
+}

@@ -55,6 +55,22 @@ describe('runCheck against a real HTTP server', () => {
   })
 })
 
+describe('secrets in check URLs', () => {
+  test('secret query parameters are redacted in outcomes, and `redact` adds names', async (t) => {
+    const server = await target(t, 503)
+    const query = '?page=2&api_key=SEKRET1&X-Api-Key=SEKRET2&tenant=SEKRET3'
+    let outcome = await runCheck({ name: 'web', type: 'http', url: `${server.url}/health${query}`, redact: ['tenant'] })
+    assert.equal(outcome.status, 'fail')
+    assert.equal(server.requests[0].url, `/health${query}`, 'the request itself carries the secrets')
+    assert.equal(outcome.evidence.url, `${server.url}/health?page=2&api_key=[redacted]&X-Api-Key=[redacted]&tenant=[redacted]`)
+    const port = await closedPort()
+    outcome = await runCheck({ name: 'web', type: 'http', url: `http://127.0.0.1:${port}/${query}`, redact: ['tenant'] })
+    assert.equal(outcome.status, 'fail')
+    assert.match(outcome.message, /api_key=\[redacted\]/)
+    assert.ok(!JSON.stringify(outcome).includes('SEKRET'), JSON.stringify(outcome))
+  })
+})
+
 describe('runCheck configuration errors reject', () => {
   test('a bad value is named from the check', async () => {
     const e = await rejectsCased(runCheck({ name: 'web', type: 'http', url: 'not a url', expect: { status: [] } }), 'validation')

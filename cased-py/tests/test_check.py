@@ -348,3 +348,19 @@ async def test_run_check_command() -> None:
     timed_out = await within(cased.run_check(slow))
     assert timed_out["status"] == "fail" and timed_out["evidence"]["error"] == "timeout", timed_out
     assert "killed" in timed_out["message"]
+
+
+@pytest.mark.asyncio
+async def test_secret_query_parameters_stay_out_of_outcomes(api: ApiServer, refused_url: str) -> None:
+    api.script = [Reply(503)]
+    query = "?page=2&api_key=SEKRET1&X-Api-Key=SEKRET2&tenant=SEKRET3"
+    outcome = await within(cased.run_check(http(f"{api.url}/health{query}", redact=["tenant"])))
+    assert outcome["status"] == "fail"
+    assert api.requests[0].path == f"/health{query}", "the request itself carries the secrets"
+    assert outcome["evidence"]["url"] == (
+        f"{api.url}/health?page=2&api_key=[redacted]&X-Api-Key=[redacted]&tenant=[redacted]"
+    )
+    outcome = await within(cased.run_check(http(f"{refused_url}/{query}", redact=["tenant"])))
+    assert outcome["status"] == "fail"
+    assert "api_key=[redacted]" in outcome["message"], outcome["message"]
+    assert "SEKRET" not in repr(outcome), outcome

@@ -261,6 +261,9 @@ class _HttpCheck(TypedDict):
     max_body_bytes: NotRequired[int]
     insecure_skip_verify: NotRequired[bool]
     connection: NotRequired[Literal["fresh", "pooled"]]
+    redact: NotRequired[list[str]]
+    """More query parameter and header names whose values are secrets (beyond ``token``,
+    ``api_key``, ``signature``...): shown as ``[redacted]`` in messages, evidence and history."""
 
 class _TcpCheck(TypedDict):
     """``{"type": "tcp"}``: a connection, optionally sending ``send`` and expecting ``expect``
