@@ -284,12 +284,85 @@ fn alerts_of_cased_toml_are_delivered_before_exit() {
 }
 
 #[test]
-fn no_checks_is_inconclusive_and_exits_2() {
+fn nothing_to_monitor_is_a_configuration_error() {
     let dir = temp_dir();
     let cfg = config(&dir, None, "no_data = \"inconclusive\"");
     let r = run(&mut monitor(&dir, &cfg));
-    r.expect_code(2);
-    assert!(r.stdout.contains("verdict: inconclusive"), "{}", r.stdout);
+    r.expect_code(3);
+    assert!(r.stderr.contains("nothing to monitor"), "{}", r.stderr);
+    let empty = dir.join("empty.toml");
+    std::fs::write(&empty, "").unwrap();
+    let r = run(&mut monitor(&dir, &empty));
+    r.expect_code(3);
+    assert!(r.stderr.contains("nothing to monitor"), "{}", r.stderr);
+    assert!(
+        !dir.join("history.db").exists() || !r.stdout.contains("session "),
+        "no session ran"
+    );
+}
+
+#[test]
+fn configuration_limits_are_enforced_naming_the_key() {
+    let dir = temp_dir();
+    let url = server(200);
+    // 1,001 checks: refused at load, before any of them runs.
+    let mut text = String::from("[schedule]\nintervals = [\"40ms\"]\n");
+    for i in 0..1_001 {
+        text.push_str(&format!(
+            "[[checks]]\nname = \"c{i}\"\ntype = \"http\"\nurl = \"{url}\"\n"
+        ));
+    }
+    let cfg = dir.join("many.toml");
+    std::fs::write(&cfg, &text).unwrap();
+    let r = run(&mut monitor(&dir, &cfg));
+    r.expect_code(3);
+    assert!(
+        r.stderr
+            .contains("checks: has 1001 entries; at most 1000 are allowed"),
+        "{}",
+        r.stderr
+    );
+    // A long check name, a NUL in a name.
+    let long = "n".repeat(300);
+    let cfg = config(&dir, Some(&url), "");
+    let base = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        base.replace("name = \"web\"", &format!("name = \"{long}\"")),
+    )
+    .unwrap();
+    let r = run(&mut monitor(&dir, &cfg));
+    r.expect_code(3);
+    assert!(
+        r.stderr
+            .contains("checks[0].name: is 300 characters long; at most 256"),
+        "{}",
+        r.stderr
+    );
+    std::fs::write(&cfg, base.replace("name = \"web\"", "name = \"w\\u0000b\"")).unwrap();
+    let r = run(&mut monitor(&dir, &cfg));
+    r.expect_code(3);
+    assert!(r.stderr.contains("checks[0].name"), "{}", r.stderr);
+    // An unknown key of 200,000 characters is named, cut short.
+    let key = "k".repeat(200_000);
+    std::fs::write(&cfg, format!("{base}{key} = 1\n")).unwrap();
+    let r = run(&mut monitor(&dir, &cfg));
+    r.expect_code(3);
+    assert!(r.stderr.contains(&"k".repeat(64)), "{}", r.stderr);
+    assert!(
+        r.stderr.len() < 2_000,
+        "the key is not echoed in full: {} bytes",
+        r.stderr.len()
+    );
+    // A file over 1 MiB is not read.
+    std::fs::write(&cfg, format!("{base}# {}\n", "x".repeat(1 << 20))).unwrap();
+    let r = run(&mut monitor(&dir, &cfg));
+    r.expect_code(3);
+    assert!(
+        r.stderr.contains("at most 1048576 are read"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]

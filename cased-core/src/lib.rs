@@ -14,6 +14,7 @@ pub mod duration;
 mod error;
 mod event;
 pub mod history;
+pub mod limits;
 pub mod logging;
 pub mod metrics;
 mod monitor;
