@@ -9,6 +9,7 @@ pub mod checks;
 mod client;
 mod collect;
 mod config;
+mod deep_json;
 pub mod detect;
 pub mod duration;
 mod error;

@@ -331,8 +331,9 @@ fn parse<T: DeserializeOwned>(s: &str) -> rusqlite::Result<T> {
     })
 }
 
-fn parse_json<T: DeserializeOwned>(s: &str) -> rusqlite::Result<T> {
-    serde_json::from_str(s).map_err(|e| {
+/// JSON the writer stored, at any nesting depth.
+fn parse_json<T: DeserializeOwned + Send>(s: &str) -> rusqlite::Result<T> {
+    crate::deep_json::from_str(s).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
     })
 }
@@ -697,7 +698,7 @@ fn read_ticks(c: &Connection, session_id: &str) -> Result<Vec<TickRecord>> {
                 message: r.get(5)?,
                 evidence: r
                     .get::<_, Option<String>>(6)?
-                    .and_then(|t| serde_json::from_str(&t).ok())
+                    .and_then(|t| crate::deep_json::from_str(&t).ok())
                     .unwrap_or_default(),
             },
         ))
@@ -932,8 +933,12 @@ impl HistoryStore for SqliteHistory {
                 .optional()?;
             json.flatten()
                 .map(|j| {
-                    DeploymentEvent::from_json(&j)
+                    crate::deep_json::from_str::<serde_json::Value>(&j)
                         .map_err(|e| Error::Storage(format!("stored event of {id}: {e}")))
+                        .and_then(|v| {
+                            DeploymentEvent::from_value(v)
+                                .map_err(|e| Error::Storage(format!("stored event of {id}: {e}")))
+                        })
                 })
                 .transpose()
         })
