@@ -196,6 +196,10 @@ pub(crate) async fn run(args: MonitorArgs) -> Result<(), Failure> {
         p.abort();
     }
     let context = context_of(history.as_ref(), &report).await;
+    // The session into the .db file itself (not left in .db-wal): a CI job uploads that file.
+    if let Err(e) = history.checkpoint().await {
+        eprintln!("warning: history: {e}");
+    }
     let markdown = report::to_markdown(&report, &context);
     write_summaries(&markdown, args.summary.as_deref())?;
     print_outcome(&report, &args.history);

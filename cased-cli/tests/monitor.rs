@@ -680,3 +680,30 @@ fn secrets_in_check_urls_stay_out_of_output_history_and_reports() {
     let text = String::from_utf8_lossy(&everything);
     assert!(!text.contains("SEKRET"), "a secret leaked: {text}");
 }
+
+#[test]
+fn after_monitor_exits_the_history_file_alone_holds_the_session() {
+    let dir = temp_dir();
+    let cfg = config(&dir, Some(&server(200)), "");
+    let r = run(&mut monitor(&dir, &cfg));
+    r.expect_code(0);
+    let id = session_id(&r.stdout);
+    let wal = dir.join("history.db-wal");
+    assert!(
+        std::fs::metadata(&wal).map_or(0, |m| m.len()) == 0,
+        "the write-ahead log was checkpointed into history.db"
+    );
+    // What a CI job uploads: history.db, nothing beside it.
+    let upload = temp_dir();
+    std::fs::copy(dir.join("history.db"), upload.join("history.db")).unwrap();
+    let h = run(cased()
+        .arg("history")
+        .arg("--history")
+        .arg(upload.join("history.db")));
+    assert!(h.expect_code(0).stdout.contains(&id), "{}", h.stdout);
+    let rep = run(cased()
+        .args(["report", &id, "--format", "json", "--history"])
+        .arg(upload.join("history.db")));
+    let v: serde_json::Value = serde_json::from_str(&rep.expect_code(0).stdout).unwrap();
+    assert_eq!(v["verdict"], "healthy");
+}

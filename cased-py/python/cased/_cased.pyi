@@ -1119,6 +1119,11 @@ class History:
         """Delete the deployments started before ``before_unix_ms`` with everything recorded
         for them; returns how many."""
 
+    async def checkpoint(self) -> None:
+        """Move the write-ahead log (``history.db-wal``) into the database file, so the file
+        alone holds every session: call it before copying or uploading the file. It also
+        happens when the last reference to the history goes."""
+
     async def render_report(
         self, session_id: str, format: Literal["md", "markdown", "html", "json"] = "md"
     ) -> str | None:
