@@ -282,6 +282,12 @@ export declare class History {
    * the deploy start to the first critical finding (else the first failed tick).
    */
   timeToDetect(filter?: DeploymentFilter | null): Promise<Array<{ session_id: string; started_at_unix_ms: number; time_to_detect_ms: number; detected_by: 'critical_finding' | 'failed_tick'; tick: number }>>
+  /**
+   * Moves the write-ahead log (`history.db-wal`) into the database file, so the file alone
+   * holds every session: call it before copying or uploading the file, or before the process
+   * exits (JavaScript objects are not finalized at exit).
+   */
+  checkpoint(): Promise<void>
   /** The deployment a finding (by its history `id`) belongs to; `null` when unknown. */
   deploymentOfFinding(findingId: string): Promise<DeploymentRecord | null>
   /**
@@ -1316,6 +1322,12 @@ export interface HttpCheckConfig {
    * (connections kept between runs: cheaper).
    */
   connection?: 'fresh' | 'pooled'
+  /**
+   * More query parameter and header names whose values are secrets, beyond the built-in
+   * list (`token`, `api_key`, `signature`...): replaced by `[redacted]` wherever the URL is
+   * shown (messages, evidence, history, reports).
+   */
+  redact?: Array<string>
 }
 
 /** What an HTTP answer must look like. */

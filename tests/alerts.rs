@@ -269,6 +269,64 @@ async fn slack_gets_the_exact_block_kit_message() {
     alerts.shutdown(Duration::from_secs(5)).await;
 }
 
+/// Every string in a JSON value (keys excluded).
+fn strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|v| strings(v, out)),
+        Value::Object(o) => o.values().for_each(|v| strings(v, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_messages_escape_mentions_and_links_from_the_deployment() {
+    let mut slack = Receiver::start(Vec::new()).await;
+    let alerts = AlertManager::new(config(json!({
+        "channels": [{"name": "ops", "type": "slack", "webhook_url": slack.url("/services/T/B/x")}],
+        "routes": [{"channels": ["ops"], "group_wait": "0s"}],
+        "delivery": fast_delivery()
+    })))
+    .unwrap();
+    let evil = DeploymentEvent::builder("<!channel> <https://evil.example|Approve rollback>")
+        .environment("<!channel>")
+        .correlation_id("c&<!here>")
+        .build()
+        .unwrap();
+    alerts
+        .fire(
+            Alert::builder(Severity::Critical, "Deployment unhealthy")
+                .summary("<@U024BE7LH> & co")
+                .event(&evil)
+                .finding(finding(
+                    "<!everyone>",
+                    Severity::Critical,
+                    "<https://x.example|y>",
+                ))
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+    let got = slack.next().await;
+    let body: Value = serde_json::from_slice(&got.body).unwrap();
+    let headline = "[CRITICAL] Deployment unhealthy — &lt;!channel&gt; \
+                    &lt;https://evil.example|Approve rollback&gt; (&lt;!channel&gt;)";
+    assert_eq!(body["text"], headline);
+    assert_eq!(body["attachments"][0]["fallback"], headline);
+    let mut all = Vec::new();
+    strings(&body, &mut all);
+    for s in &all {
+        assert!(
+            !s.contains('<') && !s.contains('>'),
+            "unescaped mrkdwn control characters in {s:?}"
+        );
+    }
+    let text = all.join("\n");
+    assert!(text.contains("&lt;@U024BE7LH&gt; &amp; co"), "{text}");
+    assert!(text.contains("correlation `c&amp;&lt;!here&gt;`"), "{text}");
+    alerts.shutdown(Duration::from_secs(5)).await;
+}
+
 #[test]
 fn slack_colours_follow_the_severity() {
     let colour = |s| {

@@ -357,6 +357,45 @@ async fn huge_server_messages_are_truncated() {
 }
 
 #[tokio::test]
+async fn a_success_body_over_1_mib_is_a_clear_error_and_never_retried() {
+    let mut server = Server::new_async().await;
+    let huge = format!("\"{}\"", "x".repeat(cased_core::MAX_RESPONSE_BYTES + 10));
+    let mock = answer(&mut server, 201, &huge)
+        .expect(1)
+        .create_async()
+        .await;
+    let err = client_for(&server.url(), 3)
+        .create_deployment(&minimal_event())
+        .await
+        .unwrap_err();
+    mock.assert_async().await;
+    assert_eq!(err.kind(), ErrorKind::Transport);
+    let text = err.to_string();
+    assert!(
+        text.contains("HTTP 201") && text.contains("1 MiB"),
+        "{text}"
+    );
+    assert!(
+        text.len() < 400,
+        "the body is not echoed: {} bytes",
+        text.len()
+    );
+
+    // Exactly at the cap is still read.
+    let mut server = Server::new_async().await;
+    let at_cap = format!("\"{}\"", "y".repeat(cased_core::MAX_RESPONSE_BYTES - 2));
+    answer(&mut server, 201, &at_cap).create_async().await;
+    let ok = client_for(&server.url(), 0)
+        .create_deployment(&minimal_event())
+        .await
+        .unwrap();
+    assert_eq!(
+        ok.body.unwrap().as_str().unwrap().len(),
+        cased_core::MAX_RESPONSE_BYTES - 2
+    );
+}
+
+#[tokio::test]
 async fn attempts_are_capped_by_max_retries() {
     for max_retries in [0, 1, 4] {
         let mut server = Server::new_async().await;

@@ -94,7 +94,8 @@ fn prefixed(e: cased_core::Error, prefix: &str, several: bool) -> Failure {
 fn checks_of(target: &str) -> Result<Vec<CheckConfig>, Failure> {
     let t = target.trim();
     if t.starts_with("http://") || t.starts_with("https://") {
-        let v = json!({"name": t, "type": "http", "url": t});
+        // The check is named after its URL, shown without its secrets (password, `?token=`...).
+        let v = json!({"name": cased_core::redact_url(t, &[]), "type": "http", "url": t});
         return Ok(vec![CheckConfig::from_value(v)?]);
     }
     if t.starts_with('{') {

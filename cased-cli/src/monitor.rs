@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cased_core::alert::{ChannelConfig, InAppEvent};
+use cased_core::limits::MAX_CONFIG_BYTES;
 use cased_core::metrics::SqliteBaselineStore;
 use cased_core::report::{self, ReportContext};
 use cased_core::{
@@ -121,6 +122,14 @@ pub(crate) async fn run(args: MonitorArgs) -> Result<(), Failure> {
         }
         None => build_event(&args.event, &process_env(), Some("Deployment"))?,
     };
+    if config.checks.is_empty() && config.sources.is_empty() {
+        // Nothing would be measured: the session would only wait for its cool-down.
+        return Err(Failure::Usage(format!(
+            "invalid configuration in {}: nothing to monitor: declare at least one [[checks]] \
+             or [[sources]] entry",
+            args.config.display()
+        )));
+    }
     let history = open_history(&args.history)?;
     let inapp: Vec<String> = config
         .alerts
@@ -187,6 +196,10 @@ pub(crate) async fn run(args: MonitorArgs) -> Result<(), Failure> {
         p.abort();
     }
     let context = context_of(history.as_ref(), &report).await;
+    // The session into the .db file itself (not left in .db-wal): a CI job uploads that file.
+    if let Err(e) = history.checkpoint().await {
+        eprintln!("warning: history: {e}");
+    }
     let markdown = report::to_markdown(&report, &context);
     write_summaries(&markdown, args.summary.as_deref())?;
     print_outcome(&report, &args.history);
@@ -301,9 +314,17 @@ pub(crate) fn open_history(path: &Path) -> Result<Arc<SqliteHistory>, Failure> {
         .map_err(|e| Failure::Other(format!("cannot open the history {}: {e}", path.display())))
 }
 
+/// Reads a configuration or event file of at most [`MAX_CONFIG_BYTES`] bytes.
 pub(crate) fn read(path: &Path) -> Result<String, Failure> {
-    std::fs::read_to_string(path)
-        .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))
+    let cannot = |e: std::io::Error| Failure::Usage(format!("cannot read {}: {e}", path.display()));
+    let size = std::fs::metadata(path).map_err(cannot)?.len();
+    if size > MAX_CONFIG_BYTES as u64 {
+        return Err(Failure::Usage(format!(
+            "{} is {size} bytes; at most {MAX_CONFIG_BYTES} are read",
+            path.display()
+        )));
+    }
+    std::fs::read_to_string(path).map_err(cannot)
 }
 
 pub(crate) fn write(path: &Path, text: &str) -> Result<(), Failure> {

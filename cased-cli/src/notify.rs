@@ -36,7 +36,9 @@ pub(crate) struct NotifyArgs {
     #[arg(long, env = "CASED_BASE_URL", value_name = "URL")]
     base_url: Option<String>,
 
-    /// Timeout of one attempt, e.g. 10s, 1500ms [default: 10s].
+    /// Timeout per attempt, not of the whole call, e.g. 10s, 1500ms [default: 10s]. Retried
+    /// attempts each get it again, plus the backoff between them: the call can take up to
+    /// (1 + max-retries) timeouts and the backoff. `--max-retries 0` bounds it by one timeout.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     timeout: Option<Duration>,
 

@@ -284,12 +284,85 @@ fn alerts_of_cased_toml_are_delivered_before_exit() {
 }
 
 #[test]
-fn no_checks_is_inconclusive_and_exits_2() {
+fn nothing_to_monitor_is_a_configuration_error() {
     let dir = temp_dir();
     let cfg = config(&dir, None, "no_data = \"inconclusive\"");
     let r = run(&mut monitor(&dir, &cfg));
-    r.expect_code(2);
-    assert!(r.stdout.contains("verdict: inconclusive"), "{}", r.stdout);
+    r.expect_code(3);
+    assert!(r.stderr.contains("nothing to monitor"), "{}", r.stderr);
+    let empty = dir.join("empty.toml");
+    std::fs::write(&empty, "").unwrap();
+    let r = run(&mut monitor(&dir, &empty));
+    r.expect_code(3);
+    assert!(r.stderr.contains("nothing to monitor"), "{}", r.stderr);
+    assert!(
+        !dir.join("history.db").exists() || !r.stdout.contains("session "),
+        "no session ran"
+    );
+}
+
+#[test]
+fn configuration_limits_are_enforced_naming_the_key() {
+    let dir = temp_dir();
+    let url = server(200);
+    // 1,001 checks: refused at load, before any of them runs.
+    let mut text = String::from("[schedule]\nintervals = [\"40ms\"]\n");
+    for i in 0..1_001 {
+        text.push_str(&format!(
+            "[[checks]]\nname = \"c{i}\"\ntype = \"http\"\nurl = \"{url}\"\n"
+        ));
+    }
+    let cfg = dir.join("many.toml");
+    std::fs::write(&cfg, &text).unwrap();
+    let r = run(&mut monitor(&dir, &cfg));
+    r.expect_code(3);
+    assert!(
+        r.stderr
+            .contains("checks: has 1001 entries; at most 1000 are allowed"),
+        "{}",
+        r.stderr
+    );
+    // A long check name, a NUL in a name.
+    let long = "n".repeat(300);
+    let cfg = config(&dir, Some(&url), "");
+    let base = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        base.replace("name = \"web\"", &format!("name = \"{long}\"")),
+    )
+    .unwrap();
+    let r = run(&mut monitor(&dir, &cfg));
+    r.expect_code(3);
+    assert!(
+        r.stderr
+            .contains("checks[0].name: is 300 characters long; at most 256"),
+        "{}",
+        r.stderr
+    );
+    std::fs::write(&cfg, base.replace("name = \"web\"", "name = \"w\\u0000b\"")).unwrap();
+    let r = run(&mut monitor(&dir, &cfg));
+    r.expect_code(3);
+    assert!(r.stderr.contains("checks[0].name"), "{}", r.stderr);
+    // An unknown key of 200,000 characters is named, cut short.
+    let key = "k".repeat(200_000);
+    std::fs::write(&cfg, format!("{base}{key} = 1\n")).unwrap();
+    let r = run(&mut monitor(&dir, &cfg));
+    r.expect_code(3);
+    assert!(r.stderr.contains(&"k".repeat(64)), "{}", r.stderr);
+    assert!(
+        r.stderr.len() < 2_000,
+        "the key is not echoed in full: {} bytes",
+        r.stderr.len()
+    );
+    // A file over 1 MiB is not read.
+    std::fs::write(&cfg, format!("{base}# {}\n", "x".repeat(1 << 20))).unwrap();
+    let r = run(&mut monitor(&dir, &cfg));
+    r.expect_code(3);
+    assert!(
+        r.stderr.contains("at most 1048576 are read"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -544,4 +617,93 @@ fn replay_rejudges_history_under_a_new_configuration() {
         .arg("--history")
         .arg(dir.join("nothing.db")));
     none.expect_code(3);
+}
+
+/// Every file of a SQLite database (the main file, its write-ahead log and shared memory).
+fn db_bytes(db: &Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = db.as_os_str().to_owned();
+        p.push(suffix);
+        if let Ok(b) = std::fs::read(PathBuf::from(p)) {
+            all.extend(b);
+        }
+    }
+    all
+}
+
+#[test]
+fn secrets_in_check_urls_stay_out_of_output_history_and_reports() {
+    let dir = temp_dir();
+    let down = server(503);
+    let refused = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        drop(l);
+        format!("http://127.0.0.1:{port}/health")
+    };
+    let query = "?page=2&api_key=SEKRET1&X-Api-Key=SEKRET2&access_token=SEKRET3&tenant=SEKRET4";
+    let text = format!(
+        "[schedule]\nintervals = [\"40ms\"]\ncooldown = \"300ms\"\nmax_duration = \"10s\"\n\n\
+         [verdict]\nmin_samples = 2\n\n\
+         [[checks]]\nname = \"web\"\ntype = \"http\"\nurl = \"{down}{query}\"\nredact = [\"tenant\"]\n\
+         headers = {{ authorization = \"Bearer SEKRET5\" }}\n\n\
+         [[checks]]\nname = \"api\"\ntype = \"http\"\nurl = \"{refused}{query}\"\nredact = [\"tenant\"]\n"
+    );
+    let cfg = dir.join("cased.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let r = run(&mut monitor(&dir, &cfg));
+    r.expect_code(1);
+    let shown = format!("{}{}", r.stdout, r.stderr);
+    assert!(
+        shown.contains("api_key=[redacted]") && shown.contains("page=2"),
+        "the URL is shown, redacted: {shown}"
+    );
+    let db = dir.join("history.db");
+    let id = session_id(&r.stdout);
+    let mut everything = shown.into_bytes();
+    everything.extend(db_bytes(&db));
+    for format in ["json", "html", "md"] {
+        let rep = run(cased()
+            .args(["report", &id, "--format", format, "--history"])
+            .arg(&db));
+        rep.expect_code(0);
+        if format == "json" {
+            assert!(rep.stdout.contains("tenant=[redacted]"), "{}", rep.stdout);
+        }
+        everything.extend(rep.stdout.into_bytes());
+    }
+    let checked = run(cased().args(["check", &format!("{refused}?token=SEKRET6"), "--json"]));
+    checked.expect_code(1);
+    everything.extend(checked.stdout.into_bytes());
+    everything.extend(checked.stderr.into_bytes());
+    let text = String::from_utf8_lossy(&everything);
+    assert!(!text.contains("SEKRET"), "a secret leaked: {text}");
+}
+
+#[test]
+fn after_monitor_exits_the_history_file_alone_holds_the_session() {
+    let dir = temp_dir();
+    let cfg = config(&dir, Some(&server(200)), "");
+    let r = run(&mut monitor(&dir, &cfg));
+    r.expect_code(0);
+    let id = session_id(&r.stdout);
+    let wal = dir.join("history.db-wal");
+    assert!(
+        std::fs::metadata(&wal).map_or(0, |m| m.len()) == 0,
+        "the write-ahead log was checkpointed into history.db"
+    );
+    // What a CI job uploads: history.db, nothing beside it.
+    let upload = temp_dir();
+    std::fs::copy(dir.join("history.db"), upload.join("history.db")).unwrap();
+    let h = run(cased()
+        .arg("history")
+        .arg("--history")
+        .arg(upload.join("history.db")));
+    assert!(h.expect_code(0).stdout.contains(&id), "{}", h.stdout);
+    let rep = run(cased()
+        .args(["report", &id, "--format", "json", "--history"])
+        .arg(upload.join("history.db")));
+    let v: serde_json::Value = serde_json::from_str(&rep.expect_code(0).stdout).unwrap();
+    assert_eq!(v["verdict"], "healthy");
 }

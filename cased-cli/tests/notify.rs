@@ -104,6 +104,7 @@ fn help_lists_the_notify_command_and_its_flags() {
         "--max-retries",
         "--dry-run",
         "Exit codes: 0 delivered, 1 the API refused or failed, 3 usage or validation error.",
+        "Timeout per attempt, not of the whole call",
     ] {
         assert!(
             notify.stdout.contains(flag),

@@ -360,12 +360,26 @@ impl Client {
             .headers()
             .get(header::RETRY_AFTER)
             .and_then(parse_retry_after);
-        let text = match response.text().await {
-            Ok(t) => t,
+        let success = (200..300).contains(&status);
+        let (bytes, complete) = match read_capped(response, MAX_RESPONSE_BYTES).await {
+            Ok(read) => read,
             Err(e) => return Err(transport_failure(&e)),
         };
+        if success && !complete {
+            // Accepted, but the answer is not what the API sends: not read further, not retried
+            // (the event was received) and not printed.
+            return Err(Failure {
+                error: Error::Transport(format!(
+                    "the API answered HTTP {status} with a body over {MAX_RESPONSE_BYTES} bytes \
+                     (1 MiB); it was not read (the event was probably received)"
+                )),
+                retryable: false,
+                retry_after: None,
+            });
+        }
+        let text = String::from_utf8_lossy(&bytes);
         let body = parse_body(&text);
-        if (200..300).contains(&status) {
+        if success {
             return Ok((status, body));
         }
         let message = server_message(status, body.as_ref());
@@ -388,6 +402,27 @@ impl Client {
             retry_after,
         })
     }
+}
+
+/// Bytes of an answer's body read at most (1 MiB); a larger successful answer is an error, a
+/// larger error answer is judged on its first MiB.
+pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
+
+/// Reads at most `cap` bytes of the body; `false` when there was more (the rest is not read:
+/// dropping the response closes its connection).
+async fn read_capped(
+    mut response: reqwest::Response,
+    cap: usize,
+) -> std::result::Result<(Vec<u8>, bool), reqwest::Error> {
+    let mut out = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if out.len() + chunk.len() > cap {
+            out.extend_from_slice(&chunk[..cap - out.len()]);
+            return Ok((out, false));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok((out, true))
 }
 
 fn transport_failure(e: &reqwest::Error) -> Failure {

@@ -18,6 +18,7 @@ use crate::baselines::BaselineConfig;
 use crate::checks::CheckConfig;
 use crate::detect::DetectorConfig;
 use crate::error::{Error, Problems, Result};
+use crate::limits;
 use crate::metrics::SourceConfig;
 use crate::schedule::ScheduleConfig;
 use crate::verdict::VerdictConfig;
@@ -58,6 +59,9 @@ impl MonitorConfig {
         if crate::limits::json_depth(&value) > crate::limits::MAX_JSON_DEPTH {
             return Err(Error::invalid("config", crate::limits::too_deep_message()));
         }
+        let mut p = Problems::default();
+        limits::check_value(&mut p, "", &value);
+        p.finish("monitor configuration")?;
         let config: Self = serde_path_to_error::deserialize(value).map_err(path_error)?;
         config.check()?;
         Ok(config)
@@ -68,27 +72,41 @@ impl MonitorConfig {
     /// # Errors
     /// As [`MonitorConfig::from_value`], plus malformed JSON.
     pub fn from_json(text: &str) -> Result<Self> {
-        if let Ok(value) = serde_json::from_str::<Value>(text)
-            && crate::limits::json_depth(&value) > crate::limits::MAX_JSON_DEPTH
-        {
-            return Err(Error::invalid("config", crate::limits::too_deep_message()));
-        }
-        let mut de = serde_json::Deserializer::from_str(text);
-        let config: Self = serde_path_to_error::deserialize(&mut de).map_err(path_error)?;
-        config.check()?;
-        Ok(config)
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| Error::invalid("config", limits::shorten_message(&e.to_string())))?;
+        Self::from_value(value)
     }
 
+    /// The limits of [`crate::limits`] and names used twice.
     fn check(&self) -> Result<()> {
         let mut p = Problems::default();
         let mut seen = std::collections::HashSet::new();
+        for (field, n, max) in [
+            ("checks", self.checks.len(), limits::MAX_CHECKS),
+            ("sources", self.sources.len(), limits::MAX_SOURCES),
+            ("detectors", self.detectors.len(), limits::MAX_DETECTORS),
+        ] {
+            if n > max {
+                p.add(field, format!("has {n} entries; at most {max} are allowed"));
+            }
+        }
+        if !p.is_empty() {
+            return p.finish("monitor configuration");
+        }
         for (i, c) in self.checks.iter().enumerate() {
+            limits::check_name(&mut p, &format!("checks[{i}].name"), c.name());
             if !seen.insert(c.name()) {
                 p.add(
                     format!("checks[{i}].name"),
-                    format!("{:?} is used by an earlier check", c.name()),
+                    format!("{:?} is used by an earlier check", limits::echo(c.name())),
                 );
             }
+        }
+        for (i, s) in self.sources.iter().enumerate() {
+            limits::check_name(&mut p, &format!("sources[{i}].name"), s.name());
+        }
+        for (i, d) in self.detectors.iter().enumerate() {
+            limits::check_name(&mut p, &format!("detectors[{i}].metric"), &d.metric);
         }
         p.finish("monitor configuration")
     }
@@ -99,9 +117,12 @@ fn path_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> Error {
     let field = if path == "." || path.is_empty() {
         "config".to_owned()
     } else {
-        path
+        path.split('.')
+            .map(limits::echo)
+            .collect::<Vec<_>>()
+            .join(".")
     };
-    Error::invalid(field, e.inner().to_string())
+    Error::invalid(field, limits::shorten_message(&e.inner().to_string()))
 }
 
 #[cfg(test)]
@@ -158,6 +179,60 @@ mod tests {
         .unwrap_err();
         let fields: Vec<&str> = e.field_errors().iter().map(|f| f.field.as_str()).collect();
         assert_eq!(fields, ["checks[1].name"]);
+    }
+
+    #[test]
+    fn limits_are_enforced_naming_the_key() {
+        let checks: Vec<Value> = (0..=limits::MAX_CHECKS)
+            .map(
+                |i| json!({"name": format!("c{i}"), "type": "tcp", "host": "127.0.0.1", "port": 1}),
+            )
+            .collect();
+        let e = MonitorConfig::from_value(json!({ "checks": checks })).unwrap_err();
+        assert_eq!(e.field_errors()[0].field, "checks");
+        assert!(e.to_string().contains("at most 1000"), "{e}");
+
+        let long = "n".repeat(limits::MAX_CONFIG_NAME_CHARS + 1);
+        for (name, field) in [
+            (long.as_str(), "checks[0].name"),
+            ("a\0b", "checks[0].name"),
+        ] {
+            let e = MonitorConfig::from_value(
+                json!({"checks": [{"name": name, "type": "tcp", "host": "h", "port": 1}]}),
+            )
+            .unwrap_err();
+            assert_eq!(e.field_errors()[0].field, field, "{e}");
+        }
+        let e = MonitorConfig::from_value(
+            json!({"detectors": [{"type": "spike", "metric": "m\u{1}"}]}),
+        )
+        .unwrap_err();
+        assert_eq!(e.field_errors()[0].field, "detectors[0].metric");
+
+        // A huge unknown key is refused quickly, echoed cut short.
+        let key = "k".repeat(2_000_000);
+        let e = MonitorConfig::from_value(json!({ key.clone(): 1 })).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.len() < 500 && text.contains(&"k".repeat(64)),
+            "{}",
+            text.len()
+        );
+        let e =
+            MonitorConfig::from_json(&format!("{{\"schedule\": {{\"{}\": 1}}}}", "q".repeat(200)))
+                .unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("unknown field") && !text.contains(&"q".repeat(65)),
+            "{text}"
+        );
+
+        let big = "x".repeat(limits::MAX_STRING_BYTES + 1);
+        let e = MonitorConfig::from_value(
+            json!({"checks": [{"name": "a", "type": "http", "url": "http://h/", "body": big}]}),
+        )
+        .unwrap_err();
+        assert_eq!(e.field_errors()[0].field, "checks[0].body");
     }
 
     #[test]

@@ -248,6 +248,10 @@ impl Problems {
         self.0.push(FieldError::new(field, message));
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub(crate) fn has(&self, field: &str) -> bool {
         self.0.iter().any(|p| p.field == field)
     }

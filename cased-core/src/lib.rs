@@ -9,6 +9,7 @@ pub mod checks;
 mod client;
 mod collect;
 mod config;
+mod deep_json;
 pub mod detect;
 pub mod duration;
 mod error;
@@ -34,7 +35,7 @@ pub use check::{CheckCategory, CheckOutcome, CheckStatus, FnCheck, HealthCheck};
 pub use checks::{CheckConfig, run_check};
 pub use client::{
     API_KEY_ENV, ApiResponse, Client, ClientBuilder, DEFAULT_BASE_URL, DEPLOYMENTS_PATH,
-    RetryPolicy, parse_retry_after,
+    MAX_RESPONSE_BYTES, RetryPolicy, parse_retry_after,
 };
 pub use config::MonitorConfig;
 pub use detect::{
@@ -54,7 +55,7 @@ pub use plan::{RollbackContext, RollbackHook};
 pub use replay::{RecordedCheck, RecordedCounts, Recording};
 pub use report::ReportContext;
 pub use schedule::{Delays, MAX_SCHEDULE_SPAN, MIN_INTERVAL, Schedule, ScheduleConfig};
-pub use secret::Secret;
+pub use secret::{SECRET_PARAMS, Secret, is_secret_name, redact_url};
 pub use session::{Recorded, Session, UpdateEvent, Updates, record_session};
 pub use severity::Severity;
 pub use update::{

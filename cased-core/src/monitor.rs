@@ -403,13 +403,48 @@ impl MonitorBuilder {
                 })),
             }
         }
+        let configured = checks.len();
         checks.extend(self.checks);
         let mut seen = std::collections::HashSet::new();
+        {
+            // Custom checks and sources (from Rust, Python, JavaScript) meet the same limits as
+            // configured ones; configured ones were checked when the configuration was read.
+            let mut p = crate::error::Problems::default();
+            if checks.len() > crate::limits::MAX_CHECKS {
+                p.add(
+                    "checks",
+                    format!(
+                        "{} checks; at most {} are allowed",
+                        checks.len(),
+                        crate::limits::MAX_CHECKS
+                    ),
+                );
+            }
+            for c in &checks[configured..] {
+                crate::limits::check_name(&mut p, "checks", c.name());
+            }
+            if sources.len() > crate::limits::MAX_SOURCES {
+                p.add(
+                    "sources",
+                    format!(
+                        "{} sources; at most {} are allowed",
+                        sources.len(),
+                        crate::limits::MAX_SOURCES
+                    ),
+                );
+            }
+            for s in &sources {
+                crate::limits::check_name(&mut p, "sources", s.name());
+            }
+            if let Err(e) = p.finish("monitor configuration") {
+                problems.extend(e.field_errors().iter().cloned());
+            }
+        }
         for c in &checks {
             if !seen.insert(c.name().to_owned()) {
                 problems.push(crate::FieldError::new(
                     "checks",
-                    format!("two checks are named {:?}", c.name()),
+                    format!("two checks are named {:?}", crate::limits::echo(c.name())),
                 ));
             }
         }

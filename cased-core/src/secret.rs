@@ -45,3 +45,177 @@ impl<'de> serde::Deserialize<'de> for Secret {
         <String as serde::Deserialize>::deserialize(d).map(Self)
     }
 }
+
+/// Query parameter names that hold secrets, matched case-insensitively: a name is secret when
+/// one of these is a word of it (words are split at `-`, `_` and `.`, so `x-api-key` and
+/// `X-Amz-Signature` match) or, for the names of four letters or more, when it contains one
+/// (`myToken`, `oauth_token`). A check's `redact` option adds names of its own.
+pub const SECRET_PARAMS: &[&str] = &[
+    "token",
+    "api_key",
+    "apikey",
+    "key",
+    "secret",
+    "password",
+    "passwd",
+    "pwd",
+    "auth",
+    "signature",
+    "sig",
+    "access_token",
+    "client_secret",
+    "credential",
+];
+
+/// What a redacted value is replaced with.
+pub(crate) const REDACTED: &str = "[redacted]";
+
+/// Whether a query parameter (or header) named `name` holds a secret: see [`SECRET_PARAMS`];
+/// `extra` names match exactly (case-insensitively).
+#[must_use]
+pub fn is_secret_name(name: &str, extra: &[String]) -> bool {
+    let lower = name.to_ascii_lowercase();
+    if extra.iter().any(|e| e.eq_ignore_ascii_case(name)) {
+        return true;
+    }
+    let words: Vec<&str> = lower.split(['-', '_', '.']).collect();
+    let joined: String = words.concat();
+    SECRET_PARAMS.iter().any(|p| {
+        let bare = p.replace('_', "");
+        words.contains(p)
+            || lower == *p
+            || (p.len() >= 4 && (lower.contains(p) || joined.contains(&bare)))
+    }) || matches!(
+        lower.as_str(),
+        "authorization" | "proxy-authorization" | "cookie" | "set-cookie"
+    )
+}
+
+/// A URL safe to show: its password replaced by `***` and the values of its secret query
+/// parameters (see [`is_secret_name`]) by `[redacted]`; anything else is kept as written. Text
+/// that is not a URL is returned as is.
+#[must_use]
+pub fn redact_url(s: &str, extra: &[String]) -> String {
+    let Ok(mut u) = url::Url::parse(s) else {
+        return s.to_owned();
+    };
+    if u.password().is_some() {
+        let _ = u.set_password(Some("***"));
+    }
+    if let Some(q) = u.query().map(str::to_owned) {
+        let parts: Vec<String> = q
+            .split('&')
+            .map(|part| {
+                let (k, _) = part.split_once('=').unwrap_or((part, ""));
+                let name = url::form_urlencoded::parse(k.as_bytes())
+                    .next()
+                    .map(|(k, _)| k.into_owned())
+                    .unwrap_or_default();
+                if is_secret_name(&name, extra) {
+                    format!("{k}={REDACTED}")
+                } else {
+                    part.to_owned()
+                }
+            })
+            .collect();
+        u.set_query(Some(&parts.join("&")));
+    }
+    u.to_string()
+}
+
+/// Replaces, in free text such as an error message, every occurrence of `url`'s secrets (its
+/// password and the values of its secret query parameters, raw and percent-encoded) with
+/// `[redacted]`.
+#[must_use]
+pub(crate) fn scrub(text: &str, url: &str, extra: &[String]) -> String {
+    let Ok(u) = url::Url::parse(url) else {
+        return text.to_owned();
+    };
+    let mut secrets: Vec<String> = Vec::new();
+    if let Some(p) = u.password() {
+        secrets.push(p.to_owned());
+    }
+    if let Some(q) = u.query() {
+        for part in q.split('&') {
+            let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            let name = url::form_urlencoded::parse(k.as_bytes())
+                .next()
+                .map(|(k, _)| k.into_owned())
+                .unwrap_or_default();
+            if !v.is_empty() && is_secret_name(&name, extra) {
+                secrets.push(v.to_owned());
+                if let Some((_, decoded)) = url::form_urlencoded::parse(part.as_bytes()).next()
+                    && !decoded.is_empty()
+                {
+                    secrets.push(decoded.into_owned());
+                }
+            }
+        }
+    }
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut out = text.to_owned();
+    for s in secrets {
+        out = out.replace(&s, REDACTED);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_names() {
+        for n in [
+            "token",
+            "TOKEN",
+            "api_key",
+            "apiKey",
+            "x-api-key",
+            "X-Amz-Signature",
+            "sig",
+            "access_token",
+            "client_secret",
+            "oauth_token",
+            "password",
+            "passwd",
+            "auth",
+            "Authorization",
+            "key",
+            "private.key",
+        ] {
+            assert!(is_secret_name(n, &[]), "{n}");
+        }
+        for n in ["page", "q", "monkey", "sort", "keyboard", "design", "id"] {
+            assert!(!is_secret_name(n, &[]), "{n}");
+        }
+        assert!(is_secret_name("Tenant", &["tenant".into()]));
+    }
+
+    #[test]
+    fn urls_keep_everything_but_their_secrets() {
+        assert_eq!(
+            redact_url(
+                "https://u:pw@h.example/p?q=1&api_key=abc&X-Api-Key=d&token=e#f",
+                &[]
+            ),
+            "https://u:***@h.example/p?q=1&api_key=[redacted]&X-Api-Key=[redacted]&token=[redacted]#f"
+        );
+        assert_eq!(
+            redact_url("https://h.example/p?q=1", &[]),
+            "https://h.example/p?q=1"
+        );
+        assert_eq!(
+            redact_url("https://h.example/?tenant=acme", &["tenant".into()]),
+            "https://h.example/?tenant=[redacted]"
+        );
+        assert_eq!(
+            scrub(
+                "GET https://h.example/?token=a%2Fb failed: a/b",
+                "https://h.example/?token=a%2Fb",
+                &[]
+            ),
+            "GET https://h.example/?token=[redacted] failed: [redacted]"
+        );
+    }
+}

@@ -329,6 +329,7 @@ impl Report {
     /// [`Error::Validation`](crate::Error::Validation) on field `report` when the text is not such
     /// a report.
     pub fn from_json(text: &str) -> crate::Result<Self> {
-        serde_json::from_str(text).map_err(|e| crate::Error::invalid("report", e.to_string()))
+        // Any nesting a stored report holds (deep event metadata or check evidence) is read.
+        crate::deep_json::from_str(text).map_err(|e| crate::Error::invalid("report", e.to_string()))
     }
 }

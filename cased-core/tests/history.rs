@@ -737,6 +737,62 @@ async fn a_real_session_round_trips_through_a_file() {
     assert_eq!(ids(&by_correlation), [session.id()]);
 }
 
+/// `[[[...1...]]]`, `depth` levels.
+fn nested(depth: usize) -> serde_json::Value {
+    let mut v = serde_json::json!(1);
+    for _ in 0..depth {
+        v = serde_json::Value::Array(vec![v]);
+    }
+    v
+}
+
+/// What the writer accepts the reader reads back, however deep: serde_json's own parser stops
+/// at 128 levels ("recursion limit exceeded").
+#[tokio::test(start_paused = true)]
+async fn deeply_nested_metadata_and_evidence_are_read_back() {
+    const DEPTH: usize = 500;
+    let dir = TempDir::new();
+    let store = SqliteHistory::open(dir.db()).unwrap();
+    let deep = FnCheck::new("deep", || async {
+        CheckOutcome::pass("ok")
+            .with_latency(Duration::from_millis(3))
+            .with_evidence(nested(DEPTH))
+    });
+    let monitor = Monitor::builder(quick_config())
+        .check(deep)
+        .build()
+        .unwrap();
+    let ev = DeploymentEvent::builder("Deploy deep")
+        .repository("acme/shop")
+        .metadata_entry("nested", nested(DEPTH))
+        .build()
+        .unwrap();
+    assert!(ev.to_json().len() < 64 * 1024);
+    let session = monitor.start(ev.clone()).unwrap();
+    session.complete();
+    let recorded = record_session(&store, &session, &ev).await;
+    assert!(recorded.errors.is_empty(), "{:?}", recorded.errors);
+    drop(store);
+
+    let store = SqliteHistory::open(dir.db()).unwrap();
+    let report = store.report(session.id()).await.unwrap().unwrap();
+    assert_eq!(report, recorded.report);
+    assert_eq!(
+        report.event.event_metadata().unwrap()["nested"],
+        nested(DEPTH)
+    );
+    assert_eq!(store.event(session.id()).await.unwrap().unwrap(), ev);
+    let ticks = store.ticks(session.id()).await.unwrap();
+    assert_eq!(ticks[0].checks[0].evidence, nested(DEPTH));
+    let (loaded, context) = cased_core::report::load(&store, session.id())
+        .await
+        .unwrap()
+        .unwrap();
+    let md = cased_core::report::to_markdown(&loaded, &context);
+    assert!(md.contains("Deploy deep"), "{md}");
+    assert_eq!(Report::from_json(&report.to_json()).unwrap(), report);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_sessions_and_two_handles_on_one_file_lose_nothing() {
     let dir = TempDir::new();

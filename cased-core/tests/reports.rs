@@ -180,6 +180,74 @@ async fn markdown_matches_the_golden_file() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn markdown_cells_escape_links_images_and_emphasis() {
+    let (mut report, mut context) = fixture().await;
+    report.event = DeploymentEvent::builder(
+        "[Approve rollback](https://evil.example) ![x](https://evil.example/p.png) **now** _em_ ~~s~~",
+    )
+    .environment("[prod](https://evil.example)")
+    .build()
+    .unwrap();
+    report.findings[0].message = "see [the runbook](https://evil.example) *now*".into();
+    context.alerts[0].title = "![pixel](https://evil.example/t.gif)".into();
+    let md = report::to_markdown(&report, &context);
+    for raw in [
+        "[Approve rollback](",
+        "![x](",
+        "**now**",
+        "_em_",
+        "~~s~~",
+        "[prod](",
+        "[the runbook](",
+        "*now*",
+        "![pixel](",
+    ] {
+        assert!(!md.contains(raw), "unescaped {raw:?} in:\n{md}");
+    }
+    assert!(
+        md.contains(
+            "| Deployment | \\[Approve rollback\\](https://evil.example) !\\[x\\](https://evil.example/p.png) \\*\\*now\\*\\* \\_em\\_ \\~\\~s\\~\\~ |"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains("| Environment | \\[prod\\](https://evil.example) |"),
+        "{md}"
+    );
+}
+
+/// Many checks: every tick-table cell is the check of its column (checks are found by name
+/// through an index, so the table is linear in the number of results).
+#[tokio::test(start_paused = true)]
+async fn tick_tables_put_each_result_in_its_column() {
+    let (mut report, _) = fixture().await;
+    let template = report.ticks[0].checks[0].clone();
+    for t in &mut report.ticks {
+        t.checks = (0..2_000)
+            .rev()
+            .map(|i| {
+                let mut c = template.clone();
+                c.name = format!("c{i}").into();
+                c.latency = Duration::from_millis(i);
+                c
+            })
+            .collect();
+    }
+    // The second tick lists the checks in the other order: columns follow the first.
+    report.ticks[1].checks.reverse();
+    let md = report::to_markdown(&report, &ReportContext::default());
+    let header = md.lines().find(|l| l.starts_with("| Tick |")).unwrap();
+    let columns: Vec<&str> = header.split(" | ").skip(4).collect();
+    assert_eq!(columns.len(), 2_000);
+    assert_eq!((columns[0], columns[1999]), ("c1999", "c0 |"));
+    let row = md.lines().find(|l| l.starts_with("| 2 | 10s |")).unwrap();
+    let cells: Vec<&str> = row.split(" | ").skip(4).collect();
+    assert_eq!((cells[0], cells[1999]), ("pass, 2.00 s", "pass, 0.0 ms |"));
+    let html = report::to_html(&report, &ReportContext::default());
+    assert!(html.contains("<th>c1999</th>"));
+}
+
+#[tokio::test(start_paused = true)]
 async fn markdown_without_findings_or_checks_says_so() {
     let (mut report, _) = fixture().await;
     report.findings.clear();

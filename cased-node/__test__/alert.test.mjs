@@ -92,6 +92,40 @@ describe('alert channels through the monitor', () => {
     }
   })
 
+  test('Slack messages escape mentions and links from the deployment', async (t) => {
+    const { DeploymentEvent, Monitor } = await import('../index.js')
+    const { startApi, reply } = await import('./support.mjs')
+    const slack = await startApi((_req, res) => reply(res, 200, 'ok'))
+    t.after(() => slack.close())
+    const received = slack.nextRequest()
+    const monitor = new Monitor(
+      {
+        schedule: { intervals: ['20ms'], max_duration: '20s' },
+        alerts: {
+          channels: [{ name: 'ops', type: 'slack', webhook_url: `${slack.url}/services/T/B/x` }],
+          routes: [{ name: 'default', channels: ['ops'], group_wait: '10ms' }],
+        },
+      },
+      { checks: { web: () => ({ status: 'fail', message: 'HTTP 503' }) } },
+    )
+    const report = await monitor.run(
+      new DeploymentEvent({
+        deployment_request: '<!channel> <https://evil.example|Approve rollback>',
+        status: 'running',
+        event_metadata: { environment: '<!channel>' },
+      }),
+    )
+    assert.equal(report.verdict, 'unhealthy')
+    const body = JSON.parse((await received).body)
+    const headline =
+      '[CRITICAL] Deployment unhealthy — &lt;!channel&gt; &lt;https://evil.example|Approve rollback&gt; (&lt;!channel&gt;)'
+    assert.equal(body.text, headline)
+    assert.equal(body.attachments[0].fallback, headline)
+    const strings = (v) =>
+      typeof v === 'string' ? [v] : v && typeof v === 'object' ? Object.values(v).flatMap(strings) : []
+    for (const s of strings(body)) assert.ok(!s.includes('<') && !s.includes('>'), s)
+  })
+
   test('configuration errors name the option or the channel', async () => {
     const { Monitor } = await import('../index.js')
     const { catchCased, fieldNames } = await import('./support.mjs')

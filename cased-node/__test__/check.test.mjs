@@ -55,6 +55,40 @@ describe('runCheck against a real HTTP server', () => {
   })
 })
 
+describe('configuration limits', () => {
+  test('too many checks, bad names and huge keys are refused naming the key', async () => {
+    const { Monitor } = await import('../index.js')
+    const { catchCased, fieldNames } = await import('./support.mjs')
+    const many = Array.from({ length: 1001 }, (_, i) => ({ name: `c${i}`, type: 'tcp', host: '127.0.0.1', port: 1 }))
+    let e = catchCased(() => new Monitor({ checks: many }), 'validation')
+    assert.deepEqual(fieldNames(e), ['checks'])
+    for (const bad of ['a\0b', 'n'.repeat(257)]) {
+      e = catchCased(() => new Monitor({ checks: [{ name: bad, type: 'tcp', host: 'h', port: 1 }] }), 'validation')
+      assert.deepEqual(fieldNames(e), ['checks[0].name'])
+      e = catchCased(() => new Monitor({}, { checks: { [bad]: () => ({ status: 'pass' }) } }), 'validation')
+      assert.ok(fieldNames(e).includes('checks'), fieldNames(e).join())
+    }
+    e = catchCased(() => new Monitor({ schedule: { ['k'.repeat(100_000)]: 1 } }), 'validation')
+    assert.ok(e.message.length < 1000 && e.message.includes('k'.repeat(64)), String(e.message.length))
+  })
+})
+
+describe('secrets in check URLs', () => {
+  test('secret query parameters are redacted in outcomes, and `redact` adds names', async (t) => {
+    const server = await target(t, 503)
+    const query = '?page=2&api_key=SEKRET1&X-Api-Key=SEKRET2&tenant=SEKRET3'
+    let outcome = await runCheck({ name: 'web', type: 'http', url: `${server.url}/health${query}`, redact: ['tenant'] })
+    assert.equal(outcome.status, 'fail')
+    assert.equal(server.requests[0].url, `/health${query}`, 'the request itself carries the secrets')
+    assert.equal(outcome.evidence.url, `${server.url}/health?page=2&api_key=[redacted]&X-Api-Key=[redacted]&tenant=[redacted]`)
+    const port = await closedPort()
+    outcome = await runCheck({ name: 'web', type: 'http', url: `http://127.0.0.1:${port}/${query}`, redact: ['tenant'] })
+    assert.equal(outcome.status, 'fail')
+    assert.match(outcome.message, /api_key=\[redacted\]/)
+    assert.ok(!JSON.stringify(outcome).includes('SEKRET'), JSON.stringify(outcome))
+  })
+})
+
 describe('runCheck configuration errors reject', () => {
   test('a bad value is named from the check', async () => {
     const e = await rejectsCased(runCheck({ name: 'web', type: 'http', url: 'not a url', expect: { status: [] } }), 'validation')

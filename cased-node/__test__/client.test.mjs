@@ -126,6 +126,15 @@ describe('API errors carry a stable code', () => {
     assert.equal(api.requests.length, 2)
   })
 
+  test('a success body over 1 MiB is `transport`, never retried', async (t) => {
+    const huge = `"${'x'.repeat(1 << 20)}"`
+    const { api, client } = await setup(t, (_, res) => reply(res, 201, huge), { maxRetries: 3 })
+    const e = await rejectsCased(client.createDeployment(event), 'transport')
+    assert.match(e.message, /HTTP 201 .*1 MiB/)
+    assert.ok(e.message.length < 400)
+    assert.equal(api.requests.length, 1)
+  })
+
   test('a refused connection is `transport`', async () => {
     const port = await closedPort()
     const client = new Client({ apiKey: API_KEY, baseUrl: `http://127.0.0.1:${port}`, maxRetries: 0 })

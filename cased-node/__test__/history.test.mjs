@@ -74,6 +74,22 @@ describe('History', () => {
     assert.equal((await reopened.report(report.session_id)).verdict, 'healthy')
   })
 
+  test('checkpoint() leaves every session in the .db file alone', async (t) => {
+    const { copyFileSync, existsSync, statSync } = await import('node:fs')
+    const dir = mkdtempSync(join(tmpdir(), 'cased-node-'))
+    t.after(() => rmSync(dir, { recursive: true, force: true }))
+    const path = join(dir, 'history.db')
+    const history = new History(path)
+    const report = await monitor(history, 'pass').run(event('success'))
+    assert.ok(statSync(`${path}-wal`).size > 0, 'the session is in the write-ahead log first')
+    await history.checkpoint()
+    assert.ok(!existsSync(`${path}-wal`) || statSync(`${path}-wal`).size === 0)
+    const copy = join(dir, 'upload.db')
+    copyFileSync(path, copy)
+    assert.equal((await new History(copy).report(report.session_id)).verdict, 'healthy')
+    await History.inMemory().checkpoint()
+  })
+
   test('bad arguments have stable codes', async () => {
     const history = History.inMemory()
     let e = await rejectsCased(history.deployments({ repo: 'acme/shop' }), 'validation')

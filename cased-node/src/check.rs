@@ -118,6 +118,10 @@ pub struct HttpCheckConfig {
     /// (connections kept between runs: cheaper).
     #[napi(ts_type = "'fresh' | 'pooled'")]
     pub connection: Option<String>,
+    /// More query parameter and header names whose values are secrets, beyond the built-in
+    /// list (`token`, `api_key`, `signature`...): replaced by `[redacted]` wherever the URL is
+    /// shown (messages, evidence, history, reports).
+    pub redact: Option<Vec<String>>,
 }
 
 /// What an HTTP answer must look like.

@@ -236,6 +236,18 @@ impl History {
         })
     }
 
+    /// Moves the write-ahead log (`history.db-wal`) into the database file, so the file alone
+    /// holds every session: call it before copying or uploading the file, or before the process
+    /// exits (JavaScript objects are not finalized at exit).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn checkpoint<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Json>> {
+        let store = self.inner.clone();
+        query(env, async move {
+            store.checkpoint().await?;
+            Ok(Json("null".to_owned()))
+        })
+    }
+
     /// The deployment a finding (by its history `id`) belongs to; `null` when unknown.
     #[napi(ts_return_type = "Promise<DeploymentRecord | null>")]
     pub fn deployment_of_finding<'env>(

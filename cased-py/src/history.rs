@@ -67,11 +67,11 @@ fn filter(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<DeploymentFilter> {
 fn coroutine<'py>(
     slf: &Bound<'py, PyHistory>,
     method: &str,
-    args: impl IntoPyObject<'py, Target = PyTuple, Output = Bound<'py, PyTuple>, Error = PyErr>,
+    args: impl IntoPyObject<'py, Target = PyTuple, Output = Bound<'py, PyTuple>, Error: Into<PyErr>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     static GLUE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     let py = slf.py();
-    let args = args.into_pyobject(py)?;
+    let args = args.into_pyobject(py).map_err(Into::into)?;
     let glue = GLUE.import(py, "cased._aio", "call")?;
     let mut call = vec![slf.getattr(method)?];
     call.extend(args.iter());
@@ -290,6 +290,16 @@ impl PyHistory {
 
     fn _prune<'py>(&self, py: Python<'py>, before_unix_ms: u64) -> PyResult<Bound<'py, PyAny>> {
         query!(self, py, |s| s.prune(before_unix_ms))
+    }
+
+    /// Moves the write-ahead log into the database file, so the file alone holds every
+    /// session (before copying or uploading it).
+    fn checkpoint<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        coroutine(slf, "_checkpoint", ())
+    }
+
+    fn _checkpoint<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        query!(self, py, |s| s.checkpoint())
     }
 
     /// A finished session's report rendered with its recorded context, or None.

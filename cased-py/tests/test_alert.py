@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import pytest
+from apiserver import ApiServer, Reply
 
 import cased
 from cased import DeploymentEvent, Monitor
@@ -182,3 +184,35 @@ async def test_cancelling_a_wait_for_alerts_leaves_the_stream_usable() -> None:
     await within(session.wait())
     notification = await within(stream.__anext__())
     assert notification["severity"] == "critical"
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    return []
+
+
+@pytest.mark.asyncio
+async def test_slack_messages_escape_mentions_and_links(api: ApiServer) -> None:
+    api.script = [Reply(200, "ok")]
+    evil = DeploymentEvent(
+        "<!channel> <https://evil.example|Approve rollback>",
+        event_metadata={"environment": "<!channel>"},
+    )
+    config = alerting({"name": "ops", "type": "slack", "webhook_url": f"{api.url}/services/T/B/x"})
+    session = await Monitor(config, checks={"web": down}).start(evil)
+    assert (await within(session.wait()))["verdict"] == "unhealthy"
+    await within(api.received.wait())
+    body = json.loads(api.requests[0].body)
+    headline = (
+        "[CRITICAL] Deployment unhealthy — &lt;!channel&gt; "
+        "&lt;https://evil.example|Approve rollback&gt; (&lt;!channel&gt;)"
+    )
+    assert body["text"] == headline
+    assert body["attachments"][0]["fallback"] == headline
+    for s in _strings(body):
+        assert "<" not in s and ">" not in s, s

@@ -206,6 +206,27 @@ def test_custom_checks_are_validated() -> None:
     assert monitor.check_names() == ["web", "up"], "failed additions leave the monitor as it was"
 
 
+def test_configuration_limits_name_the_key() -> None:
+    async def up() -> dict[str, Any]:
+        return {"status": "pass", "message": "up"}
+
+    many = [{"name": f"c{i}", "type": "tcp", "host": "127.0.0.1", "port": 1} for i in range(1001)]
+    with pytest.raises(cased.ValidationError) as e:
+        Monitor({"checks": many})
+    assert e.value.errors[0]["field"] == "checks"
+    assert "at most 1000" in e.value.errors[0]["message"]
+    for bad in ("a\0b", "n" * 257):
+        with pytest.raises(cased.ValidationError) as e:
+            Monitor({"checks": [{"name": bad, "type": "tcp", "host": "h", "port": 1}]})
+        assert e.value.errors[0]["field"] == "checks[0].name"
+        with pytest.raises(cased.ValidationError) as e:
+            Monitor(checks={bad: up})
+        assert e.value.errors[0]["field"] == "checks"
+    with pytest.raises(cased.ValidationError) as e:
+        Monitor({"schedule": {"k" * 100_000: 1}})
+    assert len(str(e.value)) < 1000 and "k" * 64 in str(e.value)
+
+
 # --- run_check -----------------------------------------------------------------------------
 
 
@@ -348,3 +369,19 @@ async def test_run_check_command() -> None:
     timed_out = await within(cased.run_check(slow))
     assert timed_out["status"] == "fail" and timed_out["evidence"]["error"] == "timeout", timed_out
     assert "killed" in timed_out["message"]
+
+
+@pytest.mark.asyncio
+async def test_secret_query_parameters_stay_out_of_outcomes(api: ApiServer, refused_url: str) -> None:
+    api.script = [Reply(503)]
+    query = "?page=2&api_key=SEKRET1&X-Api-Key=SEKRET2&tenant=SEKRET3"
+    outcome = await within(cased.run_check(http(f"{api.url}/health{query}", redact=["tenant"])))
+    assert outcome["status"] == "fail"
+    assert api.requests[0].path == f"/health{query}", "the request itself carries the secrets"
+    assert outcome["evidence"]["url"] == (
+        f"{api.url}/health?page=2&api_key=[redacted]&X-Api-Key=[redacted]&tenant=[redacted]"
+    )
+    outcome = await within(cased.run_check(http(f"{refused_url}/{query}", redact=["tenant"])))
+    assert outcome["status"] == "fail"
+    assert "api_key=[redacted]" in outcome["message"], outcome["message"]
+    assert "SEKRET" not in repr(outcome), outcome

@@ -135,6 +135,16 @@ async def test_connection_refused_is_a_transport_error(refused_url: str) -> None
 
 
 @pytest.mark.asyncio
+async def test_a_success_body_over_1_mib_is_a_transport_error(api: ApiServer) -> None:
+    api.script = [Reply(201, '"' + "x" * (1 << 20) + '"')]
+    client = Client(API_KEY, base_url=api.url, max_retries=3)
+    with pytest.raises(cased.TransportError) as exc:
+        await client.create_deployment(EVENT)
+    assert "1 MiB" in str(exc.value) and len(str(exc.value)) < 400, str(exc.value)[:200]
+    assert len(api.requests) == 1, "not retried: the event was received"
+
+
+@pytest.mark.asyncio
 async def test_a_server_that_never_answers_times_out(api: ApiServer) -> None:
     api.script = [HANG]
     client = Client(API_KEY, base_url=api.url, timeout=0.3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import time
 from collections.abc import Awaitable
 from pathlib import Path
@@ -170,3 +171,20 @@ def test_render_report_is_validated() -> None:
     with pytest.raises(cased.ValidationError) as text:
         cased.render_report("{not json")
     assert text.value.errors[0]["field"] == "report"
+
+
+@pytest.mark.asyncio
+async def test_checkpoint_leaves_every_session_in_the_db_file_alone(tmp_path: Path) -> None:
+    path = tmp_path / "history.db"
+    history = History(path)
+    good, _ = await record(history)
+    wal = tmp_path / "history.db-wal"
+    assert wal.stat().st_size > 0, "the sessions are in the write-ahead log first"
+    await within(history.checkpoint())
+    assert not wal.exists() or wal.stat().st_size == 0
+    upload = tmp_path / "upload" / "history.db"
+    upload.parent.mkdir()
+    shutil.copyfile(path, upload)
+    report = await within(History(upload).report(good["session_id"]))
+    assert report is not None and report["verdict"] == "healthy"
+    assert await within(History.in_memory().checkpoint()) is None

@@ -1,6 +1,8 @@
 //! The Slack channel: an incoming webhook, posted a Block Kit message inside an attachment
 //! whose colour says the severity. The webhook URL's path is a secret token: it never appears in
-//! `Debug`, logs or errors.
+//! `Debug`, logs or errors. Every user-provided string (headline, titles, the deployment's facts,
+//! findings) is escaped for mrkdwn (`&`, `<`, `>`), in the blocks and the fallback alike, so a
+//! deployment named `<!channel>` cannot ping a channel or forge a link.
 
 use std::fmt;
 
@@ -111,15 +113,20 @@ fn esc(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// Shortens already escaped text to `max` characters (an ellipsis last), never cutting an
+/// entity (`&amp;`, `&lt;`, `&gt;`) in half.
 fn cut(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        s.chars()
-            .take(max - 1)
-            .chain(std::iter::once('…'))
-            .collect()
+        return s.to_owned();
     }
+    let mut out: String = s.chars().take(max - 1).collect();
+    if let Some(amp) = out.rfind('&')
+        && !out[amp..].contains(';')
+    {
+        out.truncate(amp);
+    }
+    out.push('…');
+    out
 }
 
 fn mrkdwn(text: String) -> Value {
@@ -132,9 +139,12 @@ fn mrkdwn(text: String) -> Value {
 /// deployment's external URL and a context line with the correlation and notification ids.
 #[must_use]
 pub fn slack_message(n: &Notification, max_findings: usize) -> Value {
+    // The headline holds the deployment's own strings (title, repository, environment): escaped
+    // like every other user-provided string, so `<!channel>` or `<https://x|label>` stay text.
+    let headline = esc(&n.headline());
     let mut blocks = vec![json!({
         "type": "header",
-        "text": {"type": "plain_text", "text": cut(&format!("{} {}", emoji(n), n.headline()), 150), "emoji": true}
+        "text": {"type": "plain_text", "text": cut(&format!("{} {}", emoji(n), headline), 150), "emoji": true}
     })];
     let lines: Vec<String> = n
         .alerts
@@ -228,7 +238,7 @@ pub fn slack_message(n: &Notification, max_findings: usize) -> Value {
     }
     blocks.push(json!({"type": "context", "elements": [mrkdwn(context)]}));
     json!({
-        "text": n.headline(),
-        "attachments": [{"color": colour(n), "fallback": n.headline(), "blocks": blocks}]
+        "text": headline,
+        "attachments": [{"color": colour(n), "fallback": headline, "blocks": blocks}]
     })
 }

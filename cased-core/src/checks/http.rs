@@ -41,6 +41,7 @@ use super::{TIMEOUT_GRACE, error_chain, excerpt, ms};
 use crate::check::{CheckCategory, CheckOutcome, CheckStatus, HealthCheck};
 use crate::duration;
 use crate::error::{Error, Problems, Result};
+use crate::secret::{is_secret_name, redact_url, scrub};
 
 /// An expected status: a code (`200`) or a class (`"2xx"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -252,9 +253,20 @@ pub struct HttpCheckConfig {
     /// The method (default `GET`).
     #[serde(default = "default_method")]
     pub method: String,
-    /// Request headers. Their values never appear in `Debug`.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// Request headers. Their values never appear in `Debug`; the values of secret headers
+    /// (`authorization`, `cookie`, names like `x-api-key`: see [`crate::is_secret_name`], and the
+    /// names in `redact`) serialize as `[redacted]`, so a stored configuration never holds them.
+    #[serde(
+        default,
+        serialize_with = "serialize_headers",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub headers: BTreeMap<String, String>,
+    /// More query parameter and header names whose values are secrets, beyond the built-in list
+    /// ([`crate::SECRET_PARAMS`]: `token`, `api_key`, `signature`...). Their values are
+    /// replaced by `[redacted]` wherever the URL is shown: messages, evidence, history, reports.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redact: Vec<String>,
     /// Request body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
@@ -287,7 +299,7 @@ impl fmt::Debug for HttpCheckConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpCheckConfig")
             .field("name", &self.name)
-            .field("url", &redact_url_str(&self.url))
+            .field("url", &redact_url(&self.url, &self.redact))
             .field("method", &self.method)
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field(
@@ -301,6 +313,7 @@ impl fmt::Debug for HttpCheckConfig {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("insecure_skip_verify", &self.insecure_skip_verify)
             .field("connection", &self.connection)
+            .field("redact", &self.redact)
             .finish()
     }
 }
@@ -321,6 +334,7 @@ impl HttpCheckConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             insecure_skip_verify: false,
             connection: ConnectionMode::Fresh,
+            redact: Vec::new(),
         }
     }
 }
@@ -341,15 +355,19 @@ fn proxy_configured() -> bool {
         .any(|k| std::env::var_os(k).is_some())
 }
 
-/// The URL with its password replaced by `***`, for messages.
-fn redact_url_str(s: &str) -> String {
-    match url::Url::parse(s) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
+/// Headers as configured, the values of those whose names look secret (see
+/// [`is_secret_name`]) replaced by `[redacted]`.
+fn serialize_headers<S: serde::Serializer>(
+    headers: &BTreeMap<String, String>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_map(headers.iter().map(|(k, v)| {
+        if is_secret_name(k, &[]) {
+            (k, crate::secret::REDACTED)
+        } else {
+            (k, v.as_str())
         }
-        _ => s.to_owned(),
-    }
+    }))
 }
 
 #[derive(Debug)]
@@ -411,7 +429,7 @@ impl HttpCheck {
                 "url",
                 format!(
                     "{:?} is not an absolute http(s) URL",
-                    redact_url_str(&config.url)
+                    redact_url(&config.url, &config.redact)
                 ),
             ),
         }
@@ -517,6 +535,7 @@ impl HttpCheck {
         p.finish(&format!("http check {:?}", config.name))?;
 
         let max = config.max_redirects;
+        let extra = config.redact.clone();
         let policy = if max == 0 {
             reqwest::redirect::Policy::none()
         } else {
@@ -527,7 +546,7 @@ impl HttpCheck {
                 } else if attempt.previous().contains(attempt.url()) {
                     let e = RedirectStop(format!(
                         "redirect loop: {} was already visited",
-                        attempt.url()
+                        redact_url(attempt.url().as_str(), &extra)
                     ));
                     attempt.error(e)
                 } else {
@@ -556,7 +575,7 @@ impl HttpCheck {
             .map_err(|e| Error::Transport(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
             url: parsed.expect("checked above"),
-            shown_url: redact_url_str(&config.url),
+            shown_url: redact_url(&config.url, &config.redact),
             method: method.expect("checked above"),
             headers,
             body: config.body.clone().map(Bytes::from),
@@ -582,7 +601,7 @@ impl HttpCheck {
     ) -> CheckOutcome {
         // The top-level message names the URL (which may hold a password): start at its source.
         let detail = match std::error::Error::source(e) {
-            Some(src) => error_chain(src),
+            Some(src) => scrub(&error_chain(src), self.url.as_str(), &self.config.redact),
             None => {
                 if e.is_timeout() {
                     "operation timed out".to_owned()

@@ -152,6 +152,36 @@ struct Inner {
     path: Option<PathBuf>,
 }
 
+/// When the last clone goes, the read-only connection closes first and the writer moves the
+/// write-ahead log into the database file (`wal_checkpoint(TRUNCATE)`): the `.db` file alone then
+/// holds every session, which is what a CI job uploads. (Closed in the other order, the last
+/// connection is the read-only one, which cannot checkpoint, and the log stays beside the file.)
+impl Drop for Inner {
+    fn drop(&mut self) {
+        drop(self.reader.take());
+        if self.path.is_some() {
+            let conn = lock(&self.writer);
+            if let Err(e) = checkpoint(&conn) {
+                tracing::warn!(error = %e, "history: the write-ahead log was not checkpointed");
+            }
+        }
+    }
+}
+
+/// Moves every committed write from the log into the database file and empties the log.
+fn checkpoint(conn: &Connection) -> Result<()> {
+    let (busy, _log, _moved): (i64, i64, i64) =
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+    if busy != 0 {
+        return Err(Error::Storage(
+            "the write-ahead log is in use by another connection; it was not checkpointed".into(),
+        ));
+    }
+    Ok(())
+}
+
 impl std::fmt::Debug for SqliteHistory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteHistory")
@@ -229,6 +259,22 @@ impl SqliteHistory {
     #[must_use]
     pub fn path(&self) -> Option<&Path> {
         self.inner.path.as_deref()
+    }
+
+    /// Moves every committed write from the write-ahead log (`history.db-wal`) into the database
+    /// file and empties the log (`PRAGMA wal_checkpoint(TRUNCATE)`), so the `.db` file alone holds
+    /// every session: call it before copying or uploading the file. It also happens when the last
+    /// clone of the store is dropped. Does nothing in memory.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when SQLite fails or another connection (another process) is reading
+    /// the log at that moment.
+    pub async fn checkpoint(&self) -> Result<()> {
+        if self.inner.path.is_none() {
+            return Ok(());
+        }
+        let inner = Arc::clone(&self.inner);
+        blocking(move || checkpoint(&lock(&inner.writer))).await
     }
 
     /// The schema version of the open database.
@@ -331,8 +377,9 @@ fn parse<T: DeserializeOwned>(s: &str) -> rusqlite::Result<T> {
     })
 }
 
-fn parse_json<T: DeserializeOwned>(s: &str) -> rusqlite::Result<T> {
-    serde_json::from_str(s).map_err(|e| {
+/// JSON the writer stored, at any nesting depth.
+fn parse_json<T: DeserializeOwned + Send>(s: &str) -> rusqlite::Result<T> {
+    crate::deep_json::from_str(s).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
     })
 }
@@ -697,7 +744,7 @@ fn read_ticks(c: &Connection, session_id: &str) -> Result<Vec<TickRecord>> {
                 message: r.get(5)?,
                 evidence: r
                     .get::<_, Option<String>>(6)?
-                    .and_then(|t| serde_json::from_str(&t).ok())
+                    .and_then(|t| crate::deep_json::from_str(&t).ok())
                     .unwrap_or_default(),
             },
         ))
@@ -932,8 +979,12 @@ impl HistoryStore for SqliteHistory {
                 .optional()?;
             json.flatten()
                 .map(|j| {
-                    DeploymentEvent::from_json(&j)
+                    crate::deep_json::from_str::<serde_json::Value>(&j)
                         .map_err(|e| Error::Storage(format!("stored event of {id}: {e}")))
+                        .and_then(|v| {
+                            DeploymentEvent::from_value(v)
+                                .map_err(|e| Error::Storage(format!("stored event of {id}: {e}")))
+                        })
                 })
                 .transpose()
         })

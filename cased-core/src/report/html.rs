@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 use super::markdown::ended_by;
 use super::svg::{Chart, Mark, esc};
 use super::{
-    ReportContext, check_latency_metric, check_stats, finding_time, headline, latency, number,
-    shown_ticks, span, timestamp,
+    Columns, ReportContext, check_latency_metric, check_stats, finding_time, headline, latency,
+    number, shown_ticks, span, timestamp,
 };
 use crate::update::Report;
 
@@ -181,14 +181,9 @@ fn charts(o: &mut String, r: &Report, ctx: &ReportContext) {
         let key = check_latency_metric(&s.name);
         let points = ctx.series.get(&key).map_or_else(
             || {
-                r.ticks
-                    .iter()
-                    .flat_map(|t| {
-                        t.checks
-                            .iter()
-                            .filter(|c| *c.name == s.name)
-                            .map(|c| (t.elapsed.as_secs_f64(), c.latency.as_secs_f64() * 1000.0))
-                    })
+                s.at.iter()
+                    .zip(&s.latencies)
+                    .map(|(at, l)| (at.as_secs_f64(), l.as_secs_f64() * 1000.0))
                     .collect()
             },
             |series| to_points(series),
@@ -334,6 +329,7 @@ fn checks_and_ticks(o: &mut String, r: &Report) {
     }
     o.push_str("</tr>\n");
     let (ticks, omitted) = shown_ticks(r);
+    let columns = Columns::new(&stats);
     for (k, t) in ticks.iter().enumerate() {
         if omitted > 0 && k == 10 {
             let _ = writeln!(
@@ -353,8 +349,8 @@ fn checks_and_ticks(o: &mut String, r: &Report) {
             span(t.elapsed),
             t.verdict
         );
-        for s in &stats {
-            match t.checks.iter().find(|c| *c.name == s.name) {
+        for result in columns.row(t) {
+            match result {
                 Some(c) => {
                     let _ = write!(
                         o,

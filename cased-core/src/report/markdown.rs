@@ -3,22 +3,32 @@
 use std::fmt::Write as _;
 
 use super::{
-    ReportContext, check_stats, finding_time, headline, latency, number, shown_ticks, span,
-    timestamp,
+    Columns, ReportContext, check_stats, finding_time, headline, latency, number, shown_ticks,
+    span, timestamp,
 };
 use crate::update::Report;
 
-/// Escapes text for a Markdown table cell (or a line): no table breaks, no raw HTML.
+/// Escapes text for a Markdown table cell (or a line): no table breaks, no raw HTML, no links,
+/// images or emphasis (`[`, `]`, `*`, `_`, `~` are backslash-escaped, so user text such as
+/// `[Approve](https://evil.example)` or `**urgent**` shows as typed).
 fn cell(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for ch in s.chars() {
+    let chars: Vec<char> = s.chars().collect();
+    for (i, &ch) in chars.iter().enumerate() {
+        // An underscore inside a word (`latency_ms`) never starts emphasis: kept as is.
+        let in_word = |j: Option<usize>| {
+            j.and_then(|j| chars.get(j))
+                .is_some_and(|c| c.is_alphanumeric())
+        };
         match ch {
-            '|' => out.push_str("\\|"),
-            '\\' => out.push_str("\\\\"),
+            '_' if in_word(i.checked_sub(1)) && in_word(Some(i + 1)) => out.push('_'),
+            '|' | '\\' | '`' | '[' | ']' | '*' | '_' | '~' => {
+                out.push('\\');
+                out.push(ch);
+            }
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
-            '`' => out.push_str("\\`"),
             '\r' => {}
             '\n' => out.push(' '),
             c => out.push(c),
@@ -136,6 +146,7 @@ pub(super) fn render(r: &Report, ctx: &ReportContext) -> String {
         }
         o.push('\n');
         let (ticks, omitted) = shown_ticks(r);
+        let columns = Columns::new(&stats);
         for (k, t) in ticks.iter().enumerate() {
             if omitted > 0 && k == 10 {
                 let _ = writeln!(
@@ -155,8 +166,8 @@ pub(super) fn render(r: &Report, ctx: &ReportContext) -> String {
                 span(t.elapsed),
                 t.verdict
             );
-            for s in &stats {
-                match t.checks.iter().find(|c| *c.name == s.name) {
+            for result in columns.row(t) {
+                match result {
                     Some(c) => {
                         let _ = write!(o, " {}, {} |", c.status, latency(c.latency));
                     }

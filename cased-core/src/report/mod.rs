@@ -21,7 +21,7 @@ mod html;
 mod markdown;
 mod svg;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -244,6 +244,8 @@ pub(crate) struct CheckStats {
     pub(crate) category: &'static str,
     pub(crate) counts: [u32; 4],
     pub(crate) latencies: Vec<Duration>,
+    /// When each latency was measured (the tick's start), beside `latencies`.
+    pub(crate) at: Vec<Duration>,
 }
 
 impl CheckStats {
@@ -257,28 +259,56 @@ impl CheckStats {
     }
 }
 
-/// The checks of the report, in order of first appearance.
+/// The checks of the report, in order of first appearance. Linear in the number of results:
+/// checks are found by name through a hash map, never by a search of the list.
 pub(crate) fn check_stats(report: &Report) -> Vec<CheckStats> {
     let mut out: Vec<CheckStats> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
     for t in &report.ticks {
         for c in &t.checks {
-            let i = match out.iter().position(|s| s.name == *c.name) {
-                Some(i) => i,
-                None => {
-                    out.push(CheckStats {
-                        name: c.name.to_string(),
-                        category: category_name(c.category),
-                        ..CheckStats::default()
-                    });
-                    out.len() - 1
-                }
-            };
+            let i = *index.entry(&c.name).or_insert_with(|| {
+                out.push(CheckStats {
+                    name: c.name.to_string(),
+                    category: category_name(c.category),
+                    ..CheckStats::default()
+                });
+                out.len() - 1
+            });
             let s = &mut out[i];
             s.counts[c.status as usize] += 1;
             s.latencies.push(c.latency);
+            s.at.push(t.elapsed);
         }
     }
     out
+}
+
+/// Column lookup for the tick tables: each check's position in `stats`.
+pub(crate) struct Columns<'a>(HashMap<&'a str, usize>);
+
+impl<'a> Columns<'a> {
+    pub(crate) fn new(stats: &'a [CheckStats]) -> Self {
+        Self(
+            stats
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.name.as_str(), i))
+                .collect(),
+        )
+    }
+
+    /// The results of tick `t` in the order of the columns (`None`: the check did not run).
+    pub(crate) fn row<'t>(&self, t: &'t crate::TickRecord) -> Vec<Option<&'t crate::CheckResult>> {
+        let mut row = vec![None; self.0.len()];
+        for c in &t.checks {
+            if let Some(&i) = self.0.get(&*c.name)
+                && row[i].is_none()
+            {
+                row[i] = Some(c);
+            }
+        }
+        row
+    }
 }
 
 fn category_name(c: crate::CheckCategory) -> &'static str {

@@ -262,6 +262,9 @@ class _HttpCheck(TypedDict):
     max_body_bytes: NotRequired[int]
     insecure_skip_verify: NotRequired[bool]
     connection: NotRequired[Literal["fresh", "pooled"]]
+    redact: NotRequired[list[str]]
+    """More query parameter and header names whose values are secrets (beyond ``token``,
+    ``api_key``, ``signature``...): shown as ``[redacted]`` in messages, evidence and history."""
 
 class _TcpCheck(TypedDict):
     """``{"type": "tcp"}``: a connection, optionally sending ``send`` and expecting ``expect``
@@ -1164,6 +1167,11 @@ class History:
     async def prune(self, before_unix_ms: int) -> int:
         """Delete the deployments started before ``before_unix_ms`` with everything recorded
         for them; returns how many."""
+
+    async def checkpoint(self) -> None:
+        """Move the write-ahead log (``history.db-wal``) into the database file, so the file
+        alone holds every session: call it before copying or uploading the file. It also
+        happens when the last reference to the history goes."""
 
     async def render_report(
         self, session_id: str, format: Literal["md", "markdown", "html", "json"] = "md"
