@@ -747,10 +747,12 @@ fn nested(depth: usize) -> serde_json::Value {
 }
 
 /// What the writer accepts the reader reads back, however deep: serde_json's own parser stops
-/// at 128 levels ("recursion limit exceeded").
+/// at 128 levels ("recursion limit exceeded"). Event metadata is refused past
+/// `MAX_JSON_DEPTH`; check evidence is not limited.
 #[tokio::test(start_paused = true)]
 async fn deeply_nested_metadata_and_evidence_are_read_back() {
     const DEPTH: usize = 500;
+    const META_DEPTH: usize = cased_core::limits::MAX_JSON_DEPTH - 2;
     let dir = TempDir::new();
     let store = SqliteHistory::open(dir.db()).unwrap();
     let deep = FnCheck::new("deep", || async {
@@ -764,7 +766,7 @@ async fn deeply_nested_metadata_and_evidence_are_read_back() {
         .unwrap();
     let ev = DeploymentEvent::builder("Deploy deep")
         .repository("acme/shop")
-        .metadata_entry("nested", nested(DEPTH))
+        .metadata_entry("nested", nested(META_DEPTH))
         .build()
         .unwrap();
     assert!(ev.to_json().len() < 64 * 1024);
@@ -779,7 +781,7 @@ async fn deeply_nested_metadata_and_evidence_are_read_back() {
     assert_eq!(report, recorded.report);
     assert_eq!(
         report.event.event_metadata().unwrap()["nested"],
-        nested(DEPTH)
+        nested(META_DEPTH)
     );
     assert_eq!(store.event(session.id()).await.unwrap().unwrap(), ev);
     let ticks = store.ticks(session.id()).await.unwrap();
