@@ -533,14 +533,36 @@ async fn command_timing_out_is_killed_and_fails() {
     );
 }
 
-/// Whether `pid` is gone or a zombie (killed, not yet reaped by init).
+/// Whether `pid` is done for: gone, a zombie (not yet reaped by init), exiting (`PF_EXITING`),
+/// or with a SIGKILL pending — the kill is queued when `kill(2)` returns, but the process may
+/// not have been scheduled to die yet.
 fn not_running(pid: u64) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X')),
-    }
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return true;
+    };
+    let Some((_, rest)) = stat.rsplit_once(") ") else {
+        return true;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    const PF_EXITING: u64 = 0x4;
+    const SIGKILL_BIT: u64 = 1 << 8;
+    let dead = fields.first().is_some_and(|s| *s == "Z" || *s == "X");
+    let exiting = fields
+        .get(6)
+        .and_then(|f| f.parse::<u64>().ok())
+        .is_some_and(|f| f & PF_EXITING != 0);
+    let kill_pending = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map(|status| {
+            status.lines().any(|l| {
+                (l.starts_with("SigPnd:") || l.starts_with("ShdPnd:"))
+                    && l.split_whitespace()
+                        .nth(1)
+                        .and_then(|m| u64::from_str_radix(m, 16).ok())
+                        .is_some_and(|m| m & SIGKILL_BIT != 0)
+            })
+        })
+        .unwrap_or(true);
+    dead || exiting || kill_pending
 }
 
 #[tokio::test]
