@@ -175,6 +175,27 @@ impl Error {
     }
 }
 
+/// Deserializes `value` as `T`; a bad key is a validation error of `subject` whose field is the
+/// key's path (`root` for the value itself), e.g. `checks[0].timeout`.
+pub(crate) fn deserialize_at<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+    subject: &str,
+    root: &str,
+) -> Result<T> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." || path.is_empty() {
+            root.to_owned()
+        } else {
+            path
+        };
+        Error::Validation(ValidationErrors {
+            subject: subject.to_owned(),
+            errors: vec![FieldError::new(field, e.inner().to_string())],
+        })
+    })
+}
+
 /// The message of a caught panic (`panic!("...")` payloads are `&str` or `String`).
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {

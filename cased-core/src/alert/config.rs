@@ -388,15 +388,7 @@ impl AlertsConfig {
     /// `channels[0].webhook_url`, `routes[1].group_wait`), or every rule broken (see
     /// [`AlertsConfig::validate`]).
     pub fn from_value(value: Value) -> Result<Self> {
-        let config: Self = serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            let field = if path == "." || path.is_empty() {
-                "alerts".to_owned()
-            } else {
-                path
-            };
-            Error::invalid(field, e.inner().to_string())
-        })?;
+        let config: Self = crate::error::deserialize_at(value, "input", "alerts")?;
         config.validate()?;
         Ok(config)
     }

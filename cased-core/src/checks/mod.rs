@@ -97,15 +97,7 @@ impl CheckConfig {
     /// # Errors
     /// [`crate::Error::Validation`] whose field is the path of the offending key.
     pub fn from_value(value: Value) -> Result<Self> {
-        serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            let field = if path == "." || path.is_empty() {
-                "check".to_owned()
-            } else {
-                path
-            };
-            crate::Error::invalid(field, e.inner().to_string())
-        })
+        crate::error::deserialize_at(value, "input", "check")
     }
 }
 

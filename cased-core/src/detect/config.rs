@@ -602,18 +602,7 @@ impl DetectorConfig {
     /// [`Error::Validation`] naming every bad setting.
     pub fn from_value(value: Value) -> Result<Self> {
         const SUBJECT: &str = "detector configuration";
-        let config: Self = serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            let field = if path == "." || path.is_empty() {
-                "config".to_owned()
-            } else {
-                path
-            };
-            Error::Validation(crate::ValidationErrors {
-                subject: SUBJECT.to_owned(),
-                errors: vec![crate::FieldError::new(field, e.inner().to_string())],
-            })
-        })?;
+        let config: Self = crate::error::deserialize_at(value, SUBJECT, "config")?;
         let mut p = Problems::default();
         config.check(&mut p, "");
         p.finish(SUBJECT)?;

@@ -122,17 +122,7 @@ impl SegmentConfig {
                 return Err(p.finish(SUBJECT).expect_err("one problem"));
             }
         };
-        let config: Self = serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            let field = if path == "." || path.is_empty() {
-                "config".to_owned()
-            } else {
-                path
-            };
-            let mut p = Problems::default();
-            p.add(field, e.inner().to_string());
-            p.finish(SUBJECT).expect_err("one problem")
-        })?;
+        let config: Self = crate::error::deserialize_at(value, SUBJECT, "config")?;
         let mut p = Problems::default();
         config.check(&mut p);
         p.finish(SUBJECT)?;

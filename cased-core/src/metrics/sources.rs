@@ -13,7 +13,7 @@ use super::prometheus::{PrometheusPlan, PrometheusSourceConfig};
 use super::scrape::{ScrapePlan, ScrapeSourceConfig};
 use super::source::{Source, field};
 use crate::duration;
-use crate::error::{Error, Problems, Result};
+use crate::error::{Problems, Result};
 
 /// One entry of `MonitorConfig.sources`; `type` selects the kind.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,15 +54,7 @@ impl SourceConfig {
     /// # Errors
     /// [`Error::Validation`] whose field is the path of the offending key.
     pub fn from_value(value: Value) -> Result<Self> {
-        let c: Self = serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            let field = if path == "." || path.is_empty() {
-                "source".to_owned()
-            } else {
-                path
-            };
-            Error::invalid(field, e.inner().to_string())
-        })?;
+        let c: Self = crate::error::deserialize_at(value, "input", "source")?;
         let mut p = Problems::default();
         c.check(&mut p, "");
         p.finish("source configuration")?;
