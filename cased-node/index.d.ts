@@ -764,6 +764,28 @@ export interface CasedErrorInfo {
   status?: number
 }
 
+/** When an alarmed metric changed: the located level shift with its likelihood interval. */
+export interface ChangePoint {
+  /** The metric. */
+  metric: string
+  /** The time of the first value at the new level, milliseconds since the Unix epoch. */
+  at_unix_ms: number
+  /** The change happened after this time... */
+  earliest_unix_ms: number
+  /** ...and at or before this one. */
+  latest_unix_ms: number
+  /** `at_unix_ms` from the session's start (negative: before the rollout). */
+  after_start_ms: number
+  /** The level before. */
+  before: number
+  /** The level after. */
+  after: number
+  /** Values of the metric the location rests on. */
+  n: number
+  /** A sentence a person can read. */
+  message: string
+}
+
 /**
  * One check as written in configuration; `type` selects the kind. Keys are the wire
  * (snake_case) names, as in `cased.toml`; unknown keys are rejected.
@@ -1653,6 +1675,8 @@ export interface Report {
    * sources that could not be read).
    */
   notes: Array<string>
+  /** When each metric that raised an alarm changed, located on its values. */
+  changes: Array<ChangePoint>
 }
 
 /** What the rollback hook is given. */

@@ -267,6 +267,9 @@ fn print_outcome(report: &Report, history: &Path) {
         ended_by(report),
         report.reason
     );
+    for c in &report.changes {
+        println!("changed: {}", c.message);
+    }
     if report.verdict == Verdict::Degraded && std::env::var_os("GITHUB_ACTIONS").is_some() {
         println!(
             "::warning title=cased::deployment degraded: {}",

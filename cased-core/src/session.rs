@@ -24,6 +24,7 @@ use tokio::time::Instant;
 
 use crate::alert::{AlertManager, AlertPolicy};
 use crate::baselines::{self, Control as ControlTrack};
+use crate::changes::SeriesLog;
 use crate::check::{CheckStatus, HealthCheck};
 use crate::collect::{Collected, Collector, Pushed};
 use crate::detect::{Counts, DetectorSet, Finding};
@@ -474,6 +475,8 @@ struct SessionTask {
     source_failures: BTreeMap<String, (u32, String)>,
     /// Samples seen, kept for the baseline store (only when there is one).
     observed: Vec<Sample>,
+    /// The watched metrics' values, to say when an alarmed one changed.
+    series: SeriesLog,
     alerts: AlertPolicy,
     record: bool,
     rollback_hook: Option<crate::plan::RollbackHook>,
@@ -496,6 +499,7 @@ impl SessionTask {
             notes: Vec::new(),
             source_failures: BTreeMap::new(),
             observed: Vec::new(),
+            series: SeriesLog::default(),
             alerts,
             record: start.record,
             rollback_hook: start.rollback,
@@ -622,6 +626,8 @@ impl SessionTask {
             deployment: &self.info.correlation_id,
         };
         self.baselines = baselines::choose(&mut self.detectors, &from).await;
+        self.series
+            .record_before(&lookback.samples, &lookback.counts, &self.plan.watched);
         if self.record
             && let Some(store) = &self.plan.baseline_store
         {
@@ -933,6 +939,10 @@ impl SessionTask {
         samples.sort_by(|a, b| a.timestamp.total_cmp(&b.timestamp));
         let mut findings = Vec::new();
         for sample in samples {
+            if self.plan.watched.contains(&sample.metric) {
+                self.series
+                    .record(&sample.metric, sample.timestamp, sample.value);
+            }
             match self.detectors.observe(sample) {
                 Ok(f) => findings.extend(f),
                 Err(e) => tracing::warn!(error = %e, metric = %sample.metric, "sample not used"),
@@ -941,6 +951,9 @@ impl SessionTask {
         let mut counts: Vec<_> = polled.counts.iter().collect();
         counts.sort_by(|a, b| a.timestamp.total_cmp(&b.timestamp));
         for c in counts {
+            if self.plan.watched.contains(&c.metric) {
+                self.series.record_counts(c);
+            }
             match self.detectors.observe_counts(&c.metric, c.counts) {
                 // Each interval's counts are judged at their own index (the detector spaces its
                 // looks by its `look_growth`).
@@ -1121,6 +1134,7 @@ impl SessionTask {
             })
             .collect::<BTreeMap<_, _>>();
         let group = self.alerts.group().to_owned();
+        let changes = self.series.locate(&self.findings, self.wall_start);
         let report = Report {
             session_id: Arc::clone(&self.shared.id),
             event: self.event.event(),
@@ -1147,6 +1161,7 @@ impl SessionTask {
             no_data: self.no_data.clone(),
             baselines: self.baselines.clone(),
             notes: std::mem::take(&mut self.notes),
+            changes,
         };
         if self.record {
             self.record_baselines(checks_verdict).await;

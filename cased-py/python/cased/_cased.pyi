@@ -186,6 +186,23 @@ class _MetricSummary(TypedDict):
     last: float
     mean: float
 
+class _ChangePoint(TypedDict):
+    """When an alarmed metric changed: the located level shift and its likelihood interval."""
+
+    metric: str
+    at_unix_ms: int
+    earliest_unix_ms: int
+    """The change happened after this time and at or before ``latest_unix_ms``."""
+    latest_unix_ms: int
+    after_start_ms: int
+    """``at_unix_ms`` from the session's start (negative: before the rollout)."""
+    before: float
+    after: float
+    n: int
+    message: str
+    """E.g. ``"api.latency_ms rose from 120 to 180 at 2026-12-04T14:03:20Z ± 10s, 40s after
+    the rollout started."``"""
+
 class _RollbackRecord(TypedDict):
     elapsed_ms: float
     error: str | None
@@ -217,6 +234,8 @@ class _Report(TypedDict):
     notes: list[str]
     """How the verdict was reached where it matters: no earlier baseline, too few values,
     sources that could not be read."""
+    changes: list[_ChangePoint]
+    """When each metric that raised an alarm changed, located on its values."""
 
 class _RollbackInfo(TypedDict):
     """What the rollback hook is called with."""
