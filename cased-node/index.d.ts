@@ -1755,7 +1755,8 @@ export interface ScheduleConfig {
  * const { changes, segments } = segment(latencies, { cost: 'normal_meanvar' })
  * ```
  *
- * Throws a `validation` error naming a bad setting (`cost`, `penalty`, `min_size`), or
+ * Throws a `validation` error naming a bad setting (`cost`, `penalty`, `min_size`,
+ * `penalty_scale`), or
  * `values` / `values[i]` (empty, non-finite, negative counts).
  */
 export declare function segment(values: number[] | Float64Array, config?: SegmentSettings | null): Segmentation
@@ -1780,8 +1781,13 @@ export interface Segmentation {
   segments: Array<Segment>
   /** The cost used. */
   cost: 'normal_mean' | 'normal_meanvar' | 'poisson'
-  /** The penalty per change, as a number. */
+  /** The penalty per change, as a number (scaled, and corrected for autocorrelation). */
   penalty: number
+  /**
+   * The residuals' lag-1 autocorrelation the penalty was corrected for (0 without
+   * `autocorrelation`).
+   */
+  autocorrelation: number
   /** The total penalised cost of this segmentation. */
   total_cost: number
 }
@@ -1800,6 +1806,13 @@ export interface SegmentSettings {
   penalty?: 'mbic' | 'bic' | number
   /** The shortest segment, in points (default 2). */
   min_size?: number
+  /** A factor on the penalty (default 1). */
+  penalty_scale?: number
+  /**
+   * Scale the penalty by the effective sample size of the residuals' AR(1) noise and segment
+   * again (default false): for real series whose noise wanders in runs.
+   */
+  autocorrelation?: boolean
 }
 
 /**

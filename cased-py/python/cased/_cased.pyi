@@ -972,20 +972,26 @@ class _Segmentation(TypedDict):
     segments: list[_Segment]
     cost: Literal["normal_mean", "normal_meanvar", "poisson"]
     penalty: float
+    autocorrelation: float
     total_cost: float
 
 class _SegmentConfig(TypedDict, total=False):
     cost: Literal["normal_mean", "normal_meanvar", "poisson"]
     penalty: Literal["mbic", "bic"] | float
     min_size: int
+    penalty_scale: float
+    autocorrelation: bool
 
 def segment(values: _Values, config: _SegmentConfig | None = None) -> _Segmentation:
     """Split a whole series into segments with PELT: the exact optimum of the penalised cost.
     ``cost``: ``"normal_meanvar"`` (default: mean and variance change), ``"normal_mean"`` (one
     variance, estimated from the first differences) or ``"poisson"`` (counts); ``penalty`` per
     change: ``"mbic"`` (default, (p + 2) · ln n), ``"bic"`` ((p + 1) · ln n) or a number;
-    ``min_size``: the shortest segment (default 2). ``changes`` lists the index at which each
-    change takes effect; ``segments`` their ``start``/``end`` (exclusive), ``mean`` and ``sd``.
+    ``min_size``: the shortest segment (default 2); ``penalty_scale``: a factor on the penalty;
+    ``autocorrelation=True``: scale the penalty by (1 + ρ)/(1 − ρ), ρ the lag-1 autocorrelation
+    of the residuals of a first segmentation, and segment again (for real series whose noise
+    wanders in runs). ``changes`` lists the index at which each change takes effect;
+    ``segments`` their ``start``/``end`` (exclusive), ``mean`` and ``sd``.
 
     Raises:
         ValidationError: for a bad setting, or empty, non-finite or (for counts) negative
