@@ -42,6 +42,8 @@ struct Serve {
     base: String,
     /// Everything it wrote on stderr so far.
     log: Arc<Mutex<String>>,
+    /// The thread reading stderr; it ends when the process has exited.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Serve {
@@ -60,7 +62,7 @@ impl Serve {
         let (tx, rx) = mpsc::channel();
         let stderr = child.stderr.take().unwrap();
         let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 if let Some(url) = line.split("listening on ").nth(1) {
@@ -72,7 +74,12 @@ impl Serve {
             }
         });
         match rx.recv_timeout(PATIENCE) {
-            Ok(base) => Self { child, base, log },
+            Ok(base) => Self {
+                child,
+                base,
+                log,
+                reader: Some(reader),
+            },
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -90,6 +97,16 @@ impl Serve {
 
     fn log(&self) -> String {
         self.log.lock().unwrap().clone()
+    }
+
+    /// Waits (at most [`PATIENCE`]) for the process to exit; its exit code and whole stderr.
+    fn exit(mut self) -> (Option<i32>, String) {
+        let (tx, rx) = mpsc::channel();
+        let mut child = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap());
+        std::thread::spawn(move || tx.send(child.wait().unwrap()));
+        let status = rx.recv_timeout(PATIENCE).expect("cased serve exits");
+        self.reader.take().unwrap().join().unwrap();
+        (status.code(), self.log())
     }
 
     /// SIGKILL, as a crash or an OOM kill would.
@@ -904,4 +921,32 @@ async fn status_updates_arrive_on_the_event_stream_and_kill_9_marks_the_deployme
         .await
         .unwrap();
     assert_eq!(again.body.unwrap()["state"], "interrupted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_server_even_with_an_event_stream_open() {
+    let dir = temp_dir();
+    let server = Serve::start(&dir, &["--no-auth"]);
+    let mut stream = http()
+        .get(server.url("/api/v1/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let pid = server.child.id().to_string();
+    let term = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(term.success());
+    // The stream ends (not cut by a crash: the server closes it), then the process exits 0.
+    let ended = tokio::time::timeout(PATIENCE, async {
+        while stream.chunk().await.unwrap().is_some() {}
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the event stream stayed open: {}",
+        server.log()
+    );
+    let (code, log) = server.exit();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("cased serve: stopped"), "{log}");
 }

@@ -26,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use cased_core::report::{self, Format};
 use cased_core::{DeploymentEvent, Error, Verdict};
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
@@ -555,7 +555,11 @@ async fn get_verdict(
         }
         // Wait for a change of this deployment (or a lag, after which it is read again).
         let changed = loop {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
+            let next = tokio::select! {
+                r = tokio::time::timeout_at(deadline, rx.recv()) => r,
+                () = app.stopped() => break false,
+            };
+            match next {
                 Err(_) => break false,
                 Ok(Ok(e)) if &*e.deployment_id == id.as_str() && e.kind == "deployment" => {
                     break true;
@@ -583,7 +587,12 @@ async fn events(State(app): Shared, headers: HeaderMap, Query(q): Query<EventsQu
     }
     let rx = app.events.subscribe();
     let only = q.deployment.filter(|d| !d.is_empty());
-    Sse::new(event_stream(rx, only))
+    let stopping = Arc::clone(&app);
+    // The stream ends when the server stops, so the graceful shutdown does not wait for it.
+    let stream = event_stream(rx, only).take_until(Box::pin(async move {
+        stopping.stopped().await;
+    }));
+    Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
 }

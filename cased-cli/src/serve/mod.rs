@@ -152,6 +152,9 @@ pub(crate) struct App {
     /// Ingest runs one event at a time: identity matching and idempotency stay exact.
     ingest: tokio::sync::Mutex<()>,
     auth: bool,
+    /// `true` once the server is stopping: event streams and long polls end, so the graceful
+    /// shutdown does not wait for them.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 /// Runs `cased serve` until Ctrl-C or SIGTERM.
@@ -193,6 +196,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Failure> {
         events: broadcast::channel(EVENT_BUFFER).0,
         ingest: tokio::sync::Mutex::new(()),
         auth: !args.no_auth,
+        stopping: tokio::sync::watch::channel(false).0,
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -201,10 +205,21 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Failure> {
     describe_startup(&app, config.as_deref(), &args.store);
     // The line tests and scripts wait for: the port is open once it is printed.
     eprintln!("cased serve: listening on http://{local}");
+    let stopping = Arc::clone(&app);
     axum::serve(listener, api::router(Arc::clone(&app)))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            stopping.stopping.send_replace(true);
+        })
         .await
         .map_err(|e| Failure::Other(format!("the server failed: {e}")))?;
+    let running = app.sessions.lock().expect("sessions lock").len();
+    if running > 0 {
+        eprintln!(
+            "cased serve: {running} deployment{} still monitored; marked interrupted at the next start",
+            if running == 1 { " was" } else { "s were" }
+        );
+    }
     eprintln!("cased serve: stopped");
     Ok(())
 }
@@ -380,6 +395,13 @@ impl App {
             }
         });
         Ok(())
+    }
+
+    /// Resolves once the server is stopping.
+    pub(crate) async fn stopped(&self) {
+        let mut rx = self.stopping.subscribe();
+        // An error means the sender is gone: stopping too.
+        let _ = rx.wait_for(|stopping| *stopping).await;
     }
 
     fn publish_deployment(&self, d: &store::Deployment) {
