@@ -613,6 +613,37 @@ async fn statuses_start_update_and_end_monitoring() {
     assert_eq!(report["ended_by"], "deployment_failed", "{report}");
     assert_eq!(v["verdict"], report["verdict"]);
 
+    // Failed before monitoring started: final at once, no session.
+    let e = event(
+        "acme/shop",
+        "eeeeeee",
+        "production",
+        DeploymentStatus::Pending,
+    );
+    let e_id = c.create_deployment(&e).await.unwrap().body.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let failed = e
+        .to_builder()
+        .status(DeploymentStatus::Failure)
+        .build()
+        .unwrap();
+    let answer = c.create_deployment(&failed).await.unwrap().body.unwrap();
+    assert_eq!(
+        (&answer["state"], &answer["session_id"]),
+        (&json!("recorded"), &Value::Null)
+    );
+    let v = final_verdict(&server, None, &e_id).await;
+    assert_eq!(v["result"], "fail", "{v}");
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .contains("before monitoring started"),
+        "{v}"
+    );
+
     // A service whose check fails: unhealthy, the gate says fail.
     let pay = c
         .create_deployment(&event(
@@ -949,4 +980,62 @@ async fn sigterm_stops_the_server_even_with_an_event_stream_open() {
     let (code, log) = server.exit();
     assert_eq!(code, Some(0), "{log}");
     assert!(log.contains("cased serve: stopped"), "{log}");
+}
+
+#[test]
+fn a_bad_service_configuration_is_refused_naming_the_key_and_line() {
+    let dir = temp_dir();
+    let path = dir.join("cased.toml");
+    std::fs::write(
+        &path,
+        "[[services]]\nrepository = \"acme/*\"\n\n[[services.checks]]\nname = \"web\"\n\
+         type = \"http\"\nurl = \"http://127.0.0.1:9/\"\ntimeot = \"1s\"\n",
+    )
+    .unwrap();
+    let out = cased(&dir)
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&path)
+        .arg("--store")
+        .arg(dir.join(".cased"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("services[0].checks[0]"), "{stderr}");
+    assert!(
+        stderr.contains("timeot") && stderr.contains("(line 8)"),
+        "{stderr}"
+    );
+
+    std::fs::write(&path, "[[services]]\nenvironment = \"production\"\n").unwrap();
+    let out = cased(&dir)
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&path)
+        .arg("--store")
+        .arg(dir.join(".cased"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("services[0].repository: is required"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_use_the_public_url_when_given() {
+    let dir = temp_dir();
+    let server = Serve::start(
+        &dir,
+        &["--no-auth", "--public-url", "https://cased.example.com/"],
+    );
+    let body = event("acme/shop", "4f2a9c1", "staging", DeploymentStatus::Success).to_json();
+    let (status, answer) = post(&server, None, &body).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = answer["id"].as_str().unwrap();
+    assert_eq!(
+        answer["url"],
+        json!(format!("https://cased.example.com/deployments/{id}"))
+    );
 }

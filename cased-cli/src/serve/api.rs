@@ -25,7 +25,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use cased_core::report::{self, Format};
-use cased_core::{DeploymentEvent, Error, Verdict};
+use cased_core::{DeploymentEvent, DeploymentStatus, Error, Verdict};
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -164,8 +164,11 @@ fn authorize(app: &App, headers: &HeaderMap, scope: Scope) -> Result<String, Api
     }
 }
 
-/// `http://<host>/deployments/<id>`: the deployment's page in Mission Control.
-fn page_url(headers: &HeaderMap, id: &str) -> String {
+/// The deployment's page in Mission Control: below `--public-url`, else `http://<Host>/`.
+fn page_url(app: &App, headers: &HeaderMap, id: &str) -> String {
+    if let Some(base) = &app.public_url {
+        return format!("{}/deployments/{id}", base.trim_end_matches('/'));
+    }
     match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
         Some(host) => format!("http://{host}/deployments/{id}"),
         None => format!("/deployments/{id}"),
@@ -255,7 +258,7 @@ async fn create_deployment(State(app): Shared, headers: HeaderMap, body: Bytes) 
     let d = &ingested.deployment;
     let mut answer = json!({
         "id": d.id,
-        "url": page_url(&headers, &d.id),
+        "url": page_url(&app, &headers, &d.id),
         "created": ingested.created,
         "status": d.status,
         "state": d.state,
@@ -410,7 +413,7 @@ async fn get_deployment(
         },
     };
     let mut value = serde_json::to_value(&d).unwrap_or_default();
-    value["url"] = json!(page_url(&headers, &d.id));
+    value["url"] = json!(page_url(&app, &headers, &d.id));
     value["events"] = json!(events);
     value["session"] = session;
     json_response(StatusCode::OK, &value)
@@ -501,11 +504,24 @@ fn verdict_answer(d: &store::Deployment) -> Value {
         (DeploymentState::Finished, Some(Verdict::Unhealthy)) => (true, "fail"),
         (DeploymentState::Finished | DeploymentState::Interrupted, _) => (true, "inconclusive"),
         (DeploymentState::Recorded, _) if !d.monitored => (true, "unmonitored"),
+        // Failed or cancelled before monitoring started: no session will start.
+        (DeploymentState::Recorded, _) if d.status == DeploymentStatus::Failure => (true, "fail"),
+        (DeploymentState::Recorded, _) if d.status == DeploymentStatus::Cancelled => {
+            (true, "inconclusive")
+        }
         _ => (false, "pending"),
     };
-    let reason = match result {
-        "unmonitored" => d.note.clone(),
-        "pending" => Some(format!("the deployment is {}", d.state.as_str())),
+    let reason = match (result, d.state) {
+        ("unmonitored", _) => d.note.clone(),
+        ("pending", state) => Some(format!(
+            "the deployment is {} (status {})",
+            state.as_str(),
+            d.status
+        )),
+        (_, DeploymentState::Recorded) => Some(format!(
+            "the deployment reported {} before monitoring started",
+            d.status
+        )),
         _ => d.reason.clone(),
     };
     json!({

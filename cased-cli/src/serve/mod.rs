@@ -63,6 +63,11 @@ pub(crate) struct ServeArgs {
     /// Accept requests without an API key. Allowed only on a loopback address.
     #[arg(long)]
     no_auth: bool,
+
+    /// The server's address as clients reach it (behind a proxy, with TLS), for the links it
+    /// answers with [default: http://<the request's Host>].
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
 }
 
 /// Flags of `cased keys`.
@@ -152,6 +157,8 @@ pub(crate) struct App {
     /// Ingest runs one event at a time: identity matching and idempotency stay exact.
     ingest: tokio::sync::Mutex<()>,
     auth: bool,
+    /// `--public-url`.
+    public_url: Option<String>,
     /// `true` once the server is stopping: event streams and long polls end, so the graceful
     /// shutdown does not wait for them.
     stopping: tokio::sync::watch::Sender<bool>,
@@ -164,6 +171,13 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Failure> {
             "--no-auth is allowed only on a loopback address (127.0.0.1, ::1), not {}: \
              create a key with `cased keys create` instead",
             args.listen
+        )));
+    }
+    if let Some(url) = &args.public_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return Err(Failure::Usage(format!(
+            "--public-url {url:?} must be an absolute http(s) URL"
         )));
     }
     let store = store::Store::open(&args.store.join(SERVE_FILE)).map_err(Failure::Other)?;
@@ -196,6 +210,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Failure> {
         events: broadcast::channel(EVENT_BUFFER).0,
         ingest: tokio::sync::Mutex::new(()),
         auth: !args.no_auth,
+        public_url: args.public_url,
         stopping: tokio::sync::watch::channel(false).0,
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
