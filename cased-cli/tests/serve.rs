@@ -1039,3 +1039,30 @@ async fn links_use_the_public_url_when_given() {
         json!(format!("https://cased.example.com/deployments/{id}"))
     );
 }
+
+/// The documented `curl` of docs/serve.md, run as written against a real server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_curl_post_works() {
+    let doc = include_str!("../../docs/serve.md");
+    let post = doc
+        .split("```sh\n")
+        .skip(1)
+        .map(|b| &b[..b.find("```").unwrap()])
+        .find(|b| b.starts_with("curl") && b.contains("-d '"))
+        .expect("a curl POST in docs/serve.md");
+    let dir = temp_dir();
+    let key = create_key(&dir, "ingest");
+    let server = Serve::start(&dir, &[]);
+    let script = post.replace("http://127.0.0.1:8080", &server.base);
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .env("CASED_API_KEY", &key)
+        .output()
+        .expect("curl runs");
+    assert!(out.status.success(), "{out:?}");
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["created"], json!(true), "{answer}");
+    assert_eq!(answer["status"], "running");
+    assert!(answer["id"].as_str().unwrap().starts_with("dep_"));
+}

@@ -207,3 +207,36 @@ mod tests {
         assert!(!glob("a*b*c", "a-xx-c-yy-b"));
     }
 }
+
+#[cfg(test)]
+mod documented {
+    use std::sync::Arc;
+
+    use cased_core::SqliteHistory;
+    use cased_core::metrics::SqliteBaselineStore;
+
+    /// The `cased.toml` of docs/serve.md loads: two services, a rollback command, and the
+    /// first one matching the payments repository.
+    #[test]
+    fn the_documented_services_are_valid() {
+        let doc = include_str!("../../../docs/serve.md");
+        let start = doc.find("```toml\n").expect("a toml block") + "```toml\n".len();
+        let text = &doc[start..start + doc[start..].find("```").expect("its end")];
+        let dir = std::env::temp_dir().join(format!("cased-serve-doc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("cased.toml");
+        std::fs::write(&path, text).unwrap();
+        let history = Arc::new(SqliteHistory::in_memory().unwrap());
+        let baselines = Arc::new(SqliteBaselineStore::in_memory().unwrap());
+        let services = super::load(&path, &history, &baselines).unwrap_or_else(|e| panic!("{e:?}"));
+        let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["payments", "everything else"]);
+        let event = cased_core::DeploymentEvent::builder("Deploy")
+            .repository("acme/payments")
+            .environment("production")
+            .build()
+            .unwrap();
+        assert!(services[0].matches(&event));
+        std::fs::remove_dir_all(dir).ok();
+    }
+}
