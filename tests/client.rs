@@ -6,11 +6,12 @@
 //! not yet received its `expect`ed hits, else the last one. So a sequence "503 once, then 201" is
 //! two mocks created in that order, the first with `.expect(1)`.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cased_core::{
     API_KEY_ENV, ApiResponse, Client, DEFAULT_BASE_URL, DeploymentEvent, Error, ErrorKind,
-    RetryPolicy,
+    IDEMPOTENCY_KEY_HEADER, RetryPolicy,
 };
 use cased_tests::{
     CapturedLogs, DEPLOYMENTS, FULL_EVENT_JSON, TEST_KEY, builder_for, client_for, fast_retry,
@@ -254,6 +255,59 @@ async fn each_retry_resends_the_same_body() {
     failing.assert_async().await;
     ok.assert_async().await;
     assert_eq!(answer.attempts, 2);
+}
+
+/// A deployments endpoint on loopback that answers 503 to the first `failures` requests and
+/// 201 after, and keeps the `Idempotency-Key` of each request it gets.
+async fn flaky_endpoint(failures: usize) -> (String, Arc<Mutex<Vec<Option<String>>>>) {
+    let seen: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+    let keys = Arc::clone(&seen);
+    let app = axum::Router::new().route(
+        DEPLOYMENTS,
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let keys = Arc::clone(&keys);
+            async move {
+                let key = headers
+                    .get(IDEMPOTENCY_KEY_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                let mut keys = keys.lock().unwrap();
+                keys.push(key);
+                if keys.len() <= failures {
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    axum::http::StatusCode::CREATED
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn one_idempotency_key_per_event_kept_across_its_retries() {
+    let (url, seen) = flaky_endpoint(2).await;
+    let client = client_for(&url, 3);
+    let answer = client.create_deployment(&full_event()).await.unwrap();
+    assert_eq!((answer.status, answer.attempts), (201, 3));
+    client.create_deployment(&full_event()).await.unwrap();
+    let keys: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|k| k.clone().expect("every attempt carries an Idempotency-Key"))
+        .collect();
+    assert_eq!(keys.len(), 4, "{keys:?}");
+    assert!(
+        keys[0].len() == 32 && keys[0].chars().all(|c| c.is_ascii_hexdigit()),
+        "{keys:?}"
+    );
+    // The three attempts of the first event share one key; the second event has another.
+    assert_eq!((&keys[0], &keys[0]), (&keys[1], &keys[2]));
+    assert_ne!(keys[0], keys[3]);
 }
 
 #[tokio::test]

@@ -24,6 +24,7 @@ mod monitor;
 mod notify;
 mod progress;
 mod replay;
+mod serve;
 mod settings;
 
 use std::process::ExitCode;
@@ -86,6 +87,11 @@ enum Command {
     /// Re-judge deployments in history under a (new) configuration and show which verdicts
     /// would change, and how much earlier or later the first finding would come.
     Replay(replay::ReplayArgs),
+    /// Receive deployment events over HTTP (`POST /api/v1/deployments/`), monitor the ones
+    /// matching a `[[services]]` entry, and serve their status, verdicts and reports.
+    Serve(serve::ServeArgs),
+    /// Create, list and revoke the API keys of `cased serve`.
+    Keys(serve::KeysArgs),
 }
 
 /// Why a subcommand failed; decides the exit code and what is printed on stderr.
@@ -181,6 +187,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
         .enable_all()
         .build()
         .map_err(Failure::Io)?;
+    if let Command::Keys(args) = cli.command {
+        return serve::keys(args);
+    }
     runtime.block_on(async {
         match cli.command {
             Command::Notify(args) => notify::run(args).await,
@@ -190,6 +199,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Command::Check(args) => check::run(args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::Replay(args) => replay::run(args).await,
+            Command::Serve(args) => serve::run(args).await,
+            Command::Keys(args) => serve::keys(args),
         }
     })
 }

@@ -4,6 +4,11 @@
 //! jitter, honouring `Retry-After` (seconds or HTTP-date); never retries other 4xx, 500 or a
 //! request that timed out after it was sent (it may have been received). Attempts and total time
 //! are capped by the [`RetryPolicy`].
+//!
+//! Each call of [`Client::create_deployment`] is one logical event: it carries an
+//! [`IDEMPOTENCY_KEY_HEADER`] of its own, the same on every retry, so a server that received an
+//! attempt whose answer was lost (a proxy's 502, a reset) gives the first answer again instead
+//! of recording the deployment twice (`cased serve` does).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -23,6 +28,9 @@ pub const DEFAULT_BASE_URL: &str = "https://app.cased.com";
 pub const API_KEY_ENV: &str = "CASED_API_KEY";
 /// The path deployment events are posted to, below the base URL.
 pub const DEPLOYMENTS_PATH: &str = "api/v1/deployments/";
+/// The header naming one logical request across its retries (a random 128-bit hex value per
+/// [`Client::create_deployment`] call).
+pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
 /// Longest server message kept in an error, in characters.
 const MAX_SERVER_MESSAGE: usize = 1000;
 
@@ -288,18 +296,20 @@ impl Client {
             correlation_id = event.correlation_id().unwrap_or(""),
             status = event.status().as_str(),
         );
-        self.post_with_retries(event.to_json())
+        // Not a secret, only unique: one per logical event, kept across its retries.
+        let key = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+        self.post_with_retries(event.to_json(), &key)
             .instrument(span)
             .await
     }
 
-    async fn post_with_retries(&self, body: String) -> Result<ApiResponse> {
+    async fn post_with_retries(&self, body: String, idempotency_key: &str) -> Result<ApiResponse> {
         let policy = self.inner.retry;
         let started = Instant::now();
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            let failure = match self.attempt(body.clone()).await {
+            let failure = match self.attempt(body.clone(), idempotency_key).await {
                 Ok((status, body)) => {
                     tracing::info!(status, attempt, "deployment event accepted");
                     return Ok(ApiResponse {
@@ -342,12 +352,17 @@ impl Client {
         }
     }
 
-    async fn attempt(&self, body: String) -> std::result::Result<(u16, Option<Value>), Failure> {
+    async fn attempt(
+        &self,
+        body: String,
+        idempotency_key: &str,
+    ) -> std::result::Result<(u16, Option<Value>), Failure> {
         let sent = self
             .inner
             .http
             .post(self.inner.endpoint.clone())
             .header(header::CONTENT_TYPE, "application/json")
+            .header(IDEMPOTENCY_KEY_HEADER, idempotency_key)
             .body(body)
             .send()
             .await;

@@ -36,7 +36,7 @@ pub use check::{CheckCategory, CheckOutcome, CheckStatus, FnCheck, HealthCheck};
 pub use checks::{CheckConfig, run_check};
 pub use client::{
     API_KEY_ENV, ApiResponse, Client, ClientBuilder, DEFAULT_BASE_URL, DEPLOYMENTS_PATH,
-    MAX_RESPONSE_BYTES, RetryPolicy, parse_retry_after,
+    IDEMPOTENCY_KEY_HEADER, MAX_RESPONSE_BYTES, RetryPolicy, parse_retry_after,
 };
 pub use config::MonitorConfig;
 pub use detect::{

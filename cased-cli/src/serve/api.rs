@@ -1,0 +1,641 @@
+//! The HTTP API of `cased serve`.
+//!
+//! | route | scope | answer |
+//! |---|---|---|
+//! | `POST /api/v1/deployments/` | ingest | `201` new deployment, `200` a later event of a known one |
+//! | `GET /api/v1/deployments/` | read | a page of deployments, newest first |
+//! | `GET /api/v1/deployments/{id}` | read | the deployment, its events and its session's history |
+//! | `GET /api/v1/deployments/{id}/report?format=` | read | the rendered report (json, md, html) |
+//! | `GET /api/v1/deployments/{id}/verdict?wait=` | read | the verdict, waiting until final |
+//! | `GET /api/v1/events` | read | Server-Sent Events: `deployment` and `status` |
+//!
+//! Every error is JSON: `{"code", "message"}`, plus `"errors": [{"field", "message"}]` for an
+//! invalid event (every problem at once, as `DeploymentEvent` reports them).
+
+use std::convert::Infallible;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use cased_core::report::{self, Format};
+use cased_core::{DeploymentEvent, DeploymentStatus, Error, Verdict};
+use futures::{Stream, StreamExt};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::store::{self, ListFilter, Scope, State as DeploymentState, StoredAnswer};
+use super::{App, ServerEvent};
+
+/// The header a client names one logical request with.
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// Set on an answer replayed for a repeated idempotency key.
+const REPLAYED: &str = "idempotent-replayed";
+/// Longest idempotency key accepted.
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+/// Deployments per page unless `limit` says otherwise, and at most.
+const DEFAULT_LIMIT: usize = 50;
+const MAX_LIMIT: usize = 500;
+/// Longest `wait` of the verdict endpoint.
+const MAX_WAIT: Duration = Duration::from_secs(600);
+
+type Shared = State<Arc<App>>;
+
+pub(super) fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route(
+            "/api/v1/deployments/",
+            get(list_deployments).post(create_deployment),
+        )
+        .route(
+            "/api/v1/deployments",
+            get(list_deployments).post(create_deployment),
+        )
+        .route("/api/v1/deployments/{id}", get(get_deployment))
+        .route("/api/v1/deployments/{id}/report", get(get_report))
+        .route("/api/v1/deployments/{id}/verdict", get(get_verdict))
+        .route("/api/v1/events", get(events))
+        .fallback(not_found)
+        .with_state(app)
+}
+
+/// A JSON answer.
+fn json_response(status: StatusCode, value: &Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        value.to_string(),
+    )
+        .into_response()
+}
+
+fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    json_response(status, &json!({"code": code, "message": message.into()}))
+}
+
+fn internal(message: String) -> Response {
+    ApiError::internal(message).into_response()
+}
+
+async fn not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+/// A refused request: its status and JSON body `{"code", "message"}`.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn internal(message: String) -> Self {
+        eprintln!("cased serve: error: {message}");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = error(self.status, self.code, self.message);
+        if self.status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"cased\""),
+            );
+        }
+        r
+    }
+}
+
+/// The caller's key, checked for `scope`. The `Ok` value names the caller for idempotency
+/// keys (the key's id).
+fn authorize(app: &App, headers: &HeaderMap, scope: Scope) -> Result<String, ApiError> {
+    if !app.auth {
+        return Ok("no-auth".to_owned());
+    }
+    let unauthorized =
+        |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message);
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Err(unauthorized(
+            "an API key is required: send `Authorization: Bearer <key>` (create one with `cased keys create`)",
+        ));
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|k| !k.is_empty());
+    let Some(key) = key else {
+        return Err(unauthorized(
+            "the Authorization header must be `Bearer <key>`",
+        ));
+    };
+    match app.store.find_key(key) {
+        Err(e) => Err(ApiError::internal(e)),
+        Ok(None) => Err(unauthorized("unknown or revoked API key")),
+        Ok(Some((id, s))) if s == scope => Ok(id),
+        Ok(Some((_, s))) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "this API key has the {} scope; this endpoint needs a key with the {} scope",
+                s.as_str(),
+                scope.as_str()
+            ),
+        )),
+    }
+}
+
+/// The deployment's page in Mission Control: below `--public-url`, else `http://<Host>/`.
+fn page_url(app: &App, headers: &HeaderMap, id: &str) -> String {
+    if let Some(base) = &app.public_url {
+        return format!("{}/deployments/{id}", base.trim_end_matches('/'));
+    }
+    match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
+        Some(host) => format!("http://{host}/deployments/{id}"),
+        None => format!("/deployments/{id}"),
+    }
+}
+
+/// The answer to an invalid event: every problem, as the library words them.
+fn invalid_event(e: &Error) -> Response {
+    let only_body = e.field_errors().iter().all(|p| p.field == "body");
+    let status = if only_body {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    json_response(
+        status,
+        &json!({
+            "code": e.kind().code(),
+            "message": e.to_string(),
+            "errors": e.field_errors(),
+        }),
+    )
+}
+
+async fn create_deployment(State(app): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    let caller = match authorize(&app, &headers, Scope::Ingest) {
+        Ok(c) => c,
+        Err(r) => return r.into_response(),
+    };
+    let idempotency_key = match headers.get(IDEMPOTENCY_KEY) {
+        None => None,
+        Some(v) => match v.to_str() {
+            Ok(k)
+                if !k.is_empty()
+                    && k.len() <= MAX_IDEMPOTENCY_KEY
+                    && k.chars().all(|c| c.is_ascii_graphic()) =>
+            {
+                Some(k.to_owned())
+            }
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    format!(
+                        "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
+                    ),
+                );
+            }
+        },
+    };
+    // One event at a time: a retry racing its original waits for it, then gets its answer.
+    let _ingest = app.ingest.lock().await;
+    let request_hash = store::sha256_hex(&body);
+    if let Some(key) = &idempotency_key {
+        match app.store.idempotent_answer(&caller, key) {
+            Err(e) => return internal(e),
+            Ok(Some(answer)) if answer.request_hash == request_hash => {
+                let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+                let mut r = (
+                    status,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    answer.body,
+                )
+                    .into_response();
+                r.headers_mut()
+                    .insert(REPLAYED, HeaderValue::from_static("true"));
+                return r;
+            }
+            Ok(Some(_)) => {
+                return error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "idempotency_key_reused",
+                    "this Idempotency-Key was already used with a different body",
+                );
+            }
+            Ok(None) => {}
+        }
+    }
+    let event = match DeploymentEvent::from_slice(&body) {
+        Ok(e) => e,
+        Err(e) => return invalid_event(&e),
+    };
+    let ingested = match app.ingest(event) {
+        Ok(i) => i,
+        Err(e) => return internal(e),
+    };
+    let d = &ingested.deployment;
+    let mut answer = json!({
+        "id": d.id,
+        "url": page_url(&app, &headers, &d.id),
+        "created": ingested.created,
+        "status": d.status,
+        "state": d.state,
+        "monitored": d.monitored,
+        "service": d.service,
+        "session_id": d.session_id,
+    });
+    if let Some(why) = &d.note {
+        answer["unmonitored_reason"] = json!(why);
+    }
+    let status = if ingested.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let body = answer.to_string();
+    if let Some(key) = &idempotency_key {
+        let kept = StoredAnswer {
+            request_hash,
+            status: status.as_u16(),
+            body: body.clone(),
+        };
+        if let Err(e) = app.store.keep_answer(&caller, key, &kept) {
+            eprintln!("cased serve: warning: {e}");
+        }
+    }
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Query of the deployment list.
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    repository: Option<String>,
+    environment: Option<String>,
+    verdict: Option<String>,
+    state: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+async fn list_deployments(
+    State(app): Shared,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    if let Err(r) = authorize(&app, &headers, Scope::Read) {
+        return r.into_response();
+    }
+    let bad = |m: String| error(StatusCode::BAD_REQUEST, "invalid_request", m);
+    let verdict = match q.verdict.as_deref().filter(|v| !v.is_empty()) {
+        None => None,
+        Some(v) => match serde_json::from_value::<Verdict>(json!(v)) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                return bad(format!(
+                    "verdict {v:?} is not one of healthy, degraded, unhealthy, inconclusive"
+                ));
+            }
+        },
+    };
+    let state = match q.state.as_deref().filter(|v| !v.is_empty()) {
+        None => None,
+        Some(s) => match [
+            DeploymentState::Recorded,
+            DeploymentState::Monitoring,
+            DeploymentState::Finished,
+            DeploymentState::Interrupted,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+        {
+            Some(x) => Some(x),
+            None => {
+                return bad(format!(
+                    "state {s:?} is not one of recorded, monitoring, finished, interrupted"
+                ));
+            }
+        },
+    };
+    let limit = match q.limit.as_deref().filter(|v| !v.is_empty()) {
+        None => DEFAULT_LIMIT,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => {
+                return bad(format!(
+                    "limit {l:?} must be a number from 1 to {MAX_LIMIT}"
+                ));
+            }
+        },
+    };
+    let before_seq = match q.cursor.as_deref().filter(|v| !v.is_empty()) {
+        None => None,
+        Some(c) => match c.parse::<i64>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => return bad(format!("cursor {c:?} is not a cursor this API gave")),
+        },
+    };
+    let filter = ListFilter {
+        repository: q.repository.filter(|v| !v.is_empty()),
+        environment: q.environment.filter(|v| !v.is_empty()),
+        verdict,
+        state,
+        before_seq,
+        limit,
+    };
+    match app.store.list(&filter) {
+        Err(e) => internal(e),
+        Ok((deployments, next)) => json_response(
+            StatusCode::OK,
+            &json!({
+                "deployments": deployments,
+                "next_cursor": next.map(|n| n.to_string()),
+            }),
+        ),
+    }
+}
+
+/// The deployment `id`, or the answer when it is unknown.
+fn deployment(app: &App, id: &str) -> Result<store::Deployment, ApiError> {
+    match app.store.get(id) {
+        Err(e) => Err(ApiError::internal(e)),
+        Ok(Some(d)) => Ok(d),
+        Ok(None) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no deployment {id:?}"),
+        )),
+    }
+}
+
+async fn get_deployment(
+    State(app): Shared,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = authorize(&app, &headers, Scope::Read) {
+        return r.into_response();
+    }
+    let d = match deployment(&app, &id) {
+        Ok(d) => d,
+        Err(r) => return r.into_response(),
+    };
+    let events = match app.store.events(&id) {
+        Ok(e) => e,
+        Err(e) => return internal(e),
+    };
+    let session = match &d.session_id {
+        None => Value::Null,
+        Some(sid) => match session_history(&app, sid).await {
+            Ok(v) => v,
+            Err(e) => return internal(e.to_string()),
+        },
+    };
+    let mut value = serde_json::to_value(&d).unwrap_or_default();
+    value["url"] = json!(page_url(&app, &headers, &d.id));
+    value["events"] = json!(events);
+    value["session"] = session;
+    json_response(StatusCode::OK, &value)
+}
+
+/// What history holds of a session: its record, ticks, findings and alerts.
+async fn session_history(app: &App, session_id: &str) -> cased_core::Result<Value> {
+    let h = app.history.as_ref() as &dyn cased_core::HistoryStore;
+    let record = h.deployment(session_id).await?;
+    let ticks = h.ticks(session_id).await?;
+    let findings = h.findings(session_id).await?;
+    let alerts = h.alerts(session_id).await?;
+    Ok(json!({
+        "record": record,
+        "ticks": ticks,
+        "findings": findings,
+        "alerts": alerts,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+struct ReportQuery {
+    format: Option<String>,
+}
+
+async fn get_report(
+    State(app): Shared,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<ReportQuery>,
+) -> Response {
+    if let Err(r) = authorize(&app, &headers, Scope::Read) {
+        return r.into_response();
+    }
+    let format = match Format::from_str(q.format.as_deref().unwrap_or("json")) {
+        Ok(f) => f,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()),
+    };
+    let d = match deployment(&app, &id) {
+        Ok(d) => d,
+        Err(r) => return r.into_response(),
+    };
+    let Some(sid) = &d.session_id else {
+        return error(
+            StatusCode::CONFLICT,
+            "no_report",
+            format!("deployment {id} was not monitored, so it has no report"),
+        );
+    };
+    let loaded = report::load(app.history.as_ref(), sid).await;
+    let (report, context) = match loaded {
+        Err(e) => return internal(e.to_string()),
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return error(
+                StatusCode::CONFLICT,
+                "no_report",
+                format!(
+                    "deployment {id} has no report: it is {} (the report is written when its session ends)",
+                    d.state.as_str()
+                ),
+            );
+        }
+    };
+    let content_type = match format {
+        Format::Json => "application/json",
+        Format::Markdown => "text/markdown; charset=utf-8",
+        Format::Html => "text/html; charset=utf-8",
+    };
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, content_type)],
+        report::render(&report, &context, format),
+    )
+        .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct VerdictQuery {
+    wait: Option<String>,
+}
+
+/// `pass` (healthy, degraded), `fail` (unhealthy), `inconclusive` (inconclusive, interrupted),
+/// `pending` (not final yet) or `unmonitored` (no service matched: there will be no verdict).
+fn verdict_answer(d: &store::Deployment) -> Value {
+    let (is_final, result) = match (d.state, d.verdict) {
+        (DeploymentState::Finished, Some(Verdict::Healthy | Verdict::Degraded)) => (true, "pass"),
+        (DeploymentState::Finished, Some(Verdict::Unhealthy)) => (true, "fail"),
+        (DeploymentState::Finished | DeploymentState::Interrupted, _) => (true, "inconclusive"),
+        (DeploymentState::Recorded, _) if !d.monitored => (true, "unmonitored"),
+        // Failed or cancelled before monitoring started: no session will start.
+        (DeploymentState::Recorded, _) if d.status == DeploymentStatus::Failure => (true, "fail"),
+        (DeploymentState::Recorded, _) if d.status == DeploymentStatus::Cancelled => {
+            (true, "inconclusive")
+        }
+        _ => (false, "pending"),
+    };
+    let reason = match (result, d.state) {
+        ("unmonitored", _) => d.note.clone(),
+        ("pending", state) => Some(format!(
+            "the deployment is {} (status {})",
+            state.as_str(),
+            d.status
+        )),
+        (_, DeploymentState::Recorded) => Some(format!(
+            "the deployment reported {} before monitoring started",
+            d.status
+        )),
+        _ => d.reason.clone(),
+    };
+    json!({
+        "id": d.id,
+        "final": is_final,
+        "result": result,
+        "state": d.state,
+        "status": d.status,
+        "verdict": d.verdict,
+        "reason": reason,
+    })
+}
+
+async fn get_verdict(
+    State(app): Shared,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<VerdictQuery>,
+) -> Response {
+    if let Err(r) = authorize(&app, &headers, Scope::Read) {
+        return r.into_response();
+    }
+    let wait = match q.wait.as_deref().filter(|w| !w.is_empty()) {
+        None => Duration::ZERO,
+        Some(w) => match humantime::parse_duration(w) {
+            Ok(d) => d.min(MAX_WAIT),
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    format!("wait {w:?} is not a duration (30s, 5m): {e}"),
+                );
+            }
+        },
+    };
+    let deadline = tokio::time::Instant::now() + wait;
+    // Subscribed before reading, so a change between the read and the wait is not missed.
+    let mut rx = app.events.subscribe();
+    loop {
+        let d = match deployment(&app, &id) {
+            Ok(d) => d,
+            Err(r) => return r.into_response(),
+        };
+        let answer = verdict_answer(&d);
+        if answer["final"] == json!(true) {
+            return json_response(StatusCode::OK, &answer);
+        }
+        // Wait for a change of this deployment (or a lag, after which it is read again).
+        let changed = loop {
+            let next = tokio::select! {
+                r = tokio::time::timeout_at(deadline, rx.recv()) => r,
+                () = app.stopped() => break false,
+            };
+            match next {
+                Err(_) => break false,
+                Ok(Ok(e)) if &*e.deployment_id == id.as_str() && e.kind == "deployment" => {
+                    break true;
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(RecvError::Lagged(_))) => break true,
+                Ok(Err(RecvError::Closed)) => break false,
+            }
+        };
+        if !changed {
+            return json_response(StatusCode::OK, &answer);
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct EventsQuery {
+    /// Only events of this deployment.
+    deployment: Option<String>,
+}
+
+async fn events(State(app): Shared, headers: HeaderMap, Query(q): Query<EventsQuery>) -> Response {
+    if let Err(r) = authorize(&app, &headers, Scope::Read) {
+        return r.into_response();
+    }
+    let rx = app.events.subscribe();
+    let only = q.deployment.filter(|d| !d.is_empty());
+    let stopping = Arc::clone(&app);
+    // The stream ends when the server stops, so the graceful shutdown does not wait for it.
+    let stream = event_stream(rx, only).take_until(Box::pin(async move {
+        stopping.stopped().await;
+    }));
+    Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}
+
+fn event_stream(
+    rx: tokio::sync::broadcast::Receiver<ServerEvent>,
+    only: Option<String>,
+) -> impl Stream<Item = Result<Event, Infallible>> + Send {
+    futures::stream::unfold((rx, only), |(mut rx, only)| async move {
+        loop {
+            match rx.recv().await {
+                Ok(e) => {
+                    if only.as_deref().is_some_and(|o| o != &*e.deployment_id) {
+                        continue;
+                    }
+                    let event = Event::default().event(e.kind).data(&*e.data);
+                    return Some((Ok(event), (rx, only)));
+                }
+                Err(RecvError::Lagged(n)) => {
+                    // The listener fell behind: say how much it missed and go on.
+                    let event = Event::default()
+                        .event("lagged")
+                        .data(json!({"skipped": n}).to_string());
+                    return Some((Ok(event), (rx, only)));
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    })
+}
