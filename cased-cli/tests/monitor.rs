@@ -219,6 +219,39 @@ fn unhealthy_exits_1() {
     assert!(r.stdout.contains("HTTP 503"), "{}", r.stdout);
 }
 
+/// A target that accepts connections and never answers; returns its URL.
+fn hung_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/health", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        // Held open, never answered, until the test process ends.
+        let held: Vec<_> = listener.incoming().collect();
+        drop(held);
+    });
+    url
+}
+
+#[test]
+fn a_hung_target_is_unhealthy_exit_1_not_inconclusive() {
+    let dir = temp_dir();
+    // The check's timeout (300 ms) is longer than the interval (40 ms): it is honoured, and a
+    // target that does not answer within it is a failed check, so the deployment is unhealthy.
+    let cfg = dir.join("cased.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[schedule]\nintervals = [\"40ms\"]\ncooldown = \"300ms\"\nmax_duration = \"10s\"\n\n\
+             [[checks]]\nname = \"web\"\ntype = \"http\"\nurl = \"{}\"\ntimeout = \"300ms\"\n",
+            hung_server()
+        ),
+    )
+    .unwrap();
+    let r = run(&mut monitor(&dir, &cfg));
+    r.expect_code(1);
+    assert!(r.stdout.contains("verdict: unhealthy"), "{}", r.stdout);
+    assert!(r.stdout.contains("timed out after 300 ms"), "{}", r.stdout);
+}
+
 /// A receiver on loopback that sends the body of every POST it gets on `tx`.
 fn receiver(tx: std::sync::mpsc::Sender<String>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
