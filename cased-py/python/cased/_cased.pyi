@@ -462,6 +462,9 @@ class _DeploymentRecord(TypedDict):
     ticks: int
     findings: int
     alerts: int
+    last_seen_unix_ms: int | None
+    interrupted_at_unix_ms: int | None
+    """Set when the session has no verdict and its process (on this host) is gone."""
 
 class _StoredFinding(TypedDict):
     id: str
