@@ -693,7 +693,9 @@ fn deployment_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<DeploymentRecord>
 /// (killed, crashed): it will never write its verdict. Its reason says when it was last seen.
 fn mark_interrupted(conn: &Connection) -> Result<()> {
     use super::owner::{Liveness, liveness};
-    let candidates: Vec<(String, String, u32, Option<String>, Option<i64>)> = conn
+    // (session, host, pid, process start, last seen)
+    type Candidate = (String, String, u32, Option<String>, Option<i64>);
+    let candidates: Vec<Candidate> = conn
         .prepare(
             "SELECT session_id, owner_host, owner_pid, owner_started, last_seen_ms FROM deployments
              WHERE verdict IS NULL AND interrupted_at_ms IS NULL
