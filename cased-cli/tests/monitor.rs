@@ -232,6 +232,28 @@ fn hung_server() -> String {
 }
 
 #[test]
+fn a_detector_on_a_metric_nothing_produces_exits_3_naming_detector_and_metric() {
+    let dir = temp_dir();
+    let cfg = config(
+        &dir,
+        Some(&server(200)),
+        "[[detectors]]\ntype = \"spike\"\nmetric = \"web.latency\"\nname = \"slow-web\"\n",
+    );
+    let r = run(&mut monitor(&dir, &cfg));
+    r.expect_code(3);
+    assert!(r.stderr.contains("detectors[0].metric"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("the \"slow-web\" detector watches \"web.latency\""),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("web.latency_ms"), "{}", r.stderr);
+    // No session was started.
+    assert!(!r.stdout.contains("session "), "{}", r.stdout);
+}
+
+#[test]
 fn a_hung_target_is_unhealthy_exit_1_not_inconclusive() {
     let dir = temp_dir();
     // The check's timeout (300 ms) is longer than the interval (40 ms): it is honoured, and a
