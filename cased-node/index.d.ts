@@ -1120,6 +1120,13 @@ export interface DeploymentRecord {
   findings: number
   /** Alerts recorded. */
   alerts: number
+  /** When the session was last heard from, ms since the Unix epoch. */
+  last_seen_unix_ms?: number | null
+  /**
+   * When the history found the session interrupted (no verdict, its process gone), ms since
+   * the Unix epoch; `null` for a finished or running session.
+   */
+  interrupted_at_unix_ms?: number | null
 }
 
 /** What the API answered to `createDeployment`. */

@@ -97,6 +97,20 @@ struct Shared {
     alerts: Option<AlertManager>,
 }
 
+/// Resolves when the deployment has reported failure or the session was cancelled.
+async fn stopped(shared: &Shared) {
+    loop {
+        // Registered before the state is read, so a change from now on wakes it.
+        let changed = shared.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        if matches!(shared.state().control, Control::Failed | Control::Cancelled) {
+            return;
+        }
+        changed.await;
+    }
+}
+
 impl Shared {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().expect("state lock")
@@ -736,7 +750,7 @@ impl SessionTask {
                         next_tick = tick_started + delays.next_delay();
                         // Boxed: what a tick holds while it waits (the checks' futures, the
                         // update being recorded) takes room only while the tick runs.
-                        if let Some(end) = Box::pin(self.tick_once(tick_started, late, next_tick)).await {
+                        if let Some(end) = Box::pin(self.tick_once(tick_started, late, next_tick, deadline)).await {
                             return end;
                         }
                     }
@@ -752,10 +766,24 @@ impl SessionTask {
         tick_started: Instant,
         late: Duration,
         next_tick: Instant,
+        deadline: Instant,
     ) -> Option<(EndReason, Judgement)> {
         let ctx = self.tick_context();
-        let collected = self.collector.collect(&ctx, true).await;
+        // A check's own timeout may be longer than the interval and is honoured, so a tick
+        // can run past the next one; it never runs past `max_duration`, and a cancelled or
+        // failed deployment stops it at once (its checks are dropped, their programs killed).
+        let shared = Arc::clone(&self.shared);
+        let collected = tokio::select! {
+            biased;
+            c = self.collector.collect(&ctx, true) => Some(c),
+            () = tokio::time::sleep_until(deadline) => None,
+            () = stopped(&shared) => return None,
+        };
         drop(ctx);
+        let Some(collected) = collected else {
+            tracing::info!("max_duration reached during a tick; its checks were stopped");
+            return Some((EndReason::MaxDuration, self.tracker.conclude()));
+        };
         let (update, alerts) = self.run_tick(
             collected,
             tick_started - self.started,

@@ -114,8 +114,9 @@ async def test_bad_recordings_name_the_field() -> None:
     with pytest.raises(cased.ValidationError) as e:
         await monitor.replay(event(), {"started_at": T0, "sampels": []})
     assert "sampels" in str(e.value)
-    with pytest.raises(TypeError):
+    with pytest.raises(cased.ValidationError) as e:
         await monitor.replay(event(), {"started_at": object()})
+    assert e.value.errors[0]["field"] == "started_at"
 
 
 @pytest.mark.asyncio

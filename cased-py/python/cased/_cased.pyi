@@ -481,6 +481,9 @@ class _DeploymentRecord(TypedDict):
     ticks: int
     findings: int
     alerts: int
+    last_seen_unix_ms: int | None
+    interrupted_at_unix_ms: int | None
+    """Set when the session has no verdict and its process (on this host) is gone."""
 
 class _StoredFinding(TypedDict):
     id: str
@@ -519,7 +522,9 @@ class DeploymentEvent:
 
     Keyword names are the wire names. Every value is validated by the core at once; all
     problems are raised together as one :class:`ValidationError`. A value JSON cannot hold
-    (bytes, a datetime, ...) raises ``TypeError``. Instances are immutable and compare equal
+    (bytes, a datetime, NaN, ±inf, an integer beyond 64 bits, a string with a lone surrogate)
+    is a :class:`ValidationError` naming its path (``event_metadata.score``). Instances are
+    immutable and compare equal
     when all fields are equal.
     """
 
@@ -699,7 +704,9 @@ class Monitor:
     Raises:
         ValidationError: naming each bad setting by its path (``schedule.intervals[1]``,
             ``verdikt``, ``checks[0].url``, ``checks`` for a name used twice).
-        TypeError: for a value JSON cannot hold, or a check or hook that is not callable.
+            A value JSON cannot hold (bytes, NaN, ±inf, an integer beyond 64 bits...) is one too,
+            named by its path.
+        TypeError: for a check or hook that is not callable.
     """
 
     def __init__(
@@ -767,8 +774,8 @@ class Monitor:
         pre-deploy window), its check outcomes for the checks; nothing is sent or recorded.
 
         Raises:
-            ValidationError: naming a bad field of the recording (``samples[3].value``).
-            TypeError: for a value JSON cannot hold.
+            ValidationError: naming a bad field of the recording (``samples[3].value``), a
+                value JSON cannot hold included.
         """
 
 @final
@@ -867,8 +874,7 @@ class Detector:
 
     Raises:
         ValidationError: naming every bad setting (field ``config`` for unknown keys or wrong
-            types, ``type`` for an unsupported type).
-        TypeError: for a value JSON cannot hold.
+            types, ``type`` for an unsupported type, the path of a value JSON cannot hold).
     """
 
     def __init__(self, config: _DetectorConfig | Mapping[str, Any]) -> None: ...
@@ -1215,8 +1221,8 @@ def render_report(
     the report alone lacks: ``{"baselines", "series", "finding_ticks", "alerts"}``.
 
     Raises:
-        ValidationError: on field ``format``, ``report`` or ``context``.
-        TypeError: for a value JSON cannot hold.
+        ValidationError: on field ``format``, ``report`` or ``context`` (or the path of a value
+            JSON cannot hold).
     """
 
 async def run_check(config: _CheckConfig | Mapping[str, Any]) -> _CheckOutcome:
