@@ -937,8 +937,9 @@ async fn status_updates_arrive_on_the_event_stream_and_kill_9_marks_the_deployme
             .contains("cased serve stopped"),
         "{d}"
     );
-    // The ticks written before the kill are still there.
-    assert!(d["session"]["ticks"].as_array().unwrap().len() >= 2, "{d}");
+    // The ticks written before the kill are still there: tick 1 was recorded before tick 2 ran
+    // (an update is published before it is written, so tick 2 itself may be lost to the kill).
+    assert!(!d["session"]["ticks"].as_array().unwrap().is_empty(), "{d}");
     let v = final_verdict(&server, None, &id).await;
     assert_eq!(v["result"], "inconclusive", "{v}");
     // A later event of that deployment does not start it again.
