@@ -8,7 +8,7 @@ VENV := $(CURDIR)/.venv
 PYTHON := $(VENV)/bin/python
 NPM_CI := npm ci --no-audit --no-fund --loglevel=error
 
-.PHONY: demo test test-rust test-python test-node python node build clean
+.PHONY: demo test lint test-rust test-python test-node python node build clean
 
 # Part 1: one deployment event from each of Rust, Python and Node to a mock API. Part 2: the
 # `cased demo` main job, run twice: the regression (caught, rolled back: exit code 1, which is
@@ -21,7 +21,7 @@ demo: build
 	@echo; echo "== cased demo --healthy: a good deploy (expected exit code 0) =="
 	cargo run -q -p cased-cli -- demo --healthy
 
-test: build test-rust test-python test-node
+test: build lint test-rust test-python test-node
 
 build: python node
 	cargo build -q -p cased-cli
@@ -41,6 +41,11 @@ python: $(VENV)/.installed
 
 node: cased-node/node_modules/.installed
 	cd cased-node && npx napi build --platform --output-dir . >/dev/null
+
+# Gates: rustfmt-clean, and no clippy warning in any crate or target.
+lint:
+	cargo fmt --all --check
+	cargo clippy -q --workspace --all-targets -- -D warnings
 
 # The check tests talk to a real Postgres and Redis: .ci/pg-redis.sh installs them if missing
 # and starts them on loopback (idempotent). The Prometheus source test starts its own server

@@ -28,7 +28,7 @@ fn alert(i: usize) -> Alert {
     let d = i % DEPLOYMENTS;
     let k = (i / DEPLOYMENTS) % KEYS;
     Alert::builder(
-        if k % 5 == 0 {
+        if k.is_multiple_of(5) {
             Severity::Critical
         } else {
             Severity::Warning

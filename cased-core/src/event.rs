@@ -445,10 +445,12 @@ impl DeploymentEventBuilder {
     /// `CASED_DEPLOYMENT_REQUEST` the request (otherwise `"Deploy <repo>@<short sha>"`).
     pub fn from_github_actions(vars: &HashMap<String, String>) -> Self {
         let get = |k: &str| vars.get(k).filter(|v| !v.is_empty()).cloned();
-        let mut b = Self::default();
-        b.repository = get("GITHUB_REPOSITORY");
-        b.commit_sha = get("GITHUB_SHA");
-        b.git_ref = get("GITHUB_REF");
+        let mut b = Self {
+            repository: get("GITHUB_REPOSITORY"),
+            commit_sha: get("GITHUB_SHA"),
+            git_ref: get("GITHUB_REF"),
+            ..Self::default()
+        };
         if let (Some(server), Some(repo), Some(run)) = (
             get("GITHUB_SERVER_URL"),
             get("GITHUB_REPOSITORY"),
@@ -470,12 +472,14 @@ impl DeploymentEventBuilder {
     /// `CASED_ENVIRONMENT` and `CASED_DEPLOYMENT_REQUEST` as for GitHub.
     pub fn from_gitlab_ci(vars: &HashMap<String, String>) -> Self {
         let get = |k: &str| vars.get(k).filter(|v| !v.is_empty()).cloned();
-        let mut b = Self::default();
-        b.repository = get("CI_PROJECT_PATH");
-        b.commit_sha = get("CI_COMMIT_SHA");
-        b.git_ref = get("CI_COMMIT_REF_NAME");
-        b.external_url = get("CI_PIPELINE_URL");
-        b.commit_message = get("CI_COMMIT_MESSAGE");
+        let mut b = Self {
+            repository: get("CI_PROJECT_PATH"),
+            commit_sha: get("CI_COMMIT_SHA"),
+            git_ref: get("CI_COMMIT_REF_NAME"),
+            external_url: get("CI_PIPELINE_URL"),
+            commit_message: get("CI_COMMIT_MESSAGE"),
+            ..Self::default()
+        };
         if let Some(env) = get("CI_ENVIRONMENT_NAME") {
             b = b.environment(env);
         }

@@ -53,17 +53,9 @@ impl Default for ScheduleConfig {
 }
 
 /// A validated schedule. Build it with [`Schedule::new`] or [`Schedule::progressive`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Schedule {
     config: ScheduleConfig,
-}
-
-impl Default for Schedule {
-    fn default() -> Self {
-        Self {
-            config: ScheduleConfig::default(),
-        }
-    }
 }
 
 impl Schedule {

@@ -577,7 +577,7 @@ mod tests {
         };
         let (j, notes) = judge_unjudged(
             healthy.clone(),
-            &[first.clone()],
+            std::slice::from_ref(&first),
             NoDataPolicy::Inconclusive,
         );
         assert_eq!(
@@ -593,7 +593,11 @@ mod tests {
             must_have_data: true,
             ..first
         };
-        let (j, _) = judge_unjudged(healthy.clone(), &[must.clone()], NoDataPolicy::Inconclusive);
+        let (j, _) = judge_unjudged(
+            healthy.clone(),
+            std::slice::from_ref(&must),
+            NoDataPolicy::Inconclusive,
+        );
         assert_eq!(j.verdict, Verdict::Inconclusive);
         let (j, _) = judge_unjudged(healthy, &[must], NoDataPolicy::Fail);
         assert_eq!(j.verdict, Verdict::Unhealthy);

@@ -60,7 +60,8 @@ pub struct DetectorConfig {
 enum Inner {
     Stream(Box<dyn cased_core::detect::Detector>),
     Baseline(BaselineComparisonDetector),
-    Shift(cased_core::detect::ShiftDetector),
+    /// Boxed: the largest detector by far.
+    Shift(Box<cased_core::detect::ShiftDetector>),
 }
 
 impl Inner {
@@ -68,7 +69,7 @@ impl Inner {
         match self {
             Self::Stream(d) => d.as_mut(),
             Self::Baseline(d) => d,
-            Self::Shift(d) => d,
+            Self::Shift(d) => d.as_mut(),
         }
     }
 
@@ -76,7 +77,7 @@ impl Inner {
         match self {
             Self::Stream(d) => d.score(),
             Self::Baseline(d) => cased_core::detect::Detector::score(d),
-            Self::Shift(d) => cased_core::detect::Detector::score(d),
+            Self::Shift(d) => cased_core::detect::Detector::score(&**d),
         }
     }
 }
@@ -237,7 +238,7 @@ fn build(config: Value) -> cased_core::Result<Detector> {
     let inner = match built {
         BuiltDetector::Stream(d) => Inner::Stream(d),
         BuiltDetector::Baseline(d) => Inner::Baseline(d),
-        BuiltDetector::Shift(d) => Inner::Shift(*d),
+        BuiltDetector::Shift(d) => Inner::Shift(d),
         BuiltDetector::ErrorRate(_) => {
             return Err(invalid(
                 "detector configuration",

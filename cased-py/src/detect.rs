@@ -97,7 +97,8 @@ pub(crate) fn values(obj: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
 enum Inner {
     Stream(Box<dyn Detector>),
     Baseline(BaselineComparisonDetector),
-    Shift(ShiftDetector),
+    /// Boxed: the largest detector by far.
+    Shift(Box<ShiftDetector>),
 }
 
 impl Inner {
@@ -105,7 +106,7 @@ impl Inner {
         match self {
             Self::Stream(d) => d.as_mut(),
             Self::Baseline(d) => d,
-            Self::Shift(d) => d,
+            Self::Shift(d) => d.as_mut(),
         }
     }
 }
@@ -133,7 +134,7 @@ fn build(config: &DetectorConfig) -> cased_core::Result<Inner> {
     Ok(match config.kind.build()? {
         BuiltDetector::Stream(d) => Inner::Stream(d),
         BuiltDetector::Baseline(d) => Inner::Baseline(d),
-        BuiltDetector::Shift(d) => Inner::Shift(*d),
+        BuiltDetector::Shift(d) => Inner::Shift(d),
         BuiltDetector::ErrorRate(_) => {
             return Err(CoreError::invalid(
                 "detector configuration",
