@@ -273,6 +273,46 @@ async fn http_sends_method_headers_and_body() {
 }
 
 #[tokio::test]
+async fn http_header_values_can_come_from_the_environment() {
+    // HOME is set wherever the tests run; the test does not change the environment.
+    let home = std::env::var("HOME").unwrap();
+    let s = http_server().await;
+    let config = json!({"name": "echo", "type": "http", "url": s.url("/echo"), "method": "post",
+                        "headers": {"x-test": "${HOME}"}, "body": "payload",
+                        "expect": {"body_regex": format!("^POST\\n{}\\npayload$", escape_regex(&home))}});
+    assert_status(&run(config.clone()).await, CheckStatus::Pass);
+    // The configuration keeps the reference, never the value.
+    let parsed: cased_core::CheckConfig = serde_json::from_value(config).unwrap();
+    let stored = serde_json::to_string(&parsed).unwrap();
+    assert!(stored.contains("${HOME}"), "{stored}");
+    let e = cased_core::CheckConfig::from_value(
+        json!({"name": "echo", "type": "http", "url": s.url("/echo"),
+               "headers": {"authorization": "${CASED_TEST_SURELY_UNSET_4711}"}}),
+    )
+    .and_then(|c| c.build().map(|_| ()))
+    .unwrap_err();
+    let fields: Vec<&str> = e.field_errors().iter().map(|f| f.field.as_str()).collect();
+    assert_eq!(fields, ["headers.authorization"], "{e}");
+    assert!(
+        e.to_string()
+            .contains("the environment variable CASED_TEST_SURELY_UNSET_4711, which is not set"),
+        "{e}"
+    );
+}
+
+fn escape_regex(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let special = "\\.+*?()|[]{}^$".contains(c);
+            special
+                .then_some('\\')
+                .into_iter()
+                .chain(std::iter::once(c))
+        })
+        .collect()
+}
+
+#[tokio::test]
 async fn http_json_pointers_equal_exist_and_match() {
     let s = http_server().await;
     let o = run(

@@ -56,7 +56,7 @@ pub use plan::{RollbackContext, RollbackHook};
 pub use replay::{RecordedCheck, RecordedCounts, Recording};
 pub use report::ReportContext;
 pub use schedule::{Delays, MAX_SCHEDULE_SPAN, MIN_INTERVAL, Schedule, ScheduleConfig};
-pub use secret::{SECRET_PARAMS, Secret, is_secret_name, redact_url};
+pub use secret::{SECRET_PARAMS, Secret, expand_env, is_secret_name, redact_url};
 pub use session::{Recorded, Session, UpdateEvent, Updates, record_session};
 pub use severity::Severity;
 pub use update::{

@@ -1,5 +1,10 @@
 //! A string that must never be shown: API keys, webhook secrets, SMTP passwords.
+//!
+//! Secrets need not be written in configuration: a value that is exactly `${NAME}` is read from
+//! the environment variable `NAME` ([`expand_env`]), for every secret field (check passwords,
+//! HTTP request headers) in `cased.toml` and in the configurations given from Python and Node.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// A secret string. Its `Debug` prints `Secret([redacted])`; it has no `Display` and no
@@ -38,11 +43,52 @@ impl From<&str> for Secret {
     }
 }
 
-/// Reads a secret from a plain string in configuration. There is deliberately no `Serialize`:
-/// configuration holding a secret serializes without it.
+/// Reads a secret from a plain string in configuration, or from the environment when the string
+/// is `${NAME}` (see [`expand_env`]). There is deliberately no `Serialize`: configuration holding
+/// a secret serializes without it.
 impl<'de> serde::Deserialize<'de> for Secret {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        <String as serde::Deserialize>::deserialize(d).map(Self)
+        let raw = <String as serde::Deserialize>::deserialize(d)?;
+        match expand_env(&raw) {
+            Ok(Cow::Borrowed(_)) => Ok(Self(raw)),
+            Ok(Cow::Owned(value)) => Ok(Self(value)),
+            Err(e) => Err(serde::de::Error::custom(e)),
+        }
+    }
+}
+
+/// A configuration value that may name an environment variable: exactly `${NAME}` (`NAME` made
+/// of ASCII letters, digits and `_`, not starting with a digit) is the variable's value;
+/// `$${...}` is the literal text `${...}`; anything else is itself.
+///
+/// # Errors
+/// A sentence naming the variable when it is not set (or not valid UTF-8).
+pub fn expand_env(value: &str) -> Result<Cow<'_, str>, String> {
+    if let Some(literal) = value.strip_prefix("$${") {
+        return Ok(Cow::Owned(format!("${{{literal}")));
+    }
+    let Some(name) = value
+        .strip_prefix("${")
+        .and_then(|rest| rest.strip_suffix('}'))
+    else {
+        return Ok(Cow::Borrowed(value));
+    };
+    let valid = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Ok(Cow::Borrowed(value));
+    }
+    match std::env::var(name) {
+        Ok(v) => Ok(Cow::Owned(v)),
+        Err(std::env::VarError::NotPresent) => Err(format!(
+            "names the environment variable {name}, which is not set"
+        )),
+        Err(std::env::VarError::NotUnicode(_)) => Err(format!(
+            "names the environment variable {name}, which is not valid UTF-8"
+        )),
     }
 }
 
@@ -217,5 +263,29 @@ mod tests {
             ),
             "GET https://h.example/?token=[redacted] failed: [redacted]"
         );
+    }
+
+    #[test]
+    fn env_references_are_read_and_everything_else_is_kept() {
+        // PATH is set wherever tests run; the test does not change the environment.
+        let path = std::env::var("PATH").unwrap();
+        assert_eq!(expand_env("${PATH}").unwrap(), path);
+        assert_eq!(expand_env("$${PATH}").unwrap(), "${PATH}");
+        for kept in [
+            "plain", "${}", "${1X}", "${A B}", "x${PATH}", "${PATH}x", "$PATH",
+        ] {
+            assert_eq!(expand_env(kept).unwrap(), kept);
+        }
+        let e = expand_env("${CASED_TEST_SURELY_UNSET_4711}").unwrap_err();
+        assert!(
+            e.contains("CASED_TEST_SURELY_UNSET_4711") && e.contains("not set"),
+            "{e}"
+        );
+        let s: Secret = serde_json::from_value(serde_json::json!("${PATH}")).unwrap();
+        assert_eq!(s.expose(), path);
+        let e =
+            serde_json::from_value::<Secret>(serde_json::json!("${CASED_TEST_SURELY_UNSET_4711}"))
+                .unwrap_err();
+        assert!(e.to_string().contains("not set"), "{e}");
     }
 }

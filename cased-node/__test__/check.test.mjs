@@ -47,6 +47,20 @@ describe('runCheck against a real HTTP server', () => {
     assert.equal(server.requests[0].method, 'HEAD')
   })
 
+  test('header values can come from the environment', async (t) => {
+    const server = await target(t, 200)
+    process.env.CASED_TEST_TOKEN = 'Bearer from-the-env'
+    t.after(() => delete process.env.CASED_TEST_TOKEN)
+    const config = { name: 'web', type: 'http', url: server.url, headers: { authorization: '${CASED_TEST_TOKEN}' } }
+    const outcome = await runCheck(config)
+    assert.equal(outcome.status, 'pass')
+    assert.equal(server.requests[0].headers.authorization, 'Bearer from-the-env')
+    delete process.env.CASED_TEST_TOKEN
+    const e = await rejectsCased(runCheck(config), 'validation')
+    assert.deepEqual(fieldNames(e), ['headers.authorization'])
+    assert.match(fieldMessage(e, 'headers.authorization'), /CASED_TEST_TOKEN, which is not set/)
+  })
+
   test('a closed port is a failed outcome, never a rejection', async () => {
     const port = await closedPort()
     const outcome = await runCheck({ name: 'web', type: 'http', url: `http://127.0.0.1:${port}/`, timeout: '2s' })

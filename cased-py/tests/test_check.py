@@ -246,6 +246,20 @@ async def test_run_check_passes_on_200(api: ApiServer) -> None:
 
 
 @pytest.mark.asyncio
+async def test_header_values_can_come_from_the_environment(api: ApiServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CASED_TEST_TOKEN", "Bearer from-the-env")
+    api.script = [Reply(200, "{}")]
+    outcome = await within(cased.run_check(http(f"{api.url}/health", headers={"authorization": "${CASED_TEST_TOKEN}"})))
+    assert outcome["status"] == "pass", outcome
+    assert api.requests[-1].headers["authorization"] == "Bearer from-the-env"
+    monkeypatch.delenv("CASED_TEST_TOKEN")
+    with pytest.raises(cased.ValidationError) as e:
+        await within(cased.run_check(http(api.url, headers={"authorization": "${CASED_TEST_TOKEN}"})))
+    assert [f["field"] for f in e.value.errors] == ["headers.authorization"]
+    assert "CASED_TEST_TOKEN, which is not set" in str(e.value)
+
+
+@pytest.mark.asyncio
 async def test_run_check_fails_on_503_with_evidence(api: ApiServer) -> None:
     api.script = [Reply(503, '{"detail": "restarting"}')]
     outcome = await within(cased.run_check(http(f"{api.url}/health")))

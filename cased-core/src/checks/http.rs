@@ -254,7 +254,8 @@ pub struct HttpCheckConfig {
     /// The method (default `GET`).
     #[serde(default = "default_method")]
     pub method: String,
-    /// Request headers. Their values never appear in `Debug`; the values of secret headers
+    /// Request headers; a value that is exactly `${NAME}` is read from the environment variable
+    /// `NAME` when the check is built. Their values never appear in `Debug`; the values of secret headers
     /// (`authorization`, `cookie`, names like `x-api-key`: see [`crate::is_secret_name`], and the
     /// names in `redact`) serialize as `[redacted]`, so a stored configuration never holds them.
     #[serde(
@@ -443,9 +444,18 @@ impl HttpCheck {
         }
         let mut headers = HeaderMap::new();
         for (k, v) in &config.headers {
+            // `${NAME}` reads the value from the environment when the check is built; the
+            // configuration keeps the reference, never the value.
+            let v = match crate::secret::expand_env(v) {
+                Ok(v) => v,
+                Err(e) => {
+                    p.add(format!("headers.{k}"), e);
+                    continue;
+                }
+            };
             match (
                 HeaderName::from_bytes(k.as_bytes()),
-                HeaderValue::from_str(v),
+                HeaderValue::from_str(&v),
             ) {
                 (Ok(name), Ok(mut value)) => {
                     value.set_sensitive(true);
