@@ -873,8 +873,9 @@ export interface ClientOptions {
    */
   apiKey?: string
   /**
-   * The API's base URL (default `https://app.cased.com`); a path prefix is kept. Events are
-   * posted to `<baseUrl>/api/v1/deployments/`.
+   * The API's base URL (default: the `CASED_BASE_URL` environment variable, then
+   * `https://app.cased.com`); a path prefix is kept. Events are posted to
+   * `<baseUrl>/api/v1/deployments/`.
    */
   baseUrl?: string
   /**

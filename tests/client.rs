@@ -901,8 +901,11 @@ fn api_key_falls_back_to_cased_api_key() {
         ]);
         cmd.env(CHILD, server.url());
         match key {
-            Some(k) => cmd.env(API_KEY_ENV, k),
-            None => cmd.env_remove(API_KEY_ENV),
+            // With the key, the base URL comes from the environment too.
+            Some(k) => cmd.env(API_KEY_ENV, k).env("CASED_BASE_URL", server.url()),
+            None => cmd
+                .env_remove(API_KEY_ENV)
+                .env("CASED_BASE_URL", "not a url"),
         };
         let out = cmd.output().unwrap();
         let text = format!(
@@ -928,12 +931,9 @@ fn env_child(base_url: &str) {
     match std::env::var(API_KEY_ENV) {
         Ok(key) => {
             assert_eq!(key, "ck_from_env_123");
-            // No key given: the environment's is used.
-            let client = Client::builder()
-                .base_url(base_url)
-                .max_retries(0)
-                .build()
-                .unwrap();
+            // No key and no base URL given: the environment's are used.
+            assert_eq!(std::env::var("CASED_BASE_URL").unwrap(), base_url);
+            let client = Client::builder().max_retries(0).build().unwrap();
             assert!(!format!("{client:?}").contains(&key));
             runtime
                 .block_on(client.create_deployment(&minimal_event()))
@@ -947,10 +947,26 @@ fn env_child(base_url: &str) {
                 .iter()
                 .map(|e| e.field.as_str())
                 .collect();
-            assert_eq!(fields, ["api_key"]);
+            assert_eq!(
+                fields,
+                ["api_key"],
+                "a base URL given wins over CASED_BASE_URL"
+            );
             assert!(
                 err.to_string()
                     .contains("is required: pass it to the client or set CASED_API_KEY"),
+                "{err}"
+            );
+            let err = Client::builder().build().unwrap_err();
+            let fields: Vec<&str> = err
+                .field_errors()
+                .iter()
+                .map(|e| e.field.as_str())
+                .collect();
+            assert_eq!(fields, ["api_key", "base_url"]);
+            assert!(
+                err.to_string()
+                    .contains("\"not a url\" (from CASED_BASE_URL) is not an absolute http(s) URL"),
                 "{err}"
             );
             // A key given to the builder is used (the other half of this check runs with the

@@ -26,6 +26,8 @@ use crate::secret::Secret;
 pub const DEFAULT_BASE_URL: &str = "https://app.cased.com";
 /// The environment variable read for the API key when the builder is given none.
 pub const API_KEY_ENV: &str = "CASED_API_KEY";
+/// The environment variable read for the base URL when the builder is given none.
+pub const BASE_URL_ENV: &str = "CASED_BASE_URL";
 /// The path deployment events are posted to, below the base URL.
 pub const DEPLOYMENTS_PATH: &str = "api/v1/deployments/";
 /// The header naming one logical request across its retries (a random 128-bit hex value per
@@ -140,7 +142,8 @@ impl ClientBuilder {
         self.api_key = Some(key.into());
         self
     }
-    /// The API's base URL (default [`DEFAULT_BASE_URL`]); a path prefix is kept.
+    /// The API's base URL; when not given, `CASED_BASE_URL` is read at `build()`, then
+    /// [`DEFAULT_BASE_URL`]. A path prefix is kept.
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
         self.base_url = Some(url.into());
         self
@@ -202,7 +205,11 @@ impl ClientBuilder {
                 }
             },
         };
-        let base = self.base_url.unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+        let from_env = self.base_url.is_none();
+        let base = self
+            .base_url
+            .or_else(|| std::env::var(BASE_URL_ENV).ok().filter(|u| !u.is_empty()))
+            .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
         let endpoint = match url::Url::parse(&base) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
                 let mut u = u;
@@ -215,9 +222,14 @@ impl ClientBuilder {
             _ => None,
         };
         if endpoint.is_none() {
+            let origin = if from_env {
+                format!(" (from {BASE_URL_ENV})")
+            } else {
+                String::new()
+            };
             p.add(
                 "base_url",
-                format!("{base:?} is not an absolute http(s) URL"),
+                format!("{base:?}{origin} is not an absolute http(s) URL"),
             );
         }
         crate::limits::check_timeout(&mut p, "timeout", self.timeout);

@@ -194,6 +194,21 @@ describe('client options', () => {
     assert.equal(api.requests[0].headers.authorization, `Bearer ${API_KEY}`)
   })
 
+  test('the base URL may come from CASED_BASE_URL', async (t) => {
+    const api = await startApi((_, res) => reply(res, 201, {}))
+    t.after(() => api.close())
+    process.env.CASED_BASE_URL = api.url
+    t.after(() => delete process.env.CASED_BASE_URL)
+    await new Client({ apiKey: API_KEY }).createDeployment(event)
+    assert.equal(api.requests.length, 1)
+    assert.equal(api.requests[0].url, '/api/v1/deployments/')
+    process.env.CASED_BASE_URL = 'not a url'
+    const e = catchCased(() => new Client({ apiKey: API_KEY }), 'validation')
+    assert.deepEqual(fieldNames(e), ['base_url'])
+    assert.match(fieldMessage(e, 'base_url'), /\(from CASED_BASE_URL\)/)
+    new Client({ apiKey: API_KEY, baseUrl: api.url }) // a base URL given wins
+  })
+
   test('values of the wrong kind are refused without echoing them', () => {
     const e = catchCased(
       () => new Client({ apiKey: 987654321, baseUrl: ['http://x'], timeoutMs: '300', maxRetries: true }),

@@ -26,8 +26,9 @@ pub struct ClientOptions {
     /// The API key, sent as `Authorization: Bearer <key>`. When omitted, the `CASED_API_KEY`
     /// environment variable is read. It never appears in errors, logs or `util.inspect`.
     pub api_key: Option<String>,
-    /// The API's base URL (default `https://app.cased.com`); a path prefix is kept. Events are
-    /// posted to `<baseUrl>/api/v1/deployments/`.
+    /// The API's base URL (default: the `CASED_BASE_URL` environment variable, then
+    /// `https://app.cased.com`); a path prefix is kept. Events are posted to
+    /// `<baseUrl>/api/v1/deployments/`.
     pub base_url: Option<String>,
     /// Timeout of one attempt, from connect to the last body byte, in milliseconds
     /// (default 10000). Must be greater than zero.

@@ -71,6 +71,19 @@ async def test_api_key_is_read_from_the_environment(api: ApiServer, monkeypatch:
 
 
 @pytest.mark.asyncio
+async def test_base_url_is_read_from_the_environment(api: ApiServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CASED_BASE_URL", api.url)
+    await Client(API_KEY).create_deployment(EVENT)
+    assert len(api.requests) == 1 and api.requests[0].path == "/api/v1/deployments/"
+    monkeypatch.setenv("CASED_BASE_URL", "not a url")
+    with pytest.raises(cased.ValidationError) as e:
+        Client(API_KEY)
+    assert [f["field"] for f in e.value.errors] == ["base_url"]
+    assert "(from CASED_BASE_URL)" in str(e.value)
+    Client(API_KEY, base_url=api.url)  # a base URL given wins
+
+
+@pytest.mark.asyncio
 async def test_unauthorized(api: ApiServer) -> None:
     api.script = [Reply(401, '{"error": "bad key"}')]
     with pytest.raises(cased.UnauthorizedError) as exc:

@@ -625,8 +625,8 @@ class DeploymentEvent:
 class Client:
     """A client of the deployments API (``POST {base_url}/api/v1/deployments/``).
 
-    ``api_key`` defaults to ``$CASED_API_KEY``, ``base_url`` to ``https://app.cased.com``,
-    ``timeout`` (seconds per attempt) to 10, ``max_retries`` to 3. Connect errors and HTTP
+    ``api_key`` defaults to ``$CASED_API_KEY``, ``base_url`` to ``$CASED_BASE_URL`` and then
+    ``https://app.cased.com``, ``timeout`` (seconds per attempt) to 10, ``max_retries`` to 3. Connect errors and HTTP
     408, 429, 502, 503 and 504 are retried with exponential backoff and full jitter, honouring
     ``Retry-After``. The key never appears in ``repr()`` or in error messages.
 
