@@ -910,9 +910,10 @@ async fn status_updates_arrive_on_the_event_stream_and_kill_9_marks_the_deployme
     })
     .await;
     assert_eq!(created["deployment"]["state"], "monitoring");
-    // Two ticks seen live: the session is running and writing history.
+    // Three ticks seen live: the session is running and writing history (a tick is published,
+    // then written, so the two before the last one seen are in history).
     let update = next_event(&mut stream, &mut buffer, "status", |v| {
-        v["deployment_id"] == json!(id) && v["update"]["tick"].as_u64() >= Some(2)
+        v["deployment_id"] == json!(id) && v["update"]["tick"].as_u64() >= Some(3)
     })
     .await;
     assert_eq!(update["update"]["phase"], "active", "{update}");
@@ -939,6 +940,7 @@ async fn status_updates_arrive_on_the_event_stream_and_kill_9_marks_the_deployme
     );
     // The ticks written before the kill are still there.
     assert!(d["session"]["ticks"].as_array().unwrap().len() >= 2, "{d}");
+    assert_eq!(d["session"]["record"]["verdict"], Value::Null, "{d}");
     let v = final_verdict(&server, None, &id).await;
     assert_eq!(v["result"], "inconclusive", "{v}");
     // A later event of that deployment does not start it again.

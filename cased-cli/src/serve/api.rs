@@ -62,6 +62,10 @@ pub(super) fn router(app: Arc<App>) -> Router {
         .route("/api/v1/deployments/{id}/report", get(get_report))
         .route("/api/v1/deployments/{id}/verdict", get(get_verdict))
         .route("/api/v1/events", get(events))
+        .route("/", get(super::ui::index))
+        .route("/deployments/{id}", get(super::ui::index))
+        .route("/assets/app.js", get(super::ui::script))
+        .route("/assets/app.css", get(super::ui::style))
         .fallback(not_found)
         .with_state(app)
 }
@@ -457,11 +461,15 @@ async fn get_report(
         Err(r) => return r.into_response(),
     };
     let Some(sid) = &d.session_id else {
-        return error(
-            StatusCode::CONFLICT,
-            "no_report",
-            format!("deployment {id} was not monitored, so it has no report"),
-        );
+        let why = if d.monitored {
+            format!(
+                "deployment {id} is not monitored yet (status {}): monitoring starts at `running` or `success`",
+                d.status
+            )
+        } else {
+            format!("deployment {id} matched no service, so it is not monitored and has no report")
+        };
+        return error(StatusCode::CONFLICT, "no_report", why);
     };
     let loaded = report::load(app.history.as_ref(), sid).await;
     let (report, context) = match loaded {

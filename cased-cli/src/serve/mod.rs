@@ -15,6 +15,7 @@
 mod api;
 mod services;
 mod store;
+mod ui;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
