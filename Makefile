@@ -2,7 +2,7 @@
 # `make test` (every test: cargo, pytest, node --test). Both create their own .venv and
 # node_modules.
 
-# One target triple for cargo, maturin and napi, so the three share one build (SETUP-NOTES 1).
+# One target triple for cargo, maturin and napi, so the three share one build (CONTRIBUTING.md, build notes).
 export CARGO_BUILD_TARGET := $(shell rustc -vV | sed -n 's/^host: //p')
 VENV := $(CURDIR)/.venv
 PYTHON := $(VENV)/bin/python
@@ -32,7 +32,7 @@ $(VENV)/.installed: cased-py/requirements-dev.txt
 	touch $@
 
 cased-node/node_modules/.installed: cased-node/package-lock.json
-	# A cold `npm ci` has been seen to hang (SETUP-NOTES 5): bounded, retried once.
+	# A cold `npm ci` has been seen to hang (CONTRIBUTING.md): bounded, retried once.
 	cd cased-node && (timeout 600 $(NPM_CI) || timeout 600 $(NPM_CI))
 	touch $@
 

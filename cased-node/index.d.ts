@@ -764,6 +764,28 @@ export interface CasedErrorInfo {
   status?: number
 }
 
+/** When an alarmed metric changed: the located level shift with its likelihood interval. */
+export interface ChangePoint {
+  /** The metric. */
+  metric: string
+  /** The time of the first value at the new level, milliseconds since the Unix epoch. */
+  at_unix_ms: number
+  /** The change happened after this time... */
+  earliest_unix_ms: number
+  /** ...and at or before this one. */
+  latest_unix_ms: number
+  /** `at_unix_ms` from the session's start (negative: before the rollout). */
+  after_start_ms: number
+  /** The level before. */
+  before: number
+  /** The level after. */
+  after: number
+  /** Values of the metric the location rests on. */
+  n: number
+  /** A sentence a person can read. */
+  message: string
+}
+
 /**
  * One check as written in configuration; `type` selects the kind. Keys are the wire
  * (snake_case) names, as in `cased.toml`; unknown keys are rejected.
@@ -1098,6 +1120,13 @@ export interface DeploymentRecord {
   findings: number
   /** Alerts recorded. */
   alerts: number
+  /** When the session was last heard from, ms since the Unix epoch. */
+  last_seen_unix_ms?: number | null
+  /**
+   * When the history found the session interrupted (no verdict, its process gone), ms since
+   * the Unix epoch; `null` for a finished or running session.
+   */
+  interrupted_at_unix_ms?: number | null
 }
 
 /** What the API answered to `createDeployment`. */
@@ -1653,6 +1682,8 @@ export interface Report {
    * sources that could not be read).
    */
   notes: Array<string>
+  /** When each metric that raised an alarm changed, located on its values. */
+  changes: Array<ChangePoint>
 }
 
 /** What the rollback hook is given. */
@@ -1731,7 +1762,8 @@ export interface ScheduleConfig {
  * const { changes, segments } = segment(latencies, { cost: 'normal_meanvar' })
  * ```
  *
- * Throws a `validation` error naming a bad setting (`cost`, `penalty`, `min_size`), or
+ * Throws a `validation` error naming a bad setting (`cost`, `penalty`, `min_size`,
+ * `penalty_scale`), or
  * `values` / `values[i]` (empty, non-finite, negative counts).
  */
 export declare function segment(values: number[] | Float64Array, config?: SegmentSettings | null): Segmentation
@@ -1756,8 +1788,13 @@ export interface Segmentation {
   segments: Array<Segment>
   /** The cost used. */
   cost: 'normal_mean' | 'normal_meanvar' | 'poisson'
-  /** The penalty per change, as a number. */
+  /** The penalty per change, as a number (scaled, and corrected for autocorrelation). */
   penalty: number
+  /**
+   * The residuals' lag-1 autocorrelation the penalty was corrected for (0 without
+   * `autocorrelation`).
+   */
+  autocorrelation: number
   /** The total penalised cost of this segmentation. */
   total_cost: number
 }
@@ -1776,6 +1813,13 @@ export interface SegmentSettings {
   penalty?: 'mbic' | 'bic' | number
   /** The shortest segment, in points (default 2). */
   min_size?: number
+  /** A factor on the penalty (default 1). */
+  penalty_scale?: number
+  /**
+   * Scale the penalty by the effective sample size of the residuals' AR(1) noise and segment
+   * again (default false): for real series whose noise wanders in runs.
+   */
+  autocorrelation?: boolean
 }
 
 /**

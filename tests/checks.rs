@@ -82,6 +82,73 @@ async fn http_server_that_never_answers_times_out() {
     assert!(o.latency >= Duration::from_millis(300));
 }
 
+/// Every row of the fault → outcome table of docs/checks.md that a loopback server can play,
+/// through a whole session: one HTTP check whose `timeout` (400 ms) is longer than the
+/// schedule's interval (50 ms). Each fault of the target is a failed tick, so the deployment
+/// ends `unhealthy` (exit 1 for `cased monitor`), never `inconclusive` (exit 2).
+#[tokio::test]
+async fn in_a_session_every_fault_of_the_target_is_a_fail_and_the_deployment_unhealthy() {
+    let web = http_server().await;
+    let refused = format!("http://127.0.0.1:{}/", closed_port().await);
+    let hang = format!("http://{}/", silent_server().await);
+    let reset = format!("http://{}/", reset_mid_response().await);
+    let (huge, _written) = huge_body_server(100 << 20).await;
+    let rows: [(&str, String, Value, &str); 6] = [
+        (
+            "connection refused",
+            refused,
+            json!({}),
+            "connection_refused",
+        ),
+        (
+            "NXDOMAIN",
+            "http://no-such-host.invalid/".into(),
+            json!({}),
+            "dns",
+        ),
+        ("hang", hang, json!({}), "timeout"),
+        ("reset", reset, json!({}), "connection_reset"),
+        ("5xx", web.url("/500"), json!({}), "status"),
+        (
+            "body too large",
+            format!("http://{huge}/"),
+            json!({"max_body_bytes": 1024, "expect": {"body_contains": "the end"}}),
+            "body_contains",
+        ),
+    ];
+    for (fault, url, extra, error) in rows {
+        let mut check = json!({"name": "web", "type": "http", "url": url, "timeout": "400ms"});
+        check
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let config = cased_core::MonitorConfig::from_value(json!({
+            "schedule": {"intervals": ["50ms"], "max_duration": "30s"},
+            "checks": [check],
+        }))
+        .unwrap();
+        let monitor = cased_core::Monitor::builder(config).build().unwrap();
+        let report = monitor.run(minimal_event()).await.unwrap();
+        assert_eq!(
+            report.verdict,
+            cased_core::Verdict::Unhealthy,
+            "{fault}: {}",
+            report.reason
+        );
+        let result = &report.ticks[0].checks[0];
+        assert_eq!(result.status, CheckStatus::Fail, "{fault}: {result:#?}");
+        let got = result.evidence["error"]
+            .as_str()
+            .or_else(|| result.evidence["failures"][0]["check"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            got == error || result.message.contains(error),
+            "{fault}: expected {error}, got {result:#?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn http_slow_body_beyond_the_timeout_fails() {
     let addr = slow_body_server().await;

@@ -201,6 +201,7 @@ fn write_table(out: &mut impl Write, rows: &[DeploymentRecord]) -> std::io::Resu
     for r in rows {
         let verdict = match (r.verdict, r.last_tick_verdict) {
             (Some(v), _) => v.to_string(),
+            (None, _) if r.is_interrupted() => "interrupted".to_owned(),
             (None, Some(v)) => format!("({v})"),
             (None, None) => "running".to_owned(),
         };
@@ -213,6 +214,16 @@ fn write_table(out: &mut impl Write, rows: &[DeploymentRecord]) -> std::io::Resu
             r.environment.as_deref().unwrap_or("-"),
             verdict,
             r.duration.map_or("-".to_owned(), crate::progress::short)
+        )?;
+    }
+    // Sessions whose process went away (killed, crashed) say when they were last seen.
+    for r in rows.iter().filter(|r| r.is_interrupted()) {
+        writeln!(
+            out,
+            "interrupted: {} ended without a verdict (its process is gone); last seen {} UTC",
+            r.session_id,
+            r.last_seen_unix_ms
+                .map_or_else(|| "never".to_owned(), datetime)
         )?;
     }
     Ok(())

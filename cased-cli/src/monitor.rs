@@ -130,6 +130,11 @@ pub(crate) async fn run(args: MonitorArgs) -> Result<(), Failure> {
             args.config.display()
         )));
     }
+    // Nothing can push metrics into `cased monitor`: a detector on a metric no check or source
+    // produces would leave every run inconclusive.
+    config
+        .check_detector_metrics(&[])
+        .map_err(|e| config_error(&args.config, "", e))?;
     let history = open_history(&args.history)?;
     let inapp: Vec<String> = config
         .alerts
@@ -267,6 +272,9 @@ fn print_outcome(report: &Report, history: &Path) {
         ended_by(report),
         report.reason
     );
+    for c in &report.changes {
+        println!("changed: {}", c.message);
+    }
     if report.verdict == Verdict::Degraded && std::env::var_os("GITHUB_ACTIONS").is_some() {
         println!(
             "::warning title=cased::deployment degraded: {}",

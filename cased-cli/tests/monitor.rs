@@ -219,6 +219,138 @@ fn unhealthy_exits_1() {
     assert!(r.stdout.contains("HTTP 503"), "{}", r.stdout);
 }
 
+/// A target that accepts connections and never answers; returns its URL.
+fn hung_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/health", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        // Held open, never answered, until the test process ends.
+        let held: Vec<_> = listener.incoming().collect();
+        drop(held);
+    });
+    url
+}
+
+#[test]
+fn a_detector_on_a_metric_nothing_produces_exits_3_naming_detector_and_metric() {
+    let dir = temp_dir();
+    let cfg = config(
+        &dir,
+        Some(&server(200)),
+        "[[detectors]]\ntype = \"spike\"\nmetric = \"web.latency\"\nname = \"slow-web\"\n",
+    );
+    let r = run(&mut monitor(&dir, &cfg));
+    r.expect_code(3);
+    assert!(r.stderr.contains("detectors[0].metric"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("the \"slow-web\" detector watches \"web.latency\""),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("web.latency_ms"), "{}", r.stderr);
+    // No session was started.
+    assert!(!r.stdout.contains("session "), "{}", r.stdout);
+}
+
+#[test]
+fn a_hung_target_is_unhealthy_exit_1_not_inconclusive() {
+    let dir = temp_dir();
+    // The check's timeout (300 ms) is longer than the interval (40 ms): it is honoured, and a
+    // target that does not answer within it is a failed check, so the deployment is unhealthy.
+    let cfg = dir.join("cased.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[schedule]\nintervals = [\"40ms\"]\ncooldown = \"300ms\"\nmax_duration = \"10s\"\n\n\
+             [[checks]]\nname = \"web\"\ntype = \"http\"\nurl = \"{}\"\ntimeout = \"300ms\"\n",
+            hung_server()
+        ),
+    )
+    .unwrap();
+    let r = run(&mut monitor(&dir, &cfg));
+    r.expect_code(1);
+    assert!(r.stdout.contains("verdict: unhealthy"), "{}", r.stdout);
+    assert!(r.stdout.contains("timed out after 300 ms"), "{}", r.stdout);
+}
+
+#[test]
+fn a_session_killed_with_sigkill_is_shown_interrupted_with_when_it_was_last_seen() {
+    let dir = temp_dir();
+    let db = dir.join("history.db");
+    // A session that would run for a minute, ticking every 40 ms.
+    let cfg = dir.join("cased.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[schedule]\nintervals = [\"40ms\"]\ncooldown = \"1m\"\nmax_duration = \"1m\"\n\n\
+             [[checks]]\nname = \"web\"\ntype = \"http\"\nurl = \"{}\"\n",
+            server(200)
+        ),
+    )
+    .unwrap();
+    let mut child = monitor(&dir, &cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait (bounded) until history holds the running session with a tick.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let running = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the session never showed up in history"
+        );
+        if db.exists() {
+            let h = run(cased().args(["history", "--json", "--history"]).arg(&db));
+            if h.code == 0 {
+                let rows: serde_json::Value = serde_json::from_str(&h.stdout).unwrap();
+                if let Some(r) = rows.as_array().and_then(|a| a.first())
+                    && r["ticks"].as_u64() >= Some(1)
+                {
+                    break r.clone();
+                }
+            }
+        }
+        std::thread::yield_now();
+    };
+    // While its process lives, opening the history leaves it running.
+    assert!(running["verdict"].is_null(), "{running}");
+    assert!(running["interrupted_at_unix_ms"].is_null(), "{running}");
+    child.kill().unwrap(); // SIGKILL: no chance to write anything
+    child.wait().unwrap();
+
+    let h = run(cased().args(["history", "--history"]).arg(&db));
+    h.expect_code(0);
+    let id = running["session_id"].as_str().unwrap();
+    let row = h
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(id))
+        .unwrap_or_else(|| panic!("{}", h.stdout));
+    assert!(row.contains("interrupted"), "{}", h.stdout);
+    assert!(
+        h.stdout
+            .contains(&format!("interrupted: {id} ended without a verdict")),
+        "{}",
+        h.stdout
+    );
+    assert!(h.stdout.contains("last seen 20"), "{}", h.stdout);
+    let rows: serde_json::Value = serde_json::from_str(
+        &run(cased().args(["history", "--json", "--history"]).arg(&db)).stdout,
+    )
+    .unwrap();
+    let r = &rows[0];
+    assert!(r["verdict"].is_null(), "{r}");
+    let seen = r["last_seen_unix_ms"].as_u64().expect("last seen");
+    let found = r["interrupted_at_unix_ms"].as_u64().expect("interrupted");
+    assert!(
+        seen >= r["started_at_unix_ms"].as_u64().unwrap() && seen <= found,
+        "{r}"
+    );
+    assert!(r["reason"].as_str().unwrap().contains("last seen"), "{r}");
+}
+
 /// A receiver on loopback that sends the body of every POST it gets on `tx`.
 fn receiver(tx: std::sync::mpsc::Sender<String>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -124,7 +124,10 @@ pub trait HealthCheck: Send + Sync + fmt::Debug {
     fn category(&self) -> CheckCategory {
         CheckCategory::Availability
     }
-    /// The check's own timeout, if it has one; the session caps every check at its own timeout.
+    /// The check's own timeout, if it has one. A session waits this long for the check, even
+    /// past the next tick, and records a check that has not answered by then as a `fail`
+    /// (`timed out after …`). Without one, the check is given the schedule's smallest interval
+    /// and one that does not finish by then is an `error`.
     fn timeout(&self) -> Option<Duration> {
         None
     }

@@ -1,8 +1,8 @@
 //! The first stage of a session tick: **collect** what there is to judge — the checks' outcomes
 //! (and their latency and success as samples), what the sources return, and what the caller
-//! pushed. Every fault is an outcome: a check that hangs is an `error` result, a source that
-//! fails or hangs is a [`SourceError`], and one that panics is caught and reported the same
-//! way: nothing panics the session.
+//! pushed. Every fault is an outcome: a check that does not answer within its timeout is a
+//! `fail` result, a source that fails or hangs is a [`SourceError`], and one that panics is
+//! caught and reported the same way: nothing panics the session.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,7 +38,8 @@ pub(crate) struct Collector {
     /// Each check with its name, made once (every result of the check shares it).
     checks: Vec<(Arc<str>, Arc<dyn HealthCheck>)>,
     slots: Vec<Slot>,
-    /// No check or poll may run longer than this (the schedule's smallest interval).
+    /// No poll, and no check without a timeout of its own, may run longer than this (the
+    /// schedule's smallest interval).
     cap: Duration,
     /// Data polled between ticks by sources with their own cadence, waiting for the next tick
     /// (boxed when there is some: most sessions have no such source).
@@ -291,10 +292,15 @@ impl Pushed {
     }
 }
 
-/// Runs one check under its timeout, capped at the schedule's smallest interval so a hanging
-/// check never delays the next tick. A check that does not finish is an `error` outcome.
+/// Runs one check under its own timeout, honoured in full even when it is longer than the
+/// schedule's intervals (the tick waits for it; the next tick starts late). A check that does
+/// not answer within its timeout is a `fail` (`timed out after …`): the target did not answer.
+/// A check without a timeout of its own (a custom check) is given the schedule's smallest
+/// interval; one that does not finish by then is an `error`, as cased cannot tell whether the
+/// target or the check's own code hung.
 async fn run_one(name: Arc<str>, check: Arc<dyn HealthCheck>, cap: Duration) -> CheckResult {
-    let limit = check.timeout().map_or(cap, |t| t.min(cap));
+    let own = check.timeout();
+    let limit = own.unwrap_or(cap);
     let started = Instant::now();
     // A panicking check is an `error` outcome of that check; the session goes on.
     let run = std::panic::AssertUnwindSafe(check.check()).catch_unwind();
@@ -305,6 +311,17 @@ async fn run_one(name: Arc<str>, check: Arc<dyn HealthCheck>, cap: Duration) -> 
             CheckOutcome::error(format!("the check panicked: {message}"))
                 .with_evidence(serde_json::json!({"error": "panic", "panic": message}))
                 .with_latency(started.elapsed())
+        }
+        // The check's own timeout: the target did not answer in time.
+        Err(_) if own.is_some() => {
+            CheckOutcome::fail(format!("timed out after {} ms", limit.as_millis()))
+                .with_latency(started.elapsed())
+                .with_evidence(serde_json::json!({
+                    "error": "timeout",
+                    "expected": format!("an answer within {} ms", limit.as_millis()),
+                    "got": "no answer",
+                    "elapsed_ms": started.elapsed().as_secs_f64() * 1000.0,
+                }))
         }
         Err(_) => CheckOutcome::error(format!(
             "the check did not finish within {} ms",

@@ -78,6 +78,49 @@ impl MonitorConfig {
     }
 
     /// The limits of [`crate::limits`] and names used twice.
+    /// Checks that every detector watches a metric something will produce: a check
+    /// (`<check>.latency_ms`, `<check>.success`), a source (`<source>.<key>`), or a metric the
+    /// caller declares it pushes (`pushed`, e.g. `session.push("queue_depth", …)`). A detector
+    /// on anything else never gets data and makes every session inconclusive. `cased monitor`
+    /// runs this at load (nothing can push into it); a program that builds a
+    /// [`Monitor`](crate::Monitor) calls it with the metrics it pushes.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] with one problem per such detector, on `detectors[i].metric`,
+    /// naming the detector and the metric.
+    pub fn check_detector_metrics(&self, pushed: &[&str]) -> Result<()> {
+        let checks: Vec<&str> = self.checks.iter().map(CheckConfig::name).collect();
+        let sources: Vec<&str> = self.sources.iter().map(SourceConfig::name).collect();
+        let produced = |m: &str| {
+            pushed.contains(&m)
+                || m.rsplit_once('.').is_some_and(|(owner, key)| {
+                    (checks.contains(&owner) && (key == "latency_ms" || key == "success"))
+                        || sources.contains(&owner)
+                })
+        };
+        let mut p = Problems::default();
+        for (i, d) in self.detectors.iter().enumerate() {
+            if produced(&d.metric) {
+                continue;
+            }
+            let hint = match d.metric.split_once('.') {
+                Some((owner, _)) if checks.contains(&owner) => {
+                    format!("; the check {owner:?} gives {owner}.latency_ms and {owner}.success")
+                }
+                _ => String::new(),
+            };
+            p.add(
+                format!("detectors[{i}].metric"),
+                format!(
+                    "the {:?} detector watches {:?}, which no check or source produces and                      which is not declared as pushed{hint} (checks give <check>.latency_ms and                      <check>.success, sources <source>.<key>)",
+                    limits::echo(d.name()),
+                    limits::echo(&d.metric)
+                ),
+            );
+        }
+        p.finish("monitor configuration")
+    }
+
     fn check(&self) -> Result<()> {
         let mut p = Problems::default();
         let mut seen = std::collections::HashSet::new();
@@ -249,5 +292,35 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.field_errors()[0].field.starts_with("detectors[0]"), "{e}");
+    }
+
+    #[test]
+    fn a_detector_on_a_metric_nothing_produces_is_refused_naming_detector_and_metric() {
+        let config = MonitorConfig::from_value(json!({
+            "checks": [{"name": "web", "type": "http", "url": "http://127.0.0.1:9/"}],
+            "sources": [{"type": "host"}],
+            "detectors": [
+                {"type": "spike", "metric": "web.latency_ms"},
+                {"type": "spike", "metric": "host.cpu_percent"},
+                {"type": "spike", "metric": "web.latency", "name": "slow-web"},
+                {"type": "spike", "metric": "queue_depth"},
+            ],
+        }))
+        .unwrap();
+        let e = config.check_detector_metrics(&[]).unwrap_err();
+        let fields: Vec<&str> = e.field_errors().iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["detectors[2].metric", "detectors[3].metric"]);
+        let first = &e.field_errors()[0].message;
+        assert!(
+            first.contains("\"slow-web\" detector watches \"web.latency\""),
+            "{first}"
+        );
+        assert!(first.contains("web.latency_ms"), "{first}");
+        // Declared as pushed, it is accepted.
+        let e = config.check_detector_metrics(&["queue_depth"]).unwrap_err();
+        assert_eq!(e.field_errors().len(), 1);
+        config
+            .check_detector_metrics(&["queue_depth", "web.latency"])
+            .unwrap();
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod alert;
 mod baselines;
+mod changes;
 mod check;
 pub mod checks;
 mod client;
@@ -59,8 +60,8 @@ pub use secret::{SECRET_PARAMS, Secret, is_secret_name, redact_url};
 pub use session::{Recorded, Session, UpdateEvent, Updates, record_session};
 pub use severity::Severity;
 pub use update::{
-    AlertFailure, AlertSummary, CheckResult, DeploymentInfo, EndReason, MetricSummary, Phase,
-    Report, RollbackRecord, SourceError, StatusUpdate, TickRecord,
+    AlertFailure, AlertSummary, ChangePoint, CheckResult, DeploymentInfo, EndReason, MetricSummary,
+    Phase, Report, RollbackRecord, SourceError, StatusUpdate, TickRecord,
 };
 pub use verdict::{
     Counters, FindingRules, Judgement, NoDataPolicy, Verdict, VerdictConfig, VerdictTracker,

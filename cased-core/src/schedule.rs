@@ -149,7 +149,7 @@ impl Schedule {
         self.config.max_duration
     }
 
-    /// The smallest interval (check timeouts are capped to it).
+    /// The smallest interval (what a check without a timeout of its own, and a poll, is given).
     #[must_use]
     pub fn min_interval(&self) -> Duration {
         self.config

@@ -24,6 +24,7 @@ use tokio::time::Instant;
 
 use crate::alert::{AlertManager, AlertPolicy};
 use crate::baselines::{self, Control as ControlTrack};
+use crate::changes::SeriesLog;
 use crate::check::{CheckStatus, HealthCheck};
 use crate::collect::{Collected, Collector, Pushed};
 use crate::detect::{Counts, DetectorSet, Finding};
@@ -94,6 +95,20 @@ struct Shared {
     plan: Arc<Plan>,
     /// The alert manager delivering this session's alerts.
     alerts: Option<AlertManager>,
+}
+
+/// Resolves when the deployment has reported failure or the session was cancelled.
+async fn stopped(shared: &Shared) {
+    loop {
+        // Registered before the state is read, so a change from now on wakes it.
+        let changed = shared.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        if matches!(shared.state().control, Control::Failed | Control::Cancelled) {
+            return;
+        }
+        changed.await;
+    }
 }
 
 impl Shared {
@@ -474,6 +489,8 @@ struct SessionTask {
     source_failures: BTreeMap<String, (u32, String)>,
     /// Samples seen, kept for the baseline store (only when there is one).
     observed: Vec<Sample>,
+    /// The watched metrics' values, to say when an alarmed one changed.
+    series: SeriesLog,
     alerts: AlertPolicy,
     record: bool,
     rollback_hook: Option<crate::plan::RollbackHook>,
@@ -496,6 +513,7 @@ impl SessionTask {
             notes: Vec::new(),
             source_failures: BTreeMap::new(),
             observed: Vec::new(),
+            series: SeriesLog::default(),
             alerts,
             record: start.record,
             rollback_hook: start.rollback,
@@ -622,6 +640,8 @@ impl SessionTask {
             deployment: &self.info.correlation_id,
         };
         self.baselines = baselines::choose(&mut self.detectors, &from).await;
+        self.series
+            .record_before(&lookback.samples, &lookback.counts, &self.plan.watched);
         if self.record
             && let Some(store) = &self.plan.baseline_store
         {
@@ -730,7 +750,7 @@ impl SessionTask {
                         next_tick = tick_started + delays.next_delay();
                         // Boxed: what a tick holds while it waits (the checks' futures, the
                         // update being recorded) takes room only while the tick runs.
-                        if let Some(end) = Box::pin(self.tick_once(tick_started, late, next_tick)).await {
+                        if let Some(end) = Box::pin(self.tick_once(tick_started, late, next_tick, deadline)).await {
                             return end;
                         }
                     }
@@ -746,10 +766,24 @@ impl SessionTask {
         tick_started: Instant,
         late: Duration,
         next_tick: Instant,
+        deadline: Instant,
     ) -> Option<(EndReason, Judgement)> {
         let ctx = self.tick_context();
-        let collected = self.collector.collect(&ctx, true).await;
+        // A check's own timeout may be longer than the interval and is honoured, so a tick
+        // can run past the next one; it never runs past `max_duration`, and a cancelled or
+        // failed deployment stops it at once (its checks are dropped, their programs killed).
+        let shared = Arc::clone(&self.shared);
+        let collected = tokio::select! {
+            biased;
+            c = self.collector.collect(&ctx, true) => Some(c),
+            () = tokio::time::sleep_until(deadline) => None,
+            () = stopped(&shared) => return None,
+        };
         drop(ctx);
+        let Some(collected) = collected else {
+            tracing::info!("max_duration reached during a tick; its checks were stopped");
+            return Some((EndReason::MaxDuration, self.tracker.conclude()));
+        };
         let (update, alerts) = self.run_tick(
             collected,
             tick_started - self.started,
@@ -933,6 +967,10 @@ impl SessionTask {
         samples.sort_by(|a, b| a.timestamp.total_cmp(&b.timestamp));
         let mut findings = Vec::new();
         for sample in samples {
+            if self.plan.watched.contains(&sample.metric) {
+                self.series
+                    .record(&sample.metric, sample.timestamp, sample.value);
+            }
             match self.detectors.observe(sample) {
                 Ok(f) => findings.extend(f),
                 Err(e) => tracing::warn!(error = %e, metric = %sample.metric, "sample not used"),
@@ -941,6 +979,9 @@ impl SessionTask {
         let mut counts: Vec<_> = polled.counts.iter().collect();
         counts.sort_by(|a, b| a.timestamp.total_cmp(&b.timestamp));
         for c in counts {
+            if self.plan.watched.contains(&c.metric) {
+                self.series.record_counts(c);
+            }
             match self.detectors.observe_counts(&c.metric, c.counts) {
                 // Each interval's counts are judged at their own index (the detector spaces its
                 // looks by its `look_growth`).
@@ -1121,6 +1162,7 @@ impl SessionTask {
             })
             .collect::<BTreeMap<_, _>>();
         let group = self.alerts.group().to_owned();
+        let changes = self.series.locate(&self.findings, self.wall_start);
         let report = Report {
             session_id: Arc::clone(&self.shared.id),
             event: self.event.event(),
@@ -1147,6 +1189,7 @@ impl SessionTask {
             no_data: self.no_data.clone(),
             baselines: self.baselines.clone(),
             notes: std::mem::take(&mut self.notes),
+            changes,
         };
         if self.record {
             self.record_baselines(checks_verdict).await;

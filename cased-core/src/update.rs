@@ -206,6 +206,31 @@ pub struct MetricSummary {
     pub mean: f64,
 }
 
+/// When an alarmed metric changed: the located level shift with its likelihood interval (see
+/// `cased_core::detect::locate_change`). Times are Unix milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangePoint {
+    /// The metric.
+    pub metric: String,
+    /// The time of the first value at the new level.
+    pub at_unix_ms: u64,
+    /// The change happened after this time (the value before the interval's first) ...
+    pub earliest_unix_ms: u64,
+    /// ... and at or before this one (the interval's last value).
+    pub latest_unix_ms: u64,
+    /// `at_unix_ms` from the session's start, in milliseconds (negative: before the rollout).
+    pub after_start_ms: i64,
+    /// The level before (the mean before the change, or the baseline's level).
+    pub before: f64,
+    /// The level after (the mean from the change on).
+    pub after: f64,
+    /// Values of the metric the location rests on (before the deploy included).
+    pub n: usize,
+    /// A sentence a person can read: `"checkout.latency_ms rose from 120 to 180 at
+    /// 2026-12-04T14:03:20Z ± 10s, 40s after the rollout started."`
+    pub message: String,
+}
+
 /// What happened when the rollback hook fired.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RollbackRecord {
@@ -314,6 +339,9 @@ pub struct Report {
     /// few values, source failures...).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// When each metric that raised an alarm changed, located on its values.
+    #[serde(default)]
+    pub changes: Vec<ChangePoint>,
 }
 
 impl Report {

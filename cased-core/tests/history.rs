@@ -215,6 +215,18 @@ impl Fixture {
             no_data: Vec::new(),
             baselines: BTreeMap::new(),
             notes: Vec::new(),
+            changes: vec![cased_core::ChangePoint {
+                metric: "api.latency_ms".into(),
+                at_unix_ms: self.started + 40_000,
+                earliest_unix_ms: self.started + 30_000,
+                latest_unix_ms: self.started + 50_000,
+                after_start_ms: 40_000,
+                before: 120.0,
+                after: 180.0,
+                n: 12,
+                message: "api.latency_ms rose from 120 to 180 at ... ± 10s, 40s after the rollout started."
+                    .into(),
+            }],
         }
     }
 

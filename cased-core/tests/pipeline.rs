@@ -208,6 +208,66 @@ async fn the_default_schedule_catches_a_step_and_passes_a_good_deploy() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn the_report_says_when_the_metric_changed() {
+    let (source, _) = plan("app.latency_ms", step_at_100s, false, false);
+    let monitor = Monitor::builder(latency_config())
+        .source(source)
+        .build()
+        .unwrap();
+    let bad = monitor.run(event()).await.unwrap();
+    assert_eq!(bad.changes.len(), 1, "{:?}", bad.changes);
+    let c = &bad.changes[0];
+    assert_eq!(c.metric, "app.latency_ms");
+    // The step is at 100 s; samples are 10 s apart, so the interval holds 100 s.
+    assert_eq!(c.after_start_ms, 100_000, "{c:?}");
+    let t = |ms: u64| (ms as i64 - bad.started_at_unix_ms as i64) / 1000;
+    assert!(
+        t(c.earliest_unix_ms) >= 80 && t(c.latest_unix_ms) <= 120,
+        "{c:?}"
+    );
+    assert!(
+        t(c.earliest_unix_ms) < 100 && t(c.latest_unix_ms) >= 100,
+        "{c:?}"
+    );
+    // The levels are the means either side (the wobble is ±2 around 100 and 115).
+    assert!(
+        (c.before - 100.0).abs() < 1.0 && (c.after - 115.0).abs() < 2.0,
+        "{c:?}"
+    );
+    assert!(
+        c.message.starts_with("app.latency_ms rose from 100 to 11")
+            && c.message.ends_with(", 1m 40s after the rollout started."),
+        "{}",
+        c.message
+    );
+    let ctx = cased_core::ReportContext::default();
+    let md = cased_core::report::to_markdown(&bad, &ctx);
+    assert!(md.contains("### When it changed"), "{md}");
+    // The chart of the metric (history gives its samples) marks the change and its interval.
+    let mut charted = ctx.clone();
+    charted.series.insert(
+        "app.latency_ms".into(),
+        (0..20)
+            .map(|i| cased_core::report::SeriesPoint {
+                elapsed_ms: f64::from(i) * 10_000.0,
+                value: step_at_100s(f64::from(i) * 10.0),
+            })
+            .collect(),
+    );
+    let html = cased_core::report::to_html(&bad, &charted);
+    assert!(html.contains("<g class=\"change\">"), "the chart marks it");
+
+    let (source, _) = plan("app.latency_ms", steady, false, false);
+    let monitor = Monitor::builder(latency_config())
+        .source(source)
+        .build()
+        .unwrap();
+    let good = monitor.run(event()).await.unwrap();
+    assert!(good.changes.is_empty(), "{:?}", good.changes);
+    assert!(!cased_core::report::to_markdown(&good, &ctx).contains("When it changed"));
+}
+
 fn errors_half_percent_then_five(t: f64) -> f64 {
     if t >= 0.0 { 0.05 } else { 0.005 }
 }

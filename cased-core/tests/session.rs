@@ -158,6 +158,79 @@ async fn a_hanging_check_neither_delays_others_nor_the_next_tick() {
     );
 }
 
+/// A check that never answers, with a timeout of its own.
+fn hung_check(timeout: Duration) -> FnCheck {
+    FnCheck::new("hangs", || futures::future::pending::<CheckOutcome>()).timeout(timeout)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_check_timeout_longer_than_the_interval_is_honoured_and_a_hang_fails() {
+    let config = MonitorConfig {
+        schedule: ScheduleConfig {
+            intervals: vec![Duration::from_secs(1)],
+            ..Default::default()
+        },
+        verdict: VerdictConfig {
+            failure_limit: 2,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let monitor = Monitor::builder(config)
+        .check(hung_check(Duration::from_secs(3)))
+        .check(ok_check())
+        .build()
+        .unwrap();
+    let report = monitor.run(event(DeploymentStatus::Running)).await.unwrap();
+    // The 3 s timeout is waited for in full; the next tick (due 1 s after) starts late.
+    assert_eq!(secs(&report), [0, 3, 6]);
+    let late: Vec<u64> = report.ticks.iter().map(|t| t.late.as_secs()).collect();
+    assert_eq!(late, [0, 2, 2]);
+    for t in &report.ticks {
+        assert_eq!(t.checks[0].status, CheckStatus::Fail, "{:?}", t.checks[0]);
+        assert_eq!(t.checks[0].message, "timed out after 3000 ms");
+        assert_eq!(t.checks[0].evidence["error"], "timeout");
+        assert_eq!(t.checks[1].status, CheckStatus::Pass);
+    }
+    // A hang is the target's fault: unhealthy (exit 1 for `cased monitor`), not inconclusive.
+    assert_eq!(report.ended_by, EndReason::Unhealthy);
+    assert_eq!(report.verdict, Verdict::Unhealthy);
+    assert_eq!(report.duration, Duration::from_secs(9));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_long_check_timeout_never_delays_max_duration_or_a_cancel() {
+    let config = MonitorConfig {
+        schedule: ScheduleConfig {
+            intervals: vec![Duration::from_secs(1)],
+            max_duration: Duration::from_secs(5),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let monitor = Monitor::builder(config)
+        .check(hung_check(Duration::from_secs(3600)))
+        .build()
+        .unwrap();
+    let report = monitor.run(event(DeploymentStatus::Running)).await.unwrap();
+    assert_eq!(report.ended_by, EndReason::MaxDuration);
+    assert_eq!(report.duration, Duration::from_secs(5));
+    assert!(report.ticks.is_empty(), "{:?}", report.ticks);
+
+    for (end, expected) in [(0, EndReason::DeploymentFailed), (1, EndReason::Cancelled)] {
+        let session = monitor.start(event(DeploymentStatus::Running)).unwrap();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        if end == 0 {
+            session.fail()
+        } else {
+            session.cancel()
+        }
+        let report = session.wait().await;
+        assert_eq!(report.ended_by, expected);
+        assert_eq!(report.duration, Duration::from_secs(2));
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_rollback_hook_fires_exactly_once_when_unhealthy() {
     let fired = Arc::new(AtomicU32::new(0));

@@ -44,6 +44,22 @@ describe('replay', () => {
     assert.equal(good.verdict, 'healthy', good.reason)
   })
 
+  test('the report says when the metric changed', async () => {
+    const recording = latency(100)
+    for (const s of recording.samples) if (s.timestamp >= T0 + 60) s.value += 100
+    const report = await new Monitor(CONFIG).replay(event(), recording)
+    assert.equal(report.verdict, 'unhealthy', report.reason)
+    assert.equal(report.changes.length, 1, JSON.stringify(report.changes))
+    const [change] = report.changes
+    assert.equal(change.metric, 'api.latency_ms')
+    assert.equal(change.at_unix_ms, (T0 + 60) * 1000)
+    assert.equal(change.after_start_ms, 60_000)
+    assert.ok(change.earliest_unix_ms < change.at_unix_ms && change.at_unix_ms <= change.latest_unix_ms)
+    assert.match(change.message, /, 1m after the rollout started\.$/)
+    const good = await new Monitor(CONFIG).replay(event(), latency(100))
+    assert.deepEqual(good.changes, [])
+  })
+
   test('a first deployment without baseline is healthy and the report says why', async () => {
     const recording = latency(100)
     recording.samples = recording.samples.filter((s) => s.timestamp >= T0)

@@ -64,3 +64,27 @@ test('bad input names the field', () => {
   assert.deepEqual(fieldNames(catchCased(() => segment([1, 2], { min_size: 0 }), 'validation')), ['min_size'])
   assert.throws(() => segment('1,2,3'))
 })
+
+test('the autocorrelation correction keeps the real change only', () => {
+  let plain = 0
+  let corrected = 0
+  let found = 0
+  for (let seed = 0; seed < 10; seed++) {
+    const g = gauss(seed + 100)
+    let x = 0
+    const xs = Array.from({ length: 600 }, (_, i) => {
+      x = 0.8 * x + 0.6 * g(0, 1)
+      return (i < 300 ? 0 : 4) + x
+    })
+    plain += segment(xs).changes.length
+    const s = segment(xs, { autocorrelation: true, penalty_scale: 1 })
+    assert.ok(s.autocorrelation > 0.5 && s.autocorrelation <= 0.9, JSON.stringify(s.autocorrelation))
+    corrected += s.changes.length
+    if (s.changes.some((c) => Math.abs(c - 300) <= 5)) found++
+  }
+  assert.ok(plain >= 30, `plain ${plain}`)
+  assert.ok(corrected <= 15, `corrected ${corrected}`)
+  assert.ok(found >= 9, `found ${found}`)
+  const e = catchCased(() => segment([1, 2, 3], { penalty_scale: -1 }), 'validation')
+  assert.deepEqual(fieldNames(e), ['penalty_scale'])
+})

@@ -693,6 +693,12 @@ pub struct SegmentSettings {
     /// The shortest segment, in points (default 2).
     #[napi(js_name = "min_size")]
     pub min_size: Option<u32>,
+    /// A factor on the penalty (default 1).
+    #[napi(js_name = "penalty_scale")]
+    pub penalty_scale: Option<f64>,
+    /// Scale the penalty by the effective sample size of the residuals' AR(1) noise and segment
+    /// again (default false): for real series whose noise wanders in runs.
+    pub autocorrelation: Option<bool>,
 }
 
 /// One segment found by `segment`: values `start..end` (end exclusive).
@@ -720,8 +726,11 @@ pub struct Segmentation {
     /// The cost used.
     #[napi(ts_type = "'normal_mean' | 'normal_meanvar' | 'poisson'")]
     pub cost: String,
-    /// The penalty per change, as a number.
+    /// The penalty per change, as a number (scaled, and corrected for autocorrelation).
     pub penalty: f64,
+    /// The residuals' lag-1 autocorrelation the penalty was corrected for (0 without
+    /// `autocorrelation`).
+    pub autocorrelation: f64,
     /// The total penalised cost of this segmentation.
     #[napi(js_name = "total_cost")]
     pub total_cost: f64,
@@ -734,7 +743,8 @@ pub struct Segmentation {
 /// const { changes, segments } = segment(latencies, { cost: 'normal_meanvar' })
 /// ```
 ///
-/// Throws a `validation` error naming a bad setting (`cost`, `penalty`, `min_size`), or
+/// Throws a `validation` error naming a bad setting (`cost`, `penalty`, `min_size`,
+/// `penalty_scale`), or
 /// `values` / `values[i]` (empty, non-finite, negative counts).
 #[napi(
     ts_args_type = "values: number[] | Float64Array, config?: SegmentSettings | null",

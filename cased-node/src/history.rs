@@ -97,6 +97,13 @@ pub struct DeploymentRecord {
     pub findings: u32,
     /// Alerts recorded.
     pub alerts: u32,
+    /// When the session was last heard from, ms since the Unix epoch.
+    #[napi(js_name = "last_seen_unix_ms", ts_type = "number | null")]
+    pub last_seen_unix_ms: Option<f64>,
+    /// When the history found the session interrupted (no verdict, its process gone), ms since
+    /// the Unix epoch; `null` for a finished or running session.
+    #[napi(js_name = "interrupted_at_unix_ms", ts_type = "number | null")]
+    pub interrupted_at_unix_ms: Option<f64>,
 }
 
 /// The embedded history of sessions: one SQLite file (WAL, versioned schema) or memory.

@@ -235,6 +235,34 @@ pub struct MetricSummary {
     pub mean: f64,
 }
 
+/// When an alarmed metric changed: the located level shift with its likelihood interval.
+#[napi(object, object_from_js = false, object_to_js = false)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangePoint {
+    /// The metric.
+    pub metric: String,
+    /// The time of the first value at the new level, milliseconds since the Unix epoch.
+    #[napi(js_name = "at_unix_ms")]
+    pub at_unix_ms: f64,
+    /// The change happened after this time...
+    #[napi(js_name = "earliest_unix_ms")]
+    pub earliest_unix_ms: f64,
+    /// ...and at or before this one.
+    #[napi(js_name = "latest_unix_ms")]
+    pub latest_unix_ms: f64,
+    /// `at_unix_ms` from the session's start (negative: before the rollout).
+    #[napi(js_name = "after_start_ms")]
+    pub after_start_ms: f64,
+    /// The level before.
+    pub before: f64,
+    /// The level after.
+    pub after: f64,
+    /// Values of the metric the location rests on.
+    pub n: u32,
+    /// A sentence a person can read.
+    pub message: String,
+}
+
 /// What happened when the rollback hook fired.
 #[napi(object, object_from_js = false, object_to_js = false)]
 #[derive(Debug, Clone, PartialEq)]
@@ -309,4 +337,6 @@ pub struct Report {
     /// What to know about how the verdict was reached (no earlier baseline, too few values,
     /// sources that could not be read).
     pub notes: Vec<String>,
+    /// When each metric that raised an alarm changed, located on its values.
+    pub changes: Vec<ChangePoint>,
 }

@@ -194,12 +194,7 @@ pub(crate) fn run_check<'py>(config: &Bound<'py, PyAny>) -> PyResult<Bound<'py, 
 #[pyfunction]
 pub(crate) fn _run_check<'py>(config: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = config.py();
-    crate::guard::check("check", "config", config)?;
-    let value: Value = depythonize(config).map_err(|e| {
-        pyo3::exceptions::PyTypeError::new_err(format!(
-            "config: {e} (expected a JSON-compatible value)"
-        ))
-    })?;
+    let value: Value = crate::guard::to_json("check", "config", config)?;
     // Every problem is reported on `config`, with serde's message naming the key.
     let config: CheckConfig = serde_json::from_value(value)
         .map_err(|e| CoreError::invalid("check configuration", "config", e))?;

@@ -17,19 +17,14 @@ use cased_core::detect::{
 use cased_core::{BaselineComparisonDetector, Counts, DetectorConfig};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyMemoryView, PyString};
-use pythonize::{depythonize, pythonize};
+use pythonize::pythonize;
 use serde_json::Value;
 
 use crate::errors::CoreError;
 
-/// A value JSON can hold, or `TypeError` naming `what`.
+/// A value JSON can hold, or `ValidationError` naming `what` (or the path inside it).
 fn json_arg(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
-    crate::guard::check("detector", what, obj)?;
-    depythonize(obj).map_err(|e| {
-        pyo3::exceptions::PyTypeError::new_err(format!(
-            "{what}: {e} (expected a JSON-compatible mapping)"
-        ))
-    })
+    crate::guard::to_json("detector", what, obj)
 }
 
 /// The settings dict of a one-shot comparison (None: the defaults), as JSON.

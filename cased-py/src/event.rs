@@ -7,7 +7,7 @@ use cased_core::DeploymentEvent;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
-use pythonize::{depythonize, pythonize};
+use pythonize::pythonize;
 use serde_json::{Map, Value};
 
 use crate::errors::CoreError;
@@ -19,12 +19,9 @@ pub(crate) struct PyDeploymentEvent {
     pub(crate) inner: DeploymentEvent,
 }
 
-/// A Python value as JSON; a value JSON cannot hold raises `TypeError` naming `field`.
+/// A Python value as JSON; a value JSON cannot hold raises `ValidationError` naming its path.
 fn to_json(field: &str, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
-    crate::guard::check("deployment event", field, obj)?;
-    depythonize(obj).map_err(|e| {
-        PyTypeError::new_err(format!("{field}: {e} (expected a JSON-compatible value)"))
-    })
+    crate::guard::to_json("deployment event", field, obj)
 }
 
 /// Validates `value` in the core, without holding the GIL.

@@ -18,7 +18,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyCFunction, PyDict, PyString, PyTuple};
 use pyo3_async_runtimes::TaskLocals;
-use pythonize::{depythonize, pythonize};
+use pythonize::pythonize;
 use serde_json::Value;
 
 use crate::aio;
@@ -230,14 +230,7 @@ impl PyMonitor {
     ) -> PyResult<Self> {
         let value: Value = match config {
             None => Value::Object(serde_json::Map::new()),
-            Some(c) => {
-                crate::guard::check("monitor config", "config", c)?;
-                depythonize(c).map_err(|e| {
-                    pyo3::exceptions::PyTypeError::new_err(format!(
-                        "config: {e} (expected a JSON-compatible mapping)"
-                    ))
-                })?
-            }
+            Some(c) => crate::guard::to_json("monitor config", "config", c)?,
         };
         let config = py
             .detach(move || MonitorConfig::from_value(value))
@@ -426,12 +419,7 @@ impl PyMonitor {
         recording: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let event = event_arg(event)?;
-        crate::guard::check("recording", "recording", recording)?;
-        let value: Value = depythonize(recording).map_err(|e| {
-            pyo3::exceptions::PyTypeError::new_err(format!(
-                "recording: {e} (expected a JSON-compatible mapping)"
-            ))
-        })?;
+        let value: Value = crate::guard::to_json("recording", "recording", recording)?;
         let recording = py
             .detach(move || cased_core::Recording::from_value(value))
             .map_err(CoreError)?;

@@ -5,19 +5,13 @@ use cased_core::Report;
 use cased_core::report::{self, Format, ReportContext};
 use pyo3::prelude::*;
 use pyo3::types::PyString;
-use pythonize::depythonize;
 use serde_json::Value;
 
 use crate::errors::CoreError;
 
-/// A JSON-compatible value, or `TypeError` naming `what`.
+/// A JSON-compatible value, or `ValidationError` naming `what` (or the path inside it).
 fn json(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
-    crate::guard::check("report", what, obj)?;
-    depythonize(obj).map_err(|e| {
-        pyo3::exceptions::PyTypeError::new_err(format!(
-            "{what}: {e} (expected a JSON-compatible value)"
-        ))
-    })
+    crate::guard::to_json("report", what, obj)
 }
 
 /// Renders a session's report (the dict `Session.wait()` returns, or its JSON text) as

@@ -80,7 +80,7 @@ async def test_an_exception_without_a_message_is_named_by_its_type() -> None:
         ({"status": "pass", "message": "fine", "colour": "green"}, 'unknown key "colour"'),
         ({"status": "pass", "message": "fine", "latency_ms": -1}, '"latency_ms" is -1, not a non-negative number'),
         ({"status": "pass", "message": "fine", "latency_ms": "fast"}, '"latency_ms" is "fast"'),
-        ({"status": "pass", "message": "fine", "evidence": {"at": object()}}, "not JSON-compatible"),
+        ({"status": "pass", "message": "fine", "evidence": {"at": object()}}, "result.evidence.at: is a Python object, which JSON cannot hold"),
     ],
 )
 async def test_a_malformed_result_is_an_error_outcome_saying_what_is_wrong(result: Any, problem: str) -> None:
@@ -300,8 +300,12 @@ async def test_run_check_rejects_invalid_configurations(config: dict[str, Any], 
 
 @pytest.mark.asyncio
 async def test_run_check_rejects_values_json_cannot_hold() -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(cased.ValidationError) as exc:
         await cased.run_check(http("http://x.test", timeout=object()))
+    assert exc.value.errors[0]["field"] == "timeout"
+    with pytest.raises(cased.ValidationError) as exc:
+        await cased.run_check(http("http://x.test", timeout=float("nan")))
+    assert exc.value.errors[0]["field"] == "timeout"
 
 
 @pytest.mark.asyncio

@@ -190,8 +190,10 @@ def test_configuration_is_validated_by_the_core() -> None:
             Detector(config)
         assert exc.value.errors[0]["field"] == field, exc.value.errors
         assert words in exc.value.errors[0]["message"]
-    with pytest.raises(TypeError):
+    with pytest.raises(cased.ValidationError) as exc:
         Detector({"type": "spike", "metric": object()})
+    assert exc.value.errors[0]["field"] == "metric"
+    assert "is a Python object, which JSON cannot hold" in exc.value.errors[0]["message"]
 
 
 def test_compare_finds_a_shift_and_passes_a_control() -> None:

@@ -4,7 +4,8 @@ CI environments."""
 from __future__ import annotations
 
 import json
-from typing import Any
+import math
+from typing import Any, Callable
 
 import pytest
 
@@ -242,11 +243,62 @@ def test_from_json_rejects_other_types() -> None:
         DeploymentEvent.from_json(bytearray(b"{}"))  # type: ignore[arg-type]
 
 
-def test_values_json_cannot_hold_are_a_type_error_naming_the_field() -> None:
-    with pytest.raises(TypeError, match="event_metadata"):
+def test_values_json_cannot_hold_are_a_validation_error_naming_the_key() -> None:
+    with pytest.raises(ValidationError) as exc:
         DeploymentEvent("Deploy v1", event_metadata={"raw": b"\x00"})
-    with pytest.raises(TypeError, match="event_metadata"):
+    assert problems(exc) == ["event_metadata.raw"]
+    with pytest.raises(ValidationError) as exc:
         DeploymentEvent("Deploy v1", event_metadata={"when": object()})
+    assert problems(exc) == ["event_metadata.when"]
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_nan_and_infinities_in_metadata_are_refused_naming_the_key(bad: float) -> None:
+    # They used to become null silently.
+    with pytest.raises(ValidationError) as exc:
+        DeploymentEvent("Deploy v1", event_metadata={"ok": 1.5, "scores": {"p99": [0.1, bad]}})
+    assert problems(exc) == ["event_metadata.scores.p99[1]"]
+    assert "not a number JSON can hold" in str(exc.value)
+    with pytest.raises(ValidationError) as exc:
+        DeploymentEvent.from_dict({"deployment_request": "x", "event_metadata": {"score": bad}})
+    assert problems(exc) == ["event_metadata.score"]
+
+
+def test_integers_beyond_64_bits_are_named_by_their_key_not_body() -> None:
+    for big in (2**64, -(2**63) - 1, 10**30):
+        with pytest.raises(ValidationError) as exc:
+            DeploymentEvent.from_dict({"deployment_request": "x", "event_metadata": {"build": big}})
+        assert problems(exc) == ["event_metadata.build"]
+        assert "beyond 64 bits" in str(exc.value)
+    # The edges fit.
+    event = DeploymentEvent("x", event_metadata={"a": 2**64 - 1, "b": -(2**63)})
+    assert event.event_metadata == {"a": 2**64 - 1, "b": -(2**63)}
+
+
+HOSTILE: list[tuple[str, Callable[[], object], str]] = [
+    ("lone surrogate in the request", lambda: DeploymentEvent("Deploy \ud800"), "deployment_request"),
+    ("lone surrogate in metadata", lambda: DeploymentEvent("x", event_metadata={"k": "\udfff"}), "event_metadata.k"),
+    ("lone surrogate in a metadata key", lambda: DeploymentEvent("x", event_metadata={"\ud800": 1}), "event_metadata[0]"),
+    ("bytes as the request", lambda: DeploymentEvent(b"Deploy"), "deployment_request"),  # type: ignore[arg-type]
+    ("bytes in from_dict", lambda: DeploymentEvent.from_dict({"deployment_request": b"x"}), "deployment_request"),
+    ("an object in from_dict", lambda: DeploymentEvent.from_dict({"deployment_request": object()}), "deployment_request"),
+    ("NaN in a monitor config", lambda: cased.Monitor({"checks": [{"name": "w", "type": "http", "url": "http://127.0.0.1:9/", "timeout": math.nan}]}), "checks[0].timeout"),
+    ("a huge integer in a monitor config", lambda: cased.Monitor({"verdict": {"failure_limit": 2**70}}), "verdict.failure_limit"),
+    ("a surrogate in a monitor config", lambda: cased.Monitor({"checks": [{"name": "\ud800", "type": "tcp", "address": "127.0.0.1:9"}]}), "checks[0].name"),
+    ("bytes in a monitor config", lambda: cased.Monitor({"schedule": {"intervals": [b"1s"]}}), "schedule.intervals[0]"),
+    ("an object in a monitor config", lambda: cased.Monitor({"schedule": object()}), "schedule"),
+    ("an object as a monitor config", lambda: cased.Monitor(object()), "config"),  # type: ignore[arg-type]
+    ("infinity in a detector", lambda: cased.Detector({"type": "threshold", "metric": "m", "above": math.inf}), "above"),
+]
+
+
+@pytest.mark.parametrize(("what", "call", "field"), HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_hostile_inputs_are_validation_errors_not_type_or_unicode_errors(
+    what: str, call: Callable[[], object], field: str
+) -> None:
+    with pytest.raises(ValidationError) as exc:
+        call()
+    assert field in [e["field"] for e in exc.value.errors], (what, exc.value.errors)
 
 
 GITHUB = {

@@ -54,6 +54,25 @@ async def test_a_replay_judges_a_recording_on_a_virtual_clock() -> None:
 
 
 @pytest.mark.asyncio
+async def test_the_report_says_when_the_metric_changed() -> None:
+    recording = latency(after=100)
+    for s in recording["samples"]:
+        if s["timestamp"] >= T0 + 60:
+            s["value"] += 100
+    report = await cased.Monitor(CONFIG).replay(event(), recording)
+    assert report["verdict"] == "unhealthy", report["reason"]
+    [change] = report["changes"]
+    assert change["metric"] == "api.latency_ms"
+    assert change["at_unix_ms"] == int((T0 + 60) * 1000)
+    assert change["after_start_ms"] == 60_000
+    assert change["earliest_unix_ms"] < change["at_unix_ms"] <= change["latest_unix_ms"]
+    assert change["message"].endswith(", 1m after the rollout started."), change["message"]
+    assert "When it changed" in cased.render_report(report, format="markdown")
+    good = await cased.Monitor(CONFIG).replay(event(), latency(after=100))
+    assert good["changes"] == []
+
+
+@pytest.mark.asyncio
 async def test_a_first_deployment_without_baseline_is_healthy_and_says_so() -> None:
     recording = latency(after=100)
     recording["samples"] = [s for s in recording["samples"] if s["timestamp"] >= T0]
@@ -95,8 +114,9 @@ async def test_bad_recordings_name_the_field() -> None:
     with pytest.raises(cased.ValidationError) as e:
         await monitor.replay(event(), {"started_at": T0, "sampels": []})
     assert "sampels" in str(e.value)
-    with pytest.raises(TypeError):
+    with pytest.raises(cased.ValidationError) as e:
         await monitor.replay(event(), {"started_at": object()})
+    assert e.value.errors[0]["field"] == "started_at"
 
 
 @pytest.mark.asyncio

@@ -65,3 +65,30 @@ def test_bad_input_names_the_field():
         cased.segment([1.0, 2.0], {"colour": "red"})
     with pytest.raises(TypeError):
         cased.segment("1,2,3")
+
+
+def ar1_steps(levels, rho, seed):
+    """AR(1) noise (marginal sd 1, lag-1 autocorrelation `rho`) around the given levels."""
+    rng = random.Random(seed)
+    x, out = 0.0, []
+    for level, n in levels:
+        for _ in range(n):
+            x = rho * x + (1 - rho * rho) ** 0.5 * rng.gauss(0, 1)
+            out.append(level + x)
+    return out
+
+
+def test_the_autocorrelation_correction_keeps_the_real_change_only():
+    plain = corrected = found = 0
+    for seed in range(10):
+        xs = ar1_steps([(0.0, 300), (4.0, 300)], 0.8, seed)
+        plain += len(cased.segment(xs)["changes"])
+        s = cased.segment(xs, {"autocorrelation": True, "penalty_scale": 1.0})
+        assert 0.5 < s["autocorrelation"] <= 0.9
+        corrected += len(s["changes"])
+        found += any(abs(c - 300) <= 5 for c in s["changes"])
+    assert plain >= 30, plain
+    assert corrected <= 15, corrected
+    assert found >= 9, found
+    with pytest.raises(cased.ValidationError, match="penalty_scale"):
+        cased.segment([1.0, 2.0, 3.0], {"penalty_scale": -1})

@@ -369,8 +369,9 @@ async def test_a_dict_event_is_validated_by_the_core() -> None:
     with pytest.raises(cased.ValidationError) as exc:
         await monitor.start({"deployment_request": " ", "commit_sha": "xyz", "colour": "blue"})
     assert {e["field"] for e in exc.value.errors} >= {"deployment_request", "colour"}
-    with pytest.raises(TypeError):
+    with pytest.raises(cased.ValidationError) as exc:
         await monitor.start({"deployment_request": "x", "event_metadata": {"at": object()}})
+    assert exc.value.errors[0]["field"] == "event_metadata.at"
 
 
 @pytest.mark.parametrize(
@@ -394,9 +395,10 @@ def test_configuration_errors_name_the_key_path(config: Any, field: str, words: 
     assert exc.value.code == "validation"
 
 
-def test_configuration_values_json_cannot_hold_are_type_errors() -> None:
-    with pytest.raises(TypeError):
+def test_configuration_values_json_cannot_hold_are_validation_errors_naming_the_key() -> None:
+    with pytest.raises(cased.ValidationError) as exc:
         Monitor({"schedule": {"intervals": [b"10s"]}})
+    assert exc.value.errors[0]["field"] == "schedule.intervals[0]"
 
 
 def test_exiting_with_a_session_still_running_does_not_crash() -> None:

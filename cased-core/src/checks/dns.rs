@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::{TIMEOUT_GRACE, ms, timed_out};
+use super::{TIMEOUT_GRACE, ms, resolver_unavailable, timed_out};
 use crate::check::{CheckCategory, CheckOutcome, HealthCheck};
 use crate::duration;
 use crate::error::{Problems, Result};
@@ -116,6 +116,16 @@ impl HealthCheck for DnsCheck {
                     c.timeout,
                     latency,
                     json!({"host": host}),
+                );
+            }
+            Ok(Err(e)) if resolver_unavailable(&e.to_string()) => {
+                // The monitor's resolver did not answer: nothing was learned about the name.
+                return CheckOutcome::error(format!(
+                    "dns {host}: the monitor's resolver did not answer ({e})"
+                ))
+                .with_latency(latency)
+                .with_evidence(
+                    json!({"host": host, "error": "resolver_unavailable", "detail": e.to_string()}),
                 );
             }
             Ok(Err(e)) => {

@@ -23,8 +23,9 @@
 //! DNS, connect and TLS phases separately: its connector is internal and a pooled request may
 //! not connect at all, so those phases are not reported.
 //!
-//! **Faults** of the target are `fail` outcomes with evidence (refused, reset, DNS, timeout,
-//! redirect loop, certificate, invalid JSON, wrong status...). The body is read in chunks and
+//! **Faults** of the target are `fail` outcomes with evidence (refused, reset, a name that does
+//! not exist, timeout, redirect loop, certificate, invalid JSON, wrong status...); a resolver
+//! that does not answer is the monitor's fault, an `error` (`docs/checks.md`). The body is read in chunks and
 //! never beyond `max_body_bytes`; expectations are judged on what was read.
 
 use std::collections::BTreeMap;
@@ -37,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::{TIMEOUT_GRACE, error_chain, excerpt, ms};
+use super::{TIMEOUT_GRACE, error_chain, excerpt, ms, resolver_unavailable};
 use crate::check::{CheckCategory, CheckOutcome, CheckStatus, HealthCheck};
 use crate::duration;
 use crate::error::{Error, Problems, Result};
@@ -618,6 +619,8 @@ impl HttpCheck {
             }
         } else if e.is_timeout() {
             "timeout"
+        } else if (e.is_dns() || detail.contains("dns error")) && resolver_unavailable(&detail) {
+            "resolver_unavailable"
         } else if e.is_dns() || detail.contains("dns error") {
             "dns"
         } else if detail.contains("certificate")
@@ -644,6 +647,7 @@ impl HttpCheck {
             "too_many_redirects" => "too many redirects",
             "timeout" => "timed out",
             "dns" => "name does not resolve",
+            "resolver_unavailable" => "the monitor's resolver did not answer",
             "tls" => "TLS handshake failed",
             "connection_refused" => "connection refused",
             "connection_reset" => "connection closed before a complete answer",
@@ -651,7 +655,9 @@ impl HttpCheck {
             "body" => "cannot read the body",
             _ => "request failed",
         };
-        let status = if e.is_builder() {
+        // A request that could not be built, or a resolver that did not answer, is a fault of
+        // the monitor: nothing was learned about the target.
+        let status = if e.is_builder() || kind == "resolver_unavailable" {
             CheckStatus::Error
         } else {
             CheckStatus::Fail

@@ -6,9 +6,10 @@
 //! looks at the body, JSON or headers), `tcp` → `availability`, `dns` → `dependency`,
 //! `postgres` → `database`, `redis` → `dependency`, `command` → `availability`.
 //!
-//! Faults of the target are `fail` outcomes with evidence (`expected` and `got`); `error`
-//! outcomes are kept for checks that could not run at all (e.g. a program that cannot be
-//! started). Each check enforces its own `timeout`; [`HealthCheck::timeout`] reports it plus
+//! Faults of the target are `fail` outcomes with evidence (`expected` and `got`), a target that
+//! does not answer within the check's `timeout` included; `error` outcomes are kept for faults
+//! of the monitor, where the check could not run at all (a program that cannot be started, a
+//! resolver that does not answer). `docs/checks.md` has the table of every fault. Each check enforces its own `timeout`; [`HealthCheck::timeout`] reports it plus
 //! [`TIMEOUT_GRACE`] so that a caller's outer timeout does not pre-empt the check's evidence.
 
 use std::sync::Arc;
@@ -141,6 +142,14 @@ pub(crate) fn excerpt(bytes: &[u8], max: usize) -> String {
     out
 }
 
+/// Whether a name-resolution error says that the monitor's resolver did not answer
+/// (`EAI_AGAIN`: glibc's "Temporary failure in name resolution", musl's "Try again") rather
+/// than that the name does not exist (`NXDOMAIN`, "Name or service not known"). The first is a
+/// fault of the monitor's environment, an `error`; the second a fault of the target, a `fail`.
+pub(crate) fn resolver_unavailable(detail: &str) -> bool {
+    detail.contains("Temporary failure in name resolution") || detail.contains("Try again")
+}
+
 /// Deserializes a present value, `null` included, as `Some`.
 pub(crate) fn some_value<'de, D: Deserializer<'de>>(
     d: D,
@@ -168,4 +177,30 @@ pub(crate) fn timed_out(
     ))
     .with_latency(elapsed)
     .with_evidence(evidence)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolver_unavailable;
+
+    #[test]
+    fn a_resolver_outage_is_told_from_a_name_that_does_not_exist() {
+        // glibc and musl wordings of EAI_AGAIN, as reqwest and tokio pass them on.
+        assert!(resolver_unavailable(
+            "dns error: failed to lookup address information: Temporary failure in name resolution"
+        ));
+        assert!(resolver_unavailable(
+            "failed to lookup address information: Try again"
+        ));
+        // NXDOMAIN and "no address" are the target's.
+        assert!(!resolver_unavailable(
+            "dns error: failed to lookup address information: Name or service not known"
+        ));
+        assert!(!resolver_unavailable(
+            "failed to lookup address information: No address associated with hostname"
+        ));
+        assert!(!resolver_unavailable(
+            "failed to lookup address information: Name does not resolve"
+        ));
+    }
 }

@@ -34,6 +34,7 @@ mod error_rate;
 mod ewma;
 mod finding;
 mod likelihood;
+mod locate;
 mod segment;
 mod shift;
 mod spike;
@@ -58,6 +59,7 @@ pub use error_rate::{Counts, ErrorRateComparison, ErrorRateConfig, ErrorRateDete
 pub use ewma::{EwmaConfig, EwmaDetector};
 pub use finding::{Finding, IndexedFinding, SeverityPolicy, SeverityRule};
 pub use likelihood::{LikelihoodConfig, LikelihoodDetector};
+pub use locate::{Located, locate_change};
 pub use segment::{
     MAX_SEGMENT_POINTS, Penalty, PenaltyRule, Segment, SegmentConfig, SegmentCost, Segmentation,
     segment, segment_with,

@@ -13,7 +13,15 @@
 //! segment adds — 1 for a mean or a rate, 2 for a mean and a variance — the penalty part of
 //! Zhang & Siegmund's modified BIC, as the R `changepoint` package uses it; the term in the
 //! segment lengths is left out), `bic` ((p + 1) · ln n), or a number. Neither needs tuning per
-//! series.
+//! series. `penalty_scale` multiplies it.
+//!
+//! **Autocorrelation** (`autocorrelation: true`): real series (traffic, prices, sensor readings)
+//! have AR(1)-like noise that wanders in runs the costs read as changes. The series is
+//! segmented once, ρ is the lag-1 autocorrelation of the residuals around the segments' means
+//! (clamped to 0..0.9), and it is segmented again with the penalty times (1 + ρ)/(1 − ρ), the
+//! ratio of the sample size to the effective sample size of AR(1) noise. On TCPD's 20
+//! development series, 5-fold cross-validated, `normal_meanvar` with `penalty_scale` 2 and this
+//! correction scores F1 0.775 and cover 0.730 (0.590 / 0.488 for plain MBIC; BENCHMARKS.md).
 //!
 //! Pruning keeps a candidate start τ while F(τ) + C(τ, t) ≤ F(t) (valid since splitting a
 //! segment never raises these costs); on equal costs the earliest start wins, as in `ruptures`.
@@ -90,6 +98,11 @@ pub struct SegmentConfig {
     pub penalty: Penalty,
     /// The shortest segment, in points (default 2; at least 1, and 2 for `normal_meanvar`).
     pub min_size: usize,
+    /// A factor on the penalty (default 1; finite and > 0).
+    pub penalty_scale: f64,
+    /// Scale the penalty by the effective sample size of the residuals' AR(1) noise and
+    /// segment again (default false; see the module documentation).
+    pub autocorrelation: bool,
 }
 
 impl Default for SegmentConfig {
@@ -98,6 +111,8 @@ impl Default for SegmentConfig {
             cost: SegmentCost::default(),
             penalty: Penalty::default(),
             min_size: 2,
+            penalty_scale: 1.0,
+            autocorrelation: false,
         }
     }
 }
@@ -136,6 +151,12 @@ impl SegmentConfig {
             p.add(
                 "penalty",
                 format!("must be \"mbic\", \"bic\" or a finite number ≥ 0, got {v}"),
+            );
+        }
+        if !(self.penalty_scale.is_finite() && self.penalty_scale > 0.0) {
+            p.add(
+                "penalty_scale",
+                format!("must be a finite number > 0, got {}", self.penalty_scale),
             );
         }
         let least = if self.cost == SegmentCost::NormalMeanvar {
@@ -179,8 +200,11 @@ pub struct Segmentation {
     pub segments: Vec<Segment>,
     /// The cost used.
     pub cost: SegmentCost,
-    /// The penalty per change, as a number.
+    /// The penalty per change, as a number (scaled, and corrected for autocorrelation).
     pub penalty: f64,
+    /// The residuals' lag-1 autocorrelation the penalty was corrected for (0 without
+    /// `autocorrelation`).
+    pub autocorrelation: f64,
     /// The total penalised cost of this segmentation.
     pub total_cost: f64,
 }
@@ -326,8 +350,53 @@ pub fn segment_with(values: &[f64], config: &SegmentConfig) -> Result<Segmentati
             (config.cost.parameters() + extra) * (n as f64).ln()
         }
     };
+    let penalty = penalty * config.penalty_scale;
     let sums = Sums::new(values, config.cost);
-    let m = config.min_size;
+    let (changes, total_cost, penalty, rho) = if config.autocorrelation {
+        let (first, _) = pelt(&sums, n, config.min_size, penalty);
+        let rho = residual_lag1(values, &first).clamp(0.0, MAX_RHO);
+        let penalty = penalty * (1.0 + rho) / (1.0 - rho);
+        let (changes, total) = pelt(&sums, n, config.min_size, penalty);
+        (changes, total, penalty, rho)
+    } else {
+        let (changes, total) = pelt(&sums, n, config.min_size, penalty);
+        (changes, total, penalty, 0.0)
+    };
+    let mut bounds = Vec::with_capacity(changes.len() + 2);
+    bounds.push(0);
+    bounds.extend(&changes);
+    bounds.push(n);
+    let segments = bounds
+        .windows(2)
+        .map(|w| {
+            let xs = &values[w[0]..w[1]];
+            let k = xs.len() as f64;
+            let mean = xs.iter().sum::<f64>() / k;
+            let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / k;
+            Segment {
+                start: w[0],
+                end: w[1],
+                mean,
+                sd: var.sqrt(),
+            }
+        })
+        .collect();
+    Ok(Segmentation {
+        changes,
+        segments,
+        cost: config.cost,
+        penalty,
+        autocorrelation: rho,
+        total_cost,
+    })
+}
+
+/// The largest autocorrelation the penalty is corrected for.
+const MAX_RHO: f64 = 0.9;
+
+/// PELT over values `0..n` with the given penalty: the changes and the total penalised cost
+/// (one penalty per change).
+fn pelt(sums: &Sums, n: usize, m: usize, penalty: f64) -> (Vec<usize>, f64) {
     // best[t]: the least penalised cost of values 0..t (each segment pays `penalty`);
     // last[t]: where the last segment of that optimum starts.
     let mut best = vec![f64::INFINITY; n + 1];
@@ -375,32 +444,29 @@ pub fn segment_with(values: &[f64], config: &SegmentConfig) -> Result<Segmentati
     } else {
         sums.cost(0, n)
     };
-    let mut bounds = Vec::with_capacity(changes.len() + 2);
-    bounds.push(0);
-    bounds.extend(&changes);
-    bounds.push(n);
-    let segments = bounds
-        .windows(2)
-        .map(|w| {
-            let xs = &values[w[0]..w[1]];
-            let k = xs.len() as f64;
-            let mean = xs.iter().sum::<f64>() / k;
-            let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / k;
-            Segment {
-                start: w[0],
-                end: w[1],
-                mean,
-                sd: var.sqrt(),
-            }
-        })
-        .collect();
-    Ok(Segmentation {
-        changes,
-        segments,
-        cost: config.cost,
-        penalty,
-        total_cost,
-    })
+    (changes, total_cost)
+}
+
+/// The lag-1 autocorrelation of the residuals around the segments' means (pairs across a
+/// change left out); 0 when they do not vary.
+fn residual_lag1(values: &[f64], changes: &[usize]) -> f64 {
+    let mut residuals = Vec::with_capacity(values.len());
+    let mut start = 0;
+    for &end in changes.iter().chain(std::iter::once(&values.len())) {
+        let xs = &values[start..end];
+        let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+        residuals.extend(xs.iter().map(|x| x - mean));
+        start = end;
+    }
+    let ss: f64 = residuals.iter().map(|r| r * r).sum();
+    if ss <= 0.0 {
+        return 0.0;
+    }
+    let cross: f64 = (1..residuals.len())
+        .filter(|i| changes.binary_search(i).is_err())
+        .map(|i| residuals[i] * residuals[i - 1])
+        .sum();
+    cross / ss
 }
 
 #[cfg(test)]
@@ -510,6 +576,61 @@ mod tests {
         assert!(s.changes.is_empty());
         let flat = segment(&[2.0; 40], Value::Null).unwrap();
         assert!(flat.changes.is_empty());
+    }
+
+    /// AR(1) noise (marginal sd 1) with lag-1 autocorrelation `rho` around the given levels.
+    fn ar1_steps(levels: &[(f64, usize)], rho: f64, seed: u64) -> Vec<f64> {
+        let innovations = steps(&[(0.0, levels.iter().map(|l| l.1).sum())], 1.0, seed);
+        let scale = (1.0 - rho * rho).sqrt();
+        let mut x = 0.0;
+        let noise = innovations.iter().map(|e| {
+            x = rho * x + scale * e;
+            x
+        });
+        let level = levels
+            .iter()
+            .flat_map(|&(level, len)| std::iter::repeat_n(level, len));
+        level.zip(noise).map(|(l, e)| l + e).collect()
+    }
+
+    #[test]
+    fn the_autocorrelation_correction_stops_over_segmenting_wandering_noise() {
+        let (mut plain, mut corrected, mut found) = (0, 0, 0);
+        for seed in 0..20 {
+            let xs = ar1_steps(&[(0.0, 300), (4.0, 300)], 0.8, seed);
+            plain += segment(&xs, json!({})).unwrap().changes.len();
+            let s = segment(&xs, json!({"autocorrelation": true})).unwrap();
+            assert!(
+                s.autocorrelation > 0.5 && s.autocorrelation <= MAX_RHO,
+                "{s:?}"
+            );
+            corrected += s.changes.len();
+            found += usize::from(s.changes.iter().any(|c| c.abs_diff(300) <= 5));
+        }
+        // Plain MBIC splits the runs of the noise; the corrected penalty keeps the real change.
+        assert!(plain >= 60, "plain MBIC: {plain} changes in 20 series");
+        assert!(
+            corrected <= 30,
+            "corrected: {corrected} changes in 20 series"
+        );
+        assert!(found >= 18, "the change at 300 found in {found} of 20");
+        // On independent noise the correction changes (almost) nothing.
+        let xs = steps(&[(0.0, 100), (3.0, 80), (-1.0, 120)], 1.0, 7);
+        let s = segment(&xs, json!({"autocorrelation": true})).unwrap();
+        assert_eq!(s.changes, segment(&xs, json!({})).unwrap().changes);
+        assert!(s.autocorrelation < 0.2, "{s:?}");
+    }
+
+    #[test]
+    fn the_penalty_scale_multiplies_the_penalty() {
+        let xs = steps(&[(0.0, 50), (2.0, 50)], 1.0, 9);
+        let one = segment(&xs, json!({})).unwrap();
+        let two = segment(&xs, json!({"penalty_scale": 2.0})).unwrap();
+        assert!((two.penalty - 2.0 * one.penalty).abs() < 1e-9);
+        let e = segment(&xs, json!({"penalty_scale": 0}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("penalty_scale"), "{e}");
     }
 
     #[test]

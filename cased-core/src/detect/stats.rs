@@ -695,7 +695,7 @@ mod tests {
 
     #[test]
     fn exact_mwu_of_two_separated_samples_of_five_is_0_0079() {
-        // Regression for statrs 0.19.1 (SETUP-NOTES 4), which answers 1.0 here.
+        // Regression for statrs 0.19.1 (CONTRIBUTING.md, build notes), which answers 1.0 here.
         // scipy 1.17.1: mannwhitneyu([1,2,3,4,5], [6,7,8,9,10], method="exact") -> U=0, p=0.007936507936507936
         let r = mann_whitney(
             &[1.0, 2.0, 3.0, 4.0, 5.0],

@@ -30,6 +30,7 @@
 //!   with a failed check. Deployments with neither were not detected and are left out.
 //! - **Buckets**: UTC days, and ISO weeks starting on Monday 00:00 UTC.
 
+mod owner;
 mod sqlite;
 
 use std::fmt;
@@ -165,6 +166,14 @@ pub struct DeploymentRecord {
     pub findings: u32,
     /// Alerts recorded.
     pub alerts: u32,
+    /// When the session was last heard from (its start, its last recorded tick, its report),
+    /// milliseconds since the Unix epoch; `None` for sessions recorded before cased kept it.
+    pub last_seen_unix_ms: Option<u64>,
+    /// When the history found the session interrupted, milliseconds since the Unix epoch: it
+    /// has no verdict and the process that ran it (on this host) is gone — killed (`kill -9`),
+    /// crashed or powered off. Checked each time the history file is opened; the `reason`
+    /// says when the session was last seen. `None` for a finished or still running session.
+    pub interrupted_at_unix_ms: Option<u64>,
 }
 
 impl DeploymentRecord {
@@ -172,6 +181,12 @@ impl DeploymentRecord {
     #[must_use]
     pub fn is_finished(&self) -> bool {
         self.verdict.is_some()
+    }
+
+    /// Whether the session ended without a verdict because its process went away.
+    #[must_use]
+    pub fn is_interrupted(&self) -> bool {
+        self.verdict.is_none() && self.interrupted_at_unix_ms.is_some()
     }
 }
 

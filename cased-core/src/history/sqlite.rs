@@ -111,6 +111,15 @@ CREATE INDEX alerts_by_dedup_key ON alerts (dedup_key);
 ",
     // 2: check evidence (JSON, NULL when the check gave none).
     r"ALTER TABLE check_results ADD COLUMN evidence TEXT;",
+    // 3: the process a session belongs to and when it was last heard from, so a session whose
+    // process was killed is found interrupted when the history is next opened.
+    r"
+ALTER TABLE deployments ADD COLUMN owner_host TEXT;
+ALTER TABLE deployments ADD COLUMN owner_pid INTEGER;
+ALTER TABLE deployments ADD COLUMN owner_started TEXT;
+ALTER TABLE deployments ADD COLUMN last_seen_ms INTEGER;
+ALTER TABLE deployments ADD COLUMN interrupted_at_ms INTEGER;
+",
 ];
 
 impl From<rusqlite::Error> for Error {
@@ -222,6 +231,7 @@ impl SqliteHistory {
             )));
         }
         migrate(&mut writer)?;
+        mark_interrupted(&writer)?;
         let reader = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY
@@ -421,11 +431,18 @@ fn insert_deployment(
     started_at_ms: u64,
     event_json: Option<&str>,
 ) -> Result<()> {
+    // Every write of a session says that its process is alive: it is the session's heartbeat
+    // (and clears a mistaken `interrupted`).
+    let owner = super::owner::current();
     tx.prepare_cached(
         "INSERT INTO deployments (session_id, correlation_id, deployment_request, repository, environment,
-                                  commit_sha, git_ref, started_at_ms, event_json)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-         ON CONFLICT (session_id) DO UPDATE SET event_json = coalesce(event_json, excluded.event_json)",
+                                  commit_sha, git_ref, started_at_ms, event_json,
+                                  owner_host, owner_pid, owner_started, last_seen_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+         ON CONFLICT (session_id) DO UPDATE SET event_json = coalesce(event_json, excluded.event_json),
+             owner_host = excluded.owner_host, owner_pid = excluded.owner_pid,
+             owner_started = excluded.owner_started, last_seen_ms = excluded.last_seen_ms,
+             interrupted_at_ms = NULL",
     )?
     .execute(params![
         session_id,
@@ -437,6 +454,10 @@ fn insert_deployment(
         git_ref,
         unix(started_at_ms),
         event_json,
+        owner.host,
+        owner.pid,
+        owner.started,
+        unix(now_unix_ms()),
     ])?;
     Ok(())
 }
@@ -641,7 +662,8 @@ const DEPLOYMENT_COLUMNS: &str =
     (SELECT t.verdict FROM ticks t WHERE t.session_id = d.session_id ORDER BY t.tick DESC LIMIT 1),
     (SELECT count(*) FROM ticks t WHERE t.session_id = d.session_id),
     (SELECT count(*) FROM findings f WHERE f.session_id = d.session_id),
-    (SELECT count(*) FROM alerts a WHERE a.session_id = d.session_id)";
+    (SELECT count(*) FROM alerts a WHERE a.session_id = d.session_id),
+    d.last_seen_ms, d.interrupted_at_ms";
 
 fn deployment_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<DeploymentRecord> {
     let opt = |i: usize| row.get::<_, Option<String>>(i);
@@ -662,7 +684,52 @@ fn deployment_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<DeploymentRecord>
         ticks: row.get(13)?,
         findings: row.get(14)?,
         alerts: row.get(15)?,
+        last_seen_unix_ms: row.get::<_, Option<i64>>(16)?.map(|v| v.max(0) as u64),
+        interrupted_at_unix_ms: row.get::<_, Option<i64>>(17)?.map(|v| v.max(0) as u64),
     })
+}
+
+/// Marks as interrupted every session without a verdict whose process, on this host, is gone
+/// (killed, crashed): it will never write its verdict. Its reason says when it was last seen.
+fn mark_interrupted(conn: &Connection) -> Result<()> {
+    use super::owner::{Liveness, liveness};
+    // (session, host, pid, process start, last seen)
+    type Candidate = (String, String, u32, Option<String>, Option<i64>);
+    let candidates: Vec<Candidate> = conn
+        .prepare(
+            "SELECT session_id, owner_host, owner_pid, owner_started, last_seen_ms FROM deployments
+             WHERE verdict IS NULL AND interrupted_at_ms IS NULL
+               AND owner_host IS NOT NULL AND owner_pid IS NOT NULL",
+        )?
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let now = now_unix_ms();
+    for (id, host, pid, started, last_seen) in candidates {
+        if liveness(&host, pid, started.as_deref()) != Liveness::Gone {
+            continue;
+        }
+        let seen = last_seen.map_or_else(
+            || "never".to_owned(),
+            |ms| {
+                humantime::format_rfc3339_seconds(
+                    std::time::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64),
+                )
+                .to_string()
+            },
+        );
+        let reason = format!(
+            "interrupted: its process (pid {pid}) ended without a verdict; last seen {seen}"
+        );
+        tracing::info!(session = %id, pid, last_seen = %seen, "history: a session's process is gone; marked interrupted");
+        conn.execute(
+            "UPDATE deployments SET interrupted_at_ms = ?2, reason = ?3
+             WHERE session_id = ?1 AND verdict IS NULL",
+            params![id, unix(now), reason],
+        )?;
+    }
+    Ok(())
 }
 
 /// `WHERE ...` for a filter, with its parameters.

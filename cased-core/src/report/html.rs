@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use super::markdown::ended_by;
-use super::svg::{Chart, Mark, esc};
+use super::svg::{ChangeMark, Chart, Mark, esc};
 use super::{
     Columns, ReportContext, check_latency_metric, check_stats, finding_time, headline, latency,
     number, shown_ticks, span, timestamp,
@@ -31,6 +31,7 @@ svg .sample { stroke: #fff; stroke-width: 1; } svg .before { fill: #8c959f; } sv
 svg .deploy-start { stroke: #57606a; stroke-dasharray: 4 3; } svg .cooldown-start { stroke: #1f883d; stroke-dasharray: 4 3; }
 svg .marker-label, svg .level-label { fill: #57606a; }
 svg .level { stroke: #8250df; stroke-dasharray: 6 3; }
+svg .change rect { fill: #bf8700; fill-opacity: 0.12; } svg .change line { stroke: #bf8700; stroke-width: 2; stroke-dasharray: 2 2; }
 svg .finding line { stroke: #cf222e; stroke-width: 1.5; } svg .finding path { fill: #cf222e; }
 svg .finding.warning line { stroke: #bf8700; } svg .finding.warning path { fill: #bf8700; }
 svg .finding.info line { stroke: #6e7781; } svg .finding.info path { fill: #6e7781; }
@@ -151,7 +152,15 @@ fn findings(o: &mut String, r: &Report, ctx: &ReportContext) {
             s = f.severity
         );
     }
-    o.push_str("</table></section>\n");
+    o.push_str("</table>\n");
+    if !r.changes.is_empty() {
+        o.push_str("<h3>When it changed</h3>\n<ul class=\"changes\">\n");
+        for c in &r.changes {
+            let _ = writeln!(o, "<li>{}</li>", esc(&c.message));
+        }
+        o.push_str("</ul>\n");
+    }
+    o.push_str("</section>\n");
 }
 
 fn charts(o: &mut String, r: &Report, ctx: &ReportContext) {
@@ -174,6 +183,18 @@ fn charts(o: &mut String, r: &Report, ctx: &ReportContext) {
             }
         }
         (marks, untimed)
+    };
+    let secs = |unix_ms: u64| (unix_ms as f64 - r.started_at_unix_ms as f64) / 1000.0;
+    let change_for = |key: &str, alias: Option<&str>| {
+        r.changes
+            .iter()
+            .find(|c| c.metric == key || Some(c.metric.as_str()) == alias)
+            .map(|c| ChangeMark {
+                at_secs: secs(c.at_unix_ms),
+                earliest_secs: secs(c.earliest_unix_ms),
+                latest_secs: secs(c.latest_unix_ms),
+                label: c.message.clone(),
+            })
     };
     let mut figures = Vec::new();
     let mut charted = BTreeSet::new();
@@ -202,6 +223,7 @@ fn charts(o: &mut String, r: &Report, ctx: &ReportContext) {
                 cooldown_at: cooldown,
                 end_secs: end,
                 marks,
+                change: change_for(&key, Some(&s.name)),
                 levels: Vec::new(),
             },
         ));
@@ -236,6 +258,7 @@ fn charts(o: &mut String, r: &Report, ctx: &ReportContext) {
                 cooldown_at: cooldown,
                 end_secs: end,
                 marks,
+                change: change_for(name, None),
                 levels,
             },
         ));
@@ -258,6 +281,7 @@ fn charts(o: &mut String, r: &Report, ctx: &ReportContext) {
                 cooldown_at: cooldown,
                 end_secs: end,
                 marks,
+                change: change_for(name, None),
                 levels: Vec::new(),
             },
         ));

@@ -118,6 +118,13 @@ pub(super) fn render(r: &Report, ctx: &ReportContext) -> String {
         }
     }
 
+    if !r.changes.is_empty() {
+        let _ = writeln!(o, "\n### When it changed\n");
+        for c in &r.changes {
+            let _ = writeln!(o, "- {}", cell(&c.message));
+        }
+    }
+
     let stats = check_stats(r);
     if !stats.is_empty() {
         let _ = writeln!(

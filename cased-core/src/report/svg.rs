@@ -37,6 +37,15 @@ pub(super) struct Mark {
     pub(super) label: String,
 }
 
+/// A located change of level: when (seconds from the deploy start), its interval, what.
+#[derive(Debug)]
+pub(super) struct ChangeMark {
+    pub(super) at_secs: f64,
+    pub(super) earliest_secs: f64,
+    pub(super) latest_secs: f64,
+    pub(super) label: String,
+}
+
 /// One chart.
 #[derive(Debug, Default)]
 pub(super) struct Chart<'a> {
@@ -52,6 +61,8 @@ pub(super) struct Chart<'a> {
     /// The session's end, in seconds: the x axis reaches at least this far.
     pub(super) end_secs: f64,
     pub(super) marks: Vec<Mark>,
+    /// Where the level changed, when it was located.
+    pub(super) change: Option<ChangeMark>,
     /// Horizontal reference lines (summary charts): label and value.
     pub(super) levels: Vec<(String, f64)>,
 }
@@ -63,6 +74,11 @@ impl Chart<'_> {
             .iter()
             .map(|p| p.0)
             .chain(self.marks.iter().map(|m| m.at_secs))
+            .chain(
+                self.change
+                    .iter()
+                    .flat_map(|c| [c.earliest_secs, c.latest_secs]),
+            )
             .chain(self.cooldown_at);
         let (mut x0, mut x1) = (0.0f64, self.end_secs.max(0.0));
         for x in xs {
@@ -221,6 +237,19 @@ impl Chart<'_> {
                 sy(*y),
                 esc(&secs_label(*x)),
                 esc(&number(*y))
+            );
+        }
+        if let Some(c) = self.change.as_ref().filter(|c| {
+            c.at_secs.is_finite() && c.earliest_secs.is_finite() && c.latest_secs.is_finite()
+        }) {
+            let (a, b) = (sx(c.earliest_secs), sx(c.latest_secs));
+            let x = sx(c.at_secs);
+            let _ = write!(
+                o,
+                r#"<g class="change"><rect x="{a:.1}" y="{TOP}" width="{:.1}" height="{ph:.1}"/><line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{:.1}"/><title>{}</title></g>"#,
+                (b - a).max(1.0),
+                TOP + ph,
+                esc(&c.label)
             );
         }
         for m in &self.marks {

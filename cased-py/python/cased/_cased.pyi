@@ -186,6 +186,23 @@ class _MetricSummary(TypedDict):
     last: float
     mean: float
 
+class _ChangePoint(TypedDict):
+    """When an alarmed metric changed: the located level shift and its likelihood interval."""
+
+    metric: str
+    at_unix_ms: int
+    earliest_unix_ms: int
+    """The change happened after this time and at or before ``latest_unix_ms``."""
+    latest_unix_ms: int
+    after_start_ms: int
+    """``at_unix_ms`` from the session's start (negative: before the rollout)."""
+    before: float
+    after: float
+    n: int
+    message: str
+    """E.g. ``"api.latency_ms rose from 120 to 180 at 2026-12-04T14:03:20Z ± 10s, 40s after
+    the rollout started."``"""
+
 class _RollbackRecord(TypedDict):
     elapsed_ms: float
     error: str | None
@@ -217,6 +234,8 @@ class _Report(TypedDict):
     notes: list[str]
     """How the verdict was reached where it matters: no earlier baseline, too few values,
     sources that could not be read."""
+    changes: list[_ChangePoint]
+    """When each metric that raised an alarm changed, located on its values."""
 
 class _RollbackInfo(TypedDict):
     """What the rollback hook is called with."""
@@ -462,6 +481,9 @@ class _DeploymentRecord(TypedDict):
     ticks: int
     findings: int
     alerts: int
+    last_seen_unix_ms: int | None
+    interrupted_at_unix_ms: int | None
+    """Set when the session has no verdict and its process (on this host) is gone."""
 
 class _StoredFinding(TypedDict):
     id: str
@@ -500,7 +522,9 @@ class DeploymentEvent:
 
     Keyword names are the wire names. Every value is validated by the core at once; all
     problems are raised together as one :class:`ValidationError`. A value JSON cannot hold
-    (bytes, a datetime, ...) raises ``TypeError``. Instances are immutable and compare equal
+    (bytes, a datetime, NaN, ±inf, an integer beyond 64 bits, a string with a lone surrogate)
+    is a :class:`ValidationError` naming its path (``event_metadata.score``). Instances are
+    immutable and compare equal
     when all fields are equal.
     """
 
@@ -680,7 +704,9 @@ class Monitor:
     Raises:
         ValidationError: naming each bad setting by its path (``schedule.intervals[1]``,
             ``verdikt``, ``checks[0].url``, ``checks`` for a name used twice).
-        TypeError: for a value JSON cannot hold, or a check or hook that is not callable.
+            A value JSON cannot hold (bytes, NaN, ±inf, an integer beyond 64 bits...) is one too,
+            named by its path.
+        TypeError: for a check or hook that is not callable.
     """
 
     def __init__(
@@ -748,8 +774,8 @@ class Monitor:
         pre-deploy window), its check outcomes for the checks; nothing is sent or recorded.
 
         Raises:
-            ValidationError: naming a bad field of the recording (``samples[3].value``).
-            TypeError: for a value JSON cannot hold.
+            ValidationError: naming a bad field of the recording (``samples[3].value``), a
+                value JSON cannot hold included.
         """
 
 @final
@@ -848,8 +874,7 @@ class Detector:
 
     Raises:
         ValidationError: naming every bad setting (field ``config`` for unknown keys or wrong
-            types, ``type`` for an unsupported type).
-        TypeError: for a value JSON cannot hold.
+            types, ``type`` for an unsupported type, the path of a value JSON cannot hold).
     """
 
     def __init__(self, config: _DetectorConfig | Mapping[str, Any]) -> None: ...
@@ -953,20 +978,26 @@ class _Segmentation(TypedDict):
     segments: list[_Segment]
     cost: Literal["normal_mean", "normal_meanvar", "poisson"]
     penalty: float
+    autocorrelation: float
     total_cost: float
 
 class _SegmentConfig(TypedDict, total=False):
     cost: Literal["normal_mean", "normal_meanvar", "poisson"]
     penalty: Literal["mbic", "bic"] | float
     min_size: int
+    penalty_scale: float
+    autocorrelation: bool
 
 def segment(values: _Values, config: _SegmentConfig | None = None) -> _Segmentation:
     """Split a whole series into segments with PELT: the exact optimum of the penalised cost.
     ``cost``: ``"normal_meanvar"`` (default: mean and variance change), ``"normal_mean"`` (one
     variance, estimated from the first differences) or ``"poisson"`` (counts); ``penalty`` per
     change: ``"mbic"`` (default, (p + 2) · ln n), ``"bic"`` ((p + 1) · ln n) or a number;
-    ``min_size``: the shortest segment (default 2). ``changes`` lists the index at which each
-    change takes effect; ``segments`` their ``start``/``end`` (exclusive), ``mean`` and ``sd``.
+    ``min_size``: the shortest segment (default 2); ``penalty_scale``: a factor on the penalty;
+    ``autocorrelation=True``: scale the penalty by (1 + ρ)/(1 − ρ), ρ the lag-1 autocorrelation
+    of the residuals of a first segmentation, and segment again (for real series whose noise
+    wanders in runs). ``changes`` lists the index at which each change takes effect;
+    ``segments`` their ``start``/``end`` (exclusive), ``mean`` and ``sd``.
 
     Raises:
         ValidationError: for a bad setting, or empty, non-finite or (for counts) negative
@@ -1190,8 +1221,8 @@ def render_report(
     the report alone lacks: ``{"baselines", "series", "finding_ticks", "alerts"}``.
 
     Raises:
-        ValidationError: on field ``format``, ``report`` or ``context``.
-        TypeError: for a value JSON cannot hold.
+        ValidationError: on field ``format``, ``report`` or ``context`` (or the path of a value
+            JSON cannot hold).
     """
 
 async def run_check(config: _CheckConfig | Mapping[str, Any]) -> _CheckOutcome:
