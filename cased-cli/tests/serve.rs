@@ -941,6 +941,11 @@ async fn status_updates_arrive_on_the_event_stream_and_kill_9_marks_the_deployme
     // The ticks written before the kill are still there.
     assert!(d["session"]["ticks"].as_array().unwrap().len() >= 2, "{d}");
     assert_eq!(d["session"]["record"]["verdict"], Value::Null, "{d}");
+    // History, reopened by the new process, tells the same: its process is gone.
+    assert!(
+        d["session"]["record"]["interrupted_at_unix_ms"].is_u64(),
+        "{d}"
+    );
     let v = final_verdict(&server, None, &id).await;
     assert_eq!(v["result"], "inconclusive", "{v}");
     // A later event of that deployment does not start it again.
