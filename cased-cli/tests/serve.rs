@@ -1073,3 +1073,47 @@ async fn the_documented_curl_post_works() {
     assert_eq!(answer["status"], "running");
     assert!(answer["id"].as_str().unwrap().starts_with("dep_"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_posts_of_one_deployment_make_one_deployment() {
+    let dir = temp_dir();
+    let server = Serve::start(&dir, &["--no-auth"]);
+    let body = event("acme/shop", "7777777", "staging", DeploymentStatus::Running).to_json();
+    // 16 copies of one request with one Idempotency-Key, all in flight at once.
+    let same_key = (0..16).map(|_| {
+        http()
+            .post(server.url("/api/v1/deployments/"))
+            .header("idempotency-key", "deploy-7777777")
+            .body(body.clone())
+            .send()
+    });
+    let answers = futures::future::join_all(same_key).await;
+    let mut ids = Vec::new();
+    for a in answers {
+        let a = a.unwrap();
+        assert_eq!(a.status(), StatusCode::CREATED);
+        ids.push(a.json::<Value>().await.unwrap()["id"].clone());
+    }
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    // 16 events of that same deployment (same repository, commit and environment), no keys.
+    let c = client(&server, "unused");
+    let later = event("acme/shop", "7777777", "staging", DeploymentStatus::Success);
+    let answers = futures::future::join_all((0..16).map(|_| c.create_deployment(&later))).await;
+    for a in answers {
+        let a = a.unwrap();
+        assert_eq!((a.status, &a.body.unwrap()["id"]), (200, &ids[0]));
+    }
+    let (_, list) = get(&server, None, "/api/v1/deployments/").await;
+    assert_eq!(list["deployments"].as_array().unwrap().len(), 1, "{list}");
+    let (_, d) = get(
+        &server,
+        None,
+        &format!("/api/v1/deployments/{}", ids[0].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(
+        d["events"].as_array().unwrap().len(),
+        17,
+        "one stored, 16 later ones"
+    );
+}

@@ -130,7 +130,7 @@ impl IntoResponse for ApiError {
 
 /// The caller's key, checked for `scope`. The `Ok` value names the caller for idempotency
 /// keys (the key's id).
-fn authorize(app: &App, headers: &HeaderMap, scope: Scope) -> Result<String, ApiError> {
+async fn authorize(app: &Arc<App>, headers: &HeaderMap, scope: Scope) -> Result<String, ApiError> {
     if !app.auth {
         return Ok("no-auth".to_owned());
     }
@@ -152,7 +152,8 @@ fn authorize(app: &App, headers: &HeaderMap, scope: Scope) -> Result<String, Api
             "the Authorization header must be `Bearer <key>`",
         ));
     };
-    match app.store.find_key(key) {
+    let key = key.to_owned();
+    match app.db(move |a| a.store.find_key(&key)).await {
         Err(e) => Err(ApiError::internal(e)),
         Ok(None) => Err(unauthorized("unknown or revoked API key")),
         Ok(Some((id, s))) if s == scope => Ok(id),
@@ -198,7 +199,7 @@ fn invalid_event(e: &Error) -> Response {
 }
 
 async fn create_deployment(State(app): Shared, headers: HeaderMap, body: Bytes) -> Response {
-    let caller = match authorize(&app, &headers, Scope::Ingest) {
+    let caller = match authorize(&app, &headers, Scope::Ingest).await {
         Ok(c) => c,
         Err(r) => return r.into_response(),
     };
@@ -227,7 +228,8 @@ async fn create_deployment(State(app): Shared, headers: HeaderMap, body: Bytes) 
     let _ingest = app.ingest.lock().await;
     let request_hash = store::sha256_hex(&body);
     if let Some(key) = &idempotency_key {
-        match app.store.idempotent_answer(&caller, key) {
+        let (c, k) = (caller.clone(), key.clone());
+        match app.db(move |a| a.store.idempotent_answer(&c, &k)).await {
             Err(e) => return internal(e),
             Ok(Some(answer)) if answer.request_hash == request_hash => {
                 let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
@@ -255,7 +257,7 @@ async fn create_deployment(State(app): Shared, headers: HeaderMap, body: Bytes) 
         Ok(e) => e,
         Err(e) => return invalid_event(&e),
     };
-    let ingested = match app.ingest(event) {
+    let ingested = match app.db(move |a| a.ingest(event)).await {
         Ok(i) => i,
         Err(e) => return internal(e),
     };
@@ -285,7 +287,8 @@ async fn create_deployment(State(app): Shared, headers: HeaderMap, body: Bytes) 
             status: status.as_u16(),
             body: body.clone(),
         };
-        if let Err(e) = app.store.keep_answer(&caller, key, &kept) {
+        let (c, k) = (caller.clone(), key.clone());
+        if let Err(e) = app.db(move |a| a.store.keep_answer(&c, &k, &kept)).await {
             eprintln!("cased serve: warning: {e}");
         }
     }
@@ -308,7 +311,7 @@ async fn list_deployments(
     headers: HeaderMap,
     Query(q): Query<ListQuery>,
 ) -> Response {
-    if let Err(r) = authorize(&app, &headers, Scope::Read) {
+    if let Err(r) = authorize(&app, &headers, Scope::Read).await {
         return r.into_response();
     }
     let bad = |m: String| error(StatusCode::BAD_REQUEST, "invalid_request", m);
@@ -368,7 +371,7 @@ async fn list_deployments(
         before_seq,
         limit,
     };
-    match app.store.list(&filter) {
+    match app.db(move |a| a.store.list(&filter)).await {
         Err(e) => internal(e),
         Ok((deployments, next)) => json_response(
             StatusCode::OK,
@@ -381,8 +384,9 @@ async fn list_deployments(
 }
 
 /// The deployment `id`, or the answer when it is unknown.
-fn deployment(app: &App, id: &str) -> Result<store::Deployment, ApiError> {
-    match app.store.get(id) {
+async fn deployment(app: &Arc<App>, id: &str) -> Result<store::Deployment, ApiError> {
+    let owned = id.to_owned();
+    match app.db(move |a| a.store.get(&owned)).await {
         Err(e) => Err(ApiError::internal(e)),
         Ok(Some(d)) => Ok(d),
         Ok(None) => Err(ApiError::new(
@@ -398,14 +402,15 @@ async fn get_deployment(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = authorize(&app, &headers, Scope::Read) {
+    if let Err(r) = authorize(&app, &headers, Scope::Read).await {
         return r.into_response();
     }
-    let d = match deployment(&app, &id) {
+    let d = match deployment(&app, &id).await {
         Ok(d) => d,
         Err(r) => return r.into_response(),
     };
-    let events = match app.store.events(&id) {
+    let owned = id.clone();
+    let events = match app.db(move |a| a.store.events(&owned)).await {
         Ok(e) => e,
         Err(e) => return internal(e),
     };
@@ -449,14 +454,14 @@ async fn get_report(
     Path(id): Path<String>,
     Query(q): Query<ReportQuery>,
 ) -> Response {
-    if let Err(r) = authorize(&app, &headers, Scope::Read) {
+    if let Err(r) = authorize(&app, &headers, Scope::Read).await {
         return r.into_response();
     }
     let format = match Format::from_str(q.format.as_deref().unwrap_or("json")) {
         Ok(f) => f,
         Err(e) => return error(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()),
     };
-    let d = match deployment(&app, &id) {
+    let d = match deployment(&app, &id).await {
         Ok(d) => d,
         Err(r) => return r.into_response(),
     };
@@ -549,7 +554,7 @@ async fn get_verdict(
     Path(id): Path<String>,
     Query(q): Query<VerdictQuery>,
 ) -> Response {
-    if let Err(r) = authorize(&app, &headers, Scope::Read) {
+    if let Err(r) = authorize(&app, &headers, Scope::Read).await {
         return r.into_response();
     }
     let wait = match q.wait.as_deref().filter(|w| !w.is_empty()) {
@@ -569,7 +574,7 @@ async fn get_verdict(
     // Subscribed before reading, so a change between the read and the wait is not missed.
     let mut rx = app.events.subscribe();
     loop {
-        let d = match deployment(&app, &id) {
+        let d = match deployment(&app, &id).await {
             Ok(d) => d,
             Err(r) => return r.into_response(),
         };
@@ -606,7 +611,7 @@ struct EventsQuery {
 }
 
 async fn events(State(app): Shared, headers: HeaderMap, Query(q): Query<EventsQuery>) -> Response {
-    if let Err(r) = authorize(&app, &headers, Scope::Read) {
+    if let Err(r) = authorize(&app, &headers, Scope::Read).await {
         return r.into_response();
     }
     let rx = app.events.subscribe();

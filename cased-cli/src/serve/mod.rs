@@ -294,6 +294,18 @@ pub(crate) struct Ingested {
 }
 
 impl App {
+    /// Runs `f` on a blocking thread: the store's SQLite calls (and a commit's fsync) never hold
+    /// up the async workers that serve the event streams and run the sessions.
+    pub(crate) async fn db<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Arc<Self>) -> T + Send + 'static,
+    ) -> T {
+        let app = Arc::clone(self);
+        tokio::task::spawn_blocking(move || f(&app))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    }
+
     /// Stores `event` as a new deployment or a later event of a known one, and starts, ends or
     /// leaves its session as its status says.
     pub(crate) fn ingest(self: &Arc<Self>, event: DeploymentEvent) -> Result<Ingested, String> {
@@ -402,12 +414,19 @@ impl App {
             }
             // The core wrote the report to history before `wait` returns.
             let report = session.wait().await;
-            if let Err(e) = app.store.set_finished(&id, report.verdict, &report.reason) {
-                eprintln!("warning: deployment {id}: {e}");
-            }
+            let owned = id.clone();
+            let stored = app
+                .db(move |a| {
+                    a.store
+                        .set_finished(&owned, report.verdict, &report.reason)
+                        .and_then(|()| a.store.get(&owned))
+                })
+                .await;
             app.sessions.lock().expect("sessions lock").remove(&id);
-            if let Ok(Some(d)) = app.store.get(&id) {
-                app.publish_deployment(&d);
+            match stored {
+                Ok(Some(d)) => app.publish_deployment(&d),
+                Ok(None) => {}
+                Err(e) => eprintln!("warning: deployment {id}: {e}"),
             }
         });
         Ok(())

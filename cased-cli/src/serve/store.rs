@@ -236,6 +236,10 @@ impl Store {
             .map_err(err)?;
         conn.pragma_update(None, "foreign_keys", true)
             .map_err(err)?;
+        // WAL with NORMAL, as the history store by default: a commit survives the process being
+        // killed (a power cut may drop the last ones) and waits for no fsync of its own.
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(err)?;
         let version: u32 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(err)?;
