@@ -229,7 +229,10 @@ async fn create_deployment(State(app): Shared, headers: HeaderMap, body: Bytes) 
     let request_hash = store::sha256_hex(&body);
     if let Some(key) = &idempotency_key {
         let (c, k) = (caller.clone(), key.clone());
-        match app.db(move |a| a.store.idempotent_answer(&c, &k)).await {
+        match app
+            .db(move |a| a.store.idempotent_answer(&c, &k, store::now_ms()))
+            .await
+        {
             Err(e) => return internal(e),
             Ok(Some(answer)) if answer.request_hash == request_hash => {
                 let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
@@ -288,7 +291,10 @@ async fn create_deployment(State(app): Shared, headers: HeaderMap, body: Bytes) 
             body: body.clone(),
         };
         let (c, k) = (caller.clone(), key.clone());
-        if let Err(e) = app.db(move |a| a.store.keep_answer(&c, &k, &kept)).await {
+        if let Err(e) = app
+            .db(move |a| a.store.keep_answer(&c, &k, &kept, store::now_ms()))
+            .await
+        {
             eprintln!("cased serve: warning: {e}");
         }
     }

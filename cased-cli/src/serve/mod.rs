@@ -198,6 +198,9 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Failure> {
              (its ticks so far are in history)",
         )
         .map_err(Failure::Other)?;
+    store
+        .prune_idempotency(store::now_ms())
+        .map_err(Failure::Other)?;
     for id in &interrupted {
         eprintln!(
             "deployment {id} was being monitored when cased serve stopped: marked interrupted"
