@@ -448,6 +448,29 @@ async fn the_live_board_shows_deployments_as_they_come_and_escapes_every_field()
     page.screenshot("deployment");
     page.eval("document.getElementById('report').scrollIntoView(); true");
     page.screenshot("deployment-report");
+
+    // A phone's width: the board fits (the table scrolls inside its box, the page does not).
+    tokio::task::block_in_place(|| {
+        page.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": true}),
+        )
+    });
+    page.navigate(&format!("{base}/"));
+    page.wait_for("document.querySelectorAll('#rows tr').length === 3");
+    page.screenshot("board-phone");
+    assert_eq!(
+        page.eval("document.documentElement.scrollWidth <= window.innerWidth"),
+        json!(true),
+        "the page scrolls sideways at 390 px"
+    );
+    assert_eq!(
+        page.eval(&format!(
+            "{row}.querySelector('.verdict').getBoundingClientRect().right <= window.innerWidth"
+        )),
+        json!(true),
+        "the verdict is off screen at 390 px"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

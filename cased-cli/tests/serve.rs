@@ -1117,3 +1117,32 @@ async fn concurrent_posts_of_one_deployment_make_one_deployment() {
         "one stored, 16 later ones"
     );
 }
+
+#[test]
+fn help_names_the_listen_address_and_every_flag() {
+    let out = cased(&temp_dir())
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{help}");
+    for flag in [
+        "--listen <HOST:PORT>",
+        "[default: 127.0.0.1:8080]",
+        "--store <DIR>",
+        "--config <FILE>",
+        "--no-auth",
+        "--public-url <URL>",
+    ] {
+        assert!(help.contains(flag), "{flag:?} missing from:\n{help}");
+    }
+    let keys = cased(&temp_dir())
+        .args(["keys", "create", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(keys.stdout).unwrap();
+    assert!(
+        help.contains("--scope <SCOPE>") && help.contains("ingest") && help.contains("read"),
+        "{help}"
+    );
+}
