@@ -50,8 +50,10 @@ lint:
 # The check tests talk to a real Postgres and Redis: .ci/pg-redis.sh installs them if missing
 # and starts them on loopback (idempotent). The Prometheus source test starts its own server
 # (.ci/prometheus.sh installs the package). The SMTP test server (aiosmtpd) is in the .venv.
+# Mission Control's browser test runs Debian's chromium (.ci/chromium.sh installs it).
 test-rust: $(VENV)/.installed
 	eval "$$(bash .ci/pg-redis.sh)" && eval "$$(bash .ci/prometheus.sh)" && \
+	  eval "$$(bash .ci/chromium.sh)" && \
 	  CASED_TEST_PYTHON=$(PYTHON) cargo test -q --workspace --exclude cased-py --exclude cased-node
 
 test-python:

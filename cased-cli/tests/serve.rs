@@ -910,9 +910,10 @@ async fn status_updates_arrive_on_the_event_stream_and_kill_9_marks_the_deployme
     })
     .await;
     assert_eq!(created["deployment"]["state"], "monitoring");
-    // Two ticks seen live: the session is running and writing history.
+    // Three ticks seen live: the session is running and writing history (a tick is published,
+    // then written, so the two before the last one seen are in history).
     let update = next_event(&mut stream, &mut buffer, "status", |v| {
-        v["deployment_id"] == json!(id) && v["update"]["tick"].as_u64() >= Some(2)
+        v["deployment_id"] == json!(id) && v["update"]["tick"].as_u64() >= Some(3)
     })
     .await;
     assert_eq!(update["update"]["phase"], "active", "{update}");
@@ -940,6 +941,12 @@ async fn status_updates_arrive_on_the_event_stream_and_kill_9_marks_the_deployme
     // The ticks written before the kill are still there: tick 1 was recorded before tick 2 ran
     // (an update is published before it is written, so tick 2 itself may be lost to the kill).
     assert!(!d["session"]["ticks"].as_array().unwrap().is_empty(), "{d}");
+    assert_eq!(d["session"]["record"]["verdict"], Value::Null, "{d}");
+    // History, reopened by the new process, tells the same: its process is gone.
+    assert!(
+        d["session"]["record"]["interrupted_at_unix_ms"].is_u64(),
+        "{d}"
+    );
     let v = final_verdict(&server, None, &id).await;
     assert_eq!(v["result"], "inconclusive", "{v}");
     // A later event of that deployment does not start it again.
@@ -1066,4 +1073,77 @@ async fn the_documented_curl_post_works() {
     assert_eq!(answer["created"], json!(true), "{answer}");
     assert_eq!(answer["status"], "running");
     assert!(answer["id"].as_str().unwrap().starts_with("dep_"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_posts_of_one_deployment_make_one_deployment() {
+    let dir = temp_dir();
+    let server = Serve::start(&dir, &["--no-auth"]);
+    let body = event("acme/shop", "7777777", "staging", DeploymentStatus::Running).to_json();
+    // 16 copies of one request with one Idempotency-Key, all in flight at once.
+    let same_key = (0..16).map(|_| {
+        http()
+            .post(server.url("/api/v1/deployments/"))
+            .header("idempotency-key", "deploy-7777777")
+            .body(body.clone())
+            .send()
+    });
+    let answers = futures::future::join_all(same_key).await;
+    let mut ids = Vec::new();
+    for a in answers {
+        let a = a.unwrap();
+        assert_eq!(a.status(), StatusCode::CREATED);
+        ids.push(a.json::<Value>().await.unwrap()["id"].clone());
+    }
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    // 16 events of that same deployment (same repository, commit and environment), no keys.
+    let c = client(&server, "unused");
+    let later = event("acme/shop", "7777777", "staging", DeploymentStatus::Success);
+    let answers = futures::future::join_all((0..16).map(|_| c.create_deployment(&later))).await;
+    for a in answers {
+        let a = a.unwrap();
+        assert_eq!((a.status, &a.body.unwrap()["id"]), (200, &ids[0]));
+    }
+    let (_, list) = get(&server, None, "/api/v1/deployments/").await;
+    assert_eq!(list["deployments"].as_array().unwrap().len(), 1, "{list}");
+    let (_, d) = get(
+        &server,
+        None,
+        &format!("/api/v1/deployments/{}", ids[0].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(
+        d["events"].as_array().unwrap().len(),
+        17,
+        "one stored, 16 later ones"
+    );
+}
+
+#[test]
+fn help_names_the_listen_address_and_every_flag() {
+    let out = cased(&temp_dir())
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{help}");
+    for flag in [
+        "--listen <HOST:PORT>",
+        "[default: 127.0.0.1:8080]",
+        "--store <DIR>",
+        "--config <FILE>",
+        "--no-auth",
+        "--public-url <URL>",
+    ] {
+        assert!(help.contains(flag), "{flag:?} missing from:\n{help}");
+    }
+    let keys = cased(&temp_dir())
+        .args(["keys", "create", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(keys.stdout).unwrap();
+    assert!(
+        help.contains("--scope <SCOPE>") && help.contains("ingest") && help.contains("read"),
+        "{help}"
+    );
 }

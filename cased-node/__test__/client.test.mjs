@@ -109,6 +109,12 @@ describe('API errors carry a stable code', () => {
     assert.deepEqual(await client.createDeployment(event), { status: 201, body: { id: 'dep_2' }, attempts: 2 })
     assert.equal(api.requests.length, 2)
     assert.equal(api.requests[0].body, api.requests[1].body)
+    // One Idempotency-Key per event, kept across its retries; the next event gets another.
+    const key = api.requests[0].headers['idempotency-key']
+    assert.match(key, /^[0-9a-f]{32}$/)
+    assert.equal(api.requests[1].headers['idempotency-key'], key)
+    await client.createDeployment(event)
+    assert.notEqual(api.requests[2].headers['idempotency-key'], key)
   })
 
   test('503 until the retries run out is `server`', async (t) => {

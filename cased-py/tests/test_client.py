@@ -114,6 +114,12 @@ async def test_503_then_201_is_retried(api: ApiServer) -> None:
     result = await Client(API_KEY, base_url=api.url).create_deployment(EVENT)
     assert result == {"status": 201, "body": {"id": 2}, "attempts": 2}
     assert [r.body for r in api.requests] == [EVENT.to_json().encode()] * 2
+    # One Idempotency-Key per event, kept across its retries; the next event gets another.
+    keys = [r.headers["idempotency-key"] for r in api.requests]
+    assert keys[0] == keys[1] and len(keys[0]) == 32
+    api.script = [Reply(201, '{"id": 3}')]
+    await Client(API_KEY, base_url=api.url).create_deployment(EVENT)
+    assert api.requests[-1].headers["idempotency-key"] not in keys
 
 
 @pytest.mark.asyncio

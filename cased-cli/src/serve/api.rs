@@ -62,6 +62,10 @@ pub(super) fn router(app: Arc<App>) -> Router {
         .route("/api/v1/deployments/{id}/report", get(get_report))
         .route("/api/v1/deployments/{id}/verdict", get(get_verdict))
         .route("/api/v1/events", get(events))
+        .route("/", get(super::ui::index))
+        .route("/deployments/{id}", get(super::ui::index))
+        .route("/assets/app.js", get(super::ui::script))
+        .route("/assets/app.css", get(super::ui::style))
         .fallback(not_found)
         .with_state(app)
 }
@@ -126,7 +130,7 @@ impl IntoResponse for ApiError {
 
 /// The caller's key, checked for `scope`. The `Ok` value names the caller for idempotency
 /// keys (the key's id).
-fn authorize(app: &App, headers: &HeaderMap, scope: Scope) -> Result<String, ApiError> {
+async fn authorize(app: &Arc<App>, headers: &HeaderMap, scope: Scope) -> Result<String, ApiError> {
     if !app.auth {
         return Ok("no-auth".to_owned());
     }
@@ -148,7 +152,8 @@ fn authorize(app: &App, headers: &HeaderMap, scope: Scope) -> Result<String, Api
             "the Authorization header must be `Bearer <key>`",
         ));
     };
-    match app.store.find_key(key) {
+    let key = key.to_owned();
+    match app.db(move |a| a.store.find_key(&key)).await {
         Err(e) => Err(ApiError::internal(e)),
         Ok(None) => Err(unauthorized("unknown or revoked API key")),
         Ok(Some((id, s))) if s == scope => Ok(id),
@@ -194,7 +199,7 @@ fn invalid_event(e: &Error) -> Response {
 }
 
 async fn create_deployment(State(app): Shared, headers: HeaderMap, body: Bytes) -> Response {
-    let caller = match authorize(&app, &headers, Scope::Ingest) {
+    let caller = match authorize(&app, &headers, Scope::Ingest).await {
         Ok(c) => c,
         Err(r) => return r.into_response(),
     };
@@ -223,7 +228,11 @@ async fn create_deployment(State(app): Shared, headers: HeaderMap, body: Bytes) 
     let _ingest = app.ingest.lock().await;
     let request_hash = store::sha256_hex(&body);
     if let Some(key) = &idempotency_key {
-        match app.store.idempotent_answer(&caller, key) {
+        let (c, k) = (caller.clone(), key.clone());
+        match app
+            .db(move |a| a.store.idempotent_answer(&c, &k, store::now_ms()))
+            .await
+        {
             Err(e) => return internal(e),
             Ok(Some(answer)) if answer.request_hash == request_hash => {
                 let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
@@ -251,7 +260,7 @@ async fn create_deployment(State(app): Shared, headers: HeaderMap, body: Bytes) 
         Ok(e) => e,
         Err(e) => return invalid_event(&e),
     };
-    let ingested = match app.ingest(event) {
+    let ingested = match app.db(move |a| a.ingest(event)).await {
         Ok(i) => i,
         Err(e) => return internal(e),
     };
@@ -281,7 +290,11 @@ async fn create_deployment(State(app): Shared, headers: HeaderMap, body: Bytes) 
             status: status.as_u16(),
             body: body.clone(),
         };
-        if let Err(e) = app.store.keep_answer(&caller, key, &kept) {
+        let (c, k) = (caller.clone(), key.clone());
+        if let Err(e) = app
+            .db(move |a| a.store.keep_answer(&c, &k, &kept, store::now_ms()))
+            .await
+        {
             eprintln!("cased serve: warning: {e}");
         }
     }
@@ -304,7 +317,7 @@ async fn list_deployments(
     headers: HeaderMap,
     Query(q): Query<ListQuery>,
 ) -> Response {
-    if let Err(r) = authorize(&app, &headers, Scope::Read) {
+    if let Err(r) = authorize(&app, &headers, Scope::Read).await {
         return r.into_response();
     }
     let bad = |m: String| error(StatusCode::BAD_REQUEST, "invalid_request", m);
@@ -364,7 +377,7 @@ async fn list_deployments(
         before_seq,
         limit,
     };
-    match app.store.list(&filter) {
+    match app.db(move |a| a.store.list(&filter)).await {
         Err(e) => internal(e),
         Ok((deployments, next)) => json_response(
             StatusCode::OK,
@@ -377,8 +390,9 @@ async fn list_deployments(
 }
 
 /// The deployment `id`, or the answer when it is unknown.
-fn deployment(app: &App, id: &str) -> Result<store::Deployment, ApiError> {
-    match app.store.get(id) {
+async fn deployment(app: &Arc<App>, id: &str) -> Result<store::Deployment, ApiError> {
+    let owned = id.to_owned();
+    match app.db(move |a| a.store.get(&owned)).await {
         Err(e) => Err(ApiError::internal(e)),
         Ok(Some(d)) => Ok(d),
         Ok(None) => Err(ApiError::new(
@@ -394,14 +408,15 @@ async fn get_deployment(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = authorize(&app, &headers, Scope::Read) {
+    if let Err(r) = authorize(&app, &headers, Scope::Read).await {
         return r.into_response();
     }
-    let d = match deployment(&app, &id) {
+    let d = match deployment(&app, &id).await {
         Ok(d) => d,
         Err(r) => return r.into_response(),
     };
-    let events = match app.store.events(&id) {
+    let owned = id.clone();
+    let events = match app.db(move |a| a.store.events(&owned)).await {
         Ok(e) => e,
         Err(e) => return internal(e),
     };
@@ -445,23 +460,27 @@ async fn get_report(
     Path(id): Path<String>,
     Query(q): Query<ReportQuery>,
 ) -> Response {
-    if let Err(r) = authorize(&app, &headers, Scope::Read) {
+    if let Err(r) = authorize(&app, &headers, Scope::Read).await {
         return r.into_response();
     }
     let format = match Format::from_str(q.format.as_deref().unwrap_or("json")) {
         Ok(f) => f,
         Err(e) => return error(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()),
     };
-    let d = match deployment(&app, &id) {
+    let d = match deployment(&app, &id).await {
         Ok(d) => d,
         Err(r) => return r.into_response(),
     };
     let Some(sid) = &d.session_id else {
-        return error(
-            StatusCode::CONFLICT,
-            "no_report",
-            format!("deployment {id} was not monitored, so it has no report"),
-        );
+        let why = if d.monitored {
+            format!(
+                "deployment {id} is not monitored yet (status {}): monitoring starts at `running` or `success`",
+                d.status
+            )
+        } else {
+            format!("deployment {id} matched no service, so it is not monitored and has no report")
+        };
+        return error(StatusCode::CONFLICT, "no_report", why);
     };
     let loaded = report::load(app.history.as_ref(), sid).await;
     let (report, context) = match loaded {
@@ -541,7 +560,7 @@ async fn get_verdict(
     Path(id): Path<String>,
     Query(q): Query<VerdictQuery>,
 ) -> Response {
-    if let Err(r) = authorize(&app, &headers, Scope::Read) {
+    if let Err(r) = authorize(&app, &headers, Scope::Read).await {
         return r.into_response();
     }
     let wait = match q.wait.as_deref().filter(|w| !w.is_empty()) {
@@ -561,7 +580,7 @@ async fn get_verdict(
     // Subscribed before reading, so a change between the read and the wait is not missed.
     let mut rx = app.events.subscribe();
     loop {
-        let d = match deployment(&app, &id) {
+        let d = match deployment(&app, &id).await {
             Ok(d) => d,
             Err(r) => return r.into_response(),
         };
@@ -598,7 +617,7 @@ struct EventsQuery {
 }
 
 async fn events(State(app): Shared, headers: HeaderMap, Query(q): Query<EventsQuery>) -> Response {
-    if let Err(r) = authorize(&app, &headers, Scope::Read) {
+    if let Err(r) = authorize(&app, &headers, Scope::Read).await {
         return r.into_response();
     }
     let rx = app.events.subscribe();

@@ -15,6 +15,7 @@
 mod api;
 mod services;
 mod store;
+mod ui;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -197,6 +198,9 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Failure> {
              (its ticks so far are in history)",
         )
         .map_err(Failure::Other)?;
+    store
+        .prune_idempotency(store::now_ms())
+        .map_err(Failure::Other)?;
     for id in &interrupted {
         eprintln!(
             "deployment {id} was being monitored when cased serve stopped: marked interrupted"
@@ -293,6 +297,18 @@ pub(crate) struct Ingested {
 }
 
 impl App {
+    /// Runs `f` on a blocking thread: the store's SQLite calls (and a commit's fsync) never hold
+    /// up the async workers that serve the event streams and run the sessions.
+    pub(crate) async fn db<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Arc<Self>) -> T + Send + 'static,
+    ) -> T {
+        let app = Arc::clone(self);
+        tokio::task::spawn_blocking(move || f(&app))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    }
+
     /// Stores `event` as a new deployment or a later event of a known one, and starts, ends or
     /// leaves its session as its status says.
     pub(crate) fn ingest(self: &Arc<Self>, event: DeploymentEvent) -> Result<Ingested, String> {
@@ -401,12 +417,19 @@ impl App {
             }
             // The core wrote the report to history before `wait` returns.
             let report = session.wait().await;
-            if let Err(e) = app.store.set_finished(&id, report.verdict, &report.reason) {
-                eprintln!("warning: deployment {id}: {e}");
-            }
+            let owned = id.clone();
+            let stored = app
+                .db(move |a| {
+                    a.store
+                        .set_finished(&owned, report.verdict, &report.reason)
+                        .and_then(|()| a.store.get(&owned))
+                })
+                .await;
             app.sessions.lock().expect("sessions lock").remove(&id);
-            if let Ok(Some(d)) = app.store.get(&id) {
-                app.publish_deployment(&d);
+            match stored {
+                Ok(Some(d)) => app.publish_deployment(&d),
+                Ok(None) => {}
+                Err(e) => eprintln!("warning: deployment {id}: {e}"),
             }
         });
         Ok(())

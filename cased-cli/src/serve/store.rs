@@ -69,6 +69,9 @@ CREATE TABLE idempotency (
 );
 ";
 
+/// How long an idempotency key is remembered: 24 hours, as long as any retry policy runs.
+pub(crate) const IDEMPOTENCY_TTL_MS: u64 = 24 * 3600 * 1000;
+
 /// What an API key may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -236,6 +239,10 @@ impl Store {
             .map_err(err)?;
         conn.pragma_update(None, "foreign_keys", true)
             .map_err(err)?;
+        // WAL with NORMAL, as the history store by default: a commit survives the process being
+        // killed (a power cut may drop the last ones) and waits for no fsync of its own.
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(err)?;
         let version: u32 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(err)?;
@@ -326,15 +333,19 @@ impl Store {
 
     // ---- idempotency ---------------------------------------------------------------------
 
+    /// The answer kept for `key` of caller `scope`, unless it is older than
+    /// [`IDEMPOTENCY_TTL_MS`] at `now`.
     pub(crate) fn idempotent_answer(
         &self,
         scope: &str,
         key: &str,
+        now: u64,
     ) -> StoreResult<Option<StoredAnswer>> {
         self.conn()
             .query_row(
-                "SELECT request_hash, status, body FROM idempotency WHERE scope = ?1 AND key = ?2",
-                params![scope, key],
+                "SELECT request_hash, status, body FROM idempotency \
+                 WHERE scope = ?1 AND key = ?2 AND created_at_ms >= ?3",
+                params![scope, key, now.saturating_sub(IDEMPOTENCY_TTL_MS) as i64],
                 |r| {
                     Ok(StoredAnswer {
                         request_hash: r.get(0)?,
@@ -347,15 +358,17 @@ impl Store {
             .map_err(err)
     }
 
+    /// Keeps the answer to `key` of caller `scope` (replacing an expired one).
     pub(crate) fn keep_answer(
         &self,
         scope: &str,
         key: &str,
         answer: &StoredAnswer,
+        now: u64,
     ) -> StoreResult<()> {
         self.conn()
             .execute(
-                "INSERT OR IGNORE INTO idempotency (scope, key, request_hash, status, body, created_at_ms) \
+                "INSERT OR REPLACE INTO idempotency (scope, key, request_hash, status, body, created_at_ms) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
                     scope,
@@ -363,11 +376,21 @@ impl Store {
                     answer.request_hash,
                     i64::from(answer.status),
                     answer.body,
-                    now_ms() as i64
+                    now as i64
                 ],
             )
             .map_err(err)?;
         Ok(())
+    }
+
+    /// Forgets the idempotency keys older than [`IDEMPOTENCY_TTL_MS`] at `now`; how many.
+    pub(crate) fn prune_idempotency(&self, now: u64) -> StoreResult<usize> {
+        self.conn()
+            .execute(
+                "DELETE FROM idempotency WHERE created_at_ms < ?1",
+                [now.saturating_sub(IDEMPOTENCY_TTL_MS) as i64],
+            )
+            .map_err(err)
     }
 
     // ---- deployments ---------------------------------------------------------------------
@@ -605,4 +628,52 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Deployment)> {
             event: serde_json::from_str(&event).unwrap_or_default(),
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idempotency_keys_are_forgotten_after_a_day() {
+        let dir = std::env::temp_dir().join(format!("cased-serve-store-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::open(&dir.join("serve.db")).unwrap();
+        let answer = |body: &str| StoredAnswer {
+            request_hash: "h".into(),
+            status: 201,
+            body: body.into(),
+        };
+        let t0 = 1_800_000_000_000;
+        store
+            .keep_answer("key_a", "k", &answer("first"), t0)
+            .unwrap();
+        let seen = |at| {
+            store
+                .idempotent_answer("key_a", "k", at)
+                .unwrap()
+                .map(|a| a.body)
+        };
+        assert_eq!(seen(t0 + IDEMPOTENCY_TTL_MS).as_deref(), Some("first"));
+        assert_eq!(seen(t0 + IDEMPOTENCY_TTL_MS + 1), None);
+        // Keys are per caller.
+        assert!(store.idempotent_answer("key_b", "k", t0).unwrap().is_none());
+        // An expired key may be used again.
+        let later = t0 + IDEMPOTENCY_TTL_MS + 1;
+        store
+            .keep_answer("key_a", "k", &answer("second"), later)
+            .unwrap();
+        assert_eq!(seen(later).as_deref(), Some("second"));
+        assert_eq!(
+            store.prune_idempotency(later + IDEMPOTENCY_TTL_MS).unwrap(),
+            0
+        );
+        assert_eq!(
+            store
+                .prune_idempotency(later + IDEMPOTENCY_TTL_MS + 1)
+                .unwrap(),
+            1
+        );
+        std::fs::remove_dir_all(dir).ok();
+    }
 }

@@ -1,0 +1,252 @@
+// Mission Control: the live board at `/` and a page per deployment at `/deployments/{id}`.
+// Every string from the API goes into the page through textContent or an attribute set with
+// setAttribute (never innerHTML), so no event field can inject markup or script.
+"use strict";
+
+const KEY = "cased_read_key";
+const $ = (id) => document.getElementById(id);
+
+/** An element with attributes and children (strings become text nodes). */
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v !== null && v !== undefined) e.setAttribute(k, String(v));
+  }
+  for (const c of children) {
+    if (c === null || c === undefined) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+/** A link only for http(s) URLs; anything else is shown as text. */
+function safeLink(url, text) {
+  try {
+    const u = new URL(url, location.href);
+    if (u.protocol === "http:" || u.protocol === "https:") {
+      return el("a", { href: u.href, rel: "noopener noreferrer" }, text);
+    }
+  } catch (_) { /* not a URL */ }
+  return document.createTextNode(String(text));
+}
+
+function badge(value) {
+  if (!value) return el("span", { class: "muted" }, "–");
+  return el("span", { class: "badge " + String(value).replace(/[^a-z]/g, "") }, value);
+}
+
+function headers() {
+  const k = sessionStorage.getItem(KEY);
+  return k ? { Authorization: "Bearer " + k } : {};
+}
+
+class AuthError extends Error {}
+
+async function api(path) {
+  const res = await fetch(path, { headers: headers() });
+  if (res.status === 401 || res.status === 403) {
+    let message = "refused";
+    try { message = (await res.json()).message; } catch (_) { /* not JSON */ }
+    throw new AuthError(message);
+  }
+  return res;
+}
+
+function showLogin(message) {
+  for (const id of ["board", "detail"]) $(id).hidden = true;
+  $("login").hidden = false;
+  $("login-error").textContent = message || "";
+  setLive(false, "signed out");
+}
+
+function setLive(on, text) {
+  $("live").textContent = text;
+  $("live").classList.toggle("on", on);
+}
+
+function time(ms) {
+  return ms ? new Date(ms).toLocaleTimeString() : "";
+}
+
+// ---- the live board --------------------------------------------------------------------------
+
+const live = new Map(); // deployment id -> {phase, tick, verdict} from status updates
+
+/** The final verdict, or the live one "so far" while monitoring. */
+function verdictCell(d, l) {
+  if (d.verdict) return badge(d.verdict);
+  if (d.state === "interrupted") return badge("interrupted");
+  if (d.state === "monitoring" && l.verdict) {
+    return el("span", { class: "so-far", title: "after tick " + l.tick }, badge(l.verdict), " so far");
+  }
+  return badge(null);
+}
+
+function row(d) {
+  const l = live.get(d.id) || {};
+  const tr = el("tr", { "data-id": d.id },
+    el("td", { class: "request" }, el("a", { href: "/deployments/" + encodeURIComponent(d.id) },
+      (d.event && d.event.deployment_request) || d.id)),
+    el("td", { class: "repository" }, d.repository || "–"),
+    el("td", { class: "environment" }, d.environment || "–"),
+    el("td", { class: "commit" }, d.commit_sha ? d.commit_sha.slice(0, 7) : "–"),
+    el("td", { class: "status" }, d.status),
+    el("td", { class: "state" }, d.monitored ? (l.phase && d.state === "monitoring" ? "monitoring · " + l.phase : d.state) : "not monitored"),
+    el("td", { class: "tick" }, l.tick ? String(l.tick) : "–"),
+    el("td", { class: "verdict" }, verdictCell(d, l)),
+    el("td", { class: "updated" }, time(d.updated_at_unix_ms)));
+  tr.dataset.deployment = JSON.stringify(d);
+  return tr;
+}
+
+function upsert(d) {
+  const rows = $("rows");
+  const old = rows.querySelector(`tr[data-id="${CSS.escape(d.id)}"]`);
+  const tr = row(d);
+  if (old) old.replaceWith(tr); else rows.prepend(tr);
+  $("empty").hidden = rows.children.length > 0;
+}
+
+async function board() {
+  const res = await api("/api/v1/deployments/?limit=100");
+  const page = await res.json();
+  $("login").hidden = true;
+  $("board").hidden = false;
+  $("rows").replaceChildren(...page.deployments.map(row));
+  $("empty").hidden = page.deployments.length > 0;
+  follow("/api/v1/events", (kind, data) => {
+    if (kind === "deployment") upsert(data.deployment);
+    if (kind === "status") {
+      const u = data.update;
+      live.set(data.deployment_id, { phase: u.phase, tick: u.tick, verdict: u.verdict });
+      const tr = $("rows").querySelector(`tr[data-id="${CSS.escape(data.deployment_id)}"]`);
+      if (tr) upsert(JSON.parse(tr.dataset.deployment));
+    }
+  });
+}
+
+// ---- the event stream (fetch, so the key goes in a header) -------------------------------
+
+let stream = null;
+
+async function follow(path, onEvent) {
+  if (stream) stream.abort();
+  stream = new AbortController();
+  try {
+    const res = await fetch(path, { headers: headers(), signal: stream.signal });
+    if (!res.ok) throw new AuthError("the event stream was refused");
+    setLive(true, "live");
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        let kind = "message";
+        let data = "";
+        for (const line of block.split("\n")) {
+          if (line.startsWith("event:")) kind = line.slice(6).trim();
+          else if (line.startsWith("data:")) data += line.slice(5).trimStart();
+        }
+        if (data) {
+          try { onEvent(kind, JSON.parse(data)); } catch (e) { console.error(e); }
+        }
+      }
+    }
+  } catch (e) {
+    if (e.name === "AbortError") return;
+  }
+  // The server went away or restarted: reconnect, reloading what was missed.
+  stream = null;
+  setLive(false, "reconnecting…");
+  setTimeout(start, 2000);
+}
+
+// ---- one deployment ----------------------------------------------------------------------
+
+async function detail(id) {
+  const res = await api("/api/v1/deployments/" + encodeURIComponent(id));
+  if (res.status === 404) {
+    $("detail").hidden = false;
+    $("detail-title").textContent = "No deployment " + id;
+    return;
+  }
+  const d = await res.json();
+  $("login").hidden = true;
+  $("detail").hidden = false;
+  const e = d.event || {};
+  $("detail-title").textContent = e.deployment_request || d.id;
+  const fields = [
+    ["Id", d.id],
+    ["Repository", d.repository],
+    ["Environment", d.environment],
+    ["Commit", d.commit_sha],
+    ["Ref", e.ref],
+    ["Commit message", e.commit_message],
+    ["Status", d.status],
+    ["State", d.monitored ? d.state : "not monitored: " + (d.unmonitored_reason || "")],
+    ["Service", d.service],
+    ["Verdict", badge(d.verdict)],
+    ["Reason", d.reason],
+    ["Pipeline", e.external_url ? safeLink(e.external_url, e.external_url) : null],
+  ];
+  $("detail-fields").replaceChildren(...fields.filter(([, v]) => v !== null && v !== undefined && v !== "")
+    .flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+  const s = d.session || {};
+  $("ticks").replaceChildren(...(s.ticks || []).map((t) => el("tr", {},
+    el("td", {}, String(t.tick)), el("td", {}, t.phase),
+    el("td", {}, t.checks.map((c) => c.name + ": " + c.status).join(", ")),
+    el("td", {}, badge(t.verdict)))));
+  const none = (what) => [el("li", { class: "muted" }, what)];
+  const findings = (s.findings || []).map((f) =>
+    el("li", {}, badge(f.finding.severity), " ", f.finding.message || f.finding.metric || ""));
+  $("findings").replaceChildren(...(findings.length ? findings : none("No findings.")));
+  const alerts = (s.alerts || []).map((a) =>
+    el("li", {}, badge(a.severity), " ", a.title, " (" + a.state + ")"));
+  $("alerts").replaceChildren(...(alerts.length ? alerts : none("No alerts.")));
+  if (!(s.ticks || []).length) {
+    $("ticks").replaceChildren(el("tr", {}, el("td", { colspan: 4, class: "muted" }, "No ticks yet.")));
+  }
+  const report = await api("/api/v1/deployments/" + encodeURIComponent(id) + "/report?format=html");
+  if (report.ok) {
+    // A sandboxed frame without scripts: the report is a self-contained page.
+    $("report").srcdoc = await report.text();
+    $("report").hidden = false;
+    $("report-note").textContent = "";
+  } else {
+    $("report").hidden = true;
+    $("report-note").textContent = (await report.json()).message;
+  }
+  if (!stream) {
+    follow("/api/v1/events?deployment=" + encodeURIComponent(id), () => detail(id));
+  }
+}
+
+// ---- start -------------------------------------------------------------------------------
+
+async function start() {
+  try {
+    const m = location.pathname.match(/^\/deployments\/([^/]+)$/);
+    if (m) await detail(decodeURIComponent(m[1]));
+    else await board();
+  } catch (e) {
+    if (e instanceof AuthError) showLogin(e.message);
+    else { setLive(false, "offline"); setTimeout(start, 2000); }
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("login-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    sessionStorage.setItem(KEY, $("key").value.trim());
+    $("key").value = "";
+    stream = null;
+    start();
+  });
+  start();
+});
