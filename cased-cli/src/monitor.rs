@@ -408,13 +408,139 @@ pub(crate) fn config_error(path: &Path, text: &str, e: Error) -> Failure {
         return Failure::Core(e);
     };
     let mut msg = format!("invalid configuration in {}:", path.display());
+    // TOML keeps where every key and value is written; JSON files get the line search.
+    let spans = toml::de::DeTable::parse(text).ok();
     for p in &v.errors {
         msg.push_str(&format!("\n  - {}: {}", p.field, p.message));
-        if let Some(line) = line_of(text, &p.field, &p.message) {
-            msg.push_str(&format!(" (line {line})"));
+        let at = spans
+            .as_ref()
+            .and_then(|t| position_of(t, text, &p.field, &p.message));
+        match at {
+            Some((line, column, None)) => {
+                msg.push_str(&format!(" (line {line}, column {column})"));
+            }
+            Some((line, column, Some(key))) => {
+                msg.push_str(&format!(" (`{key}`, line {line}, column {column})"));
+            }
+            None => {
+                if let Some(line) = line_of(text, &p.field, &p.message) {
+                    msg.push_str(&format!(" (line {line})"));
+                }
+            }
         }
     }
     Failure::Usage(msg)
+}
+
+/// Where (line, column, from 1) the value a problem is about is written in the TOML document:
+/// the field path (`checks[1].port`, `services[0].detectors[2]`) is followed key by key and
+/// index by index; an unknown key points at the key itself. When the path ends at a table whose
+/// entry holds the value the message quotes, that entry's key is returned too. `None` when the
+/// path leads nowhere.
+fn position_of(
+    doc: &toml::Spanned<toml::de::DeTable<'_>>,
+    text: &str,
+    field: &str,
+    message: &str,
+) -> Option<(usize, usize, Option<String>)> {
+    use toml::de::DeValue;
+    let mut segments = path_segments(field);
+    if segments
+        .first()
+        .is_some_and(|s| s == &Segment::Key("config".into()))
+    {
+        segments.remove(0);
+    }
+    let unknown = message
+        .split_once("unknown field `")
+        .and_then(|(_, rest)| rest.split_once('`'))
+        .map(|(k, _)| k.to_owned());
+    if let Some(k) = &unknown
+        && segments.last() != Some(&Segment::Key(k.clone()))
+    {
+        segments.push(Segment::Key(k.clone()));
+    }
+    let mut table = doc.get_ref();
+    let mut array: Option<&toml::de::DeArray<'_>> = None;
+    let mut span = None;
+    let mut entry = None;
+    for (i, segment) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        let value = match (segment, array) {
+            (Segment::Index(n), Some(items)) => items.get(*n)?,
+            (Segment::Key(k), None) => {
+                let (key, value) = table.iter().find(|(key, _)| key.get_ref().as_ref() == k)?;
+                if last && unknown.as_deref() == Some(k.as_str()) {
+                    span = Some(key.span());
+                    break;
+                }
+                value
+            }
+            _ => return None,
+        };
+        span = Some(value.span());
+        array = None;
+        match value.get_ref() {
+            DeValue::Table(t) => table = t,
+            DeValue::Array(a) => array = Some(a),
+            _ if !last => return None,
+            _ => {}
+        }
+        // A problem reported on a whole table (an internally tagged entry such as a check)
+        // that quotes the bad value: point at the entry holding that value.
+        if last
+            && let DeValue::Table(t) = value.get_ref()
+            && let Some(quoted) = quoted_value(message)
+            && let Some((k, v)) = t.iter().find(|(_, v)| {
+                text.get(v.span())
+                    .is_some_and(|src| src.trim().trim_matches('"') == quoted)
+            })
+        {
+            span = Some(v.span());
+            entry = Some(k.get_ref().to_string());
+        }
+    }
+    let start = span?.start;
+    let before = text.get(..start)?;
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Some((line, column, entry))
+}
+
+/// The value a serde message quotes: "integer `70000`", "string \"fast\"".
+fn quoted_value(message: &str) -> Option<&str> {
+    for (open, close) in [("integer `", '`'), ("float `", '`'), ("string \"", '"')] {
+        if let Some((_, rest)) = message.split_once(open) {
+            return rest.split_once(close).map(|(v, _)| v);
+        }
+    }
+    None
+}
+
+/// One step of a field path.
+#[derive(Debug, PartialEq)]
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+/// `checks[1].expect.status` → `checks`, `1`, `expect`, `status`.
+fn path_segments(field: &str) -> Vec<Segment> {
+    let mut out = Vec::new();
+    for part in field.split('.') {
+        let (key, mut rest) = part.split_once('[').map_or((part, ""), |(k, r)| (k, r));
+        if !key.is_empty() {
+            out.push(Segment::Key(key.to_owned()));
+        }
+        while let Some((n, more)) = rest.split_once(']') {
+            match n.parse() {
+                Ok(n) => out.push(Segment::Index(n)),
+                Err(_) => out.push(Segment::Key(n.to_owned())),
+            }
+            rest = more.strip_prefix('[').unwrap_or(more);
+        }
+    }
+    out
 }
 
 /// The line (from 1) where the key a problem is about is written, when it can be found.

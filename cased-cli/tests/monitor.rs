@@ -553,9 +553,21 @@ fn bad_configuration_exits_3_naming_the_key_and_line() {
         (
             "[[checks]]\nname = \"a\"\ntype = \"http\"\nurl = \"http://x\"\nurll = 1\n",
             "urll",
-            Some("line 5"),
+            Some("line 5, column 1"),
         ),
         ("[schedule\nintervals = 1\n", "line 1", None),
+        // The second check's port, not the first `port =` of the file.
+        (
+            "[[checks]]\nname = \"a\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\nport = 80\n\n\
+             [[checks]]\nname = \"b\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\nport = 70000\n",
+            "checks[1]: invalid value: integer `70000`",
+            Some("(`port`, line 11, column 8)"),
+        ),
+        (
+            "[schedule]\ncooldown = \"1s\"\n\n[[checks]]\nname = \"a\"\ntype = \"tcp\"\n  hots = \"x\"\n",
+            "hots",
+            Some("(line 7, column 3)"),
+        ),
     ];
     for (text, key, line) in cases {
         std::fs::write(&path, text).unwrap();

@@ -1011,7 +1011,7 @@ fn a_bad_service_configuration_is_refused_naming_the_key_and_line() {
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("services[0].checks[0]"), "{stderr}");
     assert!(
-        stderr.contains("timeot") && stderr.contains("(line 8)"),
+        stderr.contains("timeot") && stderr.contains("(line 8, column 1)"),
         "{stderr}"
     );
 
