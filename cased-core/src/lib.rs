@@ -66,3 +66,8 @@ pub use update::{
 pub use verdict::{
     Counters, FindingRules, Judgement, NoDataPolicy, Verdict, VerdictConfig, VerdictTracker,
 };
+
+/// The repository's README, compiled as doctests: its Rust examples build as written.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
