@@ -191,10 +191,20 @@ pub(crate) async fn run(args: MonitorArgs) -> Result<(), Failure> {
     if let Some(manager) = monitor.alert_manager() {
         let stats = manager.shutdown(ALERT_GRACE).await;
         if stats.fired > 0 {
+            let retried = if stats.delivered_after_retry > 0 {
+                format!(" ({} after a retry)", stats.delivered_after_retry)
+            } else {
+                String::new()
+            };
             println!(
-                "alerts: {} fired, {} notifications delivered, {} failed",
+                "alerts: {} fired, {} notifications delivered{retried}, {} failed",
                 stats.fired, stats.delivered, stats.failed
             );
+            for r in manager.retried() {
+                if let Some(note) = &r.retried {
+                    println!("alert to {}: {note}", r.channel);
+                }
+            }
         }
     }
     for p in printers {

@@ -59,8 +59,8 @@ pub use secret::{SECRET_PARAMS, Secret, is_secret_name, redact_url};
 pub use session::{Recorded, Session, UpdateEvent, Updates, record_session};
 pub use severity::Severity;
 pub use update::{
-    AlertFailure, AlertSummary, CheckResult, DeploymentInfo, EndReason, MetricSummary, Phase,
-    Report, RollbackRecord, SourceError, StatusUpdate, TickRecord,
+    AlertFailure, AlertRetry, AlertSummary, CheckResult, DeploymentInfo, EndReason, MetricSummary,
+    Phase, Report, RollbackRecord, SourceError, StatusUpdate, TickRecord,
 };
 pub use verdict::{
     Counters, FindingRules, Judgement, NoDataPolicy, Verdict, VerdictConfig, VerdictTracker,
