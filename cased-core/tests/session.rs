@@ -160,7 +160,7 @@ async fn a_hanging_check_neither_delays_others_nor_the_next_tick() {
 
 /// A check that never answers, with a timeout of its own.
 fn hung_check(timeout: Duration) -> FnCheck {
-    FnCheck::new("hangs", || futures::future::pending::<CheckOutcome>()).timeout(timeout)
+    FnCheck::new("hangs", futures::future::pending::<CheckOutcome>).timeout(timeout)
 }
 
 #[tokio::test(start_paused = true)]
