@@ -373,7 +373,7 @@ export declare class Monitor {
    * ends, but deliveries under way die with the process. Resolves with the channels'
    * counters (`delivered`, `failed`, `retries`, ...), summed.
    */
-  close(graceMs?: number | null): Promise<{ fired: number, deduplicated: number, unrouted: number, resolved: number, escalated: number, notifications: number, delivered: number, failed: number, coalesced: number, retries: number, queued: number, max_queue_depth: number }>
+  close(graceMs?: number | null): Promise<{ fired: number, deduplicated: number, unrouted: number, resolved: number, escalated: number, notifications: number, delivered: number, delivered_after_retry: number, failed: number, coalesced: number, retries: number, queued: number, max_queue_depth: number }>
   /** Starts a session and resolves with its final report: the one-call form. */
   run(event: DeploymentEvent): Promise<Report>
 }
@@ -557,6 +557,23 @@ export interface AlertPayload {
   updated_at: string
   /** When it resolved (RFC 3339; only once resolved). */
   resolved_at?: string
+}
+
+/**
+ * A delivery of a session's alert that succeeded only after a retry (delivered, not failed;
+ * the receiver may have seen it more than once, with the same notification id).
+ */
+export interface AlertRetry {
+  /** The channel. */
+  channel: string
+  /** The notification's id. */
+  notification_id: string
+  /** The dedup keys of the alerts it carried. */
+  keys: Array<string>
+  /** Attempts made (the last one succeeded). */
+  attempts: number
+  /** What happened first: `timed out, retried (delivered on attempt 2; attempt 1: …)`. */
+  note: string
 }
 
 /**
@@ -1671,6 +1688,11 @@ export interface Report {
    * failures are reported by the monitor's alert manager.
    */
   alert_failures: Array<AlertFailure>
+  /**
+   * Deliveries of this session's alerts that succeeded only after a retry ("timed out,
+   * retried"): delivered, not failed.
+   */
+  alert_retries: Array<AlertRetry>
   /** Metrics whose comparison detectors had no baseline or too few samples at the end. */
   no_data: Array<string>
   /**

@@ -1443,3 +1443,81 @@ async fn the_final_verdict_alert_failure_is_in_the_report() {
     let failure = serde_json::to_value(&report.alert_failures[0]).unwrap();
     assert!(failure.to_string().contains("500"), "{failure}");
 }
+
+/// A receiver slower than the attempt timeout once (it may well have processed that first
+/// request): the retry carries the same notification id, and the delivery that then succeeds
+/// is reported as "timed out, retried" — delivered, never failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_then_delivered_webhook_is_reported_timed_out_retried_not_failed() {
+    let mut hook = Receiver::start(vec![Reply::Hang]).await;
+    let alerts = AlertManager::new(config(json!({
+        "channels": [{"name": "hooks", "type": "webhook", "url": hook.url("/in"), "secret": "k"}],
+        "routes": [{"channels": ["hooks"], "group_wait": "0s"}],
+        "delivery": {"timeout": "300ms", "max_retries": 3, "initial_backoff": "10ms", "max_backoff": "20ms"}
+    })))
+    .unwrap();
+    let mut deliveries = alerts.deliveries();
+    alerts.fire(alert(Severity::Critical, "x")).unwrap();
+    let (first, second) = (hook.next().await, hook.next().await);
+    assert_eq!(
+        header(&first, NOTIFICATION_ID_HEADER),
+        header(&second, NOTIFICATION_ID_HEADER),
+        "a retry carries the same notification id, so the receiver can drop the duplicate"
+    );
+    let done = next_final(&mut deliveries).await;
+    assert_eq!(
+        (done.outcome, done.attempts),
+        (DeliveryOutcome::Delivered, 2)
+    );
+    assert_eq!(
+        header(&second, NOTIFICATION_ID_HEADER),
+        done.notification_id
+    );
+    let note = done.retried.as_deref().expect("a retried note");
+    assert!(note.starts_with("timed out, retried"), "{note}");
+    assert!(note.contains("no answer within 300ms"), "{note}");
+    assert!(done.error.is_none(), "{done:?}");
+    let stats = alerts.stats();
+    assert_eq!(
+        (stats.delivered, stats.delivered_after_retry, stats.failed),
+        (1, 1, 0)
+    );
+    assert!(alerts.failures().is_empty());
+    assert_eq!(alerts.retried().len(), 1);
+    alerts.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_then_delivered_alert_is_in_the_report_as_retried_not_failed() {
+    let hook = Receiver::start(vec![Reply::Hang]).await;
+    let config = cased_core::MonitorConfig::from_value(json!({
+        "schedule": {"intervals": ["20ms"], "max_duration": "20s"},
+        "alerts": {
+            "channels": [{"name": "hooks", "type": "webhook", "url": hook.url("/in"), "secret": "k"}],
+            "routes": [{"channels": ["hooks"], "group_wait": "10ms"}],
+            "delivery": {"timeout": "300ms", "max_retries": 2, "initial_backoff": "10ms", "max_backoff": "20ms"}
+        }
+    }))
+    .unwrap();
+    let monitor = cased_core::Monitor::builder(config)
+        .check(cased_core::FnCheck::new("web", || async {
+            cased_core::CheckOutcome::fail("HTTP 503")
+        }))
+        .build()
+        .unwrap();
+    let report = monitor.run(event()).await.unwrap();
+    assert_eq!(report.verdict, cased_core::Verdict::Unhealthy);
+    assert!(
+        report.alert_failures.is_empty(),
+        "{:?}",
+        report.alert_failures
+    );
+    assert_eq!(report.alert_retries.len(), 1, "{:?}", report.alert_retries);
+    assert!(
+        report.alert_retries[0]
+            .note
+            .starts_with("timed out, retried"),
+        "{:?}",
+        report.alert_retries[0]
+    );
+}

@@ -191,10 +191,20 @@ pub(crate) async fn run(args: MonitorArgs) -> Result<(), Failure> {
     if let Some(manager) = monitor.alert_manager() {
         let stats = manager.shutdown(ALERT_GRACE).await;
         if stats.fired > 0 {
+            let retried = if stats.delivered_after_retry > 0 {
+                format!(" ({} after a retry)", stats.delivered_after_retry)
+            } else {
+                String::new()
+            };
             println!(
-                "alerts: {} fired, {} notifications delivered, {} failed",
+                "alerts: {} fired, {} notifications delivered{retried}, {} failed",
                 stats.fired, stats.delivered, stats.failed
             );
+            for r in manager.retried() {
+                if let Some(note) = &r.retried {
+                    println!("alert to {}: {note}", r.channel);
+                }
+            }
         }
     }
     for p in printers {
@@ -372,6 +382,16 @@ pub(crate) fn load_config_and_settings(
     path: &Path,
 ) -> Result<(MonitorConfig, crate::settings::Settings), Failure> {
     let text = read(path)?;
+    parse_config(path, &text)
+}
+
+/// Reads configuration text (TOML, or JSON when the name ends in `.json`) and the `[api]` and
+/// `[rollback]` tables beside it.
+pub(crate) fn parse_config(
+    path: &Path,
+    text: &str,
+) -> Result<(MonitorConfig, crate::settings::Settings), Failure> {
+    let text = text.to_owned();
     let mut value = parse_file(path, &text)?;
     let settings = crate::settings::split(&mut value).map_err(|e| match e {
         Failure::Usage(m) => {
@@ -569,4 +589,185 @@ fn defines(line: &str, key: &str) -> bool {
         let after = line[i + key.len()..].trim_start_matches('"').trim_start();
         ok_before && (after.starts_with('=') || after.starts_with(']'))
     })
+}
+
+/// Property test of `cased.toml` reading (RELIABILITY.md): a valid file mutated at random
+/// (bytes inserted, removed, lines replaced with random `key = value`), and any text, is read
+/// or refused as a usage error (exit 3) that names what is wrong, never a panic.
+/// `CASED_FUZZ_CASES` sets the budget.
+#[cfg(test)]
+mod properties {
+    use std::path::Path;
+
+    use proptest::prelude::*;
+
+    use super::parse_config;
+    use crate::Failure;
+
+    const VALID: &str = r#"[schedule]
+intervals = ["10s", "30s"]
+cooldown = "5m"
+max_duration = "1h"
+
+[verdict]
+failure_limit = 1
+min_samples = 2
+
+[[checks]]
+name = "web"
+type = "http"
+url = "http://127.0.0.1:9/health"
+timeout = "2s"
+expect = { status = [200, "2xx"], max_latency = "800ms" }
+
+[[checks]]
+name = "db"
+type = "tcp"
+host = "127.0.0.1"
+port = 5432
+
+[[sources]]
+type = "host"
+
+[[detectors]]
+type = "spike"
+metric = "web.latency_ms"
+
+[alerts]
+channels = [{ name = "log", type = "inapp" }]
+routes = [{ channels = ["log"], group_wait = "0s" }]
+
+[rollback]
+command = "true"
+timeout = "1m"
+"#;
+
+    fn cases() -> u32 {
+        std::env::var("CASED_FUZZ_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1000)
+    }
+
+    #[derive(Debug, Clone)]
+    enum Edit {
+        Insert(usize, String),
+        Remove(usize, usize),
+        Line(usize, String),
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        let key = prop::sample::select(
+            &[
+                "intervals",
+                "timeout",
+                "name",
+                "type",
+                "url",
+                "port",
+                "metric",
+                "cooldown",
+                "failure_limit",
+                "command",
+                "channels",
+                "max_duration",
+                "expect",
+                "x",
+            ][..],
+        );
+        let value = prop::sample::select(
+            &[
+                "\"0s\"",
+                "\"584942417y\"",
+                "-1",
+                "1e400",
+                "[]",
+                "{}",
+                "\"\"",
+                "true",
+                "65536",
+                "\"\\u0000\"",
+                "[[1]]",
+                "\"http\"",
+                "nan",
+                "inf",
+            ][..],
+        );
+        prop_oneof![
+            (any::<usize>(), ".{0,8}").prop_map(|(at, s)| Edit::Insert(at, s)),
+            (any::<usize>(), 0usize..20).prop_map(|(at, n)| Edit::Remove(at, n)),
+            (any::<usize>(), key, value)
+                .prop_map(|(at, k, v)| Edit::Line(at, format!("{k} = {v}"))),
+        ]
+    }
+
+    fn apply(text: &str, edits: &[Edit]) -> String {
+        let mut t: Vec<char> = text.chars().collect();
+        for e in edits {
+            match e {
+                Edit::Insert(at, s) => {
+                    let at = at % (t.len() + 1);
+                    t.splice(at..at, s.chars());
+                }
+                Edit::Remove(at, n) => {
+                    if !t.is_empty() {
+                        let at = at % t.len();
+                        let end = (at + n).min(t.len());
+                        t.drain(at..end);
+                    }
+                }
+                Edit::Line(at, line) => {
+                    let s: String = t.iter().collect();
+                    let mut lines: Vec<String> = s.lines().map(str::to_owned).collect();
+                    if !lines.is_empty() {
+                        let i = at % lines.len();
+                        lines[i] = line.clone();
+                    }
+                    t = lines.join("\n").chars().collect();
+                }
+            }
+        }
+        t.into_iter().collect()
+    }
+
+    fn judged(text: &str) -> Result<(), TestCaseError> {
+        for name in ["cased.toml", "cased.json"] {
+            match parse_config(Path::new(name), text) {
+                Ok((config, _)) => {
+                    // What loads also builds, or says which field is wrong.
+                    if let Err(e) = cased_core::Monitor::builder(config).build() {
+                        prop_assert!(!e.field_errors().is_empty(), "{e:?}");
+                    }
+                }
+                Err(Failure::Usage(m)) => prop_assert!(!m.trim().is_empty()),
+                Err(other) => prop_assert!(false, "not a usage error: {other:?}"),
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_seed_is_valid() {
+        parse_config(Path::new("cased.toml"), VALID).unwrap();
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: cases(),
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn a_mutated_cased_toml_is_read_or_refused_naming_the_problem(
+            edits in prop::collection::vec(edit(), 1..4)
+        ) {
+            judged(&apply(VALID, &edits))?;
+        }
+
+        #[test]
+        fn any_text_is_read_or_refused(text in ".{0,200}") {
+            judged(&text)?;
+        }
+    }
 }

@@ -79,12 +79,10 @@ pub(crate) fn split(value: &mut Value) -> Result<Settings, Failure> {
     };
     let mut settings = Settings::default();
     if let Some(api) = map.remove("api") {
-        settings.api =
-            Some(serde_json::from_value(api).map_err(|e| Failure::Usage(format!("[api]: {e}")))?);
+        settings.api = Some(table("api", api)?);
     }
     if let Some(rollback) = map.remove("rollback") {
-        let r: RollbackSettings = serde_json::from_value(rollback)
-            .map_err(|e| Failure::Usage(format!("[rollback]: {e}")))?;
+        let r: RollbackSettings = table("rollback", rollback)?;
         if r.command.trim().is_empty() {
             return Err(Failure::Usage(
                 "[rollback]: command must not be empty".into(),
@@ -93,6 +91,19 @@ pub(crate) fn split(value: &mut Value) -> Result<Settings, Failure> {
         settings.rollback = Some(r);
     }
     Ok(settings)
+}
+
+/// Reads the table `[name]`; an error names the key inside it (`rollback.command: …`).
+fn table<T: serde::de::DeserializeOwned>(name: &str, value: Value) -> Result<T, Failure> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." || path.is_empty() {
+            format!("[{name}]")
+        } else {
+            format!("{name}.{path}")
+        };
+        Failure::Usage(format!("{field}: {}", e.inner()))
+    })
 }
 
 /// Posts `event` as `[api]` says; the answer (or the failure) is printed, and monitoring goes on
@@ -165,7 +176,12 @@ mod tests {
         let Err(Failure::Usage(m)) = split(&mut json!({"api": {"notfy": true}})) else {
             panic!()
         };
-        assert!(m.contains("[api]") && m.contains("notfy"), "{m}");
+        assert!(m.starts_with("api.notfy: unknown field"), "{m}");
+        // A wrong type names the key inside the table.
+        let Err(Failure::Usage(m)) = split(&mut json!({"rollback": {"command": ["true"]}})) else {
+            panic!()
+        };
+        assert!(m.starts_with("rollback.command: invalid type"), "{m}");
         let Err(Failure::Usage(m)) = split(&mut json!({"rollback": {"command": " "}})) else {
             panic!()
         };

@@ -161,7 +161,7 @@ fn path_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> Error {
         "config".to_owned()
     } else {
         path.split('.')
-            .map(limits::echo)
+            .map(limits::field_segment)
             .collect::<Vec<_>>()
             .join(".")
     };

@@ -187,7 +187,10 @@ pub(crate) fn deserialize_at<T: serde::de::DeserializeOwned>(
         let field = if path == "." || path.is_empty() {
             root.to_owned()
         } else {
-            path
+            path.split('.')
+                .map(crate::limits::field_segment)
+                .collect::<Vec<_>>()
+                .join(".")
         };
         Error::Validation(ValidationErrors {
             subject: subject.to_owned(),

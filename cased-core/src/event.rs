@@ -263,7 +263,7 @@ impl DeploymentEvent {
                 .map(|f| format!("; did you mean `{f}`?"))
                 .unwrap_or_default();
             problems.add(
-                key.clone(),
+                crate::limits::field_segment(key),
                 format!("unknown field{hint} (known fields: {})", FIELDS.join(", ")),
             );
         }

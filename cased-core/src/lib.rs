@@ -60,8 +60,8 @@ pub use secret::{SECRET_PARAMS, Secret, expand_env, is_secret_name, redact_url};
 pub use session::{Recorded, Session, UpdateEvent, Updates, record_session};
 pub use severity::Severity;
 pub use update::{
-    AlertFailure, AlertSummary, ChangePoint, CheckResult, DeploymentInfo, EndReason, MetricSummary,
-    Phase, Report, RollbackRecord, SourceError, StatusUpdate, TickRecord,
+    AlertFailure, AlertRetry, AlertSummary, ChangePoint, CheckResult, DeploymentInfo, EndReason,
+    MetricSummary, Phase, Report, RollbackRecord, SourceError, StatusUpdate, TickRecord,
 };
 pub use verdict::{
     Counters, FindingRules, Judgement, NoDataPolicy, Verdict, VerdictConfig, VerdictTracker,

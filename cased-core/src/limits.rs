@@ -123,6 +123,18 @@ pub const MAX_CONFIG_BYTES: usize = 1 << 20;
 /// Characters of user text echoed in an error message; longer text is cut with `…`.
 pub const MAX_ECHO_CHARS: usize = 64;
 
+/// A key as a segment of a field path in an error: as it is (cut like [`echo`]), or quoted
+/// and escaped when it would not be seen (empty, blank, or holding control characters), so
+/// every problem names a field a person can read.
+#[must_use]
+pub fn field_segment(key: &str) -> String {
+    if key.trim().is_empty() || key.chars().any(char::is_control) {
+        format!("{:?}", echo(key))
+    } else {
+        echo(key)
+    }
+}
+
 /// At most [`MAX_ECHO_CHARS`] characters of `s` (with `…` when cut), for error messages.
 #[must_use]
 pub fn echo(s: &str) -> String {

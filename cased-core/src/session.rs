@@ -1186,6 +1186,13 @@ impl SessionTask {
                     .map(|r| AlertFailure::from(&**r))
                     .collect()
             }),
+            alert_retries: self.alerts.manager().map_or_else(Vec::new, |m| {
+                m.retried()
+                    .iter()
+                    .filter(|r| r.group_key == group)
+                    .map(|r| crate::update::AlertRetry::from(&**r))
+                    .collect()
+            }),
             no_data: self.no_data.clone(),
             baselines: self.baselines.clone(),
             notes: std::mem::take(&mut self.notes),

@@ -280,6 +280,22 @@ pub struct SourceError {
     pub message: String,
 }
 
+/// A delivery of a session's alert that succeeded only after a retry: not a failure, but the
+/// receiver may have seen it more than once (same notification id on every attempt).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertRetry {
+    /// The channel.
+    pub channel: String,
+    /// The notification's id.
+    pub notification_id: String,
+    /// The dedup keys of the alerts it carried.
+    pub keys: Vec<String>,
+    /// Attempts made (the last one succeeded).
+    pub attempts: u32,
+    /// What happened first: `timed out, retried (delivered on attempt 2; attempt 1: …)`.
+    pub note: String,
+}
+
 /// The final report of a session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -328,6 +344,10 @@ pub struct Report {
     /// failures are reported by the monitor's alert manager.
     #[serde(default)]
     pub alert_failures: Vec<AlertFailure>,
+    /// Deliveries of this session's alerts that succeeded only after a retry ("timed out,
+    /// retried"): delivered, not failed.
+    #[serde(default)]
+    pub alert_retries: Vec<AlertRetry>,
     /// Metrics whose comparison detectors had no baseline or too few samples at the end.
     #[serde(default)]
     pub no_data: Vec<String>,

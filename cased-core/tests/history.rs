@@ -212,6 +212,7 @@ impl Fixture {
             rollback: None,
             alerts: Vec::new(),
             alert_failures: Vec::new(),
+            alert_retries: Vec::new(),
             no_data: Vec::new(),
             baselines: BTreeMap::new(),
             notes: Vec::new(),

@@ -234,7 +234,7 @@ impl Monitor {
     /// counters (`delivered`, `failed`, `retries`, ...), summed.
     #[napi(
         ts_args_type = "graceMs?: number | null",
-        ts_return_type = "Promise<{ fired: number, deduplicated: number, unrouted: number, resolved: number, escalated: number, notifications: number, delivered: number, failed: number, coalesced: number, retries: number, queued: number, max_queue_depth: number }>"
+        ts_return_type = "Promise<{ fired: number, deduplicated: number, unrouted: number, resolved: number, escalated: number, notifications: number, delivered: number, delivered_after_retry: number, failed: number, coalesced: number, retries: number, queued: number, max_queue_depth: number }>"
     )]
     pub fn close<'env>(
         &self,

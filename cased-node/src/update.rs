@@ -127,6 +127,24 @@ pub struct AlertFailure {
     pub error: Option<String>,
 }
 
+/// A delivery of a session's alert that succeeded only after a retry (delivered, not failed;
+/// the receiver may have seen it more than once, with the same notification id).
+#[napi(object, object_from_js = false, object_to_js = false)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRetry {
+    /// The channel.
+    pub channel: String,
+    /// The notification's id.
+    #[napi(js_name = "notification_id")]
+    pub notification_id: String,
+    /// The dedup keys of the alerts it carried.
+    pub keys: Vec<String>,
+    /// Attempts made (the last one succeeded).
+    pub attempts: u32,
+    /// What happened first: `timed out, retried (delivered on attempt 2; attempt 1: …)`.
+    pub note: String,
+}
+
 /// What a session publishes after every tick, and once more when it finishes (that last one has
 /// `phase: 'finished'`, no checks and `next_tick_in_ms: null`).
 #[napi(object, object_from_js = false, object_to_js = false)]
@@ -327,6 +345,10 @@ pub struct Report {
     /// failures are reported by the monitor's alert manager.
     #[napi(js_name = "alert_failures")]
     pub alert_failures: Vec<AlertFailure>,
+    /// Deliveries of this session's alerts that succeeded only after a retry ("timed out,
+    /// retried"): delivered, not failed.
+    #[napi(js_name = "alert_retries")]
+    pub alert_retries: Vec<AlertRetry>,
     /// Metrics whose comparison detectors had no baseline or too few samples at the end.
     #[napi(js_name = "no_data")]
     pub no_data: Vec<String>,

@@ -184,13 +184,25 @@ async def test_close_validates_grace() -> None:
 
 
 def not_running(pid: int) -> bool:
-    """Gone, or a zombie (killed, not yet reaped by init)."""
+    """Done for: gone, a zombie (not yet reaped by init), exiting (``PF_EXITING``), or with a
+    SIGKILL pending (queued when ``kill(2)`` returns; the process may not have been scheduled
+    to die yet). As ``not_running`` in tests/checks.rs."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(") ", 1)[1][0]
+            fields = f.read().rsplit(") ", 1)[1].split()
+        with open(f"/proc/{pid}/status") as f:
+            status = f.read().splitlines()
     except (OSError, IndexError):
         return True
-    return state in "ZX"
+    pf_exiting, sigkill_bit = 0x4, 1 << 8
+    dead = fields[0] in ("Z", "X")
+    exiting = len(fields) > 6 and int(fields[6]) & pf_exiting != 0
+    kill_pending = any(
+        line.split()[0] in ("SigPnd:", "ShdPnd:") and int(line.split()[1], 16) & sigkill_bit != 0
+        for line in status
+        if line.startswith(("SigPnd:", "ShdPnd:"))
+    )
+    return dead or exiting or kill_pending
 
 
 @pytest.mark.asyncio

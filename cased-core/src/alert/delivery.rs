@@ -64,6 +64,12 @@ pub struct DeliveryReport {
     /// The last error, for a failure.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// For a delivery that succeeded after failed attempts: what happened first, e.g.
+    /// `timed out, retried (delivered on attempt 2; attempt 1: no answer within 10s …)`. The
+    /// receiver may have got the earlier attempts too; every attempt carries the same
+    /// notification id (`X-Cased-Notification-Id` for webhooks), so it can drop duplicates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retried: Option<String>,
     /// For a coalesced notification: the notification that now carries its alerts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub coalesced_into: Option<String>,
@@ -93,6 +99,7 @@ impl DeliveryReport {
             attempts: 0,
             elapsed: Duration::ZERO,
             error: None,
+            retried: None,
             coalesced_into: None,
             retry_in: None,
             at: SystemTime::now(),
@@ -148,6 +155,8 @@ const KEPT_FAILURES: usize = 1000;
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct DeliveryCounters {
     pub(crate) delivered: u64,
+    /// Of `delivered`, those that needed more than one attempt.
+    pub(crate) delivered_after_retry: u64,
     pub(crate) failed: u64,
     pub(crate) coalesced: u64,
     pub(crate) retries: u64,
@@ -159,6 +168,8 @@ pub(crate) struct Reporter {
     tx: Mutex<Option<broadcast::Sender<Arc<DeliveryReport>>>>,
     pub(crate) counters: Mutex<DeliveryCounters>,
     failures: Mutex<VecDeque<Arc<DeliveryReport>>>,
+    /// The most recent deliveries that succeeded after a retry.
+    retried: Mutex<VecDeque<Arc<DeliveryReport>>>,
 }
 
 impl Reporter {
@@ -167,6 +178,7 @@ impl Reporter {
             tx: Mutex::new(Some(broadcast::channel(capacity).0)),
             counters: Mutex::new(DeliveryCounters::default()),
             failures: Mutex::new(VecDeque::new()),
+            retried: Mutex::new(VecDeque::new()),
         }
     }
 
@@ -181,6 +193,15 @@ impl Reporter {
             }
         };
         Deliveries { rx }
+    }
+
+    pub(crate) fn retried(&self) -> Vec<Arc<DeliveryReport>> {
+        self.retried
+            .lock()
+            .expect("retried lock")
+            .iter()
+            .cloned()
+            .collect()
     }
 
     pub(crate) fn failures(&self) -> Vec<Arc<DeliveryReport>> {
@@ -201,7 +222,12 @@ impl Reporter {
         {
             let mut c = self.counters.lock().expect("counters lock");
             match r.outcome {
-                DeliveryOutcome::Delivered => c.delivered += 1,
+                DeliveryOutcome::Delivered => {
+                    c.delivered += 1;
+                    if r.retried.is_some() {
+                        c.delivered_after_retry += 1;
+                    }
+                }
                 DeliveryOutcome::Failed => c.failed += 1,
                 DeliveryOutcome::Coalesced => c.coalesced += 1,
                 DeliveryOutcome::Retrying => c.retries += 1,
@@ -210,6 +236,13 @@ impl Reporter {
         match r.outcome {
             DeliveryOutcome::Delivered => {
                 tracing::debug!(channel = %r.channel, id = %r.notification_id, attempts = r.attempts, "notification delivered");
+                if r.retried.is_some() {
+                    let mut kept = self.retried.lock().expect("retried lock");
+                    if kept.len() == KEPT_FAILURES {
+                        kept.pop_front();
+                    }
+                    kept.push_back(Arc::clone(&r));
+                }
             }
             DeliveryOutcome::Failed => {
                 tracing::warn!(channel = %r.channel, id = %r.notification_id, attempts = r.attempts,
@@ -442,6 +475,8 @@ impl ChannelQueue {
         let policy = self.config.retry_policy();
         let started = Instant::now();
         let mut attempt: u32 = 0;
+        // The failed attempts before this one: whether any timed out, and the first error.
+        let mut earlier: Option<(bool, String)> = None;
         loop {
             attempt += 1;
             // A panicking notifier is a failed delivery; the channel's worker lives on.
@@ -462,10 +497,21 @@ impl ChannelQueue {
                     let mut r = DeliveryReport::new(&self.name, n, DeliveryOutcome::Delivered);
                     r.attempts = attempt;
                     r.elapsed = started.elapsed();
+                    r.retried = earlier.map(|(timed_out, first)| {
+                        format!(
+                            "{}, retried (delivered on attempt {attempt}; attempt 1: {first})",
+                            if timed_out { "timed out" } else { "failed" }
+                        )
+                    });
                     return r;
                 }
                 Err(e) => e,
             };
+            let timed_out = error.message().contains("(attempt timeout)");
+            earlier = Some(match earlier {
+                None => (timed_out, error.message().to_owned()),
+                Some((t, first)) => (t || timed_out, first),
+            });
             let retries_done = attempt - 1;
             let give_up = |error: &NotifyError| {
                 let mut r = DeliveryReport::new(&self.name, n, DeliveryOutcome::Failed);

@@ -40,6 +40,9 @@ pub struct AlertStats {
     pub notifications: u64,
     /// Deliveries that succeeded.
     pub delivered: u64,
+    /// Of `delivered`, those that succeeded only after a retry (e.g. the first attempt timed
+    /// out): not failures, but the receiver may have seen the notification more than once.
+    pub delivered_after_retry: u64,
     /// Deliveries that finally failed.
     pub failed: u64,
     /// Notifications merged into another while queued.
@@ -440,6 +443,13 @@ impl AlertManager {
         self.inner.reporter.failures()
     }
 
+    /// The most recent deliveries (up to 1,000) that succeeded only after a retry, each with
+    /// its [`DeliveryReport::retried`] note (`timed out, retried …`).
+    #[must_use]
+    pub fn retried(&self) -> Vec<Arc<DeliveryReport>> {
+        self.inner.reporter.retried()
+    }
+
     /// Follows the notifications of the in-app channel named `channel`.
     ///
     /// # Errors
@@ -476,6 +486,7 @@ impl AlertManager {
             escalated: r.escalated,
             notifications: r.notifications,
             delivered: d.delivered,
+            delivered_after_retry: d.delivered_after_retry,
             failed: d.failed,
             coalesced: d.coalesced,
             retries: d.retries,

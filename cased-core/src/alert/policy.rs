@@ -153,6 +153,18 @@ impl AlertPolicy {
     }
 }
 
+impl From<&super::DeliveryReport> for crate::update::AlertRetry {
+    fn from(r: &super::DeliveryReport) -> Self {
+        Self {
+            channel: r.channel.clone(),
+            notification_id: r.notification_id.clone(),
+            keys: r.keys.clone(),
+            attempts: r.attempts,
+            note: r.retried.clone().unwrap_or_default(),
+        }
+    }
+}
+
 impl From<&super::DeliveryReport> for AlertFailure {
     fn from(r: &super::DeliveryReport) -> Self {
         Self {

@@ -272,44 +272,50 @@ impl PrometheusSource {
         let resp = req.send().await.map_err(|e| request_error(&e, &what))?;
         let status = resp.status().as_u16();
         let body = read_body(resp, self.max_bytes, &what).await?;
-        let text = String::from_utf8_lossy(&body);
-        let body: Option<Value> = serde_json::from_str(&text).ok();
-        let api_error = body.as_ref().filter(|b| b["status"] == "error").map(|b| {
-            (
-                b["errorType"].as_str().unwrap_or("error").to_owned(),
-                b["error"].as_str().unwrap_or("").to_owned(),
-            )
-        });
-        match status {
-            401 | 403 => Err(Error::Unauthorized {
+        answer(status, &body)
+    }
+}
+
+/// What an HTTP answer of the query API says: its `data` on success, else the error it
+/// carries (by status and by Prometheus's own `errorType`). Never panics, whatever the bytes.
+pub(crate) fn answer(status: u16, body: &[u8]) -> Result<Value> {
+    let text = String::from_utf8_lossy(body);
+    let body: Option<Value> = serde_json::from_str(&text).ok();
+    let api_error = body.as_ref().filter(|b| b["status"] == "error").map(|b| {
+        (
+            b["errorType"].as_str().unwrap_or("error").to_owned(),
+            b["error"].as_str().unwrap_or("").to_owned(),
+        )
+    });
+    match status {
+        401 | 403 => Err(Error::Unauthorized {
+            status,
+            message: api_error.map_or_else(|| snippet(&text), |e| e.1),
+        }),
+        _ if api_error.is_some() => {
+            let (error_type, message) = api_error.unwrap_or_default();
+            Err(Error::Query {
                 status,
-                message: api_error.map_or_else(|| snippet(&text), |e| e.1),
-            }),
-            _ if api_error.is_some() => {
-                let (error_type, message) = api_error.unwrap_or_default();
-                Err(Error::Query {
-                    status,
-                    error_type,
-                    message,
-                })
-            }
-            500..=599 => Err(Error::Server {
-                status,
-                message: snippet(&text),
-            }),
-            200 => match body {
-                Some(mut b) if b["status"] == "success" => Ok(b["data"].take()),
-                _ => Err(Error::Query {
-                    status,
-                    error_type: "bad_response".into(),
-                    message: format!("not a Prometheus answer: {}", snippet(&text)),
-                }),
-            },
-            _ => Err(Error::InvalidRequest {
-                status,
-                message: snippet(&text),
-            }),
+                error_type,
+                message,
+            })
         }
+        500..=599 => Err(Error::Server {
+            status,
+            message: snippet(&text),
+        }),
+        200 => match body {
+            Some(mut b) if b["status"] == "success" => Ok(b["data"].take()),
+            _ => Err(Error::Query {
+                status,
+                error_type: "bad_response".into(),
+                message: format!("not a Prometheus answer: {}", snippet(&text)),
+            }),
+        },
+        _ => Err(Error::InvalidRequest {
+            status,
+            message: snippet(&text),
+        }),
     }
 }
 
@@ -359,7 +365,7 @@ fn labels_of(series: &Value) -> Labels {
         .unwrap_or_default()
 }
 
-fn parse_result(metric: &str, data: &Value) -> Result<Vec<Sample>> {
+pub(crate) fn parse_result(metric: &str, data: &Value) -> Result<Vec<Sample>> {
     let mut out = Vec::new();
     match data["resultType"].as_str() {
         Some("vector") => {
@@ -1332,5 +1338,103 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    /// Property test of the answer parser (RELIABILITY.md): any status and any body, JSON
+    /// shaped like a Prometheus answer or not, is data or an error that says what is wrong,
+    /// never a panic; every sample parsed is finite. `CASED_FUZZ_CASES` sets the budget.
+    mod answers {
+        use super::super::{answer, parse_result};
+        use proptest::prelude::*;
+        use serde_json::{Value, json};
+
+        fn cases() -> u32 {
+            std::env::var("CASED_FUZZ_CASES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1000)
+        }
+
+        fn scalar() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(Value::Null),
+                any::<f64>().prop_map(|f| json!(f)),
+                any::<i64>().prop_map(|n| json!(n)),
+                prop::sample::select(&["1.5", "NaN", "+Inf", "-Inf", "1e999", "", "x", "-0"][..])
+                    .prop_map(|s| json!(s)),
+                ".{0,10}".prop_map(Value::String),
+            ]
+        }
+
+        fn point() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                (scalar(), scalar()).prop_map(|(t, v)| json!([t, v])),
+                prop::collection::vec(scalar(), 0..4).prop_map(Value::Array),
+                scalar(),
+            ]
+        }
+
+        fn series() -> impl Strategy<Value = Value> {
+            (
+                prop::collection::btree_map(".{0,6}", scalar(), 0..3),
+                point(),
+                prop::collection::vec(point(), 0..5),
+            )
+                .prop_map(|(labels, value, values)| {
+                    json!({"metric": labels, "value": value, "values": values})
+                })
+        }
+
+        fn body() -> impl Strategy<Value = Vec<u8>> {
+            let data = (
+                prop::sample::select(&["vector", "matrix", "scalar", "string", ""][..]),
+                prop_oneof![
+                    prop::collection::vec(series(), 0..4).prop_map(Value::Array),
+                    point(),
+                ],
+            )
+                .prop_map(|(kind, result)| json!({"resultType": kind, "result": result}));
+            let answer = (
+                prop::sample::select(&["success", "error", "ok"][..]),
+                prop_oneof![data, scalar()],
+                prop::option::of(".{0,10}"),
+            )
+                .prop_map(|(status, data, error)| {
+                    json!({"status": status, "data": data, "errorType": "bad_data", "error": error})
+                        .to_string()
+                        .into_bytes()
+                });
+            prop_oneof![
+                3 => answer,
+                1 => prop::collection::vec(any::<u8>(), 0..200),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig {
+                cases: cases(),
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            })]
+
+            #[test]
+            fn any_answer_is_data_or_an_error_never_a_panic(
+                status in prop_oneof![
+                    prop::sample::select(&[200u16, 400, 401, 403, 422, 500, 503][..]),
+                    any::<u16>(),
+                ],
+                body in body(),
+            ) {
+                match answer(status, &body).and_then(|d| parse_result("m", &d)) {
+                    Ok(samples) => {
+                        for s in samples {
+                            prop_assert!(s.value.is_finite(), "{s:?}");
+                            prop_assert_eq!(s.metric.as_str(), "m");
+                        }
+                    }
+                    Err(e) => prop_assert!(!e.to_string().trim().is_empty(), "{e:?}"),
+                }
+            }
+        }
     }
 }

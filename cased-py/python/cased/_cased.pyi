@@ -172,6 +172,16 @@ class _AlertFailure(TypedDict):
     attempts: int
     error: str | None
 
+class _AlertRetry(TypedDict):
+    """A delivery of a session's alert that succeeded only after a retry (not a failure)."""
+
+    channel: str
+    notification_id: str
+    keys: list[str]
+    attempts: int
+    note: str
+    """``timed out, retried (delivered on attempt 2; attempt 1: …)``."""
+
 class _TickRecord(TypedDict):
     tick: int
     phase: _Phase
@@ -227,6 +237,7 @@ class _Report(TypedDict):
     rollback: _RollbackRecord | None
     alerts: list[_AlertSummary]
     alert_failures: list[_AlertFailure]
+    alert_retries: list[_AlertRetry]
     no_data: list[str]
     baselines: dict[str, str]
     """Which baseline judged each compared metric (``"the window before the deployment (360
