@@ -18,6 +18,7 @@
 //! say "degraded", and on GitHub Actions a `::warning::` annotation is printed.
 
 mod check;
+mod completions;
 mod demo;
 mod history;
 mod monitor;
@@ -92,6 +93,10 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Create, list and revoke the API keys of `cased serve`.
     Keys(serve::KeysArgs),
+    /// Print the shell completion script for bash, zsh, fish, elvish or PowerShell.
+    Completions(completions::CompletionsArgs),
+    /// Print the man page `cased(1)`, or write one page per subcommand with `--out-dir`.
+    Man(completions::ManArgs),
 }
 
 /// Why a subcommand failed; decides the exit code and what is printed on stderr.
@@ -187,8 +192,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
         .enable_all()
         .build()
         .map_err(Failure::Io)?;
-    if let Command::Keys(args) = cli.command {
-        return serve::keys(args);
+    match cli.command {
+        Command::Keys(args) => return serve::keys(args),
+        Command::Completions(args) => return completions::completions(&args),
+        Command::Man(args) => return completions::man(&args),
+        _ => {}
     }
     runtime.block_on(async {
         match cli.command {
@@ -201,6 +209,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Command::Replay(args) => replay::run(args).await,
             Command::Serve(args) => serve::run(args).await,
             Command::Keys(args) => serve::keys(args),
+            Command::Completions(args) => completions::completions(&args),
+            Command::Man(args) => completions::man(&args),
         }
     })
 }

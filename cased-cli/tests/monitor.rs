@@ -587,6 +587,44 @@ fn bad_configuration_exits_3_naming_the_key_and_line() {
 }
 
 #[test]
+fn completions_and_man_pages_are_generated_from_the_commands() {
+    let r = run(cased().args(["completions", "bash"]));
+    r.expect_code(0);
+    for word in ["_cased()", "monitor", "serve", "--config"] {
+        assert!(r.stdout.contains(word), "{word} in the bash script");
+    }
+    // The script is valid bash.
+    let dir = temp_dir();
+    let script = dir.join("cased.bash");
+    std::fs::write(&script, &r.stdout).unwrap();
+    let syntax = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        syntax.status.success(),
+        "{}",
+        String::from_utf8_lossy(&syntax.stderr)
+    );
+    for shell in ["zsh", "fish", "powershell", "elvish"] {
+        let r = run(cased().args(["completions", shell]));
+        r.expect_code(0);
+        assert!(r.stdout.contains("monitor"), "{shell}");
+    }
+    run(cased().args(["completions", "tcsh"])).expect_code(3);
+    let r = run(cased().arg("man"));
+    r.expect_code(0);
+    assert!(r.stdout.contains(".TH cased 1"), "{}", r.stdout);
+    let pages = dir.join("man1");
+    run(cased().arg("man").arg("--out-dir").arg(&pages)).expect_code(0);
+    for page in ["cased.1", "cased-monitor.1", "cased-serve.1"] {
+        let text = std::fs::read_to_string(pages.join(page)).unwrap();
+        assert!(text.contains(".TH"), "{page}");
+    }
+}
+
+#[test]
 fn every_command_has_help() {
     for cmd in [
         &["--help"][..],
@@ -597,6 +635,8 @@ fn every_command_has_help() {
         &["check", "--help"],
         &["demo", "--help"],
         &["notify", "--help"],
+        &["completions", "--help"],
+        &["man", "--help"],
     ] {
         let r = run(cased().args(cmd));
         r.expect_code(0);
