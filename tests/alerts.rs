@@ -375,6 +375,62 @@ fn notification_of(alerts: Vec<Alert>) -> Notification {
 // ---------------------------------------------------------------- webhook
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pagerduty_gets_events_api_v2_triggers_and_resolves_retried_on_server_errors() {
+    // A loopback stand-in for PagerDuty's Events API: one 503 (retried), then 202s.
+    let mut pd = Receiver::start(vec![Reply::Status(503, vec![], "busy")]).await;
+    let alerts = AlertManager::new(config(json!({
+        "channels": [{"name": "pager", "type": "pagerduty", "routing_key": "R0UTINGKEY0123456789",
+                      "url": pd.url("/v2/enqueue"), "send_resolved": true}],
+        "routes": [{"channels": ["pager"], "group_wait": "0s", "group_interval": "10ms"}],
+        "delivery": fast_delivery()
+    })))
+    .unwrap();
+    let fired = alert(Severity::Emergency, "checkout is down");
+    let key = fired.key.clone();
+    alerts.fire(fired).unwrap();
+    let first = pd.next().await;
+    let retried = pd.next().await;
+    assert_eq!(first.body, retried.body, "the retry sends the same event");
+    assert_eq!(retried.path, "/v2/enqueue");
+    assert_eq!(header(&retried, "content-type"), "application/json");
+    let e: Value = serde_json::from_slice(&retried.body).unwrap();
+    assert_eq!(e["routing_key"], "R0UTINGKEY0123456789");
+    assert_eq!(e["event_action"], "trigger");
+    assert_eq!(e["dedup_key"], json!(key));
+    assert_eq!(e["client"], "cased");
+    let payload = &e["payload"];
+    assert_eq!(payload["summary"], "checkout is down");
+    assert_eq!(payload["severity"], "critical");
+    assert_eq!(payload["source"], "acme/web");
+    assert_eq!(payload["component"], "acme/web");
+    assert_eq!(payload["group"], "production");
+    assert!(
+        payload["timestamp"].as_str().unwrap().ends_with('Z'),
+        "{payload}"
+    );
+    assert_eq!(
+        payload["custom_details"]["findings"][0],
+        "p99 latency is 2.3x the baseline (p < 0.001)"
+    );
+    assert_eq!(e["links"][0]["href"], "https://ci.example/acme/web/runs/7");
+    alerts.resolve(&key).unwrap();
+    let resolved: Value = serde_json::from_slice(&pd.next().await.body).unwrap();
+    assert_eq!(
+        resolved,
+        json!({"routing_key": "R0UTINGKEY0123456789", "event_action": "resolve", "dedup_key": key})
+    );
+    // The routing key is a secret: never in Debug; a missing one is named.
+    assert!(!format!("{alerts:?}").contains("R0UTINGKEY"));
+    let e = AlertsConfig::from_value(json!({"channels": [{"name": "p", "type": "pagerduty"}]}))
+        .unwrap_err();
+    assert_eq!(e.field_errors()[0].field, "channels[0].routing_key", "{e}");
+    assert_eq!(
+        cased_core::alert::pagerduty_severity(Severity::Critical),
+        "error"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_webhook_body_is_the_documented_json_signed_over_timestamp_and_body() {
     let mut hook = Receiver::start(Vec::new()).await;
     let alerts = AlertManager::new(config(json!({

@@ -126,6 +126,36 @@ describe('alert channels through the monitor', () => {
     for (const s of strings(body)) assert.ok(!s.includes('<') && !s.includes('>'), s)
   })
 
+  test('PagerDuty gets an Events API v2 trigger', async (t) => {
+    const { DeploymentEvent, Monitor } = await import('../index.js')
+    const { startApi, reply } = await import('./support.mjs')
+    const pd = await startApi((_req, res) => reply(res, 202, { status: 'success' }))
+    t.after(() => pd.close())
+    const received = pd.nextRequest()
+    const monitor = new Monitor(
+      {
+        schedule: { intervals: ['20ms'], max_duration: '20s' },
+        alerts: {
+          channels: [{ name: 'pager', type: 'pagerduty', routing_key: 'R0UTINGKEY0123456789', url: `${pd.url}/v2/enqueue` }],
+          routes: [{ name: 'default', channels: ['pager'], group_wait: '10ms' }],
+        },
+      },
+      { checks: { web: () => ({ status: 'fail', message: 'HTTP 503' }) } },
+    )
+    const report = await monitor.run(
+      new DeploymentEvent({ deployment_request: 'Deploy v2', repository_full_name: 'acme/shop', status: 'running', event_metadata: { environment: 'prod' } }),
+    )
+    assert.equal(report.verdict, 'unhealthy')
+    const request = await received
+    assert.equal(request.url, '/v2/enqueue')
+    const sent = JSON.parse(request.body)
+    assert.equal(sent.routing_key, 'R0UTINGKEY0123456789')
+    assert.equal(sent.event_action, 'trigger')
+    assert.equal(sent.payload.severity, 'error')
+    assert.equal(sent.payload.source, 'acme/shop')
+    assert.equal(sent.payload.group, 'prod')
+  })
+
   test('configuration errors name the option or the channel', async () => {
     const { Monitor } = await import('../index.js')
     const { catchCased, fieldNames } = await import('./support.mjs')

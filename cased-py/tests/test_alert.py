@@ -216,3 +216,26 @@ async def test_slack_messages_escape_mentions_and_links(api: ApiServer) -> None:
     assert body["attachments"][0]["fallback"] == headline
     for s in _strings(body):
         assert "<" not in s and ">" not in s, s
+
+
+@pytest.mark.asyncio
+async def test_pagerduty_gets_an_events_api_v2_trigger(api: ApiServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    api.script = [Reply(202, '{"status": "success"}')]
+    monkeypatch.setenv("CASED_TEST_PD_KEY", "R0UTINGKEY0123456789")
+    config = alerting(
+        {"name": "pager", "type": "pagerduty", "routing_key": "${CASED_TEST_PD_KEY}", "url": f"{api.url}/v2/enqueue"}
+    )
+    event = DeploymentEvent("Deploy v2", repository_full_name="acme/shop", event_metadata={"environment": "prod"})
+    session = await Monitor(config, checks={"web": down}).start(event)
+    assert (await within(session.wait()))["verdict"] == "unhealthy"
+    await within(api.received.wait())
+    sent = json.loads(api.requests[0].body)
+    assert api.requests[0].path == "/v2/enqueue"
+    assert sent["routing_key"] == "R0UTINGKEY0123456789"
+    assert sent["event_action"] == "trigger"
+    assert sent["payload"]["severity"] == "error"  # cased critical
+    assert sent["payload"]["source"] == "acme/shop" and sent["payload"]["group"] == "prod"
+    assert sent["dedup_key"]
+    with pytest.raises(cased.ValidationError) as e:
+        Monitor(alerting({"name": "pager", "type": "pagerduty"}))
+    assert "alerts.channels[0].routing_key" in [f["field"] for f in e.value.errors]

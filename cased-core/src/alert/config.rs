@@ -63,6 +63,8 @@ pub enum ChannelConfig {
     Webhook(WebhookChannelConfig),
     /// Email over SMTP (feature `email`).
     Email(EmailChannelConfig),
+    /// PagerDuty's Events API v2 (`type = "pagerduty"`).
+    Pagerduty(PagerDutyChannelConfig),
     /// An in-app stream read with [`super::AlertManager::subscribe`].
     Inapp(CommonChannelConfig),
     /// A notifier given in code ([`super::AlertManagerBuilder::notifier`]) under this name.
@@ -104,6 +106,33 @@ pub struct SlackChannelConfig {
     /// This channel's own delivery settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<DeliveryConfig>,
+}
+
+/// A PagerDuty channel: one Events API v2 event per alert, deduplicated by the alert's key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagerDutyChannelConfig {
+    /// Unique among channels.
+    pub name: String,
+    /// The integration's routing key (a secret; `${NAME}` reads it from the environment).
+    #[serde(default, with = "secret_opt", skip_serializing_if = "Option::is_none")]
+    pub routing_key: Option<Secret>,
+    /// The environment variable holding the routing key, instead of `routing_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing_key_env: Option<String>,
+    /// The Events API endpoint (default PagerDuty's, `https://events.pagerduty.com/v2/enqueue`).
+    #[serde(default = "default_pagerduty_url")]
+    pub url: String,
+    /// Also resolve the incident when the alert resolves.
+    #[serde(default)]
+    pub send_resolved: bool,
+    /// This channel's own delivery settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliveryConfig>,
+}
+
+fn default_pagerduty_url() -> String {
+    super::pagerduty::PAGERDUTY_EVENTS_URL.to_owned()
 }
 
 /// A generic JSON webhook channel, signed with HMAC-SHA256.
@@ -341,6 +370,7 @@ impl ChannelConfig {
             Self::Slack(c) => &c.name,
             Self::Webhook(c) => &c.name,
             Self::Email(c) => &c.name,
+            Self::Pagerduty(c) => &c.name,
             Self::Inapp(c) | Self::Custom(c) => &c.name,
         }
     }
@@ -352,6 +382,7 @@ impl ChannelConfig {
             Self::Slack(_) => "slack",
             Self::Webhook(_) => "webhook",
             Self::Email(_) => "email",
+            Self::Pagerduty(_) => "pagerduty",
             Self::Inapp(_) => "inapp",
             Self::Custom(_) => "custom",
         }
@@ -364,6 +395,7 @@ impl ChannelConfig {
             Self::Slack(c) => c.send_resolved,
             Self::Webhook(c) => c.send_resolved,
             Self::Email(c) => c.send_resolved,
+            Self::Pagerduty(c) => c.send_resolved,
             Self::Inapp(c) | Self::Custom(c) => c.send_resolved,
         }
     }
@@ -375,6 +407,7 @@ impl ChannelConfig {
             Self::Slack(c) => c.delivery.as_ref(),
             Self::Webhook(c) => c.delivery.as_ref(),
             Self::Email(c) => c.delivery.as_ref(),
+            Self::Pagerduty(c) => c.delivery.as_ref(),
             Self::Inapp(c) | Self::Custom(c) => c.delivery.as_ref(),
         }
     }
@@ -489,6 +522,27 @@ impl AlertsConfig {
                     }
                 }
                 ChannelConfig::Email(e) => check_email(e, &at, &mut p),
+                ChannelConfig::Pagerduty(d) => {
+                    if !is_http_url(&d.url) {
+                        p.add(
+                            format!("{at}.url"),
+                            format!("{:?} is not an absolute http(s) URL", redact_url(&d.url)),
+                        );
+                    }
+                    one_of(
+                        &mut p,
+                        &at,
+                        "routing_key",
+                        d.routing_key.is_some(),
+                        d.routing_key_env.is_some(),
+                    );
+                    if d.routing_key
+                        .as_ref()
+                        .is_some_and(|k| k.expose().trim().is_empty())
+                    {
+                        p.add(format!("{at}.routing_key"), "must not be empty");
+                    }
+                }
                 ChannelConfig::Inapp(_) | ChannelConfig::Custom(_) => {}
             }
         }
@@ -681,7 +735,8 @@ mod secret_opt {
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
     ) -> std::result::Result<Option<Secret>, D::Error> {
-        Ok(Option::<String>::deserialize(d)?.map(Secret::new))
+        // Through `Secret`'s own reader: `${NAME}` is read from the environment.
+        Option::<Secret>::deserialize(d)
     }
 }
 
@@ -698,10 +753,7 @@ mod secret_map {
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
     ) -> std::result::Result<BTreeMap<String, Secret>, D::Error> {
-        Ok(BTreeMap::<String, String>::deserialize(d)?
-            .into_iter()
-            .map(|(k, v)| (k, Secret::new(v)))
-            .collect())
+        BTreeMap::<String, Secret>::deserialize(d)
     }
 }
 

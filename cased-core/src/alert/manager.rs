@@ -123,10 +123,12 @@ impl AlertManagerBuilder {
         let reporter = Arc::new(Reporter::new(self.report_buffer));
         // One HTTP client for every HTTP channel, built only when there is one (it loads the
         // platform's TLS roots).
-        let needs_http = config
-            .channels
-            .iter()
-            .any(|c| matches!(c, ChannelConfig::Slack(_) | ChannelConfig::Webhook(_)));
+        let needs_http = config.channels.iter().any(|c| {
+            matches!(
+                c,
+                ChannelConfig::Slack(_) | ChannelConfig::Webhook(_) | ChannelConfig::Pagerduty(_)
+            )
+        });
         let http = needs_http
             .then(|| {
                 reqwest::Client::builder()
@@ -179,6 +181,31 @@ impl AlertManagerBuilder {
                             Ok(n) => Some(Arc::new(n.headers(w.headers.clone()))),
                             Err(e) => {
                                 p.extend_from(&e);
+                                None
+                            }
+                        },
+                        Err(e) => {
+                            p.extend_from(&e);
+                            None
+                        }
+                    }
+                }
+                ChannelConfig::Pagerduty(d) => {
+                    match resolve_secret(
+                        d.routing_key.as_ref(),
+                        d.routing_key_env.as_deref(),
+                        &format!("{at}.routing_key"),
+                    ) {
+                        Ok(key) => match super::pagerduty::PagerDutyNotifier::with_client(
+                            http.clone().expect("built for HTTP channels"),
+                            &d.url,
+                            key,
+                        ) {
+                            Ok(n) => Some(Arc::new(n)),
+                            Err(e) => {
+                                for f in e.field_errors() {
+                                    p.add(format!("{at}.{}", f.field), f.message.clone());
+                                }
                                 None
                             }
                         },

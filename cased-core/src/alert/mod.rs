@@ -10,7 +10,8 @@
 //!
 //! Channels are [`Notifier`]s: Slack incoming webhooks ([`SlackNotifier`]), signed JSON
 //! webhooks ([`WebhookNotifier`], verified by receivers with [`verify_webhook_signature`]),
-//! email over SMTP (`EmailNotifier`, feature `email`) and in-app streams ([`InAppStream`]).
+//! email over SMTP (`EmailNotifier`, feature `email`), PagerDuty's Events API v2
+//! ([`PagerDutyNotifier`]) and in-app streams ([`InAppStream`]).
 //! Any other `Notifier` implementation (a Python or JavaScript callable in the bindings) can be
 //! registered with [`AlertManagerBuilder::notifier`].
 //!
@@ -81,6 +82,7 @@ mod email;
 mod inapp;
 mod manager;
 mod notifier;
+mod pagerduty;
 mod policy;
 mod route;
 mod slack;
@@ -88,7 +90,8 @@ mod webhook;
 
 pub use config::{
     AlertsConfig, ChannelConfig, CommonChannelConfig, DeliveryConfig, EmailChannelConfig,
-    EscalationConfig, RouteConfig, SlackChannelConfig, SmtpTls, WebhookChannelConfig,
+    EscalationConfig, PagerDutyChannelConfig, RouteConfig, SlackChannelConfig, SmtpTls,
+    WebhookChannelConfig,
 };
 pub use delivery::{Deliveries, DeliveryEvent, DeliveryOutcome, DeliveryReport};
 #[cfg(feature = "email")]
@@ -96,6 +99,7 @@ pub use email::EmailNotifier;
 pub use inapp::{InAppEvent, InAppNotifier, InAppStream};
 pub use manager::{AlertManager, AlertManagerBuilder, AlertStats};
 pub use notifier::{FnNotifier, Notifier, NotifyError};
+pub use pagerduty::{PAGERDUTY_EVENTS_URL, PagerDutyNotifier, pagerduty_severity};
 pub(crate) use policy::AlertPolicy;
 pub use slack::{SlackNotifier, slack_message};
 pub use webhook::{
