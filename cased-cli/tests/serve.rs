@@ -835,6 +835,113 @@ async fn the_read_api_lists_pages_details_and_reports() {
     assert_eq!(status, StatusCode::CONFLICT, "{e}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_reads_deployments_back_filtered_paged_and_one_by_one() {
+    let dir = temp_dir();
+    let target = target().await;
+    let config = config(&dir, &target);
+    let ingest = create_key(&dir, "ingest");
+    let read = create_key(&dir, "read");
+    let server = Serve::start(&dir, &["--config", config.to_str().unwrap()]);
+    let c = client(&server, &ingest);
+    let mut ids = Vec::new();
+    for (repo, sha, env) in [
+        ("acme/pay", "aaaaaaa", "production"),
+        ("acme/shop", "bbbbbbb", "production"),
+        ("acme/shop", "ccccccc", "production"),
+    ] {
+        let body = c
+            .create_deployment(&event(repo, sha, env, DeploymentStatus::Success))
+            .await
+            .unwrap()
+            .body
+            .unwrap();
+        ids.push(body["id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        final_verdict(&server, Some(&read), id).await;
+    }
+    let reader = client(&server, &read);
+
+    // Every page of one, through the cursors: newest first.
+    let mut seen = Vec::new();
+    let mut query = cased_core::DeploymentQuery {
+        limit: Some(1),
+        ..Default::default()
+    };
+    loop {
+        let page = reader.deployments(&query).await.unwrap();
+        assert!(page.deployments.len() <= 1, "{page:?}");
+        seen.extend(
+            page.deployments
+                .iter()
+                .map(|d| d["id"].as_str().unwrap().to_owned()),
+        );
+        match page.next_cursor {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids.iter().rev().cloned().collect::<Vec<_>>());
+
+    // Filters: repository + environment, and the verdict.
+    let shop = reader
+        .deployments(&cased_core::DeploymentQuery {
+            repository: Some("acme/shop".into()),
+            environment: Some("production".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let shop: Vec<&str> = shop
+        .deployments
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(shop, [ids[2].as_str(), ids[1].as_str()]);
+    let unhealthy = reader
+        .deployments(&cased_core::DeploymentQuery {
+            verdict: Some("unhealthy".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(unhealthy.deployments.len(), 1, "{unhealthy:?}");
+    assert_eq!(unhealthy.deployments[0]["id"], json!(ids[0]));
+
+    // One deployment: its event, events and session.
+    let d = reader.deployment(&ids[0]).await.unwrap();
+    assert_eq!(d["event"]["repository_full_name"], "acme/pay");
+    assert_eq!(d["session"]["record"]["verdict"], "unhealthy");
+    assert!(!d["session"]["ticks"].as_array().unwrap().is_empty(), "{d}");
+
+    // Errors: a bad filter, an unknown id (a `/` in it stays in one path segment), an empty id,
+    // and the ingest key, which may not read.
+    let bad = reader
+        .deployments(&cased_core::DeploymentQuery {
+            verdict: Some("fine".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&bad, cased_core::Error::InvalidRequest { status: 400, message } if message.contains("verdict")),
+        "{bad:?}"
+    );
+    let missing = reader.deployment("dep_nope/../x").await.unwrap_err();
+    assert!(
+        matches!(&missing, cased_core::Error::InvalidRequest { status: 404, message } if message.contains("dep_nope/../x")),
+        "{missing:?}"
+    );
+    let empty = reader.deployment(" ").await.unwrap_err();
+    assert_eq!(empty.field_errors()[0].field, "id", "{empty:?}");
+    let refused = c.deployment(&ids[0]).await.unwrap_err();
+    assert!(
+        matches!(refused, cased_core::Error::Unauthorized { status: 403, .. }),
+        "{refused:?}"
+    );
+}
+
 /// Reads Server-Sent Events from `response` until one of type `kind` satisfies `pred`.
 async fn next_event(
     response: &mut reqwest::Response,
