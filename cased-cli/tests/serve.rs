@@ -942,6 +942,109 @@ async fn the_client_reads_deployments_back_filtered_paged_and_one_by_one() {
     );
 }
 
+/// Runs `cased gate` with `args` (the base URL and `key` from the environment, as CI passes
+/// them); its exit code, stdout parsed as JSON (or `null`) and stderr.
+async fn gate(server: &Serve, key: &str, args: &[&str]) -> (Option<i32>, Value, String) {
+    let mut cmd = cased(Path::new("/"));
+    cmd.arg("gate")
+        .args(args)
+        .env("CASED_BASE_URL", &server.base)
+        .env("CASED_API_KEY", key);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    (
+        out.status.code(),
+        serde_json::from_str(&stdout).unwrap_or(Value::Null),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cased_gate_waits_for_the_verdict_and_exits_with_its_code() {
+    let dir = temp_dir();
+    let target = target().await;
+    let config = config(&dir, &target);
+    let ingest = create_key(&dir, "ingest");
+    let read = create_key(&dir, "read");
+    let server = Serve::start(&dir, &["--config", config.to_str().unwrap()]);
+    let c = client(&server, &ingest);
+    let id = |repo: &'static str, sha: &'static str, env: &'static str, status| {
+        let c = c.clone();
+        async move {
+            let body = c
+                .create_deployment(&event(repo, sha, env, status))
+                .await
+                .unwrap()
+                .body
+                .unwrap();
+            body["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let bad = id(
+        "acme/pay",
+        "baaaaad",
+        "production",
+        DeploymentStatus::Running,
+    )
+    .await;
+    let good = id(
+        "acme/shop",
+        "600d000",
+        "production",
+        DeploymentStatus::Success,
+    )
+    .await;
+    let unmonitored = id("acme/web", "7777777", "staging", DeploymentStatus::Running).await;
+    let waiting = id(
+        "acme/shop",
+        "8888888",
+        "production",
+        DeploymentStatus::Pending,
+    )
+    .await;
+
+    // Pending when asked: the gate waits on the server until the verdict is final.
+    let (code, answer, stderr) = gate(&server, &read, &[&bad, "--wait", "20s"]).await;
+    assert_eq!(code, Some(1), "{answer} {stderr}");
+    assert_eq!(answer["result"], "fail", "{answer}");
+    assert_eq!(answer["verdict"], "unhealthy", "{answer}");
+    assert!(stderr.contains("cased gate: fail: "), "{stderr}");
+    let (code, answer, stderr) = gate(&server, &read, &[&good, "--wait", "20s"]).await;
+    assert_eq!(code, Some(0), "{answer} {stderr}");
+    assert_eq!(answer["result"], "pass", "{answer}");
+    let (code, answer, _) = gate(&server, &read, &[&unmonitored]).await;
+    assert_eq!((code, &answer["result"]), (Some(2), &json!("unmonitored")));
+    // Still pending when the wait ends: 2, and the answer says it is not final.
+    let (code, answer, _) = gate(&server, &read, &[&waiting, "--wait", "100ms"]).await;
+    assert_eq!(code, Some(2), "{answer}");
+    assert_eq!(
+        (&answer["final"], &answer["result"]),
+        (&json!(false), &json!("pending"))
+    );
+
+    // Errors: an unknown id and a key without the read scope exit 1; usage errors 3.
+    let (code, _, stderr) = gate(&server, &read, &["dep_nope"]).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("404") && stderr.contains("dep_nope"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = gate(&server, &ingest, &[&good]).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("read scope"), "{stderr}");
+    assert!(
+        !stderr.contains(&ingest),
+        "the key is never printed: {stderr}"
+    );
+    let (code, _, stderr) = gate(&server, &read, &[&good, "--wait", "soon"]).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    let (code, _, stderr) = gate(&server, "", &[&good]).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("api_key"), "{stderr}");
+}
+
 /// Reads Server-Sent Events from `response` until one of type `kind` satisfies `pred`.
 async fn next_event(
     response: &mut reqwest::Response,

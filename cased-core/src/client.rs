@@ -152,6 +152,8 @@ struct Inner {
     http: reqwest::Client,
     endpoint: url::Url,
     retry: RetryPolicy,
+    /// The timeout of one attempt; a long poll's attempt gets its wait on top.
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for Client {
@@ -321,6 +323,7 @@ impl ClientBuilder {
                 http,
                 endpoint,
                 retry: self.retry,
+                timeout: self.timeout,
             }),
         })
     }
@@ -444,6 +447,44 @@ impl Client {
             Some(v @ Value::Object(_)) => Ok(v),
             other => Err(Error::Transport(format!(
                 "the API's answer is not a deployment: {}",
+                other.unwrap_or(Value::Null)
+            ))),
+        }
+    }
+
+    /// The gate (`GET {base_url}/api/v1/deployments/{id}/verdict?wait=…`): waits on the
+    /// server up to `wait` (`cased serve` caps one wait at 10 minutes) for the verdict to be
+    /// final, then answers `{"id", "final", "result", "state", "status", "verdict", "reason"}`
+    /// where `result` is `pass`, `fail`, `inconclusive`, `unmonitored` or `pending` (not final:
+    /// call again). Each attempt's timeout is the client's timeout plus `wait`.
+    ///
+    /// # Errors
+    /// As [`Client::deployment`].
+    pub async fn verdict(&self, id: &str, wait: Duration) -> Result<Value> {
+        let mut p = Problems::default();
+        if id.trim().is_empty() {
+            p.add("id", "must not be empty");
+        }
+        p.finish("deployment id")?;
+        let mut url = self.inner.endpoint.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().push(id).push("verdict");
+        }
+        if !wait.is_zero() {
+            url.query_pairs_mut()
+                .append_pair("wait", &format!("{}ms", wait.as_millis()));
+        }
+        let span = tracing::info_span!("verdict", id);
+        let http = &self.inner.http;
+        let timeout = self.inner.timeout.saturating_add(wait);
+        let response = self
+            .send_with_retries(Call::Read, || http.get(url.clone()).timeout(timeout))
+            .instrument(span)
+            .await?;
+        match response.body {
+            Some(v @ Value::Object(_)) => Ok(v),
+            other => Err(Error::Transport(format!(
+                "the API's answer is not a verdict: {}",
                 other.unwrap_or(Value::Null)
             ))),
         }
