@@ -463,9 +463,18 @@ async fn get_report(
     if let Err(r) = authorize(&app, &headers, Scope::Read).await {
         return r.into_response();
     }
-    let format = match Format::from_str(q.format.as_deref().unwrap_or("json")) {
+    // `charts`: the report's charts section alone (Mission Control's deployment page).
+    let requested = q.format.as_deref().unwrap_or("json");
+    let charts_only = requested == "charts";
+    let format = match Format::from_str(if charts_only { "html" } else { requested }) {
         Ok(f) => f,
-        Err(e) => return error(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("{e} (or charts)"),
+            );
+        }
     };
     let d = match deployment(&app, &id).await {
         Ok(d) => d,
@@ -497,6 +506,14 @@ async fn get_report(
             );
         }
     };
+    if charts_only {
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            report::charts_html(&report, &context),
+        )
+            .into_response();
+    }
     let content_type = match format {
         Format::Json => "application/json",
         Format::Markdown => "text/markdown; charset=utf-8",

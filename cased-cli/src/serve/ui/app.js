@@ -177,6 +177,7 @@ async function detail(id) {
     return;
   }
   const d = await res.json();
+  const base = "/api/v1/deployments/" + encodeURIComponent(id);
   $("login").hidden = true;
   $("detail").hidden = false;
   const e = d.event || {};
@@ -185,7 +186,7 @@ async function detail(id) {
     ["Id", d.id],
     ["Repository", d.repository],
     ["Environment", d.environment],
-    ["Commit", d.commit_sha],
+    ["Commit", commitLink(d, e)],
     ["Ref", e.ref],
     ["Commit message", e.commit_message],
     ["Status", d.status],
@@ -203,16 +204,23 @@ async function detail(id) {
     el("td", {}, t.checks.map((c) => c.name + ": " + c.status).join(", ")),
     el("td", {}, badge(t.verdict)))));
   const none = (what) => [el("li", { class: "muted" }, what)];
-  const findings = (s.findings || []).map((f) =>
-    el("li", {}, badge(f.finding.severity), " ", f.finding.message || f.finding.metric || ""));
+  // The final report when the session has ended; until then what history holds so far.
+  const reportRes = await api(base + "/report?format=json");
+  const r = reportRes.ok ? await reportRes.json() : null;
+  const findingList = r ? r.findings : (s.findings || []).map((f) => f.finding);
+  const findings = findingList.map((f) => el("li", { class: "finding" },
+    badge(f.severity), " ", el("strong", {}, f.metric), " · " + f.detector + ": ", f.message));
   $("findings").replaceChildren(...(findings.length ? findings : none("No findings.")));
-  const alerts = (s.alerts || []).map((a) =>
-    el("li", {}, badge(a.severity), " ", a.title, " (" + a.state + ")"));
-  $("alerts").replaceChildren(...(alerts.length ? alerts : none("No alerts.")));
+  const changes = ((r && r.changes) || []).map((c) => el("li", { class: "change" }, c.message));
+  $("changes").replaceChildren(...(changes.length ? changes
+    : none(r ? "No alarmed metric had a located change." : "Located when the session ends.")));
+  $("alerts").replaceChildren(...alertItems(s.alerts || [], r, none));
+  $("rollback").replaceChildren(rollbackText(r));
+  await charts(base);
   if (!(s.ticks || []).length) {
     $("ticks").replaceChildren(el("tr", {}, el("td", { colspan: 4, class: "muted" }, "No ticks yet.")));
   }
-  const report = await api("/api/v1/deployments/" + encodeURIComponent(id) + "/report?format=html");
+  const report = await api(base + "/report?format=html");
   if (report.ok) {
     // A sandboxed frame without scripts: the report is a self-contained page.
     $("report").srcdoc = await report.text();
@@ -225,6 +233,83 @@ async function detail(id) {
   if (!stream) {
     follow("/api/v1/events?deployment=" + encodeURIComponent(id), () => detail(id));
   }
+}
+
+/** The commit as a link: `event_metadata.commit_url` when it is http(s), else the commit page
+ *  on github.com or gitlab.com when the pipeline (`external_url`) is there, else text. */
+function commitLink(d, e) {
+  const sha = d.commit_sha;
+  if (!sha) return null;
+  const meta = e.event_metadata || {};
+  if (typeof meta.commit_url === "string") return safeLink(meta.commit_url, sha);
+  try {
+    const u = new URL(e.external_url || "");
+    const forge = { "github.com": "/commit/", "gitlab.com": "/-/commit/" }[u.hostname];
+    if (forge && u.protocol === "https:" && d.repository) {
+      const path = d.repository.split("/").map(encodeURIComponent).join("/");
+      return safeLink(u.origin + "/" + path + forge + encodeURIComponent(sha), sha);
+    }
+  } catch (_) { /* no pipeline URL */ }
+  return sha;
+}
+
+/** Alerts with their delivery outcome: history's alerts (state), and the report's failed
+ *  deliveries (`alert_failures`, by alert key); an alert of an ended session without a failed
+ *  delivery was delivered. */
+function alertItems(alerts, r, none) {
+  const failures = (r && r.alert_failures) || [];
+  const items = alerts.map((a) => {
+    const failed = failures.filter((f) => (f.keys || []).includes(a.dedup_key));
+    const outcome = failed.length
+      ? failed.map((f) => "not delivered to " + f.channel + " after " + f.attempts + " attempt(s)"
+        + (f.error ? ": " + f.error : "")).join("; ")
+      : (r ? "delivered" : "delivering");
+    return el("li", { class: "alert" }, badge(a.severity), " ", a.title, " (" + a.state + ") · ",
+      el("span", { class: failed.length ? "delivery failed" : "delivery" }, outcome));
+  });
+  return items.length ? items : none("No alerts.");
+}
+
+function rollbackText(r) {
+  if (!r) return document.createTextNode("Known when the session ends.");
+  const rb = r.rollback;
+  if (!rb) return document.createTextNode("The rollback hook did not fire.");
+  const at = " after " + Math.round(rb.elapsed_ms / 100) / 10 + " s";
+  return rb.error
+    ? el("span", { class: "fail" }, "The rollback hook failed" + at + ": " + rb.error)
+    : el("span", { class: "pass" }, "Rolled back" + at + ": the hook succeeded.");
+}
+
+// The SVG charts the core renders for the report (`report?format=charts`): parsed inert
+// (DOMParser runs no script), then only chart elements and attributes are kept before they are
+// moved into the page, so nothing but the chart markup can arrive this way.
+const CHART_ELEMENTS = new Set(["style", "section", "h2", "p", "figure", "figcaption", "svg", "g",
+  "rect", "line", "path", "polyline", "circle", "text", "title"]);
+
+function sanitize(root) {
+  for (const node of Array.from(root.querySelectorAll("*"))) {
+    if (!CHART_ELEMENTS.has(node.localName)) { node.remove(); continue; }
+    for (const a of Array.from(node.attributes)) {
+      const name = a.name.toLowerCase();
+      if (name.startsWith("on") || name.includes("href") || name === "src" || name === "style") {
+        node.removeAttribute(a.name);
+      }
+    }
+  }
+}
+
+async function charts(base) {
+  const res = await api(base + "/report?format=charts");
+  if (!res.ok) {
+    $("charts").replaceChildren(el("h2", {}, "Metrics"),
+      el("p", { class: "muted" }, "Charts appear when the session has ended."));
+    return;
+  }
+  const doc = new DOMParser().parseFromString(await res.text(), "text/html");
+  sanitize(doc.head);
+  sanitize(doc.body);
+  const nodes = [...doc.head.childNodes, ...doc.body.childNodes];
+  $("charts").replaceChildren(...nodes.map((n) => document.adoptNode(n)));
 }
 
 // ---- start -------------------------------------------------------------------------------
