@@ -422,6 +422,23 @@ async fn the_live_board_shows_deployments_as_they_come_and_escapes_every_field()
     assert_eq!(page.eval("window.__xss === undefined"), json!(true));
     page.screenshot("board-escaped");
 
+    // An incident with payloads in every field, correlated to it by its correlation id.
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{base}/api/v1/incidents"))
+        .json(&json!({
+            "title": XSS[1], "service": XSS[2], "environment": XSS[3], "repository": "acme/shop",
+            "correlation_id": XSS[0],
+            "external_url": "https://status.example.com/?q=\"><script>window.__xss='incident'</script>",
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["rule"], "correlation_id", "{answer}");
+    assert_eq!(answer["deployments"][0]["id"], json!(bad_id), "{answer}");
+
     // The hostile deployment's own page: the same strings, as text.
     page.navigate(&format!("{base}/deployments/{bad_id}"));
     page.wait_for("document.getElementById('detail-title').textContent.length > 0");
@@ -436,12 +453,26 @@ async fn the_live_board_shows_deployments_as_they_come_and_escapes_every_field()
             "{s} not shown: {fields}"
         );
     }
+    page.wait_for("document.querySelector('#incidents .incident')");
+    assert_eq!(
+        page.eval("document.querySelector('#incidents .incident-title').textContent"),
+        json!(XSS[1])
+    );
+    let incident = page.eval("document.querySelector('#incidents .incident').textContent");
+    for s in [XSS[2], XSS[3], "same correlation id"] {
+        assert!(
+            incident.as_str().unwrap().contains(s),
+            "{s} not shown: {incident}"
+        );
+    }
     assert_eq!(
         page.eval("document.querySelectorAll('#detail img, #detail script, #detail svg').length"),
         json!(0)
     );
     assert_eq!(page.eval("window.__xss === undefined"), json!(true));
     page.screenshot("deployment-escaped");
+    page.eval("document.getElementById('incidents').scrollIntoView(); true");
+    page.screenshot("deployment-incident");
 
     // The healthy deployment's page: its ticks and its report.
     page.navigate(&format!("{base}/deployments/{id}"));

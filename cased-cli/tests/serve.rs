@@ -1045,6 +1045,176 @@ async fn cased_gate_waits_for_the_verdict_and_exits_with_its_code() {
     assert!(stderr.contains("api_key"), "{stderr}");
 }
 
+/// `POST /api/v1/incidents` with `key`.
+async fn post_incident(server: &Serve, key: &str, body: &Value) -> (StatusCode, Value) {
+    let r = http()
+        .post(server.url("/api/v1/incidents"))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incidents_are_validated_stored_and_correlated_to_their_deployments() {
+    let dir = temp_dir();
+    let target = target().await;
+    let config = config(&dir, &target);
+    let ingest = create_key(&dir, "ingest");
+    let read = create_key(&dir, "read");
+    let server = Serve::start(&dir, &["--config", config.to_str().unwrap()]);
+    let c = client(&server, &ingest);
+    let post = |e: DeploymentEvent| {
+        let c = c.clone();
+        async move {
+            let body = c.create_deployment(&e).await.unwrap().body.unwrap();
+            body["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let tagged = post(
+        DeploymentEvent::builder("Deploy tagged")
+            .repository("acme/web")
+            .commit_sha("abcdef1")
+            .environment("staging")
+            .metadata_entry("correlation_id", "release-42")
+            .status(DeploymentStatus::Pending)
+            .build()
+            .unwrap(),
+    )
+    .await;
+    let finished = post(event(
+        "acme/shop",
+        "1111111",
+        "production",
+        DeploymentStatus::Success,
+    ))
+    .await;
+    final_verdict(&server, Some(&read), &finished).await;
+    let incident = |title: &str, extra: Value| {
+        let mut body =
+            json!({"title": title, "repository": "acme/shop", "environment": "production"});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    // After the first finished (a second later, so strictly after its window), before any
+    // other deployment of acme/shop: the latest before it.
+    let (_, c2) = post_incident(
+        &server,
+        &ingest,
+        &incident(
+            "a blip",
+            json!({"time": store_now() + 1000, "service": "shop"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (&c2["rule"], &c2["deployments"][0]["id"]),
+        (&json!("latest_before"), &json!(finished))
+    );
+    // Running: monitored until a later event ends it (max_duration 20 s).
+    let running = post(event(
+        "acme/shop",
+        "2222222",
+        "production",
+        DeploymentStatus::Running,
+    ))
+    .await;
+    let (_, d) = get(
+        &server,
+        Some(&read),
+        &format!("/api/v1/deployments/{running}"),
+    )
+    .await;
+    assert_eq!(d["state"], "monitoring", "{d}");
+
+    // The correlation id first, whatever the repository says.
+    let (status, a) = post_incident(
+        &server,
+        &ingest,
+        &incident("checkout errors", json!({"correlation_id": "release-42"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{a}");
+    assert_eq!(a["rule"], "correlation_id");
+    assert_eq!(a["deployments"][0]["id"], json!(tagged));
+    assert_eq!(
+        a["deployments"][0]["url"],
+        json!(server.url(&format!("/deployments/{tagged}")))
+    );
+    // Now: the running deployment of acme/shop in production.
+    let (_, b) = post_incident(&server, &ingest, &incident("slow pages", json!({}))).await;
+    assert_eq!(
+        (&b["rule"], &b["deployments"][0]["id"]),
+        (&json!("active"), &json!(running))
+    );
+    // Nothing of that repository: stored, correlated to nothing.
+    let (status, none) = post_incident(
+        &server,
+        &ingest,
+        &json!({"title": "elsewhere", "repository": "acme/none"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        (&none["rule"], &none["deployments"]),
+        (&json!(null), &json!([]))
+    );
+
+    // Each deployment lists its incidents, with the rule.
+    let (_, d) = get(
+        &server,
+        Some(&read),
+        &format!("/api/v1/deployments/{running}"),
+    )
+    .await;
+    let titles: Vec<&str> = d["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["slow pages"], "{d}");
+    assert_eq!(d["incidents"][0]["rule"], "active");
+    let (_, d) = get(
+        &server,
+        Some(&read),
+        &format!("/api/v1/deployments/{finished}"),
+    )
+    .await;
+    assert_eq!(d["incidents"][0]["title"], "a blip");
+    assert_eq!(d["incidents"][0]["service"], "shop");
+
+    // Validation names every field; the read key may not post; bad JSON is 400.
+    let (status, bad) = post_incident(
+        &server,
+        &ingest,
+        &json!({"title": "", "repository": "shop", "time": "soon", "sevrity": 1}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    let fields: Vec<&str> = bad["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["sevrity", "title", "repository", "time"], "{bad}");
+    let (status, _) = post_incident(&server, &read, &incident("x", json!({}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+/// Now, in milliseconds since the Unix epoch.
+fn store_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
 /// Reads Server-Sent Events from `response` until one of type `kind` satisfies `pred`.
 async fn next_event(
     response: &mut reqwest::Response,

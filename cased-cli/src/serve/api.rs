@@ -8,6 +8,7 @@
 //! | `GET /api/v1/deployments/{id}/report?format=` | read | the rendered report (json, md, html) |
 //! | `GET /api/v1/deployments/{id}/verdict?wait=` | read | the verdict, waiting until final |
 //! | `GET /api/v1/events` | read | Server-Sent Events: `deployment` and `status` |
+//! | `POST /api/v1/incidents` | ingest | `201` the incident and the deployments it was correlated to |
 //!
 //! Every error is JSON: `{"code", "message"}`, plus `"errors": [{"field", "message"}]` for an
 //! invalid event (every problem at once, as `DeploymentEvent` reports them).
@@ -59,6 +60,8 @@ pub(super) fn router(app: Arc<App>) -> Router {
             get(list_deployments).post(create_deployment),
         )
         .route("/api/v1/deployments/{id}", get(get_deployment))
+        .route("/api/v1/incidents", axum::routing::post(create_incident))
+        .route("/api/v1/incidents/", axum::routing::post(create_incident))
         .route("/api/v1/deployments/{id}/report", get(get_report))
         .route("/api/v1/deployments/{id}/verdict", get(get_verdict))
         .route("/api/v1/events", get(events))
@@ -301,6 +304,71 @@ async fn create_deployment(State(app): Shared, headers: HeaderMap, body: Bytes) 
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+/// `POST /api/v1/incidents`: validates the incident (every bad field at once, `422`), stores
+/// it and correlates it to deployments (see `incidents.rs`); `201` with its id, the rule and
+/// the deployments it was correlated to (their ids and page URLs).
+async fn create_incident(State(app): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = authorize(&app, &headers, Scope::Ingest).await {
+        return r.into_response();
+    }
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("the body is not JSON: {e}"),
+            );
+        }
+    };
+    let incident = match super::incidents::parse(&value, store::now_ms()) {
+        Ok(i) => i,
+        Err(problems) => {
+            let n = problems.len();
+            let list: Vec<String> = problems
+                .iter()
+                .map(|p| format!("{}: {}", p.field, p.message))
+                .collect();
+            return json_response(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &json!({
+                    "code": "validation",
+                    "message": format!(
+                        "invalid incident ({n} problem{}): {}",
+                        if n == 1 { "" } else { "s" },
+                        list.join("; ")
+                    ),
+                    "errors": problems,
+                }),
+            );
+        }
+    };
+    let id = match store::random_hex(8) {
+        Ok(h) => format!("inc_{h}"),
+        Err(e) => return internal(e),
+    };
+    let owned = id.clone();
+    let stored = app
+        .db(move |a| a.store.insert_incident(&owned, &incident))
+        .await;
+    let (ids, rule) = match stored {
+        Ok(r) => r,
+        Err(e) => return internal(e),
+    };
+    let deployments: Vec<Value> = ids
+        .iter()
+        .map(|d| json!({"id": d, "url": page_url(&app, &headers, d)}))
+        .collect();
+    json_response(
+        StatusCode::CREATED,
+        &json!({
+            "id": id,
+            "rule": rule.map(super::incidents::Rule::as_str),
+            "deployments": deployments,
+        }),
+    )
+}
+
 /// Query of the deployment list.
 #[derive(Debug, Deserialize)]
 struct ListQuery {
@@ -427,9 +495,15 @@ async fn get_deployment(
             Err(e) => return internal(e.to_string()),
         },
     };
+    let owned = id.clone();
+    let incidents = match app.db(move |a| a.store.incidents_of(&owned)).await {
+        Ok(i) => i,
+        Err(e) => return internal(e),
+    };
     let mut value = serde_json::to_value(&d).unwrap_or_default();
     value["url"] = json!(page_url(&app, &headers, &d.id));
     value["events"] = json!(events);
+    value["incidents"] = json!(incidents);
     value["session"] = session;
     json_response(StatusCode::OK, &value)
 }

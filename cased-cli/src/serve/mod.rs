@@ -13,6 +13,7 @@
 //! history --history .cased/history.db` lists them too.
 
 mod api;
+mod incidents;
 mod services;
 mod store;
 mod ui;

@@ -216,6 +216,7 @@ async function detail(id) {
     : none(r ? "No alarmed metric had a located change." : "Located when the session ends.")));
   $("alerts").replaceChildren(...alertItems(s.alerts || [], r, none));
   $("rollback").replaceChildren(rollbackText(r));
+  $("incidents").replaceChildren(...incidentItems(d.incidents || [], none));
   await charts(base);
   if (!(s.ticks || []).length) {
     $("ticks").replaceChildren(el("tr", {}, el("td", { colspan: 4, class: "muted" }, "No ticks yet.")));
@@ -268,6 +269,24 @@ function alertItems(alerts, r, none) {
       el("span", { class: failed.length ? "delivery failed" : "delivery" }, outcome));
   });
   return items.length ? items : none("No alerts.");
+}
+
+const RULES = {
+  correlation_id: "same correlation id",
+  active: "monitored at that time",
+  latest_before: "the latest deployment before it",
+};
+
+/** Incidents correlated to this deployment, with the rule that chose it. */
+function incidentItems(incidents, none) {
+  const items = incidents.map((i) => el("li", { class: "incident" },
+    el("strong", { class: "incident-title" }, i.title),
+    " · " + new Date(i.time_unix_ms).toLocaleString() + " · " + (RULES[i.rule] || i.rule),
+    i.service ? " · service " + i.service : null,
+    i.environment ? " · " + i.environment : null,
+    i.external_url ? " · " : null,
+    i.external_url ? safeLink(i.external_url, "details") : null));
+  return items.length ? items : none("No incidents correlated.");
 }
 
 function rollbackText(r) {
