@@ -538,6 +538,41 @@ async fn the_live_board_shows_deployments_as_they_come_and_escapes_every_field()
     );
     page.screenshot("deployment-unhealthy");
 
+    // History and trends of acme/pay in production: its one deployment, unhealthy.
+    page.navigate(&format!(
+        "{base}/trends?repository=acme/pay&environment=production"
+    ));
+    page.wait_for("document.querySelectorAll('#dora .metric').length === 4");
+    assert_eq!(
+        page.eval("document.querySelector('#dora [data-metric=\"Change failure rate\"] .value').textContent"),
+        json!("100 %")
+    );
+    assert_eq!(
+        page.eval("document.querySelectorAll('#timeline .dot.unhealthy').length"),
+        json!(1)
+    );
+    page.screenshot("trends");
+    // A hostile environment in the trends page's title, as text.
+    page.navigate(&format!(
+        "{base}/trends?repository=acme/shop&environment={}",
+        XSS[3]
+            .replace('<', "%3C")
+            .replace('>', "%3E")
+            .replace('/', "%2F")
+            .replace('\'', "%27")
+            .replace('=', "%3D")
+    ));
+    page.wait_for("document.getElementById('trends-title').textContent.length > 0");
+    assert_eq!(
+        page.eval("document.getElementById('trends-title').textContent"),
+        json!(format!("acme/shop · {}", XSS[3]))
+    );
+    assert_eq!(
+        page.eval("document.querySelectorAll('#trends img, #trends script').length"),
+        json!(0)
+    );
+    assert_eq!(page.eval("window.__xss === undefined"), json!(true));
+
     // A phone's width: the board fits (the table scrolls inside its box, the page does not).
     tokio::task::block_in_place(|| {
         page.call(

@@ -1207,6 +1207,69 @@ async fn incidents_are_validated_stored_and_correlated_to_their_deployments() {
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trends_give_the_dora_metrics_of_a_repository_and_environment() {
+    let dir = temp_dir();
+    let target = target().await;
+    let config = config(&dir, &target);
+    let ingest = create_key(&dir, "ingest");
+    let read = create_key(&dir, "read");
+    let server = Serve::start(&dir, &["--config", config.to_str().unwrap()]);
+    let c = client(&server, &ingest);
+    // acme/pay checks /broken: unhealthy. The commit was made two hours before.
+    let commit_time = store_now() - 2 * 3_600_000;
+    let body = c
+        .create_deployment(
+            &DeploymentEvent::builder("Deploy pay")
+                .repository("acme/pay")
+                .commit_sha("abcabc1")
+                .environment("production")
+                .metadata_entry("commit_time", commit_time)
+                .status(DeploymentStatus::Success)
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap()
+        .body
+        .unwrap();
+    let id = body["id"].as_str().unwrap().to_owned();
+    final_verdict(&server, Some(&read), &id).await;
+    let (status, t) = get(
+        &server,
+        Some(&read),
+        "/api/v1/trends?repository=acme/pay&environment=production&days=7",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{t}");
+    assert_eq!(t["deployments"][0]["id"], json!(id));
+    assert_eq!(t["deployments"][0]["verdict"], "unhealthy");
+    let d = &t["dora"];
+    assert_eq!((&d["deployments"], &d["days"]), (&json!(1), &json!(7.0)));
+    assert_eq!(d["change_failure_rate"], json!(1.0));
+    assert_eq!((&d["restored"], &d["unrestored"]), (&json!(0), &json!(1)));
+    let lead = d["lead_time_ms"].as_u64().unwrap();
+    assert!(
+        (2 * 3_600_000..2 * 3_600_000 + 60_000).contains(&lead),
+        "{d}"
+    );
+    // Another environment has none; a missing repository or bad days is refused by name.
+    let (_, staging) = get(
+        &server,
+        Some(&read),
+        "/api/v1/trends?repository=acme/pay&environment=staging",
+    )
+    .await;
+    assert_eq!(staging["dora"]["deployments"], json!(0));
+    assert_eq!(staging["dora"]["change_failure_rate"], json!(null));
+    let (status, e) = get(&server, Some(&read), "/api/v1/trends").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(e["message"].as_str().unwrap().contains("repository"), "{e}");
+    let (status, e) = get(&server, Some(&read), "/api/v1/trends?repository=a/b&days=0").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(e["message"].as_str().unwrap().contains("days"), "{e}");
+}
+
 /// Now, in milliseconds since the Unix epoch.
 fn store_now() -> u64 {
     std::time::SystemTime::now()

@@ -8,6 +8,7 @@
 //! | `GET /api/v1/deployments/{id}/report?format=` | read | the rendered report (json, md, html) |
 //! | `GET /api/v1/deployments/{id}/verdict?wait=` | read | the verdict, waiting until final |
 //! | `GET /api/v1/events` | read | Server-Sent Events: `deployment` and `status` |
+//! | `GET /api/v1/trends?repository=&environment=&days=` | read | deployments over the window and the DORA metrics |
 //! | `POST /api/v1/incidents` | ingest | `201` the incident and the deployments it was correlated to |
 //!
 //! Every error is JSON: `{"code", "message"}`, plus `"errors": [{"field", "message"}]` for an
@@ -60,6 +61,8 @@ pub(super) fn router(app: Arc<App>) -> Router {
             get(list_deployments).post(create_deployment),
         )
         .route("/api/v1/deployments/{id}", get(get_deployment))
+        .route("/api/v1/trends", get(get_trends))
+        .route("/trends", get(super::ui::index))
         .route("/api/v1/incidents", axum::routing::post(create_incident))
         .route("/api/v1/incidents/", axum::routing::post(create_incident))
         .route("/api/v1/deployments/{id}/report", get(get_report))
@@ -365,6 +368,59 @@ async fn create_incident(State(app): Shared, headers: HeaderMap, body: Bytes) ->
             "id": id,
             "rule": rule.map(super::incidents::Rule::as_str),
             "deployments": deployments,
+        }),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct TrendsQuery {
+    repository: Option<String>,
+    environment: Option<String>,
+    days: Option<String>,
+}
+
+/// `GET /api/v1/trends`: one repository + environment over the last `days` (1 to 365, default
+/// 30): its deployments, oldest first, and the DORA metrics.
+async fn get_trends(
+    State(app): Shared,
+    headers: HeaderMap,
+    Query(q): Query<TrendsQuery>,
+) -> Response {
+    if let Err(r) = authorize(&app, &headers, Scope::Read).await {
+        return r.into_response();
+    }
+    let bad = |m: String| error(StatusCode::BAD_REQUEST, "invalid_request", m);
+    let Some(repository) = q.repository.filter(|r| !r.is_empty()) else {
+        return bad("repository is required (owner/name)".to_owned());
+    };
+    let environment = q.environment.filter(|e| !e.is_empty());
+    let days = match q.days.as_deref().filter(|d| !d.is_empty()) {
+        None => 30,
+        Some(d) => match d.parse::<u64>() {
+            Ok(n) if (1..=365).contains(&n) => n,
+            _ => return bad(format!("days {d:?} must be a number from 1 to 365")),
+        },
+    };
+    let to = store::now_ms();
+    let from = to.saturating_sub(days * 86_400_000);
+    let (repo, env) = (repository.clone(), environment.clone());
+    let points = match app
+        .db(move |a| a.store.trend_points(&repo, env.as_deref(), from, to))
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => return internal(e),
+    };
+    let dora = super::trends::dora(&points, from, to);
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "repository": repository,
+            "environment": environment,
+            "from_unix_ms": from,
+            "to_unix_ms": to,
+            "deployments": points,
+            "dora": dora,
         }),
     )
 }

@@ -16,6 +16,7 @@ mod api;
 mod incidents;
 mod services;
 mod store;
+mod trends;
 mod ui;
 
 use std::collections::HashMap;

@@ -20,6 +20,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::incidents::{Candidate, Incident, Rule, correlate};
+use super::trends::{Point, commit_time};
 
 /// The schema version this build writes (`PRAGMA user_version`).
 const SCHEMA_VERSION: u32 = 2;
@@ -692,6 +693,45 @@ impl Store {
                 v["rule"] = serde_json::Value::String(r.get(3)?);
                 Ok(v)
             })
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    /// The deployments of `repository` (+ `environment`, `None` matching deployments without
+    /// one) created in `[from_ms, to_ms]`, oldest first, as the trends need them.
+    pub(crate) fn trend_points(
+        &self,
+        repository: &str,
+        environment: Option<&str>,
+        from_ms: u64,
+        to_ms: u64,
+    ) -> StoreResult<Vec<Point>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, created_at_ms, monitor_ended_at_ms, verdict, event FROM deployments \
+                 WHERE repository = ?1 AND environment IS ?2 AND created_at_ms BETWEEN ?3 AND ?4 \
+                 ORDER BY created_at_ms, seq",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(
+                params![repository, environment, from_ms as i64, to_ms as i64],
+                |r| {
+                    let verdict: Option<String> = r.get(3)?;
+                    let event: String = r.get(4)?;
+                    let event: serde_json::Value = serde_json::from_str(&event).unwrap_or_default();
+                    Ok(Point {
+                        id: r.get(0)?,
+                        created_at_unix_ms: r.get::<_, i64>(1)? as u64,
+                        finished_at_unix_ms: r.get::<_, Option<i64>>(2)?.map(|v| v as u64),
+                        verdict: verdict.and_then(|v| {
+                            serde_json::from_value(serde_json::Value::String(v)).ok()
+                        }),
+                        commit_time_unix_ms: commit_time(&event["event_metadata"]),
+                    })
+                },
+            )
             .map_err(err)?;
         rows.collect::<Result<_, _>>().map_err(err)
     }

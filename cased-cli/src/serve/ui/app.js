@@ -53,7 +53,7 @@ async function api(path) {
 }
 
 function showLogin(message) {
-  for (const id of ["board", "detail"]) $(id).hidden = true;
+  for (const id of ["board", "detail", "trends"]) $(id).hidden = true;
   $("login").hidden = false;
   $("login-error").textContent = message || "";
   setLive(false, "signed out");
@@ -87,7 +87,9 @@ function row(d) {
   const tr = el("tr", { "data-id": d.id },
     el("td", { class: "request" }, el("a", { href: "/deployments/" + encodeURIComponent(d.id) },
       (d.event && d.event.deployment_request) || d.id)),
-    el("td", { class: "repository" }, d.repository || "–"),
+    el("td", { class: "repository" }, d.repository
+      ? el("a", { href: trendsUrl(d.repository, d.environment), title: "history and trends" }, d.repository)
+      : "–"),
     el("td", { class: "environment" }, d.environment || "–"),
     el("td", { class: "commit" }, d.commit_sha ? d.commit_sha.slice(0, 7) : "–"),
     el("td", { class: "status" }, d.status),
@@ -184,7 +186,9 @@ async function detail(id) {
   $("detail-title").textContent = e.deployment_request || d.id;
   const fields = [
     ["Id", d.id],
-    ["Repository", d.repository],
+    ["Repository", d.repository
+      ? el("span", {}, d.repository + " · ", el("a", { href: trendsUrl(d.repository, d.environment) }, "history and trends"))
+      : null],
     ["Environment", d.environment],
     ["Commit", commitLink(d, e)],
     ["Ref", e.ref],
@@ -331,12 +335,70 @@ async function charts(base) {
   $("charts").replaceChildren(...nodes.map((n) => document.adoptNode(n)));
 }
 
+// ---- history and trends of one repository + environment ------------------------------------
+
+function trendsUrl(repository, environment) {
+  const q = new URLSearchParams({ repository });
+  if (environment) q.set("environment", environment);
+  return "/trends?" + q.toString();
+}
+
+function duration(ms) {
+  if (ms === null || ms === undefined) return "–";
+  const h = ms / 3600000;
+  if (h >= 48) return (h / 24).toFixed(1) + " days";
+  if (h >= 1) return h.toFixed(1) + " h";
+  return Math.round(ms / 60000) + " min";
+}
+
+async function trends(params) {
+  const q = new URLSearchParams();
+  for (const k of ["repository", "environment", "days"]) {
+    if (params.get(k)) q.set(k, params.get(k));
+  }
+  const res = await api("/api/v1/trends?" + q.toString());
+  const t = await res.json();
+  $("login").hidden = true;
+  $("trends").hidden = false;
+  if (!res.ok) { $("trends-title").textContent = t.message; return; }
+  $("trends-title").textContent = t.repository + (t.environment ? " · " + t.environment : "");
+  setLive(false, "as of " + time(t.to_unix_ms));
+  $("trends-window").textContent = "From " + new Date(t.from_unix_ms).toLocaleDateString()
+    + " to " + new Date(t.to_unix_ms).toLocaleDateString() + ".";
+  const d = t.dora;
+  const metric = (name, value, note) => el("div", { class: "metric", "data-metric": name },
+    el("span", { class: "muted" }, name), el("span", { class: "value" }, value), el("span", { class: "muted" }, note));
+  $("dora").replaceChildren(
+    metric("Deployment frequency", d.deployment_frequency_per_day.toFixed(2) + " / day",
+      d.deployments + " in " + Math.round(d.days) + " days"),
+    metric("Lead time for changes", duration(d.lead_time_ms),
+      d.lead_time_samples ? "median of " + d.lead_time_samples + " (commit_time to deployment)"
+        : "no event carries event_metadata.commit_time"),
+    metric("Change failure rate", d.change_failure_rate === null ? "–"
+      : Math.round(d.change_failure_rate * 100) + " %", d.unhealthy + " unhealthy of " + d.finished + " finished"),
+    metric("Time to restore", duration(d.time_to_restore_ms),
+      d.restored + " restored, " + d.unrestored + " not (yet)"));
+  const span = Math.max(1, t.to_unix_ms - t.from_unix_ms);
+  $("timeline").replaceChildren(...t.deployments.map((p) => {
+    const dot = el("a", { class: "dot " + (p.verdict || "none"), href: "/deployments/" + encodeURIComponent(p.id),
+      title: new Date(p.created_at_unix_ms).toLocaleString() + ": " + (p.verdict || "no verdict") });
+    // Inside a 2 % margin, so the first and last dots stay in the box.
+    dot.style.left = (2 + 96 * (p.created_at_unix_ms - t.from_unix_ms) / span).toFixed(2) + "%";
+    return dot;
+  }));
+  $("trend-rows").replaceChildren(...t.deployments.slice().reverse().map((p) => el("tr", {},
+    el("td", {}, el("a", { href: "/deployments/" + encodeURIComponent(p.id) }, p.id)),
+    el("td", {}, new Date(p.created_at_unix_ms).toLocaleString()),
+    el("td", { class: "verdict" }, badge(p.verdict)))));
+}
+
 // ---- start -------------------------------------------------------------------------------
 
 async function start() {
   try {
     const m = location.pathname.match(/^\/deployments\/([^/]+)$/);
     if (m) await detail(decodeURIComponent(m[1]));
+    else if (location.pathname === "/trends") await trends(new URLSearchParams(location.search));
     else await board();
   } catch (e) {
     if (e instanceof AuthError) showLogin(e.message);
