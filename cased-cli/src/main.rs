@@ -19,6 +19,7 @@
 
 mod check;
 mod demo;
+mod demo_serve;
 mod gate;
 mod history;
 mod monitor;

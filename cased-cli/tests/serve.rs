@@ -1270,6 +1270,57 @@ async fn trends_give_the_dora_metrics_of_a_repository_and_environment() {
     assert!(e["message"].as_str().unwrap().contains("days"), "{e}");
 }
 
+#[test]
+fn cased_demo_serve_leaves_mission_control_showing_a_bad_and_a_good_deployment() {
+    let dir = temp_dir();
+    let mut child = cased(&dir)
+        .args(["demo", "--serve", "--listen", "127.0.0.1:0", "--out"])
+        .arg(dir.join(".cased"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("cased demo: Mission Control at ") {
+                let _ = tx.send(url.split(' ').next().unwrap().to_owned());
+            }
+        }
+    });
+    let url = rx.recv_timeout(Duration::from_secs(60));
+    let list = url.as_ref().ok().map(|url| {
+        let out = Command::new("curl")
+            .args(["-sS", &format!("{url}api/v1/deployments/")])
+            .output()
+            .unwrap();
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let list = list.expect("the demo printed where Mission Control is");
+    let shown: Vec<(&str, &str)> = list["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["event"]["deployment_request"].as_str().unwrap(),
+                d["verdict"].as_str().unwrap_or("none"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("Deploy demo/shop v3", "healthy"),
+            ("Deploy demo/shop v2", "unhealthy")
+        ],
+        "{list}"
+    );
+}
+
 /// Now, in milliseconds since the Unix epoch.
 fn store_now() -> u64 {
     std::time::SystemTime::now()
