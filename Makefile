@@ -8,7 +8,7 @@ VENV := $(CURDIR)/.venv
 PYTHON := $(VENV)/bin/python
 NPM_CI := npm ci --no-audit --no-fund --loglevel=error
 
-.PHONY: demo test lint test-rust test-python test-node python node build clean
+.PHONY: demo demo-serve test lint test-rust test-python test-node python node build clean
 
 # Part 1: one deployment event from each of Rust, Python and Node to a mock API. Part 2: the
 # `cased demo` main job, run twice: the regression (caught, rolled back: exit code 1, which is
@@ -20,6 +20,10 @@ demo: build
 	  if [ $$code -ne 1 ]; then echo "cased demo exited $$code, expected 1 (unhealthy)"; exit 1; fi
 	@echo; echo "== cased demo --healthy: a good deploy (expected exit code 0) =="
 	cargo run -q -p cased-cli -- demo --healthy
+
+# Mission Control with a bad and a good deployment on it, at http://127.0.0.1:8080/ (Ctrl-C stops).
+demo-serve:
+	cargo run -q -p cased-cli -- demo --serve
 
 test: build lint test-rust test-python test-node
 

@@ -101,6 +101,20 @@ export declare class Client {
    * promise nobody awaits any more settles (or is dropped at exit) without harm.
    */
   createDeployment(event: DeploymentEvent): Promise<DeploymentResponse>
+  /**
+   * One page of deployments (`GET <baseUrl>/api/v1/deployments/`), newest first, filtered;
+   * needs a key with the read scope on `cased serve`. Retried as `createDeployment` is.
+   * Rejects with `code` `invalid_request` for a filter the server refuses (`status` 400),
+   * or as `createDeployment` does.
+   */
+  deployments(query?: DeploymentQuery | undefined | null): Promise<DeploymentPage>
+  /**
+   * One deployment (`GET <baseUrl>/api/v1/deployments/<id>`): its event, `events`, and
+   * `session` (record, ticks, findings with evidence, alerts), as the API shapes them.
+   * Rejects with `code` `validation` for an empty id (nothing is sent), `invalid_request`
+   * with `status` 404 for an unknown one, or as `createDeployment` does.
+   */
+  deployment(id: string): Promise<Record<string, any>>
 }
 
 /**
@@ -1102,6 +1116,34 @@ export interface DeploymentInfo {
   environment: string | null
   /** `event_metadata.correlation_id`, or the session id. */
   correlation_id: string
+}
+
+/**
+ * One page of `client.deployments()`: the deployments as the API shapes them (snake_case
+ * keys, as in the JSON), newest first.
+ */
+export interface DeploymentPage {
+  /** The deployments of this page (each with `id`, `status`, `state`, `verdict`, `event`...). */
+  deployments: Array<any>
+  /** Pass it as `cursor` for the next page; `null` on the last. */
+  nextCursor?: string
+}
+
+/**
+ * Filters and paging of `client.deployments()`; every key is optional (`null` counts as
+ * absent).
+ */
+export interface DeploymentQuery {
+  /** Only this repository (`owner/name`). */
+  repository?: string
+  /** Only this environment. */
+  environment?: string
+  /** Only this verdict. */
+  verdict?: 'healthy' | 'degraded' | 'unhealthy' | 'inconclusive'
+  /** Page size, 1 to 500 (the server's default is 50). */
+  limit?: number
+  /** The `nextCursor` of the previous page. */
+  cursor?: string
 }
 
 /** One deployment as history keeps it (the core's `DeploymentRecord`). */

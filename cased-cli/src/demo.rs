@@ -53,6 +53,20 @@ pub(crate) struct DemoArgs {
     #[arg(long, value_name = "DIR", default_value = ".cased")]
     out: PathBuf,
 
+    /// Start `cased serve` instead, post a bad and a good deployment to it, and leave Mission
+    /// Control running with both (until Ctrl-C).
+    #[arg(long)]
+    serve: bool,
+
+    /// With --serve: the address of the server.
+    #[arg(
+        long,
+        value_name = "HOST:PORT",
+        default_value = "127.0.0.1:8080",
+        requires = "serve"
+    )]
+    listen: std::net::SocketAddr,
+
     /// Shorter phases (for tests).
     #[arg(long, hide = true, env = "CASED_DEMO_FAST", value_parser = clap::builder::FalseyValueParser::new())]
     fast: bool,
@@ -160,6 +174,9 @@ async fn get_health(port: u16) -> (f64, bool) {
 
 /// Runs `cased demo`.
 pub(crate) async fn run(args: DemoArgs) -> Result<(), Failure> {
+    if args.serve {
+        return crate::demo_serve::run(args.listen, args.out).await;
+    }
     let (baseline_for, rollout_for, cooldown) = if args.fast {
         (
             Duration::from_millis(1200),

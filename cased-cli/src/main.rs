@@ -8,9 +8,9 @@
 //!
 //! | code | meaning |
 //! |---|---|
-//! | 0 | done: the event was delivered (`notify`), the deployment is healthy or degraded (`monitor`, `demo`), every check passed or warned (`check`) |
-//! | 1 | the deployment is unhealthy, a check failed or could not run, the API refused the request or could not be reached, a file could not be read or written |
-//! | 2 | the verdict is inconclusive (too little data, a check that kept erroring, or Ctrl-C) |
+//! | 0 | done: the event was delivered (`notify`), the deployment is healthy or degraded (`monitor`, `demo`, `gate`), every check passed or warned (`check`) |
+//! | 1 | the deployment is unhealthy (or failed, `gate`), a check failed or could not run, the API refused the request or could not be reached, a file could not be read or written |
+//! | 2 | the verdict is inconclusive (too little data, a check that kept erroring, or Ctrl-C; for `gate` also unmonitored, or still pending when the wait ended) |
 //! | 3 | usage, configuration or validation error (bad flags, an invalid event or configuration) |
 //!
 //! A **degraded** deployment exits 0: it has warnings, or failures within `failure_limit`, and it
@@ -20,6 +20,8 @@
 mod check;
 mod completions;
 mod demo;
+mod demo_serve;
+mod gate;
 mod history;
 mod monitor;
 mod notify;
@@ -93,6 +95,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Create, list and revoke the API keys of `cased serve`.
     Keys(serve::KeysArgs),
+    /// Wait for a deployment's final verdict on `cased serve`; the exit code is the verdict
+    /// (0 pass, 1 fail, 2 inconclusive or still pending).
+    Gate(gate::GateArgs),
     /// Print the shell completion script for bash, zsh, fish, elvish or PowerShell.
     Completions(completions::CompletionsArgs),
     /// Print the man page `cased(1)`, or write one page per subcommand with `--out-dir`.
@@ -201,6 +206,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     runtime.block_on(async {
         match cli.command {
             Command::Notify(args) => notify::run(args).await,
+            Command::Gate(args) => gate::run(args).await,
             Command::Monitor(args) => monitor::run(args).await,
             Command::History(args) => history::run(args).await,
             Command::Report(args) => history::report(args).await,

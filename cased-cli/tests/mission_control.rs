@@ -320,7 +320,15 @@ async fn the_live_board_shows_deployments_as_they_come_and_escapes_every_field()
     std::fs::write(
         dir.join("cased.toml"),
         format!(
-            "[[services]]\nname = \"shop\"\nrepository = \"acme/*\"\n\
+            // acme/pay: every latency is over its threshold, so it is unhealthy with a finding
+            // and its rollback hook runs.
+            "[[services]]\nname = \"pay\"\nrepository = \"acme/pay\"\n\
+             [services.schedule]\nintervals = [\"100ms\"]\ncooldown = \"600ms\"\nmax_duration = \"20s\"\n\
+             [services.verdict]\nmin_samples = 3\n\
+             [services.rollback]\ncommand = \"true\"\n\
+             [[services.checks]]\nname = \"web\"\ntype = \"http\"\nurl = \"{target}/ok\"\n\
+             [[services.detectors]]\ntype = \"threshold\"\nmetric = \"web.latency_ms\"\nupper = 0.001\ncritical = true\n\n\
+             [[services]]\nname = \"shop\"\nrepository = \"acme/*\"\n\
              [services.schedule]\nintervals = [\"150ms\"]\ncooldown = \"1500ms\"\nmax_duration = \"20s\"\n\
              [services.verdict]\nmin_samples = 3\n\
              [[services.checks]]\nname = \"web\"\ntype = \"http\"\nurl = \"{target}/ok\"\n"
@@ -414,6 +422,23 @@ async fn the_live_board_shows_deployments_as_they_come_and_escapes_every_field()
     assert_eq!(page.eval("window.__xss === undefined"), json!(true));
     page.screenshot("board-escaped");
 
+    // An incident with payloads in every field, correlated to it by its correlation id.
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{base}/api/v1/incidents"))
+        .json(&json!({
+            "title": XSS[1], "service": XSS[2], "environment": XSS[3], "repository": "acme/shop",
+            "correlation_id": XSS[0],
+            "external_url": "https://status.example.com/?q=\"><script>window.__xss='incident'</script>",
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["rule"], "correlation_id", "{answer}");
+    assert_eq!(answer["deployments"][0]["id"], json!(bad_id), "{answer}");
+
     // The hostile deployment's own page: the same strings, as text.
     page.navigate(&format!("{base}/deployments/{bad_id}"));
     page.wait_for("document.getElementById('detail-title').textContent.length > 0");
@@ -428,12 +453,26 @@ async fn the_live_board_shows_deployments_as_they_come_and_escapes_every_field()
             "{s} not shown: {fields}"
         );
     }
+    page.wait_for("document.querySelector('#incidents .incident')");
+    assert_eq!(
+        page.eval("document.querySelector('#incidents .incident-title').textContent"),
+        json!(XSS[1])
+    );
+    let incident = page.eval("document.querySelector('#incidents .incident').textContent");
+    for s in [XSS[2], XSS[3], "same correlation id"] {
+        assert!(
+            incident.as_str().unwrap().contains(s),
+            "{s} not shown: {incident}"
+        );
+    }
     assert_eq!(
         page.eval("document.querySelectorAll('#detail img, #detail script, #detail svg').length"),
         json!(0)
     );
     assert_eq!(page.eval("window.__xss === undefined"), json!(true));
     page.screenshot("deployment-escaped");
+    page.eval("document.getElementById('incidents').scrollIntoView(); true");
+    page.screenshot("deployment-incident");
 
     // The healthy deployment's page: its ticks and its report.
     page.navigate(&format!("{base}/deployments/{id}"));
@@ -448,6 +487,91 @@ async fn the_live_board_shows_deployments_as_they_come_and_escapes_every_field()
     page.screenshot("deployment");
     page.eval("document.getElementById('report').scrollIntoView(); true");
     page.screenshot("deployment-report");
+    assert_eq!(
+        page.eval("document.querySelectorAll('#charts svg.chart').length > 0"),
+        json!(true),
+        "the charts on the page itself"
+    );
+
+    // An unhealthy deployment's page: the chart, the finding with its evidence sentence, the
+    // rollback's outcome; the commit links to its page on the forge of the pipeline's URL.
+    let pay = c
+        .create_deployment(
+            &DeploymentEvent::builder("Deploy pay v9")
+                .repository("acme/pay")
+                .environment("production")
+                .commit_sha("9999999")
+                .external_url("https://github.com/acme/pay/actions/runs/1")
+                .status(DeploymentStatus::Success)
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let pay_id = pay.body.unwrap()["id"].as_str().unwrap().to_owned();
+    page.navigate(&format!("{base}/deployments/{pay_id}"));
+    page.wait_for(
+        "document.querySelector('#charts svg.chart[data-metric=\"web.latency_ms\"]') \
+         && document.querySelector('#findings .finding')",
+    );
+    let finding = page.eval("document.querySelector('#findings .finding').textContent");
+    assert!(
+        finding.as_str().unwrap().contains("web.latency_ms"),
+        "{finding}"
+    );
+    assert_eq!(
+        page.eval("document.querySelector('#detail-fields .badge').textContent"),
+        json!("unhealthy")
+    );
+    let rollback = page.eval("document.getElementById('rollback').textContent");
+    assert!(
+        rollback.as_str().unwrap().starts_with("Rolled back"),
+        "{rollback}"
+    );
+    assert_eq!(
+        page.eval("document.querySelector('#detail-fields a[href*=\"/commit/\"]').href"),
+        json!("https://github.com/acme/pay/commit/9999999")
+    );
+    assert_eq!(
+        page.eval("document.querySelectorAll('#charts script').length"),
+        json!(0)
+    );
+    page.screenshot("deployment-unhealthy");
+
+    // History and trends of acme/pay in production: its one deployment, unhealthy.
+    page.navigate(&format!(
+        "{base}/trends?repository=acme/pay&environment=production"
+    ));
+    page.wait_for("document.querySelectorAll('#dora .metric').length === 4");
+    assert_eq!(
+        page.eval("document.querySelector('#dora [data-metric=\"Change failure rate\"] .value').textContent"),
+        json!("100 %")
+    );
+    assert_eq!(
+        page.eval("document.querySelectorAll('#timeline .dot.unhealthy').length"),
+        json!(1)
+    );
+    page.screenshot("trends");
+    // A hostile environment in the trends page's title, as text.
+    page.navigate(&format!(
+        "{base}/trends?repository=acme/shop&environment={}",
+        XSS[3]
+            .replace('<', "%3C")
+            .replace('>', "%3E")
+            .replace('/', "%2F")
+            .replace('\'', "%27")
+            .replace('=', "%3D")
+    ));
+    page.wait_for("document.getElementById('trends-title').textContent.length > 0");
+    assert_eq!(
+        page.eval("document.getElementById('trends-title').textContent"),
+        json!(format!("acme/shop · {}", XSS[3]))
+    );
+    assert_eq!(
+        page.eval("document.querySelectorAll('#trends img, #trends script').length"),
+        json!(0)
+    );
+    assert_eq!(page.eval("window.__xss === undefined"), json!(true));
 
     // A phone's width: the board fits (the table scrolls inside its box, the page does not).
     tokio::task::block_in_place(|| {
@@ -457,7 +581,7 @@ async fn the_live_board_shows_deployments_as_they_come_and_escapes_every_field()
         )
     });
     page.navigate(&format!("{base}/"));
-    page.wait_for("document.querySelectorAll('#rows tr').length === 3");
+    page.wait_for("document.querySelectorAll('#rows tr').length === 4");
     page.screenshot("board-phone");
     assert_eq!(
         page.eval("document.documentElement.scrollWidth <= window.innerWidth"),

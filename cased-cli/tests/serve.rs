@@ -835,6 +835,500 @@ async fn the_read_api_lists_pages_details_and_reports() {
     assert_eq!(status, StatusCode::CONFLICT, "{e}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_reads_deployments_back_filtered_paged_and_one_by_one() {
+    let dir = temp_dir();
+    let target = target().await;
+    let config = config(&dir, &target);
+    let ingest = create_key(&dir, "ingest");
+    let read = create_key(&dir, "read");
+    let server = Serve::start(&dir, &["--config", config.to_str().unwrap()]);
+    let c = client(&server, &ingest);
+    let mut ids = Vec::new();
+    for (repo, sha, env) in [
+        ("acme/pay", "aaaaaaa", "production"),
+        ("acme/shop", "bbbbbbb", "production"),
+        ("acme/shop", "ccccccc", "production"),
+    ] {
+        let body = c
+            .create_deployment(&event(repo, sha, env, DeploymentStatus::Success))
+            .await
+            .unwrap()
+            .body
+            .unwrap();
+        ids.push(body["id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        final_verdict(&server, Some(&read), id).await;
+    }
+    let reader = client(&server, &read);
+
+    // Every page of one, through the cursors: newest first.
+    let mut seen = Vec::new();
+    let mut query = cased_core::DeploymentQuery {
+        limit: Some(1),
+        ..Default::default()
+    };
+    loop {
+        let page = reader.deployments(&query).await.unwrap();
+        assert!(page.deployments.len() <= 1, "{page:?}");
+        seen.extend(
+            page.deployments
+                .iter()
+                .map(|d| d["id"].as_str().unwrap().to_owned()),
+        );
+        match page.next_cursor {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids.iter().rev().cloned().collect::<Vec<_>>());
+
+    // Filters: repository + environment, and the verdict.
+    let shop = reader
+        .deployments(&cased_core::DeploymentQuery {
+            repository: Some("acme/shop".into()),
+            environment: Some("production".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let shop: Vec<&str> = shop
+        .deployments
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(shop, [ids[2].as_str(), ids[1].as_str()]);
+    let unhealthy = reader
+        .deployments(&cased_core::DeploymentQuery {
+            verdict: Some("unhealthy".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(unhealthy.deployments.len(), 1, "{unhealthy:?}");
+    assert_eq!(unhealthy.deployments[0]["id"], json!(ids[0]));
+
+    // One deployment: its event, events and session.
+    let d = reader.deployment(&ids[0]).await.unwrap();
+    assert_eq!(d["event"]["repository_full_name"], "acme/pay");
+    assert_eq!(d["session"]["record"]["verdict"], "unhealthy");
+    assert!(!d["session"]["ticks"].as_array().unwrap().is_empty(), "{d}");
+
+    // Errors: a bad filter, an unknown id (a `/` in it stays in one path segment), an empty id,
+    // and the ingest key, which may not read.
+    let bad = reader
+        .deployments(&cased_core::DeploymentQuery {
+            verdict: Some("fine".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&bad, cased_core::Error::InvalidRequest { status: 400, message } if message.contains("verdict")),
+        "{bad:?}"
+    );
+    let missing = reader.deployment("dep_nope/../x").await.unwrap_err();
+    assert!(
+        matches!(&missing, cased_core::Error::InvalidRequest { status: 404, message } if message.contains("dep_nope/../x")),
+        "{missing:?}"
+    );
+    let empty = reader.deployment(" ").await.unwrap_err();
+    assert_eq!(empty.field_errors()[0].field, "id", "{empty:?}");
+    let refused = c.deployment(&ids[0]).await.unwrap_err();
+    assert!(
+        matches!(refused, cased_core::Error::Unauthorized { status: 403, .. }),
+        "{refused:?}"
+    );
+}
+
+/// Runs `cased gate` with `args` (the base URL and `key` from the environment, as CI passes
+/// them); its exit code, stdout parsed as JSON (or `null`) and stderr.
+async fn gate(server: &Serve, key: &str, args: &[&str]) -> (Option<i32>, Value, String) {
+    let mut cmd = cased(Path::new("/"));
+    cmd.arg("gate")
+        .args(args)
+        .env("CASED_BASE_URL", &server.base)
+        .env("CASED_API_KEY", key);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    (
+        out.status.code(),
+        serde_json::from_str(&stdout).unwrap_or(Value::Null),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cased_gate_waits_for_the_verdict_and_exits_with_its_code() {
+    let dir = temp_dir();
+    let target = target().await;
+    let config = config(&dir, &target);
+    let ingest = create_key(&dir, "ingest");
+    let read = create_key(&dir, "read");
+    let server = Serve::start(&dir, &["--config", config.to_str().unwrap()]);
+    let c = client(&server, &ingest);
+    let id = |repo: &'static str, sha: &'static str, env: &'static str, status| {
+        let c = c.clone();
+        async move {
+            let body = c
+                .create_deployment(&event(repo, sha, env, status))
+                .await
+                .unwrap()
+                .body
+                .unwrap();
+            body["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let bad = id(
+        "acme/pay",
+        "baaaaad",
+        "production",
+        DeploymentStatus::Running,
+    )
+    .await;
+    let good = id(
+        "acme/shop",
+        "600d000",
+        "production",
+        DeploymentStatus::Success,
+    )
+    .await;
+    let unmonitored = id("acme/web", "7777777", "staging", DeploymentStatus::Running).await;
+    let waiting = id(
+        "acme/shop",
+        "8888888",
+        "production",
+        DeploymentStatus::Pending,
+    )
+    .await;
+
+    // Pending when asked: the gate waits on the server until the verdict is final.
+    let (code, answer, stderr) = gate(&server, &read, &[&bad, "--wait", "20s"]).await;
+    assert_eq!(code, Some(1), "{answer} {stderr}");
+    assert_eq!(answer["result"], "fail", "{answer}");
+    assert_eq!(answer["verdict"], "unhealthy", "{answer}");
+    assert!(stderr.contains("cased gate: fail: "), "{stderr}");
+    let (code, answer, stderr) = gate(&server, &read, &[&good, "--wait", "20s"]).await;
+    assert_eq!(code, Some(0), "{answer} {stderr}");
+    assert_eq!(answer["result"], "pass", "{answer}");
+    let (code, answer, _) = gate(&server, &read, &[&unmonitored]).await;
+    assert_eq!((code, &answer["result"]), (Some(2), &json!("unmonitored")));
+    // Still pending when the wait ends: 2, and the answer says it is not final.
+    let (code, answer, _) = gate(&server, &read, &[&waiting, "--wait", "100ms"]).await;
+    assert_eq!(code, Some(2), "{answer}");
+    assert_eq!(
+        (&answer["final"], &answer["result"]),
+        (&json!(false), &json!("pending"))
+    );
+
+    // Errors: an unknown id and a key without the read scope exit 1; usage errors 3.
+    let (code, _, stderr) = gate(&server, &read, &["dep_nope"]).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("404") && stderr.contains("dep_nope"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = gate(&server, &ingest, &[&good]).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("read scope"), "{stderr}");
+    assert!(
+        !stderr.contains(&ingest),
+        "the key is never printed: {stderr}"
+    );
+    let (code, _, stderr) = gate(&server, &read, &[&good, "--wait", "soon"]).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    let (code, _, stderr) = gate(&server, "", &[&good]).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("api_key"), "{stderr}");
+}
+
+/// `POST /api/v1/incidents` with `key`.
+async fn post_incident(server: &Serve, key: &str, body: &Value) -> (StatusCode, Value) {
+    let r = http()
+        .post(server.url("/api/v1/incidents"))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incidents_are_validated_stored_and_correlated_to_their_deployments() {
+    let dir = temp_dir();
+    let target = target().await;
+    let config = config(&dir, &target);
+    let ingest = create_key(&dir, "ingest");
+    let read = create_key(&dir, "read");
+    let server = Serve::start(&dir, &["--config", config.to_str().unwrap()]);
+    let c = client(&server, &ingest);
+    let post = |e: DeploymentEvent| {
+        let c = c.clone();
+        async move {
+            let body = c.create_deployment(&e).await.unwrap().body.unwrap();
+            body["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let tagged = post(
+        DeploymentEvent::builder("Deploy tagged")
+            .repository("acme/web")
+            .commit_sha("abcdef1")
+            .environment("staging")
+            .metadata_entry("correlation_id", "release-42")
+            .status(DeploymentStatus::Pending)
+            .build()
+            .unwrap(),
+    )
+    .await;
+    let finished = post(event(
+        "acme/shop",
+        "1111111",
+        "production",
+        DeploymentStatus::Success,
+    ))
+    .await;
+    final_verdict(&server, Some(&read), &finished).await;
+    let incident = |title: &str, extra: Value| {
+        let mut body =
+            json!({"title": title, "repository": "acme/shop", "environment": "production"});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    // After the first finished (a second later, so strictly after its window), before any
+    // other deployment of acme/shop: the latest before it.
+    let (_, c2) = post_incident(
+        &server,
+        &ingest,
+        &incident(
+            "a blip",
+            json!({"time": store_now() + 1000, "service": "shop"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (&c2["rule"], &c2["deployments"][0]["id"]),
+        (&json!("latest_before"), &json!(finished))
+    );
+    // Running: monitored until a later event ends it (max_duration 20 s).
+    let running = post(event(
+        "acme/shop",
+        "2222222",
+        "production",
+        DeploymentStatus::Running,
+    ))
+    .await;
+    let (_, d) = get(
+        &server,
+        Some(&read),
+        &format!("/api/v1/deployments/{running}"),
+    )
+    .await;
+    assert_eq!(d["state"], "monitoring", "{d}");
+
+    // The correlation id first, whatever the repository says.
+    let (status, a) = post_incident(
+        &server,
+        &ingest,
+        &incident("checkout errors", json!({"correlation_id": "release-42"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{a}");
+    assert_eq!(a["rule"], "correlation_id");
+    assert_eq!(a["deployments"][0]["id"], json!(tagged));
+    assert_eq!(
+        a["deployments"][0]["url"],
+        json!(server.url(&format!("/deployments/{tagged}")))
+    );
+    // Now: the running deployment of acme/shop in production.
+    let (_, b) = post_incident(&server, &ingest, &incident("slow pages", json!({}))).await;
+    assert_eq!(
+        (&b["rule"], &b["deployments"][0]["id"]),
+        (&json!("active"), &json!(running))
+    );
+    // Nothing of that repository: stored, correlated to nothing.
+    let (status, none) = post_incident(
+        &server,
+        &ingest,
+        &json!({"title": "elsewhere", "repository": "acme/none"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        (&none["rule"], &none["deployments"]),
+        (&json!(null), &json!([]))
+    );
+
+    // Each deployment lists its incidents, with the rule.
+    let (_, d) = get(
+        &server,
+        Some(&read),
+        &format!("/api/v1/deployments/{running}"),
+    )
+    .await;
+    let titles: Vec<&str> = d["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["slow pages"], "{d}");
+    assert_eq!(d["incidents"][0]["rule"], "active");
+    let (_, d) = get(
+        &server,
+        Some(&read),
+        &format!("/api/v1/deployments/{finished}"),
+    )
+    .await;
+    assert_eq!(d["incidents"][0]["title"], "a blip");
+    assert_eq!(d["incidents"][0]["service"], "shop");
+
+    // Validation names every field; the read key may not post; bad JSON is 400.
+    let (status, bad) = post_incident(
+        &server,
+        &ingest,
+        &json!({"title": "", "repository": "shop", "time": "soon", "sevrity": 1}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    let fields: Vec<&str> = bad["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["sevrity", "title", "repository", "time"], "{bad}");
+    let (status, _) = post_incident(&server, &read, &incident("x", json!({}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trends_give_the_dora_metrics_of_a_repository_and_environment() {
+    let dir = temp_dir();
+    let target = target().await;
+    let config = config(&dir, &target);
+    let ingest = create_key(&dir, "ingest");
+    let read = create_key(&dir, "read");
+    let server = Serve::start(&dir, &["--config", config.to_str().unwrap()]);
+    let c = client(&server, &ingest);
+    // acme/pay checks /broken: unhealthy. The commit was made two hours before.
+    let commit_time = store_now() - 2 * 3_600_000;
+    let body = c
+        .create_deployment(
+            &DeploymentEvent::builder("Deploy pay")
+                .repository("acme/pay")
+                .commit_sha("abcabc1")
+                .environment("production")
+                .metadata_entry("commit_time", commit_time)
+                .status(DeploymentStatus::Success)
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap()
+        .body
+        .unwrap();
+    let id = body["id"].as_str().unwrap().to_owned();
+    final_verdict(&server, Some(&read), &id).await;
+    let (status, t) = get(
+        &server,
+        Some(&read),
+        "/api/v1/trends?repository=acme/pay&environment=production&days=7",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{t}");
+    assert_eq!(t["deployments"][0]["id"], json!(id));
+    assert_eq!(t["deployments"][0]["verdict"], "unhealthy");
+    let d = &t["dora"];
+    assert_eq!((&d["deployments"], &d["days"]), (&json!(1), &json!(7.0)));
+    assert_eq!(d["change_failure_rate"], json!(1.0));
+    assert_eq!((&d["restored"], &d["unrestored"]), (&json!(0), &json!(1)));
+    let lead = d["lead_time_ms"].as_u64().unwrap();
+    assert!(
+        (2 * 3_600_000..2 * 3_600_000 + 60_000).contains(&lead),
+        "{d}"
+    );
+    // Another environment has none; a missing repository or bad days is refused by name.
+    let (_, staging) = get(
+        &server,
+        Some(&read),
+        "/api/v1/trends?repository=acme/pay&environment=staging",
+    )
+    .await;
+    assert_eq!(staging["dora"]["deployments"], json!(0));
+    assert_eq!(staging["dora"]["change_failure_rate"], json!(null));
+    let (status, e) = get(&server, Some(&read), "/api/v1/trends").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(e["message"].as_str().unwrap().contains("repository"), "{e}");
+    let (status, e) = get(&server, Some(&read), "/api/v1/trends?repository=a/b&days=0").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(e["message"].as_str().unwrap().contains("days"), "{e}");
+}
+
+#[test]
+fn cased_demo_serve_leaves_mission_control_showing_a_bad_and_a_good_deployment() {
+    let dir = temp_dir();
+    let mut child = cased(&dir)
+        .args(["demo", "--serve", "--listen", "127.0.0.1:0", "--out"])
+        .arg(dir.join(".cased"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("cased demo: Mission Control at ") {
+                let _ = tx.send(url.split(' ').next().unwrap().to_owned());
+            }
+        }
+    });
+    let url = rx.recv_timeout(Duration::from_secs(60));
+    let list = url.as_ref().ok().map(|url| {
+        let out = Command::new("curl")
+            .args(["-sS", &format!("{url}api/v1/deployments/")])
+            .output()
+            .unwrap();
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let list = list.expect("the demo printed where Mission Control is");
+    let shown: Vec<(&str, &str)> = list["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["event"]["deployment_request"].as_str().unwrap(),
+                d["verdict"].as_str().unwrap_or("none"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("Deploy demo/shop v3", "healthy"),
+            ("Deploy demo/shop v2", "unhealthy")
+        ],
+        "{list}"
+    );
+}
+
+/// Now, in milliseconds since the Unix epoch.
+fn store_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
 /// Reads Server-Sent Events from `response` until one of type `kind` satisfies `pred`.
 async fn next_event(
     response: &mut reqwest::Response,

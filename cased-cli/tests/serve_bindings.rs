@@ -1,5 +1,6 @@
 //! `cased serve` against the Python and Node clients, unchanged: each posts a deployment, a later
-//! event of it, and is refused with a wrong key, as the Rust `Client` is in `serve.rs`.
+//! event of it, and is refused with a wrong key, then reads deployments back (a filtered page,
+//! one deployment, a bad filter, an unknown id), as the Rust `Client` does in `serve.rs`.
 //!
 //! Needs the bindings built (`make python node`, which `make test` runs first): Python from
 //! `CASED_TEST_PYTHON`, else the project's `.venv`; Node's `cased-node/index.js`. A missing
@@ -95,6 +96,28 @@ fn check(server: &Serve, printed: &str, language: &str) -> String {
     assert_eq!(out["later"]["status"], 200, "{language}: {out}");
     assert_eq!(out["later"]["body"]["id"], json!(id), "{language}: {out}");
     assert_eq!(out["refused"], "unauthorized", "{language}: {out}");
+    // Read back with the read key: the newest deployment of acme/shop in staging is this one
+    // (each language runs after the previous), one per page.
+    let page = &out["page"]["deployments"];
+    assert_eq!(page.as_array().map(Vec::len), Some(1), "{language}: {out}");
+    assert_eq!(page[0]["id"], json!(id), "{language}: {out}");
+    assert_eq!(page[0]["status"], "success", "{language}: {out}");
+    assert_eq!(out["one"]["id"], json!(id), "{language}: {out}");
+    assert_eq!(
+        out["one"]["events"].as_array().map(Vec::len),
+        Some(2),
+        "{language}: {out}"
+    );
+    assert_eq!(
+        out["bad_filter"],
+        json!(["invalid_request", 400]),
+        "{language}: {out}"
+    );
+    assert_eq!(
+        out["missing"],
+        json!(["invalid_request", 404]),
+        "{language}: {out}"
+    );
     id
 }
 
@@ -121,7 +144,7 @@ const PYTHON: &str = r#"
 import asyncio, json, sys
 import cased
 
-async def main(base, key):
+async def main(base, key, read_key):
     def event(status):
         return cased.DeploymentEvent("Deploy from Python", repository_full_name="acme/shop",
             status=status, commit_sha="5eaf00d", event_metadata={"environment": "staging"})
@@ -133,13 +156,27 @@ async def main(base, key):
         refused = None
     except cased.UnauthorizedError as e:
         refused = e.code
-    print(json.dumps({"first": first, "later": later, "refused": refused}))
+    reader = cased.Client(read_key, base_url=base)
+    page = await reader.deployments(repository="acme/shop", environment="staging", limit=1)
+    one = await reader.deployment(first["body"]["id"])
+    try:
+        await reader.deployments(verdict="fine")
+        bad_filter = None
+    except cased.InvalidRequestError as e:
+        bad_filter = [e.code, e.status]
+    try:
+        await reader.deployment("dep_nope")
+        missing = None
+    except cased.InvalidRequestError as e:
+        missing = [e.code, e.status]
+    print(json.dumps({"first": first, "later": later, "refused": refused, "page": page,
+                      "one": one, "bad_filter": bad_filter, "missing": missing}))
 
-asyncio.run(main(sys.argv[1], sys.argv[2]))
+asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3]))
 "#;
 
 const NODE: &str = r#"
-const [index, base, key] = process.argv.slice(1)
+const [index, base, key, readKey] = process.argv.slice(1)
 const { Client, DeploymentEvent } = await import(index)
 const event = (status) => new DeploymentEvent({
   deployment_request: 'Deploy from Node', repository_full_name: 'acme/shop', status,
@@ -154,7 +191,16 @@ try {
 } catch (e) {
   refused = e.code
 }
-console.log(JSON.stringify({ first, later, refused }))
+const reader = new Client({ apiKey: readKey, baseUrl: base })
+const page = await reader.deployments({ repository: 'acme/shop', environment: 'staging', limit: 1 })
+const one = await reader.deployment(first.body.id)
+const failure = (p) => p.then(() => null, (e) => [e.code, e.status])
+const badFilter = await failure(reader.deployments({ verdict: 'fine' }))
+const missing = await failure(reader.deployment('dep_nope'))
+console.log(JSON.stringify({
+  first, later, refused, page: { deployments: page.deployments, next_cursor: page.nextCursor },
+  one, bad_filter: badFilter, missing,
+}))
 "#;
 
 #[test]
@@ -173,7 +219,7 @@ fn the_python_and_node_clients_post_to_cased_serve_unchanged() {
     let server = serve(&dir);
 
     let py = Command::new(&python)
-        .args(["-c", PYTHON, &server.base, &server.ingest])
+        .args(["-c", PYTHON, &server.base, &server.ingest, &server.read])
         .output()
         .unwrap();
     assert!(py.status.success(), "{py:?}");
@@ -187,6 +233,7 @@ fn the_python_and_node_clients_post_to_cased_serve_unchanged() {
             &index,
             &server.base,
             &server.ingest,
+            &server.read,
         ])
         .output()
         .unwrap();

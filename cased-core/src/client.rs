@@ -9,6 +9,9 @@
 //! [`IDEMPOTENCY_KEY_HEADER`] of its own, the same on every retry, so a server that received an
 //! attempt whose answer was lost (a proxy's 502, a reset) gives the first answer again instead
 //! of recording the deployment twice (`cased serve` does).
+//!
+//! [`Client::deployments`] and [`Client::deployment`] read the same API back (`GET`, a key with
+//! the read scope on `cased serve`), with the same authentication, retries and 1 MiB cap.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -90,6 +93,54 @@ pub struct ApiResponse {
     pub attempts: u32,
 }
 
+/// Filters and paging of [`Client::deployments`]; every field is optional (`Default` is the
+/// first page of everything, newest first).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeploymentQuery {
+    /// Only this repository (`owner/name`).
+    pub repository: Option<String>,
+    /// Only this environment.
+    pub environment: Option<String>,
+    /// Only this verdict: `healthy`, `degraded`, `unhealthy` or `inconclusive`.
+    pub verdict: Option<String>,
+    /// Page size (the server accepts 1 to 500; 50 when absent).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One page of [`Client::deployments`]: the deployments as the API shapes them, newest first.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DeploymentPage {
+    /// The deployments of this page (each with `id`, `status`, `state`, `verdict`, its event...).
+    pub deployments: Vec<Value>,
+    /// Pass it as [`DeploymentQuery::cursor`] for the next page; `None` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// What a request is, for its log lines and its errors.
+#[derive(Debug, Clone, Copy)]
+enum Call {
+    Post,
+    Read,
+}
+
+impl Call {
+    fn accepted(self) -> &'static str {
+        match self {
+            Call::Post => "deployment event accepted",
+            Call::Read => "deployments read",
+        }
+    }
+
+    fn failed(self) -> &'static str {
+        match self {
+            Call::Post => "deployment event not delivered",
+            Call::Read => "deployments not read",
+        }
+    }
+}
+
 /// A client of the deployments API. Cheap to clone (an `Arc` inside); build it with
 /// [`Client::builder`]. Its `Debug` never shows the API key.
 #[derive(Clone)]
@@ -101,6 +152,8 @@ struct Inner {
     http: reqwest::Client,
     endpoint: url::Url,
     retry: RetryPolicy,
+    /// The timeout of one attempt; a long poll's attempt gets its wait on top.
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for Client {
@@ -270,6 +323,7 @@ impl ClientBuilder {
                 http,
                 endpoint,
                 retry: self.retry,
+                timeout: self.timeout,
             }),
         })
     }
@@ -310,20 +364,145 @@ impl Client {
         );
         // Not a secret, only unique: one per logical event, kept across its retries.
         let key = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
-        self.post_with_retries(event.to_json(), &key)
-            .instrument(span)
-            .await
+        let body = event.to_json();
+        let http = &self.inner.http;
+        let endpoint = &self.inner.endpoint;
+        self.send_with_retries(Call::Post, || {
+            http.post(endpoint.clone())
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(IDEMPOTENCY_KEY_HEADER, key.as_str())
+                .body(body.clone())
+        })
+        .instrument(span)
+        .await
     }
 
-    async fn post_with_retries(&self, body: String, idempotency_key: &str) -> Result<ApiResponse> {
+    /// Lists deployments (`GET {base_url}/api/v1/deployments/`), newest first, filtered by
+    /// `query`; retried as [`Client::create_deployment`] is.
+    ///
+    /// # Errors
+    /// As [`Client::create_deployment`]; a filter the server rejects (an unknown verdict, a
+    /// limit out of range) is [`Error::InvalidRequest`] with its message; an answer that is not
+    /// a page of deployments is [`Error::Transport`].
+    pub async fn deployments(&self, query: &DeploymentQuery) -> Result<DeploymentPage> {
+        let mut url = self.inner.endpoint.clone();
+        {
+            let mut pairs = url.query_pairs_mut();
+            let text = [
+                ("repository", &query.repository),
+                ("environment", &query.environment),
+                ("verdict", &query.verdict),
+                ("cursor", &query.cursor),
+            ];
+            for (name, value) in text {
+                if let Some(v) = value {
+                    pairs.append_pair(name, v);
+                }
+            }
+            if let Some(limit) = query.limit {
+                pairs.append_pair("limit", &limit.to_string());
+            }
+        }
+        if url.query() == Some("") {
+            url.set_query(None);
+        }
+        let span = tracing::info_span!("deployments");
+        let http = &self.inner.http;
+        let response = self
+            .send_with_retries(Call::Read, || http.get(url.clone()))
+            .instrument(span)
+            .await?;
+        let body = response.body.unwrap_or(Value::Null);
+        serde_json::from_value(body).map_err(|e| {
+            Error::Transport(format!(
+                "the API's answer is not a page of deployments: {e}"
+            ))
+        })
+    }
+
+    /// One deployment with its events and session (`GET {base_url}/api/v1/deployments/{id}`):
+    /// ticks, findings with their evidence, alerts and their deliveries.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] for an empty `id` (nothing is sent); an unknown id is
+    /// [`Error::InvalidRequest`] with status 404; otherwise as [`Client::create_deployment`].
+    pub async fn deployment(&self, id: &str) -> Result<Value> {
+        let mut p = Problems::default();
+        if id.trim().is_empty() {
+            p.add("id", "must not be empty");
+        }
+        p.finish("deployment id")?;
+        let mut url = self.inner.endpoint.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            // Percent-encoded: an id with `/` or `?` stays one segment.
+            segments.pop_if_empty().push(id);
+        }
+        let span = tracing::info_span!("deployment", id);
+        let http = &self.inner.http;
+        let response = self
+            .send_with_retries(Call::Read, || http.get(url.clone()))
+            .instrument(span)
+            .await?;
+        match response.body {
+            Some(v @ Value::Object(_)) => Ok(v),
+            other => Err(Error::Transport(format!(
+                "the API's answer is not a deployment: {}",
+                other.unwrap_or(Value::Null)
+            ))),
+        }
+    }
+
+    /// The gate (`GET {base_url}/api/v1/deployments/{id}/verdict?wait=…`): waits on the
+    /// server up to `wait` (`cased serve` caps one wait at 10 minutes) for the verdict to be
+    /// final, then answers `{"id", "final", "result", "state", "status", "verdict", "reason"}`
+    /// where `result` is `pass`, `fail`, `inconclusive`, `unmonitored` or `pending` (not final:
+    /// call again). Each attempt's timeout is the client's timeout plus `wait`.
+    ///
+    /// # Errors
+    /// As [`Client::deployment`].
+    pub async fn verdict(&self, id: &str, wait: Duration) -> Result<Value> {
+        let mut p = Problems::default();
+        if id.trim().is_empty() {
+            p.add("id", "must not be empty");
+        }
+        p.finish("deployment id")?;
+        let mut url = self.inner.endpoint.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().push(id).push("verdict");
+        }
+        if !wait.is_zero() {
+            url.query_pairs_mut()
+                .append_pair("wait", &format!("{}ms", wait.as_millis()));
+        }
+        let span = tracing::info_span!("verdict", id);
+        let http = &self.inner.http;
+        let timeout = self.inner.timeout.saturating_add(wait);
+        let response = self
+            .send_with_retries(Call::Read, || http.get(url.clone()).timeout(timeout))
+            .instrument(span)
+            .await?;
+        match response.body {
+            Some(v @ Value::Object(_)) => Ok(v),
+            other => Err(Error::Transport(format!(
+                "the API's answer is not a verdict: {}",
+                other.unwrap_or(Value::Null)
+            ))),
+        }
+    }
+
+    async fn send_with_retries(
+        &self,
+        call: Call,
+        request: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<ApiResponse> {
         let policy = self.inner.retry;
         let started = Instant::now();
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            let failure = match self.attempt(body.clone(), idempotency_key).await {
+            let failure = match Self::attempt(call, request()).await {
                 Ok((status, body)) => {
-                    tracing::info!(status, attempt, "deployment event accepted");
+                    tracing::info!(status, attempt, "{}", call.accepted());
                     return Ok(ApiResponse {
                         status,
                         body,
@@ -334,7 +513,7 @@ impl Client {
             };
             let retries_done = attempt - 1;
             if !failure.retryable || retries_done >= policy.max_retries {
-                tracing::warn!(attempt, error = %failure.error, "deployment event not delivered");
+                tracing::warn!(attempt, error = %failure.error, "{}", call.failed());
                 return Err(failure.error);
             }
             let delay = failure
@@ -359,26 +538,16 @@ impl Client {
                 }
                 return Err(error);
             }
-            tracing::debug!(attempt, ?delay, error = %failure.error, "retrying deployment event");
+            tracing::debug!(attempt, ?delay, error = %failure.error, "retrying");
             tokio::time::sleep(delay).await;
         }
     }
 
     async fn attempt(
-        &self,
-        body: String,
-        idempotency_key: &str,
+        call: Call,
+        request: reqwest::RequestBuilder,
     ) -> std::result::Result<(u16, Option<Value>), Failure> {
-        let sent = self
-            .inner
-            .http
-            .post(self.inner.endpoint.clone())
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(IDEMPOTENCY_KEY_HEADER, idempotency_key)
-            .body(body)
-            .send()
-            .await;
-        let response = match sent {
+        let response = match request.send().await {
             Ok(r) => r,
             Err(e) => return Err(transport_failure(&e)),
         };
@@ -393,12 +562,15 @@ impl Client {
             Err(e) => return Err(transport_failure(&e)),
         };
         if success && !complete {
-            // Accepted, but the answer is not what the API sends: not read further, not retried
-            // (the event was received) and not printed.
+            // Not what the API sends: not read further, not retried and not printed.
+            let after = match call {
+                Call::Post => " (the event was probably received)",
+                Call::Read => "",
+            };
             return Err(Failure {
                 error: Error::Transport(format!(
                     "the API answered HTTP {status} with a body over {MAX_RESPONSE_BYTES} bytes \
-                     (1 MiB); it was not read (the event was probably received)"
+                     (1 MiB); it was not read{after}"
                 )),
                 retryable: false,
                 retry_after: None,

@@ -36,7 +36,8 @@ pub use check::{CheckCategory, CheckOutcome, CheckStatus, FnCheck, HealthCheck};
 pub use checks::{CheckConfig, run_check};
 pub use client::{
     API_KEY_ENV, ApiResponse, BASE_URL_ENV, Client, ClientBuilder, DEFAULT_BASE_URL,
-    DEPLOYMENTS_PATH, IDEMPOTENCY_KEY_HEADER, MAX_RESPONSE_BYTES, RetryPolicy, parse_retry_after,
+    DEPLOYMENTS_PATH, DeploymentPage, DeploymentQuery, IDEMPOTENCY_KEY_HEADER, MAX_RESPONSE_BYTES,
+    RetryPolicy, parse_retry_after,
 };
 pub use config::MonitorConfig;
 pub use detect::{

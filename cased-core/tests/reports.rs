@@ -461,3 +461,19 @@ async fn reports_from_history_carry_finding_ticks_and_alerts() {
     );
     assert!(report::load(&store, "unknown").await.unwrap().is_none());
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_charts_section_alone_is_the_reports_own_charts() {
+    let (report, context) = fixture().await;
+    let charts = report::charts_html(&report, &context);
+    let (names, svgs) = parse(&charts);
+    assert_eq!(
+        svgs,
+        ["web.latency_ms", "db.latency_ms", "p99_ms", "error_rate"]
+    );
+    assert!(names.iter().all(|n| n != "script"), "{names:?}");
+    // The very section of the full report, after its stylesheet.
+    let section = &charts[charts.find("<section id=\"charts\">").unwrap()..];
+    assert!(report::to_html(&report, &context).contains(section));
+    assert!(charts.starts_with("<style>") && charts.contains("svg .baseline"));
+}

@@ -151,6 +151,86 @@ impl Client {
             },
         )
     }
+
+    /// One page of deployments (`GET <baseUrl>/api/v1/deployments/`), newest first, filtered;
+    /// needs a key with the read scope on `cased serve`. Retried as `createDeployment` is.
+    /// Rejects with `code` `invalid_request` for a filter the server refuses (`status` 400),
+    /// or as `createDeployment` does.
+    #[napi(ts_return_type = "Promise<DeploymentPage>")]
+    pub fn deployments<'env>(
+        &self,
+        env: &'env Env,
+        query: Option<DeploymentQuery>,
+    ) -> Result<PromiseRaw<'env, DeploymentPage>> {
+        let client = self.inner.clone();
+        let q = query.unwrap_or_default();
+        let query = cased_core::DeploymentQuery {
+            repository: q.repository,
+            environment: q.environment,
+            verdict: q.verdict,
+            limit: q.limit,
+            cursor: q.cursor,
+        };
+        env.spawn_future_with_callback(
+            async move { Ok(client.deployments(&query).await) },
+            |env, outcome| {
+                outcome
+                    .map(DeploymentPage::from)
+                    .map_err(|e| to_js_error(env, e))
+            },
+        )
+    }
+
+    /// One deployment (`GET <baseUrl>/api/v1/deployments/<id>`): its event, `events`, and
+    /// `session` (record, ticks, findings with evidence, alerts), as the API shapes them.
+    /// Rejects with `code` `validation` for an empty id (nothing is sent), `invalid_request`
+    /// with `status` 404 for an unknown one, or as `createDeployment` does.
+    #[napi(ts_return_type = "Promise<Record<string, any>>")]
+    pub fn deployment<'env>(&self, env: &'env Env, id: String) -> Result<PromiseRaw<'env, Value>> {
+        let client = self.inner.clone();
+        env.spawn_future_with_callback(
+            async move { Ok(client.deployment(&id).await) },
+            |env, outcome| outcome.map_err(|e| to_js_error(env, e)),
+        )
+    }
+}
+
+/// Filters and paging of `client.deployments()`; every key is optional (`null` counts as
+/// absent).
+#[napi(object)]
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeploymentQuery {
+    /// Only this repository (`owner/name`).
+    pub repository: Option<String>,
+    /// Only this environment.
+    pub environment: Option<String>,
+    /// Only this verdict.
+    #[napi(ts_type = "'healthy' | 'degraded' | 'unhealthy' | 'inconclusive'")]
+    pub verdict: Option<String>,
+    /// Page size, 1 to 500 (the server's default is 50).
+    pub limit: Option<u32>,
+    /// The `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One page of `client.deployments()`: the deployments as the API shapes them (snake_case
+/// keys, as in the JSON), newest first.
+#[napi(object)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeploymentPage {
+    /// The deployments of this page (each with `id`, `status`, `state`, `verdict`, `event`...).
+    pub deployments: Vec<Value>,
+    /// Pass it as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+}
+
+impl From<cased_core::DeploymentPage> for DeploymentPage {
+    fn from(p: cased_core::DeploymentPage) -> Self {
+        Self {
+            deployments: p.deployments,
+            next_cursor: p.next_cursor,
+        }
+    }
 }
 
 /// Reads `options` into `builder`, collecting the problems of the binding's own making

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use cased_core::{ApiResponse, Client};
+use cased_core::{Client, DeploymentQuery};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyString;
@@ -28,11 +28,11 @@ fn seconds(s: f64) -> Duration {
     }
 }
 
-/// The outcome of `create_deployment`, turned into a dict or an exception by pyo3-async-runtimes'
+/// The outcome of a request, turned into a dict or an exception by pyo3-async-runtimes'
 /// completion, which holds the GIL anyway: the Rust future itself never touches Python.
-struct Delivery(cased_core::Result<ApiResponse>);
+struct Delivery<T>(cased_core::Result<T>);
 
-impl<'py> IntoPyObject<'py> for Delivery {
+impl<'py, T: serde::Serialize> IntoPyObject<'py> for Delivery<T> {
     type Target = PyAny;
     type Output = Bound<'py, PyAny>;
     type Error = PyErr;
@@ -100,6 +100,66 @@ impl PyClient {
         crate::aio::future_into_py(py, async move {
             Ok(Delivery(client.create_deployment(&event).await))
         })
+    }
+
+    /// One page of deployments, newest first: a coroutine (from `cased._aio`) resolving to
+    /// `{"deployments": [...], "next_cursor": str | None}`.
+    #[pyo3(signature = (*, repository=None, environment=None, verdict=None, limit=None, cursor=None))]
+    fn deployments<'py>(
+        slf: &Bound<'py, Self>,
+        repository: Option<String>,
+        environment: Option<String>,
+        verdict: Option<String>,
+        limit: Option<u32>,
+        cursor: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        static GLUE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        GLUE.import(slf.py(), "cased._aio", "call")?.call1((
+            slf.getattr("_deployments")?,
+            repository,
+            environment,
+            verdict,
+            limit,
+            cursor,
+        ))
+    }
+
+    fn _deployments<'py>(
+        &self,
+        py: Python<'py>,
+        repository: Option<String>,
+        environment: Option<String>,
+        verdict: Option<String>,
+        limit: Option<u32>,
+        cursor: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.inner.clone();
+        let query = DeploymentQuery {
+            repository,
+            environment,
+            verdict,
+            limit,
+            cursor,
+        };
+        crate::aio::future_into_py(
+            py,
+            async move { Ok(Delivery(client.deployments(&query).await)) },
+        )
+    }
+
+    /// One deployment with its events and session: a coroutine resolving to a dict.
+    fn deployment<'py>(slf: &Bound<'py, Self>, id: String) -> PyResult<Bound<'py, PyAny>> {
+        static GLUE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        GLUE.import(slf.py(), "cased._aio", "call")?
+            .call1((slf.getattr("_deployment")?, id))
+    }
+
+    fn _deployment<'py>(&self, py: Python<'py>, id: String) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.inner.clone();
+        crate::aio::future_into_py(
+            py,
+            async move { Ok(Delivery(client.deployment(&id).await)) },
+        )
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {

@@ -8,6 +8,8 @@
 //! | `GET /api/v1/deployments/{id}/report?format=` | read | the rendered report (json, md, html) |
 //! | `GET /api/v1/deployments/{id}/verdict?wait=` | read | the verdict, waiting until final |
 //! | `GET /api/v1/events` | read | Server-Sent Events: `deployment` and `status` |
+//! | `GET /api/v1/trends?repository=&environment=&days=` | read | deployments over the window and the DORA metrics |
+//! | `POST /api/v1/incidents` | ingest | `201` the incident and the deployments it was correlated to |
 //!
 //! Every error is JSON: `{"code", "message"}`, plus `"errors": [{"field", "message"}]` for an
 //! invalid event (every problem at once, as `DeploymentEvent` reports them).
@@ -59,6 +61,10 @@ pub(super) fn router(app: Arc<App>) -> Router {
             get(list_deployments).post(create_deployment),
         )
         .route("/api/v1/deployments/{id}", get(get_deployment))
+        .route("/api/v1/trends", get(get_trends))
+        .route("/trends", get(super::ui::index))
+        .route("/api/v1/incidents", axum::routing::post(create_incident))
+        .route("/api/v1/incidents/", axum::routing::post(create_incident))
         .route("/api/v1/deployments/{id}/report", get(get_report))
         .route("/api/v1/deployments/{id}/verdict", get(get_verdict))
         .route("/api/v1/events", get(events))
@@ -301,6 +307,124 @@ async fn create_deployment(State(app): Shared, headers: HeaderMap, body: Bytes) 
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+/// `POST /api/v1/incidents`: validates the incident (every bad field at once, `422`), stores
+/// it and correlates it to deployments (see `incidents.rs`); `201` with its id, the rule and
+/// the deployments it was correlated to (their ids and page URLs).
+async fn create_incident(State(app): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = authorize(&app, &headers, Scope::Ingest).await {
+        return r.into_response();
+    }
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("the body is not JSON: {e}"),
+            );
+        }
+    };
+    let incident = match super::incidents::parse(&value, store::now_ms()) {
+        Ok(i) => i,
+        Err(problems) => {
+            let n = problems.len();
+            let list: Vec<String> = problems
+                .iter()
+                .map(|p| format!("{}: {}", p.field, p.message))
+                .collect();
+            return json_response(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &json!({
+                    "code": "validation",
+                    "message": format!(
+                        "invalid incident ({n} problem{}): {}",
+                        if n == 1 { "" } else { "s" },
+                        list.join("; ")
+                    ),
+                    "errors": problems,
+                }),
+            );
+        }
+    };
+    let id = match store::random_hex(8) {
+        Ok(h) => format!("inc_{h}"),
+        Err(e) => return internal(e),
+    };
+    let owned = id.clone();
+    let stored = app
+        .db(move |a| a.store.insert_incident(&owned, &incident))
+        .await;
+    let (ids, rule) = match stored {
+        Ok(r) => r,
+        Err(e) => return internal(e),
+    };
+    let deployments: Vec<Value> = ids
+        .iter()
+        .map(|d| json!({"id": d, "url": page_url(&app, &headers, d)}))
+        .collect();
+    json_response(
+        StatusCode::CREATED,
+        &json!({
+            "id": id,
+            "rule": rule.map(super::incidents::Rule::as_str),
+            "deployments": deployments,
+        }),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct TrendsQuery {
+    repository: Option<String>,
+    environment: Option<String>,
+    days: Option<String>,
+}
+
+/// `GET /api/v1/trends`: one repository + environment over the last `days` (1 to 365, default
+/// 30): its deployments, oldest first, and the DORA metrics.
+async fn get_trends(
+    State(app): Shared,
+    headers: HeaderMap,
+    Query(q): Query<TrendsQuery>,
+) -> Response {
+    if let Err(r) = authorize(&app, &headers, Scope::Read).await {
+        return r.into_response();
+    }
+    let bad = |m: String| error(StatusCode::BAD_REQUEST, "invalid_request", m);
+    let Some(repository) = q.repository.filter(|r| !r.is_empty()) else {
+        return bad("repository is required (owner/name)".to_owned());
+    };
+    let environment = q.environment.filter(|e| !e.is_empty());
+    let days = match q.days.as_deref().filter(|d| !d.is_empty()) {
+        None => 30,
+        Some(d) => match d.parse::<u64>() {
+            Ok(n) if (1..=365).contains(&n) => n,
+            _ => return bad(format!("days {d:?} must be a number from 1 to 365")),
+        },
+    };
+    let to = store::now_ms();
+    let from = to.saturating_sub(days * 86_400_000);
+    let (repo, env) = (repository.clone(), environment.clone());
+    let points = match app
+        .db(move |a| a.store.trend_points(&repo, env.as_deref(), from, to))
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => return internal(e),
+    };
+    let dora = super::trends::dora(&points, from, to);
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "repository": repository,
+            "environment": environment,
+            "from_unix_ms": from,
+            "to_unix_ms": to,
+            "deployments": points,
+            "dora": dora,
+        }),
+    )
+}
+
 /// Query of the deployment list.
 #[derive(Debug, Deserialize)]
 struct ListQuery {
@@ -427,9 +551,15 @@ async fn get_deployment(
             Err(e) => return internal(e.to_string()),
         },
     };
+    let owned = id.clone();
+    let incidents = match app.db(move |a| a.store.incidents_of(&owned)).await {
+        Ok(i) => i,
+        Err(e) => return internal(e),
+    };
     let mut value = serde_json::to_value(&d).unwrap_or_default();
     value["url"] = json!(page_url(&app, &headers, &d.id));
     value["events"] = json!(events);
+    value["incidents"] = json!(incidents);
     value["session"] = session;
     json_response(StatusCode::OK, &value)
 }
@@ -463,9 +593,18 @@ async fn get_report(
     if let Err(r) = authorize(&app, &headers, Scope::Read).await {
         return r.into_response();
     }
-    let format = match Format::from_str(q.format.as_deref().unwrap_or("json")) {
+    // `charts`: the report's charts section alone (Mission Control's deployment page).
+    let requested = q.format.as_deref().unwrap_or("json");
+    let charts_only = requested == "charts";
+    let format = match Format::from_str(if charts_only { "html" } else { requested }) {
         Ok(f) => f,
-        Err(e) => return error(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("{e} (or charts)"),
+            );
+        }
     };
     let d = match deployment(&app, &id).await {
         Ok(d) => d,
@@ -497,6 +636,14 @@ async fn get_report(
             );
         }
     };
+    if charts_only {
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            report::charts_html(&report, &context),
+        )
+            .into_response();
+    }
     let content_type = match format {
         Format::Json => "application/json",
         Format::Markdown => "text/markdown; charset=utf-8",

@@ -13,8 +13,10 @@
 //! history --history .cased/history.db` lists them too.
 
 mod api;
+mod incidents;
 mod services;
 mod store;
+mod trends;
 mod ui;
 
 use std::collections::HashMap;
@@ -166,7 +168,29 @@ pub(crate) struct App {
 }
 
 /// Runs `cased serve` until Ctrl-C or SIGTERM.
+impl ServeArgs {
+    /// The server of `cased demo --serve`: no keys (loopback only), `store`, `config`.
+    pub(crate) fn demo(listen: SocketAddr, store: PathBuf, config: PathBuf) -> Self {
+        Self {
+            listen,
+            store,
+            config: Some(config),
+            no_auth: true,
+            public_url: None,
+        }
+    }
+}
+
+/// Runs `cased serve` until Ctrl-C or SIGTERM.
 pub(crate) async fn run(args: ServeArgs) -> Result<(), Failure> {
+    run_notifying(args, None).await
+}
+
+/// Runs `cased serve`, sending the address it listens on to `ready` once the port is open.
+pub(crate) async fn run_notifying(
+    args: ServeArgs,
+    ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+) -> Result<(), Failure> {
     if args.no_auth && !args.listen.ip().is_loopback() {
         return Err(Failure::Usage(format!(
             "--no-auth is allowed only on a loopback address (127.0.0.1, ::1), not {}: \
@@ -224,6 +248,9 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Failure> {
     describe_startup(&app, config.as_deref(), &args.store);
     // The line tests and scripts wait for: the port is open once it is printed.
     eprintln!("cased serve: listening on http://{local}");
+    if let Some(ready) = ready {
+        let _ = ready.send(local);
+    }
     let stopping = Arc::clone(&app);
     axum::serve(listener, api::router(Arc::clone(&app)))
         .with_graceful_shutdown(async move {

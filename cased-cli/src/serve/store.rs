@@ -1,7 +1,8 @@
 //! The tables `cased serve` keeps of its own, in `serve.db` beside the history: API keys
 //! (hashed), deployments as the API knows them (the latest event, the matched service, the
 //! history session monitoring it, the state), every event received for a deployment, and
-//! idempotency keys with the answer they got.
+//! idempotency keys with the answer they got, and incidents with the deployments they were
+//! correlated to.
 //!
 //! Sessions themselves (ticks, findings, alerts, reports) are kept by the core's history store
 //! (`history.db`), under the session id a deployment row points to.
@@ -18,8 +19,35 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::incidents::{Candidate, Incident, Rule, correlate};
+use super::trends::{Point, commit_time};
+
 /// The schema version this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: u32 = 1;
+const SCHEMA_VERSION: u32 = 2;
+
+/// From schema 1 to 2: incidents, and each deployment's monitoring window (for correlating them).
+const MIGRATION_2: &str = "
+ALTER TABLE deployments ADD COLUMN monitor_started_at_ms INTEGER;
+ALTER TABLE deployments ADD COLUMN monitor_ended_at_ms INTEGER;
+CREATE TABLE incidents (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    received_at_ms INTEGER NOT NULL,
+    time_ms INTEGER NOT NULL,
+    repository TEXT,
+    environment TEXT,
+    correlation_id TEXT,
+    incident TEXT NOT NULL
+);
+CREATE TABLE incident_deployments (
+    incident_id TEXT NOT NULL REFERENCES incidents (id),
+    deployment_id TEXT NOT NULL REFERENCES deployments (id),
+    rule TEXT NOT NULL,
+    PRIMARY KEY (incident_id, deployment_id)
+);
+CREATE INDEX incident_deployments_by_deployment ON incident_deployments (deployment_id);
+CREATE INDEX deployments_by_place ON deployments (repository, environment);
+";
 
 const SCHEMA: &str = "
 CREATE TABLE api_keys (
@@ -252,9 +280,14 @@ impl Store {
                 path.display()
             ));
         }
-        if version == 0 {
+        let steps = match version {
+            0 => format!("{SCHEMA} {MIGRATION_2}"),
+            1 => MIGRATION_2.to_owned(),
+            _ => String::new(),
+        };
+        if !steps.is_empty() {
             conn.execute_batch(&format!(
-                "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                "BEGIN IMMEDIATE; {steps} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
             ))
             .map_err(err)?;
         }
@@ -467,7 +500,8 @@ impl Store {
     pub(crate) fn set_monitoring(&self, id: &str, session_id: &str) -> StoreResult<()> {
         self.conn()
             .execute(
-                "UPDATE deployments SET state = 'monitoring', session_id = ?2, updated_at_ms = ?3 WHERE id = ?1",
+                "UPDATE deployments SET state = 'monitoring', session_id = ?2, updated_at_ms = ?3, \
+                 monitor_started_at_ms = ?3 WHERE id = ?1",
                 params![id, session_id, now_ms() as i64],
             )
             .map_err(err)?;
@@ -478,8 +512,8 @@ impl Store {
     pub(crate) fn set_finished(&self, id: &str, verdict: Verdict, reason: &str) -> StoreResult<()> {
         self.conn()
             .execute(
-                "UPDATE deployments SET state = 'finished', verdict = ?2, reason = ?3, updated_at_ms = ?4 \
-                 WHERE id = ?1",
+                "UPDATE deployments SET state = 'finished', verdict = ?2, reason = ?3, updated_at_ms = ?4, \
+                 monitor_ended_at_ms = coalesce(monitor_ended_at_ms, ?4) WHERE id = ?1",
                 params![id, verdict.as_str(), reason, now_ms() as i64],
             )
             .map_err(err)?;
@@ -498,8 +532,8 @@ impl Store {
             })
             .map_err(err)?;
         conn.execute(
-            "UPDATE deployments SET state = 'interrupted', reason = ?1, updated_at_ms = ?2 \
-             WHERE state = 'monitoring'",
+            "UPDATE deployments SET state = 'interrupted', reason = ?1, updated_at_ms = ?2, \
+             monitor_ended_at_ms = coalesce(monitor_ended_at_ms, ?2) WHERE state = 'monitoring'",
             params![reason, now_ms() as i64],
         )
         .map_err(err)?;
@@ -577,6 +611,129 @@ impl Store {
             None
         };
         Ok((rows.into_iter().map(|(_, d)| d).collect(), next))
+    }
+
+    /// Stores `incident` and its correlation (see [`incidents`](super::incidents)) in one
+    /// transaction; the deployment ids and the rule that chose them.
+    pub(crate) fn insert_incident(
+        &self,
+        id: &str,
+        incident: &Incident,
+    ) -> StoreResult<(Vec<String>, Option<Rule>)> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(err)?;
+        let candidates: Vec<Candidate> = {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT id, repository, environment, correlation_id, created_at_ms, \
+                     monitor_started_at_ms, monitor_ended_at_ms FROM deployments \
+                     WHERE correlation_id IS ?1 AND ?1 IS NOT NULL OR repository IS ?2 AND ?2 IS NOT NULL",
+                )
+                .map_err(err)?;
+            stmt.query_map(params![incident.correlation_id, incident.repository], |r| {
+                Ok(Candidate {
+                    id: r.get(0)?,
+                    repository: r.get(1)?,
+                    environment: r.get(2)?,
+                    correlation_id: r.get(3)?,
+                    created_at_ms: r.get::<_, i64>(4)? as u64,
+                    monitor_started_at_ms: r.get::<_, Option<i64>>(5)?.map(|v| v as u64),
+                    monitor_ended_at_ms: r.get::<_, Option<i64>>(6)?.map(|v| v as u64),
+                })
+            })
+            .map_err(err)?
+            .collect::<Result<_, _>>()
+            .map_err(err)?
+        };
+        let (ids, rule) = correlate(incident, &candidates);
+        tx.execute(
+            "INSERT INTO incidents (id, received_at_ms, time_ms, repository, environment, \
+             correlation_id, incident) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                id,
+                now_ms() as i64,
+                incident.time_unix_ms as i64,
+                incident.repository,
+                incident.environment,
+                incident.correlation_id,
+                serde_json::to_string(incident).map_err(|e| e.to_string())?
+            ],
+        )
+        .map_err(err)?;
+        if let Some(rule) = rule {
+            for d in &ids {
+                tx.execute(
+                    "INSERT INTO incident_deployments (incident_id, deployment_id, rule) VALUES (?1, ?2, ?3)",
+                    params![id, d, rule.as_str()],
+                )
+                .map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)?;
+        Ok((ids, rule))
+    }
+
+    /// The incidents correlated to deployment `id`, newest first: each incident's fields plus
+    /// its `id`, `received_at_unix_ms` and the `rule` that correlated it.
+    pub(crate) fn incidents_of(&self, id: &str) -> StoreResult<Vec<serde_json::Value>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT i.id, i.received_at_ms, i.incident, c.rule FROM incident_deployments c \
+                 JOIN incidents i ON i.id = c.incident_id WHERE c.deployment_id = ?1 \
+                 ORDER BY i.time_ms DESC, i.seq DESC",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([id], |r| {
+                let incident: String = r.get(2)?;
+                let mut v: serde_json::Value = serde_json::from_str(&incident).unwrap_or_default();
+                v["id"] = serde_json::Value::String(r.get(0)?);
+                v["received_at_unix_ms"] = r.get::<_, i64>(1)?.into();
+                v["rule"] = serde_json::Value::String(r.get(3)?);
+                Ok(v)
+            })
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    /// The deployments of `repository` (+ `environment`, `None` matching deployments without
+    /// one) created in `[from_ms, to_ms]`, oldest first, as the trends need them.
+    pub(crate) fn trend_points(
+        &self,
+        repository: &str,
+        environment: Option<&str>,
+        from_ms: u64,
+        to_ms: u64,
+    ) -> StoreResult<Vec<Point>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, created_at_ms, monitor_ended_at_ms, verdict, event FROM deployments \
+                 WHERE repository = ?1 AND environment IS ?2 AND created_at_ms BETWEEN ?3 AND ?4 \
+                 ORDER BY created_at_ms, seq",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(
+                params![repository, environment, from_ms as i64, to_ms as i64],
+                |r| {
+                    let verdict: Option<String> = r.get(3)?;
+                    let event: String = r.get(4)?;
+                    let event: serde_json::Value = serde_json::from_str(&event).unwrap_or_default();
+                    Ok(Point {
+                        id: r.get(0)?,
+                        created_at_unix_ms: r.get::<_, i64>(1)? as u64,
+                        finished_at_unix_ms: r.get::<_, Option<i64>>(2)?.map(|v| v as u64),
+                        verdict: verdict.and_then(|v| {
+                            serde_json::from_value(serde_json::Value::String(v)).ok()
+                        }),
+                        commit_time_unix_ms: commit_time(&event["event_metadata"]),
+                    })
+                },
+            )
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
     }
 
     fn one(&self, filter: &str, params: impl rusqlite::Params) -> StoreResult<Option<Deployment>> {
@@ -674,6 +831,44 @@ mod tests {
                 .unwrap(),
             1
         );
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_schema_1_store_is_migrated_keeping_its_deployments() {
+        let dir = std::env::temp_dir().join(format!("cased-serve-migrate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("serve.db");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(&format!(
+            "{SCHEMA} PRAGMA user_version = 1; INSERT INTO deployments (id, created_at_ms, \
+             updated_at_ms, repository, environment, status, event, state) VALUES \
+             ('dep_old', 1, 1, 'acme/shop', 'production', 'success', '{{}}', 'finished');"
+        ))
+        .unwrap();
+        drop(old);
+        let store = Store::open(&path).unwrap();
+        assert!(store.get("dep_old").unwrap().is_some());
+        let incident = super::super::incidents::parse(
+            &serde_json::json!({"title": "t", "repository": "acme/shop", "time": 5}),
+            0,
+        )
+        .unwrap();
+        let (ids, rule) = store.insert_incident("inc_1", &incident).unwrap();
+        assert_eq!(
+            (ids, rule),
+            (vec!["dep_old".to_owned()], Some(Rule::LatestBefore))
+        );
+        assert_eq!(
+            store.incidents_of("dep_old").unwrap()[0]["rule"],
+            "latest_before"
+        );
+        let version: u32 = store
+            .conn()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
         std::fs::remove_dir_all(dir).ok();
     }
 }

@@ -12,16 +12,11 @@ use super::{
 };
 use crate::update::Report;
 
-const STYLE: &str = "
-body { font: 14px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 980px; padding: 16px; color: #1d232b; }
-header.verdict { border-left: 8px solid #888; padding: 8px 16px; background: #f4f5f7; }
-header.healthy { border-color: #1f883d; } header.degraded { border-color: #bf8700; }
-header.unhealthy { border-color: #cf222e; } header.inconclusive { border-color: #6e7781; }
-h1 { font-size: 22px; margin: 4px 0; } h2 { font-size: 17px; margin-top: 28px; }
-table { border-collapse: collapse; margin: 8px 0; } td, th { border: 1px solid #d0d7de; padding: 3px 8px; text-align: left; vertical-align: top; }
-th { background: #f6f8fa; } td.num { text-align: right; }
-.pass { color: #1f883d; } .warn { color: #9a6700; } .fail { color: #cf222e; font-weight: 600; } .error { color: #8250df; }
-.sev-critical, .sev-emergency { color: #cf222e; font-weight: 600; } .sev-warning { color: #9a6700; }
+/// The stylesheet of the charts section (figures and their SVG), shared by the whole report
+/// and [`charts_section`].
+macro_rules! chart_style {
+    () => {
+        "
 figure { margin: 16px 0; } figcaption { font-weight: 600; }
 svg.chart { max-width: 100%; height: auto; font: 11px system-ui, sans-serif; }
 svg .plot { fill: #fff; stroke: #d0d7de; } svg .grid { stroke: #eaeef2; } svg .axis { fill: #57606a; }
@@ -35,8 +30,33 @@ svg .change rect { fill: #bf8700; fill-opacity: 0.12; } svg .change line { strok
 svg .finding line { stroke: #cf222e; stroke-width: 1.5; } svg .finding path { fill: #cf222e; }
 svg .finding.warning line { stroke: #bf8700; } svg .finding.warning path { fill: #bf8700; }
 svg .finding.info line { stroke: #6e7781; } svg .finding.info path { fill: #6e7781; }
+"
+    };
+}
+
+const STYLE: &str = concat!(
+    "
+body { font: 14px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 980px; padding: 16px; color: #1d232b; }
+header.verdict { border-left: 8px solid #888; padding: 8px 16px; background: #f4f5f7; }
+header.healthy { border-color: #1f883d; } header.degraded { border-color: #bf8700; }
+header.unhealthy { border-color: #cf222e; } header.inconclusive { border-color: #6e7781; }
+h1 { font-size: 22px; margin: 4px 0; } h2 { font-size: 17px; margin-top: 28px; }
+table { border-collapse: collapse; margin: 8px 0; } td, th { border: 1px solid #d0d7de; padding: 3px 8px; text-align: left; vertical-align: top; }
+th { background: #f6f8fa; } td.num { text-align: right; }
+.pass { color: #1f883d; } .warn { color: #9a6700; } .fail { color: #cf222e; font-weight: 600; } .error { color: #8250df; }
+.sev-critical, .sev-emergency { color: #cf222e; font-weight: 600; } .sev-warning { color: #9a6700; }
 footer { margin-top: 32px; color: #6e7781; font-size: 12px; }
-";
+",
+    chart_style!()
+);
+
+/// The charts section alone, with the stylesheet its SVG needs, for a page of its own.
+pub(super) fn charts_section(r: &Report, ctx: &ReportContext) -> String {
+    let mut o = String::with_capacity(8 * 1024);
+    o.push_str(concat!("<style>", chart_style!(), "</style>\n"));
+    charts(&mut o, r, ctx);
+    o
+}
 
 pub(super) fn render(r: &Report, ctx: &ReportContext) -> String {
     let mut o = String::with_capacity(16 * 1024);

@@ -142,6 +142,16 @@ pub fn to_html(report: &Report, context: &ReportContext) -> String {
     html::render(report, context)
 }
 
+/// The HTML report's metrics section alone: a `<style>` for its charts, then `<section
+/// id="charts">` with one `<figure>` of inline SVG per metric (its baseline band, the deploy and
+/// cool-down marks, the findings and the located change), exactly as [`to_html`] draws them.
+/// For pages that show the charts among content of their own (Mission Control's deployment
+/// page); every user-provided text is escaped, and there is no script and no external URL.
+#[must_use]
+pub fn charts_html(report: &Report, context: &ReportContext) -> String {
+    html::charts_section(report, context)
+}
+
 /// A finished session's report and its context (finding ticks, alerts) from history; `None`
 /// when the session is unknown or has no final report yet.
 ///

@@ -28,6 +28,13 @@ class _DeploymentResponse(TypedDict):
     body: Any
     attempts: int
 
+class _DeploymentPage(TypedDict):
+    """One page of ``Client.deployments``: the deployments as the API shapes them, newest first."""
+
+    deployments: list[dict[str, Any]]
+    next_cursor: str | None
+    """Pass it as ``cursor=`` for the next page; None on the last."""
+
 class _CheckResultLike(TypedDict):
     """What a custom check returns. ``latency_ms`` defaults to the measured time of the call."""
 
@@ -666,6 +673,35 @@ class Client:
         Raises:
             UnauthorizedError, InvalidRequestError, RateLimitedError, ServerError,
             TimeoutError, TransportError: after the last attempt.
+        """
+
+    async def deployments(
+        self,
+        *,
+        repository: str | None = None,
+        environment: str | None = None,
+        verdict: _Verdict | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> _DeploymentPage:
+        """One page of deployments (``GET {base_url}/api/v1/deployments/``), newest first,
+        filtered; needs a key with the read scope on ``cased serve``. Retried as
+        ``create_deployment`` is.
+
+        Raises:
+            InvalidRequestError: a filter the server rejects (``status`` 400), e.g. a limit
+                outside 1 to 500.
+            UnauthorizedError, RateLimitedError, ServerError, TimeoutError, TransportError.
+        """
+
+    async def deployment(self, id: str) -> dict[str, Any]:
+        """One deployment (``GET {base_url}/api/v1/deployments/{id}``): its event, ``events``,
+        and ``session`` (record, ticks, findings with evidence, alerts).
+
+        Raises:
+            ValidationError: ``id`` is empty (nothing is sent).
+            InvalidRequestError: no such deployment (``status`` 404).
+            UnauthorizedError, RateLimitedError, ServerError, TimeoutError, TransportError.
         """
 
 @final

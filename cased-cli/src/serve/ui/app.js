@@ -53,7 +53,7 @@ async function api(path) {
 }
 
 function showLogin(message) {
-  for (const id of ["board", "detail"]) $(id).hidden = true;
+  for (const id of ["board", "detail", "trends"]) $(id).hidden = true;
   $("login").hidden = false;
   $("login-error").textContent = message || "";
   setLive(false, "signed out");
@@ -87,7 +87,9 @@ function row(d) {
   const tr = el("tr", { "data-id": d.id },
     el("td", { class: "request" }, el("a", { href: "/deployments/" + encodeURIComponent(d.id) },
       (d.event && d.event.deployment_request) || d.id)),
-    el("td", { class: "repository" }, d.repository || "–"),
+    el("td", { class: "repository" }, d.repository
+      ? el("a", { href: trendsUrl(d.repository, d.environment), title: "history and trends" }, d.repository)
+      : "–"),
     el("td", { class: "environment" }, d.environment || "–"),
     el("td", { class: "commit" }, d.commit_sha ? d.commit_sha.slice(0, 7) : "–"),
     el("td", { class: "status" }, d.status),
@@ -177,15 +179,18 @@ async function detail(id) {
     return;
   }
   const d = await res.json();
+  const base = "/api/v1/deployments/" + encodeURIComponent(id);
   $("login").hidden = true;
   $("detail").hidden = false;
   const e = d.event || {};
   $("detail-title").textContent = e.deployment_request || d.id;
   const fields = [
     ["Id", d.id],
-    ["Repository", d.repository],
+    ["Repository", d.repository
+      ? el("span", {}, d.repository + " · ", el("a", { href: trendsUrl(d.repository, d.environment) }, "history and trends"))
+      : null],
     ["Environment", d.environment],
-    ["Commit", d.commit_sha],
+    ["Commit", commitLink(d, e)],
     ["Ref", e.ref],
     ["Commit message", e.commit_message],
     ["Status", d.status],
@@ -203,16 +208,24 @@ async function detail(id) {
     el("td", {}, t.checks.map((c) => c.name + ": " + c.status).join(", ")),
     el("td", {}, badge(t.verdict)))));
   const none = (what) => [el("li", { class: "muted" }, what)];
-  const findings = (s.findings || []).map((f) =>
-    el("li", {}, badge(f.finding.severity), " ", f.finding.message || f.finding.metric || ""));
+  // The final report when the session has ended; until then what history holds so far.
+  const reportRes = await api(base + "/report?format=json");
+  const r = reportRes.ok ? await reportRes.json() : null;
+  const findingList = r ? r.findings : (s.findings || []).map((f) => f.finding);
+  const findings = findingList.map((f) => el("li", { class: "finding" },
+    badge(f.severity), " ", el("strong", {}, f.metric), " · " + f.detector + ": ", f.message));
   $("findings").replaceChildren(...(findings.length ? findings : none("No findings.")));
-  const alerts = (s.alerts || []).map((a) =>
-    el("li", {}, badge(a.severity), " ", a.title, " (" + a.state + ")"));
-  $("alerts").replaceChildren(...(alerts.length ? alerts : none("No alerts.")));
+  const changes = ((r && r.changes) || []).map((c) => el("li", { class: "change" }, c.message));
+  $("changes").replaceChildren(...(changes.length ? changes
+    : none(r ? "No alarmed metric had a located change." : "Located when the session ends.")));
+  $("alerts").replaceChildren(...alertItems(s.alerts || [], r, none));
+  $("rollback").replaceChildren(rollbackText(r));
+  $("incidents").replaceChildren(...incidentItems(d.incidents || [], none));
+  await charts(base);
   if (!(s.ticks || []).length) {
     $("ticks").replaceChildren(el("tr", {}, el("td", { colspan: 4, class: "muted" }, "No ticks yet.")));
   }
-  const report = await api("/api/v1/deployments/" + encodeURIComponent(id) + "/report?format=html");
+  const report = await api(base + "/report?format=html");
   if (report.ok) {
     // A sandboxed frame without scripts: the report is a self-contained page.
     $("report").srcdoc = await report.text();
@@ -227,12 +240,165 @@ async function detail(id) {
   }
 }
 
+/** The commit as a link: `event_metadata.commit_url` when it is http(s), else the commit page
+ *  on github.com or gitlab.com when the pipeline (`external_url`) is there, else text. */
+function commitLink(d, e) {
+  const sha = d.commit_sha;
+  if (!sha) return null;
+  const meta = e.event_metadata || {};
+  if (typeof meta.commit_url === "string") return safeLink(meta.commit_url, sha);
+  try {
+    const u = new URL(e.external_url || "");
+    const forge = { "github.com": "/commit/", "gitlab.com": "/-/commit/" }[u.hostname];
+    if (forge && u.protocol === "https:" && d.repository) {
+      const path = d.repository.split("/").map(encodeURIComponent).join("/");
+      return safeLink(u.origin + "/" + path + forge + encodeURIComponent(sha), sha);
+    }
+  } catch (_) { /* no pipeline URL */ }
+  return sha;
+}
+
+/** Alerts with their delivery outcome: history's alerts (state), and the report's failed
+ *  deliveries (`alert_failures`, by alert key); an alert of an ended session without a failed
+ *  delivery was delivered. */
+function alertItems(alerts, r, none) {
+  const failures = (r && r.alert_failures) || [];
+  const items = alerts.map((a) => {
+    const failed = failures.filter((f) => (f.keys || []).includes(a.dedup_key));
+    const outcome = failed.length
+      ? failed.map((f) => "not delivered to " + f.channel + " after " + f.attempts + " attempt(s)"
+        + (f.error ? ": " + f.error : "")).join("; ")
+      : (r ? "delivered" : "delivering");
+    return el("li", { class: "alert" }, badge(a.severity), " ", a.title, " (" + a.state + ") · ",
+      el("span", { class: failed.length ? "delivery failed" : "delivery" }, outcome));
+  });
+  return items.length ? items : none("No alerts.");
+}
+
+const RULES = {
+  correlation_id: "same correlation id",
+  active: "monitored at that time",
+  latest_before: "the latest deployment before it",
+};
+
+/** Incidents correlated to this deployment, with the rule that chose it. */
+function incidentItems(incidents, none) {
+  const items = incidents.map((i) => el("li", { class: "incident" },
+    el("strong", { class: "incident-title" }, i.title),
+    " · " + new Date(i.time_unix_ms).toLocaleString() + " · " + (RULES[i.rule] || i.rule),
+    i.service ? " · service " + i.service : null,
+    i.environment ? " · " + i.environment : null,
+    i.external_url ? " · " : null,
+    i.external_url ? safeLink(i.external_url, "details") : null));
+  return items.length ? items : none("No incidents correlated.");
+}
+
+function rollbackText(r) {
+  if (!r) return document.createTextNode("Known when the session ends.");
+  const rb = r.rollback;
+  if (!rb) return document.createTextNode("The rollback hook did not fire.");
+  const at = " after " + Math.round(rb.elapsed_ms / 100) / 10 + " s";
+  return rb.error
+    ? el("span", { class: "fail" }, "The rollback hook failed" + at + ": " + rb.error)
+    : el("span", { class: "pass" }, "Rolled back" + at + ": the hook succeeded.");
+}
+
+// The SVG charts the core renders for the report (`report?format=charts`): parsed inert
+// (DOMParser runs no script), then only chart elements and attributes are kept before they are
+// moved into the page, so nothing but the chart markup can arrive this way.
+const CHART_ELEMENTS = new Set(["style", "section", "h2", "p", "figure", "figcaption", "svg", "g",
+  "rect", "line", "path", "polyline", "circle", "text", "title"]);
+
+function sanitize(root) {
+  for (const node of Array.from(root.querySelectorAll("*"))) {
+    if (!CHART_ELEMENTS.has(node.localName)) { node.remove(); continue; }
+    for (const a of Array.from(node.attributes)) {
+      const name = a.name.toLowerCase();
+      if (name.startsWith("on") || name.includes("href") || name === "src" || name === "style") {
+        node.removeAttribute(a.name);
+      }
+    }
+  }
+}
+
+async function charts(base) {
+  const res = await api(base + "/report?format=charts");
+  if (!res.ok) {
+    $("charts").replaceChildren(el("h2", {}, "Metrics"),
+      el("p", { class: "muted" }, "Charts appear when the session has ended."));
+    return;
+  }
+  const doc = new DOMParser().parseFromString(await res.text(), "text/html");
+  sanitize(doc.head);
+  sanitize(doc.body);
+  const nodes = [...doc.head.childNodes, ...doc.body.childNodes];
+  $("charts").replaceChildren(...nodes.map((n) => document.adoptNode(n)));
+}
+
+// ---- history and trends of one repository + environment ------------------------------------
+
+function trendsUrl(repository, environment) {
+  const q = new URLSearchParams({ repository });
+  if (environment) q.set("environment", environment);
+  return "/trends?" + q.toString();
+}
+
+function duration(ms) {
+  if (ms === null || ms === undefined) return "–";
+  const h = ms / 3600000;
+  if (h >= 48) return (h / 24).toFixed(1) + " days";
+  if (h >= 1) return h.toFixed(1) + " h";
+  return Math.round(ms / 60000) + " min";
+}
+
+async function trends(params) {
+  const q = new URLSearchParams();
+  for (const k of ["repository", "environment", "days"]) {
+    if (params.get(k)) q.set(k, params.get(k));
+  }
+  const res = await api("/api/v1/trends?" + q.toString());
+  const t = await res.json();
+  $("login").hidden = true;
+  $("trends").hidden = false;
+  if (!res.ok) { $("trends-title").textContent = t.message; return; }
+  $("trends-title").textContent = t.repository + (t.environment ? " · " + t.environment : "");
+  setLive(false, "as of " + time(t.to_unix_ms));
+  $("trends-window").textContent = "From " + new Date(t.from_unix_ms).toLocaleDateString()
+    + " to " + new Date(t.to_unix_ms).toLocaleDateString() + ".";
+  const d = t.dora;
+  const metric = (name, value, note) => el("div", { class: "metric", "data-metric": name },
+    el("span", { class: "muted" }, name), el("span", { class: "value" }, value), el("span", { class: "muted" }, note));
+  $("dora").replaceChildren(
+    metric("Deployment frequency", d.deployment_frequency_per_day.toFixed(2) + " / day",
+      d.deployments + " in " + Math.round(d.days) + " days"),
+    metric("Lead time for changes", duration(d.lead_time_ms),
+      d.lead_time_samples ? "median of " + d.lead_time_samples + " (commit_time to deployment)"
+        : "no event carries event_metadata.commit_time"),
+    metric("Change failure rate", d.change_failure_rate === null ? "–"
+      : Math.round(d.change_failure_rate * 100) + " %", d.unhealthy + " unhealthy of " + d.finished + " finished"),
+    metric("Time to restore", duration(d.time_to_restore_ms),
+      d.restored + " restored, " + d.unrestored + " not (yet)"));
+  const span = Math.max(1, t.to_unix_ms - t.from_unix_ms);
+  $("timeline").replaceChildren(...t.deployments.map((p) => {
+    const dot = el("a", { class: "dot " + (p.verdict || "none"), href: "/deployments/" + encodeURIComponent(p.id),
+      title: new Date(p.created_at_unix_ms).toLocaleString() + ": " + (p.verdict || "no verdict") });
+    // Inside a 2 % margin, so the first and last dots stay in the box.
+    dot.style.left = (2 + 96 * (p.created_at_unix_ms - t.from_unix_ms) / span).toFixed(2) + "%";
+    return dot;
+  }));
+  $("trend-rows").replaceChildren(...t.deployments.slice().reverse().map((p) => el("tr", {},
+    el("td", {}, el("a", { href: "/deployments/" + encodeURIComponent(p.id) }, p.id)),
+    el("td", {}, new Date(p.created_at_unix_ms).toLocaleString()),
+    el("td", { class: "verdict" }, badge(p.verdict)))));
+}
+
 // ---- start -------------------------------------------------------------------------------
 
 async function start() {
   try {
     const m = location.pathname.match(/^\/deployments\/([^/]+)$/);
     if (m) await detail(decodeURIComponent(m[1]));
+    else if (location.pathname === "/trends") await trends(new URLSearchParams(location.search));
     else await board();
   } catch (e) {
     if (e instanceof AuthError) showLogin(e.message);
