@@ -139,6 +139,13 @@ impl Call {
             Call::Read => "deployments not read",
         }
     }
+
+    fn retrying(self) -> &'static str {
+        match self {
+            Call::Post => "retrying deployment event",
+            Call::Read => "retrying deployments read",
+        }
+    }
 }
 
 /// A client of the deployments API. Cheap to clone (an `Arc` inside); build it with
@@ -538,7 +545,7 @@ impl Client {
                 }
                 return Err(error);
             }
-            tracing::debug!(attempt, ?delay, error = %failure.error, "retrying");
+            tracing::debug!(attempt, ?delay, error = %failure.error, "{}", call.retrying());
             tokio::time::sleep(delay).await;
         }
     }
