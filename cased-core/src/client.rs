@@ -133,6 +133,13 @@ impl Call {
         }
     }
 
+    fn retrying(self) -> &'static str {
+        match self {
+            Call::Post => "retrying deployment event",
+            Call::Read => "retrying deployments read",
+        }
+    }
+
     fn failed(self) -> &'static str {
         match self {
             Call::Post => "deployment event not delivered",
@@ -538,7 +545,7 @@ impl Client {
                 }
                 return Err(error);
             }
-            tracing::debug!(attempt, ?delay, error = %failure.error, "retrying");
+            tracing::debug!(attempt, ?delay, error = %failure.error, "{}", call.retrying());
             tokio::time::sleep(delay).await;
         }
     }
