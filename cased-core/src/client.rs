@@ -133,6 +133,13 @@ impl Call {
         }
     }
 
+    fn retrying(self) -> &'static str {
+        match self {
+            Call::Post => "retrying deployment event",
+            Call::Read => "retrying deployments read",
+        }
+    }
+
     fn failed(self) -> &'static str {
         match self {
             Call::Post => "deployment event not delivered",

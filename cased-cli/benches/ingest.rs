@@ -1,0 +1,176 @@
+//! Ingest of `cased serve`: deployment events accepted per second, and the answer time's
+//! percentiles, with 64 concurrent clients on loopback (not criterion: a load run, as the
+//! issue's target is a throughput at a concurrency).
+//!
+//! ```sh
+//! cargo bench -p cased-cli --bench ingest            # 20,000 events per row
+//! CASED_BENCH_EVENTS=5000 cargo bench -p cased-cli --bench ingest
+//! ```
+//!
+//! Each row starts the real `cased serve` binary (`--no-auth`, a fresh store in a temporary
+//! directory, SQLite WAL as by default) on a free loopback port and posts distinct `running`
+//! events (one repository, one commit each, seeded) from 64 tasks over keep-alive connections,
+//! each waiting for its answer before the next. Every answer must be `201`. Rows:
+//!
+//! - `stored`: no `cased.toml`: validated and stored (not monitored);
+//! - `monitored`: a `[[services]]` entry matches every event: validated, stored and a session
+//!   started (a TCP check of a loopback listener every hour, so the run measures the start).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const CLIENTS: usize = 64;
+
+struct Server {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(dir: &std::path::Path, config: Option<&std::path::Path>) -> Server {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cased"));
+    cmd.env_clear()
+        .current_dir(dir)
+        .args(["serve", "--no-auth", "--listen", "127.0.0.1:0", "--store"])
+        .arg(dir.join(".cased"));
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(url) = line.split("listening on ").nth(1) {
+                let _ = tx.send(url.trim().to_owned());
+            }
+        }
+    });
+    let base = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("cased serve listens");
+    Server { child, base }
+}
+
+fn event(i: usize) -> String {
+    // Seeded commits: event i deploys commit i of acme/shop.
+    format!(
+        r#"{{"deployment_request":"Deploy {i}","repository_full_name":"acme/shop","status":"running","commit_sha":"{i:012x}","event_metadata":{{"environment":"production"}}}}"#
+    )
+}
+
+async fn post(http: &reqwest::Client, url: &str, i: usize) {
+    let r = http
+        .post(url)
+        .header("content-type", "application/json")
+        .body(event(i))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let _ = r.bytes().await.unwrap();
+    assert_eq!(status, 201, "event {i}");
+}
+
+async fn run(base: &str, events: usize) -> (f64, Vec<Duration>) {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(CLIENTS)
+        .build()
+        .unwrap();
+    let url = Arc::new(format!("{base}/api/v1/deployments/"));
+    // Warm-up: connections open (not counted; commits of their own).
+    let warm: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let (http, url) = (http.clone(), Arc::clone(&url));
+            tokio::spawn(async move { post(&http, &url, events + c).await })
+        })
+        .collect();
+    for w in warm {
+        w.await.unwrap();
+    }
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let (http, url) = (http.clone(), Arc::clone(&url));
+            tokio::spawn(async move {
+                let mut times = Vec::new();
+                for i in (c..events).step_by(CLIENTS) {
+                    let t = Instant::now();
+                    post(&http, &url, i).await;
+                    times.push(t.elapsed());
+                }
+                times
+            })
+        })
+        .collect();
+    let mut times = Vec::with_capacity(events);
+    for t in tasks {
+        times.extend(t.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    times.sort_unstable();
+    (events as f64 / elapsed, times)
+}
+
+fn pct(times: &[Duration], p: f64) -> f64 {
+    let i = ((times.len() as f64 * p).ceil() as usize).clamp(1, times.len()) - 1;
+    times[i].as_secs_f64() * 1000.0
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; filter arguments are ignored.
+    let events: usize = std::env::var("CASED_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // A TCP listener for the monitored row's check.
+    let target = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = target.local_addr().unwrap().port();
+    println!("| row | events | clients | events/s | p50 ms | p99 ms | max ms |");
+    println!("|---|---|---|---|---|---|---|");
+    for row in ["stored", "monitored"] {
+        let dir =
+            std::env::temp_dir().join(format!("cased-bench-ingest-{}-{row}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = (row == "monitored").then(|| {
+            let path = dir.join("cased.toml");
+            std::fs::write(
+                &path,
+                format!(
+                    "[[services]]\nrepository = \"acme/*\"\n[services.schedule]\nintervals = [\"1h\"]\n\
+                     cooldown = \"1h\"\nmax_duration = \"2h\"\n[[services.checks]]\nname = \"tcp\"\n\
+                     type = \"tcp\"\nhost = \"127.0.0.1\"\nport = {port}\n"
+                ),
+            )
+            .unwrap();
+            path
+        });
+        let server = start(&dir, config.as_deref());
+        let (rate, times) = rt.block_on(run(&server.base, events));
+        println!(
+            "| {row} | {events} | {CLIENTS} | {rate:.0} | {:.2} | {:.2} | {:.2} |",
+            pct(&times, 0.50),
+            pct(&times, 0.99),
+            pct(&times, 1.0)
+        );
+        drop(server);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
