@@ -146,13 +146,6 @@ impl Call {
             Call::Read => "deployments not read",
         }
     }
-
-    fn retrying(self) -> &'static str {
-        match self {
-            Call::Post => "retrying deployment event",
-            Call::Read => "retrying deployments read",
-        }
-    }
 }
 
 /// A client of the deployments API. Cheap to clone (an `Arc` inside); build it with
