@@ -2,10 +2,13 @@
 //! feeds it, and prints the answers `score.py` reads.
 //!
 //! ```text
-//! gunzip -c ../shared/eval/deploy/dev.json.gz > /tmp/dev.json
+//! gunzip -c "$DEPLOY_SET/dev.json.gz" > /tmp/dev.json
 //! cargo run -p cased-core --example deploy_replay -- /tmp/dev.json examples/eval/deploy_configs.json > answers.json
-//! python3 ../shared/eval/deploy/score.py ../shared/eval/deploy/dev.json.gz answers.json
+//! python3 "$DEPLOY_SET/score.py" "$DEPLOY_SET/dev.json.gz" answers.json
 //! ```
+//!
+//! `$DEPLOY_SET` is the directory of the deploy-shaped evaluation set (cases and scorer);
+//! BENCHMARKS.md says where the project's copy lives.
 //!
 //! The configurations file maps each family (`latency`, `cpu`, `errors`) to the `detectors` list
 //! a user would write for that kind of metric (the metric name is replaced by `"m"`). Per case:

@@ -434,29 +434,14 @@ impl Client {
     /// [`Error::Validation`] for an empty `id` (nothing is sent); an unknown id is
     /// [`Error::InvalidRequest`] with status 404; otherwise as [`Client::create_deployment`].
     pub async fn deployment(&self, id: &str) -> Result<Value> {
-        let mut p = Problems::default();
-        if id.trim().is_empty() {
-            p.add("id", "must not be empty");
-        }
-        p.finish("deployment id")?;
-        let mut url = self.inner.endpoint.clone();
-        if let Ok(mut segments) = url.path_segments_mut() {
-            // Percent-encoded: an id with `/` or `?` stays one segment.
-            segments.pop_if_empty().push(id);
-        }
+        let url = self.deployment_url(id, None)?;
         let span = tracing::info_span!("deployment", id);
         let http = &self.inner.http;
         let response = self
             .send_with_retries(Call::Read, || http.get(url.clone()))
             .instrument(span)
             .await?;
-        match response.body {
-            Some(v @ Value::Object(_)) => Ok(v),
-            other => Err(Error::Transport(format!(
-                "the API's answer is not a deployment: {}",
-                other.unwrap_or(Value::Null)
-            ))),
-        }
+        object_answer(response, "a deployment")
     }
 
     /// The gate (`GET {base_url}/api/v1/deployments/{id}/verdict?wait=…`): waits on the
@@ -468,15 +453,7 @@ impl Client {
     /// # Errors
     /// As [`Client::deployment`].
     pub async fn verdict(&self, id: &str, wait: Duration) -> Result<Value> {
-        let mut p = Problems::default();
-        if id.trim().is_empty() {
-            p.add("id", "must not be empty");
-        }
-        p.finish("deployment id")?;
-        let mut url = self.inner.endpoint.clone();
-        if let Ok(mut segments) = url.path_segments_mut() {
-            segments.pop_if_empty().push(id).push("verdict");
-        }
+        let mut url = self.deployment_url(id, Some("verdict"))?;
         if !wait.is_zero() {
             url.query_pairs_mut()
                 .append_pair("wait", &format!("{}ms", wait.as_millis()));
@@ -488,13 +465,25 @@ impl Client {
             .send_with_retries(Call::Read, || http.get(url.clone()).timeout(timeout))
             .instrument(span)
             .await?;
-        match response.body {
-            Some(v @ Value::Object(_)) => Ok(v),
-            other => Err(Error::Transport(format!(
-                "the API's answer is not a verdict: {}",
-                other.unwrap_or(Value::Null)
-            ))),
+        object_answer(response, "a verdict")
+    }
+
+    /// `{endpoint}{id}` (and `/{below}`), the id percent-encoded so that one with `/` or `?`
+    /// stays one segment; an empty id is refused before anything is sent.
+    fn deployment_url(&self, id: &str, below: Option<&str>) -> Result<url::Url> {
+        let mut p = Problems::default();
+        if id.trim().is_empty() {
+            p.add("id", "must not be empty");
         }
+        p.finish("deployment id")?;
+        let mut url = self.inner.endpoint.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().push(id);
+            if let Some(below) = below {
+                segments.push(below);
+            }
+        }
+        Ok(url)
     }
 
     async fn send_with_retries(
@@ -616,6 +605,17 @@ pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
 
 /// Reads at most `cap` bytes of the body; `false` when there was more (the rest is not read:
 /// dropping the response closes its connection).
+/// The JSON object the API answered, or a transport error saying it was not `what`.
+fn object_answer(response: ApiResponse, what: &str) -> Result<Value> {
+    match response.body {
+        Some(v @ Value::Object(_)) => Ok(v),
+        other => Err(Error::Transport(format!(
+            "the API's answer is not {what}: {}",
+            other.unwrap_or(Value::Null)
+        ))),
+    }
+}
+
 async fn read_capped(
     mut response: reqwest::Response,
     cap: usize,
