@@ -1481,6 +1481,8 @@ export interface MetricSummary {
   last: number
   /** Mean of the window. */
   mean: number
+  /** Median of the window; absent when the window is empty. */
+  median?: number
 }
 
 /**

@@ -14,54 +14,40 @@
 //!
 //! - `stored`: no `cased.toml`: validated and stored (not monitored);
 //! - `monitored`: a `[[services]]` entry matches every event: validated, stored and a session
-//!   started (a TCP check of a loopback listener every hour, so the run measures the start).
+//!   started (a TCP check of a loopback listener every hour, so the run measures the start);
+//! - `fastapi peer` (when `CASED_BENCH_PEER_PYTHON` names a Python with
+//!   `benches/requirements-ingest.txt` installed): `benches/peer_ingest.py`, a minimal FastAPI +
+//!   SQLite receiver doing the same validation, tables and identity matching, under uvicorn with
+//!   `CASED_BENCH_PEER_WORKERS` workers (default 2, one per core here).
+//!
+//! ```sh
+//! python3 -m venv /tmp/peer && /tmp/peer/bin/pip install -r cased-cli/benches/requirements-ingest.txt
+//! CASED_BENCH_PEER_PYTHON=/tmp/peer/bin/python cargo bench -p cased-cli --bench ingest
+//! ```
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+#[path = "common/serve.rs"]
+mod serve_common;
+
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use serve_common::{Server, spawn, start};
+
 const CLIENTS: usize = 64;
 
-struct Server {
-    child: std::process::Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(dir: &std::path::Path, config: Option<&std::path::Path>) -> Server {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cased"));
-    cmd.env_clear()
-        .current_dir(dir)
-        .args(["serve", "--no-auth", "--listen", "127.0.0.1:0", "--store"])
-        .arg(dir.join(".cased"));
-    if let Some(c) = config {
-        cmd.arg("--config").arg(c);
-    }
-    let mut child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(url) = line.split("listening on ").nth(1) {
-                let _ = tx.send(url.trim().to_owned());
-            }
-        }
-    });
-    let base = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("cased serve listens");
-    Server { child, base }
+/// The FastAPI peer under `python`, its database in `dir`.
+fn start_peer(python: &str, dir: &std::path::Path) -> Server {
+    let workers = std::env::var("CASED_BENCH_PEER_WORKERS").unwrap_or_else(|_| "2".into());
+    let mut cmd = Command::new(python);
+    cmd.current_dir(dir)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/benches/peer_ingest.py"
+        ))
+        .args(["--port", "0", "--workers", &workers, "--db"])
+        .arg(dir.join("peer.db"));
+    spawn(cmd)
 }
 
 fn event(i: usize) -> String {
@@ -144,9 +130,18 @@ fn main() {
     let port = target.local_addr().unwrap().port();
     println!("| row | events | clients | events/s | p50 ms | p99 ms | max ms |");
     println!("|---|---|---|---|---|---|---|");
-    for row in ["stored", "monitored"] {
-        let dir =
-            std::env::temp_dir().join(format!("cased-bench-ingest-{}-{row}", std::process::id()));
+    let peer = std::env::var("CASED_BENCH_PEER_PYTHON").ok();
+    let rows: &[&str] = if peer.is_some() {
+        &["stored", "monitored", "fastapi peer"]
+    } else {
+        &["stored", "monitored"]
+    };
+    for &row in rows {
+        let dir = std::env::temp_dir().join(format!(
+            "cased-bench-ingest-{}-{}",
+            std::process::id(),
+            row.replace(' ', "-")
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let config = (row == "monitored").then(|| {
@@ -162,7 +157,10 @@ fn main() {
             .unwrap();
             path
         });
-        let server = start(&dir, config.as_deref());
+        let server = match (row, &peer) {
+            ("fastapi peer", Some(python)) => start_peer(python, &dir),
+            _ => start(&dir, config.as_deref()),
+        };
         let (rate, times) = rt.block_on(run(&server.base, events));
         println!(
             "| {row} | {events} | {CLIENTS} | {rate:.0} | {:.2} | {:.2} | {:.2} |",

@@ -542,7 +542,18 @@ async fn the_live_board_shows_deployments_as_they_come_and_escapes_every_field()
     page.navigate(&format!(
         "{base}/trends?repository=acme/pay&environment=production"
     ));
-    page.wait_for("document.querySelectorAll('#dora .metric').length === 4");
+    page.wait_for("document.querySelectorAll('#dora .metric').length === 5");
+    assert_ne!(
+        page.eval(
+            "document.querySelector('#dora [data-metric=\"Time to detect\"] .value').textContent"
+        ),
+        json!("–")
+    );
+    // The performance trend: the check's median latency in that deployment.
+    assert_eq!(
+        page.eval("document.querySelectorAll('#performance-rows td[data-metric]').length"),
+        json!(1)
+    );
     assert_eq!(
         page.eval("document.querySelector('#dora [data-metric=\"Change failure rate\"] .value').textContent"),
         json!("100 %")

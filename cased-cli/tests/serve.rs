@@ -1047,14 +1047,112 @@ async fn cased_gate_waits_for_the_verdict_and_exits_with_its_code() {
 
 /// `POST /api/v1/incidents` with `key`.
 async fn post_incident(server: &Serve, key: &str, body: &Value) -> (StatusCode, Value) {
+    post_incident_to(server, key, "/api/v1/incidents", body).await
+}
+
+async fn post_incident_to(
+    server: &Serve,
+    key: &str,
+    path: &str,
+    body: &Value,
+) -> (StatusCode, Value) {
     let r = http()
-        .post(server.url("/api/v1/incidents"))
+        .post(server.url(path))
         .bearer_auth(key)
         .json(body)
         .send()
         .await
         .unwrap();
     (r.status(), r.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alertmanager_and_mapped_webhooks_record_correlated_incidents() {
+    let dir = temp_dir();
+    let ingest = create_key(&dir, "ingest");
+    let read = create_key(&dir, "read");
+    let server = Serve::start(&dir, &[]);
+    let c = client(&server, &ingest);
+    let deployed = c
+        .create_deployment(
+            &DeploymentEvent::builder("Deploy shop")
+                .repository("acme/shop")
+                .commit_sha("abc1234")
+                .environment("production")
+                .correlation_id("deploy-42")
+                .status(DeploymentStatus::Success)
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap()
+        .body
+        .unwrap();
+    let id = deployed["id"].clone();
+    // Alertmanager: two firing alerts (one by correlation id, one by repository and time) and
+    // a resolved one, which is not an incident.
+    let alerts = json!({"version": "4", "status": "firing", "receiver": "cased", "alerts": [
+        {"status": "firing", "labels": {"alertname": "HighErrorRate", "correlation_id": "deploy-42"},
+         "annotations": {"summary": "5xx above 5 %"}, "startsAt": "2026-12-04T15:00:00Z",
+         "generatorURL": "http://prometheus.example/graph"},
+        {"status": "firing", "labels": {"alertname": "Slow", "repository": "acme/shop",
+         "env": "production"}},
+        {"status": "resolved", "labels": {"alertname": "Old", "repository": "acme/shop"}}
+    ]});
+    let (status, a) =
+        post_incident_to(&server, &ingest, "/api/v1/incidents/alertmanager", &alerts).await;
+    assert_eq!(status, StatusCode::CREATED, "{a}");
+    assert_eq!(a["resolved_ignored"], json!(1));
+    let incidents = a["incidents"].as_array().unwrap();
+    assert_eq!(incidents.len(), 2, "{a}");
+    assert_eq!(incidents[0]["rule"], "correlation_id");
+    assert_eq!(incidents[0]["deployments"][0]["id"], id);
+    assert_eq!(incidents[1]["deployments"][0]["id"], id, "{a}");
+    // A bad alert refuses the whole post, naming it; nothing is stored.
+    let bad = json!({"alerts": [{"status": "firing", "labels": {"alertname": "X"}}]});
+    let (status, e) =
+        post_incident_to(&server, &ingest, "/api/v1/incidents/alertmanager", &bad).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(e["errors"][0]["field"], "alerts[0].repository", "{e}");
+    // Any JSON body, mapped by JSON Pointers in the URL (a ticket tracker's webhook).
+    let ticket = json!({"issue": {"title": "Checkout fails", "url": "https://tracker.example/7"},
+                        "project": {"path": "acme/shop"}, "env": "production"});
+    let (status, m) = post_incident_to(
+        &server,
+        &ingest,
+        "/api/v1/incidents/webhook?title=/issue/title&repository=/project/path\
+         &environment=/env&external_url=/issue/url",
+        &ticket,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{m}");
+    assert_eq!(m["deployments"][0]["id"], id, "{m}");
+    let (status, e) = post_incident_to(
+        &server,
+        &ingest,
+        "/api/v1/incidents/webhook?title=/issue/name&priority=/p",
+        &ticket,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields: Vec<&str> = e["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["title", "priority"], "{e}");
+    // The deployment lists the three incidents; the read key cannot post them.
+    let (_, d) = get(
+        &server,
+        Some(&read),
+        &format!("/api/v1/deployments/{}", id.as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(d["incidents"].as_array().unwrap().len(), 3, "{d}");
+    let (status, _) =
+        post_incident_to(&server, &read, "/api/v1/incidents/alertmanager", &alerts).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1252,6 +1350,19 @@ async fn trends_give_the_dora_metrics_of_a_repository_and_environment() {
     assert!(
         (2 * 3_600_000..2 * 3_600_000 + 60_000).contains(&lead),
         "{d}"
+    );
+    // Its session detected the failing check: the time to detect is the deployment's and the
+    // summary's; the performance trend has the check's median latency.
+    let detected = t["deployments"][0]["time_to_detect_ms"].as_f64().unwrap();
+    assert!(detected < 20_000.0, "{t}");
+    assert_eq!(t["time_to_detect"]["count"], json!(1), "{t}");
+    assert_eq!(t["time_to_detect"]["median_ms"], json!(detected), "{t}");
+    let perf = t["performance"].as_array().unwrap();
+    assert_eq!(perf.len(), 1, "{t}");
+    assert_eq!(perf[0]["id"], json!(id));
+    assert!(
+        perf[0]["medians"]["web.latency_ms"].as_f64().unwrap() >= 0.0,
+        "{t}"
     );
     // Another environment has none; a missing repository or bad days is refused by name.
     let (_, staging) = get(
@@ -1610,6 +1721,81 @@ async fn concurrent_posts_of_one_deployment_make_one_deployment() {
         d["events"].as_array().unwrap().len(),
         17,
         "one stored, 16 later ones"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_committed_together_are_answered_one_by_one() {
+    let dir = temp_dir();
+    let server = Serve::start(&dir, &["--no-auth"]);
+    let first = event(
+        "acme/shop",
+        "1000000",
+        "production",
+        DeploymentStatus::Running,
+    )
+    .to_json();
+    let taken = http()
+        .post(server.url("/api/v1/deployments/"))
+        .header("idempotency-key", "taken")
+        .body(first)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(taken.status(), StatusCode::CREATED);
+    // 64 posts in flight at once (the writer commits them in batches): 62 new deployments, a
+    // reused key with another body, and a body that is not an event.
+    let posts = (0..64).map(|i| {
+        let mut request = http().post(server.url("/api/v1/deployments/"));
+        let body = match i {
+            10 => {
+                request = request.header("idempotency-key", "taken");
+                event(
+                    "acme/shop",
+                    "2000000",
+                    "production",
+                    DeploymentStatus::Running,
+                )
+                .to_json()
+            }
+            20 => r#"{"deployment_request": ""}"#.to_owned(),
+            _ => event(
+                "acme/shop",
+                &format!("{:07x}", 0x300_0000 + i),
+                "production",
+                DeploymentStatus::Pending,
+            )
+            .to_json(),
+        };
+        request.body(body).send()
+    });
+    let answers = futures::future::join_all(posts).await;
+    let mut ids = std::collections::HashSet::new();
+    for (i, a) in answers.into_iter().enumerate() {
+        let a = a.unwrap();
+        let status = a.status();
+        let body: Value = a.json().await.unwrap();
+        match i {
+            10 => assert_eq!(
+                (status, body["code"].as_str()),
+                (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Some("idempotency_key_reused")
+                )
+            ),
+            20 => assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}"),
+            _ => {
+                assert_eq!(status, StatusCode::CREATED, "{body}");
+                assert!(ids.insert(body["id"].as_str().unwrap().to_owned()));
+            }
+        }
+    }
+    assert_eq!(ids.len(), 62);
+    let (_, list) = get(&server, None, "/api/v1/deployments/?limit=100").await;
+    assert_eq!(
+        list["deployments"].as_array().unwrap().len(),
+        63,
+        "62 and the first"
     );
 }
 

@@ -1150,6 +1150,9 @@ impl SessionTask {
                     w.values.iter().sum::<f64>() / n as f64
                 };
                 let last = w.values.back().copied().unwrap_or(f64::NAN);
+                let mut sorted: Vec<f64> = w.values.iter().copied().collect();
+                sorted.sort_unstable_by(f64::total_cmp);
+                let median = (n > 0).then(|| (sorted[(n - 1) / 2] + sorted[n / 2]) / 2.0);
                 (
                     k.to_string(),
                     MetricSummary {
@@ -1157,6 +1160,7 @@ impl SessionTask {
                         window: n,
                         last,
                         mean,
+                        median,
                     },
                 )
             })

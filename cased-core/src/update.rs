@@ -204,6 +204,10 @@ pub struct MetricSummary {
     pub last: f64,
     /// Mean of the window.
     pub mean: f64,
+    /// Median of the window (the mean of the middle two for an even count); absent when the
+    /// window is empty, and in reports written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub median: Option<f64>,
 }
 
 /// When an alarmed metric changed: the located level shift with its likelihood interval (see

@@ -418,7 +418,10 @@ async fn pushed_samples_are_windowed_and_checked() {
         "session"
     );
     let m = &report.metrics["latency_ms"];
-    assert_eq!((m.count, m.window, m.last, m.mean), (5, 3, 5.0, 4.0));
+    assert_eq!(
+        (m.count, m.window, m.last, m.mean, m.median),
+        (5, 3, 5.0, 4.0, Some(4.0))
+    );
     let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
     assert_eq!(json["ended_by"], "cooldown_elapsed");
     assert_eq!(json["ticks"][1]["elapsed_ms"], 10000.0);

@@ -185,7 +185,7 @@ describe('the deployment drives the phases', () => {
     assert.deepEqual(fieldNames(e), ['metric'])
     session.cancel()
     const report = await session.wait()
-    assert.deepEqual(report.metrics, { p99_ms: { count: 2, window: 2, last: 180, mean: 150 } })
+    assert.deepEqual(report.metrics, { p99_ms: { count: 2, window: 2, last: 180, mean: 150, median: 150 } })
   })
 })
 

@@ -251,6 +251,8 @@ pub struct MetricSummary {
     pub last: f64,
     /// Mean of the window.
     pub mean: f64,
+    /// Median of the window; absent when the window is empty.
+    pub median: Option<f64>,
 }
 
 /// When an alarmed metric changed: the located level shift with its likelihood interval.

@@ -347,7 +347,9 @@ async def test_pushed_samples_are_validated_and_summarised() -> None:
     with pytest.raises(TypeError):
         session.push("p99_ms", "fast")  # type: ignore[arg-type]
     report = await within(session.wait())
-    assert report["metrics"] == {"p99_ms": {"count": 3, "window": 3, "last": 31.5, "mean": 20.5}}
+    assert report["metrics"] == {
+        "p99_ms": {"count": 3, "window": 3, "last": 31.5, "mean": 20.5, "median": 20.0}
+    }
 
 
 @pytest.mark.asyncio

@@ -10,10 +10,13 @@
 //! | `GET /api/v1/events` | read | Server-Sent Events: `deployment` and `status` |
 //! | `GET /api/v1/trends?repository=&environment=&days=` | read | deployments over the window and the DORA metrics |
 //! | `POST /api/v1/incidents` | ingest | `201` the incident and the deployments it was correlated to |
+//! | `POST /api/v1/incidents/alertmanager` | ingest | `201` one incident per firing alert of an Alertmanager webhook |
+//! | `POST /api/v1/incidents/webhook?title=/ptr&…` | ingest | `201` an incident read from any JSON body at the JSON Pointers given |
 //!
 //! Every error is JSON: `{"code", "message"}`, plus `"errors": [{"field", "message"}]` for an
 //! invalid event (every problem at once, as `DeploymentEvent` reports them).
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -26,6 +29,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use cased_core::history::{DeploymentFilter, Detection, DetectionSummary};
 use cased_core::report::{self, Format};
 use cased_core::{DeploymentEvent, DeploymentStatus, Error, Verdict};
 use futures::{Stream, StreamExt};
@@ -33,7 +37,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::store::{self, ListFilter, Scope, State as DeploymentState, StoredAnswer};
+use super::ingest::{self, Answer};
+use super::store::{self, ListFilter, Scope, State as DeploymentState};
+use super::trends::{PERFORMANCE_DEPLOYMENTS, Performance, Point, medians};
 use super::{App, ServerEvent};
 
 /// The header a client names one logical request with.
@@ -65,6 +71,14 @@ pub(super) fn router(app: Arc<App>) -> Router {
         .route("/trends", get(super::ui::index))
         .route("/api/v1/incidents", axum::routing::post(create_incident))
         .route("/api/v1/incidents/", axum::routing::post(create_incident))
+        .route(
+            "/api/v1/incidents/alertmanager",
+            axum::routing::post(create_alertmanager_incidents),
+        )
+        .route(
+            "/api/v1/incidents/webhook",
+            axum::routing::post(create_mapped_incident),
+        )
         .route("/api/v1/deployments/{id}/report", get(get_report))
         .route("/api/v1/deployments/{id}/verdict", get(get_verdict))
         .route("/api/v1/events", get(events))
@@ -175,15 +189,20 @@ async fn authorize(app: &Arc<App>, headers: &HeaderMap, scope: Scope) -> Result<
     }
 }
 
-/// The deployment's page in Mission Control: below `--public-url`, else `http://<Host>/`.
-fn page_url(app: &App, headers: &HeaderMap, id: &str) -> String {
+/// Where Mission Control's pages are: `--public-url`, else `http://<Host>`.
+fn pages_url(app: &App, headers: &HeaderMap) -> String {
     if let Some(base) = &app.public_url {
-        return format!("{}/deployments/{id}", base.trim_end_matches('/'));
+        return base.trim_end_matches('/').to_owned();
     }
     match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
-        Some(host) => format!("http://{host}/deployments/{id}"),
-        None => format!("/deployments/{id}"),
+        Some(host) => format!("http://{host}"),
+        None => String::new(),
     }
+}
+
+/// The deployment's page in Mission Control.
+fn page_url(app: &App, headers: &HeaderMap, id: &str) -> String {
+    format!("{}/deployments/{id}", pages_url(app, headers))
 }
 
 /// The answer to an invalid event: every problem, as the library words them.
@@ -230,81 +249,43 @@ async fn create_deployment(State(app): Shared, headers: HeaderMap, body: Bytes) 
             }
         },
     };
-    // One event at a time: a retry racing its original waits for it, then gets its answer.
-    let _ingest = app.ingest.lock().await;
-    let request_hash = store::sha256_hex(&body);
-    if let Some(key) = &idempotency_key {
-        let (c, k) = (caller.clone(), key.clone());
-        match app
-            .db(move |a| a.store.idempotent_answer(&c, &k, store::now_ms()))
-            .await
-        {
-            Err(e) => return internal(e),
-            Ok(Some(answer)) if answer.request_hash == request_hash => {
-                let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
-                let mut r = (
-                    status,
-                    [(header::CONTENT_TYPE, "application/json")],
-                    answer.body,
-                )
-                    .into_response();
-                r.headers_mut()
-                    .insert(REPLAYED, HeaderValue::from_static("true"));
-                return r;
-            }
-            Ok(Some(_)) => {
-                return error(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "idempotency_key_reused",
-                    "this Idempotency-Key was already used with a different body",
-                );
-            }
-            Ok(None) => {}
-        }
-    }
     let event = match DeploymentEvent::from_slice(&body) {
         Ok(e) => e,
         Err(e) => return invalid_event(&e),
     };
-    let ingested = match app.db(move |a| a.ingest(event)).await {
-        Ok(i) => i,
-        Err(e) => return internal(e),
+    let request = ingest::Request {
+        caller,
+        idempotency_key,
+        request_hash: store::sha256_hex(&body),
+        pages: pages_url(&app, &headers),
+        event,
     };
-    let d = &ingested.deployment;
-    let mut answer = json!({
-        "id": d.id,
-        "url": page_url(&app, &headers, &d.id),
-        "created": ingested.created,
-        "status": d.status,
-        "state": d.state,
-        "monitored": d.monitored,
-        "service": d.service,
-        "session_id": d.session_id,
-    });
-    if let Some(why) = &d.note {
-        answer["unmonitored_reason"] = json!(why);
-    }
-    let status = if ingested.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    let body = answer.to_string();
-    if let Some(key) = &idempotency_key {
-        let kept = StoredAnswer {
-            request_hash,
-            status: status.as_u16(),
-            body: body.clone(),
-        };
-        let (c, k) = (caller.clone(), key.clone());
-        if let Err(e) = app
-            .db(move |a| a.store.keep_answer(&c, &k, &kept, store::now_ms()))
-            .await
-        {
-            eprintln!("cased serve: warning: {e}");
+    match app.ingest.submit(request).await {
+        Answer::Stored { status, body } => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
+        Answer::Replayed(kept) => {
+            let status = StatusCode::from_u16(kept.status).unwrap_or(StatusCode::OK);
+            let mut r = (
+                status,
+                [(header::CONTENT_TYPE, "application/json")],
+                kept.body,
+            )
+                .into_response();
+            r.headers_mut()
+                .insert(REPLAYED, HeaderValue::from_static("true"));
+            r
         }
+        Answer::KeyReused => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "this Idempotency-Key was already used with a different body",
+        ),
+        Answer::Failed(e) => internal(e),
     }
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// `POST /api/v1/incidents`: validates the incident (every bad field at once, `422`), stores
@@ -314,62 +295,143 @@ async fn create_incident(State(app): Shared, headers: HeaderMap, body: Bytes) ->
     if let Err(r) = authorize(&app, &headers, Scope::Ingest).await {
         return r.into_response();
     }
-    let value: Value = match serde_json::from_slice(&body) {
+    let value = match json_body(&body) {
         Ok(v) => v,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_json",
-                format!("the body is not JSON: {e}"),
-            );
-        }
+        Err(r) => return *r,
     };
-    let incident = match super::incidents::parse(&value, store::now_ms()) {
-        Ok(i) => i,
-        Err(problems) => {
-            let n = problems.len();
-            let list: Vec<String> = problems
-                .iter()
-                .map(|p| format!("{}: {}", p.field, p.message))
+    match record_incident(&app, &headers, &value).await {
+        Ok(answer) => json_response(StatusCode::CREATED, &answer),
+        Err(r) => *r,
+    }
+}
+
+/// `POST /api/v1/incidents/alertmanager`: Prometheus Alertmanager's webhook; one incident per
+/// firing alert (see `incidents::from_alertmanager`), `201` with each one's answer.
+async fn create_alertmanager_incidents(
+    State(app): Shared,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = authorize(&app, &headers, Scope::Ingest).await {
+        return r.into_response();
+    }
+    let value = match json_body(&body) {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let (incidents, resolved) = match super::incidents::from_alertmanager(&value) {
+        Ok(v) => v,
+        Err(problems) => return invalid_incident(&problems),
+    };
+    // Every alert is validated before any is stored: one bad alert refuses the whole post.
+    for (i, incident) in incidents.iter().enumerate() {
+        if let Err(problems) = super::incidents::parse(incident, store::now_ms()) {
+            let named: Vec<_> = problems
+                .into_iter()
+                .map(|p| super::incidents::Problem {
+                    field: format!("alerts[{i}].{}", p.field),
+                    message: p.message,
+                })
                 .collect();
-            return json_response(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &json!({
-                    "code": "validation",
-                    "message": format!(
-                        "invalid incident ({n} problem{}): {}",
-                        if n == 1 { "" } else { "s" },
-                        list.join("; ")
-                    ),
-                    "errors": problems,
-                }),
-            );
+            return invalid_incident(&named);
         }
-    };
-    let id = match store::random_hex(8) {
-        Ok(h) => format!("inc_{h}"),
-        Err(e) => return internal(e),
-    };
-    let owned = id.clone();
-    let stored = app
-        .db(move |a| a.store.insert_incident(&owned, &incident))
-        .await;
-    let (ids, rule) = match stored {
-        Ok(r) => r,
-        Err(e) => return internal(e),
-    };
-    let deployments: Vec<Value> = ids
-        .iter()
-        .map(|d| json!({"id": d, "url": page_url(&app, &headers, d)}))
-        .collect();
+    }
+    let mut answers = Vec::with_capacity(incidents.len());
+    for incident in &incidents {
+        match record_incident(&app, &headers, incident).await {
+            Ok(a) => answers.push(a),
+            Err(r) => return *r,
+        }
+    }
     json_response(
         StatusCode::CREATED,
+        &json!({"incidents": answers, "resolved_ignored": resolved}),
+    )
+}
+
+/// `POST /api/v1/incidents/webhook?title=/pointer&…`: any JSON body; each query parameter
+/// names an incident field and the JSON Pointer of its value in the body.
+async fn create_mapped_incident(
+    State(app): Shared,
+    headers: HeaderMap,
+    Query(mapping): Query<Vec<(String, String)>>,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = authorize(&app, &headers, Scope::Ingest).await {
+        return r.into_response();
+    }
+    let value = match json_body(&body) {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let pairs = mapping.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    let incident = match super::incidents::from_mapping(&value, pairs) {
+        Ok(i) => i,
+        Err(problems) => return invalid_incident(&problems),
+    };
+    match record_incident(&app, &headers, &incident).await {
+        Ok(answer) => json_response(StatusCode::CREATED, &answer),
+        Err(r) => *r,
+    }
+}
+
+/// The body as JSON, or the `400` answer (boxed: a `Response` is large).
+fn json_body(body: &[u8]) -> Result<Value, Box<Response>> {
+    serde_json::from_slice(body).map_err(|e| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("the body is not JSON: {e}"),
+        ))
+    })
+}
+
+fn invalid_incident(problems: &[super::incidents::Problem]) -> Response {
+    let n = problems.len();
+    let list: Vec<String> = problems
+        .iter()
+        .map(|p| format!("{}: {}", p.field, p.message))
+        .collect();
+    json_response(
+        StatusCode::UNPROCESSABLE_ENTITY,
         &json!({
-            "id": id,
-            "rule": rule.map(super::incidents::Rule::as_str),
-            "deployments": deployments,
+            "code": "validation",
+            "message": format!(
+                "invalid incident ({n} problem{}): {}",
+                if n == 1 { "" } else { "s" },
+                list.join("; ")
+            ),
+            "errors": problems,
         }),
     )
+}
+
+/// Validates, stores and correlates one incident body; its answer (id, rule, deployments).
+async fn record_incident(
+    app: &Arc<App>,
+    headers: &HeaderMap,
+    value: &Value,
+) -> Result<Value, Box<Response>> {
+    let incident = super::incidents::parse(value, store::now_ms())
+        .map_err(|problems| Box::new(invalid_incident(&problems)))?;
+    let id = format!(
+        "inc_{}",
+        store::random_hex(8).map_err(|e| Box::new(internal(e)))?
+    );
+    let owned = id.clone();
+    let (ids, rule) = app
+        .db(move |a| a.store.insert_incident(&owned, &incident))
+        .await
+        .map_err(|e| Box::new(internal(e)))?;
+    let deployments: Vec<Value> = ids
+        .iter()
+        .map(|d| json!({"id": d, "url": page_url(app, headers, d)}))
+        .collect();
+    Ok(json!({
+        "id": id,
+        "rule": rule.map(super::incidents::Rule::as_str),
+        "deployments": deployments,
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -404,7 +466,7 @@ async fn get_trends(
     let to = store::now_ms();
     let from = to.saturating_sub(days * 86_400_000);
     let (repo, env) = (repository.clone(), environment.clone());
-    let points = match app
+    let mut points = match app
         .db(move |a| a.store.trend_points(&repo, env.as_deref(), from, to))
         .await
     {
@@ -412,6 +474,12 @@ async fn get_trends(
         Err(e) => return internal(e),
     };
     let dora = super::trends::dora(&points, from, to);
+    let place = (repository.as_str(), environment.as_deref());
+    let (time_to_detect, performance) =
+        match detections_and_performance(&app, place, &mut points).await {
+            Ok(v) => v,
+            Err(e) => return internal(e.to_string()),
+        };
     json_response(
         StatusCode::OK,
         &json!({
@@ -421,8 +489,60 @@ async fn get_trends(
             "to_unix_ms": to,
             "deployments": points,
             "dora": dora,
+            "time_to_detect": time_to_detect,
+            "performance": performance,
         }),
     )
+}
+
+/// Fills each point's time to detect from history, and reads the key metrics' medians of the
+/// last monitored deployments; the summary of the times to detect, and the medians.
+async fn detections_and_performance(
+    app: &App,
+    (repository, environment): (&str, Option<&str>),
+    points: &mut [Point],
+) -> cased_core::Result<(Option<DetectionSummary>, Vec<Performance>)> {
+    let h = app.history.as_ref() as &dyn cased_core::HistoryStore;
+    let (Some(from), Some(to)) = (
+        points.iter().map(|p| p.created_at_unix_ms).min(),
+        points.iter().map(|p| p.created_at_unix_ms).max(),
+    ) else {
+        return Ok((None, Vec::new()));
+    };
+    // Sessions start at or after their deployment arrived (an hour of slack for a late start).
+    let mut filter = DeploymentFilter::all()
+        .repository(repository)
+        .between(from, to + 3_600_000);
+    filter.environment = environment.map(str::to_owned);
+    let detections = h.time_to_detect(&filter).await?;
+    let by_session: HashMap<&str, &Detection> = detections
+        .iter()
+        .map(|d| (d.session_id.as_str(), d))
+        .collect();
+    let mut mine = Vec::new();
+    for p in points.iter_mut() {
+        if let Some(d) = p.session_id.as_deref().and_then(|s| by_session.get(s)) {
+            p.time_to_detect_ms = Some(d.time_to_detect.as_secs_f64() * 1000.0);
+            mine.push((*d).clone());
+        }
+    }
+    let mut performance = Vec::new();
+    for p in points.iter().rev() {
+        if performance.len() == PERFORMANCE_DEPLOYMENTS {
+            break;
+        }
+        let Some(sid) = &p.session_id else { continue };
+        if let Some(report) = h.report(sid).await? {
+            performance.push(Performance {
+                id: p.id.clone(),
+                created_at_unix_ms: p.created_at_unix_ms,
+                verdict: p.verdict,
+                medians: medians(&report),
+            });
+        }
+    }
+    performance.reverse();
+    Ok((DetectionSummary::of(&mine), performance))
 }
 
 /// Query of the deployment list.

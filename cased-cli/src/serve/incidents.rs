@@ -8,6 +8,10 @@
 //! 3. `latest_before`: the latest deployment of that repository and environment created at or
 //!    before the incident's time.
 //!
+//! Two receivers turn other tools' webhooks into incidents (then validated the same way):
+//! [`from_alertmanager`] (Prometheus Alertmanager's webhook: one incident per firing alert) and
+//! [`from_mapping`] (any JSON body, each incident field read at a JSON Pointer the URL names).
+//!
 //! Validation and the rules are plain functions; the store feeds them candidates.
 
 use serde::Serialize;
@@ -167,6 +171,100 @@ pub(crate) fn parse(body: &Value, now_ms: u64) -> Result<Incident, Vec<Problem>>
             external_url,
         }),
         _ => Err(problems),
+    }
+}
+
+/// The incidents of an Alertmanager webhook body (`"version": "4"`): one per **firing** alert
+/// (resolved ones are not incidents), as incident bodies for [`parse`]. `title` is the
+/// `summary` annotation (else the `alertname` label); `repository`, `service` (else `job`),
+/// `environment` (else `env`) and `correlation_id` are labels of those names; `time` is
+/// `startsAt` and `external_url` the `generatorURL`. Also how many resolved alerts were left out.
+pub(crate) fn from_alertmanager(body: &Value) -> Result<(Vec<Value>, usize), Vec<Problem>> {
+    let bad = |field: &str, message: &str| {
+        Err(vec![Problem {
+            field: field.to_owned(),
+            message: message.to_owned(),
+        }])
+    };
+    let Some(alerts) = body.get("alerts") else {
+        return bad("alerts", "is required (an Alertmanager webhook body)");
+    };
+    let Some(alerts) = alerts.as_array() else {
+        return bad("alerts", "must be an array");
+    };
+    let mut incidents = Vec::new();
+    let mut resolved = 0;
+    for alert in alerts {
+        if alert.get("status").and_then(Value::as_str) == Some("resolved") {
+            resolved += 1;
+            continue;
+        }
+        let label = |k: &str| alert.pointer(&format!("/labels/{k}")).cloned();
+        let first = |a: Option<Value>, b: Option<Value>| a.or(b).unwrap_or(Value::Null);
+        let mut incident = Map::new();
+        let fields = [
+            (
+                "title",
+                first(
+                    alert.pointer("/annotations/summary").cloned(),
+                    label("alertname"),
+                ),
+            ),
+            ("repository", first(label("repository"), None)),
+            ("service", first(label("service"), label("job"))),
+            ("environment", first(label("environment"), label("env"))),
+            ("correlation_id", first(label("correlation_id"), None)),
+            ("time", first(alert.get("startsAt").cloned(), None)),
+            (
+                "external_url",
+                first(alert.get("generatorURL").cloned(), None),
+            ),
+        ];
+        for (k, v) in fields {
+            // Alertmanager sends "" for an unset generator URL: absent, not empty.
+            if !v.is_null() && v != "" {
+                incident.insert(k.to_owned(), v);
+            }
+        }
+        incidents.push(Value::Object(incident));
+    }
+    Ok((incidents, resolved))
+}
+
+/// An incident body read from any JSON `body`: `mapping` gives, for incident fields, the
+/// JSON Pointer (RFC 6901, `/issue/title`) of its value in `body`. An unknown field or a
+/// pointer that finds nothing is a problem naming the field and the pointer.
+pub(crate) fn from_mapping<'a>(
+    body: &Value,
+    mapping: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<Value, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let mut incident = Map::new();
+    for (field, pointer) in mapping {
+        if !FIELDS.contains(&field) {
+            problems.push(Problem {
+                field: field.to_owned(),
+                message: format!(
+                    "is not an incident field (map one of: {})",
+                    FIELDS.join(", ")
+                ),
+            });
+            continue;
+        }
+        match body.pointer(pointer) {
+            Some(v) if !v.is_null() => {
+                incident.insert(field.to_owned(), v.clone());
+            }
+            _ => problems.push(Problem {
+                field: field.to_owned(),
+                message: format!("the body has nothing at {pointer:?}"),
+            }),
+        }
+    }
+    if problems.is_empty() {
+        Ok(Value::Object(incident))
+    } else {
+        Err(problems)
     }
 }
 
@@ -342,6 +440,64 @@ mod tests {
         assert_eq!(correlate(&early, &history()), (Vec::new(), None));
         let other = incident(json!({"title": "t", "repository": "acme/web", "time": 4000}));
         assert_eq!(correlate(&other, &history()), (Vec::new(), None));
+    }
+
+    #[test]
+    fn alertmanager_firing_alerts_become_incidents_and_resolved_ones_do_not() {
+        let body = json!({"version": "4", "status": "firing", "alerts": [
+            {"status": "firing", "labels": {"alertname": "HighErrorRate", "job": "shop",
+              "env": "production", "repository": "acme/shop"},
+             "annotations": {"summary": "5xx above 5 %"},
+             "startsAt": "2026-12-04T15:00:00Z", "generatorURL": ""},
+            {"status": "resolved", "labels": {"alertname": "Old"}},
+            {"status": "firing", "labels": {"alertname": "Slow", "service": "pay",
+              "correlation_id": "deploy-42"}, "startsAt": "2026-12-04T15:01:00Z",
+             "generatorURL": "http://prom/graph"}
+        ]});
+        let (incidents, resolved) = from_alertmanager(&body).unwrap();
+        assert_eq!(resolved, 1);
+        assert_eq!(
+            incidents,
+            [
+                json!({"title": "5xx above 5 %", "repository": "acme/shop", "service": "shop",
+                       "environment": "production", "time": "2026-12-04T15:00:00Z"}),
+                json!({"title": "Slow", "service": "pay", "correlation_id": "deploy-42",
+                       "time": "2026-12-04T15:01:00Z", "external_url": "http://prom/graph"})
+            ]
+        );
+        for i in &incidents {
+            parse(i, 0).unwrap();
+        }
+        assert_eq!(
+            from_alertmanager(&json!({})).unwrap_err()[0].field,
+            "alerts"
+        );
+    }
+
+    #[test]
+    fn a_mapping_reads_each_field_at_its_pointer_and_names_what_it_misses() {
+        let body = json!({"issue": {"title": "Checkout down", "url": "https://t.example/1"},
+                          "project": {"path": "acme/shop"}, "labels": ["p1"]});
+        let got = from_mapping(
+            &body,
+            [
+                ("title", "/issue/title"),
+                ("repository", "/project/path"),
+                ("external_url", "/issue/url"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            json!({"title": "Checkout down", "repository": "acme/shop",
+                   "external_url": "https://t.example/1"})
+        );
+        parse(&got, 0).unwrap();
+        let problems =
+            from_mapping(&body, [("title", "/issue/name"), ("severity", "/labels/0")]).unwrap_err();
+        let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(fields, ["title", "severity"]);
+        assert!(problems[0].message.contains("/issue/name"), "{problems:?}");
     }
 
     #[test]

@@ -14,6 +14,7 @@
 
 mod api;
 mod incidents;
+mod ingest;
 mod services;
 mod store;
 mod trends;
@@ -24,7 +25,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use cased_core::{DeploymentEvent, DeploymentStatus, Session, SqliteHistory, UpdateEvent};
+use cased_core::{DeploymentEvent, Session, SqliteHistory, UpdateEvent};
 use tokio::sync::broadcast;
 
 use crate::Failure;
@@ -157,8 +158,8 @@ pub(crate) struct App {
     sessions: Mutex<HashMap<String, Session>>,
     /// What the event stream (`/api/v1/events`) sends.
     events: broadcast::Sender<ServerEvent>,
-    /// Ingest runs one event at a time: identity matching and idempotency stay exact.
-    ingest: tokio::sync::Mutex<()>,
+    /// The ingest writer (`ingest.rs`).
+    ingest: ingest::Queue,
     auth: bool,
     /// `--public-url`.
     public_url: Option<String>,
@@ -230,13 +231,15 @@ pub(crate) async fn run_notifying(
             "deployment {id} was being monitored when cased serve stopped: marked interrupted"
         );
     }
-    let app = Arc::new(App {
+    // The ingest writer's own connection: its transactions never block the readers.
+    let ingest_store = store::Store::open(&args.store.join(SERVE_FILE)).map_err(Failure::Other)?;
+    let app = Arc::new_cyclic(|app| App {
         store,
         history,
         services,
         sessions: Mutex::new(HashMap::new()),
         events: broadcast::channel(EVENT_BUFFER).0,
-        ingest: tokio::sync::Mutex::new(()),
+        ingest: ingest::Queue::start(app.clone(), ingest_store),
         auth: !args.no_auth,
         public_url: args.public_url,
         stopping: tokio::sync::watch::channel(false).0,
@@ -315,14 +318,6 @@ pub(crate) struct ServerEvent {
     pub(crate) data: Arc<str>,
 }
 
-/// What ingesting one event did.
-#[derive(Debug)]
-pub(crate) struct Ingested {
-    pub(crate) deployment: store::Deployment,
-    /// A new deployment (`201`), or a later event of a known one (`200`).
-    pub(crate) created: bool,
-}
-
 impl App {
     /// Runs `f` on a blocking thread: the store's SQLite calls (and a commit's fsync) never hold
     /// up the async workers that serve the event streams and run the sessions.
@@ -336,95 +331,37 @@ impl App {
             .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
     }
 
-    /// Stores `event` as a new deployment or a later event of a known one, and starts, ends or
-    /// leaves its session as its status says.
-    pub(crate) fn ingest(self: &Arc<Self>, event: DeploymentEvent) -> Result<Ingested, String> {
-        let existing = self.store.find_same(&event)?;
-        let created = existing.is_none();
-        let id = match existing {
-            Some(d) => {
-                self.store.update_event(&d.id, &event)?;
-                d.id
-            }
-            None => {
-                let service = self.services.iter().find(|s| s.matches(&event));
-                let id = format!("dep_{}", store::random_hex(8)?);
-                let note = match service {
-                    Some(_) => None,
-                    None => Some(services::why_unmatched(&self.services, &event)),
-                };
-                self.store.insert(
-                    &id,
-                    &event,
-                    service.map(|s| s.name.as_str()),
-                    note.as_deref(),
-                )?;
-                id
-            }
-        };
-        let deployment = self
-            .store
-            .get(&id)?
-            .ok_or("the deployment just stored is gone")?;
-        self.apply_status(&deployment, event)?;
-        let deployment = self
-            .store
-            .get(&id)?
-            .ok_or("the deployment just stored is gone")?;
-        self.publish_deployment(&deployment);
-        Ok(Ingested {
-            deployment,
-            created,
-        })
-    }
-
-    /// `pending` records; `running` and `success` start a session when none ran yet
-    /// (`success` moves a running one into its cool-down); `failure` and `cancelled` end a
-    /// running session with that outcome.
-    fn apply_status(
-        self: &Arc<Self>,
-        deployment: &store::Deployment,
-        event: DeploymentEvent,
-    ) -> Result<(), String> {
-        let running = self
-            .sessions
+    /// The session monitoring deployment `id`, if one runs.
+    pub(crate) fn session(&self, id: &str) -> Option<Session> {
+        self.sessions
             .lock()
             .expect("sessions lock")
-            .get(&deployment.id)
-            .cloned();
-        match (event.status(), running) {
-            (DeploymentStatus::Pending, _) => {}
-            (DeploymentStatus::Running, Some(_)) => {}
-            (DeploymentStatus::Success, Some(s)) => s.complete(),
-            (DeploymentStatus::Failure, Some(s)) => s.fail(),
-            (DeploymentStatus::Cancelled, Some(s)) => s.cancel(),
-            (DeploymentStatus::Running | DeploymentStatus::Success, None) => {
-                // Started once: a finished or interrupted deployment is not monitored again.
-                if deployment.state == store::State::Recorded
-                    && let Some(service) = deployment
-                        .service
-                        .as_deref()
-                        .and_then(|n| self.services.iter().find(|s| s.name == n))
-                {
-                    self.start_session(&deployment.id, service, event)?;
-                }
-            }
-            (DeploymentStatus::Failure | DeploymentStatus::Cancelled, None) => {}
-        }
-        Ok(())
+            .get(id)
+            .cloned()
     }
 
-    fn start_session(
+    /// Stops the sessions of deployments `ids` whose start was not committed.
+    pub(crate) fn abandon_sessions<'a>(&self, ids: impl Iterator<Item = &'a str>) {
+        let mut sessions = self.sessions.lock().expect("sessions lock");
+        for id in ids {
+            if let Some(s) = sessions.remove(id) {
+                s.cancel();
+            }
+        }
+    }
+
+    /// Starts monitoring deployment `id` with `service`; the session id (the caller records it).
+    pub(crate) fn start_session(
         self: &Arc<Self>,
         id: &str,
         service: &services::Service,
         event: DeploymentEvent,
-    ) -> Result<(), String> {
+    ) -> Result<String, String> {
         let session = service
             .monitor
             .start(event)
             .map_err(|e| format!("cannot start monitoring: {e}"))?;
-        self.store.set_monitoring(id, session.id())?;
+        let session_id = session.id().to_owned();
         self.sessions
             .lock()
             .expect("sessions lock")
@@ -459,7 +396,7 @@ impl App {
                 Err(e) => eprintln!("warning: deployment {id}: {e}"),
             }
         });
-        Ok(())
+        Ok(session_id)
     }
 
     /// Resolves once the server is stopping.
@@ -469,7 +406,7 @@ impl App {
         let _ = rx.wait_for(|stopping| *stopping).await;
     }
 
-    fn publish_deployment(&self, d: &store::Deployment) {
+    pub(crate) fn publish_deployment(&self, d: &store::Deployment) {
         self.publish("deployment", &d.id, &serde_json::json!({"deployment": d}));
     }
 

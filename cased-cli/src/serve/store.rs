@@ -23,7 +23,7 @@ use super::incidents::{Candidate, Incident, Rule, correlate};
 use super::trends::{Point, commit_time};
 
 /// The schema version this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: u32 = 2;
+const SCHEMA_VERSION: u32 = 3;
 
 /// From schema 1 to 2: incidents, and each deployment's monitoring window (for correlating them).
 const MIGRATION_2: &str = "
@@ -47,6 +47,12 @@ CREATE TABLE incident_deployments (
 );
 CREATE INDEX incident_deployments_by_deployment ON incident_deployments (deployment_id);
 CREATE INDEX deployments_by_place ON deployments (repository, environment);
+";
+
+/// From schema 2 to 3: identity matching compares commits case-blind, so its index does too.
+const MIGRATION_3: &str = "
+DROP INDEX deployments_by_identity;
+CREATE INDEX deployments_by_identity ON deployments (repository, lower(commit_sha), environment);
 ";
 
 const SCHEMA: &str = "
@@ -281,8 +287,9 @@ impl Store {
             ));
         }
         let steps = match version {
-            0 => format!("{SCHEMA} {MIGRATION_2}"),
-            1 => MIGRATION_2.to_owned(),
+            0 => format!("{SCHEMA} {MIGRATION_2} {MIGRATION_3}"),
+            1 => format!("{MIGRATION_2} {MIGRATION_3}"),
+            2 => MIGRATION_3.to_owned(),
             _ => String::new(),
         };
         if !steps.is_empty() {
@@ -298,6 +305,20 @@ impl Store {
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts a write transaction on this connection (the ingest writer's batch).
+    pub(crate) fn begin(&self) -> StoreResult<()> {
+        self.conn().execute_batch("BEGIN IMMEDIATE").map_err(err)
+    }
+
+    /// Commits the transaction [`begin`](Self::begin) started; rolls it back if that fails.
+    pub(crate) fn commit(&self) -> StoreResult<()> {
+        let conn = self.conn();
+        conn.execute_batch("COMMIT").map_err(|e| {
+            let _ = conn.execute_batch("ROLLBACK");
+            err(e)
+        })
     }
 
     // ---- API keys ------------------------------------------------------------------------
@@ -709,7 +730,7 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn
             .prepare(
-                "SELECT id, created_at_ms, monitor_ended_at_ms, verdict, event FROM deployments \
+                "SELECT id, created_at_ms, monitor_ended_at_ms, verdict, event, session_id FROM deployments \
                  WHERE repository = ?1 AND environment IS ?2 AND created_at_ms BETWEEN ?3 AND ?4 \
                  ORDER BY created_at_ms, seq",
             )
@@ -729,6 +750,8 @@ impl Store {
                             serde_json::from_value(serde_json::Value::String(v)).ok()
                         }),
                         commit_time_unix_ms: commit_time(&event["event_metadata"]),
+                        session_id: r.get(5)?,
+                        time_to_detect_ms: None,
                     })
                 },
             )
@@ -739,18 +762,18 @@ impl Store {
     fn one(&self, filter: &str, params: impl rusqlite::Params) -> StoreResult<Option<Deployment>> {
         let sql = format!("SELECT {COLUMNS} FROM deployments {filter} ORDER BY seq DESC LIMIT 1");
         self.conn()
-            .query_row(&sql, params, row)
-            .optional()
+            .prepare_cached(&sql)
+            .and_then(|mut s| s.query_row(params, row).optional())
             .map(|o| o.map(|(_, d)| d))
             .map_err(err)
     }
 }
 
 fn log_event(conn: &Connection, id: &str, event: &DeploymentEvent, now: i64) -> StoreResult<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO deployment_events (deployment_id, received_at_ms, status, event) VALUES (?1, ?2, ?3, ?4)",
-        params![id, now, event.status().as_str(), event.to_json()],
     )
+    .and_then(|mut s| s.execute(params![id, now, event.status().as_str(), event.to_json()]))
     .map_err(err)?;
     Ok(())
 }

@@ -9,9 +9,18 @@
 //! - **Time to restore**: from an unhealthy deployment's arrival to the end of the session of the
 //!   next healthy (or degraded) one; the median over the unhealthy deployments that were
 //!   followed by one, and how many were not (yet).
+//!
+//! Beside them: each deployment's **time to detect** (from the history store: deploy start to
+//! the first critical finding or failed tick) and, for the last [`PERFORMANCE_DEPLOYMENTS`]
+//! monitored ones, each key metric's **median** in that deployment ([`medians`]).
 
-use cased_core::Verdict;
+use std::collections::BTreeMap;
+
+use cased_core::{MetricSummary, Report, TickRecord, Verdict};
 use serde::Serialize;
+
+/// How many of the latest monitored deployments the performance trends cover.
+pub(crate) const PERFORMANCE_DEPLOYMENTS: usize = 20;
 
 /// The `event_metadata` key holding the deployed commit's time.
 pub(crate) const COMMIT_TIME_KEY: &str = "commit_time";
@@ -28,6 +37,61 @@ pub(crate) struct Point {
     pub(crate) verdict: Option<Verdict>,
     /// `event_metadata.commit_time` of its first event, when present and readable.
     pub(crate) commit_time_unix_ms: Option<u64>,
+    /// The history session that monitored it, if one did.
+    pub(crate) session_id: Option<String>,
+    /// Deploy start to detection, when its session detected a problem.
+    pub(crate) time_to_detect_ms: Option<f64>,
+}
+
+/// One deployment's key metrics: each one's median over the deployment's session.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct Performance {
+    pub(crate) id: String,
+    pub(crate) created_at_unix_ms: u64,
+    pub(crate) verdict: Option<Verdict>,
+    /// Metric → its median in this deployment.
+    pub(crate) medians: BTreeMap<String, f64>,
+}
+
+/// Each key metric's median in one session: every check's latency over the ticks it ran in
+/// (`<check>.latency_ms`, as the report's charts name it) and every pushed or source metric's
+/// median over its window.
+pub(crate) fn medians(report: &Report) -> BTreeMap<String, f64> {
+    medians_of(&report.ticks, &report.metrics)
+}
+
+fn medians_of(
+    ticks: &[TickRecord],
+    metrics: &BTreeMap<String, MetricSummary>,
+) -> BTreeMap<String, f64> {
+    let mut latencies: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for tick in ticks {
+        for check in &tick.checks {
+            latencies
+                .entry(cased_core::report::check_latency_metric(&check.name))
+                .or_default()
+                .push(check.latency.as_secs_f64() * 1000.0);
+        }
+    }
+    let mut out: BTreeMap<String, f64> = latencies
+        .into_iter()
+        .filter_map(|(k, v)| median_f64(v).map(|m| (k, m)))
+        .collect();
+    for (k, m) in metrics {
+        if let Some(median) = m.median {
+            out.insert(k.clone(), median);
+        }
+    }
+    out
+}
+
+fn median_f64(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_unstable_by(f64::total_cmp);
+    let n = v.len();
+    Some((v[(n - 1) / 2] + v[n / 2]) / 2.0)
 }
 
 /// The four DORA metrics over a window.
@@ -142,6 +206,39 @@ mod tests {
 
     const H: u64 = 3_600_000;
 
+    #[test]
+    fn medians_are_of_every_check_latency_and_pushed_metric() {
+        let check = |name: &str, ms: u64| {
+            serde_json::json!({"name": name, "category": "endpoint", "status": "pass",
+                "latency_ms": ms, "message": "", "evidence": null})
+        };
+        let tick = |n: u32, a: u64, b: u64| {
+            serde_json::json!({"tick": n, "phase": "active", "elapsed_ms": 0, "late_ms": 0,
+                "checks": [check("web", a), check("api", b)], "verdict": "healthy"})
+        };
+        let ticks: Vec<cased_core::TickRecord> = serde_json::from_value(serde_json::json!([
+            tick(1, 10, 100),
+            tick(2, 30, 300),
+            tick(3, 20, 200),
+            tick(4, 40, 900)
+        ]))
+        .unwrap();
+        let metrics = serde_json::from_value(serde_json::json!({
+            "p99_ms": {"count": 3, "window": 3, "last": 5.0, "mean": 4.0, "median": 3.5},
+            "old": {"count": 1, "window": 1, "last": 1.0, "mean": 1.0}
+        }))
+        .unwrap();
+        let got = super::medians_of(&ticks, &metrics);
+        assert_eq!(
+            got.into_iter().collect::<Vec<_>>(),
+            [
+                ("api.latency_ms".to_owned(), 250.0),
+                ("p99_ms".to_owned(), 3.5),
+                ("web.latency_ms".to_owned(), 25.0)
+            ]
+        );
+    }
+
     fn p(id: &str, at_h: u64, verdict: Option<Verdict>, lead_h: Option<u64>) -> Point {
         Point {
             id: id.into(),
@@ -149,6 +246,8 @@ mod tests {
             finished_at_unix_ms: verdict.map(|_| at_h * H + H / 2),
             verdict,
             commit_time_unix_ms: lead_h.map(|l| at_h * H - l * H),
+            session_id: None,
+            time_to_detect_ms: None,
         }
     }
 

@@ -202,6 +202,7 @@ class _MetricSummary(TypedDict):
     window: int
     last: float
     mean: float
+    median: NotRequired[float]
 
 class _ChangePoint(TypedDict):
     """When an alarmed metric changed: the located level shift and its likelihood interval."""

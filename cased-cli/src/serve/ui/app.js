@@ -348,7 +348,9 @@ function duration(ms) {
   const h = ms / 3600000;
   if (h >= 48) return (h / 24).toFixed(1) + " days";
   if (h >= 1) return h.toFixed(1) + " h";
-  return Math.round(ms / 60000) + " min";
+  if (ms >= 60000) return Math.round(ms / 60000) + " min";
+  if (ms < 1000) return Math.round(ms) + " ms";
+  return (ms / 1000).toFixed(ms < 10000 ? 1 : 0) + " s";
 }
 
 async function trends(params) {
@@ -377,7 +379,10 @@ async function trends(params) {
     metric("Change failure rate", d.change_failure_rate === null ? "–"
       : Math.round(d.change_failure_rate * 100) + " %", d.unhealthy + " unhealthy of " + d.finished + " finished"),
     metric("Time to restore", duration(d.time_to_restore_ms),
-      d.restored + " restored, " + d.unrestored + " not (yet)"));
+      d.restored + " restored, " + d.unrestored + " not (yet)"),
+    metric("Time to detect", duration(t.time_to_detect ? t.time_to_detect.median_ms : null),
+      t.time_to_detect ? "median of " + t.time_to_detect.count + " detected, longest "
+        + duration(t.time_to_detect.max_ms) : "no deployment's problem was detected"));
   const span = Math.max(1, t.to_unix_ms - t.from_unix_ms);
   $("timeline").replaceChildren(...t.deployments.map((p) => {
     const dot = el("a", { class: "dot " + (p.verdict || "none"), href: "/deployments/" + encodeURIComponent(p.id),
@@ -389,7 +394,18 @@ async function trends(params) {
   $("trend-rows").replaceChildren(...t.deployments.slice().reverse().map((p) => el("tr", {},
     el("td", {}, el("a", { href: "/deployments/" + encodeURIComponent(p.id) }, p.id)),
     el("td", {}, new Date(p.created_at_unix_ms).toLocaleString()),
-    el("td", { class: "verdict" }, badge(p.verdict)))));
+    el("td", { class: "verdict" }, badge(p.verdict)),
+    el("td", {}, p.time_to_detect_ms === undefined || p.time_to_detect_ms === null ? "–"
+      : duration(p.time_to_detect_ms)))));
+  const perf = t.performance || [];
+  const names = [...new Set(perf.flatMap((p) => Object.keys(p.medians)))].sort();
+  $("performance-head").replaceChildren(el("th", { scope: "col" }, "Deployment"),
+    ...names.map((n) => el("th", { scope: "col" }, n)));
+  $("performance-rows").replaceChildren(...(perf.length ? perf.slice().reverse().map((p) => el("tr", {},
+    el("td", {}, el("a", { href: "/deployments/" + encodeURIComponent(p.id) }, p.id), " ", badge(p.verdict)),
+    ...names.map((n) => el("td", { "data-metric": n },
+      p.medians[n] === undefined ? "–" : String(Math.round(p.medians[n] * 100) / 100)))))
+    : [el("tr", {}, el("td", { class: "muted" }, "No monitored deployment in the window."))]));
 }
 
 // ---- start -------------------------------------------------------------------------------
