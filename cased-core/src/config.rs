@@ -112,7 +112,9 @@ impl MonitorConfig {
             p.add(
                 format!("detectors[{i}].metric"),
                 format!(
-                    "the {:?} detector watches {:?}, which no check or source produces and                      which is not declared as pushed{hint} (checks give <check>.latency_ms and                      <check>.success, sources <source>.<key>)",
+                    "the {:?} detector watches {:?}, which no check or source produces and \
+                     which is not declared as pushed{hint} (checks give <check>.latency_ms and \
+                     <check>.success, sources <source>.<key>)",
                     limits::echo(d.name()),
                     limits::echo(&d.metric)
                 ),
@@ -316,6 +318,10 @@ mod tests {
             "{first}"
         );
         assert!(first.contains("web.latency_ms"), "{first}");
+        assert!(
+            !first.contains("  "),
+            "no run of spaces in the message: {first}"
+        );
         // Declared as pushed, it is accepted.
         let e = config.check_detector_metrics(&["queue_depth"]).unwrap_err();
         assert_eq!(e.field_errors().len(), 1);

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 
-import { Client, DeploymentEvent, Monitor, signWebhook, verifyWebhookSignature } from '../index.js'
+import { Client, compare, DeploymentEvent, Monitor, renderReport, signWebhook, verifyWebhookSignature } from '../index.js'
 import { API_KEY, catchCased, fieldMessage, fieldNames, rejectsCased, reply, startApi } from './support.mjs'
 
 const LIMIT = 64 // cased_core::limits::MAX_JSON_DEPTH
@@ -119,5 +119,42 @@ describe('command checks', () => {
       state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').pop()[0]
     } catch {}
     assert.ok(['gone', 'Z', 'X'].includes(state), `the orphan ${pid} is ${state}`)
+  })
+})
+
+describe('found by the binding fuzz', () => {
+  test('NaN and ±Infinity in metadata and configuration are refused naming the key (as in Python)', () => {
+    for (const bad of [NaN, Infinity, -Infinity]) {
+      const e = catchCased(() => new DeploymentEvent({ deployment_request: 'x', event_metadata: { ok: 1.5, scores: { p99: [0.1, bad] } } }), 'validation')
+      assert.deepEqual(fieldNames(e), ['event_metadata.scores.p99[1]'])
+      assert.match(e.message, /not a number JSON can hold/)
+      const m = catchCased(() => new Monitor({ verdict: { failure_limit: bad } }), 'validation')
+      assert.deepEqual(fieldNames(m), ['verdict.failure_limit'])
+    }
+  })
+
+  test('undefined in an array, functions and symbols are validation errors naming their path', () => {
+    let e = catchCased(() => new DeploymentEvent({ deployment_request: 'x', event_metadata: { a: [1, undefined] } }), 'validation')
+    assert.deepEqual(fieldNames(e), ['event_metadata.a[1]'])
+    e = catchCased(() => new DeploymentEvent({ deployment_request: () => 1 }), 'validation')
+    assert.deepEqual(fieldNames(e), ['deployment_request'])
+    e = catchCased(() => new Monitor({ checks: [{ name: Symbol('w') }] }), 'validation')
+    assert.deepEqual(fieldNames(e), ['checks[0].name'])
+  })
+
+  test('a BigInt in a report to render is a validation error naming its path, not a bare TypeError', async () => {
+    const e = catchCased(() => renderReport({ counters: { errors: 1n } }, 'md'), 'validation')
+    assert.deepEqual(fieldNames(e), ['counters.errors'])
+  })
+
+  test('a blank unknown option is named quoted, not as an empty field', () => {
+    const e = catchCased(() => compare([1, 2, 3, 4, 5], [1, 2, 3, 4, 5], null, { '': 1 }), 'validation')
+    assert.deepEqual(fieldNames(e), ['""'])
+  })
+
+  test('values so large their spread overflows are compared, not a panic that aborts node', () => {
+    const huge = [1e308, -1e308, 1e308, -1e308, 1e308, -1.7e308]
+    const judged = compare([0, 0, 0, 0, 0, 1], huge)
+    assert.equal(judged.spread.p_value, 1)
   })
 })

@@ -12,7 +12,7 @@ use napi_derive::napi;
 use serde_json::Value;
 
 use crate::errors::to_js_error;
-use crate::js::{JsFn, Json};
+use crate::js::{JsFn, Json, JsonArg};
 
 /// What one run of a check found, as `runCheck` resolves with it (the core's JSON).
 #[napi(object, object_from_js = false, object_to_js = false)]
@@ -314,8 +314,8 @@ pub struct CommandExpect {
     ts_args_type = "config: CheckConfig",
     ts_return_type = "Promise<CheckOutcome>"
 )]
-pub fn run_check<'env>(env: &'env Env, config: Option<Value>) -> Result<PromiseRaw<'env, Json>> {
-    let config = config.unwrap_or(Value::Null);
+pub fn run_check<'env>(env: &'env Env, config: Option<JsonArg>) -> Result<PromiseRaw<'env, Json>> {
+    let config = config.map_or(Value::Null, |j| j.0);
     env.spawn_future_with_callback(
         async move {
             Ok(match cased_core::CheckConfig::from_value(config) {

@@ -246,7 +246,10 @@ fn read_options(
     for key in Object::keys(options)? {
         if !OPTION_NAMES.contains(&key.as_str()) {
             let known = OPTION_NAMES.join(", ");
-            problem(&key, &format!("unknown option (known options: {known})"));
+            problem(
+                &cased_core::limits::field_segment(&key),
+                &format!("unknown option (known options: {known})"),
+            );
         }
     }
     // Strings are read only once their type is checked, so a mistyped key is never echoed.

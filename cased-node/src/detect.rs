@@ -21,6 +21,7 @@ use serde_json::Value;
 use crate::client::{number, option, string, type_name};
 use crate::errors::to_js_error;
 use crate::js::Json;
+use crate::js::JsonArg;
 
 /// The keys every detector configuration has; every other key is a setting of the detector
 /// named by `type` (see the core's documentation of each, e.g. `threshold` for `spike`,
@@ -119,8 +120,8 @@ impl Detector {
         constructor,
         ts_args_type = "config: DetectorConfig & Record<string, unknown>"
     )]
-    pub fn new(env: &Env, config: Option<Value>) -> Result<Self> {
-        build(config.unwrap_or(Value::Null)).map_err(|e| to_js_error(env, e))
+    pub fn new(env: &Env, config: Option<JsonArg>) -> Result<Self> {
+        build(config.map_or(Value::Null, |j| j.0)).map_err(|e| to_js_error(env, e))
     }
 
     /// The metric it watches.
@@ -145,7 +146,7 @@ impl Detector {
     /// Feeds one value; returns the finding when this value makes the detector fire (or, for
     /// `threshold`, resolve: `kind: 'resolved'`), `null` otherwise. Throws a `validation`
     /// error on `value` when `x` is not finite (the detector is unchanged).
-    #[napi(ts_return_type = "(Finding & { index: number }) | null")]
+    #[napi(catch_unwind, ts_return_type = "(Finding & { index: number }) | null")]
     pub fn update(&mut self, env: &Env, x: f64) -> Result<Option<Json>> {
         match self.inner.detector().update(x) {
             Ok(d) => Ok(d.map(|d| {
@@ -159,6 +160,7 @@ impl Detector {
     /// finding: the same as calling `update` on each. Throws a `validation` error on
     /// `values[i]` at the first value that is not finite (the values before it are consumed).
     #[napi(
+        catch_unwind,
         ts_args_type = "values: number[] | Float64Array",
         ts_return_type = "Array<Finding & { index: number }>"
     )]
@@ -186,7 +188,7 @@ impl Detector {
     /// earlier baseline; a `baseline` detector keeps the values fed so far, a `shift` detector
     /// starts again after the new baseline). Throws a `validation` error on `type` for any
     /// other type of detector, and for empty or non-finite values.
-    #[napi(ts_args_type = "values: number[] | Float64Array")]
+    #[napi(catch_unwind, ts_args_type = "values: number[] | Float64Array")]
     pub fn set_baseline(
         &mut self,
         env: &Env,
@@ -505,6 +507,7 @@ pub struct ErrorRateComparison {
 /// Throws a `validation` error naming a bad setting (`alpha`; `config.type` when the settings
 /// name a type), or `samples` when a side is smaller than `min_samples`, or a non-finite value.
 #[napi(
+    catch_unwind,
     ts_args_type = "baseline: number[] | Float64Array, current: number[] | Float64Array, config?: BaselineComparisonSettings | null, options?: CompareOptions | null",
     ts_return_type = "BaselineComparison"
 )]
@@ -512,9 +515,10 @@ pub fn compare(
     env: &Env,
     baseline: Either<Vec<f64>, Float64Array>,
     current: Either<Vec<f64>, Float64Array>,
-    config: Option<Value>,
+    config: Option<JsonArg>,
     options: Option<Unknown<'_>>,
 ) -> Result<Json> {
+    let config = config.map(|j| j.0);
     let judged = compare_options(options, "value")?.and_then(|(metric, look)| {
         compare_values(
             config.unwrap_or(Value::Null),
@@ -547,6 +551,7 @@ pub fn compare(
 /// non-negative integers, on `errors` when it has more errors than requests, and naming a bad
 /// setting.
 #[napi(
+    catch_unwind,
     ts_args_type = "baseline: [errors: number, requests: number], current: [errors: number, requests: number], config?: ErrorRateSettings | null, options?: CompareOptions | null",
     ts_return_type = "ErrorRateComparison"
 )]
@@ -554,9 +559,10 @@ pub fn compare_error_rates(
     env: &Env,
     baseline: Unknown<'_>,
     current: Unknown<'_>,
-    config: Option<Value>,
+    config: Option<JsonArg>,
     options: Option<Unknown<'_>>,
 ) -> Result<Json> {
+    let config = config.map(|j| j.0);
     let judged = match (
         compare_options(options, "errors")?,
         counts("baseline", baseline)?,
@@ -636,7 +642,7 @@ fn compare_options(
         if key != "metric" && key != "look" {
             return Ok(Err(invalid(
                 "comparison",
-                &key,
+                &cased_core::limits::field_segment(&key),
                 "unknown option (known options: metric, look)",
             )));
         }
@@ -748,14 +754,16 @@ pub struct Segmentation {
 /// `penalty_scale`), or
 /// `values` / `values[i]` (empty, non-finite, negative counts).
 #[napi(
+    catch_unwind,
     ts_args_type = "values: number[] | Float64Array, config?: SegmentSettings | null",
     ts_return_type = "Segmentation"
 )]
 pub fn segment(
     env: &Env,
     values: Either<Vec<f64>, Float64Array>,
-    config: Option<Value>,
+    config: Option<JsonArg>,
 ) -> Result<Json> {
+    let config = config.map(|j| j.0);
     match segment_values(slice(&values), config.unwrap_or(Value::Null)) {
         Ok(found) => Ok(Json(
             serde_json::to_string(&found).expect("segmentations always serialize"),

@@ -14,6 +14,7 @@ use napi_derive::napi;
 use serde_json::Value;
 
 use crate::errors::to_js_error;
+use crate::js::JsonArg;
 
 /// The object `new DeploymentEvent(...)` takes and `toJSON()` returns: the wire contract of
 /// `POST /api/v1/deployments/`, with the wire names. A key not listed here is rejected by name.
@@ -76,8 +77,8 @@ impl DeploymentEvent {
     /// Validates `init` (wire names) and builds the event. Absent optional fields stay absent;
     /// properties whose value is `undefined` count as absent, as in `JSON.stringify`.
     #[napi(constructor, ts_args_type = "init: DeploymentEventInit")]
-    pub fn new(env: &Env, init: Option<Value>) -> Result<Self> {
-        let value = init.unwrap_or(Value::Null);
+    pub fn new(env: &Env, init: Option<JsonArg>) -> Result<Self> {
+        let value = init.map_or(Value::Null, |j| j.0);
         cased_core::DeploymentEvent::from_value(value)
             .map(Self::from)
             .map_err(|e| to_js_error(env, e))

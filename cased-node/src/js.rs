@@ -142,7 +142,13 @@ impl FromNapiValue for JsonText {
         let json: Object<'_> = env.get_global()?.get_named_property("JSON")?;
         let stringify: Function<'_, Unknown<'_>, Unknown<'_>> =
             json.get_named_property("stringify")?;
-        let text = stringify.call(unknown)?;
+        // A BigInt (or a cycle) makes `JSON.stringify` throw a bare TypeError: named instead.
+        let text = match stringify.call(unknown) {
+            Ok(text) => text,
+            Err(original) => {
+                return Err(named_refusal(env.raw(), &unknown, true)?.unwrap_or(original));
+            }
+        };
         if text.get_type()? == ValueType::String {
             // SAFETY: as above; it is a string.
             Ok(Self(unsafe {
@@ -151,5 +157,129 @@ impl FromNapiValue for JsonText {
         } else {
             Ok(Self("null".to_owned()))
         }
+    }
+}
+
+/// A JSON document argument (an event, a configuration, a recording): napi's serde conversion,
+/// except that a value JSON cannot hold — `NaN`, `±Infinity`, a function, a symbol — is a
+/// `validation` error naming its path (`event_metadata.scores.p99[1]`, `verdict.failure_limit`),
+/// as Python names it, instead of napi's `InvalidArg` naming nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonArg(pub(crate) serde_json::Value);
+
+impl TypeName for JsonArg {
+    fn type_name() -> &'static str {
+        "JsonArg"
+    }
+
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl napi::bindgen_prelude::ValidateNapiValue for JsonArg {}
+
+impl FromNapiValue for JsonArg {
+    unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> Result<Self> {
+        // SAFETY: `env` and `value` come from napi on the JavaScript thread.
+        match unsafe { serde_json::Value::from_napi_value(env, value) } {
+            Ok(v) => Ok(Self(v)),
+            Err(original) => {
+                let unknown = unsafe { Unknown::from_napi_value(env, value)? };
+                match named_refusal(env, &unknown, false)? {
+                    Some(error) => Err(error),
+                    None => Err(original),
+                }
+            }
+        }
+    }
+}
+
+/// The `validation` error naming what JSON cannot hold in `value` (a BigInt too when `bigint`:
+/// `JSON.stringify` throws on one), or None.
+fn named_refusal(
+    env: sys::napi_env,
+    value: &Unknown<'_>,
+    bigint: bool,
+) -> Result<Option<napi::Error>> {
+    let mut path = String::new();
+    Ok(refusal(value, &mut path, 0, bigint)?.map(|message| {
+        let field = if path.is_empty() {
+            "value".to_owned()
+        } else {
+            path
+        };
+        let error = cased_core::Error::Validation(cased_core::ValidationErrors {
+            subject: "argument".into(),
+            errors: vec![cased_core::FieldError::new(field, message)],
+        });
+        crate::errors::to_js_error(&Env::from_raw(env), error)
+    }))
+}
+
+/// What JSON cannot hold at or under `value`, with `path` set to where it is; None when the
+/// walk finds nothing (napi's own error then stands). Bounded by the core's nesting limit.
+fn refusal(
+    value: &Unknown<'_>,
+    path: &mut String,
+    depth: usize,
+    bigint: bool,
+) -> Result<Option<String>> {
+    match value.get_type()? {
+        ValueType::BigInt if bigint => Ok(Some(
+            "is a BigInt, which JSON cannot hold (pass a number or a string)".into(),
+        )),
+        ValueType::Number => {
+            // SAFETY: a number, checked above.
+            let x = unsafe { f64::from_napi_value(value.value().env, value.raw())? };
+            if x.is_finite() {
+                return Ok(None);
+            }
+            let shown = if x.is_nan() {
+                "NaN"
+            } else if x > 0.0 {
+                "Infinity"
+            } else {
+                "-Infinity"
+            };
+            Ok(Some(format!(
+                "{shown} is not a number JSON can hold (NaN and infinities are refused, not turned into null)"
+            )))
+        }
+        ValueType::Function => Ok(Some("is a function, which JSON cannot hold".into())),
+        ValueType::Symbol => Ok(Some("is a symbol, which JSON cannot hold".into())),
+        ValueType::Object if depth <= cased_core::limits::MAX_JSON_DEPTH => {
+            let object = Object::from_unknown(*value)?;
+            let len = path.len();
+            if value.is_array()? {
+                for i in 0..object.get_array_length()? {
+                    let item: Unknown<'_> = object.get_element(i)?;
+                    path.push_str(&format!("[{i}]"));
+                    if item.get_type()? == ValueType::Undefined {
+                        return Ok(Some("is undefined, which JSON cannot hold".into()));
+                    }
+                    if let Some(m) = refusal(&item, path, depth + 1, bigint)? {
+                        return Ok(Some(m));
+                    }
+                    path.truncate(len);
+                }
+            } else {
+                for key in Object::keys(&object)? {
+                    let Some(item) = object.get::<Unknown<'_>>(&key)? else {
+                        continue;
+                    };
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(&cased_core::limits::field_segment(&key));
+                    if let Some(m) = refusal(&item, path, depth + 1, bigint)? {
+                        return Ok(Some(m));
+                    }
+                    path.truncate(len);
+                }
+            }
+            Ok(None)
+        }
+        _ => Ok(None),
     }
 }

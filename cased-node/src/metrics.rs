@@ -185,7 +185,7 @@ fn read_options(
         if !OPTION_NAMES.contains(&key.as_str()) {
             let known = OPTION_NAMES.join(", ");
             problems.push(cased_core::FieldError::new(
-                key,
+                cased_core::limits::field_segment(&key),
                 format!("unknown option (known options: {known})"),
             ));
         }

@@ -15,7 +15,7 @@ use crate::client::type_name;
 use crate::errors::to_js_error;
 use crate::event::DeploymentEvent;
 use crate::history::History;
-use crate::js::{Ignored, JsFn, Json, Returned};
+use crate::js::{Ignored, JsFn, Json, JsonArg, Returned};
 use crate::metrics::BaselineStore;
 use crate::session::{Session, report_json};
 
@@ -112,9 +112,10 @@ impl Monitor {
         constructor,
         ts_args_type = "config?: MonitorConfig | null, options?: MonitorOptions | null"
     )]
-    pub fn new(env: &Env, config: Option<Value>, options: Option<Unknown<'_>>) -> Result<Self> {
+    pub fn new(env: &Env, config: Option<JsonArg>, options: Option<Unknown<'_>>) -> Result<Self> {
         let mut problems = Vec::new();
-        let config = cased_core::MonitorConfig::from_value(config.unwrap_or_else(|| json!({})));
+        let config =
+            cased_core::MonitorConfig::from_value(config.map_or_else(|| json!({}), |j| j.0));
         let mut builder = match config {
             Ok(config) => Some(cased_core::Monitor::builder(config)),
             Err(e) => {
@@ -206,8 +207,9 @@ impl Monitor {
         &self,
         env: &'env Env,
         event: &DeploymentEvent,
-        recording: Value,
+        recording: JsonArg,
     ) -> Result<PromiseRaw<'env, Json>> {
+        let recording = recording.0;
         let monitor = self.inner.clone();
         let event = event.inner.clone();
         env.spawn_future_with_callback(
@@ -287,7 +289,7 @@ fn read_options(
         if !OPTION_NAMES.contains(&key.as_str()) {
             let known = OPTION_NAMES.join(", ");
             problems.push(cased_core::FieldError::new(
-                key,
+                cased_core::limits::field_segment(&key),
                 format!("unknown option (known options: {known})"),
             ));
         }

@@ -16,7 +16,10 @@ use crate::js::JsonText;
 ///
 /// Throws `code: 'validation'` on `format` for another format, on `report` for an object
 /// that is not a cased report.
-#[napi(ts_args_type = "report: Report, format: 'md' | 'markdown' | 'html' | 'json'")]
+#[napi(
+    catch_unwind,
+    ts_args_type = "report: Report, format: 'md' | 'markdown' | 'html' | 'json'"
+)]
 pub fn render_report(env: &Env, report: JsonText, format: String) -> Result<String> {
     let rendered = Format::from_str(&format).and_then(|format| {
         let report = cased_core::Report::from_json(&report.0)?;

@@ -17,8 +17,8 @@ fn body_bytes(body: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
     if let Ok(b) = body.cast::<PyByteArray>() {
         return Ok(b.to_vec());
     }
-    if let Ok(s) = body.cast::<PyString>() {
-        return Ok(s.to_cow()?.as_bytes().to_vec());
+    if body.is_instance_of::<PyString>() {
+        return Ok(crate::guard::text("webhook signature", "body", body)?.into_bytes());
     }
     let kind = body.get_type().name()?;
     Err(pyo3::exceptions::PyTypeError::new_err(format!(
@@ -28,11 +28,16 @@ fn body_bytes(body: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
 
 /// A timestamp header value: the text as received, or an int of Unix seconds.
 fn timestamp_text(timestamp: &Bound<'_, PyAny>) -> PyResult<String> {
-    if let Ok(s) = timestamp.cast::<PyString>() {
-        return Ok(s.to_cow()?.into_owned());
+    if timestamp.is_instance_of::<PyString>() {
+        return crate::guard::text("webhook signature", "timestamp", timestamp);
     }
     if timestamp.is_instance_of::<PyInt>() {
-        return Ok(timestamp.extract::<i64>()?.to_string());
+        // Beyond 64 bits: its decimal text, which the verifier then judges (never an
+        // OverflowError).
+        return Ok(match timestamp.extract::<i64>() {
+            Ok(n) => n.to_string(),
+            Err(_) => timestamp.str()?.to_string(),
+        });
     }
     let kind = timestamp.get_type().name()?;
     Err(pyo3::exceptions::PyTypeError::new_err(format!(
@@ -55,12 +60,12 @@ fn seconds(field: &str, s: f64) -> PyResult<Duration> {
 /// The signature header value for `body` sent at `timestamp`.
 #[pyfunction]
 pub(crate) fn sign_webhook(
-    secret: &str,
+    secret: &Bound<'_, PyAny>,
     timestamp: &Bound<'_, PyAny>,
     body: &Bound<'_, PyAny>,
 ) -> PyResult<String> {
     Ok(alert::sign_webhook(
-        secret,
+        &crate::guard::text("webhook signature", "secret", secret)?,
         &timestamp_text(timestamp)?,
         &body_bytes(body)?,
     ))
@@ -71,10 +76,10 @@ pub(crate) fn sign_webhook(
 #[pyo3(signature = (secret, timestamp, body, signature, tolerance=300.0, now=None))]
 pub(crate) fn verify_webhook_signature(
     py: Python<'_>,
-    secret: &str,
+    secret: &Bound<'_, PyAny>,
     timestamp: &Bound<'_, PyAny>,
     body: &Bound<'_, PyAny>,
-    signature: &str,
+    signature: &Bound<'_, PyAny>,
     tolerance: f64,
     now: Option<f64>,
 ) -> PyResult<()> {
@@ -89,11 +94,13 @@ pub(crate) fn verify_webhook_signature(
             ))
         })?,
     };
+    let secret = crate::guard::text("webhook verification", "secret", secret)?;
+    let signature = crate::guard::text("webhook verification", "signature", signature)?;
     alert::verify_webhook_signature(
-        secret,
+        &secret,
         &timestamp_text(timestamp)?,
         &body_bytes(body)?,
-        signature,
+        &signature,
         tolerance,
         now,
     )

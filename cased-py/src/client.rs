@@ -48,11 +48,16 @@ impl PyClient {
     #[new]
     #[pyo3(signature = (api_key=None, base_url=None, timeout=None, max_retries=None))]
     fn new(
-        api_key: Option<String>,
-        base_url: Option<String>,
+        api_key: Option<&Bound<'_, PyAny>>,
+        base_url: Option<&Bound<'_, PyAny>>,
         timeout: Option<f64>,
-        max_retries: Option<u32>,
+        max_retries: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        let api_key = crate::guard::opt_text("client", "api_key", api_key)?;
+        let base_url = crate::guard::opt_text("client", "base_url", base_url)?;
+        // An int out of range is a ValidationError naming the setting, not an OverflowError;
+        // another type is a TypeError.
+        let max_retries = crate::guard::opt_u32("client", "max_retries", max_retries)?;
         let mut builder = Client::builder();
         if let Some(key) = api_key {
             builder = builder.api_key(key);

@@ -266,15 +266,18 @@ impl PyDetector {
 /// spends on it, so a loop of calls with looks 1, 2, 3… keeps its false-alarm rate within α;
 /// None (the default) is one look at the full level α.
 #[pyfunction]
-#[pyo3(signature = (baseline, current, config=None, *, metric="value", look=None))]
+#[pyo3(signature = (baseline, current, config=None, *, metric=None, look=None))]
 pub(crate) fn compare<'py>(
     baseline: &Bound<'py, PyAny>,
     current: &Bound<'py, PyAny>,
     config: Option<&Bound<'py, PyAny>>,
-    metric: &str,
-    look: Option<u32>,
+    metric: Option<&Bound<'py, PyAny>>,
+    look: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = baseline.py();
+    let metric = crate::guard::opt_text("comparison", "metric", metric)?;
+    let metric = metric.as_deref().unwrap_or("value");
+    let look = crate::guard::opt_u32("comparison", "look", look)?;
     let settings = settings(config)?;
     let (b, c) = (values(baseline)?, values(current)?);
     let judged = py
@@ -296,15 +299,18 @@ fn counts(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<Counts> {
 /// One comparison of current error counts with baseline counts at the full level α, or, with
 /// `look` (1-based), as that look of a session.
 #[pyfunction]
-#[pyo3(signature = (baseline, current, config=None, *, metric="errors", look=None))]
+#[pyo3(signature = (baseline, current, config=None, *, metric=None, look=None))]
 pub(crate) fn compare_error_rates<'py>(
     baseline: &Bound<'py, PyAny>,
     current: &Bound<'py, PyAny>,
     config: Option<&Bound<'py, PyAny>>,
-    metric: &str,
-    look: Option<u32>,
+    metric: Option<&Bound<'py, PyAny>>,
+    look: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = baseline.py();
+    let metric = crate::guard::opt_text("comparison", "metric", metric)?;
+    let metric = metric.as_deref().unwrap_or("errors");
+    let look = crate::guard::opt_u32("comparison", "look", look)?;
     let settings = settings(config)?;
     let (b, c) = (counts("baseline", baseline)?, counts("current", current)?);
     let judged = compare_counts(settings, metric, b, c, look).map_err(CoreError)?;

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 
 use cased_core::DeploymentEvent;
-use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 use pythonize::pythonize;
@@ -95,11 +94,18 @@ impl PyDeploymentEvent {
             let bytes = bytes.as_bytes();
             py.detach(|| DeploymentEvent::from_slice(bytes))
         } else if let Ok(s) = text.cast::<PyString>() {
-            let s = s.to_cow()?;
+            // A lone surrogate cannot be UTF-8: a ValidationError, not a UnicodeEncodeError.
+            let s = s.to_cow().map_err(|_| {
+                CoreError::invalid(
+                    "deployment event",
+                    "text",
+                    "is not valid Unicode (it holds a lone surrogate, which UTF-8 cannot encode)",
+                )
+            })?;
             py.detach(|| DeploymentEvent::from_json(&s))
         } else {
             let name = text.get_type().name()?;
-            return Err(PyTypeError::new_err(format!(
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
                 "from_json() expects str or bytes, got {name}"
             )));
         };
@@ -122,8 +128,10 @@ impl PyDeploymentEvent {
             }
         };
         let mut vars = HashMap::new();
-        for item in env.call_method0("items")?.try_iter()? {
-            let (key, value): (String, String) = item?.extract()?;
+        for (key, value) in crate::guard::items("env", env)? {
+            let key = crate::guard::text("deployment event", "env", &key)?;
+            let field = format!("env.{}", cased_core::limits::field_segment(&key));
+            let value = crate::guard::text("deployment event", &field, &value)?;
             vars.insert(key, value);
         }
         let inner = DeploymentEvent::from_ci_env(&vars).map_err(CoreError)?;

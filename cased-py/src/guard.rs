@@ -70,6 +70,85 @@ pub(crate) fn to_json(
     })
 }
 
+/// A text argument: a `str` without lone surrogates (a `ValidationError` on `field`, never a
+/// `UnicodeEncodeError`); another type is a `TypeError` naming `field`.
+pub(crate) fn text(subject: &str, field: &str, obj: &Bound<'_, PyAny>) -> PyResult<String> {
+    match obj.cast::<PyString>() {
+        Ok(s) => Ok(s
+            .to_cow()
+            .map_err(|_| {
+                CoreError::invalid(
+                    subject,
+                    field,
+                    "is not valid Unicode (it holds a lone surrogate, which UTF-8 cannot encode)",
+                )
+            })?
+            .into_owned()),
+        Err(_) => {
+            let kind = obj.get_type().name()?;
+            Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "{field}: expected str, got {kind}"
+            )))
+        }
+    }
+}
+
+/// An optional text argument, as [`text`]; `None` is absent.
+pub(crate) fn opt_text(
+    subject: &str,
+    field: &str,
+    obj: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Option<String>> {
+    match obj {
+        Some(o) if !o.is_none() => text(subject, field, o).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// An optional non-negative int argument below 2³²: out of range is a `ValidationError` on
+/// `field` (never an `OverflowError`), another type a `TypeError`.
+pub(crate) fn opt_u32(
+    subject: &str,
+    field: &str,
+    obj: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Option<u32>> {
+    let Some(n) = obj.filter(|o| !o.is_none()) else {
+        return Ok(None);
+    };
+    if !n.is_instance_of::<PyInt>() {
+        let kind = n.get_type().name()?;
+        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "{field}: expected int, got {kind}"
+        )));
+    }
+    n.extract::<u32>().map(Some).map_err(|_| {
+        CoreError::invalid(
+            subject,
+            field,
+            format!("must be between 0 and {}, got {n}", u32::MAX),
+        )
+        .into()
+    })
+}
+
+/// The `(key, value)` pairs of a mapping argument; anything else is a `TypeError` naming
+/// `field` (not an `AttributeError`).
+pub(crate) fn items<'py>(
+    field: &str,
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)>> {
+    if !obj.hasattr("items")? {
+        let kind = obj.get_type().name()?;
+        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "{field}: expected a mapping, got {kind}"
+        )));
+    }
+    obj.call_method0("items")?
+        .try_iter()?
+        .map(|item| item?.extract())
+        .collect()
+}
+
 /// What is wrong with `obj`, as `path: problem`, for callers that report it as text (a custom
 /// check's result), or None.
 pub(crate) fn message(obj: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
@@ -131,7 +210,8 @@ fn key_seg(k: &Bound<'_, PyAny>) -> Result<Seg, Refusal> {
             .map(|s| s.to_string())
             .unwrap_or_else(|_| "?".into()),
     };
-    Ok(Seg::Key(cased_core::limits::echo(&text)))
+    // Quoted when blank or holding control characters, as the core names keys.
+    Ok(Seg::Key(cased_core::limits::field_segment(&text)))
 }
 
 /// Visits `obj` at `depth` containers below the top, `path` holding the containers above it

@@ -67,7 +67,14 @@ pub(crate) struct PyPrometheusSource {
 impl PyPrometheusSource {
     #[new]
     #[pyo3(signature = (url, *, bearer_token=None, timeout=None))]
-    fn new(url: String, bearer_token: Option<String>, timeout: Option<f64>) -> PyResult<Self> {
+    fn new(
+        url: &Bound<'_, PyAny>,
+        bearer_token: Option<&Bound<'_, PyAny>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Self> {
+        let url = crate::guard::text("Prometheus source", "url", url)?;
+        let bearer_token =
+            crate::guard::opt_text("Prometheus source", "bearer_token", bearer_token)?;
         let mut builder = PrometheusSource::builder(url.clone());
         if let Some(token) = bearer_token {
             builder = builder.bearer_token(token);

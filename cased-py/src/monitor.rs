@@ -249,8 +249,8 @@ impl PyMonitor {
         };
         let mut custom = Vec::new();
         if let Some(checks) = checks {
-            for item in checks.call_method0("items")?.try_iter()? {
-                let (name, f): (String, Bound<'_, PyAny>) = item?.extract()?;
+            for (name, f) in crate::guard::items("checks", checks)? {
+                let name = crate::guard::text("monitor", "checks", &name)?;
                 custom.push(CustomCheck::new(name, &f, None)?);
             }
         }
@@ -260,8 +260,8 @@ impl PyMonitor {
             ..Extras::default()
         };
         if let Some(baselines) = baselines {
-            for item in baselines.call_method0("items")?.try_iter()? {
-                let (metric, values): (String, Bound<'_, PyAny>) = item?.extract()?;
+            for (metric, values) in crate::guard::items("baselines", baselines)? {
+                let metric = crate::guard::text("monitor", "baselines", &metric)?;
                 match baseline_counts(&values)? {
                     Some(counts) => extras.baseline_counts.push((metric, counts)),
                     None => extras
@@ -271,8 +271,8 @@ impl PyMonitor {
             }
         }
         if let Some(notifiers) = notifiers {
-            for item in notifiers.call_method0("items")?.try_iter()? {
-                let (name, f): (String, Bound<'_, PyAny>) = item?.extract()?;
+            for (name, f) in crate::guard::items("notifiers", notifiers)? {
+                let name = crate::guard::text("monitor", "notifiers", &name)?;
                 if !f.is_callable() {
                     let kind = f.get_type().name()?;
                     return Err(pyo3::exceptions::PyTypeError::new_err(format!(

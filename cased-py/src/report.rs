@@ -17,16 +17,21 @@ fn json(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
 /// Renders a session's report (the dict `Session.wait()` returns, or its JSON text) as
 /// Markdown (`"md"`), a self-contained HTML page (`"html"`) or pretty JSON (`"json"`).
 #[pyfunction]
-#[pyo3(signature = (report, format="md", context=None))]
+#[pyo3(signature = (report, format=None, context=None))]
 pub(crate) fn render_report(
     py: Python<'_>,
     report: &Bound<'_, PyAny>,
-    format: &str,
+    format: Option<&Bound<'_, PyAny>>,
     context: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<String> {
-    let format: Format = format.parse().map_err(CoreError)?;
+    let format: Format = crate::guard::opt_text("report", "format", format)?
+        .as_deref()
+        .unwrap_or("md")
+        .parse()
+        .map_err(CoreError)?;
     let report: Report = match report.cast::<PyString>() {
-        Ok(text) => Report::from_json(&text.to_cow()?).map_err(CoreError)?,
+        Ok(_) => Report::from_json(&crate::guard::text("report", "report", report)?)
+            .map_err(CoreError)?,
         Err(_) => serde_json::from_value(json("report", report)?)
             .map_err(|e| CoreError::invalid("report", "report", e))?,
     };

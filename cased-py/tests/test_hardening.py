@@ -212,3 +212,63 @@ async def test_a_command_is_judged_by_its_exit_status_and_its_orphans_are_killed
     assert outcome["status"] == "pass", outcome
     pid = int(outcome["evidence"]["stdout"].strip())
     assert not_running(pid)
+
+
+# ---------------------------------------------------------------- found by the binding fuzz
+
+
+def test_error_counts_near_the_64_bit_limit_are_compared_not_a_panic() -> None:
+    # The pooled error count overflowed: a PanicException.
+    big = 2**64 - 1
+    judged = cased.compare_error_rates((big, big), (big, big))
+    assert judged["baseline"] == {"errors": big, "requests": big}
+    assert judged["alarm"] is False
+
+
+def test_lone_surrogates_in_text_arguments_are_validation_errors_naming_them() -> None:
+    # They were UnicodeEncodeErrors.
+    for call, field in [
+        (lambda: cased.DeploymentEvent.from_json("\ud800"), "text"),
+        (lambda: cased.sign_webhook("\ud800", 1, b""), "secret"),
+        (lambda: cased.verify_webhook_signature("s", "1", b"", "v1=\udfff"), "signature"),
+        (lambda: cased.Client("k\ud800", "http://127.0.0.1:9"), "api_key"),
+        (lambda: cased.PrometheusSource("http://\ud800"), "url"),
+        (lambda: cased.render_report("{}", "\ud800"), "format"),
+        (lambda: cased.compare([1.0, 2.0], [1.0, 2.0], metric="\ud800"), "metric"),
+        (lambda: cased.Monitor({}, baselines={"\ud800": [1.0]}), "baselines"),
+        (lambda: cased.Monitor({}, checks={"\ud800": print}), "checks"),
+    ]:
+        with pytest.raises(cased.ValidationError) as e:
+            call()
+        assert [p["field"] for p in e.value.errors] == [field], e.value.errors
+
+
+def test_integers_beyond_range_in_plain_arguments_are_validation_errors() -> None:
+    # They were OverflowErrors.
+    with pytest.raises(cased.ValidationError) as e:
+        cased.Client("k", "http://127.0.0.1:9", max_retries=2**40)
+    assert e.value.errors[0]["field"] == "max_retries"
+    with pytest.raises(cased.ValidationError) as e:
+        cased.compare([1.0, 2.0], [1.0, 2.0], look=-1)
+    assert e.value.errors[0]["field"] == "look"
+    # A timestamp beyond 64 bits is judged as text: malformed, not an OverflowError.
+    with pytest.raises(cased.SignatureError):
+        cased.verify_webhook_signature("s", 2**70, b"", "v1=00")
+
+
+def test_a_blank_key_is_named_quoted_not_as_an_empty_field() -> None:
+    # A blank key gave the field "": an invisible name.
+    with pytest.raises(cased.ValidationError) as e:
+        cased.Monitor({"": object()})
+    assert e.value.errors[0]["field"] == '""', e.value.errors
+    with pytest.raises(cased.ValidationError) as e:
+        cased.DeploymentEvent.from_dict({"deployment_request": "x", "\t": 2**70})
+    assert e.value.errors[0]["field"] == '"\\t"', e.value.errors
+
+
+def test_from_env_refuses_surrogates_naming_the_variable() -> None:
+    with pytest.raises(cased.ValidationError) as e:
+        cased.DeploymentEvent.from_env({"GITHUB_ACTIONS": "true", "GITHUB_SHA": "\ud800"})
+    assert e.value.errors[0]["field"] == "env.GITHUB_SHA", e.value.errors
+    with pytest.raises(TypeError, match="env: expected a mapping"):
+        cased.DeploymentEvent.from_env(5)  # type: ignore[arg-type]

@@ -257,12 +257,13 @@ impl ErrorRateDetector {
     fn compare_scaled(&self, b: Counts, c: Counts, look: u32, level: f64) -> ErrorRateComparison {
         let (n0, n1) = (b.requests as f64, c.requests as f64);
         let (p0, p1) = (b.rate(), c.rate());
-        let pooled = (b.errors + c.errors) as f64 / (n0 + n1);
+        // Counts near u64::MAX must not overflow (a panic, found by the binding fuzz).
+        let total = b.errors.saturating_add(c.errors);
+        let pooled = (b.errors as f64 + c.errors as f64) / (n0 + n1);
         let se = (pooled * (1.0 - pooled) * (1.0 / n0 + 1.0 / n1)).sqrt();
         let z = if se > 0.0 { (p1 - p0) / se } else { 0.0 };
         let ratio = 1.0 + self.config.allowed_change;
         let pi = n1 * ratio / (n1 * ratio + n0);
-        let total = b.errors + c.errors;
         let p_value = binomial_sf_ge(c.errors, total, pi);
         let alarm = p_value < level && p1 - p0 > self.config.min_increase;
         ErrorRateComparison {

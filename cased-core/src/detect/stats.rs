@@ -506,8 +506,16 @@ pub fn brown_forsythe(x: &[f64], y: &[f64]) -> Result<BrownForsythe> {
         }
     } else {
         let f = between / (within / df2);
-        let dist = FisherSnedecor::new(1.0, df2).expect("valid degrees of freedom");
-        (f, dist.sf(f))
+        if f.is_nan() {
+            // Values so large their deviations overflow: no evidence either way (statrs'
+            // `sf(NaN)` panics; found by the binding fuzz).
+            (f, 1.0)
+        } else if f == f64::INFINITY {
+            (f, 0.0)
+        } else {
+            let dist = FisherSnedecor::new(1.0, df2).expect("valid degrees of freedom");
+            (f, dist.sf(f))
+        }
     };
     Ok(BrownForsythe {
         f,
