@@ -51,6 +51,8 @@ const MAX_IDEMPOTENCY_KEY: usize = 255;
 /// Deployments per page unless `limit` says otherwise, and at most.
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 500;
+/// Most deployments a trends answer lists (the latest; the metrics cover every one).
+const MAX_TREND_POINTS: usize = 1000;
 /// Longest `wait` of the verdict endpoint.
 const MAX_WAIT: Duration = Duration::from_secs(600);
 
@@ -487,7 +489,8 @@ async fn get_trends(
             "environment": environment,
             "from_unix_ms": from,
             "to_unix_ms": to,
-            "deployments": points,
+            "deployments_in_window": points.len(),
+            "deployments": &points[points.len().saturating_sub(MAX_TREND_POINTS)..],
             "dora": dora,
             "time_to_detect": time_to_detect,
             "performance": performance,

@@ -20,7 +20,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::incidents::{Candidate, Incident, Rule, correlate};
-use super::trends::{Point, commit_time};
+use super::trends::{COMMIT_TIME_KEY, Point, commit_time_of};
 
 /// The schema version this build writes (`PRAGMA user_version`).
 const SCHEMA_VERSION: u32 = 3;
@@ -730,18 +730,33 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn
             .prepare(
-                "SELECT id, created_at_ms, monitor_ended_at_ms, verdict, event, session_id FROM deployments \
+                "SELECT id, created_at_ms, monitor_ended_at_ms, verdict, \
+                 json_extract(event, '$.event_metadata.' || ?5), session_id FROM deployments \
                  WHERE repository = ?1 AND environment IS ?2 AND created_at_ms BETWEEN ?3 AND ?4 \
                  ORDER BY created_at_ms, seq",
             )
             .map_err(err)?;
         let rows = stmt
             .query_map(
-                params![repository, environment, from_ms as i64, to_ms as i64],
+                params![
+                    repository,
+                    environment,
+                    from_ms as i64,
+                    to_ms as i64,
+                    COMMIT_TIME_KEY
+                ],
                 |r| {
                     let verdict: Option<String> = r.get(3)?;
-                    let event: String = r.get(4)?;
-                    let event: serde_json::Value = serde_json::from_str(&event).unwrap_or_default();
+                    // Only the commit time is read out of the event (in SQLite: no event is
+                    // parsed here).
+                    let commit: serde_json::Value = match r.get_ref(4)? {
+                        rusqlite::types::ValueRef::Integer(i) => i.into(),
+                        rusqlite::types::ValueRef::Real(f) => f.into(),
+                        rusqlite::types::ValueRef::Text(t) => {
+                            String::from_utf8_lossy(t).into_owned().into()
+                        }
+                        _ => serde_json::Value::Null,
+                    };
                     Ok(Point {
                         id: r.get(0)?,
                         created_at_unix_ms: r.get::<_, i64>(1)? as u64,
@@ -749,7 +764,7 @@ impl Store {
                         verdict: verdict.and_then(|v| {
                             serde_json::from_value(serde_json::Value::String(v)).ok()
                         }),
-                        commit_time_unix_ms: commit_time(&event["event_metadata"]),
+                        commit_time_unix_ms: commit_time_of(&commit),
                         session_id: r.get(5)?,
                         time_to_detect_ms: None,
                     })

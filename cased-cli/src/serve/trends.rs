@@ -121,8 +121,14 @@ pub(crate) struct Dora {
 }
 
 /// The commit time of `event_metadata`, when it holds a readable one.
-pub(crate) fn commit_time(metadata: &serde_json::Value) -> Option<u64> {
-    match metadata.get(COMMIT_TIME_KEY)? {
+#[cfg(test)]
+fn commit_time(metadata: &serde_json::Value) -> Option<u64> {
+    commit_time_of(metadata.get(COMMIT_TIME_KEY)?)
+}
+
+/// A `commit_time` value as Unix milliseconds: a number of them, or an RFC 3339 time.
+pub(crate) fn commit_time_of(value: &serde_json::Value) -> Option<u64> {
+    match value {
         serde_json::Value::Number(n) => n.as_u64(),
         serde_json::Value::String(s) => humantime::parse_rfc3339_weak(s)
             .ok()?
