@@ -431,6 +431,70 @@ async fn pagerduty_gets_events_api_v2_triggers_and_resolves_retried_on_server_er
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alertmanager_gets_labelled_v2_alerts_then_their_end_retried_on_server_errors() {
+    // A loopback stand-in for Alertmanager's v2 API: one 503 (retried), then 200s.
+    let mut am = Receiver::start(vec![Reply::Status(503, vec![], "busy")]).await;
+    let alerts = AlertManager::new(config(json!({
+        "channels": [{"name": "am", "type": "alertmanager", "url": am.url("/"),
+                      "bearer_token": "T0KEN-for-the-proxy", "labels": {"team": "payments"}}],
+        "routes": [{"channels": ["am"], "group_wait": "0s", "group_interval": "10ms"}],
+        "delivery": fast_delivery()
+    })))
+    .unwrap();
+    let fired = alert(Severity::Critical, "checkout is slow");
+    let key = fired.key.clone();
+    alerts.fire(fired).unwrap();
+    let first = am.next().await;
+    let retried = am.next().await;
+    assert_eq!(first.body, retried.body, "the retry posts the same alerts");
+    assert_eq!(retried.path, "/api/v2/alerts");
+    assert_eq!(
+        header(&retried, "authorization"),
+        "Bearer T0KEN-for-the-proxy"
+    );
+    let posted: Value = serde_json::from_slice(&retried.body).unwrap();
+    let a = &posted[0];
+    assert_eq!(
+        a["labels"],
+        json!({"alertname": "CasedDeployment", "severity": "critical", "cased_key": key,
+               "correlation_id": a["labels"]["correlation_id"], "repository": "acme/web",
+               "environment": "production", "team": "payments"})
+    );
+    assert_eq!(a["annotations"]["summary"], "checkout is slow");
+    assert_eq!(
+        a["annotations"]["findings"],
+        "p99 latency is 2.3x the baseline (p < 0.001)"
+    );
+    assert!(a["startsAt"].as_str().unwrap().ends_with('Z'), "{a}");
+    assert!(a.get("endsAt").is_none(), "firing: no end");
+    assert_eq!(a["generatorURL"], "https://ci.example/acme/web/runs/7");
+    // Resolved (send_resolved is on by default): the same labels, with an end.
+    alerts.resolve(&key).unwrap();
+    let resolved: Value = serde_json::from_slice(&am.next().await.body).unwrap();
+    assert_eq!(resolved[0]["labels"], a["labels"]);
+    assert!(
+        resolved[0]["endsAt"].as_str().unwrap().ends_with('Z'),
+        "{resolved}"
+    );
+    // The token is a secret; bad settings are named.
+    assert!(!format!("{alerts:?}").contains("T0KEN"));
+    let e = AlertsConfig::from_value(json!({"channels": [{"name": "a", "type": "alertmanager",
+        "url": "alertmanager:9093"}]}))
+    .unwrap_err();
+    assert_eq!(e.field_errors()[0].field, "channels[0].url", "{e}");
+    let e = AlertManager::new(config(json!({
+        "channels": [{"name": "a", "type": "alertmanager", "url": "http://127.0.0.1:9093",
+                      "labels": {"bad-name": "x"}}]
+    })))
+    .unwrap_err();
+    assert_eq!(
+        e.field_errors()[0].field,
+        "channels[0].labels.bad-name",
+        "{e}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_webhook_body_is_the_documented_json_signed_over_timestamp_and_body() {
     let mut hook = Receiver::start(Vec::new()).await;
     let alerts = AlertManager::new(config(json!({

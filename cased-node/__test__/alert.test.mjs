@@ -156,6 +156,34 @@ describe('alert channels through the monitor', () => {
     assert.equal(sent.payload.group, 'prod')
   })
 
+  test('Alertmanager gets labelled v2 alerts', async (t) => {
+    const { DeploymentEvent, Monitor } = await import('../index.js')
+    const { startApi, reply, catchCased, fieldNames } = await import('./support.mjs')
+    const am = await startApi((_req, res) => reply(res, 200, {}))
+    t.after(() => am.close())
+    const received = am.nextRequest()
+    const alerts = (url) => ({
+      channels: [{ name: 'am', type: 'alertmanager', url, labels: { team: 'payments' } }],
+      routes: [{ name: 'default', channels: ['am'], group_wait: '10ms' }],
+    })
+    const monitor = new Monitor(
+      { schedule: { intervals: ['20ms'], max_duration: '20s' }, alerts: alerts(am.url) },
+      { checks: { web: () => ({ status: 'fail', message: 'HTTP 503' }) } },
+    )
+    const report = await monitor.run(
+      new DeploymentEvent({ deployment_request: 'Deploy v2', repository_full_name: 'acme/shop', status: 'running', event_metadata: { environment: 'prod' } }),
+    )
+    assert.equal(report.verdict, 'unhealthy')
+    const request = await received
+    assert.equal(request.url, '/api/v2/alerts')
+    const [sent] = JSON.parse(request.body)
+    assert.equal(sent.labels.alertname, 'CasedDeployment')
+    assert.equal(sent.labels.severity, 'critical')
+    assert.deepEqual([sent.labels.repository, sent.labels.environment, sent.labels.team], ['acme/shop', 'prod', 'payments'])
+    const e = catchCased(() => new Monitor({ alerts: alerts('alertmanager:9093') }), 'validation')
+    assert.ok(fieldNames(e).includes('alerts.channels[0].url'), fieldNames(e).join())
+  })
+
   test('configuration errors name the option or the channel', async () => {
     const { Monitor } = await import('../index.js')
     const { catchCased, fieldNames } = await import('./support.mjs')

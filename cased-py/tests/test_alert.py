@@ -239,3 +239,22 @@ async def test_pagerduty_gets_an_events_api_v2_trigger(api: ApiServer, monkeypat
     with pytest.raises(cased.ValidationError) as e:
         Monitor(alerting({"name": "pager", "type": "pagerduty"}))
     assert "alerts.channels[0].routing_key" in [f["field"] for f in e.value.errors]
+
+
+@pytest.mark.asyncio
+async def test_alertmanager_gets_labelled_v2_alerts(api: ApiServer) -> None:
+    api.script = [Reply(200, "")]
+    config = alerting({"name": "am", "type": "alertmanager", "url": api.url, "labels": {"team": "payments"}})
+    event = DeploymentEvent("Deploy v2", repository_full_name="acme/shop", event_metadata={"environment": "prod"})
+    session = await Monitor(config, checks={"web": down}).start(event)
+    assert (await within(session.wait()))["verdict"] == "unhealthy"
+    await within(api.received.wait())
+    assert api.requests[0].path == "/api/v2/alerts"
+    sent = json.loads(api.requests[0].body)
+    labels = sent[0]["labels"]
+    assert labels["alertname"] == "CasedDeployment" and labels["severity"] == "critical"
+    assert (labels["repository"], labels["environment"], labels["team"]) == ("acme/shop", "prod", "payments")
+    assert sent[0]["annotations"]["summary"]
+    with pytest.raises(cased.ValidationError) as e:
+        Monitor(alerting({"name": "am", "type": "alertmanager", "url": "alertmanager:9093"}))
+    assert "alerts.channels[0].url" in [f["field"] for f in e.value.errors]

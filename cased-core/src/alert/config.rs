@@ -65,6 +65,8 @@ pub enum ChannelConfig {
     Email(EmailChannelConfig),
     /// PagerDuty's Events API v2 (`type = "pagerduty"`).
     Pagerduty(PagerDutyChannelConfig),
+    /// A Prometheus Alertmanager's v2 API (`type = "alertmanager"`).
+    Alertmanager(AlertmanagerChannelConfig),
     /// An in-app stream read with [`super::AlertManager::subscribe`].
     Inapp(CommonChannelConfig),
     /// A notifier given in code ([`super::AlertManagerBuilder::notifier`]) under this name.
@@ -133,6 +135,38 @@ pub struct PagerDutyChannelConfig {
 
 fn default_pagerduty_url() -> String {
     super::pagerduty::PAGERDUTY_EVENTS_URL.to_owned()
+}
+
+/// An Alertmanager channel: each alert posted to `{url}/api/v2/alerts`, labelled so
+/// Alertmanager's routes, silences and inhibitions apply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerChannelConfig {
+    /// Unique among channels.
+    pub name: String,
+    /// The Alertmanager's base URL (`http://alertmanager:9093`).
+    pub url: String,
+    /// A bearer token for an Alertmanager behind an authenticating proxy (a secret;
+    /// `${NAME}` reads it from the environment).
+    #[serde(default, with = "secret_opt", skip_serializing_if = "Option::is_none")]
+    pub bearer_token: Option<Secret>,
+    /// The environment variable holding the bearer token, instead of `bearer_token`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token_env: Option<String>,
+    /// Labels added to every alert (`team = "payments"`), for Alertmanager's routes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Post resolved alerts with their end time (default `true`; without it Alertmanager
+    /// resolves them after its `resolve_timeout`).
+    #[serde(default = "yes")]
+    pub send_resolved: bool,
+    /// This channel's own delivery settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliveryConfig>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A generic JSON webhook channel, signed with HMAC-SHA256.
@@ -371,6 +405,7 @@ impl ChannelConfig {
             Self::Webhook(c) => &c.name,
             Self::Email(c) => &c.name,
             Self::Pagerduty(c) => &c.name,
+            Self::Alertmanager(c) => &c.name,
             Self::Inapp(c) | Self::Custom(c) => &c.name,
         }
     }
@@ -383,6 +418,7 @@ impl ChannelConfig {
             Self::Webhook(_) => "webhook",
             Self::Email(_) => "email",
             Self::Pagerduty(_) => "pagerduty",
+            Self::Alertmanager(_) => "alertmanager",
             Self::Inapp(_) => "inapp",
             Self::Custom(_) => "custom",
         }
@@ -396,6 +432,7 @@ impl ChannelConfig {
             Self::Webhook(c) => c.send_resolved,
             Self::Email(c) => c.send_resolved,
             Self::Pagerduty(c) => c.send_resolved,
+            Self::Alertmanager(c) => c.send_resolved,
             Self::Inapp(c) | Self::Custom(c) => c.send_resolved,
         }
     }
@@ -408,6 +445,7 @@ impl ChannelConfig {
             Self::Webhook(c) => c.delivery.as_ref(),
             Self::Email(c) => c.delivery.as_ref(),
             Self::Pagerduty(c) => c.delivery.as_ref(),
+            Self::Alertmanager(c) => c.delivery.as_ref(),
             Self::Inapp(c) | Self::Custom(c) => c.delivery.as_ref(),
         }
     }
@@ -541,6 +579,20 @@ impl AlertsConfig {
                         .is_some_and(|k| k.expose().trim().is_empty())
                     {
                         p.add(format!("{at}.routing_key"), "must not be empty");
+                    }
+                }
+                ChannelConfig::Alertmanager(a) => {
+                    if !is_http_url(&a.url) {
+                        p.add(
+                            format!("{at}.url"),
+                            format!("{:?} is not an absolute http(s) URL", redact_url(&a.url)),
+                        );
+                    }
+                    if a.bearer_token.is_some() && a.bearer_token_env.is_some() {
+                        p.add(
+                            format!("{at}.bearer_token"),
+                            "give bearer_token or bearer_token_env, not both",
+                        );
                     }
                 }
                 ChannelConfig::Inapp(_) | ChannelConfig::Custom(_) => {}

@@ -126,7 +126,10 @@ impl AlertManagerBuilder {
         let needs_http = config.channels.iter().any(|c| {
             matches!(
                 c,
-                ChannelConfig::Slack(_) | ChannelConfig::Webhook(_) | ChannelConfig::Pagerduty(_)
+                ChannelConfig::Slack(_)
+                    | ChannelConfig::Webhook(_)
+                    | ChannelConfig::Pagerduty(_)
+                    | ChannelConfig::Alertmanager(_)
             )
         });
         let http = needs_http
@@ -186,6 +189,38 @@ impl AlertManagerBuilder {
                         },
                         Err(e) => {
                             p.extend_from(&e);
+                            None
+                        }
+                    }
+                }
+                ChannelConfig::Alertmanager(a) => {
+                    let token = match (&a.bearer_token, &a.bearer_token_env) {
+                        (None, None) => Ok(None),
+                        (inline, env) => resolve_secret(
+                            inline.as_ref(),
+                            env.as_deref(),
+                            &format!("{at}.bearer_token"),
+                        )
+                        .map(Some),
+                    };
+                    match token.and_then(|t| {
+                        super::alertmanager::AlertmanagerNotifier::with_client(
+                            http.clone().expect("built for HTTP channels"),
+                            &a.url,
+                            t,
+                            a.labels.clone(),
+                        )
+                    }) {
+                        Ok(n) => Some(Arc::new(n)),
+                        Err(e) => {
+                            for f in e.field_errors() {
+                                let field = if f.field.starts_with(&at) {
+                                    f.field.clone()
+                                } else {
+                                    format!("{at}.{}", f.field)
+                                };
+                                p.add(field, f.message.clone());
+                            }
                             None
                         }
                     }

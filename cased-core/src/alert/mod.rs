@@ -75,6 +75,7 @@ use crate::error::{Problems, Result};
 use crate::event::DeploymentEvent;
 use crate::severity::Severity;
 
+mod alertmanager;
 mod config;
 mod delivery;
 #[cfg(feature = "email")]
@@ -88,10 +89,11 @@ mod route;
 mod slack;
 mod webhook;
 
+pub use alertmanager::{ALERTMANAGER_ALERTNAME, AlertmanagerNotifier, alertmanager_severity};
 pub use config::{
-    AlertsConfig, ChannelConfig, CommonChannelConfig, DeliveryConfig, EmailChannelConfig,
-    EscalationConfig, PagerDutyChannelConfig, RouteConfig, SlackChannelConfig, SmtpTls,
-    WebhookChannelConfig,
+    AlertmanagerChannelConfig, AlertsConfig, ChannelConfig, CommonChannelConfig, DeliveryConfig,
+    EmailChannelConfig, EscalationConfig, PagerDutyChannelConfig, RouteConfig, SlackChannelConfig,
+    SmtpTls, WebhookChannelConfig,
 };
 pub use delivery::{Deliveries, DeliveryEvent, DeliveryOutcome, DeliveryReport};
 #[cfg(feature = "email")]
