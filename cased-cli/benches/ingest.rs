@@ -13,8 +13,10 @@
 //! each waiting for its answer before the next. Every answer must be `201`. Rows:
 //!
 //! - `stored`: no `cased.toml`: validated and stored (not monitored);
-//! - `monitored`: a `[[services]]` entry matches every event: validated, stored and a session
-//!   started (a TCP check of a loopback listener every hour, so the run measures the start);
+//! - `monitored (tcp)` / `monitored (http)`: a `[[services]]` entry matches every event:
+//!   validated, stored and a session started, whose first tick checks a loopback target at once
+//!   (a TCP connect to a listener that accepts and closes, or an HTTP GET answered 200), then
+//!   every hour: the run measures the start;
 //! - `fastapi peer` (when `CASED_BENCH_PEER_PYTHON` names a Python with
 //!   `benches/requirements-ingest.txt` installed): `benches/peer_ingest.py`, a minimal FastAPI +
 //!   SQLite receiver doing the same validation, tables and identity matching, under uvicorn with
@@ -125,33 +127,59 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    // A TCP listener for the monitored row's check.
-    let target = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = target.local_addr().unwrap().port();
+    // The monitored rows' check targets: a TCP listener that accepts and closes, and an HTTP
+    // server answering 200 (a check's connection is kept alive and reused across sessions).
+    let (port, http_url) = rt.block_on(async {
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((conn, _)) = tcp.accept().await {
+                drop(conn);
+            }
+        });
+        let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", http.local_addr().unwrap());
+        let app = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
+        tokio::spawn(async move { axum::serve(http, app).await });
+        (port, url)
+    });
     println!("| row | events | clients | events/s | p50 ms | p99 ms | max ms |");
     println!("|---|---|---|---|---|---|---|");
     let peer = std::env::var("CASED_BENCH_PEER_PYTHON").ok();
     let rows: &[&str] = if peer.is_some() {
-        &["stored", "monitored", "fastapi peer"]
+        &[
+            "stored",
+            "monitored (tcp)",
+            "monitored (http)",
+            "fastapi peer",
+        ]
     } else {
-        &["stored", "monitored"]
+        &["stored", "monitored (tcp)", "monitored (http)"]
     };
     for &row in rows {
         let dir = std::env::temp_dir().join(format!(
             "cased-bench-ingest-{}-{}",
             std::process::id(),
-            row.replace(' ', "-")
+            row.replace([' ', '(', ')'], "")
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let config = (row == "monitored").then(|| {
+        let check = match row {
+            "monitored (tcp)" => {
+                format!("name = \"tcp\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\nport = {port}\n")
+            }
+            "monitored (http)" => {
+                format!("name = \"web\"\ntype = \"http\"\nurl = \"{http_url}\"\n")
+            }
+            _ => String::new(),
+        };
+        let config = (!check.is_empty()).then(|| {
             let path = dir.join("cased.toml");
             std::fs::write(
                 &path,
                 format!(
                     "[[services]]\nrepository = \"acme/*\"\n[services.schedule]\nintervals = [\"1h\"]\n\
-                     cooldown = \"1h\"\nmax_duration = \"2h\"\n[[services.checks]]\nname = \"tcp\"\n\
-                     type = \"tcp\"\nhost = \"127.0.0.1\"\nport = {port}\n"
+                     cooldown = \"1h\"\nmax_duration = \"2h\"\n[[services.checks]]\n{check}"
                 ),
             )
             .unwrap();
