@@ -862,6 +862,48 @@ async fn concurrent_sessions_and_two_handles_on_one_file_lose_nothing() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_committed_together_fail_one_by_one() {
+    let dir = TempDir::new();
+    let store = SqliteHistory::open(dir.db()).unwrap();
+    // 200 sessions start at once (their writes share commits), among them writes that fail:
+    // an alert of a session that does not exist.
+    let mut tasks = Vec::new();
+    for k in 0..200u64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            if k % 50 == 7 {
+                let bad = AlertRecord::new(
+                    format!("a{k}"),
+                    "no-such-session",
+                    Severity::Info,
+                    "x",
+                    JAN1,
+                );
+                return store.record_alert("no-such-session", &bad).await.is_err();
+            }
+            store
+                .begin_session(
+                    &format!("s{k:03}"),
+                    &event("acme/shop", "prod", &format!("c{k}")),
+                    JAN1 + k,
+                )
+                .await
+                .is_ok()
+        }));
+    }
+    for t in tasks {
+        assert!(t.await.unwrap(), "each write answers its own outcome");
+    }
+    let all = store.deployments(&DeploymentFilter::all()).await.unwrap();
+    assert_eq!(
+        all.len(),
+        196,
+        "every session but the 4 failing writes' slots"
+    );
+    assert!(store.alerts("no-such-session").await.unwrap().is_empty());
+}
+
 /// Rows written by a transaction that never committed.
 fn uncommitted_writes(conn: &rusqlite::Connection) {
     conn.execute_batch(

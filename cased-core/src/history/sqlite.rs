@@ -1,8 +1,12 @@
 //! The embedded history store: one SQLite file in WAL mode.
 //!
-//! Two connections: a writer behind a mutex (SQLite has one writer at a time anyway; every write
-//! is one transaction) and a read-only reader behind another, so queries do not wait for
-//! writes (WAL readers see the last commit). Every call runs on tokio's blocking pool. The
+//! Two connections: a writer behind a mutex (SQLite has one writer at a time anyway) and a
+//! read-only reader behind another, so queries do not wait for writes (WAL readers see the last
+//! commit). Every call runs on tokio's blocking pool. Writes are committed in groups: each
+//! write joins a queue, and whichever call takes the writer runs every write waiting in one
+//! transaction (each in its own savepoint, so a failing write undoes only itself) and commits
+//! once; each caller's answer waits for that commit. Thousands of sessions starting at once
+//! then share commits instead of queueing one commit each. The
 //! schema is versioned with `PRAGMA user_version` and migrated in one immediate transaction
 //! on open; a database written by a newer cased is refused, never altered.
 //!
@@ -15,9 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{
-    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
-};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -154,8 +156,16 @@ pub struct SqliteHistory {
     inner: Arc<Inner>,
 }
 
+/// A queued write: runs in the group's transaction and returns what to answer once it
+/// committed; given the error instead when the transaction could not begin (then it answers).
+type Job = Box<dyn FnOnce(std::result::Result<&Connection, String>) -> Option<Done> + Send>;
+/// Answers a write's caller with the group's commit outcome.
+type Done = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
+
 struct Inner {
     writer: Mutex<Connection>,
+    /// Writes waiting for the writer (group commit).
+    pending: Mutex<Vec<Job>>,
     /// `None` for an in-memory database (one connection serves both).
     reader: Option<Mutex<Connection>>,
     path: Option<PathBuf>,
@@ -242,6 +252,7 @@ impl SqliteHistory {
         Ok(Self {
             inner: Arc::new(Inner {
                 writer: Mutex::new(writer),
+                pending: Mutex::new(Vec::new()),
                 reader: Some(Mutex::new(reader)),
                 path: Some(path.to_owned()),
             }),
@@ -259,6 +270,7 @@ impl SqliteHistory {
         Ok(Self {
             inner: Arc::new(Inner {
                 writer: Mutex::new(conn),
+                pending: Mutex::new(Vec::new()),
                 reader: None,
                 path: None,
             }),
@@ -296,20 +308,40 @@ impl SqliteHistory {
             .await
     }
 
+    /// Runs `f` in a write transaction shared with the other writes waiting (see the module
+    /// doc); its result once that transaction committed.
     async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn: std::result::Result<&Connection, String>| {
+            let conn = match conn {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = answer.send(Err(Error::Storage(e)));
+                    return None;
+                }
+            };
+            let out = in_savepoint(conn, f);
+            Some(Box::new(move |committed| {
+                let _ = answer.send(match committed {
+                    Ok(()) => out,
+                    Err(e) => Err(Error::Storage(e)),
+                });
+            }))
+        });
+        lock_jobs(&self.inner.pending).push(job);
         let inner = Arc::clone(&self.inner);
         blocking(move || {
-            let mut conn = lock(&inner.writer);
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = f(&tx)?;
-            tx.commit()?;
-            Ok(out)
+            inner.flush();
+            Ok(())
         })
-        .await
+        .await?;
+        answered
+            .await
+            .map_err(|_| Error::Storage("the history write did not finish".into()))?
     }
 
     async fn read<T, F>(&self, f: F) -> Result<T>
@@ -324,6 +356,52 @@ impl SqliteHistory {
         })
         .await
     }
+}
+
+impl Inner {
+    /// Runs every queued write in one transaction and answers each; nothing to do when an
+    /// earlier flush took this caller's write.
+    fn flush(&self) {
+        let mut conn = lock(&self.writer);
+        let jobs = std::mem::take(&mut *lock_jobs(&self.pending));
+        if jobs.is_empty() {
+            return;
+        }
+        let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
+            Err(e) => {
+                let e = format!("history: {e}");
+                for job in jobs {
+                    job(Err(e.clone()));
+                }
+                return;
+            }
+        };
+        let done: Vec<Done> = jobs.into_iter().filter_map(|job| job(Ok(&tx))).collect();
+        let committed = tx.commit().map_err(|e| format!("history: {e}"));
+        for d in done {
+            d(committed.clone());
+        }
+    }
+}
+
+/// Runs `f` in a savepoint: a failing write undoes its own changes, not the group's.
+fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    conn.execute_batch("SAVEPOINT write")?;
+    match f(conn) {
+        Ok(v) => {
+            conn.execute_batch("RELEASE write")?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK TO write; RELEASE write");
+            Err(e)
+        }
+    }
+}
+
+fn lock_jobs(m: &Mutex<Vec<Job>>) -> MutexGuard<'_, Vec<Job>> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
@@ -424,7 +502,7 @@ fn severity_rank(s: Severity) -> i64 {
 // ---- writes ------------------------------------------------------------------------------
 
 fn insert_deployment(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     session_id: &str,
     info: &DeploymentInfo,
     git_ref: Option<&str>,
@@ -464,7 +542,7 @@ fn insert_deployment(
 
 /// Inserts a tick; `overwrite` replaces what an earlier write said (the report is authoritative).
 fn upsert_tick(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     session_id: &str,
     tick: &TickRecord,
     late: Option<Duration>,
@@ -508,7 +586,7 @@ fn upsert_tick(
 }
 
 fn insert_finding(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     session_id: &str,
     seq: u32,
     tick: Option<u32>,
@@ -533,7 +611,7 @@ fn insert_finding(
     Ok(())
 }
 
-fn write_update(tx: &Transaction<'_>, u: &StatusUpdate) -> Result<()> {
+fn write_update(tx: &Connection, u: &StatusUpdate) -> Result<()> {
     let started = now_unix_ms().saturating_sub(u.elapsed.as_millis() as u64);
     insert_deployment(tx, &u.session_id, &u.deployment, None, started, None)?;
     let is_tick = u.phase != crate::update::Phase::Finished && u.tick > 0;
@@ -562,7 +640,7 @@ fn write_update(tx: &Transaction<'_>, u: &StatusUpdate) -> Result<()> {
     Ok(())
 }
 
-fn write_report(tx: &Transaction<'_>, r: &Report) -> Result<()> {
+fn write_report(tx: &Connection, r: &Report) -> Result<()> {
     let id: &str = &r.session_id;
     let info = DeploymentInfo::of(&r.event, id);
     let event_json = r.event.to_json();
@@ -618,7 +696,7 @@ fn write_report(tx: &Transaction<'_>, r: &Report) -> Result<()> {
     Ok(())
 }
 
-fn write_alert(tx: &Transaction<'_>, session_id: &str, a: &AlertRecord) -> Result<()> {
+fn write_alert(tx: &Connection, session_id: &str, a: &AlertRecord) -> Result<()> {
     let exists: bool = tx
         .query_row(
             "SELECT 1 FROM deployments WHERE session_id = ?1",
