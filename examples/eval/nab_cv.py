@@ -41,7 +41,7 @@ GRIDS = {
 }
 DEFAULTS = {
     "likelihood": {"window": 200, "refractory": 200, "lik_eps": 1e-5, "range_margin": 0.05},
-    "context": {"window": 200, "refractory": 200, "lik_eps": 1e-5, "range_margin": 0.05, "context": 8, "gain": 5},
+    "context": {"window": 400, "refractory": 200, "lik_eps": 1e-5, "range_margin": 0.02, "context": 16, "gain": 5},
 }
 PROFILES = ["standard", "reward_low_FP_rate", "reward_low_FN_rate"]
 

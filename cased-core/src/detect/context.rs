@@ -20,11 +20,11 @@ use crate::error::{Problems, Result};
 /// (BENCHMARKS.md).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct ContextConfig {
-    /// How many past values make a context (default 8).
+    /// How many past values make a context (default 16).
     pub context: usize,
-    /// How many past contexts are remembered: each value is compared with the last `memory`
-    /// contexts and their next values (default 1000). Memory and per-value cost are
-    /// O(`memory` · `context`).
+    /// How many past contexts are remembered: each value's context is compared with the last
+    /// `memory` windows and their next values (default 1000; at most 100,000, and `memory` ×
+    /// `context` at most 1,000,000). Memory and per-value cost are O(`memory` · `context`).
     pub memory: usize,
     /// The prediction is the mean of what followed the `neighbours` most similar contexts
     /// (default 3).
@@ -40,7 +40,7 @@ pub struct ContextConfig {
 impl Default for ContextConfig {
     fn default() -> Self {
         Self {
-            context: 8,
+            context: 16,
             memory: 1000,
             neighbours: 3,
             gain: 5.0,
@@ -52,6 +52,9 @@ impl Default for ContextConfig {
         }
     }
 }
+
+/// The most `memory` × `context` may be: the differences computed per value (about 0.5 ms).
+const MAX_WORK: usize = 1_000_000;
 
 /// The context model's own settings, as read: the rest of the keys go to [`LikelihoodConfig`].
 #[derive(Deserialize)]
@@ -120,8 +123,13 @@ impl ContextConfig {
         if self.context == 0 || self.context > 1000 {
             p.add(format!("{prefix}context"), "must be between 1 and 1000");
         }
-        if self.memory == 0 || self.memory > 1_000_000 {
-            p.add(format!("{prefix}memory"), "must be between 1 and 1000000");
+        if self.memory == 0 || self.memory > 100_000 {
+            p.add(format!("{prefix}memory"), "must be between 1 and 100000");
+        } else if self.memory * self.context.max(1) > MAX_WORK {
+            p.add(
+                format!("{prefix}memory"),
+                format!("`memory` × `context` must be at most {MAX_WORK} (the work per value)"),
+            );
         }
         if self.neighbours == 0 || self.neighbours > self.memory.min(64) {
             p.add(
