@@ -7,6 +7,7 @@
 //! | `hodges_lehmann/1000v1000` | the same samples |
 //! | `mann_kendall/1000`, `theil_sen/1000` | a noisy ramp of 1000 |
 //! | `bocpd/10k` | 10,000 points with a mean shift every 2,000 |
+//! | `stream_100k/*` | the first 100,000 points of the `stream/*` input; detector defaults |
 //!
 //! `cargo bench -p cased-benches --bench detect`
 
@@ -14,8 +15,9 @@ use std::hint::black_box;
 
 use cased_core::detect::stats::{self, Alternative};
 use cased_core::detect::{
-    ChangepointConfig, ChangepointDetector, CusumConfig, CusumDetector, Detector, EwmaConfig,
-    EwmaDetector, SpikeConfig, SpikeDetector, ThresholdConfig, ThresholdDetector,
+    ChangepointConfig, ChangepointDetector, ContextConfig, ContextDetector, CusumConfig,
+    CusumDetector, Detector, EwmaConfig, EwmaDetector, LikelihoodConfig, LikelihoodDetector,
+    SpikeConfig, SpikeDetector, ThresholdConfig, ThresholdDetector,
 };
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -131,6 +133,42 @@ fn streaming(c: &mut Criterion) {
     g.finish();
 }
 
+/// The NAB detectors (anomaly likelihood of the robust z; that plus the context prediction
+/// error) on 100,000 points: the context model compares each value's context with every
+/// remembered one, so it costs O(`memory` · `context`) per value.
+fn likelihoods(c: &mut Criterion) {
+    let xs = stream_input()[..100_000].to_vec();
+    let mut g = c.benchmark_group("stream_100k");
+    g.throughput(Throughput::Elements(xs.len() as u64));
+    g.sample_size(10);
+    let likelihood = LikelihoodConfig::default();
+    let context = ContextConfig::default();
+    let small = ContextConfig {
+        context: 8,
+        memory: 250,
+        ..context
+    };
+    eprintln!(
+        "alarms over the 100k points: likelihood {}, context {}, context (8 × 250) {}",
+        alarms(LikelihoodDetector::new(likelihood).unwrap(), &xs),
+        alarms(ContextDetector::new(context).unwrap(), &xs),
+        alarms(ContextDetector::new(small).unwrap(), &xs),
+    );
+    g.bench_function("naive_rolling_z_100k", |b| {
+        b.iter(|| black_box(naive_rolling_z(black_box(&xs), 60, 3.5)))
+    });
+    g.bench_function("likelihood_100k", |b| {
+        b.iter(|| alarms(LikelihoodDetector::new(likelihood).unwrap(), &xs))
+    });
+    g.bench_function("context_100k", |b| {
+        b.iter(|| alarms(ContextDetector::new(context).unwrap(), &xs))
+    });
+    g.bench_function("context_8x250_100k", |b| {
+        b.iter(|| alarms(ContextDetector::new(small).unwrap(), &xs))
+    });
+    g.finish();
+}
+
 fn tests(c: &mut Criterion) {
     let mut rng = fastrand::Rng::with_seed(2);
     let x: Vec<f64> = (0..1000)
@@ -177,5 +215,5 @@ fn bocpd(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, streaming, tests, bocpd);
+criterion_group!(benches, streaming, likelihoods, tests, bocpd);
 criterion_main!(benches);

@@ -189,7 +189,7 @@ export declare class DeploymentEvent {
 
 /**
  * One anomaly detector: values in, findings out — the same detectors and results as in Rust
- * and Python. Streaming types (threshold, spike, CUSUM, EWMA, trend, changepoint, likelihood) judge each
+ * and Python. Streaming types (threshold, spike, CUSUM, EWMA, trend, changepoint, likelihood, context) judge each
  * value as it comes; a `baseline` detector compares the values fed with the baseline given to
  * `setBaseline` (Mann–Whitney U, Hodges–Lehmann shift, Brown–Forsythe spread), looking once
  * `min_samples` values are in and again each time the window grows by `look_growth`, and
@@ -1221,7 +1221,7 @@ export interface DetectorConfig {
    * judges `(errors, requests)` counts, not values: use `compareErrorRates` or a monitor
    * (`new Detector` refuses it). The others stream.
    */
-  type: 'threshold' | 'spike' | 'cusum' | 'ewma' | 'trend' | 'changepoint' | 'likelihood' | 'baseline' | 'error_rate'
+  type: 'threshold' | 'spike' | 'cusum' | 'ewma' | 'trend' | 'changepoint' | 'likelihood' | 'context' | 'baseline' | 'error_rate'
   /** The metric it watches (its findings name it). */
   metric: string
   /** The name its findings carry (default: the type). */

@@ -15,7 +15,9 @@
 //! Flags override the settings (`--window`, `--raw-cap`, `--lik-avg`, `--lik-hist`,
 //! `--lik-learn`, `--lik-eps`, `--range-margin`, `--range-warmup`, `--refractory`). The
 //! combinations tried on the way (direct spike, CUSUM, BOCPD alarms on top) are in the
-//! `score_series.rs` of commit dc73f31.
+//! `score_series.rs` of commit dc73f31. `--detector context` runs a [`ContextDetector`] instead
+//! (the same flags, plus `--context`, `--memory`, `--neighbours` and `--gain` for its context
+//! model).
 //!
 //! `changepoints` mode: the [`ChangepointDetector`] with its defaults; prints the reported
 //! change positions.
@@ -25,8 +27,8 @@ use std::io::{BufRead, Write};
 use cased_core::Error;
 use cased_core::detect::stats;
 use cased_core::detect::{
-    ChangepointConfig, ChangepointDetector, Detector, LikelihoodConfig, LikelihoodDetector,
-    SpikeConfig, SpikeDetector,
+    ChangepointConfig, ChangepointDetector, ContextConfig, ContextDetector, Detector,
+    LikelihoodConfig, LikelihoodDetector, SpikeConfig, SpikeDetector,
 };
 
 fn arg(args: &[String], name: &str, default: f64) -> f64 {
@@ -126,12 +128,23 @@ fn main() -> Result<(), Error> {
     out.flush().map_err(|e| Error::Transport(e.to_string()))
 }
 
-/// The `nab` mode: a [`LikelihoodDetector`] with its defaults; flags override its settings
-/// (`--range-margin -1` turns the range breach off).
+/// The `nab` mode: a [`LikelihoodDetector`] (or, with `--detector context`, a
+/// [`ContextDetector`]) with its defaults; flags override its settings (`--range-margin -1`
+/// turns the range breach off).
 fn nab(values: &[Option<f64>], args: &[String], out: &mut impl Write) -> Result<(), Error> {
-    let d0 = LikelihoodConfig::default();
+    let context = args
+        .iter()
+        .position(|a| a == "--detector")
+        .and_then(|i| args.get(i + 1))
+        .is_some_and(|d| d == "context");
+    let c0 = ContextConfig::default();
+    let d0 = if context {
+        c0.likelihood
+    } else {
+        LikelihoodConfig::default()
+    };
     let margin = arg(args, "--range-margin", d0.range_margin.unwrap_or(-1.0));
-    let mut d = LikelihoodDetector::new(LikelihoodConfig {
+    let likelihood = LikelihoodConfig {
         window: arg(args, "--window", d0.window as f64) as usize,
         cap: arg(args, "--raw-cap", d0.cap),
         average: arg(args, "--lik-avg", d0.average as f64) as usize,
@@ -142,7 +155,18 @@ fn nab(values: &[Option<f64>], args: &[String], out: &mut impl Write) -> Result<
         range_warmup: arg(args, "--range-warmup", d0.range_warmup as f64) as usize,
         quiet: arg(args, "--refractory", d0.quiet as f64) as usize,
         ..d0
-    })?;
+    };
+    let mut d: Box<dyn Detector> = if context {
+        Box::new(ContextDetector::new(ContextConfig {
+            context: arg(args, "--context", c0.context as f64) as usize,
+            memory: arg(args, "--memory", c0.memory as f64) as usize,
+            neighbours: arg(args, "--neighbours", c0.neighbours as f64) as usize,
+            gain: arg(args, "--gain", c0.gain),
+            likelihood,
+        })?)
+    } else {
+        Box::new(LikelihoodDetector::new(likelihood)?)
+    };
     let mut last = 0.0;
     for v in values {
         if let Some(v) = *v {

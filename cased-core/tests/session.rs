@@ -713,3 +713,44 @@ async fn a_panicking_check_is_an_error_outcome_and_the_session_reaches_a_verdict
         assert_eq!(db.status, CheckStatus::Pass);
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_context_detector_configured_like_any_other_finds_a_broken_pattern() {
+    // A wave of period 50 (range 80–120) whose 41st cycle is missing: every value stays inside
+    // the range seen, so only a detector that predicts the pattern can tell.
+    let config = MonitorConfig::from_value(serde_json::json!({
+        "schedule": {"intervals": ["1s"], "cooldown": "3s"},
+        "detectors": [{"type": "context", "metric": "queue.depth", "memory": 500, "quiet": 100}]
+    }))
+    .unwrap();
+    let monitor = monitor_with(config, ok_check());
+    let session = monitor.start(event(DeploymentStatus::Success)).unwrap();
+    for i in 0..2500 {
+        let v = if (2000..2050).contains(&i) {
+            100.0
+        } else {
+            100.0 + 20.0 * (std::f64::consts::TAU * f64::from(i) / 50.0).sin()
+        };
+        session.push("queue.depth", v).unwrap();
+    }
+    let report = session.wait().await;
+    let found: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.detector == "context")
+        .collect();
+    assert_eq!(found.len(), 1, "{:?}", report.findings);
+    let f = found[0];
+    assert_eq!(f.metric, "queue.depth");
+    assert!(f.rule.starts_with("context likelihood"), "{f:?}");
+    assert!(
+        f.index.is_some_and(|i| (2000..2015).contains(&i)),
+        "{:?}",
+        f.index
+    );
+    assert!(
+        f.message.contains("is not what followed similar contexts"),
+        "{}",
+        f.message
+    );
+}

@@ -63,6 +63,36 @@ describe('Detector', () => {
     assert.match(e.message, /tail/)
   })
 
+  test('context: a missing cycle is found from what followed similar contexts, as in the core', () => {
+    // cased-core detect/context.rs `a_broken_pattern_inside_the_usual_range_is_found...`, without
+    // noise: a wave of period 50 whose 41st cycle stays at its middle, inside the range seen.
+    const xs = Float64Array.from({ length: 3000 }, (_, i) => 100 + 20 * Math.sin((2 * Math.PI * i) / 50))
+    xs.fill(100, 2000, 2050)
+    const found = new Detector({ type: 'context', metric: 'm' }).detect(xs)
+    assert.equal(found.length, 1)
+    const [f] = found
+    assert.ok(f.index >= 2000 && f.index < 2015, `${f.index}`)
+    assert.equal(f.detector, 'context')
+    assert.match(f.rule, /^context likelihood/)
+    // Its baseline is the prediction: the mean of what followed the 3 nearest windows of 16
+    // values among the last 1000 that end before the current 16 begin (squared distance).
+    const i = f.index
+    const dist = []
+    for (let j = Math.max(0, i - 16 - 1000); j <= i - 32; j++) {
+      let d = 0
+      for (let k = 0; k < 16; k++) d += (xs[j + k] - xs[i - 16 + k]) ** 2
+      dist.push([d, xs[j + 16]])
+    }
+    dist.sort((a, b) => a[0] - b[0])
+    const want = (dist[0][1] + dist[1][1] + dist[2][1]) / 3
+    assert.ok(Math.abs(f.baseline - want) <= 1e-9 * want, `${f.baseline} vs ${want}`)
+    // The robust z of a value at the median is 0: the likelihood detector sees nothing there.
+    const z = new Detector({ type: 'likelihood', metric: 'm' }).detect(xs)
+    assert.deepEqual(z.filter((g) => g.index >= 2000 && g.index < 2100), [])
+    const e = catchCased(() => new Detector({ type: 'context', metric: 'm', neighbours: 0 }), 'validation')
+    assert.match(e.message, /neighbours/)
+  })
+
   test('spike: refresh picks the exact rolling or the hopping reference', () => {
     // window 10: refresh 1 judges row i against xs[i-10:i]; the default (refresh = window)
     // against the 10 values before 10 * floor(i / 10) (see cased-core detect/spike.rs).

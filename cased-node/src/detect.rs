@@ -42,7 +42,7 @@ pub struct DetectorConfig {
     /// (`new Detector` refuses it). The others stream.
     #[napi(
         js_name = "type",
-        ts_type = "'threshold' | 'spike' | 'cusum' | 'ewma' | 'trend' | 'changepoint' | 'likelihood' | 'baseline' | 'error_rate'"
+        ts_type = "'threshold' | 'spike' | 'cusum' | 'ewma' | 'trend' | 'changepoint' | 'likelihood' | 'context' | 'baseline' | 'error_rate'"
     )]
     pub kind: String,
     /// The metric it watches (its findings name it).
@@ -84,7 +84,7 @@ impl Inner {
 }
 
 /// One anomaly detector: values in, findings out — the same detectors and results as in Rust
-/// and Python. Streaming types (threshold, spike, CUSUM, EWMA, trend, changepoint, likelihood) judge each
+/// and Python. Streaming types (threshold, spike, CUSUM, EWMA, trend, changepoint, likelihood, context) judge each
 /// value as it comes; a `baseline` detector compares the values fed with the baseline given to
 /// `setBaseline` (Mann–Whitney U, Hodges–Lehmann shift, Brown–Forsythe spread), looking once
 /// `min_samples` values are in and again each time the window grows by `look_growth`, and

@@ -78,6 +78,27 @@ def test_likelihood_alarms_once_on_a_value_beyond_the_range_seen() -> None:
         Detector({"type": "likelihood", "metric": "m", "tail": 0.7})
 
 
+def test_context_finds_a_missing_cycle_from_the_values_that_followed_similar_contexts() -> None:
+    # cased-core detect/context.rs `a_broken_pattern_inside_the_usual_range_is_found...`, without
+    # noise: a wave of period 50 whose 41st cycle stays at its middle, inside the range seen.
+    xs = [100.0 + 20.0 * math.sin(2 * math.pi * i / 50) for i in range(3000)]
+    xs[2000:2050] = [100.0] * 50
+    [found] = Detector({"type": "context", "metric": "m"}).detect(xs)
+    i = found["index"]
+    assert 2000 <= i < 2015 and found["detector"] == "context"
+    assert found["rule"].startswith("context likelihood") and found["p_value"] < 1e-5
+    # Its baseline is the prediction: the mean of what followed the 3 nearest windows of 16
+    # values among the last 1000 that end before the current 16 begin (squared distance).
+    current = xs[i - 16 : i]
+    windows = range(max(0, i - 16 - 1000), i - 32 + 1)
+    dist = sorted((sum((a - b) ** 2 for a, b in zip(xs[j : j + 16], current)), xs[j + 16]) for j in windows)
+    assert found["baseline"] == pytest.approx(sum(v for _, v in dist[:3]) / 3, rel=1e-9)
+    # The robust z of a value at the median is 0: the likelihood detector sees nothing there.
+    assert not [f for f in Detector({"type": "likelihood", "metric": "m"}).detect(xs) if 2000 <= f["index"] < 2100]
+    with pytest.raises(cased.ValidationError, match="neighbours"):
+        Detector({"type": "context", "metric": "m", "neighbours": 0})
+
+
 def seeded(n: int, seed: int) -> list[float]:
     rng = random.Random(seed)
     xs = [100.0 + rng.gauss(0, 5) for _ in range(n)]

@@ -3,11 +3,14 @@
 they are scored on.
 
     .venv/bin/python examples/eval/nab_cv.py --data ../shared/eval/NAB/data \
-        --scorer ../shared/eval/nab_score.py [--bin PATH] [--folds 6]
+        --scorer ../shared/eval/nab_score.py [--bin PATH] [--folds 6] [--detector context]
 
 Every file runs through `score_series nab` (a `LikelihoodDetector`, strictly causal, threshold 0.5
 fixed) under each setting of a grid: window (100, 200, 400) × quiet rows after an alarm (150,
-200, 300, 400) × likelihood cut-off (3e-6, 1e-5, 3e-5) × range margin (2 %, 5 %, off). The files
+200, 300, 400) × likelihood cut-off (3e-6, 1e-5, 3e-5) × range margin (2 %, 5 %, off). With
+`--detector context` it is a `ContextDetector` and the grid is window (200, 400) × quiet rows
+(150, 200, 300) × cut-off (3e-6, 1e-5, 3e-5) × range margin (2 %, 5 %) × context length (8, 16)
+× gain (3, 5). The files
 are split into k folds (every k-th file in key order); for each fold the setting with the best
 normalised standard score on the *other* folds is scored on the fold. Prints, for each profile
 (standard, low FP, low FN): the defaults on all files, the cross-validated score pooled over the
@@ -26,11 +29,20 @@ from concurrent.futures import ThreadPoolExecutor
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _runner  # noqa: E402
 
-GRID = [
-    {"window": w, "refractory": q, "lik_eps": e, "range_margin": m}
-    for w, q, e, m in itertools.product([100, 200, 400], [150, 200, 300, 400], [3e-6, 1e-5, 3e-5], [0.02, 0.05, -1])
-]
-DEFAULTS = {"window": 200, "refractory": 200, "lik_eps": 1e-5, "range_margin": 0.05}
+GRIDS = {
+    "likelihood": [
+        {"window": w, "refractory": q, "lik_eps": e, "range_margin": m}
+        for w, q, e, m in itertools.product([100, 200, 400], [150, 200, 300, 400], [3e-6, 1e-5, 3e-5], [0.02, 0.05, -1])
+    ],
+    "context": [
+        {"window": w, "refractory": q, "lik_eps": e, "range_margin": m, "context": c, "gain": g}
+        for w, q, e, m, c, g in itertools.product([200, 400], [150, 200, 300], [3e-6, 1e-5, 3e-5], [0.02, 0.05], [8, 16], [3, 5])
+    ],
+}
+DEFAULTS = {
+    "likelihood": {"window": 200, "refractory": 200, "lik_eps": 1e-5, "range_margin": 0.05},
+    "context": {"window": 400, "refractory": 200, "lik_eps": 1e-5, "range_margin": 0.02, "context": 16, "gain": 5},
+}
 PROFILES = ["standard", "reward_low_FP_rate", "reward_low_FN_rate"]
 
 
@@ -54,11 +66,16 @@ def read_values(path):
         return out
 
 
-def scores_of(binary, values, setting):
-    extra = [
-        "--window", str(setting["window"]), "--refractory", str(setting["refractory"]),
-        "--lik-eps", str(setting["lik_eps"]), "--range-margin", str(setting["range_margin"]),
-    ]
+FLAGS = {
+    "window": "--window", "refractory": "--refractory", "lik_eps": "--lik-eps",
+    "range_margin": "--range-margin", "context": "--context", "gain": "--gain",
+}
+
+
+def scores_of(binary, values, setting, detector):
+    extra = ["--detector", detector]
+    for key, value in setting.items():
+        extra += [FLAGS[key], str(value)]
     return [float(line) for line in _runner.run(binary, "nab", values, extra).split()]
 
 
@@ -69,8 +86,10 @@ def main():
     ap.add_argument("--windows", help="combined_windows.json (default: the scorer's)")
     ap.add_argument("--bin", help="the score_series binary (default: build it in release mode)")
     ap.add_argument("--folds", type=int, default=6)
+    ap.add_argument("--detector", choices=sorted(GRIDS), default="likelihood")
     ap.add_argument("--parallel", type=int, default=os.cpu_count() or 2)
     a = ap.parse_args()
+    GRID = GRIDS[a.detector]
     nab = load_scorer(a.scorer)
     binary = _runner.score_series_bin(a.bin)
     corpus = nab.Corpus(a.data, a.windows or nab.DEF_WINDOWS)
@@ -79,7 +98,7 @@ def main():
 
     # raw[setting][profile][key]: the file's raw NAB score at threshold 0.5.
     def run(i):
-        scores = {k: scores_of(binary, values[k], GRID[i]) for k in keys}
+        scores = {k: scores_of(binary, values[k], GRID[i], a.detector) for k in keys}
         return {p: nab.score_at_threshold(corpus, scores, p, 0.5)[1] for p in PROFILES}
 
     with ThreadPoolExecutor(a.parallel) as pool:
@@ -88,14 +107,14 @@ def main():
     def norm(i, p, subset):
         return nab.normalize(corpus, sum(raw[i][p][k] for k in subset), p, keys=subset)
 
-    d = GRID.index(DEFAULTS)
+    d = GRID.index(DEFAULTS[a.detector])
     folds = [keys[f :: a.folds] for f in range(a.folds)]
     chosen = []
     for test in folds:
         train = [k for k in keys if k not in test]
         chosen.append(max(range(len(GRID)), key=lambda i: norm(i, "standard", train)))
     best_all = max(range(len(GRID)), key=lambda i: norm(i, "standard", keys))
-    print(f"{len(keys)} files, {len(GRID)} settings, {a.folds} folds; threshold 0.5 fixed")
+    print(f"{a.detector}: {len(keys)} files, {len(GRID)} settings, {a.folds} folds; threshold 0.5 fixed")
     for p in PROFILES:
         pooled = nab.normalize(
             corpus, sum(raw[c][p][k] for c, test in zip(chosen, folds) for k in test), p, keys=keys

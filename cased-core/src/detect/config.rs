@@ -8,10 +8,10 @@ use serde_json::{Map, Value};
 
 use super::{
     BaselineComparisonConfig, BaselineComparisonDetector, ChangepointConfig, ChangepointDetector,
-    Counts, CusumConfig, CusumDetector, Detection, Detector, ErrorRateConfig, ErrorRateDetector,
-    EwmaConfig, EwmaDetector, Finding, LikelihoodConfig, LikelihoodDetector, SeverityPolicy,
-    ShiftConfig, ShiftDetector, SpikeConfig, SpikeDetector, ThresholdConfig, ThresholdDetector,
-    TrendConfig, TrendDetector,
+    ContextConfig, ContextDetector, Counts, CusumConfig, CusumDetector, Detection, Detector,
+    ErrorRateConfig, ErrorRateDetector, EwmaConfig, EwmaDetector, Finding, LikelihoodConfig,
+    LikelihoodDetector, SeverityPolicy, ShiftConfig, ShiftDetector, SpikeConfig, SpikeDetector,
+    ThresholdConfig, ThresholdDetector, TrendConfig, TrendDetector,
 };
 use crate::error::{Error, Problems, Result};
 use crate::metrics::{Baseline, Sample};
@@ -38,6 +38,8 @@ pub enum DetectorKind {
     Changepoint(ChangepointConfig),
     /// [`LikelihoodDetector`].
     Likelihood(LikelihoodConfig),
+    /// [`ContextDetector`].
+    Context(ContextConfig),
     /// [`ShiftDetector`] (judges each value against a baseline of values).
     Shift(ShiftConfig),
 }
@@ -56,6 +58,7 @@ impl DetectorKind {
             Self::Trend(_) => "trend",
             Self::Changepoint(_) => "changepoint",
             Self::Likelihood(_) => "likelihood",
+            Self::Context(_) => "context",
             Self::Shift(_) => "shift",
         }
     }
@@ -200,6 +203,7 @@ impl DetectorConfig {
             DetectorKind::Trend(c) => c.check(p, prefix),
             DetectorKind::Changepoint(c) => c.check(p, prefix),
             DetectorKind::Likelihood(c) => c.check(p, prefix),
+            DetectorKind::Context(c) => c.check(p, prefix),
             DetectorKind::Shift(c) => c.check(p, prefix),
         }
     }
@@ -209,7 +213,8 @@ impl DetectorConfig {
 /// shift detector (streaming against a baseline), or one of the two comparison detectors.
 #[derive(Debug)]
 pub enum BuiltDetector {
-    /// Threshold, spike, CUSUM, EWMA, trend, changepoint or likelihood: values in, detections out.
+    /// Threshold, spike, CUSUM, EWMA, trend, changepoint, likelihood or context: values in,
+    /// detections out.
     Stream(Box<dyn Detector>),
     /// A [`BaselineComparisonDetector`].
     Baseline(BaselineComparisonDetector),
@@ -256,6 +261,7 @@ impl DetectorKind {
             Self::Trend(k) => BuiltDetector::Stream(Box::new(TrendDetector::new(*k)?)),
             Self::Changepoint(k) => BuiltDetector::Stream(Box::new(ChangepointDetector::new(*k)?)),
             Self::Likelihood(k) => BuiltDetector::Stream(Box::new(LikelihoodDetector::new(*k)?)),
+            Self::Context(k) => BuiltDetector::Stream(Box::new(ContextDetector::new(*k)?)),
             Self::Baseline(k) => BuiltDetector::Baseline(BaselineComparisonDetector::new(*k)?),
             Self::ErrorRate(k) => BuiltDetector::ErrorRate(ErrorRateDetector::new(*k)?),
             Self::Shift(k) => BuiltDetector::Shift(Box::new(ShiftDetector::new(*k)?)),

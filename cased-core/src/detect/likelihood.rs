@@ -131,15 +131,68 @@ const MIN_VARIANCE: f64 = 0.0003;
 pub struct LikelihoodDetector {
     config: LikelihoodConfig,
     spike: SpikeDetector,
-    /// The last `average` raw scores.
-    short: Rolling,
-    /// The last `history` short means.
-    means: Rolling,
+    likelihood: AnomalyLikelihood,
     /// The smallest and largest value seen.
     range: Option<(f64, f64)>,
     seen: u64,
     quiet_until: u64,
     last: f64,
+}
+
+/// Numenta's anomaly likelihood over a stream of raw scores in [0, 1]: the mean of the last
+/// `average` raw scores, judged against a normal fitted to the previous `history` such means
+/// (with Numenta's floors), once `learning` of them are in. Shared by [`LikelihoodDetector`] and
+/// the [`ContextDetector`](super::ContextDetector).
+#[derive(Debug, Clone)]
+pub(crate) struct AnomalyLikelihood {
+    learning: usize,
+    /// The last `average` raw scores.
+    short: Rolling,
+    /// The last `history` short means.
+    means: Rolling,
+}
+
+impl AnomalyLikelihood {
+    pub(crate) fn new(average: usize, history: usize, learning: usize) -> Self {
+        Self {
+            learning,
+            short: Rolling::new(average),
+            means: Rolling::new(history),
+        }
+    }
+
+    /// Adds a raw score; the short mean, and how it fits the earlier short means (`None` while
+    /// learning).
+    pub(crate) fn push(&mut self, raw: f64) -> (f64, Option<Fit>) {
+        self.short.push(raw);
+        let m = self.short.mean();
+        let fit = (self.means.len() >= self.learning).then(|| {
+            let mean = self.means.mean().max(MIN_MEAN);
+            let sd = self.means.variance().max(MIN_VARIANCE).sqrt();
+            Fit {
+                tail: normal_sf((m - mean) / sd),
+                mean,
+                sd,
+            }
+        });
+        self.means.push(m);
+        (m, fit)
+    }
+
+    /// Raw scores in the short mean.
+    pub(crate) fn averaged(&self) -> usize {
+        self.short.len()
+    }
+
+    /// Short means the last fit was made on.
+    pub(crate) fn fitted(&self) -> usize {
+        self.means.len().saturating_sub(1)
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.short = Rolling::new(self.short.cap);
+        self.means = Rolling::new(self.means.cap);
+    }
 }
 
 /// The last `cap` values with their running sum and sum of squares.
@@ -189,10 +242,22 @@ impl Rolling {
 
 /// The normal a short mean is judged against, and the mean's upper tail probability under it.
 #[derive(Debug, Clone, Copy)]
-struct Fit {
-    tail: f64,
-    mean: f64,
-    sd: f64,
+pub(crate) struct Fit {
+    pub(crate) tail: f64,
+    pub(crate) mean: f64,
+    pub(crate) sd: f64,
+}
+
+/// What one value did to a [`LikelihoodDetector`], before its quiet period is applied.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Observed {
+    pub(crate) index: u64,
+    pub(crate) x: f64,
+    z: f64,
+    median: Option<f64>,
+    m: f64,
+    fit: Option<Fit>,
+    breach: Option<(f64, (f64, f64))>,
 }
 
 impl LikelihoodDetector {
@@ -207,31 +272,12 @@ impl LikelihoodDetector {
         Ok(Self {
             config,
             spike: SpikeDetector::new(config.spike())?,
-            short: Rolling::new(config.average),
-            means: Rolling::new(config.history),
+            likelihood: AnomalyLikelihood::new(config.average, config.history, config.learning),
             range: None,
             seen: 0,
             quiet_until: 0,
             last: 0.0,
         })
-    }
-
-    /// Adds a raw score; the short mean, and how it fits the earlier short means (`None` while
-    /// learning).
-    fn likelihood(&mut self, raw: f64) -> (f64, Option<Fit>) {
-        self.short.push(raw);
-        let m = self.short.mean();
-        let fit = (self.means.len() >= self.config.learning).then(|| {
-            let mean = self.means.mean().max(MIN_MEAN);
-            let sd = self.means.variance().max(MIN_VARIANCE).sqrt();
-            Fit {
-                tail: normal_sf((m - mean) / sd),
-                mean,
-                sd,
-            }
-        });
-        self.means.push(m);
-        (m, fit)
     }
 
     /// The bound `x` breaks and the range seen so far, when the range breach is on, past its
@@ -262,7 +308,7 @@ impl LikelihoodDetector {
         fit: Fit,
     ) -> Detection {
         let cap = self.config.cap;
-        let n = self.means.len() - 1;
+        let n = self.likelihood.fitted();
         Detection {
             kind: DetectionKind::Alarm,
             index,
@@ -280,7 +326,7 @@ impl LikelihoodDetector {
             detail: format!(
                 "{} is unusual: the last {} values' robust z average {} against {} ± {} over the {n} before (tail probability {})",
                 num(x),
-                self.short.len(),
+                self.likelihood.averaged(),
                 num(m * cap),
                 num(fit.mean * cap),
                 num(fit.sd * cap),
@@ -316,12 +362,9 @@ impl LikelihoodDetector {
     }
 }
 
-impl Detector for LikelihoodDetector {
-    fn name(&self) -> &'static str {
-        "likelihood"
-    }
-
-    fn update(&mut self, x: f64) -> Result<Option<Detection>> {
+impl LikelihoodDetector {
+    /// Learns `x` and says what it did (score included), ignoring the quiet period.
+    pub(crate) fn observe(&mut self, x: f64) -> Result<Observed> {
         check_value("value", x)?;
         let index = self.seen;
         self.seen += 1;
@@ -330,7 +373,7 @@ impl Detector for LikelihoodDetector {
             .z_of(x)
             .map_or((0.0, None), |(z, med, _)| (z, Some(med)));
         self.spike.update(x)?;
-        let (m, fit) = self.likelihood((z.abs() / self.config.cap).min(1.0));
+        let (m, fit) = self.likelihood.push((z.abs() / self.config.cap).min(1.0));
         let tail = fit.map_or(1.0, |f| f.tail);
         self.last = (tail.max(f64::MIN_POSITIVE).ln() / self.config.tail.ln()).max(0.0);
         let breach = self.breach(index, x);
@@ -338,22 +381,49 @@ impl Detector for LikelihoodDetector {
         if breach.is_some() {
             self.last = self.last.max(1.0);
         }
-        if index < self.quiet_until {
+        Ok(Observed {
+            index,
+            x,
+            z,
+            median,
+            m,
+            fit,
+            breach,
+        })
+    }
+
+    /// The alarm `o` raises, if any (the likelihood first, then the range breach).
+    pub(crate) fn detection(&self, o: &Observed) -> Option<Detection> {
+        match (o.fit.filter(|f| f.tail < self.config.tail), o.breach) {
+            (Some(fit), _) => {
+                Some(self.likelihood_detection(o.index, o.x, o.median, o.z, o.m, fit))
+            }
+            (None, Some((bound, range))) => Some(self.breach_detection(o.index, o.x, bound, range)),
+            (None, None) => None,
+        }
+    }
+}
+
+impl Detector for LikelihoodDetector {
+    fn name(&self) -> &'static str {
+        "likelihood"
+    }
+
+    fn update(&mut self, x: f64) -> Result<Option<Detection>> {
+        let o = self.observe(x)?;
+        if o.index < self.quiet_until {
             return Ok(None);
         }
-        let detection = match (fit.filter(|f| f.tail < self.config.tail), breach) {
-            (Some(fit), _) => self.likelihood_detection(index, x, median, z, m, fit),
-            (None, Some((bound, range))) => self.breach_detection(index, x, bound, range),
-            (None, None) => return Ok(None),
-        };
-        self.quiet_until = index + 1 + self.config.quiet as u64;
-        Ok(Some(detection))
+        let detection = self.detection(&o);
+        if detection.is_some() {
+            self.quiet_until = o.index + 1 + self.config.quiet as u64;
+        }
+        Ok(detection)
     }
 
     fn reset(&mut self) {
         self.spike.reset();
-        self.short = Rolling::new(self.config.average);
-        self.means = Rolling::new(self.config.history);
+        self.likelihood.reset();
         self.range = None;
         self.seen = 0;
         self.quiet_until = 0;

@@ -13,6 +13,7 @@
 //! | [`ErrorRateDetector`] | more errors than before | exact conditional (Poisson) test on counts with a margin |
 //! | [`SpikeDetector`] | single outliers | robust z-score (median / MAD) over a hopping or rolling window |
 //! | [`LikelihoodDetector`] | anomalies of any shape in a long series | anomaly likelihood (Numenta) over the robust z, plus a breach of the range seen so far |
+//! | [`ContextDetector`] | the same, and values that break the series' own pattern | anomaly likelihood of a prediction error (what followed the nearest past contexts), plus the likelihood detector |
 //! | [`ShiftDetector`] | a deployment that shifts a metric's level or spread | per-value scan of robust-filtered AR(1) innovations against the pre-deploy baseline (robust level, optional log scale and Theil–Sen trend), spike-guarded windows, a spread test |
 //! | [`CusumDetector`], [`EwmaDetector`] | level shifts | two-sided tabular CUSUM, EWMA control chart |
 //! | [`TrendDetector`] | slow degradation | Theil–Sen slope with the Mann–Kendall test |
@@ -29,6 +30,7 @@ mod baseline;
 mod changepoint;
 mod compare;
 mod config;
+mod context;
 mod cusum;
 mod error_rate;
 mod ewma;
@@ -54,6 +56,7 @@ pub use compare::{Judged, compare_counts, compare_values};
 pub use config::{
     BuiltDetector, DetectorConfig, DetectorKind, DetectorSet, Evaluation, parse_detectors,
 };
+pub use context::{ContextConfig, ContextDetector};
 pub use cusum::{CusumConfig, CusumDetector};
 pub use error_rate::{Counts, ErrorRateComparison, ErrorRateConfig, ErrorRateDetector};
 pub use ewma::{EwmaConfig, EwmaDetector};

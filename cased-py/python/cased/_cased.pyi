@@ -377,7 +377,8 @@ _CheckConfig = Union[_HttpCheck, _TcpCheck, _DnsCheck, _PostgresCheck, _RedisChe
 # --- detectors -------------------------------------------------------------------------------
 
 _DetectorType = Literal[
-    "threshold", "baseline", "error_rate", "spike", "cusum", "ewma", "trend", "changepoint", "likelihood"
+    "threshold", "baseline", "error_rate", "spike", "cusum", "ewma", "trend", "changepoint", "likelihood",
+    "context",
 ]
 
 class _DetectorConfig(TypedDict):
@@ -918,7 +919,7 @@ class Detector:
     """One anomaly detector from its configuration, the same dict as an entry of a monitor's
     ``detectors``: ``{"type": "spike", "metric": "latency", "window": 30}``. Types:
     ``threshold``, ``baseline`` (give it :meth:`set_baseline`), ``spike``, ``cusum``, ``ewma``,
-    ``trend``, ``changepoint``, ``likelihood``; ``error_rate`` judges counts: use :func:`compare_error_rates`.
+    ``trend``, ``changepoint``, ``likelihood``, ``context``; ``error_rate`` judges counts: use :func:`compare_error_rates`.
 
     Raises:
         ValidationError: naming every bad setting (field ``config`` for unknown keys or wrong
