@@ -488,6 +488,69 @@ fn stepping_check() -> FnCheck {
     })
 }
 
+/// Found by the fault soak: a warning that fired within the route's group wait of a healthy or
+/// degraded end was resolved before it was ever told, so it vanished — in the report's
+/// `alerts`, yet never delivered nor reported failed.
+#[tokio::test(start_paused = true)]
+async fn an_alert_still_in_its_group_wait_when_the_session_ends_degraded_is_told_then_resolved() {
+    use cased_core::alert::{AlertState, FnNotifier};
+    let config = MonitorConfig::from_value(serde_json::json!({
+        "schedule": {"intervals": ["1s"], "cooldown": "3s"},
+        "verdict": {"min_samples": 3},
+        "detectors": [{"type": "threshold", "metric": "web.latency_ms", "upper": 100}],
+        "alerts": {
+            "channels": [{"name": "pager", "type": "custom", "send_resolved": true}],
+            "routes": [{"name": "all", "channels": ["pager"], "group_wait": "1h"}]
+        }
+    }))
+    .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let pager = FnNotifier::new("pager", move |n| {
+        let tx = tx.clone();
+        async move {
+            tx.send(n).unwrap();
+            Ok(())
+        }
+    });
+    // 120 ms against a bound of 100: a 20% breach, a warning.
+    let slowish = FnCheck::new("web", || async {
+        CheckOutcome::pass("HTTP 200").with_latency(Duration::from_millis(120))
+    });
+    let monitor = Monitor::builder(config)
+        .check(slowish)
+        .notifier("pager", Arc::new(pager))
+        .build()
+        .unwrap();
+    let session = monitor.start(event(DeploymentStatus::Success)).unwrap();
+    let id = session.id().to_owned();
+    let report = session.wait().await;
+    assert_eq!(report.verdict, Verdict::Degraded, "{}", report.reason);
+    let key = format!("{id}/web.latency_ms/threshold");
+    let fired: Vec<&str> = report.alerts.iter().map(|a| a.key.as_str()).collect();
+    assert_eq!(fired, [key.as_str()]);
+    assert!(
+        report.alert_failures.is_empty(),
+        "{:?}",
+        report.alert_failures
+    );
+    // Told (the receiver learns it fired), then its resolution; a first notification still
+    // queued when the resolution comes is merged into it, so the key arrives either way.
+    let mut states = Vec::new();
+    while let Ok(n) = rx.try_recv() {
+        for a in &n.alerts {
+            assert_eq!(a.key, key);
+            states.push(a.state);
+        }
+    }
+    assert!(
+        states == [AlertState::Firing, AlertState::Resolved] || states == [AlertState::Resolved],
+        "the alert reached the channel: {states:?}"
+    );
+    let stats = monitor.close(Duration::from_secs(1)).await;
+    assert_eq!(stats.failed, 0);
+    assert_eq!(stats.delivered as usize, states.len());
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_critical_finding_ends_unhealthy_alerts_and_rolls_back() {
     use cased_core::alert::FnNotifier;
