@@ -694,6 +694,7 @@ async fn soak(args: &Args) -> i32 {
     let (mut report_failures, mut later_failures) = (0usize, 0usize);
     let mut verdicts: BTreeMap<(Fault, &'static str), usize> = BTreeMap::new();
     let mut verdict_totals: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut ended_by: BTreeMap<(&'static str, String), usize> = BTreeMap::new();
     let mut internal = 0usize;
     for o in &outcomes {
         let v = match o.verdict {
@@ -706,6 +707,9 @@ async fn soak(args: &Args) -> i32 {
             *verdicts.entry((*k, v)).or_default() += 1;
         }
         *verdict_totals.entry(v).or_default() += 1;
+        *ended_by
+            .entry((v, format!("{:?}", o.ended_by)))
+            .or_default() += 1;
         if o.ended_by == EndReason::InternalError {
             internal += 1;
         }
@@ -778,6 +782,7 @@ async fn soak(args: &Args) -> i32 {
     let _ = writeln!(out, "session errors             {}", errors.len());
     let _ = writeln!(out, "ended internal_error       {internal}");
     let _ = writeln!(out, "verdicts                   {verdict_totals:?}");
+    let _ = writeln!(out, "verdicts and why the sessions ended {ended_by:?}");
     let _ = writeln!(
         out,
         "verdicts by target (a session with two checks counts under both):"

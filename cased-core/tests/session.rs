@@ -29,7 +29,11 @@ fn secs(report: &Report) -> Vec<u64> {
 }
 
 fn ok_check() -> FnCheck {
-    FnCheck::new("web", || async { CheckOutcome::pass("HTTP 200") })
+    ok_check_named("web")
+}
+
+fn ok_check_named(name: &str) -> FnCheck {
+    FnCheck::new(name, || async { CheckOutcome::pass("HTTP 200") })
 }
 
 fn monitor_with(config: MonitorConfig, check: FnCheck) -> Monitor {
@@ -775,4 +779,134 @@ async fn a_panicking_check_is_an_error_outcome_and_the_session_reaches_a_verdict
         let db = tick.checks.iter().find(|c| &*c.name == "db").unwrap();
         assert_eq!(db.status, CheckStatus::Pass);
     }
+}
+
+fn field_errors(e: &cased_core::Error) -> Vec<(String, String)> {
+    e.field_errors()
+        .iter()
+        .map(|f| (f.field.clone(), f.message.clone()))
+        .collect()
+}
+
+#[test]
+fn build_refuses_a_detector_on_a_metric_no_check_source_or_pushed_list_produces() {
+    let config = |extra: serde_json::Value| {
+        let mut v = serde_json::json!({
+            "checks": [{"name": "web", "type": "http", "url": "http://127.0.0.1:9/"}],
+            "detectors": [
+                {"type": "spike", "metric": "web.latency_ms"},
+                {"type": "spike", "metric": "web.latency", "name": "slow-web"},
+                {"type": "spike", "metric": "queue.latency_ms"},
+                {"type": "spike", "metric": "queue_depth"},
+            ],
+        });
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        MonitorConfig::from_value(v).unwrap()
+    };
+    let e = Monitor::new(config(serde_json::json!({}))).unwrap_err();
+    assert!(matches!(e, cased_core::Error::Validation(_)), "{e:?}");
+    let problems = field_errors(&e);
+    let fields: Vec<&str> = problems.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "detectors[1].metric",
+            "detectors[2].metric",
+            "detectors[3].metric"
+        ]
+    );
+    assert!(
+        problems[0]
+            .1
+            .contains("\"slow-web\" detector watches \"web.latency\""),
+        "{}",
+        problems[0].1
+    );
+    assert!(problems[0].1.contains("web.latency_ms"), "the hint");
+    assert!(
+        problems[2].1.contains("\"queue_depth\""),
+        "{}",
+        problems[2].1
+    );
+    // A custom check and the declared pushed metrics produce the rest.
+    Monitor::builder(config(
+        serde_json::json!({"pushed": ["queue_depth", "web.latency"]}),
+    ))
+    .check(ok_check_named("queue"))
+    .build()
+    .unwrap();
+    // Without the custom check, its metric is still refused.
+    let e = Monitor::new(config(
+        serde_json::json!({"pushed": ["queue_depth", "web.latency"]}),
+    ))
+    .unwrap_err();
+    assert_eq!(field_errors(&e)[0].0, "detectors[2].metric");
+}
+
+#[test]
+fn sources_produce_their_metrics_and_a_monitor_with_no_producer_is_not_held_to_the_rule() {
+    // A configured source produces `<source>.<key>`.
+    Monitor::new(
+        MonitorConfig::from_value(serde_json::json!({
+            "sources": [{"type": "host"}],
+            "detectors": [{"type": "spike", "metric": "host.cpu_percent"}],
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    // Push-only or replay-only: no check, no source, no `pushed` — any metric may come.
+    Monitor::new(
+        MonitorConfig::from_value(serde_json::json!({
+            "detectors": [{"type": "spike", "metric": "recorded.latency_ms"}],
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    // Declaring `pushed` opts in: a detector on anything else is refused.
+    let e = Monitor::new(
+        MonitorConfig::from_value(serde_json::json!({
+            "pushed": ["latency_ms"],
+            "detectors": [
+                {"type": "spike", "metric": "latency_ms"},
+                {"type": "spike", "metric": "latncy_ms"},
+            ],
+        }))
+        .unwrap(),
+    )
+    .unwrap_err();
+    let problems = field_errors(&e);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].0, "detectors[1].metric");
+    assert!(problems[0].1.contains("\"latncy_ms\""), "{}", problems[0].1);
+    // `pushed` names meet the limits of names, naming the entry.
+    let e = MonitorConfig::from_value(serde_json::json!({"pushed": ["ok", " ", "a\u{7}b"]}))
+        .unwrap_err();
+    let fields: Vec<String> = field_errors(&e).into_iter().map(|(f, _)| f).collect();
+    assert_eq!(fields, ["pushed[1]", "pushed[2]"]);
+}
+
+#[tokio::test]
+async fn with_checks_at_start_the_rule_is_applied_when_a_session_starts() {
+    let config = MonitorConfig::from_value(serde_json::json!({
+        "schedule": {"intervals": ["1s"], "cooldown": "0s"},
+        "checks": [{"name": "web", "type": "tcp", "host": "127.0.0.1", "port": 9}],
+        "detectors": [{"type": "spike", "metric": "queue.latency_ms"}],
+    }))
+    .unwrap();
+    assert!(Monitor::new(config.clone()).is_err(), "refused at build");
+    let monitor = Monitor::builder(config).checks_at_start().build().unwrap();
+    let e = monitor
+        .start(event(DeploymentStatus::Cancelled))
+        .unwrap_err();
+    assert_eq!(field_errors(&e)[0].0, "detectors[0].metric");
+    assert!(field_errors(&e)[0].1.contains("\"queue.latency_ms\""));
+    let session = monitor
+        .start_with(
+            event(DeploymentStatus::Cancelled),
+            cased_core::StartOptions::default().check(Arc::new(ok_check_named("queue"))),
+        )
+        .unwrap();
+    session.wait().await;
 }
