@@ -8,7 +8,9 @@
 //!
 //! Options: `--sessions N` (at least N sessions, default 1000), `--minutes M` (keep starting
 //! sessions for at least M minutes, default 10), `--concurrency C` (sessions at a time,
-//! default 150), `--receivers R` (webhook receivers, default 3), `--seed S`.
+//! default 150), `--receivers R` (webhook receivers, default 3), `--seed S` (seeds the main
+//! thread's random choices only: sessions choose on the worker threads, and timing differs, so
+//! a run is not reproducible).
 //!
 //! **Targets**, one loopback listener per fault: `refuse` (a closed port), `reset` (accept, then
 //! close with `SO_LINGER` 0: an RST), `hang` (accept, never answer), `trickle` (one byte of the
