@@ -252,6 +252,8 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), Failure> {
         // 100 % and 20 ms is a finding.
         "detectors": [{"type": "baseline", "metric": TRAFFIC_LATENCY, "allowed_change": 1.0, "min_shift": 20.0,
                        "min_samples": 8}],
+        // Pushed by the traffic below (a detector's metric must have a producer).
+        "pushed": [TRAFFIC_LATENCY],
         "alerts": {
             "channels": [{"name": "console", "type": "inapp"},
                          {"name": "receiver", "type": "webhook", "url": format!("http://127.0.0.1:{port}/alerts"),

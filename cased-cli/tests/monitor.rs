@@ -251,6 +251,23 @@ fn a_detector_on_a_metric_nothing_produces_exits_3_naming_detector_and_metric() 
     assert!(r.stderr.contains("web.latency_ms"), "{}", r.stderr);
     // No session was started.
     assert!(!r.stdout.contains("session "), "{}", r.stdout);
+    // Nothing pushes into `cased monitor`: a `pushed` list (the configuration's, for programs)
+    // does not make such a detector acceptable here.
+    let cfg = dir.join("pushed.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "pushed = [\"queue_depth\"]\n\n[schedule]\nintervals = [\"40ms\"]\n\n\
+             [[checks]]\nname = \"web\"\ntype = \"http\"\nurl = \"{}\"\n\n\
+             [[detectors]]\ntype = \"spike\"\nmetric = \"queue_depth\"\n",
+            server(200)
+        ),
+    )
+    .unwrap();
+    let r = run(&mut monitor(&dir, &cfg));
+    r.expect_code(3);
+    assert!(r.stderr.contains("detectors[0].metric"), "{}", r.stderr);
+    assert!(r.stderr.contains("\"queue_depth\""), "{}", r.stderr);
 }
 
 #[test]

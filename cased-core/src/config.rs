@@ -44,6 +44,11 @@ pub struct MonitorConfig {
     /// Metric sources every session polls (`prometheus`, `scrape`, `host`); their samples are
     /// named `<source>.<key>`.
     pub sources: Vec<SourceConfig>,
+    /// The metrics the caller pushes into its sessions (`session.push("queue_depth", …)`),
+    /// declared so that detectors may watch them: a monitor that has checks, sources or a
+    /// `pushed` list refuses a detector on a metric none of them produces.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pushed: Vec<String>,
 }
 
 impl MonitorConfig {
@@ -77,50 +82,21 @@ impl MonitorConfig {
         Self::from_value(value)
     }
 
-    /// The limits of [`crate::limits`] and names used twice.
-    /// Checks that every detector watches a metric something will produce: a check
-    /// (`<check>.latency_ms`, `<check>.success`), a source (`<source>.<key>`), or a metric the
-    /// caller declares it pushes (`pushed`, e.g. `session.push("queue_depth", …)`). A detector
-    /// on anything else never gets data and makes every session inconclusive. `cased monitor`
-    /// runs this at load (nothing can push into it); a program that builds a
-    /// [`Monitor`](crate::Monitor) calls it with the metrics it pushes.
+    /// Checks that every detector watches a metric something will produce: a check of the
+    /// configuration (`<check>.latency_ms`, `<check>.success`), a source (`<source>.<key>`), a
+    /// metric of `pushed`, or one of `extra_pushed`. A detector on anything else never gets
+    /// data and makes every session inconclusive. [`Monitor`](crate::Monitor)'s `build` applies
+    /// this rule itself (with custom checks and sources too); `cased monitor` calls it at load.
     ///
     /// # Errors
     /// [`Error::Validation`] with one problem per such detector, on `detectors[i].metric`,
     /// naming the detector and the metric.
-    pub fn check_detector_metrics(&self, pushed: &[&str]) -> Result<()> {
+    pub fn check_detector_metrics(&self, extra_pushed: &[&str]) -> Result<()> {
         let checks: Vec<&str> = self.checks.iter().map(CheckConfig::name).collect();
         let sources: Vec<&str> = self.sources.iter().map(SourceConfig::name).collect();
-        let produced = |m: &str| {
-            pushed.contains(&m)
-                || m.rsplit_once('.').is_some_and(|(owner, key)| {
-                    (checks.contains(&owner) && (key == "latency_ms" || key == "success"))
-                        || sources.contains(&owner)
-                })
-        };
-        let mut p = Problems::default();
-        for (i, d) in self.detectors.iter().enumerate() {
-            if produced(&d.metric) {
-                continue;
-            }
-            let hint = match d.metric.split_once('.') {
-                Some((owner, _)) if checks.contains(&owner) => {
-                    format!("; the check {owner:?} gives {owner}.latency_ms and {owner}.success")
-                }
-                _ => String::new(),
-            };
-            p.add(
-                format!("detectors[{i}].metric"),
-                format!(
-                    "the {:?} detector watches {:?}, which no check or source produces and \
-                     which is not declared as pushed{hint} (checks give <check>.latency_ms and \
-                     <check>.success, sources <source>.<key>)",
-                    limits::echo(d.name()),
-                    limits::echo(&d.metric)
-                ),
-            );
-        }
-        p.finish("monitor configuration")
+        let mut pushed: Vec<&str> = self.pushed.iter().map(String::as_str).collect();
+        pushed.extend_from_slice(extra_pushed);
+        detector_metrics(&self.detectors, &checks, &sources, &pushed)
     }
 
     fn check(&self) -> Result<()> {
@@ -130,6 +106,7 @@ impl MonitorConfig {
             ("checks", self.checks.len(), limits::MAX_CHECKS),
             ("sources", self.sources.len(), limits::MAX_SOURCES),
             ("detectors", self.detectors.len(), limits::MAX_DETECTORS),
+            ("pushed", self.pushed.len(), limits::MAX_DETECTORS),
         ] {
             if n > max {
                 p.add(field, format!("has {n} entries; at most {max} are allowed"));
@@ -153,8 +130,55 @@ impl MonitorConfig {
         for (i, d) in self.detectors.iter().enumerate() {
             limits::check_name(&mut p, &format!("detectors[{i}].metric"), &d.metric);
         }
+        for (i, m) in self.pushed.iter().enumerate() {
+            if m.trim().is_empty() {
+                p.add(format!("pushed[{i}]"), "must be a metric name, not blank");
+            }
+            limits::check_name(&mut p, &format!("pushed[{i}]"), m);
+        }
         p.finish("monitor configuration")
     }
+}
+
+/// The detector-metric rule over given producers (see
+/// [`MonitorConfig::check_detector_metrics`]).
+pub(crate) fn detector_metrics(
+    detectors: &[DetectorConfig],
+    checks: &[&str],
+    sources: &[&str],
+    pushed: &[&str],
+) -> Result<()> {
+    let produced = |m: &str| {
+        pushed.contains(&m)
+            || m.rsplit_once('.').is_some_and(|(owner, key)| {
+                (checks.contains(&owner) && (key == "latency_ms" || key == "success"))
+                    || sources.contains(&owner)
+            })
+    };
+    let mut p = Problems::default();
+    for (i, d) in detectors.iter().enumerate() {
+        if produced(&d.metric) {
+            continue;
+        }
+        let hint = match d.metric.split_once('.') {
+            Some((owner, _)) if checks.contains(&owner) => {
+                format!("; the check {owner:?} gives {owner}.latency_ms and {owner}.success")
+            }
+            _ => String::new(),
+        };
+        p.add(
+            format!("detectors[{i}].metric"),
+            format!(
+                "the {:?} detector watches {:?}, which no check or source produces and \
+                 which is not declared as pushed{hint} (checks give <check>.latency_ms and \
+                 <check>.success, sources <source>.<key>, `pushed` lists the metrics the \
+                 caller pushes)",
+                limits::echo(d.name()),
+                limits::echo(&d.metric)
+            ),
+        );
+    }
+    p.finish("monitor configuration")
 }
 
 fn path_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> Error {

@@ -49,6 +49,7 @@ impl Monitor {
             baseline_store: None,
             notifiers: Vec::new(),
             sources: Vec::new(),
+            checks_at_start: false,
         }
     }
 
@@ -77,6 +78,11 @@ impl Monitor {
                 "Monitor::start must be called inside a tokio runtime",
             )
         })?;
+        if self.inner.metrics_at_start {
+            let mut names = self.check_names();
+            names.extend(options.checks.iter().map(|c| c.name()));
+            self.inner.check_detector_metrics(&names)?;
+        }
         let mut checks = self.inner.checks.clone();
         for c in options.checks {
             if checks.iter().any(|k| k.name() == c.name()) {
@@ -263,6 +269,7 @@ pub struct MonitorBuilder {
     baseline_store: Option<Arc<dyn BaselineStore>>,
     notifiers: Vec<(String, Arc<dyn Notifier>)>,
     sources: Vec<SourcePlan>,
+    checks_at_start: bool,
 }
 
 impl MonitorBuilder {
@@ -341,7 +348,22 @@ impl MonitorBuilder {
         self
     }
 
+    /// Says that each session will also get checks at start ([`StartOptions::check`]): the
+    /// rule that every detector watches a metric something produces is then applied at
+    /// [`Monitor::start_with`], with those checks counted, instead of at build. The Python
+    /// binding uses it (its decorator checks are added after the monitor is built).
+    pub fn checks_at_start(mut self) -> Self {
+        self.checks_at_start = true;
+        self
+    }
+
     /// Validates everything and builds the monitor.
+    ///
+    /// A detector must watch a metric something produces: a check (`<check>.latency_ms`,
+    /// `<check>.success`, configured or custom), a source (`<source>.<key>`, configured or
+    /// added with [`source`](Self::source)), or a metric of the configuration's `pushed` list.
+    /// A monitor with none of these (push-only, or replay-only: a recording stands in for its
+    /// checks) is not held to the rule.
     ///
     /// # Errors
     /// [`Error::Validation`] naming each bad setting, including check names used twice.
@@ -365,6 +387,7 @@ impl MonitorBuilder {
                 })),
             }
         }
+        let configured_sources = sources.len();
         sources.extend(self.sources);
         for (metric, c) in &self.baseline_counts {
             if c.requests == 0 || c.errors > c.requests {
@@ -405,6 +428,23 @@ impl MonitorBuilder {
         }
         let configured = checks.len();
         checks.extend(self.checks);
+        if !self.checks_at_start {
+            // Every check and source named, those with a bad setting included (not built, they
+            // are reported on their own fields).
+            let mut names: Vec<&str> = self.config.checks.iter().map(|c| c.name()).collect();
+            names.extend(checks[configured..].iter().map(|c| c.name()));
+            let mut source_names: Vec<&str> =
+                self.config.sources.iter().map(|s| s.name()).collect();
+            source_names.extend(sources[configured_sources..].iter().map(SourcePlan::name));
+            if let Err(e) = crate::plan::detector_metrics(
+                &self.config.detectors,
+                &names,
+                &source_names,
+                &self.config.pushed,
+            ) {
+                problems.extend(e.field_errors().iter().cloned());
+            }
+        }
         let mut seen = std::collections::HashSet::new();
         {
             // Custom checks and sources (from Rust, Python, JavaScript) meet the same limits as
@@ -483,6 +523,8 @@ impl MonitorBuilder {
                         .collect(),
                 ),
                 detectors: self.config.detectors,
+                pushed: self.config.pushed,
+                metrics_at_start: self.checks_at_start,
                 baselines: self.baselines,
                 baseline_counts: self.baseline_counts,
                 baseline_store: self.baseline_store,

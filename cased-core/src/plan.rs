@@ -93,6 +93,10 @@ pub(crate) struct Plan {
     pub(crate) sample_window: usize,
     pub(crate) history: Option<Arc<dyn HistoryStore>>,
     pub(crate) detectors: Vec<DetectorConfig>,
+    /// The metrics the caller declared it pushes (`pushed` of the configuration).
+    pub(crate) pushed: Vec<String>,
+    /// The detector-metric rule is applied at start (checks come with each session).
+    pub(crate) metrics_at_start: bool,
     /// The metrics some detector watches: pushed samples of other metrics are only summarised.
     pub(crate) watched: Arc<std::collections::HashSet<String>>,
     /// The sources polled by every session.
@@ -114,6 +118,12 @@ pub(crate) struct Plan {
 
 impl Plan {
     /// The alert manager, built at first use; `None` when no channel is configured.
+    /// The detector-metric rule at start, with the names of every check of the session.
+    pub(crate) fn check_detector_metrics(&self, checks: &[&str]) -> Result<()> {
+        let sources: Vec<&str> = self.sources.iter().map(SourcePlan::name).collect();
+        detector_metrics(&self.detectors, checks, &sources, &self.pushed)
+    }
+
     pub(crate) fn alert_manager(&self) -> Result<Option<AlertManager>> {
         if self.alerts_config.channels.is_empty() {
             return Ok(None);
@@ -177,4 +187,19 @@ pub(crate) fn rules_of(d: &DetectorConfig) -> FindingRules {
         critical: d.critical,
         must_have_data: d.must_have_data,
     }
+}
+
+/// The rule that every detector watches a metric a check, a source or the caller's `pushed`
+/// list produces; not applied to a monitor with none of them (push-only or replay-only).
+pub(crate) fn detector_metrics(
+    detectors: &[DetectorConfig],
+    checks: &[&str],
+    sources: &[&str],
+    pushed: &[String],
+) -> Result<()> {
+    if checks.is_empty() && sources.is_empty() && pushed.is_empty() {
+        return Ok(());
+    }
+    let pushed: Vec<&str> = pushed.iter().map(String::as_str).collect();
+    crate::config::detector_metrics(detectors, checks, sources, &pushed)
 }

@@ -29,7 +29,11 @@ fn secs(report: &Report) -> Vec<u64> {
 }
 
 fn ok_check() -> FnCheck {
-    FnCheck::new("web", || async { CheckOutcome::pass("HTTP 200") })
+    ok_check_named("web")
+}
+
+fn ok_check_named(name: &str) -> FnCheck {
+    FnCheck::new(name, || async { CheckOutcome::pass("HTTP 200") })
 }
 
 fn monitor_with(config: MonitorConfig, check: FnCheck) -> Monitor {
@@ -488,6 +492,69 @@ fn stepping_check() -> FnCheck {
     })
 }
 
+/// Found by the fault soak: a warning that fired within the route's group wait of a healthy or
+/// degraded end was resolved before it was ever told, so it vanished — in the report's
+/// `alerts`, yet never delivered nor reported failed.
+#[tokio::test(start_paused = true)]
+async fn an_alert_still_in_its_group_wait_when_the_session_ends_degraded_is_told_then_resolved() {
+    use cased_core::alert::{AlertState, FnNotifier};
+    let config = MonitorConfig::from_value(serde_json::json!({
+        "schedule": {"intervals": ["1s"], "cooldown": "3s"},
+        "verdict": {"min_samples": 3},
+        "detectors": [{"type": "threshold", "metric": "web.latency_ms", "upper": 100}],
+        "alerts": {
+            "channels": [{"name": "pager", "type": "custom", "send_resolved": true}],
+            "routes": [{"name": "all", "channels": ["pager"], "group_wait": "1h"}]
+        }
+    }))
+    .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let pager = FnNotifier::new("pager", move |n| {
+        let tx = tx.clone();
+        async move {
+            tx.send(n).unwrap();
+            Ok(())
+        }
+    });
+    // 120 ms against a bound of 100: a 20% breach, a warning.
+    let slowish = FnCheck::new("web", || async {
+        CheckOutcome::pass("HTTP 200").with_latency(Duration::from_millis(120))
+    });
+    let monitor = Monitor::builder(config)
+        .check(slowish)
+        .notifier("pager", Arc::new(pager))
+        .build()
+        .unwrap();
+    let session = monitor.start(event(DeploymentStatus::Success)).unwrap();
+    let id = session.id().to_owned();
+    let report = session.wait().await;
+    assert_eq!(report.verdict, Verdict::Degraded, "{}", report.reason);
+    let key = format!("{id}/web.latency_ms/threshold");
+    let fired: Vec<&str> = report.alerts.iter().map(|a| a.key.as_str()).collect();
+    assert_eq!(fired, [key.as_str()]);
+    assert!(
+        report.alert_failures.is_empty(),
+        "{:?}",
+        report.alert_failures
+    );
+    // Told (the receiver learns it fired), then its resolution; a first notification still
+    // queued when the resolution comes is merged into it, so the key arrives either way.
+    let mut states = Vec::new();
+    while let Ok(n) = rx.try_recv() {
+        for a in &n.alerts {
+            assert_eq!(a.key, key);
+            states.push(a.state);
+        }
+    }
+    assert!(
+        states == [AlertState::Firing, AlertState::Resolved] || states == [AlertState::Resolved],
+        "the alert reached the channel: {states:?}"
+    );
+    let stats = monitor.close(Duration::from_secs(1)).await;
+    assert_eq!(stats.failed, 0);
+    assert_eq!(stats.delivered as usize, states.len());
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_critical_finding_ends_unhealthy_alerts_and_rolls_back() {
     use cased_core::alert::FnNotifier;
@@ -753,4 +820,134 @@ async fn a_context_detector_configured_like_any_other_finds_a_broken_pattern() {
         "{}",
         f.message
     );
+}
+
+fn field_errors(e: &cased_core::Error) -> Vec<(String, String)> {
+    e.field_errors()
+        .iter()
+        .map(|f| (f.field.clone(), f.message.clone()))
+        .collect()
+}
+
+#[test]
+fn build_refuses_a_detector_on_a_metric_no_check_source_or_pushed_list_produces() {
+    let config = |extra: serde_json::Value| {
+        let mut v = serde_json::json!({
+            "checks": [{"name": "web", "type": "http", "url": "http://127.0.0.1:9/"}],
+            "detectors": [
+                {"type": "spike", "metric": "web.latency_ms"},
+                {"type": "spike", "metric": "web.latency", "name": "slow-web"},
+                {"type": "spike", "metric": "queue.latency_ms"},
+                {"type": "spike", "metric": "queue_depth"},
+            ],
+        });
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        MonitorConfig::from_value(v).unwrap()
+    };
+    let e = Monitor::new(config(serde_json::json!({}))).unwrap_err();
+    assert!(matches!(e, cased_core::Error::Validation(_)), "{e:?}");
+    let problems = field_errors(&e);
+    let fields: Vec<&str> = problems.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "detectors[1].metric",
+            "detectors[2].metric",
+            "detectors[3].metric"
+        ]
+    );
+    assert!(
+        problems[0]
+            .1
+            .contains("\"slow-web\" detector watches \"web.latency\""),
+        "{}",
+        problems[0].1
+    );
+    assert!(problems[0].1.contains("web.latency_ms"), "the hint");
+    assert!(
+        problems[2].1.contains("\"queue_depth\""),
+        "{}",
+        problems[2].1
+    );
+    // A custom check and the declared pushed metrics produce the rest.
+    Monitor::builder(config(
+        serde_json::json!({"pushed": ["queue_depth", "web.latency"]}),
+    ))
+    .check(ok_check_named("queue"))
+    .build()
+    .unwrap();
+    // Without the custom check, its metric is still refused.
+    let e = Monitor::new(config(
+        serde_json::json!({"pushed": ["queue_depth", "web.latency"]}),
+    ))
+    .unwrap_err();
+    assert_eq!(field_errors(&e)[0].0, "detectors[2].metric");
+}
+
+#[test]
+fn sources_produce_their_metrics_and_a_monitor_with_no_producer_is_not_held_to_the_rule() {
+    // A configured source produces `<source>.<key>`.
+    Monitor::new(
+        MonitorConfig::from_value(serde_json::json!({
+            "sources": [{"type": "host"}],
+            "detectors": [{"type": "spike", "metric": "host.cpu_percent"}],
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    // Push-only or replay-only: no check, no source, no `pushed` — any metric may come.
+    Monitor::new(
+        MonitorConfig::from_value(serde_json::json!({
+            "detectors": [{"type": "spike", "metric": "recorded.latency_ms"}],
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    // Declaring `pushed` opts in: a detector on anything else is refused.
+    let e = Monitor::new(
+        MonitorConfig::from_value(serde_json::json!({
+            "pushed": ["latency_ms"],
+            "detectors": [
+                {"type": "spike", "metric": "latency_ms"},
+                {"type": "spike", "metric": "latncy_ms"},
+            ],
+        }))
+        .unwrap(),
+    )
+    .unwrap_err();
+    let problems = field_errors(&e);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].0, "detectors[1].metric");
+    assert!(problems[0].1.contains("\"latncy_ms\""), "{}", problems[0].1);
+    // `pushed` names meet the limits of names, naming the entry.
+    let e = MonitorConfig::from_value(serde_json::json!({"pushed": ["ok", " ", "a\u{7}b"]}))
+        .unwrap_err();
+    let fields: Vec<String> = field_errors(&e).into_iter().map(|(f, _)| f).collect();
+    assert_eq!(fields, ["pushed[1]", "pushed[2]"]);
+}
+
+#[tokio::test]
+async fn with_checks_at_start_the_rule_is_applied_when_a_session_starts() {
+    let config = MonitorConfig::from_value(serde_json::json!({
+        "schedule": {"intervals": ["1s"], "cooldown": "0s"},
+        "checks": [{"name": "web", "type": "tcp", "host": "127.0.0.1", "port": 9}],
+        "detectors": [{"type": "spike", "metric": "queue.latency_ms"}],
+    }))
+    .unwrap();
+    assert!(Monitor::new(config.clone()).is_err(), "refused at build");
+    let monitor = Monitor::builder(config).checks_at_start().build().unwrap();
+    let e = monitor
+        .start(event(DeploymentStatus::Cancelled))
+        .unwrap_err();
+    assert_eq!(field_errors(&e)[0].0, "detectors[0].metric");
+    assert!(field_errors(&e)[0].1.contains("\"queue.latency_ms\""));
+    let session = monitor
+        .start_with(
+            event(DeploymentStatus::Cancelled),
+            cased_core::StartOptions::default().check(Arc::new(ok_check_named("queue"))),
+        )
+        .unwrap();
+    session.wait().await;
 }

@@ -158,3 +158,41 @@ describe('found by the binding fuzz', () => {
     assert.equal(judged.spread.p_value, 1)
   })
 })
+
+describe('a detector on a metric nothing produces', () => {
+  const config = {
+    checks: [{ name: 'web', type: 'tcp', host: '127.0.0.1', port: 9 }],
+    detectors: [
+      { type: 'spike', metric: 'web.latency_ms' },
+      { type: 'spike', metric: 'queue.latency_ms' },
+      { type: 'spike', metric: 'web.latency', name: 'slow-web' },
+    ],
+  }
+  const queue = async () => ({ status: 'pass', message: 'ok' })
+
+  test('is refused by the constructor, naming the detector and the metric', () => {
+    const e = catchCased(() => new Monitor(config), 'validation')
+    assert.deepEqual(fieldNames(e), ['detectors[1].metric', 'detectors[2].metric'])
+    const message = fieldMessage(e, 'detectors[2].metric')
+    assert.match(message, /"slow-web" detector watches "web\.latency"/)
+    assert.match(message, /web\.latency_ms/)
+    // A custom check produces queue.latency_ms; web.latency is still refused.
+    const e2 = catchCased(() => new Monitor(config, { checks: { queue } }), 'validation')
+    assert.deepEqual(fieldNames(e2), ['detectors[2].metric'])
+    // Declared as pushed, it is accepted.
+    const ok = new Monitor({ ...config, pushed: ['web.latency'] }, { checks: { queue } })
+    assert.deepEqual(ok.checkNames, ['web', 'queue'])
+  })
+
+  test('a push-only monitor is not held to the rule; declaring pushed opts in', () => {
+    new Monitor({ detectors: [{ type: 'spike', metric: 'queue_depth' }] })
+    const e = catchCased(
+      () => new Monitor({ pushed: ['queue_depth'], detectors: [{ type: 'spike', metric: 'queue_dept' }] }),
+      'validation',
+    )
+    assert.deepEqual(fieldNames(e), ['detectors[0].metric'])
+    assert.match(fieldMessage(e, 'detectors[0].metric'), /"queue_dept"/)
+    const blank = catchCased(() => new Monitor({ pushed: [''] }), 'validation')
+    assert.deepEqual(fieldNames(blank), ['pushed[0]'])
+  })
+})

@@ -47,6 +47,13 @@ pub struct MonitorConfig {
         ts_type = "Array<{ type: 'prometheus' | 'scrape' | 'host'; name?: string; every?: string } & Record<string, unknown>>"
     )]
     pub sources: Option<Vec<Value>>,
+    /// The metrics the program pushes (`session.push('queue_depth', …)`). A detector must watch
+    /// a metric something produces — a check (`<check>.latency_ms`, `<check>.success`,
+    /// configured or custom), a source (`<source>.<key>`) or a `pushed` metric — or the
+    /// constructor throws a `validation` error on `detectors[i].metric` naming the detector and
+    /// the metric. A monitor with none of these (push-only, or replay-only) is not held to the
+    /// rule.
+    pub pushed: Option<Vec<String>>,
 }
 
 /// The `baseline` section: `{ pre_deploy: '1h', previous: 5 }`.

@@ -101,7 +101,9 @@ fn build(
     checks: &[CustomCheck],
     locals: Option<TaskLocals>,
 ) -> cased_core::Result<Monitor> {
-    let mut builder = Monitor::builder(config.clone());
+    // Decorator checks are added after the constructor: the detector-metric rule is applied
+    // when a session starts, with every custom check counted.
+    let mut builder = Monitor::builder(config.clone()).checks_at_start();
     for check in checks {
         builder = builder.check(check.fn_check(locals.clone()));
     }

@@ -272,3 +272,60 @@ def test_from_env_refuses_surrogates_naming_the_variable() -> None:
     assert e.value.errors[0]["field"] == "env.GITHUB_SHA", e.value.errors
     with pytest.raises(TypeError, match="env: expected a mapping"):
         cased.DeploymentEvent.from_env(5)  # type: ignore[arg-type]
+
+
+DETECTOR_METRIC_CONFIG: dict[str, Any] = {
+    "schedule": {"intervals": ["1s"], "cooldown": "0s"},
+    "checks": [{"name": "web", "type": "tcp", "host": "127.0.0.1", "port": 9}],
+    "detectors": [
+        {"type": "spike", "metric": "web.latency_ms"},
+        {"type": "spike", "metric": "queue.latency_ms"},
+        {"type": "spike", "metric": "web.latency", "name": "slow-web"},
+    ],
+}
+
+
+@pytest.mark.asyncio
+async def test_a_detector_on_a_metric_nothing_produces_is_refused_at_start_naming_it() -> None:
+    cancelled = cased.DeploymentEvent("Deploy", status="cancelled")
+    # Decorator checks may still come, so the constructor accepts it ...
+    monitor = cased.Monitor(DETECTOR_METRIC_CONFIG)
+    # ... and start() refuses it, naming each detector and metric.
+    with pytest.raises(cased.ValidationError) as e:
+        await monitor.start(cancelled)
+    assert [x["field"] for x in e.value.errors] == ["detectors[1].metric", "detectors[2].metric"]
+    assert '"slow-web" detector watches "web.latency"' in e.value.errors[1]["message"]
+    assert "web.latency_ms" in e.value.errors[1]["message"]
+    with pytest.raises(cased.ValidationError):
+        await monitor.run(cancelled)
+
+    @monitor.check("queue")
+    async def queue() -> dict[str, Any]:
+        return {"status": "pass", "message": "ok"}
+
+    # The decorator check produces queue.latency_ms; web.latency is still refused.
+    with pytest.raises(cased.ValidationError) as e:
+        await monitor.start(cancelled)
+    assert [x["field"] for x in e.value.errors] == ["detectors[2].metric"]
+    # Declared as pushed, it is accepted.
+    ok = cased.Monitor({**DETECTOR_METRIC_CONFIG, "pushed": ["web.latency"]}, checks={"queue": queue})
+    report = await ok.run(cancelled)
+    assert report["verdict"] == "inconclusive"
+
+
+@pytest.mark.asyncio
+async def test_a_push_only_monitor_is_not_held_to_the_detector_metric_rule() -> None:
+    monitor = cased.Monitor({"schedule": {"intervals": ["1s"], "cooldown": "0s"},
+                             "detectors": [{"type": "spike", "metric": "queue_depth"}]})
+    report = await monitor.run(cased.DeploymentEvent("Deploy", status="cancelled"))
+    assert report["ended_by"] == "cancelled"
+    # Declaring `pushed` opts in: a detector on another metric is refused.
+    typo = cased.Monitor({"pushed": ["queue_depth"],
+                          "detectors": [{"type": "spike", "metric": "queue_dept"}]})
+    with pytest.raises(cased.ValidationError) as e:
+        await typo.start(cased.DeploymentEvent("Deploy", status="cancelled"))
+    assert e.value.errors[0]["field"] == "detectors[0].metric"
+    assert '"queue_dept"' in e.value.errors[0]["message"]
+    with pytest.raises(cased.ValidationError) as e:
+        cased.Monitor({"pushed": [""]})
+    assert e.value.errors[0]["field"] == "pushed[0]"

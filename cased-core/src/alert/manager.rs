@@ -487,6 +487,24 @@ impl AlertManager {
         Ok(n)
     }
 
+    /// Resolves every alert of a deployment as its session ends (healthy or degraded). What
+    /// fired and was never told (still within its group wait) is told first, as firing, and
+    /// its resolution follows: an alert a session raised always reaches its channels (or is
+    /// reported failed), never dropped because the session ended quickly. An explicit
+    /// [`Self::resolve_group`] drops such alerts instead (there is nothing to clear).
+    pub(crate) fn end_group(&self, correlation_id: &str) -> Result<usize> {
+        self.ensure_open()?;
+        let now = Instant::now();
+        let (out, n) = {
+            let mut router = self.inner.router.lock().expect("router lock");
+            let out = router.flush_group(correlation_id, now);
+            (out, router.resolve_group(correlation_id, now))
+        };
+        self.inner.dispatch(out);
+        self.inner.wake.notify_one();
+        Ok(n)
+    }
+
     /// The alerts firing now, one per dedup key.
     #[must_use]
     pub fn firing(&self) -> Vec<Arc<Alert>> {

@@ -2,7 +2,8 @@
 //!
 //! A warning-or-worse alarm of a detector that is not a dry run fires an alert keyed
 //! `{correlation_id}/{metric}/{detector}`; an unhealthy verdict fires a critical
-//! `{correlation_id}/verdict` alert; a healthy or degraded end resolves the deployment's group.
+//! `{correlation_id}/verdict` alert; a healthy or degraded end resolves the deployment's group
+//! (alerts still in their group wait are told first, then resolved: none is dropped).
 //! Alerts are grouped by the pipeline's correlation id, so every tool that follows that
 //! deployment (CI, the deployments API, receivers) sees the same id.
 
@@ -83,7 +84,8 @@ impl AlertPolicy {
             }
             Verdict::Healthy | Verdict::Degraded => {
                 if let Some(m) = &self.manager {
-                    let _ = m.resolve_group(&self.info.correlation_id);
+                    // Untold alerts are told before they are resolved (see `end_group`).
+                    let _ = m.end_group(&self.info.correlation_id);
                 }
                 None
             }

@@ -722,6 +722,13 @@ class Monitor:
     track read live, the window before the deployment, the last healthy deployments. The report's
     ``baselines`` names the one used per metric; its ``notes`` say when there was none.
 
+    ``config["pushed"]`` lists the metrics the program pushes (``session.push("queue_depth",
+    ...)``). A detector must watch a metric something produces: a check (``<check>.latency_ms``,
+    ``<check>.success``, configured or custom), a source (``<source>.<key>``) or a ``pushed``
+    metric; a monitor with none of these (push-only, or replay-only) is not held to the rule.
+    As custom checks may still be added with :meth:`check`, the rule is applied by
+    :meth:`start` and :meth:`run`.
+
     ``checks`` maps names to custom checks: async callables (plain callables work too) returning
     ``{"status": "pass" | "warn" | "fail" | "error", "message": str, "evidence": Any,
     "latency_ms": float}`` (the last two optional). A custom check runs on the event loop of
@@ -792,7 +799,9 @@ class Monitor:
         The session runs until it ends, whether or not the ``Session`` is kept.
 
         Raises:
-            ValidationError: listing every problem of a dict event.
+            ValidationError: listing every problem of a dict event, or a detector on a metric
+                no check, source or ``pushed`` entry produces (``detectors[i].metric``, naming
+                the detector and the metric).
         """
 
     async def run(self, event: DeploymentEvent | Mapping[str, Any]) -> _Report:
