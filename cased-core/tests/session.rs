@@ -787,7 +787,8 @@ async fn a_context_detector_configured_like_any_other_finds_a_broken_pattern() {
     // the range seen, so only a detector that predicts the pattern can tell.
     let config = MonitorConfig::from_value(serde_json::json!({
         "schedule": {"intervals": ["1s"], "cooldown": "3s"},
-        "detectors": [{"type": "context", "metric": "queue.depth", "memory": 500, "quiet": 100}]
+        "detectors": [{"type": "context", "metric": "queue.depth", "memory": 500, "quiet": 100}],
+        "pushed": ["queue.depth"]
     }))
     .unwrap();
     let monitor = monitor_with(config, ok_check());
