@@ -294,10 +294,7 @@ async fn create_deployment(State(app): Shared, headers: HeaderMap, body: Bytes) 
 /// it and correlates it to deployments (see `incidents.rs`); `201` with its id, the rule and
 /// the deployments it was correlated to (their ids and page URLs).
 async fn create_incident(State(app): Shared, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = authorize(&app, &headers, Scope::Ingest).await {
-        return r.into_response();
-    }
-    let value = match json_body(&body) {
+    let value = match ingest_json(&app, &headers, &body).await {
         Ok(v) => v,
         Err(r) => return *r,
     };
@@ -314,10 +311,7 @@ async fn create_alertmanager_incidents(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = authorize(&app, &headers, Scope::Ingest).await {
-        return r.into_response();
-    }
-    let value = match json_body(&body) {
+    let value = match ingest_json(&app, &headers, &body).await {
         Ok(v) => v,
         Err(r) => return *r,
     };
@@ -359,10 +353,7 @@ async fn create_mapped_incident(
     Query(mapping): Query<Vec<(String, String)>>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = authorize(&app, &headers, Scope::Ingest).await {
-        return r.into_response();
-    }
-    let value = match json_body(&body) {
+    let value = match ingest_json(&app, &headers, &body).await {
         Ok(v) => v,
         Err(r) => return *r,
     };
@@ -375,6 +366,18 @@ async fn create_mapped_incident(
         Ok(answer) => json_response(StatusCode::CREATED, &answer),
         Err(r) => *r,
     }
+}
+
+/// An ingest-scope request's body as JSON, or the `401`/`403`/`400` answer.
+async fn ingest_json(
+    app: &Arc<App>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Value, Box<Response>> {
+    authorize(app, headers, Scope::Ingest)
+        .await
+        .map_err(|r| Box::new(r.into_response()))?;
+    json_body(body)
 }
 
 /// The body as JSON, or the `400` answer (boxed: a `Response` is large).

@@ -387,10 +387,10 @@ impl Inner {
 
 /// Runs `f` in a savepoint: a failing write undoes its own changes, not the group's.
 fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-    conn.execute_batch("SAVEPOINT write")?;
+    conn.prepare_cached("SAVEPOINT write")?.execute([])?;
     match f(conn) {
         Ok(v) => {
-            conn.execute_batch("RELEASE write")?;
+            conn.prepare_cached("RELEASE write")?.execute([])?;
             Ok(v)
         }
         Err(e) => {
