@@ -332,7 +332,7 @@ impl SqliteHistory {
                 });
             }))
         });
-        lock_jobs(&self.inner.pending).push(job);
+        lock(&self.inner.pending).push(job);
         let inner = Arc::clone(&self.inner);
         blocking(move || {
             inner.flush();
@@ -363,7 +363,7 @@ impl Inner {
     /// earlier flush took this caller's write.
     fn flush(&self) {
         let mut conn = lock(&self.writer);
-        let jobs = std::mem::take(&mut *lock_jobs(&self.pending));
+        let jobs = std::mem::take(&mut *lock(&self.pending));
         if jobs.is_empty() {
             return;
         }
@@ -400,18 +400,15 @@ fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) 
     }
 }
 
-fn lock_jobs(m: &Mutex<Vec<Job>>) -> MutexGuard<'_, Vec<Job>> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::Storage(format!("the history task did not finish: {e}")))?
 }
 
-/// A panic while holding the lock dropped its transaction (rolled back): the connection is fine.
-fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+/// A panic while holding the lock dropped its transaction (rolled back): the connection (or the
+/// queue) is fine.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
